@@ -1,0 +1,148 @@
+/**
+ * One-command set-up, idempotent and cached: installs what is missing for a purpose and nothing
+ * else. Each step keeps a stamp (a hash of its inputs) so a second run costs milliseconds.
+ *
+ *   deno run -A scripts/setup.ts [--for serve|test|bench|build] [--force]
+ *
+ * Steps: npm packages (`npm ci --ignore-scripts`, from the committed lockfile), the Python venv
+ * (`python-ml/.venv`, pinned requirements), and the generated test fixtures.
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+const ROOT = new URL("../", import.meta.url);
+const root = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
+
+/** Purposes a step can serve. */
+type Purpose = "serve" | "test" | "bench" | "build";
+
+interface Step {
+  name: string;
+  for: Purpose[];
+  /** Files whose content decides whether the step must run again. */
+  inputs: string[];
+  /** Where the stamp lives (inside what the step creates, so deleting that re-runs it). */
+  stamp: string;
+  /** Skip the step while its first input does not exist yet. */
+  optional?: boolean;
+  run(): Promise<void>;
+}
+
+function log(message: string): void {
+  console.error(`setup: ${message}`);
+}
+
+async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function fingerprint(step: Step): Promise<string> {
+  const parts: string[] = [step.name, Deno.build.os, Deno.build.arch];
+  for (const input of step.inputs) {
+    try {
+      parts.push(input, await sha256Hex(await Deno.readFile(`${root}/${input}`)));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      parts.push(input, "absent");
+    }
+  }
+  return await sha256Hex(new TextEncoder().encode(parts.join("\n")));
+}
+
+async function run(cmd: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+  const began = performance.now();
+  log(`$ ${cmd} ${args.join(" ")}`);
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd ?? root,
+    env: options.env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const status = await child.status;
+  if (!status.success) throw new Error(`'${cmd} ${args.join(" ")}' failed with exit code ${status.code}`);
+  log(`done in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+const PYTHON_VENV = `${root}/python-ml/.venv`;
+/** The venv's interpreter; tests and the ML supervisor use this path. */
+export const VENV_PYTHON = Deno.build.os === "windows" ? `${PYTHON_VENV}/Scripts/python.exe` : `${PYTHON_VENV}/bin/python`;
+
+const STEPS: Step[] = [
+  {
+    name: "npm packages",
+    for: ["serve", "test", "bench", "build"],
+    inputs: ["package.json", "package-lock.json"],
+    stamp: "node_modules/.tabagent-setup",
+    // Install scripts stay off: onnxruntime-node's only fetches CUDA extras from the internet,
+    // and every other package we use ships prebuilt binaries.
+    run: () => run("npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]),
+  },
+  {
+    name: "python venv",
+    for: ["serve", "test", "bench"],
+    inputs: ["python-ml/requirements.txt"],
+    stamp: "python-ml/.venv/.tabagent-setup",
+    optional: true,
+    run: async () => {
+      if (!(await exists(VENV_PYTHON))) {
+        const python = Deno.env.get("TABAGENT_PYTHON") ?? "python3";
+        await run(python, ["-m", "venv", PYTHON_VENV]);
+      }
+      await run(VENV_PYTHON, [
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-r",
+        `${root}/python-ml/requirements.txt`,
+      ]);
+    },
+  },
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { for: { type: "string", default: "serve" }, force: { type: "boolean", default: false } },
+    strict: true,
+  });
+  const purpose = values.for as Purpose;
+  if (!["serve", "test", "bench", "build"].includes(purpose)) {
+    console.error(`setup: --for must be serve, test, bench or build, not '${purpose}'`);
+    Deno.exit(2);
+  }
+  for (const step of STEPS.filter((s) => s.for.includes(purpose))) {
+    if (step.optional && !(await exists(`${root}/${step.inputs[0]}`))) continue;
+    const want = await fingerprint(step);
+    const stampPath = `${root}/${step.stamp}`;
+    const have = await Deno.readTextFile(stampPath).catch(() => "");
+    if (have.trim() === want && !values.force) continue;
+    log(`${step.name}: installing`);
+    await step.run();
+    const dir = stampPath.slice(0, stampPath.lastIndexOf("/"));
+    if (await exists(dir)) await Deno.writeTextFile(stampPath, want + "\n");
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

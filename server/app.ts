@@ -1,0 +1,127 @@
+/**
+ * The composition root: creates every component once for the chosen mode, wires them, and owns
+ * the start/stop order. Nothing else constructs components.
+ *
+ * @example
+ * ```ts
+ * const app = await createApp(config);
+ * await app.start();
+ * await app.stop();
+ * ```
+ * @module
+ */
+import { loadOrCreateToken } from "./auth/mod.ts";
+import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
+import { TabAgentError } from "./errors/mod.ts";
+import { createHttpApp, HttpServer } from "./http/mod.ts";
+import { Lifecycle } from "./lifecycle/mod.ts";
+import { createLogger, type Logger } from "./log/mod.ts";
+import { MetricsRegistry } from "./metrics/mod.ts";
+import { NativeHost, type ServerInfo } from "./native/mod.ts";
+import { VERSION } from "./version.ts";
+
+/** The repository (or compiled bundle) root: static files and node_modules are found from it. */
+export const REPO_ROOT = new URL("../", import.meta.url);
+
+/** A running (or ready to run) TabAgent. */
+export interface App {
+  readonly config: Config;
+  readonly lifecycle: Lifecycle;
+  readonly log: Logger;
+  /** The HTTP server's URL, when the mode has one and it has started. */
+  readonly url: string | undefined;
+  /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
+  readonly ended: Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Streams and hooks a test (or main) can swap. */
+export interface AppOptions {
+  log?: Logger;
+  stdin?: ReadableStream<Uint8Array>;
+  stdout?: WritableStream<Uint8Array>;
+}
+
+async function ensureWritableDir(path: string, what: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+    const probe = `${path}/.write-probe-${crypto.randomUUID()}`;
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied || (error as { code?: string }).code === "EROFS") {
+      throw new TabAgentError("config_invalid", `The ${what} ${path} is not writable; choose another with --data-dir`, {
+        path,
+      }, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const log = options.log ?? createLogger({ level: config.logLevel });
+  const lifecycle = new Lifecycle(log.child("lifecycle"));
+  const metrics = new MetricsRegistry();
+  metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({
+    version: VERSION,
+    mode: config.mode,
+  }, 1);
+  metrics.gauge(
+    "tabagent_process_resident_memory_bytes",
+    "Resident memory",
+    [],
+    (g) => g.set(undefined, Deno.memoryUsage().rss),
+  );
+
+  await ensureWritableDir(config.dataDir, "data dir");
+  const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
+  const ended = Promise.withResolvers<void>();
+  let http: HttpServer | undefined;
+
+  if (config.mode === "native") {
+    const serverInfo = async (): Promise<ServerInfo> => ({
+      url: `http://${
+        isLoopbackHost(config.host) || config.host.includes(":") ? "127.0.0.1" : config.host
+      }:${config.port}`,
+      token: config.auth ? await loadOrCreateToken(config.tokenPath) : null,
+      version: VERSION,
+    });
+    lifecycle.add(
+      new NativeHost({
+        input: options.stdin ?? Deno.stdin.readable,
+        output: options.stdout ?? Deno.stdout.writable,
+        serverInfo,
+        log: log.child("native"),
+        onEnd: () => ended.resolve(),
+      }),
+    );
+  } else {
+    const app = createHttpApp({
+      config,
+      version: VERSION,
+      log: log.child("http"),
+      lifecycle,
+      metrics,
+      token,
+      serveStaticFiles: config.mode === "all" || config.mode === "web",
+      nodeModules: new URL("node_modules/", REPO_ROOT),
+    });
+    http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
+  }
+
+  return {
+    config,
+    lifecycle,
+    log,
+    get url() {
+      return http?.url;
+    },
+    ended: ended.promise,
+    start: () => lifecycle.startAll(),
+    stop: () => lifecycle.stopAll(config.shutdownGraceMs),
+  };
+}
+
+export { EXTENSION_ID };

@@ -1,0 +1,12 @@
+/**
+ * The `tabagent` command line: parsing (node:util `parseArgs`, strict) and help texts. Bad input
+ * raises {@link UsageError}, which `main.ts` prints as one line with exit code 2.
+ *
+ * @example
+ * ```ts
+ * const command = parseCommandLine(["serve", "--port", "9000"]);
+ * ```
+ * @module
+ */
+export { type Command, COMMANDS, parseCommandLine, UsageError } from "./parse.ts";
+export { helpText } from "./help.ts";

@@ -1,0 +1,128 @@
+import { parseArgs } from "node:util";
+import type { ConfigInput } from "../config/mod.ts";
+
+/** A command-line error: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What the command line asked for. */
+export type Command =
+  | { kind: "help"; topic?: string }
+  | { kind: "version" }
+  | { kind: "serve"; flags: ConfigInput }
+  | { kind: "token"; flags: ConfigInput }
+  | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean };
+
+const COMMON = {
+  "data-dir": { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const SERVE = {
+  ...COMMON,
+  mode: { type: "string", short: "m" },
+  host: { type: "string" },
+  port: { type: "string", short: "p" },
+  "db-path": { type: "string" },
+  "model-cache-path": { type: "string" },
+  "static-dir": { type: "string" },
+  "no-ml": { type: "boolean" },
+  "no-auth": { type: "boolean" },
+  origin: { type: "string", multiple: true },
+  "allowed-host": { type: "string", multiple: true },
+} as const;
+
+const INSTALL_HOST = {
+  ...COMMON,
+  browser: { type: "string", multiple: true },
+  uninstall: { type: "boolean" },
+} as const;
+
+/** The subcommands, for help and for "did you mean". */
+export const COMMANDS = ["serve", "token", "install-host", "help"] as const;
+
+function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
+  command: string,
+  args: string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // node:util's messages are long and mention internals; keep the first sentence.
+    const first = message.split(/\.\s|\n/)[0].replace(/^Unknown option/, "unknown option");
+    throw new UsageError(`${command}: ${first}. See 'tabagent ${command} --help'.`);
+  }
+}
+
+function commonFlags(values: Record<string, unknown>): ConfigInput {
+  return {
+    dataDir: values["data-dir"] as string | undefined,
+    logLevel: values["log-level"] as string | undefined,
+  };
+}
+
+/**
+ * Parses `tabagent`'s arguments. Chrome starts a native host with the caller's origin as its only
+ * argument, so `chrome-extension://…/` alone means `serve --mode native`.
+ */
+export function parseCommandLine(argv: string[]): Command {
+  const [first, ...rest] = argv;
+  if (first === undefined) return { kind: "serve", flags: {} };
+  if (first === "--version" || first === "-V" || first === "version") return { kind: "version" };
+  if (first === "--help" || first === "-h") return { kind: "help" };
+  if (first === "help") return { kind: "help", topic: rest[0] };
+  if (/^chrome-extension:\/\//.test(first) || first.startsWith("--parent-window=")) {
+    return { kind: "serve", flags: { mode: "native" } };
+  }
+  if (first.startsWith("-")) return parseServe(argv);
+  switch (first) {
+    case "serve":
+      return parseServe(rest);
+    case "token": {
+      const { values } = parse("token", rest, COMMON);
+      if (values.help) return { kind: "help", topic: "token" };
+      return { kind: "token", flags: commonFlags(values) };
+    }
+    case "install-host": {
+      const { values } = parse("install-host", rest, INSTALL_HOST);
+      if (values.help) return { kind: "help", topic: "install-host" };
+      return {
+        kind: "install-host",
+        flags: commonFlags(values),
+        browsers: values.browser ?? [],
+        uninstall: values.uninstall ?? false,
+      };
+    }
+    default: {
+      const near = COMMANDS.find((c) => c.startsWith(first.slice(0, 2)));
+      throw new UsageError(
+        `unknown command '${first}'.${near ? ` Did you mean '${near}'?` : ""} See 'tabagent --help'.`,
+      );
+    }
+  }
+}
+
+function parseServe(args: string[]): Command {
+  const { values } = parse("serve", args, SERVE);
+  if (values.help) return { kind: "help", topic: "serve" };
+  return {
+    kind: "serve",
+    flags: {
+      ...commonFlags(values),
+      mode: values.mode,
+      host: values.host,
+      port: values.port,
+      dbPath: values["db-path"],
+      modelCachePath: values["model-cache-path"],
+      staticDir: values["static-dir"],
+      noMl: values["no-ml"],
+      noAuth: values["no-auth"],
+      origins: values.origin,
+      allowedHosts: values["allowed-host"],
+    },
+  };
+}

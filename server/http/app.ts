@@ -1,0 +1,80 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Config } from "../config/mod.ts";
+import type { Lifecycle } from "../lifecycle/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../metrics/mod.ts";
+import { mountDocs } from "./docs.ts";
+import { healthRoutes } from "./health.ts";
+import { bearerAuth, bodyLimit, hostGuard, originGuard, requestContext, requestTimeout } from "./middleware.ts";
+import { handleError, handleNotFound } from "./problem.ts";
+import { createRouter, type HttpEnv } from "./router.ts";
+import { serveStatic } from "./static.ts";
+
+/** What the HTTP front door needs from the composition root. It owns none of it. */
+export interface HttpAppDeps {
+  config: Pick<
+    Config,
+    "host" | "allowedHosts" | "allowedOrigins" | "maxBodyBytes" | "requestTimeoutMs" | "mode" | "staticDir"
+  >;
+  version: string;
+  log: Logger;
+  lifecycle: Lifecycle;
+  metrics: MetricsRegistry;
+  /** The bearer token; null turns auth off (`--no-auth`, loopback only). */
+  token: string | null;
+  /** Resource routers from the components (memory, models, chat, …), mounted at `/`. */
+  routers?: OpenAPIHono<HttpEnv>[];
+  /** Serve `config.staticDir` at `/` (modes `web` and `all`). */
+  serveStaticFiles?: boolean;
+  /** Folder holding the npm packages the docs viewers come from. */
+  nodeModules: URL;
+}
+
+/**
+ * Builds the Hono app: middleware in a fixed order, the health, docs and metrics routes, the
+ * components' routers, static files, and problem+json for every error.
+ *
+ * @example
+ * ```ts
+ * const app = createHttpApp(deps);
+ * const res = await app.request("/v1/health", { headers: { host: "127.0.0.1" } });
+ * ```
+ */
+export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
+  const { config, log, metrics } = deps;
+  const requests = metrics.counter("tabagent_http_requests_total", "HTTP requests by route and status", [
+    "method",
+    "route",
+    "status",
+  ]);
+  const duration = metrics.histogram("tabagent_http_request_duration_seconds", "HTTP request latency by route", [
+    "method",
+    "route",
+  ]);
+  metrics.gauge(
+    "tabagent_component_state",
+    "1 for each component's current state",
+    ["component", "state"],
+    (gauge) => {
+      gauge.series.clear();
+      for (const status of deps.lifecycle.statuses()) gauge.set({ component: status.name, state: status.state }, 1);
+    },
+  );
+
+  const app = createRouter();
+  app.onError(handleError);
+  app.notFound(handleNotFound);
+  app.use(requestContext({ log, requests, duration }));
+  app.use(hostGuard({ allowedHosts: config.allowedHosts, bindHost: config.host }));
+  app.use(originGuard({ allowedOrigins: config.allowedOrigins }));
+  app.use(bearerAuth({ token: deps.token }));
+  app.use(bodyLimit({ maxBytes: config.maxBodyBytes }));
+  app.use(requestTimeout({ ms: config.requestTimeoutMs }));
+
+  app.route("/", healthRoutes({ lifecycle: deps.lifecycle, version: deps.version, mode: config.mode }));
+  app.get("/metrics", (c) => c.body(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
+  for (const router of deps.routers ?? []) app.route("/", router);
+  mountDocs(app, { version: deps.version, nodeModules: deps.nodeModules });
+  if (deps.serveStaticFiles) app.use("/*", serveStatic({ root: config.staticDir }));
+  return app;
+}

@@ -1,0 +1,200 @@
+/**
+ * The middleware every request passes, in order: request context (id, metrics, access log), host
+ * guard (DNS rebinding), origin check and CORS, bearer token, body size limit, timeout.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { isLoopbackHost, MAX_REQUEST_ID_LENGTH } from "../config/mod.ts";
+import { TabAgentError } from "../errors/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Counter, Histogram } from "../metrics/mod.ts";
+import { tokensEqual } from "../auth/mod.ts";
+import type { HttpEnv } from "./router.ts";
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
+
+/** Assigns a request id (keeping a sane incoming `X-Request-Id`), records metrics and logs access. */
+export function requestContext(
+  options: { log: Logger; requests: Counter; duration: Histogram },
+): MiddlewareHandler<HttpEnv> {
+  const { log, requests, duration } = options;
+  let sequence = 0;
+  const prefix = crypto.randomUUID().slice(0, 8);
+  return async (c, next) => {
+    const began = performance.now();
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && incoming.length <= MAX_REQUEST_ID_LENGTH && REQUEST_ID_PATTERN.test(incoming)
+      ? incoming
+      : `${prefix}-${(++sequence).toString(36)}`;
+    c.set("requestId", requestId);
+    c.set("log", log);
+    await next();
+    c.header("x-request-id", requestId);
+    const status = c.res.status;
+    const route = status === 404 && c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+    const seconds = (performance.now() - began) / 1000;
+    requests.inc({ method: c.req.method, route, status: String(status) });
+    duration.observe({ method: c.req.method, route }, seconds);
+    if (log.enabled("debug")) {
+      log.debug("request", {
+        request_id: requestId,
+        method: c.req.method,
+        path: c.req.path,
+        status,
+        ms: seconds * 1000,
+      });
+    }
+  };
+}
+
+function hostName(hostHeader: string): string {
+  // "[::1]:8765" → "[::1]"; "localhost:8765" → "localhost"
+  if (hostHeader.startsWith("[")) return hostHeader.slice(0, hostHeader.indexOf("]") + 1);
+  const colon = hostHeader.indexOf(":");
+  return (colon === -1 ? hostHeader : hostHeader.slice(0, colon)).toLowerCase();
+}
+
+/**
+ * Rejects requests whose `Host` is neither a loopback name nor configured: a page on an attacker's
+ * domain that rebinds its DNS to 127.0.0.1 still sends its own name as `Host`.
+ */
+export function hostGuard(options: { allowedHosts: string[]; bindHost: string }): MiddlewareHandler<HttpEnv> {
+  const allowed = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
+  if (!isLoopbackHost(options.bindHost) && options.bindHost !== "0.0.0.0" && options.bindHost !== "::") {
+    allowed.add(options.bindHost.toLowerCase());
+  }
+  return async (c, next) => {
+    const header = c.req.header("host");
+    const name = header ? hostName(header) : "";
+    if (!name || !(isLoopbackHost(name) || allowed.has(name))) {
+      throw new TabAgentError("forbidden_host", `Host '${header ?? ""}' is not allowed; add it with --allowed-host`);
+    }
+    await next();
+  };
+}
+
+const CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, last-event-id, range";
+const CORS_EXPOSE_HEADERS = "x-request-id, content-range, content-length, accept-ranges, etag";
+
+/**
+ * CORS for allowed origins only. A request that carries any other `Origin` (except the server's own)
+ * is refused with 403, as Ollama does, so a web page cannot even trigger side effects blind.
+ */
+export function originGuard(options: { allowedOrigins: string[] }): MiddlewareHandler<HttpEnv> {
+  const allowed = new Set(options.allowedOrigins);
+  const isSelf = (c: Context<HttpEnv>, origin: string) => {
+    const host = c.req.header("host");
+    return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+  };
+  return async (c, next) => {
+    const origin = c.req.header("origin");
+    if (origin === undefined) return await next();
+    if (!allowed.has(origin)) {
+      if (isSelf(c, origin)) return await next();
+      throw new TabAgentError("forbidden", `Origin '${origin}' is not allowed; add it with --origin`);
+    }
+    if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method")) {
+      return new Response(null, {
+        status: 204,
+        headers: {
+          "access-control-allow-origin": origin,
+          "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+          "access-control-allow-headers": CORS_ALLOW_HEADERS,
+          "access-control-max-age": "600",
+          "vary": "origin",
+        },
+      });
+    }
+    await next();
+    c.res.headers.set("access-control-allow-origin", origin);
+    c.res.headers.set("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+    c.res.headers.append("vary", "origin");
+  };
+}
+
+/** True for paths that anyone on the machine may read: health, API docs, static files. */
+export function isPublicPath(path: string): boolean {
+  if (path === "/v1/health") return true;
+  if (path === "/metrics" || path.startsWith("/metrics/")) return false;
+  return !path.startsWith("/v1/") && path !== "/v1";
+}
+
+/** Requires `Authorization: Bearer <token>` on every non-public path. */
+export function bearerAuth(options: { token: string | null }): MiddlewareHandler<HttpEnv> {
+  const { token } = options;
+  return async (c, next) => {
+    if (token !== null && !isPublicPath(c.req.path)) {
+      const header = c.req.header("authorization");
+      if (!header) {
+        throw new TabAgentError(
+          "unauthorized",
+          "Missing 'Authorization: Bearer <token>'; run 'tabagent token' to see it",
+        );
+      }
+      const match = /^Bearer\s+(.+)$/i.exec(header);
+      if (!match || !tokensEqual(match[1].trim(), token)) {
+        throw new TabAgentError("unauthorized", "The bearer token is not valid for this server");
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * Refuses bodies over `maxBytes` with 413: by `Content-Length` before reading, and by counting
+ * bytes for chunked bodies, so a lying client cannot stream past the limit either.
+ */
+export function bodyLimit(options: { maxBytes: number }): MiddlewareHandler<HttpEnv> {
+  const { maxBytes } = options;
+  const tooLarge = () =>
+    new TabAgentError("payload_too_large", `Request body exceeds the limit of ${maxBytes} bytes`, { limit: maxBytes });
+  return async (c, next) => {
+    const body = c.req.raw.body;
+    if (body === null) return await next();
+    const length = c.req.header("content-length");
+    if (length !== undefined) {
+      if (Number(length) > maxBytes) throw tooLarge();
+      return await next();
+    }
+    let seen = 0;
+    let exceeded = false;
+    const counted = body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          seen += chunk.byteLength;
+          if (seen > maxBytes) {
+            exceeded = true;
+            controller.error(tooLarge());
+          } else controller.enqueue(chunk);
+        },
+      }),
+    );
+    c.req.raw = new Request(c.req.raw, { body: counted, duplex: "half" } as RequestInit);
+    await next();
+    // The handler saw a broken body (usually reported as malformed JSON): say what really happened.
+    if (exceeded) throw tooLarge();
+  };
+}
+
+/**
+ * Answers 504 when a handler takes longer than `ms` to produce its response. A streaming response
+ * counts as produced once its headers are ready, so SSE streams are not cut.
+ */
+export function requestTimeout(options: { ms: number }): MiddlewareHandler<HttpEnv> {
+  const { ms } = options;
+  return async (_c, next) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        next(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new TabAgentError("timeout", `The request did not complete within ${ms} ms`)),
+            ms,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

@@ -1,0 +1,52 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { type ErrorCode, TabAgentError, toProblem, toTabAgentError } from "../errors/mod.ts";
+import type { HttpEnv } from "./router.ts";
+
+/** The media type of every error body (RFC 9457). */
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  503: "unavailable",
+  504: "timeout",
+};
+
+/** Maps a Hono `HTTPException` (malformed JSON, timeouts) into the error family. */
+function fromHttpException(error: HTTPException): TabAgentError {
+  const code = STATUS_CODES[error.status] ?? (error.status >= 500 ? "internal" : "bad_request");
+  const message = error.message || `HTTP ${error.status}`;
+  return new TabAgentError(code, message, {}, { cause: error });
+}
+
+/** Renders an error as an `application/problem+json` response. */
+export function problemResponse(c: Context<HttpEnv>, error: TabAgentError): Response {
+  const requestId = c.get("requestId");
+  const body = toProblem(error, { instance: c.req.path, requestId });
+  const headers = new Headers({ "content-type": PROBLEM_CONTENT_TYPE });
+  if (error.code === "unauthorized") headers.set("www-authenticate", 'Bearer realm="tabagent"');
+  return new Response(JSON.stringify(body), { status: body.status, headers });
+}
+
+/** The app-wide `onError`: anything thrown becomes a problem document; internals are logged, not sent. */
+export function handleError(error: unknown, c: Context<HttpEnv>): Response {
+  const typed = error instanceof HTTPException ? fromHttpException(error) : toTabAgentError(error);
+  const log = c.get("log");
+  if (typed.code === "internal") {
+    log?.error("request failed", { request_id: c.get("requestId"), path: c.req.path, error: typed.cause ?? typed });
+  } else {
+    log?.debug("request rejected", { request_id: c.get("requestId"), path: c.req.path, code: typed.code });
+  }
+  return problemResponse(c, typed);
+}
+
+/** The app-wide `notFound`. */
+export function handleNotFound(c: Context<HttpEnv>): Response {
+  return problemResponse(c, new TabAgentError("not_found", `No route for ${c.req.method} ${c.req.path}`));
+}

@@ -1,0 +1,106 @@
+/**
+ * `tabagent`: parse the command line, build the app, run the chosen command. Nothing else.
+ * @module
+ */
+import { createApp, REPO_ROOT } from "./app.ts";
+import { loadOrCreateToken } from "./auth/mod.ts";
+import { helpText, parseCommandLine, UsageError } from "./cli/mod.ts";
+import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig } from "./config/mod.ts";
+import { TabAgentError } from "./errors/mod.ts";
+import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
+import { VERSION } from "./version.ts";
+
+function fail(message: string, code: number): never {
+  console.error(`tabagent: ${message}`);
+  Deno.exit(code);
+}
+
+function config(flags: ConfigInput) {
+  const environment = Deno.env.toObject();
+  return resolveConfig(flags, configFromEnv(environment), {
+    environment,
+    repoDir: decodeURIComponent(REPO_ROOT.pathname).replace(/\/$/, ""),
+  });
+}
+
+async function serve(flags: ConfigInput): Promise<void> {
+  const app = await createApp(config(flags));
+  const stopRequested = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    if (Deno.build.os === "windows" && signal === "SIGTERM") continue;
+    Deno.addSignalListener(signal, () => stopRequested.resolve(signal));
+  }
+  app.ended.then(() => stopRequested.resolve("input closed"));
+  try {
+    await app.start();
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error), 1);
+  }
+  const reason = await stopRequested.promise;
+  app.log.info("stopping", { reason });
+  await app.stop();
+  const failed = app.lifecycle.statuses().filter((s) => s.state === "failed");
+  Deno.exit(failed.length ? 1 : 0);
+}
+
+/** The launcher Chrome runs must start this same program: a compiled binary or deno + main.ts. */
+function selfCommand(): string[] {
+  const exec = Deno.execPath();
+  if (Deno.mainModule.startsWith("file:") && !/\/tabagent(\.exe)?$/.test(exec)) {
+    const configPath = decodeURIComponent(new URL("deno.json", REPO_ROOT).pathname);
+    return [exec, "run", "-A", "--config", configPath, decodeURIComponent(new URL(Deno.mainModule).pathname)];
+  }
+  return [exec];
+}
+
+async function main(): Promise<void> {
+  const command = parseCommandLine(Deno.args);
+  switch (command.kind) {
+    case "help": {
+      const text = helpText(command.topic);
+      if (text === null) fail(`no help for '${command.topic}'. See 'tabagent --help'.`, 2);
+      console.log(text);
+      return;
+    }
+    case "version":
+      console.log(`tabagent ${VERSION} (deno ${Deno.version.deno})`);
+      return;
+    case "token": {
+      const cfg = config(command.flags);
+      console.log(await loadOrCreateToken(cfg.tokenPath));
+      return;
+    }
+    case "install-host": {
+      const cfg = config(command.flags);
+      const unknown = command.browsers.filter((b) => !BROWSERS.includes(b as Browser));
+      if (unknown.length) {
+        throw new UsageError(`install-host: unknown browser '${unknown[0]}' (${BROWSERS.join(", ")})`);
+      }
+      const ext = Deno.build.os === "windows" ? "cmd" : "sh";
+      const results = await installHost({
+        browsers: (command.browsers.length ? command.browsers : [...BROWSERS]) as Browser[],
+        uninstall: command.uninstall,
+        launcherPath: `${cfg.dataDir}/native-host.${ext}`,
+        command: [...selfCommand(), "--data-dir", cfg.dataDir],
+        extensionIds: [EXTENSION_ID],
+        env: Deno.env.toObject(),
+      });
+      for (const r of results) console.log(`${r.action.padEnd(9)} ${r.browser.padEnd(8)} ${r.manifestPath}`);
+      return;
+    }
+    case "serve":
+      await serve(command.flags);
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    if (error instanceof UsageError) fail(error.message, 2);
+    if (error instanceof TabAgentError && (error.code === "validation_failed" || error.code === "config_invalid")) {
+      fail(error.message, 2);
+    }
+    throw error;
+  }
+}
