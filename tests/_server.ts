@@ -1,0 +1,119 @@
+/**
+ * Starts the real server as a child process on a free loopback port, for end-to-end tests and
+ * benchmarks. It reads the `listening` log line to learn the URL, and the token from the data dir.
+ *
+ * @example
+ * ```ts
+ * await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+ * const res = await fetch(`${server.url}/v1/health`);
+ * ```
+ * @module
+ */
+
+const MAIN = new URL("../server/main.ts", import.meta.url);
+const CONFIG = new URL("../deno.json", import.meta.url);
+
+/** A running server process. */
+export interface TestServer extends AsyncDisposable {
+  url: string;
+  token: string;
+  dataDir: string;
+  process: Deno.ChildProcess;
+  /** Every stderr line so far (JSON logs). */
+  logs: string[];
+  /** `Authorization` header for the token. */
+  auth: { authorization: string };
+  /** Sends `signal` and waits for exit; returns the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/** Options for {@link startServer}. */
+export interface StartServerOptions {
+  /** Extra `serve` arguments (`--port 0` and `--data-dir` are added unless given). */
+  args?: string[];
+  /** Data dir to use; a fresh temp dir by default (removed on dispose). */
+  dataDir?: string;
+  env?: Record<string, string>;
+  /** How long to wait for `listening` (ms). */
+  timeoutMs?: number;
+}
+
+/** Spawns `server/main.ts serve` and waits until it listens. */
+export async function startServer(options: StartServerOptions = {}): Promise<TestServer> {
+  const ownDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "tabagent-test-" });
+  const args = [...(options.args ?? [])];
+  if (!args.includes("--port")) args.push("--port", "0");
+  if (!args.includes("--data-dir")) args.push("--data-dir", dataDir);
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG.pathname, MAIN.pathname, "serve", ...args],
+    env: { TABAGENT_LOG_LEVEL: "info", ...options.env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logs: string[] = [];
+  const listening = Promise.withResolvers<string>();
+  const exited = process.status;
+  (async () => {
+    const decoder = new TextDecoderStream();
+    let rest = "";
+    for await (const chunk of process.stderr.pipeThrough(decoder)) {
+      rest += chunk;
+      const lines = rest.split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        logs.push(line);
+        if (Deno.env.get("TABAGENT_TEST_LOGS")) console.error(line);
+        try {
+          const record = JSON.parse(line);
+          if (record.msg === "listening" && typeof record.url === "string") listening.resolve(record.url);
+        } catch {
+          // not a JSON log line (e.g. a crash trace): kept in `logs` for the failure message
+        }
+      }
+    }
+  })();
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const url = await Promise.race([
+    listening.promise,
+    exited.then((s) => {
+      throw new Error(`server exited with ${s.code} before listening:\n${logs.join("\n")}`);
+    }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server not listening after ${timeoutMs} ms:\n${logs.join("\n")}`)), timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  let token = "";
+  try {
+    token = (await Deno.readTextFile(`${dataDir}/api_token`)).trim();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error; // --no-auth: no token file
+  }
+  let stopped: Promise<number> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    stopped ??= (async () => {
+      try {
+        process.kill(signal);
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error; // already exited
+      }
+      return (await exited).code;
+    })();
+    return stopped;
+  };
+  return {
+    url,
+    token,
+    dataDir,
+    process,
+    logs,
+    auth: { authorization: `Bearer ${token}` },
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+      if (ownDataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
