@@ -78,7 +78,9 @@ async function exists(path: string): Promise<boolean> {
 
 const PYTHON_VENV = `${root}/python-ml/.venv`;
 /** The venv's interpreter; tests and the ML supervisor use this path. */
-export const VENV_PYTHON = Deno.build.os === "windows" ? `${PYTHON_VENV}/Scripts/python.exe` : `${PYTHON_VENV}/bin/python`;
+export const VENV_PYTHON = Deno.build.os === "windows"
+  ? `${PYTHON_VENV}/Scripts/python.exe`
+  : `${PYTHON_VENV}/bin/python`;
 
 const STEPS: Step[] = [
   {

@@ -98,12 +98,25 @@ export function parseCommandLine(argv: string[]): Command {
       };
     }
     default: {
-      const near = COMMANDS.find((c) => c.startsWith(first.slice(0, 2)));
+      const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
       throw new UsageError(
         `unknown command '${first}'.${near ? ` Did you mean '${near}'?` : ""} See 'tabagent --help'.`,
       );
     }
   }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 function parseServe(args: string[]): Command {

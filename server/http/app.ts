@@ -1,4 +1,4 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Config } from "../config/mod.ts";
 import type { Lifecycle } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -7,8 +7,20 @@ import { mountDocs } from "./docs.ts";
 import { healthRoutes } from "./health.ts";
 import { bearerAuth, bodyLimit, hostGuard, originGuard, requestContext, requestTimeout } from "./middleware.ts";
 import { handleError, handleNotFound } from "./problem.ts";
-import { createRouter, type HttpEnv } from "./router.ts";
+import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 import { serveStatic } from "./static.ts";
+
+const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  tags: ["system"],
+  summary: "Prometheus metrics",
+  description: "Request counts and latency histograms per route, component states, process memory.",
+  security: BEARER_SECURITY,
+  responses: {
+    200: { description: "Prometheus text exposition 0.0.4", content: { "text/plain": { schema: z.string() } } },
+  },
+});
 
 /** What the HTTP front door needs from the composition root. It owns none of it. */
 export interface HttpAppDeps {
@@ -72,7 +84,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
   app.use(requestTimeout({ ms: config.requestTimeoutMs }));
 
   app.route("/", healthRoutes({ lifecycle: deps.lifecycle, version: deps.version, mode: config.mode }));
-  app.get("/metrics", (c) => c.body(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
+  app.openapi(metricsRoute, (c) => c.text(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
   for (const router of deps.routers ?? []) app.route("/", router);
   mountDocs(app, { version: deps.version, nodeModules: deps.nodeModules });
   if (deps.serveStaticFiles) app.use("/*", serveStatic({ root: config.staticDir }));

@@ -30,7 +30,8 @@ export function requestContext(
     await next();
     c.header("x-request-id", requestId);
     const status = c.res.status;
-    const route = status === 404 && c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+    // "/*" is where middleware-only answers (rejections, static files, 404s) land.
+    const route = c.req.routePath === "/*" ? "other" : c.req.routePath;
     const seconds = (performance.now() - began) / 1000;
     requests.inc({ method: c.req.method, route, status: String(status) });
     duration.observe({ method: c.req.method, route }, seconds);

@@ -1,0 +1,69 @@
+import { deepEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
+import { TabAgentError } from "../errors/mod.ts";
+import { configFromEnv, defaultDataDir, EXTENSION_ID, isLoopbackHost, resolveConfig } from "./mod.ts";
+
+const linux = { platform: "linux" as const, environment: { HOME: "/home/ann" } };
+
+Deno.test("defaults put data under the platform's data dir", () => {
+  const config = resolveConfig({}, {}, linux);
+  assertEquals(config.host, "127.0.0.1");
+  assertEquals(config.port, 8765);
+  assertEquals(config.mode, "all");
+  assertEquals(config.dataDir, "/home/ann/.local/share/TabAgent");
+  assertEquals(config.dbPath, "/home/ann/.local/share/TabAgent/tabagent_db");
+  assertEquals(config.modelCachePath, "/home/ann/.local/share/TabAgent/models");
+  assertEquals(config.allowedOrigins, [`chrome-extension://${EXTENSION_ID}`]);
+});
+
+Deno.test("each platform has its own data dir", () => {
+  assertEquals(defaultDataDir("darwin", { HOME: "/Users/ann" }), "/Users/ann/Library/Application Support/TabAgent");
+  assertEquals(
+    defaultDataDir("windows", { APPDATA: "C:\\Users\\ann\\AppData\\Roaming" }),
+    "C:\\Users\\ann\\AppData\\Roaming\\TabAgent",
+  );
+  assertEquals(defaultDataDir("linux", { HOME: "/h", XDG_DATA_HOME: "/x" }), "/x/TabAgent");
+});
+
+Deno.test("flags win over the environment, which wins over defaults", () => {
+  const env = configFromEnv({ TABAGENT_PORT: "9000", TABAGENT_MODE: "http", TABAGENT_LOG_LEVEL: "debug" });
+  const config = resolveConfig({ port: "9100" }, env, linux);
+  assertEquals(config.port, 9100);
+  assertEquals(config.mode, "http");
+  assertEquals(config.logLevel, "debug");
+});
+
+Deno.test("environment lists and booleans are read", () => {
+  const env = configFromEnv({
+    TABAGENT_ORIGINS: "http://localhost:3000, http://localhost:5173",
+    TABAGENT_NO_ML: "1",
+    TABAGENT_NO_AUTH: "true",
+  });
+  const config = resolveConfig({}, env, linux);
+  assertEquals(config.allowedOrigins.slice(1), ["http://localhost:3000", "http://localhost:5173"]);
+  assertEquals(config.ml, false);
+  assertEquals(config.auth, false);
+});
+
+Deno.test("a bad value is refused naming the setting", () => {
+  assertThrows(() => resolveConfig({ port: "70000" }, {}, linux), (error: unknown) => {
+    assertEquals(error instanceof TabAgentError && error.code, "validation_failed");
+    assertEquals(((error as TabAgentError).extensions.errors as { field: string }[])[0].field, "port");
+    return true;
+  });
+  assertThrows(() => resolveConfig({ mode: "turbo" }, {}, linux), /mode/);
+  assertThrows(() => resolveConfig({ origins: ["not an origin"] }, {}, linux), /allowedOrigins/);
+});
+
+Deno.test("--no-auth is refused unless bound to loopback", () => {
+  assertThrows(() => resolveConfig({ noAuth: true, host: "0.0.0.0" }, {}, linux), /loopback/);
+  assertEquals(resolveConfig({ noAuth: true, host: "::1" }, {}, linux).auth, false);
+});
+
+Deno.test("loopback names are recognised", () => {
+  for (const host of ["localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]", "app.localhost"]) {
+    assertEquals(isLoopbackHost(host), true, host);
+  }
+  for (const host of ["0.0.0.0", "192.168.1.2", "evil.com", "localhost.evil.com"]) {
+    assertEquals(isLoopbackHost(host), false, host);
+  }
+});

@@ -1,0 +1,211 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { deepEqual as assertEquals, equal, match, ok } from "node:assert/strict";
+import { Lifecycle } from "../lifecycle/mod.ts";
+import { createLogger } from "../log/mod.ts";
+import { MetricsRegistry } from "../metrics/mod.ts";
+import { BEARER_SECURITY, createHttpApp, createRouter, type HttpAppDeps } from "./mod.ts";
+
+const TOKEN = "t".repeat(40);
+const quiet = createLogger({ level: "error", sink: () => {} });
+const H = { host: "127.0.0.1:8765" };
+const AUTH = { ...H, authorization: `Bearer ${TOKEN}` };
+
+function echoRouter() {
+  const route = createRoute({
+    method: "post",
+    path: "/v1/echo",
+    security: BEARER_SECURITY,
+    request: {
+      body: {
+        content: { "application/json": { schema: z.object({ text: z.string().max(10), n: z.number().int() }) } },
+      },
+    },
+    responses: {
+      200: { description: "echo", content: { "application/json": { schema: z.object({ text: z.string() }) } } },
+    },
+  });
+  return createRouter().openapi(route, (c) => c.json({ text: c.req.valid("json").text }, 200));
+}
+
+function makeApp(overrides: Partial<HttpAppDeps> = {}, staticDir = "/nonexistent") {
+  const lifecycle = new Lifecycle(quiet);
+  return createHttpApp({
+    config: {
+      host: "127.0.0.1",
+      allowedHosts: ["tabagent.lan"],
+      allowedOrigins: ["chrome-extension://abc", "http://localhost:3000"],
+      maxBodyBytes: 1024,
+      requestTimeoutMs: 5_000,
+      mode: "all",
+      staticDir,
+    },
+    version: "test",
+    log: quiet,
+    lifecycle,
+    metrics: new MetricsRegistry(),
+    token: TOKEN,
+    routers: [echoRouter()],
+    serveStaticFiles: true,
+    nodeModules: new URL("../../node_modules/", import.meta.url),
+    ...overrides,
+  });
+}
+
+async function problem(res: Response) {
+  equal(res.headers.get("content-type"), "application/problem+json");
+  return await res.json();
+}
+
+Deno.test("health is public and reports components", async () => {
+  const app = makeApp();
+  const res = await app.request("/v1/health", { headers: H });
+  equal(res.status, 200);
+  const body = await res.json();
+  equal(body.status, "ready");
+  ok(res.headers.get("x-request-id"));
+});
+
+Deno.test("a Host that is not loopback or configured is refused (DNS rebinding)", async () => {
+  const app = makeApp();
+  const bad = await app.request("/v1/health", { headers: { host: "attacker.example:8765" } });
+  equal(bad.status, 403);
+  equal((await problem(bad)).code, "forbidden_host");
+  for (const host of ["localhost:8765", "[::1]:8765", "tabagent.lan"]) {
+    equal((await app.request("/v1/health", { headers: { host } })).status, 200, host);
+  }
+});
+
+Deno.test("CORS is granted only to allowed origins", async () => {
+  const app = makeApp();
+  const preflight = await app.request("/v1/echo", {
+    method: "OPTIONS",
+    headers: { ...H, origin: "chrome-extension://abc", "access-control-request-method": "POST" },
+  });
+  equal(preflight.status, 204);
+  equal(preflight.headers.get("access-control-allow-origin"), "chrome-extension://abc");
+  match(preflight.headers.get("access-control-allow-headers") ?? "", /authorization/);
+
+  const allowed = await app.request("/v1/health", { headers: { ...H, origin: "http://localhost:3000" } });
+  equal(allowed.headers.get("access-control-allow-origin"), "http://localhost:3000");
+
+  const denied = await app.request("/v1/health", { headers: { ...H, origin: "https://evil.example" } });
+  equal(denied.status, 403);
+  equal(denied.headers.get("access-control-allow-origin"), null);
+
+  const self = await app.request("/v1/health", { headers: { ...H, origin: "http://127.0.0.1:8765" } });
+  equal(self.status, 200);
+});
+
+Deno.test("the API needs the bearer token; health and docs do not", async () => {
+  const app = makeApp();
+  const missing = await app.request("/v1/echo", { method: "POST", headers: H });
+  equal(missing.status, 401);
+  match(missing.headers.get("www-authenticate") ?? "", /Bearer/);
+  equal((await problem(missing)).code, "unauthorized");
+  const wrong = await app.request("/metrics", { headers: { ...H, authorization: "Bearer nope" } });
+  equal(wrong.status, 401);
+  equal((await app.request("/metrics", { headers: AUTH })).status, 200);
+  equal((await app.request("/api-doc/openapi.json", { headers: H })).status, 200);
+});
+
+Deno.test("--no-auth (null token) lets requests through", async () => {
+  const app = makeApp({ token: null });
+  equal((await app.request("/metrics", { headers: H })).status, 200);
+});
+
+Deno.test("invalid bodies get 400 naming the field; malformed JSON gets 400", async () => {
+  const app = makeApp();
+  const post = (body: string) =>
+    app.request("/v1/echo", { method: "POST", headers: { ...AUTH, "content-type": "application/json" }, body });
+  const ok200 = await post(JSON.stringify({ text: "hi", n: 1 }));
+  assertEquals(await ok200.json(), { text: "hi" });
+  const invalid = await problem(await post(JSON.stringify({ text: "far too long text", n: 1.5 })));
+  equal(invalid.status, 400);
+  equal(invalid.code, "validation_failed");
+  assertEquals(invalid.errors.map((e: { field: string }) => e.field).sort(), ["n", "text"]);
+  const malformed = await problem(await post("{not json"));
+  equal(malformed.status, 400);
+});
+
+Deno.test("oversized bodies get 413, by header or by counting", async () => {
+  const app = makeApp();
+  const big = JSON.stringify({ text: "x".repeat(2000), n: 1 });
+  const res = await app.request("/v1/echo", {
+    method: "POST",
+    headers: { ...AUTH, "content-type": "application/json" },
+    body: big,
+  });
+  equal(res.status, 413);
+  equal((await problem(res)).code, "payload_too_large");
+  const chunked = new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(big));
+      controller.close();
+    },
+  });
+  const res2 = await app.request("/v1/echo", {
+    method: "POST",
+    headers: { ...AUTH, "content-type": "application/json" },
+    body: chunked,
+    duplex: "half",
+  } as RequestInit);
+  equal(res2.status, 413);
+});
+
+Deno.test("unknown routes get a 404 problem", async () => {
+  const app = makeApp();
+  const res = await app.request("/v1/nope", { headers: AUTH });
+  equal(res.status, 404);
+  const body = await problem(res);
+  assertEquals([body.code, body.instance], ["not_found", "/v1/nope"]);
+  ok(body.request_id);
+});
+
+Deno.test("request ids are echoed when sane and replaced when not", async () => {
+  const app = makeApp();
+  const mine = await app.request("/v1/health", { headers: { ...H, "x-request-id": "abc-123" } });
+  equal(mine.headers.get("x-request-id"), "abc-123");
+  const bad = await app.request("/v1/health", { headers: { ...H, "x-request-id": "bad id\u0001" } });
+  ok(bad.headers.get("x-request-id") !== "bad id\u0001");
+});
+
+Deno.test("the OpenAPI document lists every API route", async () => {
+  const app = makeApp();
+  const doc = await (await app.request("/api-doc/openapi.json", { headers: H })).json();
+  equal(doc.openapi, "3.1.0");
+  ok(doc.paths["/v1/health"].get);
+  ok(doc.paths["/v1/echo"].post);
+  ok(doc.paths["/metrics"].get);
+  assertEquals(doc.paths["/v1/health"].get.security, []);
+  ok(doc.components.securitySchemes.bearerAuth);
+});
+
+Deno.test("metrics count requests per route and status", async () => {
+  const app = makeApp();
+  await app.request("/v1/health", { headers: H });
+  await app.request("/v1/health", { headers: H });
+  const text = await (await app.request("/metrics", { headers: AUTH })).text();
+  match(text, /tabagent_http_requests_total\{method="GET",route="\/v1\/health",status="200"\} 2/);
+  match(text, /tabagent_http_request_duration_seconds_count\{method="GET",route="\/v1\/health"\} 2/);
+});
+
+Deno.test("static files are served with ETags and never outside their folder", async () => {
+  const outer = await Deno.makeTempDir();
+  const dir = `${outer}/web`;
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(`${dir}/index.html`, "<h1>hi</h1>");
+  await Deno.writeTextFile(`${outer}/secret.txt`, "secret");
+  const app = makeApp({}, dir);
+  const res = await app.request("/", { headers: H });
+  equal(res.status, 200);
+  equal(await res.text(), "<h1>hi</h1>");
+  equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+  const again = await app.request("/index.html", { headers: { ...H, "if-none-match": res.headers.get("etag")! } });
+  equal(again.status, 304);
+  for (const path of ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt"]) {
+    const r = await app.request(path, { headers: H });
+    ok(r.status === 400 || r.status === 404, `${path} → ${r.status}`);
+    await r.body?.cancel();
+  }
+  await Deno.remove(outer, { recursive: true });
+});

@@ -1,0 +1,192 @@
+/** End-to-end: the real server process on loopback, as a user or a client would meet it. */
+import { deepEqual as assertEquals, equal, match, ok } from "node:assert/strict";
+import { startServer } from "./_server.ts";
+
+const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+/** Sends a raw HTTP/1.1 request so the Host header is exactly what we say. */
+async function rawRequest(url: string, lines: string[]): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  await conn.write(new TextEncoder().encode([...lines, "Connection: close", "", ""].join("\r\n")));
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of conn.readable) chunks.push(chunk);
+  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+}
+
+async function runCli(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, MAIN, ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("the server answers health, guards the API and stops cleanly on SIGTERM", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const health = await fetch(`${server.url}/v1/health`);
+  equal(health.status, 200);
+  const body = await health.json();
+  equal(body.status, "ready");
+  equal(body.mode, "http");
+  ok(body.components.some((c: { name: string }) => c.name === "http"));
+
+  const noToken = await fetch(`${server.url}/metrics`);
+  equal(noToken.status, 401);
+  equal(noToken.headers.get("content-type"), "application/problem+json");
+  equal((await noToken.json()).code, "unauthorized");
+  const wrongToken = await fetch(`${server.url}/metrics`, { headers: { authorization: "Bearer wrong" } });
+  equal(wrongToken.status, 401);
+  await wrongToken.body?.cancel();
+
+  const metrics = await fetch(`${server.url}/metrics`, { headers: server.auth });
+  equal(metrics.status, 200);
+  match(await metrics.text(), /tabagent_component_state\{component="http",state="ready"\} 1/);
+
+  const unknown = await fetch(`${server.url}/v1/does-not-exist`, { headers: server.auth });
+  equal(unknown.status, 404);
+  equal((await unknown.json()).code, "not_found");
+
+  const oversized = await fetch(`${server.url}/v1/anything`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/json" },
+    body: "x".repeat(9 * 1024 * 1024),
+  });
+  equal(oversized.status, 413);
+  equal((await oversized.json()).code, "payload_too_large");
+
+  const rebinding = await rawRequest(server.url, ["GET /v1/health HTTP/1.1", "Host: attacker.example:8765"]);
+  match(rebinding, /^HTTP\/1\.1 403/);
+  match(rebinding, /forbidden_host/);
+
+  const evil = await fetch(`${server.url}/v1/health`, { headers: { origin: "https://evil.example" } });
+  equal(evil.headers.get("access-control-allow-origin"), null);
+  await evil.body?.cancel();
+
+  equal(await server.stop("SIGTERM"), 0);
+  ok(server.logs.some((line) => line.includes('"msg":"stopping"')));
+});
+
+Deno.test("the token file is created with mode 0600 and `tabagent token` prints it", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const info = await Deno.stat(`${server.dataDir}/api_token`);
+  equal(info.mode! & 0o777, 0o600);
+  const cli = await runCli(["token", "--data-dir", server.dataDir]);
+  equal(cli.code, 0);
+  equal(cli.stdout.trim(), server.token);
+});
+
+Deno.test("the OpenAPI document is valid and every docs page loads with its assets", async () => {
+  await using server = await startServer({ args: ["--mode", "web", "--no-ml"] });
+  const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
+  equal(doc.openapi, "3.1.0");
+  ok(doc.info.title && doc.info.version);
+  for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { responses: object }>>)) {
+    ok(path.startsWith("/"), path);
+    for (const [method, op] of Object.entries(operations)) {
+      ok(["get", "post", "put", "patch", "delete", "head", "options"].includes(method), `${method} ${path}`);
+      ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
+    }
+  }
+  for (const path of ["/v1/health", "/metrics"]) ok(doc.paths[path], `${path} documented`);
+  for (const page of ["/api-doc", "/api-doc/swagger", "/api-doc/redoc", "/api-doc/scalar"]) {
+    const res = await fetch(`${server.url}${page}`);
+    equal(res.status, 200, page);
+    const html = await res.text();
+    for (const [, src] of html.matchAll(/(?:src|href)="(\/api-doc\/assets\/[^"]+)"/g)) {
+      const asset = await fetch(`${server.url}${src}`);
+      equal(asset.status, 200, src);
+      ok((await asset.arrayBuffer()).byteLength > 100, `${src} has content`);
+    }
+  }
+  const landing = await fetch(`${server.url}/`);
+  equal(landing.status, 200);
+  match(await landing.text(), /TabAgent/);
+});
+
+Deno.test("bad command lines fail with one clear line and exit code 2", async () => {
+  const unknown = await runCli(["serve", "--frobnicate"]);
+  equal(unknown.code, 2);
+  match(unknown.stderr, /^tabagent: serve: unknown option '--frobnicate'/);
+  equal(unknown.stderr.trim().split("\n").length, 1);
+  const badPort = await runCli(["serve", "--port", "99999"]);
+  equal(badPort.code, 2);
+  match(badPort.stderr, /port/);
+  const badMode = await runCli(["serve", "--mode", "turbo"]);
+  equal(badMode.code, 2);
+  match(badMode.stderr, /mode/);
+  const badCommand = await runCli(["srve"]);
+  equal(badCommand.code, 2);
+  match(badCommand.stderr, /Did you mean 'serve'/);
+  const noAuthPublic = await runCli(["serve", "--no-auth", "--host", "0.0.0.0"]);
+  equal(noAuthPublic.code, 2);
+  match(noAuthPublic.stderr, /loopback/);
+});
+
+Deno.test("--help and --version answer", async () => {
+  const help = await runCli(["--help"]);
+  equal(help.code, 0);
+  match(help.stdout, /Usage:/);
+  match(help.stdout, /Examples:/);
+  const serveHelp = await runCli(["serve", "--help"]);
+  match(serveHelp.stdout, /--mode/);
+  const version = await runCli(["--version"]);
+  match(version.stdout, /^tabagent \d+\.\d+\.\d+/);
+});
+
+Deno.test("--no-auth on loopback serves the API without a token", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--no-auth"] });
+  equal((await fetch(`${server.url}/metrics`)).status, 200);
+});
+
+Deno.test("a port in use is reported clearly", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const dataDir = await Deno.makeTempDir();
+  const cli = await runCli(["serve", "--mode", "http", "--port", String(port), "--data-dir", dataDir]);
+  listener.close();
+  equal(cli.code, 1);
+  match(cli.stderr, /already in use/);
+  await Deno.remove(dataDir, { recursive: true });
+});
+
+Deno.test("native mode answers framed requests on stdin/stdout and exits when stdin closes", async () => {
+  const dataDir = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, MAIN, "chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"],
+    env: { TABAGENT_DATA_DIR: dataDir, TABAGENT_PORT: "9123" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const frame = (value: unknown) => {
+    const body = new TextEncoder().encode(JSON.stringify(value));
+    const out = new Uint8Array(4 + body.length);
+    new DataView(out.buffer).setUint32(0, body.length, true);
+    out.set(body, 4);
+    return out;
+  };
+  const writer = child.stdin.getWriter();
+  await writer.write(frame({ id: 1, type: "ping" }));
+  await writer.write(frame({ id: 2, type: "server_info" }));
+  await writer.write(frame({ id: 3, type: "launch_missiles" }));
+  await writer.close();
+  const { stdout, code } = await child.output();
+  equal(code, 0);
+  const replies: { id: number; ok: boolean; result?: Record<string, unknown>; error?: { code: string } }[] = [];
+  for (let at = 0; at < stdout.length;) {
+    const length = new DataView(stdout.buffer, stdout.byteOffset + at, 4).getUint32(0, true);
+    replies.push(JSON.parse(new TextDecoder().decode(stdout.subarray(at + 4, at + 4 + length))));
+    at += 4 + length;
+  }
+  assertEquals(replies.map((r) => [r.id, r.ok]), [[1, true], [2, true], [3, false]]);
+  equal(replies[1].result?.url, "http://127.0.0.1:9123");
+  equal(replies[1].result?.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
+  equal(replies[2].error?.code, "validation_failed");
+  await Deno.remove(dataDir, { recursive: true });
+});
