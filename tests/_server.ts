@@ -29,7 +29,8 @@ export interface TestServer extends AsyncDisposable {
 
 /** Options for {@link startServer}. */
 export interface StartServerOptions {
-  /** Extra `serve` arguments (`--port 0` and `--data-dir` are added unless given). */
+  /** Extra `serve` arguments (`--port 0` and `--data-dir` are added unless given). The log level must stay
+   * `info` or lower: the `listening` line is how the URL is learned. */
   args?: string[];
   /** Data dir to use; a fresh temp dir by default (removed on dispose). */
   dataDir?: string;

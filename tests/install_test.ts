@@ -1,0 +1,23 @@
+/** `deno task install` gives a working `tabagent` command, even with no `deno` on PATH. */
+import { equal, match } from "node:assert/strict";
+
+const INSTALL = new URL("../scripts/install.ts", import.meta.url).pathname;
+
+Deno.test("the installed tabagent shim runs without deno on PATH", async () => {
+  const root = await Deno.makeTempDir();
+  const install = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", INSTALL, "--root", root],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  equal(install.code, 0, new TextDecoder().decode(install.stderr));
+  const run = await new Deno.Command(`${root}/bin/tabagent`, {
+    args: ["--version"],
+    env: { PATH: "/usr/bin:/bin" },
+    clearEnv: true,
+    stdout: "piped",
+  }).output();
+  equal(run.code, 0);
+  match(new TextDecoder().decode(run.stdout), /^tabagent \d+\.\d+\.\d+/);
+  await Deno.remove(root, { recursive: true });
+});
