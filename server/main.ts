@@ -36,8 +36,17 @@ async function serve(flags: ConfigInput): Promise<void> {
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error), 1);
   }
+  const log = app.log.child("main");
+  if (app.url) {
+    log.info("ready", {
+      url: app.url,
+      docs: `${app.url}/api-doc`,
+      token_file: app.config.tokenPath,
+      mode: app.config.mode,
+    });
+  }
   const reason = await stopRequested.promise;
-  app.log.info("stopping", { reason });
+  log.info("stopping", { reason });
   await app.stop();
   const failed = app.lifecycle.statuses().filter((s) => s.state === "failed");
   Deno.exit(failed.length ? 1 : 0);
