@@ -198,6 +198,7 @@ Deno.test("static files are served with ETags and never outside their folder", a
   const app = makeApp({}, dir);
   const res = await app.request("/", { headers: H });
   equal(res.status, 200);
+  ok(res.headers.get("x-request-id"));
   equal(await res.text(), "<h1>hi</h1>");
   equal(res.headers.get("content-type"), "text/html; charset=utf-8");
   const again = await app.request("/index.html", { headers: { ...H, "if-none-match": res.headers.get("etag")! } });

@@ -19,22 +19,40 @@ export function requestContext(
   const { log, requests, duration } = options;
   let sequence = 0;
   const prefix = crypto.randomUUID().slice(0, 8);
+  // Series are resolved once per (method, route, status) so a request costs two Map lookups.
+  const series = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
+  const seriesFor = (method: string, route: string, status: number) => {
+    const key = `${method} ${route} ${status}`;
+    let found = series.get(key);
+    if (!found) {
+      found = {
+        count: requests.bind({ method, route, status: String(status) }),
+        observe: duration.bind({ method, route }),
+      };
+      series.set(key, found);
+    }
+    return found;
+  };
   return async (c, next) => {
     const began = performance.now();
-    const incoming = c.req.header("x-request-id");
+    const incoming = c.req.raw.headers.get("x-request-id");
     const requestId = incoming && incoming.length <= MAX_REQUEST_ID_LENGTH && REQUEST_ID_PATTERN.test(incoming)
       ? incoming
       : `${prefix}-${(++sequence).toString(36)}`;
     c.set("requestId", requestId);
     c.set("log", log);
-    await next();
+    // Set before the handler runs so it lands in the response as built, not by copying it after.
     c.header("x-request-id", requestId);
+    await next();
+    // Handlers that return a Response of their own (files, streams) did not get it; add it there.
+    if (!c.res.headers.has("x-request-id")) c.header("x-request-id", requestId);
     const status = c.res.status;
     // "/*" is where middleware-only answers (rejections, static files, 404s) land.
     const route = c.req.routePath === "/*" ? "other" : c.req.routePath;
     const seconds = (performance.now() - began) / 1000;
-    requests.inc({ method: c.req.method, route, status: String(status) });
-    duration.observe({ method: c.req.method, route }, seconds);
+    const { count, observe } = seriesFor(c.req.method, route, status);
+    count();
+    observe(seconds);
     if (log.enabled("debug")) {
       log.debug("request", {
         request_id: requestId,

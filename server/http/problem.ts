@@ -30,6 +30,7 @@ export function problemResponse(c: Context<HttpEnv>, error: TabAgentError): Resp
   const requestId = c.get("requestId");
   const body = toProblem(error, { instance: c.req.path, requestId });
   const headers = new Headers({ "content-type": PROBLEM_CONTENT_TYPE });
+  if (requestId) headers.set("x-request-id", requestId);
   if (error.code === "unauthorized") headers.set("www-authenticate", 'Bearer realm="tabagent"');
   return new Response(JSON.stringify(body), { status: body.status, headers });
 }

@@ -83,6 +83,13 @@ export class Counter extends Metric<{ value: number }> {
   inc(labels?: Labels, amount = 1): void {
     this.entry(labels).value += amount;
   }
+  /** A function that adds 1 to the series for `labels`, resolved once (for hot paths). */
+  bind(labels?: Labels): () => void {
+    const state = this.entry(labels);
+    return () => {
+      state.value++;
+    };
+  }
   /** The current value for these labels. */
   get(labels?: Labels): number {
     return this.entry(labels).value;
@@ -130,11 +137,23 @@ export class Histogram extends Metric<{ counts: Float64Array; sum: number; count
   }
   /** Records one observation. */
   observe(labels: Labels | undefined, value: number): void {
+    this.#record(this.entry(labels), value);
+  }
+  /** A function that records into the series for `labels`, resolved once (for hot paths). */
+  bind(labels?: Labels): (value: number) => void {
     const state = this.entry(labels);
+    return (value) => this.#record(state, value);
+  }
+  #record(state: { counts: Float64Array; sum: number; count: number }, value: number): void {
     state.sum += value;
     state.count++;
-    const index = this.buckets.findIndex((bound) => value <= bound);
-    if (index >= 0) state.counts[index]++;
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]) {
+        state.counts[i]++;
+        return;
+      }
+    }
   }
   renderSeries(out: string[]): void {
     for (const { labels, state } of this.series.values()) {
