@@ -48,7 +48,8 @@ export const DOC_PAGES: Record<string, string> = {
   scalar: page(
     "TabAgent API · Scalar",
     "",
-    `<script id="api-reference" data-url="${SPEC_URL}"></script><script src="/api-doc/assets/scalar.js"></script>`,
+    // Fonts off: Scalar would fetch them from its CDN, which an offline install cannot reach.
+    `<script id="api-reference" data-url="${SPEC_URL}" data-configuration='{"withDefaultFonts":false}'></script><script src="/api-doc/assets/scalar.js"></script>`,
   ),
 };
 
