@@ -60,7 +60,7 @@ export class OnnxEmbeddingModel {
     };
     const inputNames = this.io.inputs.map((i) => i.name);
     if (inputNames.includes("attention_mask")) feeds.attention_mask = int64Tensor(encoded.map((e) => pad(e.mask)));
-    if (inputNames.includes("token_type_ids")) feeds.token_type_ids = int64Tensor(encoded.map((e) => pad([]).fill(0)));
+    if (inputNames.includes("token_type_ids")) feeds.token_type_ids = int64Tensor(encoded.map(() => pad([]).fill(0)));
     signal?.throwIfAborted();
     const outputs = await this.#session.run(feeds);
     signal?.throwIfAborted();
