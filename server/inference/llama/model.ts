@@ -80,6 +80,7 @@ export class LlamaTextModel implements TokenCounter {
   readonly #free: LlamaContextSequence[] = [];
   #embedding?: Promise<LlamaEmbeddingContext>;
   #threads: number;
+  #stats = { total: 0, aborted: 0, completionTokens: 0 };
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, threads: number) {
     this.#llama = llama;
@@ -126,6 +127,18 @@ export class LlamaTextModel implements TokenCounter {
   /** Sequences generating now. */
   get busySequences(): number {
     return this.context.totalSequences - this.context.sequencesLeft - this.#free.length;
+  }
+
+  /** Generations run so far, how many were aborted (client gone, shutdown), and tokens generated. */
+  get stats(): { total: number; aborted: number; completionTokens: number } {
+    return { ...this.#stats };
+  }
+
+  #count(result: GenerationResult): GenerationResult {
+    this.#stats.total++;
+    if (result.aborted) this.#stats.aborted++;
+    this.#stats.completionTokens += result.completionTokens;
+    return result;
   }
 
   /** Model weights in bytes. */
@@ -281,7 +294,7 @@ export class LlamaTextModel implements TokenCounter {
       if (prepared.forcedTools) {
         const parsed = JSON.parse(response.response || "{}") as { name?: string; arguments?: unknown };
         const done = !aborted && response.metadata.stopReason !== "maxTokens" && typeof parsed.name === "string";
-        return {
+        return this.#count({
           text: "",
           toolCalls: done
             ? [{
@@ -294,7 +307,7 @@ export class LlamaTextModel implements TokenCounter {
           promptTokens: prepared.promptTokens,
           completionTokens,
           aborted,
-        };
+        });
       }
       const calls = (response.functionCalls ?? []) as { functionName: string; params: unknown }[];
       const toolCalls: ToolCall[] = calls.map((call) => ({
@@ -302,14 +315,14 @@ export class LlamaTextModel implements TokenCounter {
         type: "function",
         function: { name: call.functionName, arguments: JSON.stringify(call.params ?? {}) },
       }));
-      return {
+      return this.#count({
         text: response.response,
         toolCalls,
         finishReason: toolCalls.length ? "tool_calls" : finishReasonOf(response.metadata.stopReason),
         promptTokens: prepared.promptTokens,
         completionTokens,
         aborted,
-      };
+      });
     } catch (error) {
       if (error instanceof SyntaxError) {
         throw new TabAgentError("internal", "The model's tool call was not valid JSON", {}, { cause: error });
@@ -344,14 +357,14 @@ export class LlamaTextModel implements TokenCounter {
         stopOnAbortSignal: true,
         onTextChunk: callbacks.onText,
       });
-      return {
+      return this.#count({
         text: result.response,
         toolCalls: [],
         finishReason: finishReasonOf(result.metadata.stopReason),
         promptTokens: prepared.promptTokens,
         completionTokens: sequence.tokenMeter.usedOutputTokens - outputBefore,
         aborted: result.metadata.stopReason === "abort",
-      };
+      });
     } finally {
       completion.dispose({ disposeSequence: false });
       this.#release(sequence);

@@ -74,6 +74,8 @@ export interface LoadedModelStatus {
   memory_bytes: number;
   active_requests: number;
   sequences?: { total: number; busy: number };
+  /** GGUF generations so far: total, aborted (client gone, shutdown), tokens generated. */
+  generations?: { total: number; aborted: number; completionTokens: number };
   context_size?: number;
   provider?: string;
   expires_at: string | null;
@@ -388,7 +390,11 @@ export class ModelOrchestrator implements Component {
         memory_bytes: e.memoryBytes,
         active_requests: e.active,
         ...(e.llama
-          ? { sequences: { total: e.llama.sequences, busy: e.llama.busySequences }, context_size: e.llama.contextSize }
+          ? {
+            sequences: { total: e.llama.sequences, busy: e.llama.busySequences },
+            context_size: e.llama.contextSize,
+            generations: e.llama.stats,
+          }
           : {}),
         ...(e.onnx ? { provider: e.onnx.provider } : {}),
         expires_at: e.expiresAt ? new Date(e.expiresAt).toISOString() : null,
