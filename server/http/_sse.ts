@@ -13,6 +13,8 @@ export const SSE_HEADERS = {
 /** Writes frames to a stream; closed streams ignore writes (the client went away). */
 export interface SseWriter {
   send(data: unknown): void;
+  /** Sends an already-serialised JSON object (hot path: one frame per token). */
+  sendJson(json: string): void;
   done(): void;
 }
 
@@ -32,6 +34,9 @@ export function sseResponse(
       const writer: SseWriter = {
         send(data) {
           if (open) controller.enqueue(encoder.encode(`data: ${JSON.stringify(data)}\n\n`));
+        },
+        sendJson(json) {
+          if (open) controller.enqueue(encoder.encode(`data: ${json}\n\n`));
         },
         done() {
           if (!open) return;

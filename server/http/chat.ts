@@ -210,9 +210,12 @@ export function chatRoutes(deps: ChatRoutesDeps) {
             ...(includeUsage ? { usage: null } : {}),
           });
           writer.send(chunk({ role: "assistant", content: "", refusal: null }, null));
+          // One frame per token: serialise the constant parts once and only the text each time.
+          const [head, tail] = JSON.stringify(chunk({ content: "\u0000" }, null)).split('"\\u0000"');
+          const onText = (text: string) => writer.sendJson(head + JSON.stringify(text) + tail);
           const done = await completeTurnPipeline(
             memory,
-            generateWith((text) => writer.send(chunk({ content: text }, null))),
+            generateWith(onText),
           )
             .run(turn, { signal });
           const result = done.result;
