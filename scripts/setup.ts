@@ -114,6 +114,13 @@ const STEPS: Step[] = [
       ]);
     },
   },
+  {
+    name: "test models",
+    for: ["test", "bench"],
+    inputs: ["scripts/fixtures.py", "python-ml/requirements.txt"],
+    stamp: "tests/.fixtures/.tabagent-setup",
+    run: () => run(VENV_PYTHON, [`${root}/scripts/fixtures.py`, `${root}/tests/.fixtures`]),
+  },
 ];
 
 async function main(): Promise<void> {

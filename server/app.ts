@@ -13,7 +13,15 @@
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
+import { chatRoutes } from "./http/chat.ts";
+import { completionRoutes } from "./http/completions.ts";
+import { embeddingRoutes } from "./http/embeddings.ts";
 import { createHttpApp, HttpServer } from "./http/mod.ts";
+import type { HttpEnv } from "./http/mod.ts";
+import { systemRoutes } from "./http/system.ts";
+import { detectHardware } from "./hardware/mod.ts";
+import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
@@ -98,6 +106,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
     );
   } else {
+    const routers: OpenAPIHono<HttpEnv>[] = [];
+    const httpStopping = new AbortController();
+    if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
+      const hardware = await detectHardware();
+      const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
+      const orchestrator = lifecycle.add(
+        new ModelOrchestrator({
+          modelCachePath: config.modelCachePath,
+          hardware,
+          scheduler,
+          log: log.child("inference"),
+        }),
+      );
+      const shutdownSignal = httpStopping.signal;
+      routers.push(
+        chatRoutes({ orchestrator, shutdownSignal }),
+        completionRoutes({ orchestrator, shutdownSignal }),
+        embeddingRoutes({ orchestrator }),
+        systemRoutes({ orchestrator, hardware }),
+      );
+    }
     const app = createHttpApp({
       config,
       version: VERSION,
@@ -105,10 +134,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       lifecycle,
       metrics,
       token,
+      routers,
       serveStaticFiles: config.mode === "all" || config.mode === "web",
       nodeModules: new URL("node_modules/", REPO_ROOT),
     });
     http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
+    http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
   }
 
   return {

@@ -7,6 +7,8 @@ import { loadOrCreateToken } from "./auth/mod.ts";
 import { helpText, parseCommandLine, UsageError } from "./cli/mod.ts";
 import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
+import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
+import { inferenceChecks } from "./inference/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -77,6 +79,14 @@ async function main(): Promise<void> {
     case "token": {
       const cfg = config(command.flags);
       console.log(await loadOrCreateToken(cfg.tokenPath));
+      return;
+    }
+    case "doctor": {
+      const cfg = config(command.flags);
+      const hardware = await detectHardware();
+      const checks = await inferenceChecks({ modelCachePath: cfg.modelCachePath, hardware });
+      console.log(formatDoctorReport(hardware, checks));
+      if (checks.some((check) => !check.ok)) Deno.exit(1);
       return;
     }
     case "install-host": {

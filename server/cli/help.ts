@@ -9,6 +9,7 @@ Commands:
   serve          Run the server (the default command)
   token          Print the API token clients send as 'Authorization: Bearer <token>'
   install-host   Register the native-messaging host with Chrome, Chromium, Edge and Brave
+  doctor         Report hardware (CPU, RAM, GPUs, NPUs) and check the inference backends
   help <command> Show help for a command
 
 Options:
@@ -75,6 +76,18 @@ Examples:
   tabagent install-host
   tabagent install-host --browser chromium --uninstall`;
 
+const DOCTOR = `tabagent doctor — check this machine for local inference
+
+Usage:
+  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>]
+
+Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
+the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.
+Exit code 1 when a check fails.
+
+Example:
+  tabagent doctor`;
+
 /** Help text for a topic (a command), or the main help. Null for an unknown topic. */
 export function helpText(topic?: string): string | null {
   switch (topic) {
@@ -86,6 +99,8 @@ export function helpText(topic?: string): string | null {
       return TOKEN;
     case "install-host":
       return INSTALL_HOST;
+    case "doctor":
+      return DOCTOR;
     default:
       return null;
   }

@@ -12,6 +12,7 @@ export type Command =
   | { kind: "version" }
   | { kind: "serve"; flags: ConfigInput }
   | { kind: "token"; flags: ConfigInput }
+  | { kind: "doctor"; flags: ConfigInput }
   | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean };
 
 const COMMON = {
@@ -41,7 +42,9 @@ const INSTALL_HOST = {
 } as const;
 
 /** The subcommands, for help and for "did you mean". */
-export const COMMANDS = ["serve", "token", "install-host", "help"] as const;
+export const COMMANDS = ["serve", "token", "install-host", "doctor", "help"] as const;
+
+const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
   command: string,
@@ -86,6 +89,11 @@ export function parseCommandLine(argv: string[]): Command {
       const { values } = parse("token", rest, COMMON);
       if (values.help) return { kind: "help", topic: "token" };
       return { kind: "token", flags: commonFlags(values) };
+    }
+    case "doctor": {
+      const { values } = parse("doctor", rest, DOCTOR);
+      if (values.help) return { kind: "help", topic: "doctor" };
+      return { kind: "doctor", flags: { ...commonFlags(values), modelCachePath: values["model-cache-path"] } };
     }
     case "install-host": {
       const { values } = parse("install-host", rest, INSTALL_HOST);

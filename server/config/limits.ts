@@ -12,3 +12,11 @@ export const MAX_REQUEST_ID_LENGTH = 128;
 export const NATIVE_MAX_OUTGOING_BYTES = 1024 * 1024;
 /** Chrome's limit for one message from the extension to the host (bytes). */
 export const NATIVE_MAX_INCOMING_BYTES = 64 * 1024 * 1024;
+/** Most messages one chat request may carry. */
+export const CHAT_MAX_MESSAGES = 2048;
+/** Most stop sequences per request (OpenAI's limit). */
+export const CHAT_MAX_STOP_SEQUENCES = 4;
+/** Most tools one chat request may offer. */
+export const CHAT_MAX_TOOLS = 128;
+/** Most inputs one embeddings request may carry (OpenAI's limit). */
+export const EMBEDDINGS_MAX_INPUTS = 2048;

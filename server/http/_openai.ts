@@ -1,0 +1,87 @@
+/** Pieces shared by the OpenAI-compatible routes: sampling fields, ids, usage, content reduction. */
+import { z } from "@hono/zod-openapi";
+import { CHAT_MAX_STOP_SEQUENCES } from "../config/mod.ts";
+import { TabAgentError } from "../errors/mod.ts";
+import type { GenerationResult, SamplingOptions } from "../inference/llama/mod.ts";
+import { parseKeepAlive } from "../inference/orchestrator/mod.ts";
+
+/** Sampling fields accepted by chat and completions (OpenAI's, plus llama.cpp's top_k/min_p/repeat_penalty). */
+export const samplingFields = {
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  top_k: z.number().int().min(0).nullish().describe("llama.cpp extension"),
+  min_p: z.number().min(0).max(1).nullish().describe("llama.cpp extension"),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  repeat_penalty: z.number().min(0).max(10).nullish().describe("llama.cpp extension"),
+  seed: z.number().int().nullish(),
+  stop: z.union([z.string(), z.array(z.string().min(1)).max(CHAT_MAX_STOP_SEQUENCES)]).nullish(),
+  max_tokens: z.number().int().min(1).nullish(),
+  n: z.number().int().min(1).max(1).nullish().describe("Only 1 is supported"),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+  keep_alive: z.union([z.string(), z.number()]).optional().describe(
+    "Ollama's keep_alive: how long the model stays loaded after this request (e.g. '10m', 0, -1)",
+  ),
+};
+
+type SamplingInput = {
+  [K in keyof typeof samplingFields]?: z.infer<typeof samplingFields[K]>;
+};
+
+/** Maps OpenAI's fields to the engine's sampling options. */
+export function toSampling(body: SamplingInput, maxTokens?: number | null): SamplingOptions {
+  const stop = body.stop === null || body.stop === undefined ? undefined : [body.stop].flat();
+  return {
+    temperature: body.temperature ?? undefined,
+    topP: body.top_p ?? undefined,
+    topK: body.top_k ?? undefined,
+    minP: body.min_p ?? undefined,
+    presencePenalty: body.presence_penalty ?? undefined,
+    frequencyPenalty: body.frequency_penalty ?? undefined,
+    repeatPenalty: body.repeat_penalty ?? undefined,
+    seed: body.seed ?? undefined,
+    stop,
+    maxTokens: maxTokens ?? undefined,
+  };
+}
+
+/** The keep_alive of a request, in ms. */
+export function keepAliveOf(body: { keep_alive?: string | number }): number | undefined {
+  return body.keep_alive === undefined ? undefined : parseKeepAlive(body.keep_alive);
+}
+
+/** An OpenAI-style id: `chatcmpl-…`, `cmpl-…`. */
+export function completionId(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+}
+
+/** Unix seconds. */
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** OpenAI's usage object. */
+export function usageOf(result: Pick<GenerationResult, "promptTokens" | "completionTokens">) {
+  return {
+    prompt_tokens: result.promptTokens,
+    completion_tokens: result.completionTokens,
+    total_tokens: result.promptTokens + result.completionTokens,
+  };
+}
+
+/** The fingerprint every response carries (OpenAI clients log it). */
+export const SYSTEM_FINGERPRINT = "fp_tabagent";
+
+/** Text of a message content (string or parts); images and audio are refused for text models. */
+export function contentText(content: unknown, field: string): string | null {
+  if (content === null || content === undefined) return null;
+  if (typeof content === "string") return content;
+  const parts = content as { type: string; text?: string }[];
+  return parts.map((part, i) => {
+    if (part.type === "text" && typeof part.text === "string") return part.text;
+    throw new TabAgentError("validation_failed", `Content of type '${part.type}' is not supported by this model`, {
+      errors: [{ field: `${field}.${i}.type`, message: `'${part.type}' is not supported; send text` }],
+    });
+  }).join("");
+}

@@ -1,0 +1,261 @@
+/**
+ * `POST /v1/chat/completions`: OpenAI's chat API over local models, streamed (SSE) or not, with
+ * tools, JSON-Schema output, `conversation_id` (both sides stored in memory) and `memory: true`
+ * (relevant memories retrieved into the prompt). Routes never load models: the orchestrator does.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { CHAT_MAX_MESSAGES, CHAT_MAX_TOOLS } from "../config/mod.ts";
+import { TabAgentError } from "../errors/mod.ts";
+import type { ChatMessage, ChatRequest, GenerationResult } from "../inference/llama/mod.ts";
+import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
+import {
+  completeTurnPipeline,
+  type ConversationMemory,
+  type PreparedTurn,
+  prepareTurnPipeline,
+} from "../inference/pipeline/mod.ts";
+import {
+  completionId,
+  contentText,
+  keepAliveOf,
+  nowSeconds,
+  samplingFields,
+  SYSTEM_FINGERPRINT,
+  toSampling,
+  usageOf,
+} from "./_openai.ts";
+import { sseResponse } from "./_sse.ts";
+import { BEARER_SECURITY, createRouter } from "./router.ts";
+
+const ToolCallSchema = z.object({
+  id: z.string(),
+  type: z.literal("function"),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+const ContentSchema = z.union([
+  z.string(),
+  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
+]).nullish();
+
+const MessageSchema = z.object({
+  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+  content: ContentSchema,
+  name: z.string().max(64).optional(),
+  tool_calls: z.array(ToolCallSchema).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+/** `POST /v1/chat/completions` body. */
+export const ChatCompletionRequestSchema = z.object({
+  model: z.string().min(1).max(200).describe("A model id from GET /v1/models, e.g. 'org/name'"),
+  messages: z.array(MessageSchema).min(1).max(CHAT_MAX_MESSAGES),
+  ...samplingFields,
+  max_completion_tokens: z.number().int().min(1).nullish(),
+  tools: z.array(z.object({
+    type: z.literal("function"),
+    function: z.object({
+      name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+      description: z.string().optional(),
+      parameters: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullish(),
+    }),
+  })).max(CHAT_MAX_TOOLS).optional(),
+  tool_choice: z.union([
+    z.enum(["none", "auto", "required"]),
+    z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+  ]).optional(),
+  response_format: z.discriminatedUnion("type", [
+    z.object({ type: z.literal("text") }),
+    z.object({ type: z.literal("json_object") }),
+    z.object({
+      type: z.literal("json_schema"),
+      json_schema: z.object({
+        name: z.string().max(64),
+        description: z.string().optional(),
+        schema: z.record(z.string(), z.unknown()).optional(),
+        strict: z.boolean().nullish(),
+      }),
+    }),
+  ]).optional(),
+  user: z.string().optional(),
+  conversation_id: z.string().min(1).max(200).optional().describe(
+    "TabAgent: store this turn (the new messages and the reply) in this memory conversation",
+  ),
+  memory: z.boolean().optional().describe("TabAgent: retrieve relevant memories into the prompt"),
+}).openapi("ChatCompletionRequest");
+
+const ChatCompletionSchema = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.number(),
+  model: z.string(),
+  system_fingerprint: z.string(),
+  choices: z.array(z.object({
+    index: z.number(),
+    message: z.object({
+      role: z.literal("assistant"),
+      content: z.string().nullable(),
+      refusal: z.null(),
+      tool_calls: z.array(ToolCallSchema).optional(),
+    }),
+    logprobs: z.null(),
+    finish_reason: z.enum(["stop", "length", "tool_calls"]),
+  })),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }),
+}).openapi("ChatCompletion");
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/chat/completions",
+  tags: ["inference"],
+  summary: "Chat completion (OpenAI-compatible)",
+  description: "With `stream: true` the answer is `text/event-stream` of `chat.completion.chunk` objects ending with " +
+    "`data: [DONE]`; `stream_options.include_usage` adds a final chunk with `usage`. Unknown model → 404; a prompt " +
+    "longer than the context → 400 `context_overflow`.",
+  security: BEARER_SECURITY,
+  request: { body: { required: true, content: { "application/json": { schema: ChatCompletionRequestSchema } } } },
+  responses: {
+    200: {
+      description: "The completion, or its event stream",
+      content: {
+        "application/json": { schema: ChatCompletionSchema },
+        "text/event-stream": { schema: z.string() },
+      },
+    },
+  },
+});
+
+type Body = z.infer<typeof ChatCompletionRequestSchema>;
+
+/** What the chat routes need. */
+export interface ChatRoutesDeps {
+  orchestrator: ModelOrchestrator;
+  /** Optional: conversation_id and memory need it. */
+  memory?: ConversationMemory;
+  /** Aborts when the server stops: open streams end. */
+  shutdownSignal?: AbortSignal;
+}
+
+function toMessages(body: Body): ChatMessage[] {
+  return body.messages.map((m, i) => ({
+    role: m.role,
+    content: contentText(m.content, `messages.${i}.content`),
+    ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
+    ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
+    ...(m.name ? { name: m.name } : {}),
+  }));
+}
+
+function toRequest(body: Body, messages: ChatMessage[]): ChatRequest {
+  const format = body.response_format;
+  return {
+    ...toSampling(body, body.max_completion_tokens ?? body.max_tokens),
+    messages,
+    tools: body.tools?.map((t) => ({
+      name: t.function.name,
+      description: t.function.description,
+      parameters: t.function.parameters,
+    })),
+    toolChoice: typeof body.tool_choice === "object" ? { name: body.tool_choice.function.name } : body.tool_choice,
+    jsonSchema: format?.type === "json_schema" ? (format.json_schema.schema ?? { type: "object" }) : undefined,
+    jsonObject: format?.type === "json_object",
+  };
+}
+
+/** The chat completions resource. */
+export function chatRoutes(deps: ChatRoutesDeps) {
+  const { orchestrator, memory } = deps;
+  const prepareTurn = prepareTurnPipeline(memory);
+  return createRouter().openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const requestSignal = c.req.raw.signal;
+    const messages = toMessages(body);
+    const request = toRequest(body, messages);
+    const turn = await prepareTurn.run(
+      { model: body.model, messages, conversationId: body.conversation_id, useMemory: body.memory },
+      { signal: requestSignal },
+    );
+    const handle = await orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });
+    let releaseLater = false;
+    try {
+      const llama = handle.llama;
+      if (!llama) {
+        throw new TabAgentError("bad_request", `The model '${body.model}' is an embedding model; it cannot chat`);
+      }
+      const prepared = await llama.prepareChat({ ...request, messages: turn.prompt });
+      const id = completionId("chatcmpl");
+      const created = nowSeconds();
+      const base = { id, created, model: body.model, system_fingerprint: SYSTEM_FINGERPRINT };
+      const generateWith = (onText?: (text: string) => void) => (_turn: PreparedTurn, ctx: { signal?: AbortSignal }) =>
+        handle.run(
+          { priority: "interactive", signal: ctx.signal },
+          (lease) => llama.generateChat(prepared, { signal: lease.signal, onText }),
+        );
+
+      if (!body.stream) {
+        const done = await completeTurnPipeline(memory, generateWith()).run(turn, { signal: requestSignal });
+        return c.json(completionBody(base, done.result), 200);
+      }
+
+      const includeUsage = body.stream_options?.include_usage === true;
+      const signals = [requestSignal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
+      releaseLater = true;
+      return sseResponse(signals, async (writer, signal) => {
+        try {
+          const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+            ...base,
+            object: "chat.completion.chunk",
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+            ...(includeUsage ? { usage: null } : {}),
+          });
+          writer.send(chunk({ role: "assistant", content: "", refusal: null }, null));
+          // One frame per token: serialise the constant parts once and only the text each time.
+          const [head, tail] = JSON.stringify(chunk({ content: "\u0000" }, null)).split('"\\u0000"');
+          const onText = (text: string) => writer.sendJson(head + JSON.stringify(text) + tail);
+          const done = await completeTurnPipeline(
+            memory,
+            generateWith(onText),
+          )
+            .run(turn, { signal });
+          const result = done.result;
+          if (result.aborted) return;
+          if (result.toolCalls.length) {
+            writer.send(chunk({ tool_calls: result.toolCalls.map((call, index) => ({ index, ...call })) }, null));
+          }
+          writer.send(chunk({}, result.finishReason));
+          if (includeUsage) {
+            writer.send({ ...base, object: "chat.completion.chunk", choices: [], usage: usageOf(result) });
+          }
+          writer.done();
+        } finally {
+          handle.release();
+        }
+      }) as never;
+    } finally {
+      if (!releaseLater) handle.release();
+    }
+  });
+}
+
+function completionBody(
+  base: { id: string; created: number; model: string; system_fingerprint: string },
+  result: GenerationResult,
+) {
+  return {
+    ...base,
+    object: "chat.completion" as const,
+    choices: [{
+      index: 0,
+      message: {
+        role: "assistant" as const,
+        content: result.toolCalls.length && !result.text ? null : result.text,
+        refusal: null,
+        ...(result.toolCalls.length ? { tool_calls: result.toolCalls } : {}),
+      },
+      logprobs: null,
+      finish_reason: result.finishReason,
+    }],
+    usage: usageOf(result),
+  };
+}

@@ -1,0 +1,79 @@
+/** `POST /v1/embeddings`: OpenAI's embeddings API over ONNX encoders and GGUF models. */
+import { encodeBase64 } from "./_base64.ts";
+import { createRoute, z } from "@hono/zod-openapi";
+import { EMBEDDINGS_MAX_INPUTS } from "../config/mod.ts";
+import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
+import { keepAliveOf } from "./_openai.ts";
+import { BEARER_SECURITY, createRouter } from "./router.ts";
+
+/** `POST /v1/embeddings` body. */
+export const EmbeddingRequestSchema = z.object({
+  model: z.string().min(1).max(200),
+  input: z.union([z.string(), z.array(z.string()).min(1).max(EMBEDDINGS_MAX_INPUTS)]),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+  dimensions: z.number().int().min(1).optional().describe("Truncate (Matryoshka-style) and re-normalise"),
+  user: z.string().optional(),
+  keep_alive: z.union([z.string(), z.number()]).optional(),
+}).openapi("EmbeddingRequest");
+
+const EmbeddingListSchema = z.object({
+  object: z.literal("list"),
+  data: z.array(z.object({
+    object: z.literal("embedding"),
+    index: z.number(),
+    embedding: z.union([z.array(z.number()), z.string()]),
+  })),
+  model: z.string(),
+  usage: z.object({ prompt_tokens: z.number(), total_tokens: z.number() }),
+}).openapi("EmbeddingList");
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/embeddings",
+  tags: ["inference"],
+  summary: "Embeddings (OpenAI-compatible)",
+  security: BEARER_SECURITY,
+  request: { body: { required: true, content: { "application/json": { schema: EmbeddingRequestSchema } } } },
+  responses: {
+    200: { description: "One vector per input", content: { "application/json": { schema: EmbeddingListSchema } } },
+  },
+});
+
+function truncate(vector: Float32Array, dimensions: number | undefined): Float32Array {
+  if (!dimensions || dimensions >= vector.length) return vector;
+  const cut = vector.slice(0, dimensions);
+  const norm = Math.hypot(...cut) || 1;
+  return cut.map((v) => v / norm);
+}
+
+/** The embeddings resource. */
+export function embeddingRoutes(deps: { orchestrator: ModelOrchestrator }) {
+  return createRouter().openapi(route, async (c) => {
+    const body = c.req.valid("json");
+    const inputs = [body.input].flat();
+    const handle = await deps.orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });
+    try {
+      const result = await handle.run(
+        { priority: "interactive", signal: c.req.raw.signal },
+        (lease) => handle.onnx ? handle.onnx.embed(inputs, lease.signal) : handle.llama!.embed(inputs, lease.signal),
+      );
+      return c.json({
+        object: "list" as const,
+        data: result.vectors.map((vector, index) => {
+          const v = truncate(vector, body.dimensions);
+          return {
+            object: "embedding" as const,
+            index,
+            embedding: body.encoding_format === "base64"
+              ? encodeBase64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+              : Array.from(v),
+          };
+        }),
+        model: body.model,
+        usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+      }, 200);
+    } finally {
+      handle.release();
+    }
+  });
+}

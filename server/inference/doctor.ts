@@ -1,0 +1,54 @@
+/** The inference checks `tabagent doctor` prints: llama.cpp loads, ONNX providers, models in the cache. */
+import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
+import { createLlamaRuntime } from "./llama/mod.ts";
+import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
+import { listCachedModels } from "./orchestrator/mod.ts";
+
+/**
+ * Runs each check and reports it; a failing check never throws.
+ *
+ * @example
+ * ```ts
+ * const checks = await inferenceChecks({ modelCachePath, hardware: await detectHardware() });
+ * ```
+ */
+export async function inferenceChecks(
+  options: { modelCachePath: string; hardware: HardwareInfo },
+): Promise<DoctorCheck[]> {
+  const { hardware } = options;
+  const checks: DoctorCheck[] = [];
+  const attempt = async (name: string, fn: () => Promise<string>) => {
+    try {
+      checks.push({ name, ok: true, detail: await fn() });
+    } catch (error) {
+      checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
+    }
+  };
+  await attempt("llama.cpp", async () => {
+    const llama = await createLlamaRuntime({
+      threads: hardware.recommended.threads,
+      gpu: hardware.recommended.llamaGpu,
+    });
+    try {
+      const wanted = hardware.recommended.llamaGpu;
+      const got = llama.gpu || "cpu";
+      if (wanted && got !== wanted) throw new Error(`${wanted} backend did not load; running on ${got}`);
+      return `${got} backend, ${hardware.recommended.threads} thread(s)`;
+    } finally {
+      await llama.dispose();
+    }
+  });
+  await attempt("onnxruntime", async () => {
+    const statuses = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
+    return `providers: ${chooseProviders(statuses).join(", ")} (of ${
+      statuses.filter((s) => s.compiled).length
+    } compiled in)`;
+  });
+  await attempt("model cache", async () => {
+    const models = await listCachedModels(options.modelCachePath);
+    return `${models.length} model(s) in ${options.modelCachePath}${
+      models.length ? `: ${models.map((m) => m.id).join(", ")}` : ""
+    }`;
+  });
+  return checks;
+}

@@ -1,0 +1,401 @@
+/** A loaded GGUF model: one context with N sequences, chat, completion, embeddings, token counting. */
+import {
+  type ChatHistoryItem,
+  type ChatModelFunctions,
+  type ChatWrapper,
+  type Llama,
+  LlamaChat,
+  LlamaCompletion,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  resolveChatWrapper,
+} from "node-llama-cpp";
+import { TabAgentError } from "../../errors/mod.ts";
+import type { TokenCounter } from "../tokenizers/mod.ts";
+import { toChatHistory } from "./history.ts";
+import type {
+  ChatRequest,
+  FinishReason,
+  GenerationCallbacks,
+  GenerationResult,
+  SamplingOptions,
+  ToolCall,
+} from "./types.ts";
+
+/** Default sampling temperature when a request gives none (llama.cpp's and Ollama's default). */
+export const DEFAULT_TEMPERATURE = 0.8;
+/** Tokens the repeat/presence/frequency penalties look back over (llama.cpp's default). */
+export const PENALTY_LAST_TOKENS = 64;
+/** Largest context a model gets unless configured otherwise (per sequence, tokens). */
+export const DEFAULT_CONTEXT_SIZE = 4096;
+
+/** How a model is loaded. */
+export interface LlamaModelOptions {
+  /** Tokens per sequence; capped at what the model was trained on. */
+  contextSize?: number;
+  /** Parallel sequences (concurrent requests) in the one context. */
+  sequences: number;
+  threads: number;
+}
+
+/** A chat request after templating and checks, ready to run on a sequence. */
+export interface PreparedChat {
+  history: ChatHistoryItem[];
+  promptTokens: number;
+  maxTokens: number;
+  sampling: SamplingOptions;
+  grammar?: LlamaGrammar;
+  functions?: ChatModelFunctions;
+  /** Set when tool_choice forces a call: the grammar produces {name, arguments}. */
+  forcedTools?: boolean;
+}
+
+/** A completion request after the checks. */
+export interface PreparedCompletion {
+  prompt: string;
+  promptTokens: number;
+  maxTokens: number;
+  sampling: SamplingOptions;
+}
+
+function newCallId(): string {
+  return `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+}
+
+function finishReasonOf(stopReason: string): FinishReason {
+  if (stopReason === "maxTokens") return "length";
+  if (stopReason === "functionCalls") return "tool_calls";
+  return "stop";
+}
+
+/** A GGUF model with its context; every method that evaluates needs a sequence from the scheduler's slot. */
+export class LlamaTextModel implements TokenCounter {
+  readonly #llama: Llama;
+  readonly model: LlamaModel;
+  readonly context: LlamaContext;
+  readonly chatWrapper: ChatWrapper;
+  readonly #free: LlamaContextSequence[] = [];
+  #embedding?: Promise<LlamaEmbeddingContext>;
+  #threads: number;
+  #stats = { total: 0, aborted: 0, completionTokens: 0 };
+
+  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, threads: number) {
+    this.#llama = llama;
+    this.model = model;
+    this.context = context;
+    this.#threads = threads;
+    this.chatWrapper = resolveChatWrapper(model);
+  }
+
+  /**
+   * Loads the GGUF at `path` with one context of `sequences` sequences.
+   *
+   * @example
+   * ```ts
+   * const model = await LlamaTextModel.load(llama, "model.gguf", { sequences: 4, threads: 1 });
+   * ```
+   */
+  static async load(llama: Llama, path: string, options: LlamaModelOptions): Promise<LlamaTextModel> {
+    const model = await llama.loadModel({ modelPath: path });
+    try {
+      const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
+      const context = await model.createContext({
+        contextSize,
+        sequences: options.sequences,
+        threads: options.threads,
+      });
+      return new LlamaTextModel(llama, model, context, options.threads);
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+
+  /** Tokens per sequence. */
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  /** Parallel sequences. */
+  get sequences(): number {
+    return this.context.totalSequences;
+  }
+
+  /** Sequences generating now. */
+  get busySequences(): number {
+    return this.context.totalSequences - this.context.sequencesLeft - this.#free.length;
+  }
+
+  /** Generations run so far, how many were aborted (client gone, shutdown), and tokens generated. */
+  get stats(): { total: number; aborted: number; completionTokens: number } {
+    return { ...this.#stats };
+  }
+
+  #count(result: GenerationResult): GenerationResult {
+    this.#stats.total++;
+    if (result.aborted) this.#stats.aborted++;
+    this.#stats.completionTokens += result.completionTokens;
+    return result;
+  }
+
+  /** Model weights in bytes. */
+  get sizeBytes(): number {
+    return this.model.size;
+  }
+
+  /** Tokens in `text` with this model's own tokenizer. */
+  countTokens(text: string): number {
+    return this.model.tokenize(text).length;
+  }
+
+  #acquire(): LlamaContextSequence {
+    const sequence = this.#free.pop() ?? (this.context.sequencesLeft > 0 ? this.context.getSequence() : undefined);
+    if (!sequence) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
+    return sequence;
+  }
+
+  #release(sequence: LlamaContextSequence): void {
+    if (!sequence.disposed) this.#free.push(sequence);
+  }
+
+  #checkFits(promptTokens: number, maxTokens: number | undefined, what: string): number {
+    const size = this.contextSize;
+    if (promptTokens >= size) {
+      throw new TabAgentError(
+        "context_overflow",
+        `This model's maximum context length is ${size} tokens, but the ${what} is ${promptTokens} tokens`,
+        { context_length: size, prompt_tokens: promptTokens },
+      );
+    }
+    if (maxTokens !== undefined && promptTokens + maxTokens > size) {
+      throw new TabAgentError(
+        "context_overflow",
+        `This model's maximum context length is ${size} tokens, but ${promptTokens + maxTokens} were requested ` +
+          `(${promptTokens} in the ${what}, ${maxTokens} for the completion); lower max_tokens`,
+        { context_length: size, prompt_tokens: promptTokens, max_tokens: maxTokens },
+      );
+    }
+    return maxTokens ?? size - promptTokens;
+  }
+
+  async #grammarFor(request: ChatRequest): Promise<{ grammar?: LlamaGrammar; forced: boolean }> {
+    const choice = request.toolChoice ?? "auto";
+    const tools = request.tools ?? [];
+    try {
+      if (tools.length && (choice === "required" || typeof choice === "object")) {
+        const chosen = typeof choice === "object" ? tools.filter((t) => t.name === choice.name) : tools;
+        if (!chosen.length) {
+          throw new TabAgentError(
+            "validation_failed",
+            `tool_choice names '${(choice as { name: string }).name}', which is not in tools`,
+            {
+              errors: [{ field: "tool_choice", message: "unknown function" }],
+            },
+          );
+        }
+        const variants = chosen.map((tool) => ({
+          type: "object",
+          properties: {
+            name: { const: tool.name },
+            arguments: tool.parameters ?? { type: "object", properties: {} },
+          },
+          required: ["name", "arguments"],
+        }));
+        const schema = variants.length === 1 ? variants[0] : { oneOf: variants };
+        return { grammar: await this.#llama.createGrammarForJsonSchema(schema as never), forced: true };
+      }
+      if (request.jsonSchema) {
+        return { grammar: await this.#llama.createGrammarForJsonSchema(request.jsonSchema as never), forced: false };
+      }
+      if (request.jsonObject) return { grammar: await this.#llama.getGrammarFor("json"), forced: false };
+    } catch (error) {
+      if (error instanceof TabAgentError) throw error;
+      throw new TabAgentError("validation_failed", `The JSON Schema is not supported: ${(error as Error).message}`, {
+        errors: [{
+          field: request.jsonSchema ? "response_format.json_schema.schema" : "tools",
+          message: "unsupported",
+        }],
+      }, { cause: error });
+    }
+    return { forced: false };
+  }
+
+  /** Templates the chat, builds grammars, counts prompt tokens and refuses what does not fit. */
+  async prepareChat(request: ChatRequest): Promise<PreparedChat> {
+    const { grammar, forced } = await this.#grammarFor(request);
+    const messages = [...request.messages];
+    if (forced) {
+      const names = (request.tools ?? []).map((t) => t.name).join(", ");
+      messages.unshift({
+        role: "system",
+        content:
+          `Call one of these functions (${names}) by replying with a JSON object {"name": ..., "arguments": {...}}.\n` +
+          JSON.stringify(request.tools),
+      });
+    }
+    const history = toChatHistory(messages);
+    const useFunctions = !grammar && (request.tools?.length ?? 0) > 0 && request.toolChoice !== "none";
+    const functions: ChatModelFunctions | undefined = useFunctions
+      ? Object.fromEntries(
+        request.tools!.map((tool) => [tool.name, { description: tool.description, params: tool.parameters as never }]),
+      )
+      : undefined;
+    const { contextText } = this.chatWrapper.generateContextState({
+      chatHistory: history,
+      availableFunctions: functions,
+      documentFunctionParams: useFunctions ? true : undefined,
+    });
+    const promptTokens = contextText.tokenize(this.model.tokenizer).length;
+    const maxTokens = this.#checkFits(promptTokens, request.maxTokens, "prompt");
+    return { history, promptTokens, maxTokens, sampling: request, grammar, functions, forcedTools: forced };
+  }
+
+  #samplingOptions(sampling: SamplingOptions) {
+    const penalties = sampling.repeatPenalty !== undefined || sampling.presencePenalty || sampling.frequencyPenalty;
+    return {
+      temperature: sampling.temperature ?? DEFAULT_TEMPERATURE,
+      topK: sampling.topK,
+      topP: sampling.topP,
+      minP: sampling.minP,
+      seed: sampling.seed,
+      repeatPenalty: penalties
+        ? {
+          penalty: sampling.repeatPenalty ?? 1,
+          presencePenalty: sampling.presencePenalty,
+          frequencyPenalty: sampling.frequencyPenalty,
+          lastTokens: PENALTY_LAST_TOKENS,
+        }
+        : undefined,
+      customStopTriggers: sampling.stop?.length ? sampling.stop : undefined,
+    };
+  }
+
+  /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
+  async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
+    const sequence = this.#acquire();
+    const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
+    const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    try {
+      const common = {
+        ...this.#samplingOptions(prepared.sampling),
+        maxTokens: prepared.maxTokens,
+        signal: callbacks.signal,
+        stopOnAbortSignal: true,
+        onTextChunk: prepared.forcedTools ? undefined : callbacks.onText,
+      };
+      const response = prepared.grammar
+        ? await chat.generateResponse(prepared.history, { ...common, grammar: prepared.grammar })
+        : await chat.generateResponse(prepared.history, { ...common, functions: prepared.functions });
+      const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+      const aborted = response.metadata.stopReason === "abort";
+      if (prepared.forcedTools) {
+        const parsed = JSON.parse(response.response || "{}") as { name?: string; arguments?: unknown };
+        const done = !aborted && response.metadata.stopReason !== "maxTokens" && typeof parsed.name === "string";
+        return this.#count({
+          text: "",
+          toolCalls: done
+            ? [{
+              id: newCallId(),
+              type: "function",
+              function: { name: parsed.name!, arguments: JSON.stringify(parsed.arguments ?? {}) },
+            }]
+            : [],
+          finishReason: done ? "tool_calls" : "length",
+          promptTokens: prepared.promptTokens,
+          completionTokens,
+          aborted,
+        });
+      }
+      const calls = (response.functionCalls ?? []) as { functionName: string; params: unknown }[];
+      const toolCalls: ToolCall[] = calls.map((call) => ({
+        id: newCallId(),
+        type: "function",
+        function: { name: call.functionName, arguments: JSON.stringify(call.params ?? {}) },
+      }));
+      return this.#count({
+        text: response.response,
+        toolCalls,
+        finishReason: toolCalls.length ? "tool_calls" : finishReasonOf(response.metadata.stopReason),
+        promptTokens: prepared.promptTokens,
+        completionTokens,
+        aborted,
+      });
+    } catch (error) {
+      if (error instanceof SyntaxError) {
+        throw new TabAgentError("internal", "The model's tool call was not valid JSON", {}, { cause: error });
+      }
+      throw error;
+    } finally {
+      chat.dispose({ disposeSequence: false });
+      this.#release(sequence);
+    }
+  }
+
+  /** Counts and checks a raw completion prompt. */
+  prepareCompletion(prompt: string, sampling: SamplingOptions): PreparedCompletion {
+    const promptTokens = this.model.tokenize(prompt, false).length + (this.model.tokens.shouldPrependBosToken ? 1 : 0);
+    const maxTokens = this.#checkFits(promptTokens, sampling.maxTokens, "prompt");
+    return { prompt, promptTokens, maxTokens, sampling };
+  }
+
+  /** Continues a raw prompt (no chat template), for `/v1/completions`. */
+  async generateCompletion(
+    prepared: PreparedCompletion,
+    callbacks: GenerationCallbacks = {},
+  ): Promise<GenerationResult> {
+    const sequence = this.#acquire();
+    const completion = new LlamaCompletion({ contextSequence: sequence });
+    const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    try {
+      const result = await completion.generateCompletionWithMeta(prepared.prompt, {
+        ...this.#samplingOptions(prepared.sampling),
+        maxTokens: prepared.maxTokens,
+        signal: callbacks.signal,
+        stopOnAbortSignal: true,
+        onTextChunk: callbacks.onText,
+      });
+      return this.#count({
+        text: result.response,
+        toolCalls: [],
+        finishReason: finishReasonOf(result.metadata.stopReason),
+        promptTokens: prepared.promptTokens,
+        completionTokens: sequence.tokenMeter.usedOutputTokens - outputBefore,
+        aborted: result.metadata.stopReason === "abort",
+      });
+    } finally {
+      completion.dispose({ disposeSequence: false });
+      this.#release(sequence);
+    }
+  }
+
+  /** Unit-length embeddings for each text, and the tokens they took. */
+  async embed(texts: string[], signal?: AbortSignal): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+    this.#embedding ??= this.model.createEmbeddingContext({
+      contextSize: Math.min(this.contextSize, 2048),
+      threads: this.#threads,
+    });
+    const context = await this.#embedding;
+    const vectors: Float32Array[] = [];
+    let promptTokens = 0;
+    for (const text of texts) {
+      signal?.throwIfAborted();
+      const tokens = this.model.tokenize(text);
+      this.#checkFits(tokens.length, undefined, "input");
+      promptTokens += tokens.length;
+      const { vector } = await context.getEmbeddingFor(tokens);
+      const norm = Math.hypot(...vector) || 1;
+      vectors.push(Float32Array.from(vector, (v) => v / norm));
+    }
+    return { vectors, promptTokens };
+  }
+
+  /** Frees the context and weights. */
+  async close(): Promise<void> {
+    if (this.#embedding) await (await this.#embedding).dispose();
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import type { Llama } from "node-llama-cpp";
+import { TabAgentError } from "../../errors/mod.ts";
+import { LlamaTextModel } from "./model.ts";
+import { createLlamaRuntime } from "./runtime.ts";
+import type { ChatMessage } from "./types.ts";
+
+const FIXTURES = decodeURIComponent(new URL("../../../tests/.fixtures", import.meta.url).pathname);
+const hello: ChatMessage[] = [{ role: "user", content: "Hello there" }];
+
+async function withModel(fn: (model: LlamaTextModel, llama: Llama) => Promise<void>) {
+  const llama = await createLlamaRuntime({ threads: 1, gpu: false });
+  const model = await LlamaTextModel.load(llama, `${FIXTURES}/tiny-chat.gguf`, {
+    sequences: 2,
+    threads: 1,
+    contextSize: 2048,
+  });
+  try {
+    await fn(model, llama);
+  } finally {
+    await model.close();
+    await llama.dispose();
+  }
+}
+
+Deno.test({
+  name: "llama: chat template, streaming, max_tokens, seed, stop, JSON schema, forced tool call, overflow, abort",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withModel(async (model) => {
+      assert.equal(model.chatWrapper.wrapperName, "ChatML");
+      assert.equal(model.countTokens("the"), 1);
+
+      await (async function streamsUpToMaxTokens() {
+        const pieces: string[] = [];
+        const prepared = await model.prepareChat({ messages: hello, maxTokens: 12, temperature: 0 });
+        const result = await model.generateChat(prepared, { onText: (t) => pieces.push(t) });
+        assert.equal(result.finishReason, "length");
+        assert.equal(result.completionTokens, 12);
+        assert.equal(pieces.join(""), result.text);
+        assert.ok(result.promptTokens > 5);
+      })();
+
+      await (async function seedIsDeterministic() {
+        const run = async (seed: number) =>
+          (await model.generateChat(await model.prepareChat({ messages: hello, maxTokens: 20, temperature: 1, seed })))
+            .text;
+        assert.equal(await run(7), await run(7));
+        assert.notEqual(await run(7), await run(8));
+      })();
+
+      await (async function stopSequenceEndsTheReply() {
+        const greedy = await model.generateChat(
+          await model.prepareChat({ messages: hello, maxTokens: 30, temperature: 0 }),
+        );
+        const stop = [...greedy.text.slice(8)].find((ch) => /[a-z]/i.test(ch));
+        assert.ok(stop, `no letter in ${JSON.stringify(greedy.text)}`);
+        const cut = await model.generateChat(
+          await model.prepareChat({ messages: hello, maxTokens: 30, temperature: 0, stop: [stop] }),
+        );
+        assert.equal(cut.finishReason, "stop");
+        assert.equal(cut.text, greedy.text.slice(0, greedy.text.indexOf(stop)));
+      })();
+
+      await (async function jsonSchemaOutputParses() {
+        const schema = {
+          type: "object",
+          properties: { ok: { type: "boolean" }, n: { type: "integer" } },
+          required: ["ok", "n"],
+        };
+        const result = await model.generateChat(
+          await model.prepareChat({ messages: hello, maxTokens: 200, jsonSchema: schema, seed: 1 }),
+        );
+        const parsed = JSON.parse(result.text);
+        assert.equal(typeof parsed.ok, "boolean");
+        assert.equal(Number.isInteger(parsed.n), true);
+      })();
+
+      await (async function forcedToolCall() {
+        const tools = [{
+          name: "get_weather",
+          parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] },
+        }];
+        const result = await model.generateChat(
+          await model.prepareChat({ messages: hello, tools, toolChoice: "required", maxTokens: 300, seed: 2 }),
+        );
+        assert.equal(result.finishReason, "tool_calls");
+        assert.equal(result.toolCalls[0].function.name, "get_weather");
+        assert.equal(typeof JSON.parse(result.toolCalls[0].function.arguments).city, "string");
+      })();
+
+      await assert.rejects(
+        model.prepareChat({ messages: [{ role: "user", content: "x".repeat(3000) }] }),
+        (e: unknown) => e instanceof TabAgentError && e.code === "context_overflow",
+      );
+      await assert.rejects(
+        model.prepareChat({ messages: hello, maxTokens: 5000 }),
+        (e: unknown) => e instanceof TabAgentError && e.code === "context_overflow",
+      );
+
+      await (async function abortStopsAndFreesTheSequence() {
+        const controller = new AbortController();
+        let chunks = 0;
+        const result = await model.generateChat(await model.prepareChat({ messages: hello, maxTokens: 1500 }), {
+          signal: controller.signal,
+          onText: () => {
+            if (++chunks === 5) controller.abort();
+          },
+        });
+        assert.equal(result.aborted, true);
+        assert.ok(result.completionTokens < 100);
+        assert.equal(model.busySequences, 0);
+      })();
+
+      const completion = await model.generateCompletion(model.prepareCompletion("Once upon a time", { maxTokens: 8 }));
+      assert.equal(completion.completionTokens, 8);
+      assert.equal(completion.finishReason, "length");
+
+      const { vectors } = await model.embed(["hello", "world"]);
+      assert.equal(vectors.length, 2);
+      assert.ok(Math.abs(Math.hypot(...vectors[0]) - 1) < 1e-4);
+    }),
+});

@@ -1,0 +1,406 @@
+/**
+ * The model orchestrator: finds models in the cache, loads them (load → ready → unload), keeps them
+ * for `keep_alive`, evicts the least recently used when the memory budget is short, and runs every
+ * model call through the scheduler.
+ */
+import { GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
+import { TabAgentError } from "../../errors/mod.ts";
+import type { HardwareInfo } from "../../hardware/mod.ts";
+import type { Component, ComponentHealth } from "../../lifecycle/mod.ts";
+import type { Logger } from "../../log/mod.ts";
+import { createLlamaRuntime, DEFAULT_CONTEXT_SIZE, LlamaTextModel } from "../llama/mod.ts";
+import {
+  chooseProviders,
+  compiledBackends,
+  installedProviderLibraries,
+  OnnxEmbeddingModel,
+  type ProviderStatus,
+  providerStatuses,
+} from "../onnx/mod.ts";
+import type { JobLease, Priority, Scheduler, SchedulerStats } from "../scheduler/mod.ts";
+import { loadTokenizer } from "../tokenizers/mod.ts";
+import { DEFAULT_KEEP_ALIVE_MS } from "./keep_alive.ts";
+import { listCachedModels, locateModel, type ModelFormat, type ModelLocation } from "./locate.ts";
+
+/** Parallel sequences per GGUF model: concurrent chats on one model without reloading it. */
+export const DEFAULT_SEQUENCES_PER_MODEL = 4;
+/** ONNX Runtime needs about this many times the file size while a session is loaded. */
+export const ONNX_MEMORY_FACTOR = 2;
+
+/** A model's lifecycle state. */
+export type ModelState = "loading" | "ready" | "unloading";
+
+/** A loaded (or loading) model. */
+interface Entry {
+  location: ModelLocation;
+  state: ModelState;
+  loaded?: Promise<void>;
+  llama?: LlamaTextModel;
+  onnx?: OnnxEmbeddingModel;
+  memoryBytes: number;
+  lastUsed: number;
+  active: number;
+  keepAliveMs: number;
+  timer?: ReturnType<typeof setTimeout>;
+  expiresAt?: number;
+}
+
+/** A model in use by one request; release it when done (keep_alive counts from then). */
+export interface ModelHandle {
+  readonly id: string;
+  readonly format: ModelFormat;
+  /** Set for GGUF models. */
+  readonly llama?: LlamaTextModel;
+  /** Set for ONNX embedding models. */
+  readonly onnx?: OnnxEmbeddingModel;
+  /** Runs a model call through the scheduler (priority, concurrency, deadline, cancellation). */
+  run<T>(options: RunOptions, task: (lease: JobLease) => Promise<T>): Promise<T>;
+  release(): void;
+}
+
+/** Scheduling options for one call. */
+export interface RunOptions {
+  priority?: Priority;
+  signal?: AbortSignal;
+  deadline?: number;
+  memoryBytes?: number;
+}
+
+/** What `/v1/system` and `/v1/health` show about one model. */
+export interface LoadedModelStatus {
+  id: string;
+  format: ModelFormat;
+  state: ModelState;
+  memory_bytes: number;
+  active_requests: number;
+  sequences?: { total: number; busy: number };
+  /** GGUF generations so far: total, aborted (client gone, shutdown), tokens generated. */
+  generations?: { total: number; aborted: number; completionTokens: number };
+  context_size?: number;
+  provider?: string;
+  expires_at: string | null;
+  last_used: string;
+}
+
+/** The orchestrator's whole state. */
+export interface InferenceStatus {
+  backend: { llama: string; threads: number; onnx_providers: string[] };
+  memory_budget_bytes: number;
+  memory_in_use_bytes: number;
+  models: LoadedModelStatus[];
+  scheduler: SchedulerStats;
+}
+
+/** What the orchestrator needs. */
+export interface OrchestratorOptions {
+  modelCachePath: string;
+  hardware: HardwareInfo;
+  scheduler: Scheduler;
+  log: Logger;
+  /** Overrides the budget from hardware detection. */
+  memoryBudgetBytes?: number;
+  defaultKeepAliveMs?: number;
+  sequencesPerModel?: number;
+  contextSize?: number;
+}
+
+/**
+ * Loads, keeps and evicts models; a lifecycle component.
+ *
+ * @example
+ * ```ts
+ * const handle = await orchestrator.acquire("org/model");
+ * try {
+ *   await handle.run({ signal }, (lease) => handle.llama!.generateChat(prepared, { signal: lease.signal }));
+ * } finally {
+ *   handle.release();
+ * }
+ * ```
+ */
+export class ModelOrchestrator implements Component {
+  readonly name = "inference";
+  readonly critical = false;
+  readonly #options: OrchestratorOptions;
+  readonly #entries = new Map<string, Entry>();
+  #llama?: Llama;
+  #providers: ProviderStatus[] = [];
+  #stopped = false;
+
+  constructor(options: OrchestratorOptions) {
+    this.#options = options;
+  }
+
+  /** The hardware the orchestrator plans with. */
+  get hardware(): HardwareInfo {
+    return this.#options.hardware;
+  }
+
+  get #budget(): number {
+    return this.#options.memoryBudgetBytes ?? this.#options.hardware.recommended.memoryBudgetBytes;
+  }
+
+  async start(): Promise<void> {
+    const { hardware, log } = this.#options;
+    this.#llama = await createLlamaRuntime({
+      threads: hardware.recommended.threads,
+      gpu: hardware.recommended.llamaGpu,
+      log: log.child("llama"),
+    });
+    this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
+    log.info("inference ready", {
+      llama_backend: this.#llama.gpu || "cpu",
+      threads: hardware.recommended.threads,
+      memory_budget_bytes: this.#budget,
+      onnx_providers: chooseProviders(this.#providers),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#options.scheduler.close();
+    await Promise.all([...this.#entries.keys()].map((id) => this.unload(id)));
+    await this.#llama?.dispose();
+  }
+
+  health(): ComponentHealth {
+    const models = [...this.#entries.values()];
+    if (!models.length) return { state: "ready", detail: "no model loaded" };
+    const loading = models.some((m) => m.state === "loading");
+    return {
+      state: "ready",
+      detail: models.map((m) => `${m.location.id} (${m.state})`).join(", ") + (loading ? "; loading" : ""),
+    };
+  }
+
+  /** True when `id` is loaded and ready: what `/v1/models` shows as `loaded`. */
+  isLoaded = (id: string): boolean => this.#entries.get(id)?.state === "ready";
+
+  /** Finds `id` in the cache (not_found otherwise). */
+  locate(id: string): Promise<ModelLocation> {
+    return locateModel(this.#options.modelCachePath, id);
+  }
+
+  /** Every model in the cache. */
+  listModels(): Promise<ModelLocation[]> {
+    return listCachedModels(this.#options.modelCachePath);
+  }
+
+  /** The ONNX execution providers and whether each is usable here. */
+  get providers(): ProviderStatus[] {
+    return this.#providers;
+  }
+
+  /**
+   * Loads `id` when needed and holds it until `release()`. `keepAliveMs` (Ollama's keep_alive)
+   * applies from the release: 0 unloads at once, Infinity keeps it until shutdown.
+   */
+  async acquire(id: string, options: { keepAliveMs?: number } = {}): Promise<ModelHandle> {
+    if (this.#stopped || !this.#llama) throw new TabAgentError("unavailable", "Inference is not running");
+    let entry = this.#entries.get(id);
+    if (!entry || entry.state === "unloading") {
+      const location = await this.locate(id);
+      entry = this.#entries.get(id);
+      if (!entry || entry.state === "unloading") entry = this.#startLoad(location);
+    }
+    entry.active++;
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.expiresAt = undefined;
+    if (options.keepAliveMs !== undefined) entry.keepAliveMs = options.keepAliveMs;
+    try {
+      await entry.loaded;
+    } catch (error) {
+      entry.active--;
+      throw error;
+    }
+    entry.lastUsed = Date.now();
+    const current = entry;
+    let released = false;
+    return {
+      id,
+      format: current.location.format,
+      llama: current.llama,
+      onnx: current.onnx,
+      run: (runOptions, task) => {
+        current.lastUsed = Date.now();
+        return this.#options.scheduler.run({ model: id, ...runOptions }, task);
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#release(current);
+      },
+    };
+  }
+
+  #release(entry: Entry): void {
+    entry.active--;
+    entry.lastUsed = Date.now();
+    if (entry.active > 0 || entry.state !== "ready") return;
+    const keep = entry.keepAliveMs;
+    if (keep === Infinity) return;
+    if (keep <= 0) {
+      this.unload(entry.location.id).catch((error) => this.#options.log.error("unload failed", { error }));
+      return;
+    }
+    entry.expiresAt = Date.now() + keep;
+    entry.timer = setTimeout(() => {
+      if (entry.active === 0) {
+        this.unload(entry.location.id).catch((error) => this.#options.log.error("unload failed", { error }));
+      }
+    }, Math.min(keep, 2 ** 31 - 1));
+  }
+
+  async #estimate(location: ModelLocation): Promise<number> {
+    if (location.format === "onnx") return location.sizeBytes * ONNX_MEMORY_FACTOR;
+    try {
+      const info = await readGgufFileInfo(location.file);
+      const insights = await GgufInsights.from(info, this.#llama);
+      const gpuLayers = this.#llama?.gpu ? insights.totalLayers : 0;
+      const model = await insights.estimateModelResourceRequirementsV2({ gpuLayers });
+      const context = await insights.estimateContextResourceRequirementsV2({
+        contextSize: Math.min(this.#options.contextSize ?? DEFAULT_CONTEXT_SIZE, insights.trainContextSize ?? Infinity),
+        modelGpuLayers: gpuLayers,
+        sequences: this.#sequences,
+      });
+      return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram;
+    } catch (error) {
+      throw new TabAgentError("storage_corrupt", `${location.file} is not a readable GGUF file`, {
+        model: location.id,
+      }, { cause: error });
+    }
+  }
+
+  get #sequences(): number {
+    return this.#options.sequencesPerModel ?? DEFAULT_SEQUENCES_PER_MODEL;
+  }
+
+  #memoryInUse(): number {
+    let sum = 0;
+    for (const entry of this.#entries.values()) sum += entry.memoryBytes;
+    return sum;
+  }
+
+  /** Unloads idle models, least recently used first, until `needed` more bytes fit. */
+  async #makeRoom(needed: number, loading: string): Promise<void> {
+    const budget = this.#budget;
+    if (needed > budget) {
+      throw new TabAgentError(
+        "insufficient_storage",
+        `The model needs ${needed} bytes; the memory budget is ${budget}`,
+        {
+          model: loading,
+          needed_bytes: needed,
+          budget_bytes: budget,
+        },
+      );
+    }
+    while (this.#memoryInUse() + needed > budget) {
+      const idle = [...this.#entries.values()]
+        .filter((e) => e.state === "ready" && e.active === 0 && e.location.id !== loading)
+        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!idle) {
+        throw new TabAgentError("unavailable", "Every loaded model is busy and there is no memory for another; retry", {
+          model: loading,
+        });
+      }
+      this.#options.log.info("evicting model", { model: idle.location.id, reason: "memory budget" });
+      await this.unload(idle.location.id);
+    }
+  }
+
+  #startLoad(location: ModelLocation): Entry {
+    const entry: Entry = {
+      location,
+      state: "loading",
+      memoryBytes: 0,
+      lastUsed: Date.now(),
+      active: 0,
+      keepAliveMs: this.#options.defaultKeepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
+    };
+    this.#entries.set(location.id, entry);
+    entry.loaded = (async () => {
+      const began = performance.now();
+      const { hardware, log, scheduler } = this.#options;
+      const needed = await this.#estimate(location);
+      await this.#makeRoom(needed, location.id);
+      entry.memoryBytes = needed;
+      if (location.format === "gguf") {
+        entry.llama = await LlamaTextModel.load(this.#llama!, location.file, {
+          sequences: this.#sequences,
+          threads: hardware.recommended.threads,
+          contextSize: this.#options.contextSize,
+        });
+        scheduler.setConcurrency(location.id, entry.llama.sequences);
+      } else {
+        const tokenizer = await loadTokenizer(location.dir);
+        entry.onnx = await OnnxEmbeddingModel.load(location.file, tokenizer, {
+          providers: chooseProviders(this.#providers),
+          threads: hardware.recommended.threads,
+          log,
+        });
+        scheduler.setConcurrency(location.id, 1);
+      }
+      entry.state = "ready";
+      log.info("model loaded", {
+        model: location.id,
+        format: location.format,
+        memory_bytes: needed,
+        ms: Math.round(performance.now() - began),
+      });
+    })();
+    entry.loaded.catch((error) => {
+      if (this.#entries.get(location.id) === entry) this.#entries.delete(location.id);
+      this.#options.log.warn("model failed to load", { model: location.id, error });
+    });
+    return entry;
+  }
+
+  /** Unloads `id` now (waits for a load in progress); running calls keep their own references. */
+  async unload(id: string): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.state === "unloading") return;
+    clearTimeout(entry.timer);
+    await entry.loaded?.catch(() => {});
+    entry.state = "unloading";
+    this.#options.scheduler.clearConcurrency(id);
+    try {
+      await entry.llama?.close();
+      await entry.onnx?.close();
+    } finally {
+      if (this.#entries.get(id) === entry) this.#entries.delete(id);
+      this.#options.log.info("model unloaded", { model: id });
+    }
+  }
+
+  /** Everything `/v1/system` shows about inference. */
+  status(): InferenceStatus {
+    return {
+      backend: {
+        llama: this.#llama ? (this.#llama.gpu || "cpu") : "not started",
+        threads: this.#options.hardware.recommended.threads,
+        onnx_providers: chooseProviders(this.#providers),
+      },
+      memory_budget_bytes: this.#budget,
+      memory_in_use_bytes: this.#memoryInUse(),
+      models: [...this.#entries.values()].map((e) => ({
+        id: e.location.id,
+        format: e.location.format,
+        state: e.state,
+        memory_bytes: e.memoryBytes,
+        active_requests: e.active,
+        ...(e.llama
+          ? {
+            sequences: { total: e.llama.sequences, busy: e.llama.busySequences },
+            context_size: e.llama.contextSize,
+            generations: e.llama.stats,
+          }
+          : {}),
+        ...(e.onnx ? { provider: e.onnx.provider } : {}),
+        expires_at: e.expiresAt ? new Date(e.expiresAt).toISOString() : null,
+        last_used: new Date(e.lastUsed).toISOString(),
+      })),
+      scheduler: this.#options.scheduler.stats(),
+    };
+  }
+}

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { FIXTURE_MODELS, fixtureModelCache } from "../../../tests/_models.ts";
+import { TabAgentError } from "../../errors/mod.ts";
+import { detectHardware } from "../../hardware/mod.ts";
+import { createLogger } from "../../log/mod.ts";
+import { Scheduler } from "../scheduler/mod.ts";
+import { parseKeepAlive } from "./keep_alive.ts";
+import { locateModel } from "./locate.ts";
+import { ModelOrchestrator } from "./orchestrator.ts";
+
+const log = createLogger({ level: "error" });
+
+Deno.test("parseKeepAlive reads Ollama's forms", () => {
+  assert.equal(parseKeepAlive(undefined), 5 * 60_000);
+  assert.equal(parseKeepAlive("10m"), 600_000);
+  assert.equal(parseKeepAlive("1h30m"), 5_400_000);
+  assert.equal(parseKeepAlive("500ms"), 500);
+  assert.equal(parseKeepAlive(30), 30_000);
+  assert.equal(parseKeepAlive("0"), 0);
+  assert.equal(parseKeepAlive(-1), Infinity);
+  assert.equal(parseKeepAlive("-1m"), Infinity);
+  assert.throws(
+    () => parseKeepAlive("soon"),
+    (e: unknown) => e instanceof TabAgentError && e.code === "validation_failed",
+  );
+});
+
+Deno.test("locateModel finds GGUF and ONNX models by id and refuses unknown or malformed ids", async () => {
+  await using cache = await fixtureModelCache();
+  assert.equal((await locateModel(cache.path, FIXTURE_MODELS.chat)).format, "gguf");
+  const onnx = await locateModel(cache.path, FIXTURE_MODELS.embedOnnx);
+  assert.equal(onnx.format, "onnx");
+  assert.ok(onnx.file.endsWith("/model.onnx"));
+  for (const id of ["nobody/nothing", "../etc", "a/../../b"]) {
+    await assert.rejects(
+      locateModel(cache.path, id),
+      (e: unknown) => e instanceof TabAgentError && e.code === "not_found",
+    );
+  }
+});
+
+Deno.test({
+  name: "orchestrator: load → ready, keep_alive 0 unloads, LRU eviction under a small budget, status",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using cache = await fixtureModelCache();
+    const hardware = await detectHardware();
+    const orchestrator = new ModelOrchestrator({
+      modelCachePath: cache.path,
+      hardware,
+      scheduler: new Scheduler(),
+      log,
+      sequencesPerModel: 2,
+      contextSize: 512,
+    });
+    await orchestrator.start();
+    try {
+      const chat = await orchestrator.acquire(FIXTURE_MODELS.chat);
+      assert.equal(orchestrator.isLoaded(FIXTURE_MODELS.chat), true);
+      const status = orchestrator.status().models[0];
+      assert.equal(status.state, "ready");
+      assert.equal(status.active_requests, 1);
+      assert.deepEqual(status.sequences, { total: 2, busy: 0 });
+      const prepared = await chat.llama!.prepareChat({ messages: [{ role: "user", content: "hi" }], maxTokens: 4 });
+      const result = await chat.run({}, (lease) => chat.llama!.generateChat(prepared, { signal: lease.signal }));
+      assert.equal(result.completionTokens, 4);
+      chat.release();
+      assert.ok(orchestrator.status().models[0].expires_at);
+
+      // keep_alive 0: unloaded right after release.
+      const onnx = await orchestrator.acquire(FIXTURE_MODELS.embedOnnx, { keepAliveMs: 0 });
+      assert.equal(onnx.format, "onnx");
+      const { vectors } = await onnx.run({}, () => onnx.onnx!.embed(["hello"]));
+      assert.equal(vectors[0].length, 32);
+      onnx.release();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(orchestrator.isLoaded(FIXTURE_MODELS.embedOnnx), false);
+
+      await assert.rejects(
+        orchestrator.acquire("nobody/nothing"),
+        (e: unknown) => e instanceof TabAgentError && e.code === "not_found",
+      );
+    } finally {
+      await orchestrator.stop();
+    }
+
+    // A budget that holds one model: loading the second evicts the least recently used.
+    const used = orchestrator.status().memory_in_use_bytes;
+    assert.equal(used, 0);
+    const small = new ModelOrchestrator({
+      modelCachePath: cache.path,
+      hardware,
+      scheduler: new Scheduler(),
+      log,
+      sequencesPerModel: 1,
+      contextSize: 512,
+    });
+    await small.start();
+    try {
+      const first = await small.acquire(FIXTURE_MODELS.chat);
+      first.release();
+      const one = small.status().memory_in_use_bytes;
+      const tight = new ModelOrchestrator({
+        modelCachePath: cache.path,
+        hardware,
+        scheduler: new Scheduler(),
+        log,
+        sequencesPerModel: 1,
+        contextSize: 512,
+        memoryBudgetBytes: Math.floor(one * 1.5),
+      });
+      await tight.start();
+      try {
+        (await tight.acquire(FIXTURE_MODELS.chat)).release();
+        (await tight.acquire(FIXTURE_MODELS.embedGguf)).release();
+        assert.equal(tight.isLoaded(FIXTURE_MODELS.chat), false);
+        assert.equal(tight.isLoaded(FIXTURE_MODELS.embedGguf), true);
+        // A busy model is never evicted: the new load is refused instead.
+        const busy = await tight.acquire(FIXTURE_MODELS.embedGguf);
+        await assert.rejects(
+          tight.acquire(FIXTURE_MODELS.chat),
+          (e: unknown) => e instanceof TabAgentError && e.code === "unavailable",
+        );
+        busy.release();
+      } finally {
+        await tight.stop();
+      }
+    } finally {
+      await small.stop();
+    }
+  },
+});

@@ -1,0 +1,144 @@
+/**
+ * Retrieval-augmented chat as a pipeline: check the conversation → search memory → build the
+ * prompt → generate → store both sides. Memory is optional and reached through the narrow
+ * {@link ConversationMemory} interface, which the memory module's client satisfies.
+ */
+import { TabAgentError } from "../../errors/mod.ts";
+import type { ChatMessage, GenerationResult } from "../llama/mod.ts";
+import { Pipeline, stage, type StageContext } from "./pipeline.ts";
+
+/** Memories retrieved into the prompt when a request asks for `memory: true`. */
+export const MEMORY_RECALL_LIMIT = 5;
+/** Longest memory snippet put into the prompt (characters). */
+export const MEMORY_SNIPPET_CHARS = 500;
+
+/** A message as the memory store takes it. */
+export interface StoredMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  model?: string;
+  tool_calls?: unknown[];
+  tool_call_id?: string;
+  prompt_tokens?: number;
+  completion_tokens?: number;
+}
+
+/** A search hit as the memory store returns it (fields used here only). */
+export interface MemoryHit {
+  snippet?: string;
+  content?: unknown;
+  message?: { content?: unknown };
+  score?: number;
+}
+
+/** The memory calls chat makes; the memory module's `MemoryClient` satisfies it. */
+export interface ConversationMemory {
+  /** Throws a `not_found` TabAgentError for an unknown id. */
+  getConversation(id: string): Promise<unknown>;
+  appendMessages(conversationId: string, messages: StoredMessage[]): Promise<unknown>;
+  searchMessages(options: { query: string; limit?: number; conversationId?: string }): Promise<readonly MemoryHit[]>;
+}
+
+/** One chat turn going through the pipeline. */
+export interface ChatTurn {
+  model: string;
+  messages: ChatMessage[];
+  conversationId?: string;
+  /** Retrieve relevant memories into the prompt. */
+  useMemory?: boolean;
+}
+
+/** The turn after retrieval and prompt building. */
+export interface PreparedTurn extends ChatTurn {
+  /** The messages sent to the model (memories prepended as a system message when retrieved). */
+  prompt: ChatMessage[];
+  memories: string[];
+}
+
+/** The turn after generation. */
+export interface CompletedTurn extends PreparedTurn {
+  result: GenerationResult;
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.map((p) => (p && typeof p === "object" && "text" in p ? String(p.text) : "")).join(" ");
+  }
+  return "";
+}
+
+/** The messages of this turn that the store has not seen: everything after the last assistant reply. */
+export function newTurnMessages(messages: ChatMessage[]): StoredMessage[] {
+  let start = 0;
+  messages.forEach((m, i) => {
+    if (m.role === "assistant") start = i + 1;
+  });
+  return messages.slice(start).filter((m) => m.role !== "system" && m.role !== "developer").map((m) => ({
+    role: m.role as StoredMessage["role"],
+    content: m.content ?? "",
+    ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
+  }));
+}
+
+/** The stages before generation: conversation check, retrieval, prompt. */
+export function prepareTurnPipeline(memory: ConversationMemory | undefined): Pipeline<ChatTurn, PreparedTurn> {
+  return Pipeline.start(stage("conversation", async (turn: ChatTurn) => {
+    if ((turn.conversationId || turn.useMemory) && !memory) {
+      throw new TabAgentError("unavailable", "Memory is not running, so conversation_id and memory cannot be used");
+    }
+    if (turn.conversationId) await memory!.getConversation(turn.conversationId);
+    return turn;
+  })).then(stage("retrieve", async (turn: ChatTurn) => {
+    const query = [...turn.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+    if (!turn.useMemory || !query) return { ...turn, memories: [] as string[] };
+    const hits = await memory!.searchMessages({ query, limit: MEMORY_RECALL_LIMIT });
+    const memories = hits
+      .map((h) => (h.snippet || textOf(h.content) || textOf(h.message?.content)).slice(0, MEMORY_SNIPPET_CHARS))
+      .filter((text) => text && text !== query);
+    return { ...turn, memories };
+  })).then(stage("prompt", (turn: ChatTurn & { memories: string[] }): PreparedTurn => {
+    if (!turn.memories.length) return { ...turn, prompt: turn.messages };
+    const note: ChatMessage = {
+      role: "system",
+      content: `Relevant memories from earlier conversations:\n${turn.memories.map((m) => `- ${m}`).join("\n")}`,
+    };
+    const firstNonSystem = turn.messages.findIndex((m) => m.role !== "system" && m.role !== "developer");
+    const at = firstNonSystem === -1 ? turn.messages.length : firstNonSystem;
+    return { ...turn, prompt: [...turn.messages.slice(0, at), note, ...turn.messages.slice(at)] };
+  }));
+}
+
+/** The stages from generation on: the model call, then storing both sides. */
+export function completeTurnPipeline(
+  memory: ConversationMemory | undefined,
+  generate: (turn: PreparedTurn, context: StageContext) => Promise<GenerationResult>,
+): Pipeline<PreparedTurn, CompletedTurn> {
+  return Pipeline.start(stage("generate", async (turn: PreparedTurn, context) => ({
+    ...turn,
+    result: await generate(turn, context),
+  }))).then(stage("store", async (turn: CompletedTurn) => {
+    if (!turn.conversationId || !memory || turn.result.aborted) return turn;
+    const { result } = turn;
+    await memory.appendMessages(turn.conversationId, [
+      ...newTurnMessages(turn.messages),
+      {
+        role: "assistant",
+        content: result.text,
+        model: turn.model,
+        ...(result.toolCalls.length ? { tool_calls: result.toolCalls } : {}),
+        prompt_tokens: result.promptTokens,
+        completion_tokens: result.completionTokens,
+      },
+    ]);
+    return turn;
+  }));
+}
+
+/** The whole retrieval-augmented chat: memory search → prompt → generate → store. */
+export function ragChatPipeline(
+  memory: ConversationMemory | undefined,
+  generate: (turn: PreparedTurn, context: StageContext) => Promise<GenerationResult>,
+): Pipeline<ChatTurn, CompletedTurn> {
+  return prepareTurnPipeline(memory).pipe(completeTurnPipeline(memory, generate));
+}
