@@ -289,7 +289,7 @@ export class LlamaTextModel implements TokenCounter {
       const response = prepared.grammar
         ? await chat.generateResponse(prepared.history, { ...common, grammar: prepared.grammar })
         : await chat.generateResponse(prepared.history, { ...common, functions: prepared.functions });
-      const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+      const completionTokens = generatedTokens(sequence, outputBefore, prepared.maxTokens);
       const aborted = response.metadata.stopReason === "abort";
       if (prepared.forcedTools) {
         const parsed = JSON.parse(response.response || "{}") as { name?: string; arguments?: unknown };
@@ -362,7 +362,7 @@ export class LlamaTextModel implements TokenCounter {
         toolCalls: [],
         finishReason: finishReasonOf(result.metadata.stopReason),
         promptTokens: prepared.promptTokens,
-        completionTokens: sequence.tokenMeter.usedOutputTokens - outputBefore,
+        completionTokens: generatedTokens(sequence, outputBefore, prepared.maxTokens),
         aborted: result.metadata.stopReason === "abort",
       });
     } finally {
@@ -398,4 +398,13 @@ export class LlamaTextModel implements TokenCounter {
     await this.context.dispose();
     await this.model.dispose();
   }
+}
+
+/**
+ * Tokens generated on `sequence` since `before`. The meter can count one token sampled past the
+ * budget when generation stops on max tokens (seen with LlamaCompletion), which is never handed
+ * out, so usage is capped at the budget.
+ */
+function generatedTokens(sequence: LlamaContextSequence, before: number, maxTokens: number): number {
+  return Math.min(sequence.tokenMeter.usedOutputTokens - before, maxTokens);
 }
