@@ -28,36 +28,56 @@ export function sseResponse(
 ): Response {
   const cancelled = new AbortController();
   const signal = AbortSignal.any([cancelled.signal, ...signals]);
+  // Frames wait here until the socket asks for more. When it keeps up, each frame goes out alone
+  // at once; when tokens come faster than it writes, the waiting frames leave in one write, so a
+  // fast model does not pay a syscall (and the client a read) per token. Frames stay separate.
+  let pending: string[] = [];
   let open = true;
+  let finished = false;
+  let wake: (() => void) | undefined;
+  const push = (frame: string) => {
+    if (!open || finished) return;
+    pending.push(frame);
+    wake?.();
+  };
+  const finish = () => {
+    finished = true;
+    wake?.();
+  };
+  const writer: SseWriter = {
+    send: (data) => push(`data: ${JSON.stringify(data)}\n\n`),
+    sendJson: (json) => push(`data: ${json}\n\n`),
+    done() {
+      push("data: [DONE]\n\n");
+      finish();
+    },
+  };
   const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const writer: SseWriter = {
-        send(data) {
-          if (open) controller.enqueue(encoder.encode(`data: ${JSON.stringify(data)}\n\n`));
-        },
-        sendJson(json) {
-          if (open) controller.enqueue(encoder.encode(`data: ${json}\n\n`));
-        },
-        done() {
-          if (!open) return;
-          controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-          open = false;
-          controller.close();
-        },
-      };
+    start() {
       produce(writer, signal).catch((error) => {
-        if (open) writer.send({ error: { message: error instanceof Error ? error.message : String(error) } });
-      }).finally(() => {
-        if (open) {
-          open = false;
-          controller.close();
-        }
-      });
+        writer.send({ error: { message: error instanceof Error ? error.message : String(error) } });
+      }).finally(finish);
+    },
+    async pull(controller) {
+      while (pending.length === 0 && !finished) {
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+      if (pending.length > 0) {
+        const frames = pending.length === 1 ? pending[0] : pending.join("");
+        pending = [];
+        controller.enqueue(encoder.encode(frames));
+      }
+      if (finished && pending.length === 0) {
+        open = false;
+        controller.close();
+      }
     },
     cancel(reason) {
       open = false;
+      pending = [];
       cancelled.abort(reason ?? new DOMException("client disconnected", "AbortError"));
     },
-  });
+  }, { highWaterMark: 0 });
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }
