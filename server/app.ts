@@ -14,9 +14,11 @@ import { loadOrCreateToken } from "./auth/mod.ts";
 import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
 import { createHttpApp, HttpServer } from "./http/mod.ts";
+import { modelRoutes } from "./http/models.ts";
 import { Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
+import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -98,6 +100,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
     );
   } else {
+    const routers = [];
+    if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
+      const models = lifecycle.add(
+        new ModelsComponent({
+          modelCachePath: config.modelCachePath,
+          dataDir: config.dataDir,
+          env: Deno.env.toObject(),
+          log: log.child("models"),
+        }),
+      );
+      routers.push(modelRoutes({ models, shutdownSignal: () => http?.shutdownSignal }));
+    }
     const app = createHttpApp({
       config,
       version: VERSION,
@@ -105,6 +119,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       lifecycle,
       metrics,
       token,
+      routers,
       serveStaticFiles: config.mode === "all" || config.mode === "web",
       nodeModules: new URL("node_modules/", REPO_ROOT),
     });

@@ -28,6 +28,9 @@ import {
   WRITE_BUFFER_BYTES,
 } from "./limits.ts";
 
+/** Longest time received bytes wait in memory before they are written (ms). */
+const FLUSH_INTERVAL_MS = 250;
+
 /** What a file must turn out to be. */
 export interface ExpectedFile {
   size: number;
@@ -278,6 +281,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
     let stall = setTimeout(() => request.abort(new RetryableError("stalled")), STALL_TIMEOUT_MS);
     let fill = 0;
     let position = from;
+    let lastFlush = performance.now();
     const flush = async () => {
       if (fill === 0) return;
       let written = 0;
@@ -295,6 +299,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
           { cause: error },
         );
       }
+      lastFlush = performance.now();
       position += fill;
       done[i] += fill;
       total += fill;
@@ -353,6 +358,8 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
             offset += room;
             if (fill === buffer.length) await flush();
           }
+          // On a slow link, write at least a few times a second: progress and resume state stay fresh.
+          if (fill > 0 && performance.now() - lastFlush > FLUSH_INTERVAL_MS) await flush();
         }
       } finally {
         reader.releaseLock();
