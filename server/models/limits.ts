@@ -8,8 +8,6 @@ export const MAX_CONNECTIONS = 32;
 export const MAX_PIECE_BYTES = 16 * 1024 * 1024;
 /** Smallest piece (bytes): below this, request overhead outweighs parallelism. */
 export const MIN_PIECE_BYTES = 256 * 1024;
-/** Bytes gathered from the network before one positioned write. */
-export const WRITE_BUFFER_BYTES = 1024 * 1024;
 /** Attempts per piece without any progress before the download fails. */
 export const MAX_PIECE_ATTEMPTS = 6;
 /** First retry delay (ms); doubles per attempt, with jitter. */

@@ -125,7 +125,13 @@ function parseRange(header: string | null, size: number): { start: number; end: 
 const CHUNK = 256 * 1024;
 
 /** Starts the stub on two loopback ports (Hub and CDN). */
-export async function startHubStub(options: { repos: StubRepo[]; token?: string }): Promise<HubStub> {
+export async function startHubStub(
+  options: {
+    repos: StubRepo[];
+    token?: string; /** Serve `/_stub/faults` and `/_stub/stats` (separate process). */
+    control?: boolean;
+  },
+): Promise<HubStub> {
   const token = options.token ?? "hf_stubtoken0123456789abcdefghijklmnop";
   const repos = new Map<string, { repo: StubRepo; commit: string; files: Map<string, Prepared> }>();
   const bySha = new Map<string, { id: string; prepared: Prepared }>();
@@ -263,6 +269,16 @@ export async function startHubStub(options: { repos: StubRepo[]; token?: string 
 
   const hubServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     const url = new URL(request.url);
+    if (options.control && url.pathname === "/_stub/faults" && request.method === "POST") {
+      return request.json().then((body: StubFaults) => {
+        for (const key of Object.keys(faults) as (keyof StubFaults)[]) delete faults[key];
+        Object.assign(faults, body);
+        return Response.json(faults);
+      });
+    }
+    if (options.control && url.pathname === "/_stub/stats") {
+      return Response.json({ served: Object.fromEntries(served), requests: Object.fromEntries(requests) });
+    }
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     if (parts[0] === "api" && parts[1] === "whoami-v2") {
       return request.headers.get("authorization") === `Bearer ${token}`
