@@ -22,9 +22,11 @@ import { systemRoutes } from "./http/system.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { modelRoutes } from "./http/models.ts";
 import { Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
+import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -125,6 +127,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         completionRoutes({ orchestrator, shutdownSignal }),
         embeddingRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
+      );
+      const models = lifecycle.add(
+        new ModelsComponent({
+          modelCachePath: config.modelCachePath,
+          dataDir: config.dataDir,
+          env: Deno.env.toObject(),
+          log: log.child("models"),
+        }),
+      );
+      routers.push(
+        modelRoutes({
+          models,
+          shutdownSignal: () => http?.shutdownSignal,
+          isLoaded: (id) => orchestrator.isLoaded(id),
+        }),
       );
     }
     const app = createHttpApp({

@@ -5,6 +5,7 @@
 import { createApp, REPO_ROOT } from "./app.ts";
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { helpText, parseCommandLine, UsageError } from "./cli/mod.ts";
+import { runLogin, runModelsCommand } from "./cli/models_command.ts";
 import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
@@ -107,6 +108,12 @@ async function main(): Promise<void> {
       for (const r of results) console.log(`${r.action.padEnd(9)} ${r.browser.padEnd(8)} ${r.manifestPath}`);
       return;
     }
+    case "models":
+      Deno.exit(await runModelsCommand(command, config(command.flags)));
+      break;
+    case "login":
+      Deno.exit(await runLogin(command, config(command.flags)));
+      break;
     case "serve":
       await serve(command.flags);
   }
@@ -120,6 +127,7 @@ if (import.meta.main) {
     if (error instanceof TabAgentError && (error.code === "validation_failed" || error.code === "config_invalid")) {
       fail(error.message, 2);
     }
+    if (error instanceof TabAgentError) fail(error.message, 1);
     throw error;
   }
 }

@@ -10,6 +10,8 @@ Commands:
   token          Print the API token clients send as 'Authorization: Bearer <token>'
   install-host   Register the native-messaging host with Chrome, Chromium, Edge and Brave
   doctor         Report hardware (CPU, RAM, GPUs, NPUs) and check the inference backends
+  models         List, pull (download) and remove models: models list | pull <org/name> | rm <org/name>
+  login          Store a Hugging Face token for gated or private models
   help <command> Show help for a command
 
 Options:
@@ -87,6 +89,59 @@ Exit code 1 when a check fails.
 
 Example:
   tabagent doctor`;
+const MODELS = `tabagent models — list, pull and remove models
+
+Usage:
+  tabagent models list [--json]
+  tabagent models pull <org/name>[:QUANT]... [--revision <rev>] [--include <glob>]... [--connections <n>]
+  tabagent models rm <org/name>...
+
+If a server is running (at --host/--port, default 127.0.0.1:${DEFAULT_PORT}, or --server <url>), the
+command asks it, with the token from <data-dir>/api_token: the server's downloads, progress and
+cache are the ones you see. With no server running, or with --local, it works on the model cache
+directly (<data-dir>/models, or --model-cache-path).
+
+pull downloads from the Hugging Face Hub (HF_ENDPOINT, default https://huggingface.co) with 8
+parallel connections per file (--connections), verifies every file's sha256 (or git blob id), and
+resumes where an interrupted pull stopped. Ctrl-C cancels; run the same command again to resume.
+Catalog models fetch their listed files; GGUF repos fetch one quantisation (default Q4_K_M, or
+:QUANT); others fetch every file but alternative-framework weights (--include to choose).
+A progress bar is shown on a terminal, plain progress lines otherwise.
+
+Options:
+      --local                  Work on the cache directly, even if a server runs
+      --server <url>           Server to talk to (default http://<host>:<port>)
+  -r, --revision <rev>         Branch, tag or commit (default: the catalog's pin, else main)
+      --include <glob>         Files to fetch (repeatable), e.g. 'onnx/*' or '*.gguf'
+  -c, --connections <n>        Parallel Range requests per file, 1–32 (default 8)
+      --json                   list: print JSON (the /v1/models shape)
+      --data-dir <dir>         Root of all data
+      --model-cache-path <dir> Downloaded models (default: <data-dir>/models)
+
+Examples:
+  tabagent models pull Qwen/Qwen2.5-0.5B-Instruct-GGUF
+  tabagent models pull bartowski/SmolLM2-360M-Instruct-GGUF:Q8_0
+  tabagent models pull sentence-transformers/all-MiniLM-L6-v2 --include 'onnx/model.onnx' --include '*.json'
+  tabagent models list
+  tabagent models rm Qwen/Qwen2.5-0.5B-Instruct-GGUF`;
+
+const LOGIN = `tabagent login — store a Hugging Face token
+
+Usage:
+  tabagent login [--no-verify] [--remove]
+
+Reads the token from the terminal without echoing it (or from stdin when piped), checks it with the
+Hub (HF_ENDPOINT/api/whoami-v2) unless --no-verify, and stores it with mode 0600 in
+<data-dir>/hf_token. The token is never printed or logged. HF_TOKEN in the environment wins over
+the stored one. The token is sent only to the Hub itself, never to the download CDN it redirects to.
+
+Options:
+      --no-verify   Store without asking the Hub (e.g. offline)
+      --remove      Delete the stored token
+
+Examples:
+  tabagent login
+  echo "$MY_HF_TOKEN" | tabagent login`;
 
 /** Help text for a topic (a command), or the main help. Null for an unknown topic. */
 export function helpText(topic?: string): string | null {
@@ -101,6 +156,10 @@ export function helpText(topic?: string): string | null {
       return INSTALL_HOST;
     case "doctor":
       return DOCTOR;
+    case "models":
+      return MODELS;
+    case "login":
+      return LOGIN;
     default:
       return null;
   }

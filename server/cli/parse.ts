@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
+import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
 
 /** A command-line error: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -13,7 +14,9 @@ export type Command =
   | { kind: "serve"; flags: ConfigInput }
   | { kind: "token"; flags: ConfigInput }
   | { kind: "doctor"; flags: ConfigInput }
-  | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean };
+  | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean }
+  | ModelsCommand
+  | LoginCommand;
 
 const COMMON = {
   "data-dir": { type: "string" },
@@ -42,7 +45,7 @@ const INSTALL_HOST = {
 } as const;
 
 /** The subcommands, for help and for "did you mean". */
-export const COMMANDS = ["serve", "token", "install-host", "doctor", "help"] as const;
+export const COMMANDS = ["serve", "token", "install-host", "doctor", "models", "login", "help"] as const;
 
 const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
 
@@ -105,6 +108,10 @@ export function parseCommandLine(argv: string[]): Command {
         uninstall: values.uninstall ?? false,
       };
     }
+    case "models":
+      return parseModelsArgs(rest) ?? { kind: "help", topic: "models" };
+    case "login":
+      return parseLoginArgs(rest) ?? { kind: "help", topic: "login" };
     default: {
       const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
       throw new UsageError(

@@ -1,0 +1,49 @@
+/** Incremental file hashing shared by the hash worker and the in-process follower. @module */
+import { createHash, type Hash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
+
+/** The digests a download is checked against. */
+export interface Digests {
+  sha256: string;
+  /** The git blob id: sha1 of `blob <size>\0` + content. */
+  gitSha1: string;
+}
+
+const READ_BYTES = 4 * 1024 * 1024;
+
+/** Hashes a file front to back as its contiguous prefix grows. */
+export class PrefixHasher {
+  #sha256: Hash = createHash("sha256");
+  #sha1: Hash;
+  #fd: number;
+  #buffer = new Uint8Array(READ_BYTES);
+  hashed = 0;
+
+  constructor(path: string, readonly size: number) {
+    this.#fd = openSync(path, "r");
+    this.#sha1 = createHash("sha1").update(`blob ${size}\0`);
+  }
+
+  /** Hashes bytes up to `to` (exclusive); they must already be on disk. */
+  advance(to: number): void {
+    while (this.hashed < to) {
+      const want = Math.min(this.#buffer.length, to - this.hashed);
+      const got = readSync(this.#fd, this.#buffer, 0, want, this.hashed);
+      if (got <= 0) throw new Error(`short read at ${this.hashed} of ${this.size}`);
+      const view = this.#buffer.subarray(0, got);
+      this.#sha256.update(view);
+      this.#sha1.update(view);
+      this.hashed += got;
+    }
+  }
+
+  /** The digests of the whole file. */
+  finish(): Digests {
+    this.advance(this.size);
+    return { sha256: this.#sha256.digest("hex"), gitSha1: this.#sha1.digest("hex") };
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}

@@ -1,0 +1,76 @@
+/** Follows a download's contiguous prefix with a hash, on a worker for large files. @module */
+import { type Digests, PrefixHasher } from "./_hash_core.ts";
+import { HASH_WORKER_MIN_BYTES } from "./limits.ts";
+
+/** Hashes a file as it is written front to back. */
+export interface HashFollower {
+  /** Bytes before `to` are final on disk. */
+  advance(to: number): void;
+  /** Hashes the rest and returns the digests; the whole file must be on disk. */
+  finish(): Promise<Digests>;
+  /** Stops without a result (cancel, failure). */
+  close(): void;
+}
+
+class WorkerFollower implements HashFollower {
+  #worker: Worker;
+  #sent = 0;
+  #result = Promise.withResolvers<Digests>();
+  #closed = false;
+
+  constructor(path: string, size: number) {
+    this.#worker = new Worker(new URL("./_hash_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (event) => {
+      const data = event.data as { type: string; digests?: Digests; message?: string };
+      if (data.type === "digest" && data.digests) this.#result.resolve(data.digests);
+      else this.#result.reject(new Error(`hashing failed: ${data.message}`));
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#result.reject(new Error(`hash worker crashed: ${event.message}`));
+    };
+    this.#result.promise.catch(() => {}); // observed in finish(); a closed follower's result is dropped
+    this.#worker.postMessage({ type: "init", path, size });
+  }
+
+  advance(to: number): void {
+    // Messages queue on the worker; only send when the prefix moved by a useful amount.
+    if (to - this.#sent < 1024 * 1024) return;
+    this.#sent = to;
+    this.#worker.postMessage({ type: "advance", to });
+  }
+
+  async finish(): Promise<Digests> {
+    this.#worker.postMessage({ type: "finish" });
+    try {
+      return await this.#result.promise;
+    } finally {
+      this.close();
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker.terminate();
+  }
+}
+
+class InlineFollower implements HashFollower {
+  constructor(readonly path: string, readonly size: number) {}
+  advance(): void {}
+  finish(): Promise<Digests> {
+    const hasher = new PrefixHasher(this.path, this.size);
+    try {
+      return Promise.resolve(hasher.finish());
+    } finally {
+      hasher.close();
+    }
+  }
+  close(): void {}
+}
+
+/** A follower for `path` of `size` bytes: a worker thread for large files, inline for small ones. */
+export function followHash(path: string, size: number): HashFollower {
+  return size >= HASH_WORKER_MIN_BYTES ? new WorkerFollower(path, size) : new InlineFollower(path, size);
+}
