@@ -232,3 +232,24 @@ Deno.test({
     });
   },
 });
+
+Deno.test("/v1/models lists models placed in the cache and shows which are loaded", async () => {
+  await using cache = await fixtureModelCache();
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path] });
+  const list = async () => {
+    const res = await fetch(`${server.url}/v1/models`, { headers: server.auth });
+    const body = await res.json() as { data: { id: string; downloaded: boolean; loaded: boolean }[] };
+    return new Map(body.data.map((m) => [m.id, m]));
+  };
+  const before = (await list()).get(FIXTURE_MODELS.chat);
+  assert.deepEqual([before?.downloaded, before?.loaded], [true, false]);
+  const reply = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/json" },
+    body: JSON.stringify({ model: FIXTURE_MODELS.chat, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+  });
+  assert.equal(reply.status, 200);
+  await reply.body?.cancel();
+  const after = (await list()).get(FIXTURE_MODELS.chat);
+  assert.deepEqual([after?.downloaded, after?.loaded], [true, true]);
+});

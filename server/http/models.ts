@@ -38,7 +38,9 @@ export const ModelSchema = z.object({
   object: z.literal("model"),
   created: z.number().int().describe("Unix seconds of the last download; 0 when not downloaded"),
   owned_by: z.string().describe("The Hub organisation"),
-  downloaded: z.boolean().describe("Every file of the model is in the cache and verified"),
+  downloaded: z.boolean().describe(
+    "Every file of the model is in the cache and verified, or weights were placed in the cache by hand",
+  ),
   loaded: z.boolean().describe("An inference backend holds the model in memory"),
   size: z.number().int().describe("Bytes on disk when downloaded, else the catalog's approximate size"),
   task: z.string().nullable().describe(`${MODEL_TASKS.join(", ")}, or the Hub's pipeline tag`),
@@ -184,14 +186,19 @@ function toModel(
   cached: CachedModel | undefined,
 ) {
   const manifest = cached?.manifest;
+  // A folder with model weights but no manifest was put there by hand (or by an older tool): it is
+  // usable as it is, so it counts as downloaded.
+  const placedByHand = cached !== undefined && manifest === null &&
+    cached.files.some((f) => /\.(gguf|onnx|safetensors|tflite|bin)$/i.test(f.path));
+  const downloaded = (cached?.complete ?? false) || placedByHand;
   return {
     id,
     object: "model" as const,
-    created: cached?.complete ? Math.floor(cached.modifiedAt.getTime() / 1000) : 0,
+    created: downloaded ? Math.floor(cached!.modifiedAt.getTime() / 1000) : 0,
     owned_by: id.split("/")[0],
-    downloaded: cached?.complete ?? false,
+    downloaded,
     loaded: deps.isLoaded?.(id) ?? false,
-    size: cached?.complete ? cached.sizeOnDisk : entry?.approx_bytes ?? cached?.sizeOnDisk ?? 0,
+    size: downloaded ? cached!.sizeOnDisk : entry?.approx_bytes ?? cached?.sizeOnDisk ?? 0,
     task: entry?.task ?? manifest?.task ?? null,
     format: entry?.format ?? manifest?.format ?? null,
     ...(entry ? { name: entry.name, license: entry.license, min_ram_bytes: entry.min_ram_bytes } : {}),
