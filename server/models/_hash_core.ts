@@ -5,8 +5,8 @@ import { closeSync, openSync, readSync } from "node:fs";
 /** The digests a download is checked against. */
 export interface Digests {
   sha256: string;
-  /** The git blob id: sha1 of `blob <size>\0` + content. */
-  gitSha1: string;
+  /** The git blob id: sha1 of `blob <size>\0` + content; only when asked for (non-LFS files). */
+  gitSha1?: string;
 }
 
 const READ_BYTES = 4 * 1024 * 1024;
@@ -14,14 +14,15 @@ const READ_BYTES = 4 * 1024 * 1024;
 /** Hashes a file front to back as its contiguous prefix grows. */
 export class PrefixHasher {
   #sha256: Hash = createHash("sha256");
-  #sha1: Hash;
+  #sha1: Hash | undefined;
   #fd: number;
   #buffer = new Uint8Array(READ_BYTES);
   hashed = 0;
 
-  constructor(path: string, readonly size: number) {
+  /** `gitSha1` adds the git blob id, which only small non-LFS files are checked by (it costs a second pass of CPU). */
+  constructor(path: string, readonly size: number, gitSha1 = false) {
     this.#fd = openSync(path, "r");
-    this.#sha1 = createHash("sha1").update(`blob ${size}\0`);
+    this.#sha1 = gitSha1 ? createHash("sha1").update(`blob ${size}\0`) : undefined;
   }
 
   /** Hashes bytes up to `to` (exclusive); they must already be on disk. */
@@ -32,7 +33,7 @@ export class PrefixHasher {
       if (got <= 0) throw new Error(`short read at ${this.hashed} of ${this.size}`);
       const view = this.#buffer.subarray(0, got);
       this.#sha256.update(view);
-      this.#sha1.update(view);
+      this.#sha1?.update(view);
       this.hashed += got;
     }
   }
@@ -40,7 +41,8 @@ export class PrefixHasher {
   /** The digests of the whole file. */
   finish(): Digests {
     this.advance(this.size);
-    return { sha256: this.#sha256.digest("hex"), gitSha1: this.#sha1.digest("hex") };
+    const sha256 = this.#sha256.digest("hex");
+    return this.#sha1 ? { sha256, gitSha1: this.#sha1.digest("hex") } : { sha256 };
   }
 
   close(): void {

@@ -18,7 +18,7 @@ class WorkerFollower implements HashFollower {
   #result = Promise.withResolvers<Digests>();
   #closed = false;
 
-  constructor(path: string, size: number) {
+  constructor(path: string, size: number, gitSha1: boolean) {
     this.#worker = new Worker(new URL("./_hash_worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (event) => {
       const data = event.data as { type: string; digests?: Digests; message?: string };
@@ -30,7 +30,7 @@ class WorkerFollower implements HashFollower {
       this.#result.reject(new Error(`hash worker crashed: ${event.message}`));
     };
     this.#result.promise.catch(() => {}); // observed in finish(); a closed follower's result is dropped
-    this.#worker.postMessage({ type: "init", path, size });
+    this.#worker.postMessage({ type: "init", path, size, gitSha1 });
   }
 
   advance(to: number): void {
@@ -57,10 +57,10 @@ class WorkerFollower implements HashFollower {
 }
 
 class InlineFollower implements HashFollower {
-  constructor(readonly path: string, readonly size: number) {}
+  constructor(readonly path: string, readonly size: number, readonly gitSha1: boolean) {}
   advance(): void {}
   finish(): Promise<Digests> {
-    const hasher = new PrefixHasher(this.path, this.size);
+    const hasher = new PrefixHasher(this.path, this.size, this.gitSha1);
     try {
       return Promise.resolve(hasher.finish());
     } finally {
@@ -70,7 +70,12 @@ class InlineFollower implements HashFollower {
   close(): void {}
 }
 
-/** A follower for `path` of `size` bytes: a worker thread for large files, inline for small ones. */
-export function followHash(path: string, size: number): HashFollower {
-  return size >= HASH_WORKER_MIN_BYTES ? new WorkerFollower(path, size) : new InlineFollower(path, size);
+/**
+ * A follower for `path` of `size` bytes: a worker thread for large files, inline for small ones.
+ * `gitSha1` also computes the git blob id (for files the Hub identifies only by it).
+ */
+export function followHash(path: string, size: number, gitSha1 = false): HashFollower {
+  return size >= HASH_WORKER_MIN_BYTES
+    ? new WorkerFollower(path, size, gitSha1)
+    : new InlineFollower(path, size, gitSha1);
 }

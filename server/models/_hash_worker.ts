@@ -7,7 +7,7 @@
 import { PrefixHasher } from "./_hash_core.ts";
 
 type Message =
-  | { type: "init"; path: string; size: number }
+  | { type: "init"; path: string; size: number; gitSha1: boolean }
   | { type: "advance"; to: number }
   | { type: "finish" };
 
@@ -19,7 +19,7 @@ self.onmessage = (event: MessageEvent<Message>) => {
   const message = event.data;
   try {
     if (message.type === "init") {
-      hasher = new PrefixHasher(message.path, message.size);
+      hasher = new PrefixHasher(message.path, message.size, message.gitSha1);
       return;
     }
     if (!hasher) throw new Error("hash worker used before init");

@@ -64,7 +64,8 @@ export interface DownloadResult {
   path: string;
   size: number;
   sha256: string;
-  gitSha1: string;
+  /** Only for files checked by their git blob id (no LFS sha256). */
+  gitSha1?: string;
   /** Bytes fetched over the network by this call. */
   fetchedBytes: number;
   /** Bytes that an earlier, interrupted download had already written. */
@@ -142,8 +143,8 @@ export async function checkDiskSpace(dir: string, needed: number): Promise<void>
   }
 }
 
-async function hashExisting(path: string, size: number): Promise<Digests> {
-  const follower = followHash(path, size);
+async function hashExisting(path: string, size: number, gitSha1: boolean): Promise<Digests> {
+  const follower = followHash(path, size, gitSha1);
   try {
     return await follower.finish();
   } finally {
@@ -183,7 +184,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   // Someone (another process, an earlier pull) may have finished the file while we waited.
   const present = await exists(dest);
   if (present && present.size === options.expected.size && (options.expected.sha256 || options.expected.gitSha1)) {
-    const digests = await hashExisting(dest, present.size);
+    const digests = await hashExisting(dest, present.size, !options.expected.sha256);
     if (matches(digests, options.expected)) {
       options.onProgress?.(present.size, present.size);
       return { path: dest, size: present.size, ...digests, fetchedBytes: 0, resumedBytes: 0, alreadyPresent: true };
@@ -231,7 +232,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   if (resumed) log?.info("resuming download", { path: dest, bytes: resumedBytes, size });
 
   const fd = openSync(partialPath, resumed ? "r+" : "w");
-  const hasher: HashFollower = followHash(partialPath, size);
+  const hasher: HashFollower = followHash(partialPath, size, !expected.sha256);
   const pieceBytes = state.pieceBytes;
   const done = state.done;
   const pieceStart = (i: number) => i * pieceBytes;
