@@ -31,3 +31,5 @@ export type { MemoryClient } from "./client.ts";
 export { LocalMemory, type LocalMemoryOptions, openLocalMemory } from "./local.ts";
 export * from "./types.ts";
 export { STORE_NAMES, type StoreName, SYNCHRONOUS } from "./stores.ts";
+export { connectRemoteMemory, RemoteMemory, type RemoteMemoryOptions } from "./remote.ts";
+export { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
