@@ -13,9 +13,10 @@
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
-import { createHttpApp, HttpServer } from "./http/mod.ts";
+import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
 import { Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
+import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
@@ -30,6 +31,8 @@ export interface App {
   readonly log: Logger;
   /** The HTTP server's URL, when the mode has one and it has started. */
   readonly url: string | undefined;
+  /** The memory client (modes all, web, http); calls fail with `unavailable` until started. */
+  readonly memory: MemoryClient | undefined;
   /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
   readonly ended: Promise<void>;
   start(): Promise<void>;
@@ -79,6 +82,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
   const ended = Promise.withResolvers<void>();
   let http: HttpServer | undefined;
+  let memory: MemoryComponent | undefined;
 
   if (config.mode === "native") {
     const serverInfo = async (): Promise<ServerInfo> => ({
@@ -98,6 +102,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
     );
   } else {
+    const routers = [];
+    if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
+      memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
+      routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
+    }
     const app = createHttpApp({
       config,
       version: VERSION,
@@ -105,6 +114,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       lifecycle,
       metrics,
       token,
+      routers,
       serveStaticFiles: config.mode === "all" || config.mode === "web",
       nodeModules: new URL("node_modules/", REPO_ROOT),
     });
@@ -118,6 +128,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     get url() {
       return http?.url;
     },
+    memory: memory?.memory,
     ended: ended.promise,
     start: () => lifecycle.startAll(),
     stop: () => lifecycle.stopAll(config.shutdownGraceMs),

@@ -7,6 +7,7 @@ import { loadOrCreateToken } from "./auth/mod.ts";
 import { helpText, parseCommandLine, UsageError } from "./cli/mod.ts";
 import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
+import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -86,6 +87,26 @@ async function main(): Promise<void> {
         env: Deno.env.toObject(),
       });
       for (const r of results) console.log(`${r.action.padEnd(9)} ${r.browser.padEnd(8)} ${r.manifestPath}`);
+      return;
+    }
+    case "backup":
+    case "restore": {
+      const cfg = config(command.flags);
+      const dir = command.dir.startsWith("/") || /^[A-Za-z]:[\\/]/.test(command.dir)
+        ? command.dir
+        : `${Deno.cwd()}/${command.dir}`;
+      const { memory, via } = await openMemoryForCommand(cfg, cfg.auth ? await loadOrCreateToken(cfg.tokenPath) : null);
+      try {
+        const manifest = await (command.kind === "backup" ? memory.backup(dir) : memory.restore(dir));
+        const bytes = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
+        const done = command.kind === "backup" ? "backed up to" : "restored from";
+        console.log(`${manifest.files.length} stores (${bytes} bytes) ${done} ${dir} (via the ${via})`);
+      } catch (error) {
+        if (error instanceof TabAgentError) fail(error.message, 1);
+        throw error;
+      } finally {
+        await memory.close();
+      }
       return;
     }
     case "serve":

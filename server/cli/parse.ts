@@ -12,7 +12,8 @@ export type Command =
   | { kind: "version" }
   | { kind: "serve"; flags: ConfigInput }
   | { kind: "token"; flags: ConfigInput }
-  | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean };
+  | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean }
+  | { kind: "backup" | "restore"; flags: ConfigInput; dir: string };
 
 const COMMON = {
   "data-dir": { type: "string" },
@@ -32,6 +33,14 @@ const SERVE = {
   "no-auth": { type: "boolean" },
   origin: { type: "string", multiple: true },
   "allowed-host": { type: "string", multiple: true },
+  "memory-backend": { type: "string" },
+  "memory-grpc-address": { type: "string" },
+} as const;
+
+const MEMORY_COMMAND = {
+  ...COMMON,
+  "db-path": { type: "string" },
+  "memory-grpc-address": { type: "string" },
 } as const;
 
 const INSTALL_HOST = {
@@ -41,15 +50,16 @@ const INSTALL_HOST = {
 } as const;
 
 /** The subcommands, for help and for "did you mean". */
-export const COMMANDS = ["serve", "token", "install-host", "help"] as const;
+export const COMMANDS = ["serve", "token", "install-host", "backup", "restore", "help"] as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
   command: string,
   args: string[],
   options: T,
+  allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false });
+    return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // node:util's messages are long and mention internals; keep the first sentence.
@@ -97,6 +107,23 @@ export function parseCommandLine(argv: string[]): Command {
         uninstall: values.uninstall ?? false,
       };
     }
+    case "backup":
+    case "restore": {
+      const { values, positionals } = parse(first, rest, MEMORY_COMMAND, true);
+      if (values.help) return { kind: "help", topic: first };
+      if (positionals.length !== 1) {
+        throw new UsageError(`${first}: expected one folder, e.g. 'tabagent ${first} ~/tabagent-backup'.`);
+      }
+      return {
+        kind: first,
+        flags: {
+          ...commonFlags(values),
+          dbPath: values["db-path"],
+          memoryGrpcAddress: values["memory-grpc-address"],
+        },
+        dir: positionals[0],
+      };
+    }
     default: {
       const near = COMMANDS.find((c) => c.startsWith(first.slice(0, 2)));
       throw new UsageError(
@@ -123,6 +150,8 @@ function parseServe(args: string[]): Command {
       noAuth: values["no-auth"],
       origins: values.origin,
       allowedHosts: values["allowed-host"],
+      memoryBackend: values["memory-backend"],
+      memoryGrpcAddress: values["memory-grpc-address"],
     },
   };
 }
