@@ -82,7 +82,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
       throw new Error(`server exited with ${s.code} before listening:\n${logs.join("\n")}`);
     }),
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`server not listening after ${timeoutMs} ms:\n${logs.join("\n")}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`server not listening after ${timeoutMs} ms:\n${logs.join("\n")}`)),
+        timeoutMs,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
   let token = "";
