@@ -104,6 +104,26 @@ export function messageFromRow(row: MessageRow): Message {
   };
 }
 
+/**
+ * A message from a row read with `setReturnArrays(true)` in {@link MESSAGE_COLUMNS} order: point
+ * reads are the hottest read path, and array rows skip building a keyed object per row.
+ */
+export function messageFromArray(row: unknown[]): Message {
+  return {
+    id: ID_PREFIX.message + "_" + row[0],
+    conversation_id: row[1] as string,
+    role: row[2] as Role,
+    content: row[4] === null ? row[3] as string : JSON.parse(row[4] as string) as ContentPart[],
+    model: row[5] as string | null,
+    tool_calls: row[6] === null ? null : JSON.parse(row[6] as string) as unknown[],
+    tool_call_id: row[7] as string | null,
+    prompt_tokens: row[8] as number | null,
+    completion_tokens: row[9] as number | null,
+    metadata: row[10] === null ? null : JSON.parse(row[10] as string) as Metadata,
+    created_at: new Date(row[11] as number).toISOString(),
+  };
+}
+
 /** The searchable text of message content: the string, or its text parts joined. */
 export function contentText(content: string | ContentPart[]): string {
   if (typeof content === "string") return content;

@@ -36,6 +36,7 @@ import {
   iso,
   jsonOrNull,
   MESSAGE_COLUMNS,
+  messageFromArray,
   messageFromRow,
   type MessageRow,
   messageSearchSql,
@@ -199,6 +200,8 @@ export async function openLocalMemory(options: LocalMemoryOptions): Promise<Loca
 export class LocalMemory implements MemoryClient {
   #stores: Stores;
   #statements = new Map<DatabaseSync, Map<string, StatementSync>>();
+  /** The statements on the hot paths, prepared once per open (a restore reopens the stores). */
+  #hot!: { insertMessage: StatementSync; getMessage: StatementSync };
   #pool: SearchPool | null = null;
   #outbox: OutboxWorker | null = null;
   /** Set while a backup copies the files: writes wait on it. */
@@ -211,7 +214,19 @@ export class LocalMemory implements MemoryClient {
   constructor(options: LocalMemoryOptions, stores: Stores) {
     this.#options = options;
     this.#stores = stores;
+    this.#prepareHot();
     this.#startWorkers();
+  }
+
+  #prepareHot(): void {
+    this.#hot = {
+      insertMessage: this.#stores.conversations.prepare(
+        "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
+          "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      getMessage: this.#stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
+    };
+    this.#hot.getMessage.setReturnArrays(true);
   }
 
   /** The folder holding the store files. */
@@ -440,10 +455,7 @@ export class LocalMemory implements MemoryClient {
 
   #insertMessage(conversationId: string, message: PreparedMessage, now: number): Message {
     const { input } = message;
-    const { lastInsertRowid } = this.#run(
-      "conversations",
-      "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
-        "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    const { lastInsertRowid } = this.#hot.insertMessage.run(
       conversationId,
       input.role,
       message.text,
@@ -489,13 +501,9 @@ export class LocalMemory implements MemoryClient {
   async getMessage(id: string): Promise<Message> {
     if (this.#gate || this.#closed) await this.#ready();
     const n = parseId(ID_PREFIX.message, String(id));
-    const row = n === null ? undefined : this.#get<MessageRow>(
-      "conversations",
-      "SELECT " + MESSAGE_COLUMNS + " FROM messages WHERE id = ?",
-      n,
-    );
+    const row = n === null ? undefined : this.#hot.getMessage.get(n) as unknown[] | undefined;
     if (!row) throw notFound("message", String(id));
-    return messageFromRow(row);
+    return messageFromArray(row);
   }
 
   async listMessages(conversationId: string, options?: PageOptions): Promise<Page<Message>> {
@@ -1092,6 +1100,7 @@ export class LocalMemory implements MemoryClient {
       closeStores(this.#stores);
       await swapInStaged(this.dir);
       this.#stores = openStores(this.dir);
+      this.#prepareHot();
       this.#startWorkers();
     } catch (error) {
       this.#closed = true;

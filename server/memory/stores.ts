@@ -34,6 +34,13 @@ export function applicationId(store: StoreName): number {
 export const SYNCHRONOUS = "NORMAL";
 /** How long a connection waits for another's lock before `SQLITE_BUSY` (ms). */
 export const BUSY_TIMEOUT_MS = 5_000;
+/**
+ * Page cache per connection (KiB) and memory-mapped reads (bytes): point reads over a large
+ * conversation store are several times faster when pages come from the map instead of read(2).
+ */
+export const CACHE_KIB = 32 * 1024;
+/** Bytes of each store file that reads may memory-map. */
+export const MMAP_BYTES = 256 * 1024 * 1024;
 
 const OUTBOX = `CREATE TABLE outbox(
   id INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);`;
@@ -209,6 +216,7 @@ function configure(db: DatabaseSync, path: string): void {
   const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string }).journal_mode;
   if (mode !== "wal") throw corrupt(path, `could not be switched to WAL (journal_mode is ${mode})`);
   db.exec(`PRAGMA synchronous = ${SYNCHRONOUS}; PRAGMA foreign_keys = ON;`);
+  db.exec(`PRAGMA cache_size = -${CACHE_KIB}; PRAGMA mmap_size = ${MMAP_BYTES};`);
 }
 
 /**
@@ -315,7 +323,9 @@ export function openStores(dir: string): Stores {
 export function openStoreReadOnly(path: string): DatabaseSync {
   try {
     const db = new DatabaseSync(path, { readOnly: true });
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.exec(
+      `PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}; PRAGMA cache_size = -${CACHE_KIB}; PRAGMA mmap_size = ${MMAP_BYTES}`,
+    );
     return db;
   } catch (error) {
     throw describeOpenError(path, error);
