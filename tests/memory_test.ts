@@ -85,7 +85,7 @@ Deno.test("memory over HTTP: conversations, messages, search, stats, export/impo
   const reimport = await api("POST", "/v1/memory/import", exported.text, { "content-type": "application/x-ndjson" });
   assertEquals(reimport.json.skipped, { conversation: 1, message: 2 });
 
-  const backup = await api("POST", "/v1/memory/backup", {});
+  const backup = await api("POST", "/v1/memory/backup");
   assertEquals(backup.status, 201);
   assert(backup.json.dir.startsWith(`${server.dataDir}/backups/`));
   assertEquals(backup.json.files.length, 7);
