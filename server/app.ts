@@ -16,15 +16,16 @@ import { TabAgentError } from "./errors/mod.ts";
 import { chatRoutes } from "./http/chat.ts";
 import { completionRoutes } from "./http/completions.ts";
 import { embeddingRoutes } from "./http/embeddings.ts";
-import { createHttpApp, HttpServer } from "./http/mod.ts";
 import type { HttpEnv } from "./http/mod.ts";
 import { systemRoutes } from "./http/system.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { modelRoutes } from "./http/models.ts";
+import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
 import { Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
+import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
@@ -40,6 +41,8 @@ export interface App {
   readonly log: Logger;
   /** The HTTP server's URL, when the mode has one and it has started. */
   readonly url: string | undefined;
+  /** The memory client (modes all, web, http); calls fail with `unavailable` until started. */
+  readonly memory: MemoryClient | undefined;
   /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
   readonly ended: Promise<void>;
   start(): Promise<void>;
@@ -89,6 +92,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
   const ended = Promise.withResolvers<void>();
   let http: HttpServer | undefined;
+  let memory: MemoryComponent | undefined;
 
   if (config.mode === "native") {
     const serverInfo = async (): Promise<ServerInfo> => ({
@@ -111,6 +115,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const routers: OpenAPIHono<HttpEnv>[] = [];
     const httpStopping = new AbortController();
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
+      memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
+      routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
       const hardware = await detectHardware();
       const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
       const orchestrator = lifecycle.add(
@@ -123,7 +129,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       );
       const shutdownSignal = httpStopping.signal;
       routers.push(
-        chatRoutes({ orchestrator, shutdownSignal }),
+        chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory }),
         completionRoutes({ orchestrator, shutdownSignal }),
         embeddingRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
@@ -166,6 +172,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     get url() {
       return http?.url;
     },
+    memory: memory?.memory,
     ended: ended.promise,
     start: () => lifecycle.startAll(),
     stop: () => lifecycle.stopAll(config.shutdownGraceMs),

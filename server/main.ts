@@ -10,6 +10,7 @@ import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig } from "./
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
+import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -114,6 +115,26 @@ async function main(): Promise<void> {
     case "login":
       Deno.exit(await runLogin(command, config(command.flags)));
       break;
+    case "backup":
+    case "restore": {
+      const cfg = config(command.flags);
+      const dir = command.dir.startsWith("/") || /^[A-Za-z]:[\\/]/.test(command.dir)
+        ? command.dir
+        : `${Deno.cwd()}/${command.dir}`;
+      const { memory, via } = await openMemoryForCommand(cfg, cfg.auth ? await loadOrCreateToken(cfg.tokenPath) : null);
+      try {
+        const manifest = await (command.kind === "backup" ? memory.backup(dir) : memory.restore(dir));
+        const bytes = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
+        const done = command.kind === "backup" ? "backed up to" : "restored from";
+        console.log(`${manifest.files.length} stores (${bytes} bytes) ${done} ${dir} (via the ${via})`);
+      } catch (error) {
+        if (error instanceof TabAgentError) fail(error.message, 1);
+        throw error;
+      } finally {
+        await memory.close();
+      }
+      return;
+    }
     case "serve":
       await serve(command.flags);
   }

@@ -253,3 +253,77 @@ Deno.test("/v1/models lists models placed in the cache and shows which are loade
   const after = (await list()).get(FIXTURE_MODELS.chat);
   assert.deepEqual([after?.downloaded, after?.loaded], [true, true]);
 });
+
+Deno.test("chat with conversation_id stores both sides in memory; memory: true recalls earlier turns", async () => {
+  await using cache = await fixtureModelCache();
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path] });
+  const api = async (path: string, init: RequestInit = {}) => {
+    const res = await fetch(`${server.url}${path}`, {
+      ...init,
+      headers: { ...server.auth, "content-type": "application/json", ...init.headers },
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const conversation = await api("/v1/memory/conversations", {
+    method: "POST",
+    body: JSON.stringify({ title: "Travel" }),
+  });
+  assert.equal(conversation.status, 201);
+  const id = conversation.body.id as string;
+
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.token });
+  const extra = { conversation_id: id } as Record<string, unknown>;
+  const first = await client.chat.completions.create({
+    model: FIXTURE_MODELS.chat,
+    messages: [{ role: "user", content: "My train to Lyon leaves at nine" }],
+    max_tokens: 4,
+    seed: 1,
+    ...extra,
+  });
+  const stream = await client.chat.completions.create({
+    model: FIXTURE_MODELS.chat,
+    messages: [{ role: "user", content: "Book a hotel near the station" }],
+    max_tokens: 3,
+    stream: true,
+    ...extra,
+  });
+  let streamed = "";
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? "";
+
+  const messages = await api(`/v1/memory/conversations/${id}/messages`);
+  assert.equal(messages.status, 200);
+  const stored = messages.body.items as {
+    role: string;
+    content: unknown;
+    model?: string;
+    completion_tokens?: number;
+  }[];
+  assert.deepEqual(stored.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
+  assert.equal(stored[0].content, "My train to Lyon leaves at nine");
+  assert.equal(stored[1].content, first.choices[0].message.content);
+  assert.equal(stored[1].model, FIXTURE_MODELS.chat);
+  assert.equal(stored[1].completion_tokens, first.usage?.completion_tokens);
+  assert.equal(stored[3].content, streamed);
+
+  const found = await api(`/v1/memory/search?q=${encodeURIComponent("train Lyon")}`);
+  assert.equal(found.body.hits[0].conversation_id, id);
+
+  // memory: true retrieves the earlier turn into the prompt, which the prompt token count shows.
+  const question = [{ role: "user" as const, content: "When does my train leave?" }];
+  const plain = await client.chat.completions.create({ model: FIXTURE_MODELS.chat, messages: question, max_tokens: 1 });
+  const recalled = await client.chat.completions.create({
+    model: FIXTURE_MODELS.chat,
+    messages: question,
+    max_tokens: 1,
+    ...({ memory: true } as Record<string, unknown>),
+  });
+  assert.ok(recalled.usage!.prompt_tokens > plain.usage!.prompt_tokens + 10);
+
+  const unknown = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/json" },
+    body: JSON.stringify({ model: FIXTURE_MODELS.chat, messages: question, conversation_id: "conv_missing" }),
+  });
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).code, "not_found");
+});

@@ -12,6 +12,8 @@ Commands:
   doctor         Report hardware (CPU, RAM, GPUs, NPUs) and check the inference backends
   models         List, pull (download) and remove models: models list | pull <org/name> | rm <org/name>
   login          Store a Hugging Face token for gated or private models
+  backup <dir>   Write a consistent, checksummed backup of the memory stores into a new folder
+  restore <dir>  Verify a backup and swap it in for the memory stores
   help <command> Show help for a command
 
 Options:
@@ -45,6 +47,10 @@ Options:
       --no-auth                No API token (refused unless bound to loopback)
       --origin <origin>        Also allow this CORS origin (repeatable)
       --allowed-host <name>    Also accept this Host header (repeatable)
+      --memory-backend <kind>  local | grpc: how components reach memory (default: local)
+      --memory-grpc-address <a>
+                               Where the memory gRPC service listens: unix:<path> or 127.0.0.1:<port>
+                               (default: unix:<data-dir>/memory.sock)
 
 Modes:
   all      web + webrtc (default)   web     HTTP API + static files
@@ -142,6 +148,29 @@ Options:
 Examples:
   tabagent login
   echo "$MY_HF_TOKEN" | tabagent login`;
+const BACKUP = `tabagent backup — back up the memory stores
+
+Usage:
+  tabagent backup <dir> [--data-dir <dir>] [--db-path <dir>]
+
+Writes all seven memory databases as one consistent snapshot into <dir> (new or empty), with
+manifest.json holding each file's size and SHA-256. When a server is running it makes the backup
+(writes pause for the moment the copy takes); otherwise the files are read directly.
+
+Example:
+  tabagent backup ~/tabagent-backups/$(date +%F)`;
+
+const RESTORE = `tabagent restore — restore the memory stores from a backup
+
+Usage:
+  tabagent restore <dir> [--data-dir <dir>] [--db-path <dir>]
+
+Verifies the manifest and every checksum first; a damaged backup is refused and nothing changes.
+Then the live files are swapped for the backup's (the previous ones are kept in <db-path>/.previous).
+A running server does the swap itself, pausing memory requests for the moment it takes.
+
+Example:
+  tabagent restore ~/tabagent-backups/2025-01-31`;
 
 /** Help text for a topic (a command), or the main help. Null for an unknown topic. */
 export function helpText(topic?: string): string | null {
@@ -160,6 +189,10 @@ export function helpText(topic?: string): string | null {
       return MODELS;
     case "login":
       return LOGIN;
+    case "backup":
+      return BACKUP;
+    case "restore":
+      return RESTORE;
     default:
       return null;
   }

@@ -15,6 +15,7 @@ export type Command =
   | { kind: "token"; flags: ConfigInput }
   | { kind: "doctor"; flags: ConfigInput }
   | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean }
+  | { kind: "backup" | "restore"; flags: ConfigInput; dir: string }
   | ModelsCommand
   | LoginCommand;
 
@@ -36,6 +37,14 @@ const SERVE = {
   "no-auth": { type: "boolean" },
   origin: { type: "string", multiple: true },
   "allowed-host": { type: "string", multiple: true },
+  "memory-backend": { type: "string" },
+  "memory-grpc-address": { type: "string" },
+} as const;
+
+const MEMORY_COMMAND = {
+  ...COMMON,
+  "db-path": { type: "string" },
+  "memory-grpc-address": { type: "string" },
 } as const;
 
 const INSTALL_HOST = {
@@ -45,7 +54,17 @@ const INSTALL_HOST = {
 } as const;
 
 /** The subcommands, for help and for "did you mean". */
-export const COMMANDS = ["serve", "token", "install-host", "doctor", "models", "login", "help"] as const;
+export const COMMANDS = [
+  "serve",
+  "token",
+  "install-host",
+  "doctor",
+  "models",
+  "login",
+  "backup",
+  "restore",
+  "help",
+] as const;
 
 const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
 
@@ -53,9 +72,10 @@ function parse<T extends Record<string, { type: "string" | "boolean"; multiple?:
   command: string,
   args: string[],
   options: T,
+  allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false });
+    return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // node:util's messages are long and mention internals; keep the first sentence.
@@ -112,6 +132,23 @@ export function parseCommandLine(argv: string[]): Command {
       return parseModelsArgs(rest) ?? { kind: "help", topic: "models" };
     case "login":
       return parseLoginArgs(rest) ?? { kind: "help", topic: "login" };
+    case "backup":
+    case "restore": {
+      const { values, positionals } = parse(first, rest, MEMORY_COMMAND, true);
+      if (values.help) return { kind: "help", topic: first };
+      if (positionals.length !== 1) {
+        throw new UsageError(`${first}: expected one folder, e.g. 'tabagent ${first} ~/tabagent-backup'.`);
+      }
+      return {
+        kind: first,
+        flags: {
+          ...commonFlags(values),
+          dbPath: values["db-path"],
+          memoryGrpcAddress: values["memory-grpc-address"],
+        },
+        dir: positionals[0],
+      };
+    }
     default: {
       const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
       throw new UsageError(
@@ -151,6 +188,8 @@ function parseServe(args: string[]): Command {
       noAuth: values["no-auth"],
       origins: values.origin,
       allowedHosts: values["allowed-host"],
+      memoryBackend: values["memory-backend"],
+      memoryGrpcAddress: values["memory-grpc-address"],
     },
   };
 }

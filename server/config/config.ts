@@ -9,6 +9,19 @@ export const MODES = ["all", "web", "http", "webrtc", "native"] as const;
 /** A run mode. */
 export type Mode = typeof MODES[number];
 
+/**
+ * How the server's components reach memory: `local` calls the stores in-process; `grpc` goes
+ * through the DatabaseService, as a client in another process would.
+ */
+export const MEMORY_BACKENDS = ["local", "grpc"] as const;
+
+/** Where the memory DatabaseService listens by default: a Unix socket in the data dir (0600). */
+export function defaultMemoryGrpcAddress(platform: typeof Deno.build.os, dataDir: string): string {
+  const socket = joinPath(platform, dataDir, "memory.sock");
+  // Unix socket paths are limited to ~104 bytes; Windows named pipes are not `unix:` addresses.
+  return platform === "windows" || socket.length > 100 ? "127.0.0.1:0" : `unix:${socket}`;
+}
+
 /** The default port, chosen to stay clear of Ollama (11434) and common dev servers. */
 export const DEFAULT_PORT = 8765;
 
@@ -38,6 +51,8 @@ export interface ConfigInput {
   maxBodyBytes?: string | number;
   requestTimeoutMs?: string | number;
   shutdownGraceMs?: string | number;
+  memoryBackend?: string;
+  memoryGrpcAddress?: string;
 }
 
 const originSchema = z.string().regex(
@@ -64,6 +79,11 @@ export const configSchema = z.object({
   maxBodyBytes: z.coerce.number().int().min(1024),
   requestTimeoutMs: z.coerce.number().int().min(100),
   shutdownGraceMs: z.coerce.number().int().min(0),
+  memoryBackend: z.enum(MEMORY_BACKENDS),
+  memoryGrpcAddress: z.string().regex(
+    /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
+    "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
+  ),
 });
 
 /** The server's settings, read once at start. */
@@ -97,6 +117,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     maxBodyBytes: env.TABAGENT_MAX_BODY_BYTES,
     requestTimeoutMs: env.TABAGENT_REQUEST_TIMEOUT_MS,
     shutdownGraceMs: env.TABAGENT_SHUTDOWN_GRACE_MS,
+    memoryBackend: env.TABAGENT_MEMORY_BACKEND,
+    memoryGrpcAddress: env.TABAGENT_MEMORY_GRPC_ADDRESS,
   };
 }
 
@@ -151,6 +173,8 @@ export function resolveConfig(
     maxBodyBytes: pick("maxBodyBytes") ?? DEFAULT_MAX_BODY_BYTES,
     requestTimeoutMs: pick("requestTimeoutMs") ?? DEFAULT_REQUEST_TIMEOUT_MS,
     shutdownGraceMs: pick("shutdownGraceMs") ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    memoryBackend: pick("memoryBackend") ?? "local",
+    memoryGrpcAddress: pick("memoryGrpcAddress") ?? defaultMemoryGrpcAddress(platform, dataDir),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

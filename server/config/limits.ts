@@ -20,3 +20,35 @@ export const CHAT_MAX_STOP_SEQUENCES = 4;
 export const CHAT_MAX_TOOLS = 128;
 /** Most inputs one embeddings request may carry (OpenAI's limit). */
 export const EMBEDDINGS_MAX_INPUTS = 2048;
+
+// Memory (the MIA stores). Sized for chats that carry page text and images.
+/** Largest content of one stored message, text and parts together (bytes); more is refused with 413. */
+export const MEMORY_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Most messages one append may carry; they are written in one transaction. */
+export const MEMORY_MAX_MESSAGES_PER_APPEND = 1_000;
+/** Largest `metadata`, `arguments`, `result` or `attributes` object stored with an item (bytes, as JSON). */
+export const MEMORY_MAX_JSON_BYTES = 1024 * 1024;
+/** Longest title, name, predicate, tool name or model id (characters). */
+export const MEMORY_MAX_NAME_LENGTH = 1_000;
+/** Longest fact, summary or episode text (characters). */
+export const MEMORY_MAX_TEXT_LENGTH = 256 * 1024;
+/** Page size when a list call gives none. */
+export const MEMORY_DEFAULT_PAGE_SIZE = 50;
+/** Largest page a list call may ask for. */
+export const MEMORY_MAX_PAGE_SIZE = 500;
+/** Most hits one search may return. */
+export const MEMORY_MAX_SEARCH_LIMIT = 100;
+/** Longest search query (characters) and most words in it. */
+export const MEMORY_MAX_QUERY_LENGTH = 1_000;
+/** Most words a search query may hold; more would make FTS5 intersect long posting lists for nothing. */
+export const MEMORY_MAX_QUERY_TERMS = 32;
+/** Time one search may run in its worker before it is cancelled and answered with 504 (ms). */
+export const MEMORY_SEARCH_TIMEOUT_MS = 10_000;
+/** Largest embedding vector accepted (dimensions). */
+export const MEMORY_MAX_EMBEDDING_DIMENSIONS = 8_192;
+/** Largest JSONL document one import call accepts (bytes). */
+export const MEMORY_MAX_IMPORT_BYTES = 64 * 1024 * 1024;
+/** How often the outbox worker looks for work when nothing woke it (ms). */
+export const MEMORY_OUTBOX_INTERVAL_MS = 250;
+/** Most outbox entries or tailed rows the worker applies in one step, so one step stays short. */
+export const MEMORY_OUTBOX_BATCH = 500;

@@ -12,6 +12,7 @@
  */
 export { createHttpApp, type HttpAppDeps } from "./app.ts";
 export { HttpServer } from "./server.ts";
+export { memoryRoutes } from "./memory.ts";
 export { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 export { PROBLEM_CONTENT_TYPE, problemResponse } from "./problem.ts";
 export { isPublicPath } from "./middleware.ts";

@@ -36,7 +36,9 @@ export interface ConversationMemory {
   /** Throws a `not_found` TabAgentError for an unknown id. */
   getConversation(id: string): Promise<unknown>;
   appendMessages(conversationId: string, messages: StoredMessage[]): Promise<unknown>;
-  searchMessages(options: { query: string; limit?: number; conversationId?: string }): Promise<readonly MemoryHit[]>;
+  searchMessages(
+    options: { query: string; limit?: number; conversationId?: string; match?: "all" | "any" },
+  ): Promise<readonly MemoryHit[]>;
 }
 
 /** One chat turn going through the pipeline. */
@@ -92,7 +94,8 @@ export function prepareTurnPipeline(memory: ConversationMemory | undefined): Pip
   })).then(stage("retrieve", async (turn: ChatTurn) => {
     const query = [...turn.messages].reverse().find((m) => m.role === "user")?.content ?? "";
     if (!turn.useMemory || !query) return { ...turn, memories: [] as string[] };
-    const hits = await memory!.searchMessages({ query, limit: MEMORY_RECALL_LIMIT });
+    // A question shares some words with what answers it, rarely all of them: rank by any word.
+    const hits = await memory!.searchMessages({ query, limit: MEMORY_RECALL_LIMIT, match: "any" });
     const memories = hits
       .map((h) => (h.snippet || textOf(h.content) || textOf(h.message?.content)).slice(0, MEMORY_SNIPPET_CHARS))
       .filter((text) => text && text !== query);

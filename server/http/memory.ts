@@ -1,0 +1,363 @@
+/**
+ * `/v1/memory/*`: conversations, messages, search, stats, JSONL export/import, backup and restore,
+ * over the memory component's {@link MemoryClient}. Chat completions write through the same client.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
+import { TabAgentError } from "../errors/mod.ts";
+import {
+  ConversationPatchSchema,
+  type MemoryClient,
+  NewConversationSchema,
+  NewMessageSchema,
+  ROLES,
+} from "../memory/mod.ts";
+import { BEARER_SECURITY, createRouter } from "./router.ts";
+
+const TAG = "memory";
+const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const PROBLEM = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number(),
+  detail: z.string(),
+  code: z.string(),
+}).openapi("Problem");
+const problems = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, {
+    description: {
+      400: "Invalid input; `errors` names each field",
+      404: "Unknown id",
+      409: "Already exists",
+      413: "Content too large",
+      422: "Backup damaged",
+    }[status] ?? "Error",
+    content: { "application/problem+json": { schema: PROBLEM } },
+  }]));
+
+const Metadata = z.record(z.string(), z.unknown()).nullable();
+const ConversationSchema = z.object({
+  id: z.string(),
+  title: z.string().nullable(),
+  metadata: Metadata,
+  message_count: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi("Conversation");
+const MessageSchema = z.object({
+  id: z.string().openapi({ example: "msg_42" }),
+  conversation_id: z.string(),
+  role: z.enum(ROLES),
+  content: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]),
+  model: z.string().nullable(),
+  tool_calls: z.array(z.unknown()).nullable(),
+  tool_call_id: z.string().nullable(),
+  prompt_tokens: z.number().int().nullable(),
+  completion_tokens: z.number().int().nullable(),
+  metadata: Metadata,
+  created_at: z.string(),
+}).openapi("Message");
+const pageOf = (item: z.ZodType, name: string) =>
+  z.object({
+    items: z.array(item),
+    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
+  }).openapi(name);
+const PageQuery = z.object({
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
+});
+const IdParam = z.object({ id: z.string().min(1).max(200) });
+const SearchHitSchema = z.object({
+  message: MessageSchema,
+  conversation_id: z.string(),
+  score: z.number().describe("BM25, higher is better"),
+  snippet: z.string().describe("The matching passage, matches wrapped in `**`"),
+}).openapi("SearchHit");
+const StatsSchema = z.object({
+  conversations: z.number(),
+  messages: z.number(),
+  entities: z.number(),
+  relations: z.number(),
+  facts: z.number(),
+  tool_results: z.number(),
+  episodes: z.number(),
+  summaries: z.number(),
+  embeddings: z.number(),
+  pending_embeddings: z.number(),
+  outbox_pending: z.number(),
+  counters: z.record(z.string(), z.number()),
+  stores: z.array(z.object({ name: z.string(), schema_version: z.number(), bytes: z.number() })),
+}).openapi("MemoryStats");
+const ImportResultSchema = z.object({
+  imported: z.record(z.string(), z.number()),
+  skipped: z.record(z.string(), z.number()),
+}).openapi("ImportResult");
+const ManifestSchema = z.object({
+  format: z.literal("tabagent-memory-backup"),
+  format_version: z.literal(1),
+  created_at: z.string(),
+  app_version: z.string(),
+  files: z.array(z.object({
+    store: z.string(),
+    file: z.string(),
+    bytes: z.number(),
+    sha256: z.string(),
+    schema_version: z.number(),
+  })),
+}).openapi("BackupManifest");
+const absolutePath = z.string().min(1).max(4096).refine(
+  (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
+  "must be an absolute path",
+);
+
+const base = { tags: [TAG], security: BEARER_SECURITY };
+const routes = {
+  createConversation: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/conversations",
+    summary: "Create a conversation",
+    request: { body: { required: true, content: { "application/json": { schema: NewConversationSchema } } } },
+    responses: { 201: json(ConversationSchema, "Created"), ...problems(400, 409) },
+  }),
+  listConversations: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/conversations",
+    summary: "List conversations, most recently active first",
+    request: { query: PageQuery },
+    responses: { 200: json(pageOf(ConversationSchema, "ConversationPage"), "A page"), ...problems(400) },
+  }),
+  getConversation: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/conversations/{id}",
+    summary: "Get a conversation",
+    request: { params: IdParam },
+    responses: { 200: json(ConversationSchema, "The conversation"), ...problems(404) },
+  }),
+  updateConversation: createRoute({
+    ...base,
+    method: "patch",
+    path: "/v1/memory/conversations/{id}",
+    summary: "Rename a conversation or replace its metadata (null clears)",
+    request: {
+      params: IdParam,
+      body: { required: true, content: { "application/json": { schema: ConversationPatchSchema } } },
+    },
+    responses: { 200: json(ConversationSchema, "Updated"), ...problems(400, 404) },
+  }),
+  deleteConversation: createRoute({
+    ...base,
+    method: "delete",
+    path: "/v1/memory/conversations/{id}",
+    summary: "Delete a conversation, its messages, summaries and embeddings",
+    request: { params: IdParam },
+    responses: { 204: { description: "Deleted" }, ...problems(404) },
+  }),
+  appendMessages: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/conversations/{id}/messages",
+    summary: "Append messages (all or none)",
+    request: {
+      params: IdParam,
+      body: {
+        required: true,
+        content: { "application/json": { schema: z.object({ messages: z.array(NewMessageSchema) }) } },
+      },
+    },
+    responses: {
+      201: json(z.object({ items: z.array(MessageSchema) }), "Stored, with ids"),
+      ...problems(400, 404, 413),
+    },
+  }),
+  listMessages: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/conversations/{id}/messages",
+    summary: "List a conversation's messages, oldest first",
+    request: { params: IdParam, query: PageQuery },
+    responses: { 200: json(pageOf(MessageSchema, "MessagePage"), "A page"), ...problems(400, 404) },
+  }),
+  getMessage: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/messages/{id}",
+    summary: "Get a message",
+    request: { params: IdParam },
+    responses: { 200: json(MessageSchema, "The message"), ...problems(404) },
+  }),
+  search: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/search",
+    summary: "Full-text search over messages (FTS5, BM25)",
+    request: {
+      query: z.object({
+        q: z.string().min(1).max(1_000).describe("Words to find"),
+        match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
+        limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
+        conversation_id: z.string().min(1).max(200).optional(),
+      }),
+    },
+    responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
+  }),
+  stats: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/stats",
+    summary: "Counts, store sizes and schema versions",
+    responses: { 200: json(StatsSchema, "Stats") },
+  }),
+  export: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/export",
+    summary: "Export memory (or one conversation) as JSON lines",
+    request: { query: z.object({ conversation_id: z.string().min(1).max(200).optional() }) },
+    responses: {
+      200: {
+        description: 'One JSON object a line, each with a `record` kind ("conversation", "message", …)',
+        content: { "application/x-ndjson": { schema: z.string() } },
+      },
+      ...problems(404),
+    },
+  }),
+  import: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/import",
+    summary: "Import JSON lines from an export; what already exists is skipped",
+    request: {
+      body: { required: true, content: { "application/x-ndjson": { schema: z.string() } } },
+    },
+    responses: { 200: json(ImportResultSchema, "What was imported and skipped"), ...problems(400, 413) },
+  }),
+  backup: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/backup",
+    summary: "Write a consistent backup of all seven stores with a checksummed manifest",
+    request: {
+      body: {
+        required: false,
+        content: {
+          "application/json": {
+            schema: z.object({
+              dir: absolutePath.optional().describe("A new or empty folder; default <data-dir>/backups/<time>"),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      201: json(ManifestSchema.extend({ dir: z.string() }), "Written"),
+      ...problems(400, 409),
+    },
+  }),
+  restore: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/restore",
+    summary: "Verify a backup and swap it in for the live stores",
+    request: {
+      body: { required: true, content: { "application/json": { schema: z.object({ dir: absolutePath }) } } },
+    },
+    responses: { 200: json(ManifestSchema, "Restored"), ...problems(400, 422) },
+  }),
+};
+
+/**
+ * The memory resource.
+ *
+ * @example
+ * ```ts
+ * routers.push(memoryRoutes({ memory: component.memory, backupDir: `${config.dataDir}/backups` }));
+ * ```
+ */
+export function memoryRoutes(options: { memory: MemoryClient; backupDir: string }) {
+  const { memory } = options;
+  const router = createRouter();
+  router.openapi(routes.createConversation, async (c) => {
+    return c.json(await memory.createConversation(c.req.valid("json")), 201);
+  });
+  router.openapi(
+    routes.listConversations,
+    async (c) => c.json(await memory.listConversations(c.req.valid("query")), 200),
+  );
+  router.openapi(
+    routes.getConversation,
+    async (c) => c.json(await memory.getConversation(c.req.valid("param").id), 200),
+  );
+  router.openapi(routes.updateConversation, async (c) => {
+    return c.json(await memory.updateConversation(c.req.valid("param").id, c.req.valid("json")), 200);
+  });
+  router.openapi(routes.deleteConversation, async (c) => {
+    await memory.deleteConversation(c.req.valid("param").id);
+    return c.body(null, 204);
+  });
+  router.openapi(routes.appendMessages, async (c) => {
+    const items = await memory.appendMessages(c.req.valid("param").id, c.req.valid("json").messages);
+    return c.json({ items }, 201);
+  });
+  router.openapi(routes.listMessages, async (c) => {
+    return c.json(await memory.listMessages(c.req.valid("param").id, c.req.valid("query")), 200);
+  });
+  router.openapi(routes.getMessage, async (c) => c.json(await memory.getMessage(c.req.valid("param").id), 200));
+  router.openapi(routes.search, async (c) => {
+    const { q, limit, conversation_id, match } = c.req.valid("query");
+    const hits = await memory.searchMessages({ query: q, limit, conversationId: conversation_id, match });
+    return c.json({ hits }, 200);
+  });
+  router.openapi(routes.stats, async (c) => c.json(await memory.stats(), 200));
+  router.openapi(routes.export, async (c) => {
+    const { conversation_id } = c.req.valid("query");
+    const lines = memory.exportJsonl({ conversationId: conversation_id })[Symbol.asyncIterator]();
+    // Read the first line before answering, so an unknown conversation is a 404, not a broken stream.
+    const first = await lines.next();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (first.done) controller.close();
+        else controller.enqueue(encoder.encode(first.value + "\n"));
+      },
+      async pull(controller) {
+        const next = await lines.next();
+        if (next.done) controller.close();
+        else controller.enqueue(encoder.encode(next.value + "\n"));
+      },
+      async cancel() {
+        await lines.return?.();
+      },
+    });
+    // A stream has no zod type to check against: the route's schema documents it as text.
+    return c.body(body, 200, {
+      "content-type": "application/x-ndjson",
+      "content-disposition": 'attachment; filename="tabagent-memory.jsonl"',
+    }) as never;
+  });
+  router.openapi(routes.import, async (c) => {
+    const text = await c.req.text();
+    if (text.trim() === "") {
+      throw new TabAgentError("validation_failed", "Invalid import: the body is empty", {
+        errors: [{ field: "", message: "expected JSON lines" }],
+      });
+    }
+    return c.json(await memory.importJsonl(text), 200);
+  });
+  router.openapi(routes.backup, async (c) => {
+    let dir: string | undefined;
+    if ((c.req.header("content-length") ?? "0") !== "0" || c.req.header("transfer-encoding")) {
+      dir = c.req.valid("json")?.dir;
+    }
+    dir ??= `${options.backupDir}/${new Date().toISOString().replaceAll(":", "-").replace(/\.\d+Z$/, "Z")}`;
+    const manifest = await memory.backup(dir);
+    return c.json({ ...manifest, dir }, 201);
+  });
+  router.openapi(routes.restore, async (c) => c.json(await memory.restore(c.req.valid("json").dir), 200));
+  return router;
+}

@@ -1,0 +1,420 @@
+/**
+ * The one behaviour suite every {@link MemoryClient} implementation must pass. `local_test.ts` runs it
+ * in-process, `grpc_test.ts` over a real gRPC socket.
+ */
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import type { MemoryClient } from "./client.ts";
+import { TabAgentError } from "../errors/mod.ts";
+import type { ErrorCode } from "../errors/mod.ts";
+import { MEMORY_MAX_MESSAGE_BYTES } from "../config/mod.ts";
+
+/** Opens a client over the stores in `dir` (created if empty). */
+export type OpenClient = (dir: string) => Promise<MemoryClient>;
+
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, includes?: string): Promise<TabAgentError> {
+  const error = await assertRejects(() => promise, TabAgentError);
+  assertEquals((error as TabAgentError).code, code, (error as Error).message);
+  if (includes) {
+    assert((error as Error).message.includes(includes), `'${(error as Error).message}' lacks '${includes}'`);
+  }
+  return error as TabAgentError;
+}
+
+async function collect(lines: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const line of lines) out.push(line);
+  return out;
+}
+
+/** Registers the suite's tests under `name`. */
+export function memoryClientSuite(name: string, open: OpenClient): void {
+  const test = (title: string, fn: (memory: MemoryClient, dir: string) => Promise<void>) =>
+    Deno.test(`${name}: ${title}`, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "tabagent-memory-" });
+      const memory = await open(`${dir}/db`);
+      try {
+        await fn(memory, dir);
+      } finally {
+        await memory.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+  test("conversations can be created, read, listed page by page, renamed and deleted", async (memory) => {
+    const created = [];
+    for (let i = 0; i < 5; i++) created.push(await memory.createConversation({ title: `chat ${i}`, metadata: { i } }));
+    assertEquals(await memory.getConversation(created[2].id), created[2]);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await memory.listConversations({ cursor, limit: 2 });
+      assert(page.items.length <= 2);
+      seen.push(...page.items.map((c) => c.id));
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    assertEquals(seen.sort(), created.map((c) => c.id).sort());
+
+    const renamed = await memory.updateConversation(created[0].id, { title: "renamed" });
+    assertEquals(renamed.title, "renamed");
+    assertEquals(renamed.metadata, { i: 0 });
+    assertEquals((await memory.updateConversation(created[0].id, { metadata: null })).metadata, null);
+    await memory.appendMessages(created[0].id, [{ role: "user", content: "latest activity" }]);
+    assertEquals((await memory.listConversations({ limit: 1 })).items[0].id, created[0].id);
+
+    await memory.deleteConversation(created[1].id);
+    await rejectsWith(memory.getConversation(created[1].id), "not_found", created[1].id);
+    await rejectsWith(memory.deleteConversation(created[1].id), "not_found");
+    await rejectsWith(memory.createConversation({ id: created[2].id }), "conflict");
+    await rejectsWith(memory.listConversations({ cursor: "garbage" }), "validation_failed", "cursor");
+    await rejectsWith(memory.createConversation({ title: "" }), "validation_failed", "title");
+  });
+
+  test("messages are appended in order, read back whole and paged", async (memory) => {
+    const conversation = await memory.createConversation({ title: "parts" });
+    const [first, second, third] = await memory.appendMessages(conversation.id, [
+      { role: "system", content: "You are terse." },
+      {
+        role: "user",
+        content: [{ type: "text", text: "What is this?" }, {
+          type: "image_url",
+          image_url: { url: "data:image/png;base64,AAAA", detail: "low" },
+        }],
+        metadata: { tab: "https://example.com" },
+      },
+      {
+        role: "assistant",
+        content: "",
+        model: "tiny-llama",
+        tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: "{}" } }],
+        prompt_tokens: 12,
+        completion_tokens: 3,
+      },
+    ]);
+    const [tool] = await memory.appendMessages(conversation.id, [{
+      role: "tool",
+      content: "42",
+      tool_call_id: "call_1",
+    }]);
+    assertEquals(await memory.getMessage(second.id), second);
+    assertEquals(second.metadata, { tab: "https://example.com" });
+    assertEquals(third.tool_calls?.length, 1);
+    assertEquals(third.prompt_tokens, 12);
+    assertEquals(tool.tool_call_id, "call_1");
+    assertEquals((await memory.getConversation(conversation.id)).message_count, 4);
+
+    const page1 = await memory.listMessages(conversation.id, { limit: 3 });
+    assertEquals(page1.items, [first, second, third]);
+    const page2 = await memory.listMessages(conversation.id, { limit: 3, cursor: page1.next_cursor! });
+    assertEquals(page2.items, [tool]);
+    assertEquals(page2.next_cursor, null);
+
+    await rejectsWith(memory.getMessage("msg_999999"), "not_found", "msg_999999");
+    await rejectsWith(memory.getMessage("nonsense"), "not_found");
+    await rejectsWith(memory.listMessages("conv_missing"), "not_found", "conv_missing");
+    await rejectsWith(memory.appendMessages("conv_missing", [{ role: "user", content: "hi" }]), "not_found");
+  });
+
+  test("bad messages are refused naming the field, and a bad batch stores nothing", async (memory) => {
+    const { id } = await memory.createConversation();
+    await rejectsWith(
+      // deno-lint-ignore no-explicit-any
+      memory.appendMessages(id, [{ role: "user", content: "ok" }, { role: "wizard", content: "x" } as any]),
+      "validation_failed",
+      "messages.1.role",
+    );
+    await rejectsWith(memory.appendMessages(id, []), "validation_failed", "messages");
+    await rejectsWith(
+      memory.appendMessages(id, [{ role: "user", content: "x".repeat(MEMORY_MAX_MESSAGE_BYTES + 1) }]),
+      "payload_too_large",
+    );
+    assertEquals((await memory.listMessages(id)).items, []);
+  });
+
+  test("full-text search ranks by BM25, marks snippets and stays safe with odd queries", async (memory) => {
+    const trip = await memory.createConversation({ title: "trip" });
+    const cooking = await memory.createConversation({ title: "cooking" });
+    await memory.appendMessages(trip.id, [
+      { role: "user", content: "Book a train from Paris to Lyon on Friday morning" },
+      {
+        role: "assistant",
+        content: "The train to Lyon leaves at 9; another train leaves at 11. Train tickets are cheap.",
+      },
+      { role: "user", content: "And a hotel in Lyon near the station" },
+    ]);
+    await memory.appendMessages(cooking.id, [
+      { role: "user", content: [{ type: "text", text: "A recipe for Lyon style onion soup" }] },
+    ]);
+    const hits = await memory.searchMessages({ query: "train Lyon" });
+    assertEquals(hits.length, 2);
+    assert(hits[0].score >= hits[1].score);
+    assert(hits[0].message.content.toString().includes("train"));
+    assert(hits.every((hit) => hit.snippet.includes("**")), JSON.stringify(hits.map((h) => h.snippet)));
+    const scoped = await memory.searchMessages({ query: "Lyon", conversationId: cooking.id });
+    assertEquals(scoped.map((hit) => hit.conversation_id), [cooking.id]);
+    assertEquals((await memory.searchMessages({ query: "Lyon", limit: 1 })).length, 1);
+    assertEquals(
+      await memory.searchMessages({ query: 'train" OR * NEAR(' }),
+      await memory.searchMessages({
+        query: "train OR NEAR",
+      }),
+    );
+    // A question rarely contains every word of its answer: `any` still finds it, best first.
+    assertEquals((await memory.searchMessages({ query: "when does my train to Paris leave" })).length, 0);
+    const recalled = await memory.searchMessages({ query: "when does my train to Paris leave", match: "any" });
+    assert(recalled.length >= 1);
+    assert(recalled[0].message.content.toString().includes("train"));
+    await rejectsWith(memory.searchMessages({ query: "?!" }), "validation_failed", "query");
+    await rejectsWith(memory.searchMessages({ query: "x", conversationId: "conv_nope" }), "not_found");
+  });
+
+  test("knowledge: entities upsert, relations link them, facts keep provenance and are searchable", async (memory) => {
+    const { id: conversationId } = await memory.createConversation();
+    const [message] = await memory.appendMessages(conversationId, [{ role: "user", content: "Ada lives in London" }]);
+    const ada = await memory.upsertEntity({ type: "person", name: "Ada", attributes: { born: 1815 } });
+    const again = await memory.upsertEntity({ type: "person", name: "Ada", attributes: { born: 1815, field: "math" } });
+    assertEquals(again.id, ada.id);
+    assertEquals(again.attributes, { born: 1815, field: "math" });
+    const london = await memory.upsertEntity({ type: "place", name: "London" });
+    const fact = await memory.addFact({
+      text: "Ada lives in London",
+      subject: "Ada",
+      predicate: "lives_in",
+      object: "London",
+      entity_id: ada.id,
+      confidence: 0.9,
+      source_kind: "message",
+      source_id: message.id,
+      conversation_id: conversationId,
+    });
+    assertEquals(fact.source_id, message.id);
+    assertEquals(await memory.getFact(fact.id), fact);
+    const relation = await memory.addRelation({
+      subject_id: ada.id,
+      predicate: "lives_in",
+      object_id: london.id,
+      fact_id: fact.id,
+    });
+    assertEquals((await memory.listRelations(london.id)).items, [relation]);
+    assertEquals((await memory.listEntities({ type: "place" })).items, [london]);
+    assertEquals((await memory.listFacts({ entityId: ada.id })).items, [fact]);
+    const hits = await memory.searchFacts({ query: "london" });
+    assertEquals(hits.map((hit) => hit.fact.id), [fact.id]);
+    await rejectsWith(memory.addRelation({ subject_id: ada.id, predicate: "x", object_id: "ent_999" }), "not_found");
+    await memory.deleteFact(fact.id);
+    await rejectsWith(memory.getFact(fact.id), "not_found");
+    assertEquals(await memory.searchFacts({ query: "london" }), []);
+    await rejectsWith(memory.addFact({ text: "" }), "validation_failed", "text");
+  });
+
+  test("tool results and episodes with feedback are recorded and listed", async (memory) => {
+    const { id: conversationId } = await memory.createConversation();
+    const ok = await memory.recordToolResult({
+      tool_name: "web_search",
+      arguments: { q: "weather" },
+      result: { hits: [1, 2] },
+      status: "ok",
+      duration_ms: 12.5,
+      call_id: "call_9",
+      conversation_id: conversationId,
+    });
+    const failed = await memory.recordToolResult({
+      tool_name: "calculator",
+      arguments: { expr: "1/0" },
+      status: "error",
+      error: "division by zero",
+      duration_ms: 1,
+    });
+    assertEquals(await memory.getToolResult(ok.id), ok);
+    assertEquals(ok.result, { hits: [1, 2] });
+    assertEquals((await memory.listToolResults({ conversationId })).items, [ok]);
+    assertEquals((await memory.listToolResults({ toolName: "calculator" })).items, [failed]);
+    await rejectsWith(
+      memory.recordToolResult({ tool_name: "x", status: "maybe", duration_ms: 1 } as never),
+      "validation_failed",
+      "status",
+    );
+
+    const episode = await memory.recordEpisode({
+      task: "find a train",
+      outcome: "success",
+      reward: 1,
+      conversation_id: conversationId,
+    });
+    const rated = await memory.addFeedback(episode.id, { rating: 1, comment: "great" });
+    assertEquals(rated.feedback.map((f) => [f.rating, f.comment]), [[1, "great"]]);
+    assertEquals(await memory.getEpisode(episode.id), rated);
+    assertEquals((await memory.listEpisodes()).items, [rated]);
+    await rejectsWith(memory.addFeedback("ep_404", { rating: 0 }), "not_found");
+    await rejectsWith(memory.addFeedback(episode.id, { rating: 5 } as never), "validation_failed", "rating");
+  });
+
+  test("derived stores follow: summaries, the embedding queue and counters", async (memory) => {
+    const { id } = await memory.createConversation();
+    const messages = await memory.appendMessages(id, [
+      { role: "user", content: "one" },
+      { role: "assistant", content: "two" },
+      { role: "user", content: "three" },
+    ]);
+    const summary = await memory.putSummary({
+      conversation_id: id,
+      from_message_id: messages[0].id,
+      to_message_id: messages[2].id,
+      text: "counting",
+    });
+    assertEquals((await memory.listSummaries(id)).items, [summary]);
+    await rejectsWith(
+      memory.putSummary({
+        conversation_id: id,
+        from_message_id: messages[2].id,
+        to_message_id: messages[0].id,
+        text: "x",
+      }),
+      "validation_failed",
+      "to_message_id",
+    );
+    await memory.flush();
+    const pending = (await memory.listPendingEmbeddings({ limit: 100 })).items;
+    assertEquals(pending.filter((p) => p.item_kind === "message").map((p) => p.item_id), messages.map((m) => m.id));
+    assert(pending.some((p) => p.item_kind === "summary" && p.item_id === summary.id));
+
+    const embedding = await memory.putEmbedding({
+      item_kind: "message",
+      item_id: messages[0].id,
+      model: "mini",
+      vector: [0.1, 0.2, 0.3],
+    });
+    assertEquals(embedding.dimensions, 3);
+    assertEquals(await memory.getEmbedding("message", messages[0].id, "mini"), embedding);
+    assertEquals(embedding.vector, Array.from(Float32Array.from([0.1, 0.2, 0.3])));
+    assert(!(await memory.listPendingEmbeddings({ limit: 100 })).items.some((p) => p.item_id === messages[0].id));
+    await rejectsWith(
+      memory.putEmbedding({ item_kind: "message", item_id: "msg_99999", model: "m", vector: [1] }),
+      "not_found",
+    );
+    await rejectsWith(
+      memory.putEmbedding({ item_kind: "message", item_id: messages[1].id, model: "m", vector: [] }),
+      "validation_failed",
+      "vector",
+    );
+
+    let stats = await memory.stats();
+    assertEquals([stats.conversations, stats.messages, stats.summaries, stats.embeddings], [1, 3, 1, 1]);
+    assertEquals(stats.counters.messages_written, 3);
+    assertEquals(stats.outbox_pending, 0);
+    assertEquals(stats.stores.length, 7);
+
+    await memory.deleteConversation(id);
+    await memory.flush();
+    stats = await memory.stats();
+    assertEquals([stats.messages, stats.summaries, stats.embeddings, stats.pending_embeddings], [0, 0, 0, 0]);
+    assertEquals(stats.counters.conversations_deleted, 1);
+  });
+
+  test(
+    "export to JSONL and import elsewhere reproduces the memory; importing twice adds nothing",
+    async (memory, dir) => {
+      const { id } = await memory.createConversation({ title: "export me", metadata: { pinned: true } });
+      const messages = await memory.appendMessages(id, [
+        { role: "user", content: "What is the capital of France?" },
+        { role: "assistant", content: [{ type: "text", text: "Paris." }], model: "m" },
+      ]);
+      await memory.putSummary({
+        conversation_id: id,
+        from_message_id: messages[0].id,
+        to_message_id: messages[1].id,
+        text: "capital",
+      });
+      const person = await memory.upsertEntity({ type: "person", name: "Ada" });
+      const place = await memory.upsertEntity({ type: "place", name: "Paris" });
+      const fact = await memory.addFact({ text: "Paris is the capital of France", entity_id: place.id });
+      await memory.addRelation({ subject_id: person.id, predicate: "visited", object_id: place.id, fact_id: fact.id });
+      await memory.recordToolResult({ tool_name: "t", status: "ok", duration_ms: 2, result: "r" });
+      const episode = await memory.recordEpisode({ task: "answer", outcome: "success" });
+      await memory.addFeedback(episode.id, { rating: -1 });
+      const lines = await collect(memory.exportJsonl());
+      assertEquals(lines.map((l) => JSON.parse(l).record), [
+        "conversation",
+        "message",
+        "message",
+        "summary",
+        "entity",
+        "entity",
+        "fact",
+        "relation",
+        "tool_result",
+        "episode",
+      ]);
+      assertEquals((await collect(memory.exportJsonl({ conversationId: id }))).length, 4);
+
+      const other = await open(`${dir}/other`);
+      try {
+        const result = await other.importJsonl(lines.join("\n") + "\n");
+        assertEquals(result.imported, {
+          conversation: 1,
+          message: 2,
+          summary: 1,
+          entity: 2,
+          fact: 1,
+          relation: 1,
+          tool_result: 1,
+          episode: 1,
+        });
+        const copy = await other.getConversation(id);
+        assertEquals([copy.title, copy.metadata, copy.message_count], ["export me", { pinned: true }, 2]);
+        const copied = (await other.listMessages(id)).items;
+        assertEquals(copied.map((m) => m.content), messages.map((m) => m.content));
+        assertEquals(copied.map((m) => m.created_at), messages.map((m) => m.created_at));
+        assertEquals((await other.listEpisodes()).items[0].feedback.map((f) => f.rating), [-1]);
+        const again = await other.importJsonl(lines.join("\n"));
+        assertEquals(again.imported, {});
+        assertEquals((await other.stats()).messages, 2);
+        await rejectsWith(other.importJsonl('{"record":"conversation","id":"x"}'), "validation_failed", "line 1");
+        await rejectsWith(other.importJsonl("not json"), "validation_failed", "line 1");
+      } finally {
+        await other.close();
+      }
+    },
+  );
+
+  test(
+    "backup and restore bring back the snapshot; a damaged backup is refused and changes nothing",
+    async (memory, dir) => {
+      const { id } = await memory.createConversation({ title: "before" });
+      await memory.appendMessages(id, [{ role: "user", content: "kept in the backup" }]);
+      const manifest = await memory.backup(`${dir}/backup`);
+      assertEquals(manifest.files.length, 7);
+      assert(manifest.files.every((file) => /^[0-9a-f]{64}$/.test(file.sha256)));
+      await rejectsWith(memory.backup(`${dir}/backup`), "conflict");
+      await rejectsWith(memory.backup("relative/dir"), "validation_failed", "dir");
+
+      const later = await memory.createConversation({ title: "after the backup" });
+      await memory.appendMessages(id, [{ role: "user", content: "written after the backup" }]);
+
+      // A damaged copy: one byte of the conversations file flipped.
+      const damaged = `${dir}/damaged`;
+      await Deno.mkdir(damaged);
+      for await (const entry of Deno.readDir(`${dir}/backup`)) {
+        await Deno.copyFile(
+          `${dir}/backup/${entry.name}`,
+          `${damaged}/${entry.name}`,
+        );
+      }
+      const bytes = await Deno.readFile(`${damaged}/conversations.db`);
+      bytes[bytes.length - 100] ^= 0xff;
+      await Deno.writeFile(`${damaged}/conversations.db`, bytes);
+      await rejectsWith(memory.restore(damaged), "checksum_mismatch", "conversations.db");
+      await Deno.remove(`${damaged}/manifest.json`);
+      await rejectsWith(memory.restore(damaged), "bad_request", "manifest.json");
+      assertEquals((await memory.getConversation(later.id)).title, "after the backup");
+      assertEquals((await memory.listMessages(id)).items.length, 2);
+
+      await memory.restore(`${dir}/backup`);
+      await rejectsWith(memory.getConversation(later.id), "not_found");
+      const restored = (await memory.listMessages(id)).items;
+      assertEquals(restored.map((m) => m.content), ["kept in the backup"]);
+      assertEquals((await memory.searchMessages({ query: "backup" })).length, 1);
+      await memory.appendMessages(id, [{ role: "user", content: "writes work after a restore" }]);
+      assertEquals((await memory.searchMessages({ query: "restore" })).length, 1);
+    },
+  );
+}

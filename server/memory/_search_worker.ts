@@ -1,0 +1,62 @@
+/**
+ * A search worker: its own read-only connections (WAL lets them read while the main thread writes),
+ * so a long FTS query never blocks the server's event loop. Started by {@link SearchPool}.
+ */
+/// <reference lib="deno.worker" />
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { FACT_SEARCH_SQL, messageSearchSql } from "./_rows.ts";
+import { openStoreReadOnly, storeFile } from "./stores.ts";
+import type { SearchReply, SearchRequest } from "./_search_pool.ts";
+
+let conversations: DatabaseSync | undefined;
+let knowledge: DatabaseSync | undefined;
+const statements = new Map<string, StatementSync>();
+let initError = "not initialised";
+
+function statement(db: DatabaseSync, sql: string): StatementSync {
+  let found = statements.get(sql);
+  if (!found) {
+    found = db.prepare(sql);
+    statements.set(sql, found);
+  }
+  return found;
+}
+
+self.onmessage = (event: MessageEvent<SearchRequest>) => {
+  const request = event.data;
+  let reply: SearchReply;
+  try {
+    if (request.kind === "close") {
+      conversations?.close();
+      knowledge?.close();
+      conversations = knowledge = undefined;
+      statements.clear();
+      reply = { id: request.id, rows: [] };
+    } else if (!conversations && request.kind !== "init") {
+      reply = { id: request.id, error: `the search worker could not open the stores: ${initError}` };
+    } else if (request.kind === "init") {
+      try {
+        conversations = openStoreReadOnly(`${request.dir}/${storeFile("conversations")}`);
+        knowledge = openStoreReadOnly(`${request.dir}/${storeFile("knowledge")}`);
+      } catch (error) {
+        initError = error instanceof Error ? error.message : String(error);
+        throw error;
+      }
+      reply = { id: request.id, rows: [] };
+    } else if (request.kind === "messages") {
+      const sql = messageSearchSql(request.conversationId !== undefined);
+      const args = request.conversationId !== undefined
+        ? [request.query, request.conversationId, request.limit]
+        : [request.query, request.limit];
+      reply = { id: request.id, rows: statement(conversations!, sql).all(...args) as Record<string, unknown>[] };
+    } else {
+      reply = {
+        id: request.id,
+        rows: statement(knowledge!, FACT_SEARCH_SQL).all(request.query, request.limit) as Record<string, unknown>[],
+      };
+    }
+  } catch (error) {
+    reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+  }
+  self.postMessage(reply);
+};

@@ -1,0 +1,134 @@
+/**
+ * The memory as a lifecycle component: opens (and migrates) the seven stores at start, refusing a
+ * damaged, foreign or too-new file by name; runs the outbox and search workers; serves the gRPC
+ * DatabaseService; and closes everything in `stop()`.
+ */
+import type { Config } from "../config/mod.ts";
+import { TabAgentError } from "../errors/mod.ts";
+import type { Component, ComponentHealth } from "../lifecycle/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import type { MemoryClient } from "./client.ts";
+import { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
+import { type LocalMemory, openLocalMemory } from "./local.ts";
+import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
+
+/** The settings the memory component reads. */
+export type MemoryConfig = Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">;
+
+/** Search workers: one, so searches never take the core the event loop needs on small machines. */
+const SEARCH_WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency - 1));
+
+async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const probe = `${dir}/.write-probe-${crypto.randomUUID()}`;
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (error) {
+    throw new TabAgentError(
+      "config_invalid",
+      `The database directory ${dir} is not writable (${error instanceof Error ? error.message : error}); ` +
+        "choose another with --db-path or --data-dir",
+      { path: dir },
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The `memory` component. `memory` is usable as soon as the component exists (routes and other
+ * components take it at construction); calls made before `start()` fail with `unavailable`.
+ *
+ * @example
+ * ```ts
+ * const memory = lifecycle.add(new MemoryComponent({ config, token, log }));
+ * routers.push(memoryRoutes({ memory: memory.memory }));
+ * ```
+ */
+export class MemoryComponent implements Component {
+  readonly name = "memory";
+  readonly critical = true;
+  #local: LocalMemory | null = null;
+  #server: DatabaseServer | null = null;
+  #client: MemoryClient | null = null;
+  readonly #options: { config: MemoryConfig; token: string | null; log: Logger };
+
+  /** The client the rest of the server uses (local or gRPC, per `memoryBackend`). */
+  readonly memory: MemoryClient;
+
+  constructor(options: { config: MemoryConfig; token: string | null; log: Logger }) {
+    this.#options = options;
+    this.memory = new Proxy({} as MemoryClient, {
+      get: (_target, property) => {
+        const client = this.#client;
+        if (!client) {
+          return () => Promise.reject(new TabAgentError("unavailable", "Memory is not started yet"));
+        }
+        const value = (client as unknown as Record<PropertyKey, unknown>)[property];
+        return typeof value === "function" ? value.bind(client) : value;
+      },
+    });
+  }
+
+  /** The DatabaseService address, once started. */
+  get grpcAddress(): string | undefined {
+    return this.#server?.address;
+  }
+
+  async start(): Promise<void> {
+    const { config, token, log } = this.#options;
+    await ensureWritableDir(config.dbPath);
+    this.#local = await openLocalMemory({ dir: config.dbPath, searchWorkers: SEARCH_WORKERS, log });
+    try {
+      this.#server = await serveDatabase({ memory: this.#local, address: config.memoryGrpcAddress, token, log });
+      this.#client = config.memoryBackend === "grpc"
+        ? await connectRemoteMemory({ address: this.#server.address, token })
+        : this.#local;
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    log.info("memory ready", {
+      db_path: config.dbPath,
+      backend: config.memoryBackend,
+      grpc_address: this.#server.address,
+    });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    if (client && client !== this.#local) await client.close();
+    await this.#server?.close();
+    this.#server = null;
+    await this.#local?.close();
+    this.#local = null;
+  }
+
+  health(): ComponentHealth {
+    return this.#client ? { state: "ready" } : { state: "starting" };
+  }
+}
+
+/**
+ * A client for one-off commands (`tabagent backup`/`restore`): the running server's DatabaseService
+ * when one answers at `memoryGrpcAddress` (so a live server is never bypassed), else the files
+ * themselves.
+ */
+export async function openMemoryForCommand(
+  config: MemoryConfig,
+  token: string | null,
+): Promise<{ memory: MemoryClient; via: "server" | "files" }> {
+  if (config.memoryGrpcAddress.startsWith("unix:") || !config.memoryGrpcAddress.endsWith(":0")) {
+    const remote = new RemoteMemory({ address: config.memoryGrpcAddress, token });
+    try {
+      await remote.ready(1_000);
+      return { memory: remote, via: "server" };
+    } catch (error) {
+      if (!(error instanceof TabAgentError && error.code === "unavailable")) throw error;
+      await remote.close();
+    }
+  }
+  await ensureWritableDir(config.dbPath);
+  return { memory: await openLocalMemory({ dir: config.dbPath, searchWorkers: 0, outbox: false }), via: "files" };
+}

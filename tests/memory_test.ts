@@ -1,0 +1,250 @@
+/** End-to-end: memory through the real server process, over loopback HTTP, and the CLI commands. */
+import { DatabaseSync } from "node:sqlite";
+import { assert, assertEquals } from "../server/memory/_assert.ts";
+import { startServer } from "./_server.ts";
+
+const MAIN = new URL("../server/main.ts", import.meta.url);
+const CONFIG = new URL("../deno.json", import.meta.url);
+
+async function tabagent(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG.pathname, MAIN.pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+Deno.test("memory over HTTP: conversations, messages, search, stats, export/import, backup/restore", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const api = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...server.auth, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, type: res.headers.get("content-type") ?? "", text, json: text ? tryJson(text) : null };
+  };
+  const ready = server.logs.map((line) => tryJson(line)).find((record) => record?.msg === "memory ready");
+  assert(ready?.grpc_address?.startsWith("unix:"), "the log names the gRPC address");
+
+  const created = await api("POST", "/v1/memory/conversations", { title: "Trip to Lyon" });
+  assertEquals(created.status, 201);
+  const id = created.json.id;
+  const appended = await api("POST", `/v1/memory/conversations/${id}/messages`, {
+    messages: [
+      { role: "user", content: "Find a train to Lyon on Friday" },
+      { role: "assistant", content: "The 9:04 train reaches Lyon at 11:00", model: "tiny" },
+    ],
+  });
+  assertEquals(appended.status, 201);
+  assertEquals(appended.json.items.map((m: { role: string }) => m.role), ["user", "assistant"]);
+  const messageId = appended.json.items[1].id;
+  assertEquals((await api("GET", `/v1/memory/messages/${messageId}`)).json.model, "tiny");
+  const page = await api("GET", `/v1/memory/conversations/${id}/messages?limit=1`);
+  assertEquals(page.json.items.length, 1);
+  const next = await api("GET", `/v1/memory/conversations/${id}/messages?limit=1&cursor=${page.json.next_cursor}`);
+  assertEquals(next.json.items[0].id, messageId);
+  assertEquals(next.json.next_cursor, null);
+  const search = await api("GET", "/v1/memory/search?q=train%20lyon&limit=5");
+  assertEquals(search.status, 200);
+  assertEquals(search.json.hits.length, 2);
+  assert(search.json.hits[0].snippet.includes("**"));
+  assertEquals((await api("PATCH", `/v1/memory/conversations/${id}`, { title: "Lyon" })).json.title, "Lyon");
+  assertEquals((await api("GET", "/v1/memory/conversations")).json.items[0].id, id);
+
+  // Bad input: the field is named; unknown ids are 404; too much content is 413.
+  const bad = await api("POST", `/v1/memory/conversations/${id}/messages`, {
+    messages: [{ role: "user", content: "ok" }, { role: "robot", content: "x" }],
+  });
+  assertEquals(bad.status, 400);
+  assertEquals(bad.type, "application/problem+json");
+  assertEquals(bad.json.errors[0].field, "messages.1.role");
+  assertEquals((await api("GET", "/v1/memory/conversations/conv_nope")).status, 404);
+  assertEquals((await api("GET", "/v1/memory/messages/msg_424242")).status, 404);
+  assertEquals((await api("GET", "/v1/memory/conversations?limit=0")).json.errors[0].field, "limit");
+  assertEquals((await api("GET", "/v1/memory/conversations?cursor=abc")).status, 400);
+  const huge = await api("POST", `/v1/memory/conversations/${id}/messages`, {
+    messages: [{ role: "user", content: "x".repeat(5 * 1024 * 1024) }],
+  });
+  assertEquals(huge.status, 413);
+  assertEquals((await fetch(`${server.url}/v1/memory/stats`)).status, 401);
+
+  const stats = await api("GET", "/v1/memory/stats");
+  assertEquals([stats.json.conversations, stats.json.messages, stats.json.stores.length], [1, 2, 7]);
+
+  const exported = await api("GET", "/v1/memory/export");
+  assertEquals(exported.type, "application/x-ndjson");
+  assertEquals(exported.text.trim().split("\n").map((line) => JSON.parse(line).record), [
+    "conversation",
+    "message",
+    "message",
+  ]);
+  const reimport = await api("POST", "/v1/memory/import", exported.text, { "content-type": "application/x-ndjson" });
+  assertEquals(reimport.json.skipped, { conversation: 1, message: 2 });
+
+  const backup = await api("POST", "/v1/memory/backup");
+  assertEquals(backup.status, 201);
+  assert(backup.json.dir.startsWith(`${server.dataDir}/backups/`));
+  assertEquals(backup.json.files.length, 7);
+  assertEquals((await api("DELETE", `/v1/memory/conversations/${id}`)).status, 204);
+  assertEquals((await api("GET", `/v1/memory/conversations/${id}`)).status, 404);
+  const damaged = `${server.dataDir}/damaged`;
+  await Deno.mkdir(damaged);
+  for await (const entry of Deno.readDir(backup.json.dir)) {
+    await Deno.copyFile(`${backup.json.dir}/${entry.name}`, `${damaged}/${entry.name}`);
+  }
+  await Deno.writeTextFile(`${damaged}/knowledge.db`, "garbage", { append: true });
+  const refused = await api("POST", "/v1/memory/restore", { dir: damaged });
+  assertEquals(refused.status, 422);
+  assert(refused.json.detail.includes("knowledge.db"));
+  assertEquals((await api("GET", `/v1/memory/conversations/${id}`)).status, 404);
+  assertEquals((await api("POST", "/v1/memory/restore", { dir: "relative" })).json.errors[0].field, "dir");
+  assertEquals((await api("POST", "/v1/memory/restore", { dir: backup.json.dir })).status, 200);
+  assertEquals((await api("GET", `/v1/memory/conversations/${id}`)).json.title, "Lyon");
+  assertEquals((await api("GET", "/v1/memory/search?q=friday")).json.hits.length, 1);
+
+  const doc = (await api("GET", "/api-doc/openapi.json")).json;
+  for (const path of ["/v1/memory/conversations/{id}/messages", "/v1/memory/search", "/v1/memory/backup"]) {
+    assert(path in doc.paths, `${path} is documented`);
+  }
+});
+
+Deno.test("memory over HTTP with --memory-backend grpc goes through the DatabaseService", async () => {
+  await using server = await startServer({
+    args: ["--mode", "http", "--no-ml", "--memory-backend", "grpc", "--memory-grpc-address", "127.0.0.1:0"],
+  });
+  const headers = { ...server.auth, "content-type": "application/json" };
+  const created = await (await fetch(`${server.url}/v1/memory/conversations`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ title: "remote" }),
+  })).json();
+  const appended = await fetch(`${server.url}/v1/memory/conversations/${created.id}/messages`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ messages: [{ role: "user", content: [{ type: "text", text: "over grpc" }] }] }),
+  });
+  assertEquals(appended.status, 201);
+  const hits = await (await fetch(`${server.url}/v1/memory/search?q=grpc`, { headers })).json();
+  assertEquals(hits.hits[0].message.content, [{ type: "text", text: "over grpc" }]);
+  const missing = await fetch(`${server.url}/v1/memory/conversations/conv_missing`, { headers });
+  assertEquals(missing.status, 404);
+  await missing.body?.cancel();
+  const ready = server.logs.map((line) => tryJson(line)).find((record) => record?.msg === "memory ready");
+  assertEquals(ready?.backend, "grpc");
+  assert(/^127\.0\.0\.1:\d+$/.test(ready?.grpc_address), ready?.grpc_address);
+});
+
+Deno.test("the server refuses to start on a damaged, foreign or newer database, naming the file", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tabagent-refuse-" });
+  try {
+    const db = `${dataDir}/tabagent_db`;
+    {
+      await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml"] });
+      await server.stop();
+    }
+    const cases: [string, () => void | Promise<void>, RegExp][] = [
+      ["garbage", () => Deno.writeTextFile(`${db}/conversations.db`, "not a database ".repeat(500)), /not a SQLite/],
+      ["foreign", () => {
+        const other = new DatabaseSync(`${db}/knowledge.db`);
+        other.exec("PRAGMA application_id = 1234; CREATE TABLE IF NOT EXISTS photos(x)");
+        other.close();
+      }, /not a TabAgent 'knowledge' store/],
+      ["newer", () => {
+        const newer = new DatabaseSync(`${db}/meta.db`);
+        newer.exec("PRAGMA user_version = 99");
+        newer.close();
+      }, /schema version 99, newer/],
+      ["swapped", async () => {
+        await Deno.copyFile(`${db}/experience.db`, `${db}/summaries.db`);
+      }, /holds TabAgent's 'experience' store, not 'summaries'/],
+    ];
+    for (const [name, damage, message] of cases) {
+      const pristine = `${dataDir}/pristine`;
+      await Deno.remove(pristine, { recursive: true }).catch(() => {});
+      await Deno.mkdir(pristine);
+      for await (const entry of Deno.readDir(db)) {
+        if (entry.isFile) await Deno.copyFile(`${db}/${entry.name}`, `${pristine}/${entry.name}`);
+      }
+      await damage();
+      const before = await Deno.readFile(`${db}/${name === "garbage" ? "conversations" : "knowledge"}.db`);
+      const run = await tabagent("serve", "--mode", "http", "--no-ml", "--port", "0", "--data-dir", dataDir);
+      assertEquals(run.code, 1, `${name}: ${run.stderr}`);
+      assert(message.test(run.stderr), `${name}: ${run.stderr}`);
+      assert(run.stderr.includes(db), `${name}: the message names the file`);
+      const after = await Deno.readFile(`${db}/${name === "garbage" ? "conversations" : "knowledge"}.db`);
+      assertEquals(after, before, `${name}: the file was left as it was`);
+      for await (const entry of Deno.readDir(pristine)) {
+        await Deno.copyFile(`${pristine}/${entry.name}`, `${db}/${entry.name}`);
+      }
+    }
+    const readOnly = await tabagent(
+      "serve",
+      "--mode",
+      "http",
+      "--no-ml",
+      "--port",
+      "0",
+      "--data-dir",
+      dataDir,
+      "--db-path",
+      "/sys/tabagent_db",
+    );
+    assertEquals(readOnly.code, 1);
+    assert(readOnly.stderr.includes("/sys/tabagent_db is not writable"), readOnly.stderr);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("tabagent backup and restore work on the files and through a running server", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tabagent-cli-" });
+  try {
+    let conversation: string;
+    {
+      await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml"] });
+      const res = await fetch(`${server.url}/v1/memory/conversations`, {
+        method: "POST",
+        headers: { ...server.auth, "content-type": "application/json" },
+        body: JSON.stringify({ title: "keep me" }),
+      });
+      conversation = (await res.json()).id;
+      const online = await tabagent("backup", `${dataDir}/online`, "--data-dir", dataDir);
+      assertEquals(online.code, 0, online.stderr);
+      assert(online.stdout.includes("via the server"), online.stdout);
+      await server.stop();
+    }
+    const offline = await tabagent("backup", `${dataDir}/offline`, "--data-dir", dataDir);
+    assertEquals(offline.code, 0, offline.stderr);
+    assert(offline.stdout.includes("7 stores") && offline.stdout.includes("via the files"), offline.stdout);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dataDir}/offline/manifest.json`));
+    assertEquals(manifest.files.length, 7);
+
+    await Deno.writeTextFile(`${dataDir}/offline/meta.db`, "x", { append: true });
+    const refused = await tabagent("restore", `${dataDir}/offline`, "--data-dir", dataDir);
+    assertEquals(refused.code, 1);
+    assert(refused.stderr.includes("meta.db") && refused.stderr.includes("not changed"), refused.stderr);
+    assertEquals((await tabagent("restore", "--data-dir", dataDir)).code, 2);
+
+    await Deno.remove(`${dataDir}/tabagent_db`, { recursive: true });
+    const restored = await tabagent("restore", `${dataDir}/online`, "--data-dir", dataDir);
+    assertEquals(restored.code, 0, restored.stderr);
+    await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml"] });
+    const res = await fetch(`${server.url}/v1/memory/conversations/${conversation}`, { headers: server.auth });
+    assertEquals((await res.json()).title, "keep me");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+// deno-lint-ignore no-explicit-any
+function tryJson(text: string): any {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null; // a non-JSON line (a crash trace) is simply not a record
+  }
+}
