@@ -2,6 +2,9 @@
 
 const encoder = new TextEncoder();
 
+/** Least time between two writes of one stream (ms); see sseResponse. */
+export const FLUSH_INTERVAL_MS = 2;
+
 /** Headers of every event stream. */
 export const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -31,7 +34,11 @@ export function sseResponse(
   // Frames wait here until the socket asks for more. When it keeps up, each frame goes out alone
   // at once; when tokens come faster than it writes, the waiting frames leave in one write, so a
   // fast model does not pay a syscall (and the client a read) per token. Frames stay separate.
+  // Writes are also spaced at least FLUSH_INTERVAL_MS apart: a model slower than that (every real
+  // one on a CPU) sees each token sent the moment it exists; a faster one has its tokens batched.
   let pending: string[] = [];
+  let lastFlush = -Infinity;
+  let flushes = 0;
   let open = true;
   let finished = false;
   let wake: (() => void) | undefined;
@@ -63,6 +70,12 @@ export function sseResponse(
         await new Promise<void>((resolve) => wake = resolve);
         wake = undefined;
       }
+      // The first two writes (the role frame, then the first token) never wait: time to first
+      // token stays what the model makes it.
+      const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
+      if (flushes >= 2 && early > 0 && !finished) await new Promise((resolve) => setTimeout(resolve, early));
+      lastFlush = performance.now();
+      flushes++;
       if (pending.length > 0) {
         const frames = pending.length === 1 ? pending[0] : pending.join("");
         pending = [];

@@ -1,0 +1,66 @@
+import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
+import { sseResponse } from "./_sse.ts";
+
+async function frames(response: Response): Promise<{ frames: string[]; reads: number }> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let reads = 0;
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    reads++;
+    text += value;
+  }
+  return { frames: text.split("\n\n").filter(Boolean), reads };
+}
+
+Deno.test("frames produced faster than they are written arrive whole, in order, in fewer writes", async () => {
+  const response = sseResponse([], async (writer) => {
+    writer.send({ role: "assistant" });
+    for (let i = 0; i < 200; i++) writer.sendJson(JSON.stringify({ n: i }));
+    await Promise.resolve();
+    writer.done();
+  });
+  equal(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const { frames: got, reads } = await frames(response);
+  equal(got.length, 202);
+  assertEquals(got[0], 'data: {"role":"assistant"}');
+  assertEquals(got.slice(1, 201).map((f) => JSON.parse(f.slice(6)).n), Array.from({ length: 200 }, (_, i) => i));
+  equal(got[201], "data: [DONE]");
+  ok(reads < 50, `${reads} reads for 202 frames`);
+});
+
+Deno.test("a slow producer's frames each go out as they come", async () => {
+  const response = sseResponse([], async (writer) => {
+    for (let i = 0; i < 3; i++) {
+      writer.sendJson(`{"n":${i}}`);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    writer.done();
+  });
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const first = await reader.read();
+  equal(first.value, 'data: {"n":0}\n\n');
+  const second = await reader.read();
+  equal(second.value, 'data: {"n":1}\n\n');
+  await reader.cancel();
+});
+
+Deno.test("the client going away aborts the producer's signal", async () => {
+  const aborted = Promise.withResolvers<void>();
+  const response = sseResponse([], async (writer, signal) => {
+    signal.addEventListener("abort", () => aborted.resolve());
+    writer.sendJson("{}");
+    await aborted.promise;
+  });
+  const reader = response.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  await aborted.promise;
+});
+
+Deno.test("a failing producer ends the stream with an error frame", async () => {
+  const response = sseResponse([], () => Promise.reject(new Error("model crashed")));
+  const { frames: got } = await frames(response);
+  assertEquals(got, ['data: {"error":{"message":"model crashed"}}']);
+});
