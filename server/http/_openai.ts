@@ -62,6 +62,13 @@ export function nowSeconds(): number {
 }
 
 /** OpenAI's usage object. */
+/** OpenAI's `usage` object of a completion. */
+export const UsageSchema = z.object({
+  prompt_tokens: z.number(),
+  completion_tokens: z.number(),
+  total_tokens: z.number(),
+}).openapi("Usage");
+
 export function usageOf(result: Pick<GenerationResult, "promptTokens" | "completionTokens">) {
   return {
     prompt_tokens: result.promptTokens,

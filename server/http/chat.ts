@@ -23,6 +23,7 @@ import {
   SYSTEM_FINGERPRINT,
   toSampling,
   usageOf,
+  UsageSchema,
 } from "./_openai.ts";
 import { sseResponse } from "./_sse.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
@@ -102,7 +103,7 @@ const ChatCompletionSchema = z.object({
     logprobs: z.null(),
     finish_reason: z.enum(["stop", "length", "tool_calls"]),
   })),
-  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }),
+  usage: UsageSchema,
 }).openapi("ChatCompletion");
 
 const route = createRoute({

@@ -10,6 +10,7 @@ import {
   SYSTEM_FINGERPRINT,
   toSampling,
   usageOf,
+  UsageSchema,
 } from "./_openai.ts";
 import { sseResponse } from "./_sse.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
@@ -38,7 +39,7 @@ const CompletionSchema = z.object({
     logprobs: z.null(),
     finish_reason: z.enum(["stop", "length"]),
   })),
-  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }),
+  usage: UsageSchema,
 }).openapi("Completion");
 
 const route = createRoute({
