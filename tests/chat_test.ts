@@ -194,7 +194,7 @@ Deno.test({
     await t.step("unknown model → 404 problem+json; malformed body → 400; context overflow → 400", async () => {
       await assert.rejects(
         client.chat.completions.create({ model: "nobody/nothing", messages: hello }),
-        (e: unknown) => e instanceof OpenAI.NotFoundError,
+        (e: unknown) => e instanceof OpenAI.NotFoundError && e.message.includes("tabagent models pull nobody/nothing"),
       );
       const post = (body: string) =>
         fetch(`${server.url}/v1/chat/completions`, {

@@ -158,6 +158,7 @@ Deno.test("unknown routes get a 404 problem", async () => {
   equal(res.status, 404);
   const body = await problem(res);
   assertEquals([body.code, body.instance], ["not_found", "/v1/nope"]);
+  assertEquals(body.error, { message: body.detail, type: "invalid_request_error", code: "not_found" });
   ok(body.request_id);
 });
 

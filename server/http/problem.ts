@@ -25,10 +25,21 @@ function fromHttpException(error: HTTPException): TabAgentError {
   return new TabAgentError(code, message, {}, { cause: error });
 }
 
+/** The `error.type` OpenAI clients expect for a status. */
+function openAiErrorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 429) return "rate_limit_error";
+  return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
 /** Renders an error as an `application/problem+json` response. */
 export function problemResponse(c: Context<HttpEnv>, error: TabAgentError): Response {
   const requestId = c.get("requestId");
   const body = toProblem(error, { instance: c.req.path, requestId });
+  // OpenAI SDKs read `error.message`; RFC 9457 allows extension members, so both kinds of client
+  // get a readable error from the same document.
+  body.error = { message: body.detail, type: openAiErrorType(body.status), code: error.code };
   const headers = new Headers({ "content-type": PROBLEM_CONTENT_TYPE });
   if (requestId) headers.set("x-request-id", requestId);
   if (error.code === "unauthorized") headers.set("www-authenticate", 'Bearer realm="tabagent"');

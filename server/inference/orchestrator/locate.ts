@@ -61,7 +61,11 @@ export async function locateModel(cachePath: string, id: string): Promise<ModelL
     const size = preferred.size + extra.reduce((n, f) => n + f.size, 0);
     return { id, dir, format: "onnx", file: `${dir}/${preferred.name}`, sizeBytes: size };
   }
-  throw new TabAgentError("not_found", `The model '${id}' does not exist`, { model: id });
+  throw new TabAgentError(
+    "not_found",
+    `The model '${id}' is not downloaded: pull it with 'tabagent models pull ${id}' (or POST /v1/models/pull)`,
+    { model: id },
+  );
 }
 
 /** Every model in the cache, by scanning its folders. */
