@@ -47,8 +47,10 @@ export function sseResponse(
     pending.push(frame);
     wake?.();
   };
+  const ended = Promise.withResolvers<void>();
   const finish = () => {
     finished = true;
+    ended.resolve();
     wake?.();
   };
   const writer: SseWriter = {
@@ -73,7 +75,12 @@ export function sseResponse(
       // The first two writes (the role frame, then the first token) never wait: time to first
       // token stays what the model makes it.
       const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
-      if (flushes >= 2 && early > 0 && !finished) await new Promise((resolve) => setTimeout(resolve, early));
+      if (flushes >= 2 && early > 0 && !finished) {
+        // The last frames leave as soon as the stream ends, not at the next tick.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([new Promise((resolve) => timer = setTimeout(resolve, early)), ended.promise]);
+        clearTimeout(timer);
+      }
       lastFlush = performance.now();
       flushes++;
       if (pending.length > 0) {
