@@ -16,6 +16,8 @@ import { type Page, type PageOptions, PageOptionsSchema } from "./types.ts";
 /** The open stores and their prepared statements (one per SQL text per store, prepared on first use). */
 export class StoreAccess {
   readonly stores: Stores;
+  /** False only when every message is known to be in the full-text index (see _message_index.ts). */
+  messagesBehind = true;
   #statements = new Map<DatabaseSync, Map<string, StatementSync>>();
 
   constructor(stores: Stores) {

@@ -3,6 +3,7 @@ import type { StatementSync } from "node:sqlite";
 import { MEMORY_MAX_MESSAGE_BYTES, MEMORY_MAX_MESSAGES_PER_APPEND } from "../config/mod.ts";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import { byteLength, type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
+import { catchUpMessageIndex, indexedUpTo, indexMessagesAfter, MESSAGE_INDEX_DEFER_LIMIT } from "./_message_index.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
 import {
   contentText,
@@ -48,6 +49,9 @@ function newConversationId(): string {
 
 /** The statements on the hot paths, prepared once per open of the stores (a restore reopens them). */
 interface HotStatements {
+  begin: StatementSync;
+  commit: StatementSync;
+  touchConversation: StatementSync;
   insertMessage: StatementSync;
   getMessage: StatementSync;
 }
@@ -58,6 +62,11 @@ function hot(db: StoreAccess): HotStatements {
   let found = hotStatements.get(db);
   if (!found) {
     found = {
+      begin: db.stores.conversations.prepare("BEGIN IMMEDIATE"),
+      commit: db.stores.conversations.prepare("COMMIT"),
+      touchConversation: db.stores.conversations.prepare(
+        "UPDATE conversations SET message_count = message_count + ?, updated_at = max(updated_at, ?) WHERE id = ?",
+      ),
       insertMessage: db.stores.conversations.prepare(
         "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
           "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -221,23 +230,28 @@ function insertMessage(
   conversationId: string,
   message: PreparedMessage,
   now: number,
-): Message {
+): number {
   const { input } = message;
-  const { lastInsertRowid } = statement.run(
-    conversationId,
-    input.role,
-    message.text,
-    message.parts,
-    input.model ?? null,
-    input.tool_calls === undefined ? null : JSON.stringify(input.tool_calls),
-    input.tool_call_id ?? null,
-    input.prompt_tokens ?? null,
-    input.completion_tokens ?? null,
-    input.metadata === undefined ? null : JSON.stringify(input.metadata),
-    now,
+  return Number(
+    statement.run(
+      conversationId,
+      input.role,
+      message.text,
+      message.parts,
+      input.model ?? null,
+      input.tool_calls === undefined ? null : JSON.stringify(input.tool_calls),
+      input.tool_call_id ?? null,
+      input.prompt_tokens ?? null,
+      input.completion_tokens ?? null,
+      input.metadata === undefined ? null : JSON.stringify(input.metadata),
+      now,
+    ).lastInsertRowid,
   );
+}
+
+function storedMessage(conversationId: string, n: number, input: NewMessage, createdAt: string): Message {
   return {
-    id: ID_PREFIX.message + "_" + lastInsertRowid,
+    id: ID_PREFIX.message + "_" + n,
     conversation_id: conversationId,
     role: input.role,
     content: input.content,
@@ -247,11 +261,14 @@ function insertMessage(
     prompt_tokens: input.prompt_tokens ?? null,
     completion_tokens: input.completion_tokens ?? null,
     metadata: input.metadata ?? null,
-    created_at: iso(now),
+    created_at: createdAt,
   };
 }
 
-/** Appends messages to a conversation in one transaction. */
+/**
+ * Appends messages to a conversation in one transaction, which also counts them on the
+ * conversation once and indexes them for search when enough wait (see _message_index.ts).
+ */
 export async function appendMessages(
   ctx: MemoryContext,
   conversationId: string,
@@ -262,15 +279,33 @@ export async function appendMessages(
   const id = String(conversationId);
   const now = Date.now();
   const db = ctx.db;
-  const insert = hot(db).insertMessage;
+  const conversations = db.stores.conversations;
+  const statements = hot(db);
+  const ids: number[] = [];
+  statements.begin.run();
   try {
-    // One statement is its own transaction; more are wrapped so they land together or not at all.
-    if (prepared.length === 1) return [insertMessage(insert, id, prepared[0], now)];
-    return db.transaction("conversations", () => prepared.map((message) => insertMessage(insert, id, message, now)));
+    if (statements.touchConversation.run(prepared.length, now, id).changes === 0) throw notFound("conversation", id);
+    for (const message of prepared) ids.push(insertMessage(statements.insertMessage, id, message, now));
+    const last = ids[ids.length - 1];
+    const indexed = indexedUpTo(conversations);
+    if (last - indexed >= MESSAGE_INDEX_DEFER_LIMIT) indexMessagesAfter(conversations, indexed, last);
+    else db.messagesBehind = true;
+    statements.commit.run();
   } catch (error) {
+    if (conversations.isTransaction) conversations.exec("ROLLBACK");
     if ((error as { errcode?: number }).errcode === 787) throw notFound("conversation", id);
     throw error;
   }
+  const createdAt = iso(now);
+  return prepared.map((message, i) => storedMessage(id, ids[i], message.input, createdAt));
+}
+
+/** Brings the message index up to date before a search, so the search sees every acknowledged message. */
+async function catchUpBeforeSearch(ctx: MemoryContext): Promise<void> {
+  if (ctx.writeBlocked) await ctx.writable();
+  const db = ctx.db;
+  catchUpMessageIndex(db.stores.conversations);
+  db.messagesBehind = false;
 }
 
 /** Message `id`. */
@@ -311,6 +346,7 @@ export async function searchMessages(ctx: MemoryContext, options: SearchOptions)
     throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
   }
   await ctx.ready();
+  if (ctx.db.messagesBehind) await catchUpBeforeSearch(ctx);
   if (parsed.conversationId !== undefined) conversationRow(ctx.db, parsed.conversationId);
   const limit = parsed.limit ?? 10;
   const rows = ctx.pool

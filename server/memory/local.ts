@@ -16,6 +16,7 @@ import * as derived from "./_derived.ts";
 import * as experience from "./_experience.ts";
 import * as knowledge from "./_knowledge.ts";
 import * as toolResults from "./_tool_results.ts";
+import { rebuildMessageIndex } from "./_message_index.ts";
 import { applyOutboxStep, outboxBacklog, OutboxWorker, resetTails } from "./_outbox.ts";
 import { SearchPool } from "./_search_pool.ts";
 import {
@@ -377,6 +378,7 @@ export class LocalMemory implements MemoryClient {
 
   async importJsonl(jsonl: string): Promise<ImportResult> {
     await this.#writable();
+    this.#db.messagesBehind = true;
     return importLines(this.#stores, jsonl);
   }
 
@@ -436,7 +438,7 @@ export class LocalMemory implements MemoryClient {
    */
   async rebuildDerived(): Promise<void> {
     await this.#writable();
-    this.#stores.conversations.exec("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')");
+    rebuildMessageIndex(this.#stores.conversations);
     this.#stores.knowledge.exec("INSERT INTO facts_fts(facts_fts) VALUES ('rebuild')");
     resetTails(this.#stores);
     await this.flush();
