@@ -33,6 +33,7 @@ import {
   toolResultFromRow,
   type ToolResultRow,
 } from "./_rows.ts";
+import { indexPendingMessages } from "./_message_index.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
 import type { StoreName, Stores } from "./stores.ts";
 import {
@@ -324,6 +325,12 @@ export function importLines(stores: Stores, jsonl: string): ImportResult {
               ms(value.created_at),
             );
             messageIds.set(value.id, Number(lastInsertRowid));
+            run(
+              "conversations",
+              "UPDATE conversations SET message_count = message_count + 1, updated_at = max(updated_at, ?) WHERE id = ?",
+              ms(value.created_at),
+              value.conversation_id,
+            );
           } catch (error) {
             if ((error as { errcode?: number }).errcode === 787) {
               throw new TabAgentError(
@@ -520,6 +527,8 @@ export function importLines(stores: Stores, jsonl: string): ImportResult {
         }
       }
     }
+    // One index catch-up for the whole import (the index is derived; see _message_index.ts).
+    indexPendingMessages(stores.conversations);
     // Truth stores first: if the process dies between commits, what is committed re-imports as skipped.
     for (const store of touched) stores[store].exec("COMMIT");
   } catch (error) {

@@ -10,6 +10,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { MEMORY_OUTBOX_BATCH } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { catchUpMessageIndex, messageIndexBacklog } from "./_message_index.ts";
 import type { StoreName, Stores } from "./stores.ts";
 
 type Row = Record<string, SQLInputValue> & { id: number };
@@ -164,16 +165,20 @@ function applyFeed(stores: Stores, feed: Feed, batch: number): number {
   return rows.length;
 }
 
-/** Applies at most `batch` rows of every feed; returns how many rows were applied in all. */
+/**
+ * Indexes the messages waiting for the full-text index (at most a few hundred: see
+ * _message_index.ts), then applies at most `batch` rows of every feed; returns how many rows were
+ * applied in all.
+ */
 export function applyOutboxStep(stores: Stores, batch = MEMORY_OUTBOX_BATCH): number {
-  let applied = 0;
+  let applied = catchUpMessageIndex(stores.conversations);
   for (const feed of FEEDS) applied += applyFeed(stores, feed, batch);
   return applied;
 }
 
-/** How far behind the derived stores are: rows waiting in outboxes and tails. */
+/** How far behind the derived stores are: rows waiting in outboxes and tails, and messages waiting for the index. */
 export function outboxBacklog(stores: Stores): number {
-  let backlog = 0;
+  let backlog = messageIndexBacklog(stores.conversations);
   for (const feed of FEEDS) {
     const targets = Object.keys(feed.effects) as StoreName[];
     const from = Math.min(...targets.map((target) => appliedSeq(stores[target], feed.name)));

@@ -2,6 +2,7 @@ import { DatabaseSync } from "node:sqlite";
 import { assertEquals } from "./_assert.ts";
 import { memoryClientSuite } from "./_client_suite.ts";
 import { openLocalMemory } from "./local.ts";
+import { applicationId, MIGRATIONS, storeFile } from "./stores.ts";
 
 memoryClientSuite("LocalMemory", (dir) => openLocalMemory({ dir }));
 
@@ -34,6 +35,75 @@ Deno.test("LocalMemory: derived stores that lost data are rebuilt from the truth
       assertEquals((await reopened.searchMessages({ query: "milk" })).length, 1);
     } finally {
       await reopened.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("LocalMemory: a conversations store from schema v1 (trigger-kept index and counts) upgrades in place", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-memory-" });
+  try {
+    const v1 = new DatabaseSync(`${dir}/${storeFile("conversations")}`);
+    v1.exec(MIGRATIONS.conversations[0]);
+    v1.exec(`PRAGMA application_id = ${applicationId("conversations")}; PRAGMA user_version = 1`);
+    v1.exec("INSERT INTO conversations(id, created_at, updated_at) VALUES ('conv_old', 1000, 1000)");
+    const insert = v1.prepare("INSERT INTO messages(conversation_id, role, content, created_at) VALUES (?, ?, ?, ?)");
+    insert.run("conv_old", "user", "the lighthouse keeper", 2000);
+    insert.run("conv_old", "assistant", "kept the lamp burning", 3000);
+    v1.close();
+
+    const memory = await openLocalMemory({ dir, outbox: false });
+    try {
+      const old = await memory.getConversation("conv_old");
+      assertEquals([old.message_count, old.updated_at], [2, new Date(3000).toISOString()]);
+      assertEquals((await memory.searchMessages({ query: "lighthouse" })).length, 1);
+
+      const [added] = await memory.appendMessages("conv_old", [{ role: "user", content: "and the lighthouse cat" }]);
+      assertEquals((await memory.getConversation("conv_old")).message_count, 3);
+      const hits = await memory.searchMessages({ query: "lighthouse" });
+      assertEquals(hits.map((hit) => hit.message.id).sort(), ["msg_1", added.id].sort());
+
+      await memory.deleteConversation("conv_old");
+      await memory.flush();
+      assertEquals(await memory.checkDerived(), []);
+      assertEquals(await memory.searchMessages({ query: "lighthouse" }), []);
+      assertEquals((await memory.stats()).stores.find((s) => s.name === "conversations")?.schema_version, 2);
+    } finally {
+      await memory.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("LocalMemory: messages appended one by one are searchable at once; an index backlog on disk is caught up", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-memory-" });
+  try {
+    const memory = await openLocalMemory({ dir, outbox: false });
+    const { id } = await memory.createConversation();
+    for (let i = 0; i < 5; i++) await memory.appendMessages(id, [{ role: "user", content: `note ${i} about otters` }]);
+    assertEquals((await memory.searchMessages({ query: "otters", limit: 10 })).length, 5);
+    await memory.appendMessages(id, [{ role: "user", content: "one more otters note" }]);
+    // The backup copies the files as they are: the last append is committed but not yet indexed.
+    const copy = await Deno.makeTempDir({ prefix: "tabagent-memory-copy-" });
+    try {
+      await memory.backup(copy);
+      await memory.close();
+      const reopened = await openLocalMemory({ dir: copy, outbox: false });
+      try {
+        assertEquals(await reopened.checkDerived(), [
+          "6 message(s) neither embedded nor queued",
+          "1 message(s) not yet in the full-text index",
+        ]);
+        assertEquals((await reopened.searchMessages({ query: "otters", limit: 10 })).length, 6);
+        await reopened.flush();
+        assertEquals(await reopened.checkDerived(), []);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await Deno.remove(copy, { recursive: true });
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

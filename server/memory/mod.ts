@@ -8,7 +8,10 @@
  * committed to the WAL, so no acknowledged write is lost when the process dies, SIGKILL included
  * (`synchronous=NORMAL`: an OS crash or power cut may roll back the last few commits, never corrupt
  * the files). Everything one call writes into one store is one transaction: an append of many
- * messages lands whole or not at all, together with its full-text index entries. Effects on other
+ * messages lands whole or not at all, with the conversation's message count. The messages'
+ * full-text index is derived: an append indexes the backlog in its own transaction once a few
+ * hundred messages wait, and otherwise a search indexes it before it runs, so a search always sees
+ * every acknowledged message (an index entry is never needed for durability). Effects on other
  * stores (embedding queue, summaries of a deleted conversation, counters) are not in that
  * transaction: the truth store records them (its append-only tables, or an `outbox` row written in
  * the same transaction), and the outbox worker applies them to the derived stores idempotently,

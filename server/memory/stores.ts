@@ -70,6 +70,18 @@ export const MIGRATIONS: Record<StoreName, string[]> = {
       INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
     END;
     ${OUTBOX}`,
+    // v2: the message count and full-text index are kept in code, once per append (see
+    // _message_index.ts): the insert trigger wrote an FTS segment and updated the conversation
+    // row once per message. `fts_indexed` records how far the index got; every message written
+    // so far was indexed by the old trigger. A deleted message leaves the index only if it is in it.
+    `DROP TRIGGER messages_ai;
+    DROP TRIGGER messages_ad;
+    CREATE TABLE fts_indexed(name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO fts_indexed(name, seq) VALUES ('messages_fts', (SELECT coalesce(max(id), 0) FROM messages));
+    CREATE TRIGGER messages_ad AFTER DELETE ON messages
+      WHEN old.id <= (SELECT seq FROM fts_indexed WHERE name = 'messages_fts') BEGIN
+      INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END;`,
   ],
   knowledge: [
     `CREATE TABLE entities(

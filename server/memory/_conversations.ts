@@ -1,0 +1,365 @@
+/** Conversations and their messages: create, list, update, delete, append, read and search. */
+import type { StatementSync } from "node:sqlite";
+import { MEMORY_MAX_MESSAGE_BYTES, MEMORY_MAX_MESSAGES_PER_APPEND } from "../config/mod.ts";
+import { TabAgentError, validationError } from "../errors/mod.ts";
+import { byteLength, type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
+import { catchUpMessageIndex, indexedUpTo, indexMessagesAfter, MESSAGE_INDEX_DEFER_LIMIT } from "./_message_index.ts";
+import { OUTBOX_OPS } from "./_outbox.ts";
+import {
+  contentText,
+  conversationFromRow,
+  type ConversationRow,
+  decodeCursor,
+  ftsQuery,
+  ID_PREFIX,
+  iso,
+  jsonOrNull,
+  MESSAGE_COLUMNS,
+  messageFromArray,
+  messageFromRow,
+  type MessageRow,
+  messageSearchSql,
+  notFound,
+  parseId,
+} from "./_rows.ts";
+import {
+  type Conversation,
+  type ConversationPatch,
+  ConversationPatchSchema,
+  type Message,
+  type NewConversation,
+  NewConversationSchema,
+  type NewMessage,
+  NewMessageSchema,
+  type Page,
+  type PageOptions,
+  type SearchHit,
+  type SearchOptions,
+  SearchOptionsSchema,
+} from "./types.ts";
+
+const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+
+function newConversationId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  let id = "conv_";
+  for (const byte of bytes) id += ALPHABET[byte & 31];
+  return id;
+}
+
+/** The statements on the hot paths, prepared once per open of the stores (a restore reopens them). */
+interface HotStatements {
+  begin: StatementSync;
+  commit: StatementSync;
+  touchConversation: StatementSync;
+  insertMessage: StatementSync;
+  getMessage: StatementSync;
+}
+
+const hotStatements = new WeakMap<StoreAccess, HotStatements>();
+
+function hot(db: StoreAccess): HotStatements {
+  let found = hotStatements.get(db);
+  if (!found) {
+    found = {
+      begin: db.stores.conversations.prepare("BEGIN IMMEDIATE"),
+      commit: db.stores.conversations.prepare("COMMIT"),
+      touchConversation: db.stores.conversations.prepare(
+        "UPDATE conversations SET message_count = message_count + ?, updated_at = max(updated_at, ?) WHERE id = ?",
+      ),
+      insertMessage: db.stores.conversations.prepare(
+        "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
+          "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      getMessage: db.stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
+    };
+    found.getMessage.setReturnArrays(true);
+    hotStatements.set(db, found);
+  }
+  return found;
+}
+
+/** The stored row of conversation `id`, or `not_found`. */
+export function conversationRow(db: StoreAccess, id: string): ConversationRow {
+  const row = db.get<ConversationRow>("conversations", "SELECT * FROM conversations WHERE id = ?", id);
+  if (!row) throw notFound("conversation", id);
+  return row;
+}
+
+/** Creates a conversation (`conflict` when its id is taken). */
+export async function createConversation(ctx: MemoryContext, input: NewConversation): Promise<Conversation> {
+  const parsed = parse(NewConversationSchema, input, "conversation");
+  await ctx.writable();
+  const id = parsed.id ?? newConversationId();
+  const now = Date.now();
+  const db = ctx.db;
+  try {
+    db.transaction("conversations", () => {
+      db.run(
+        "conversations",
+        "INSERT INTO conversations(id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        id,
+        parsed.title ?? null,
+        jsonOrNull(parsed.metadata),
+        now,
+        now,
+      );
+      db.outboxAdd("conversations", OUTBOX_OPS.conversationCreated, { id });
+    });
+  } catch (error) {
+    if ((error as { errcode?: number }).errcode === 1555 || /UNIQUE/.test(String(error))) {
+      throw new TabAgentError("conflict", `A conversation with id '${id}' already exists`, { id });
+    }
+    throw error;
+  }
+  return {
+    id,
+    title: parsed.title ?? null,
+    metadata: parsed.metadata ?? null,
+    message_count: 0,
+    created_at: iso(now),
+    updated_at: iso(now),
+  };
+}
+
+/** Conversation `id`. */
+export async function getConversation(ctx: MemoryContext, id: string): Promise<Conversation> {
+  await ctx.ready();
+  return conversationFromRow(conversationRow(ctx.db, String(id)));
+}
+
+/** Conversations, most recently updated first. */
+export async function listConversations(ctx: MemoryContext, options?: PageOptions): Promise<Page<Conversation>> {
+  const { limit, cursor } = pageOptions(options);
+  await ctx.ready();
+  const rows = cursor
+    ? ctx.db.all<ConversationRow>(
+      "conversations",
+      "SELECT * FROM conversations WHERE (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?",
+      ...decodeCursor<[number, string]>(cursor, ["number", "string"]),
+      limit + 1,
+    )
+    : ctx.db.all<ConversationRow>(
+      "conversations",
+      "SELECT * FROM conversations ORDER BY updated_at DESC, id DESC LIMIT ?",
+      limit + 1,
+    );
+  return pageOf(rows, limit, conversationFromRow, (row) => [row.updated_at, row.id]);
+}
+
+/** Changes a conversation's title or metadata. */
+export async function updateConversation(
+  ctx: MemoryContext,
+  id: string,
+  patch: ConversationPatch,
+): Promise<Conversation> {
+  const parsed = parse(ConversationPatchSchema, patch, "conversation patch");
+  await ctx.writable();
+  const row = conversationRow(ctx.db, String(id));
+  const title = parsed.title === undefined ? row.title : parsed.title;
+  const metadata = parsed.metadata === undefined ? row.metadata : jsonOrNull(parsed.metadata);
+  const now = Math.max(Date.now(), row.updated_at);
+  ctx.db.run(
+    "conversations",
+    "UPDATE conversations SET title = ?, metadata = ?, updated_at = ? WHERE id = ?",
+    title,
+    metadata,
+    now,
+    row.id,
+  );
+  return conversationFromRow({ ...row, title, metadata, updated_at: now });
+}
+
+/** Deletes a conversation with its messages; the outbox clears what was derived from it. */
+export async function deleteConversation(ctx: MemoryContext, id: string): Promise<void> {
+  await ctx.writable();
+  const db = ctx.db;
+  db.transaction("conversations", () => {
+    const { changes } = db.run("conversations", "DELETE FROM conversations WHERE id = ?", String(id));
+    if (changes === 0) throw notFound("conversation", String(id));
+    db.outboxAdd("conversations", OUTBOX_OPS.conversationDeleted, { id: String(id) });
+  });
+}
+
+/** Values bound into the message insert. */
+interface PreparedMessage {
+  input: NewMessage;
+  text: string;
+  parts: string | null;
+}
+
+function prepareMessages(messages: NewMessage[]): PreparedMessage[] {
+  if (!Array.isArray(messages)) {
+    throw validationError("messages", [{ path: ["messages"], message: "must be an array of messages" }]);
+  }
+  if (messages.length === 0 || messages.length > MEMORY_MAX_MESSAGES_PER_APPEND) {
+    throw validationError("messages", [{
+      path: ["messages"],
+      message: `must hold 1 to ${MEMORY_MAX_MESSAGES_PER_APPEND} messages`,
+    }]);
+  }
+  const prepared: PreparedMessage[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const result = NewMessageSchema.safeParse(messages[i]);
+    if (!result.success) {
+      throw validationError(
+        "message",
+        result.error.issues.map((issue) => ({ path: ["messages", i, ...issue.path], message: issue.message })),
+      );
+    }
+    const input = result.data as NewMessage;
+    let parts: string | null = null;
+    let text: string;
+    let bytes: number;
+    if (typeof input.content === "string") {
+      text = input.content;
+      bytes = byteLength(text);
+    } else {
+      parts = JSON.stringify(input.content);
+      text = contentText(input.content);
+      bytes = byteLength(parts);
+    }
+    if (bytes > MEMORY_MAX_MESSAGE_BYTES) throw tooLarge(`messages.${i}.content`, bytes);
+    prepared.push({ input, text, parts });
+  }
+  return prepared;
+}
+
+function insertMessage(
+  statement: StatementSync,
+  conversationId: string,
+  message: PreparedMessage,
+  now: number,
+): number {
+  const { input } = message;
+  return Number(
+    statement.run(
+      conversationId,
+      input.role,
+      message.text,
+      message.parts,
+      input.model ?? null,
+      input.tool_calls === undefined ? null : JSON.stringify(input.tool_calls),
+      input.tool_call_id ?? null,
+      input.prompt_tokens ?? null,
+      input.completion_tokens ?? null,
+      input.metadata === undefined ? null : JSON.stringify(input.metadata),
+      now,
+    ).lastInsertRowid,
+  );
+}
+
+function storedMessage(conversationId: string, n: number, input: NewMessage, createdAt: string): Message {
+  return {
+    id: ID_PREFIX.message + "_" + n,
+    conversation_id: conversationId,
+    role: input.role,
+    content: input.content,
+    model: input.model ?? null,
+    tool_calls: input.tool_calls ?? null,
+    tool_call_id: input.tool_call_id ?? null,
+    prompt_tokens: input.prompt_tokens ?? null,
+    completion_tokens: input.completion_tokens ?? null,
+    metadata: input.metadata ?? null,
+    created_at: createdAt,
+  };
+}
+
+/**
+ * Appends messages to a conversation in one transaction, which also counts them on the
+ * conversation once and indexes them for search when enough wait (see _message_index.ts).
+ */
+export async function appendMessages(
+  ctx: MemoryContext,
+  conversationId: string,
+  messages: NewMessage[],
+): Promise<Message[]> {
+  const prepared = prepareMessages(messages);
+  if (ctx.writeBlocked) await ctx.writable();
+  const id = String(conversationId);
+  const now = Date.now();
+  const db = ctx.db;
+  const conversations = db.stores.conversations;
+  const statements = hot(db);
+  const ids: number[] = [];
+  statements.begin.run();
+  try {
+    if (statements.touchConversation.run(prepared.length, now, id).changes === 0) throw notFound("conversation", id);
+    for (const message of prepared) ids.push(insertMessage(statements.insertMessage, id, message, now));
+    const last = ids[ids.length - 1];
+    const indexed = indexedUpTo(conversations);
+    if (last - indexed >= MESSAGE_INDEX_DEFER_LIMIT) indexMessagesAfter(conversations, indexed, last);
+    else db.messagesBehind = true;
+    statements.commit.run();
+  } catch (error) {
+    if (conversations.isTransaction) conversations.exec("ROLLBACK");
+    if ((error as { errcode?: number }).errcode === 787) throw notFound("conversation", id);
+    throw error;
+  }
+  const createdAt = iso(now);
+  return prepared.map((message, i) => storedMessage(id, ids[i], message.input, createdAt));
+}
+
+/** Brings the message index up to date before a search, so the search sees every acknowledged message. */
+async function catchUpBeforeSearch(ctx: MemoryContext): Promise<void> {
+  if (ctx.writeBlocked) await ctx.writable();
+  const db = ctx.db;
+  catchUpMessageIndex(db.stores.conversations);
+  db.messagesBehind = false;
+}
+
+/** Message `id`. */
+export async function getMessage(ctx: MemoryContext, id: string): Promise<Message> {
+  if (ctx.readBlocked) await ctx.ready();
+  const n = parseId(ID_PREFIX.message, String(id));
+  const row = n === null ? undefined : hot(ctx.db).getMessage.get(n) as unknown[] | undefined;
+  if (!row) throw notFound("message", String(id));
+  return messageFromArray(row);
+}
+
+/** A conversation's messages, oldest first. */
+export async function listMessages(
+  ctx: MemoryContext,
+  conversationId: string,
+  options?: PageOptions,
+): Promise<Page<Message>> {
+  const { limit, cursor } = pageOptions(options);
+  await ctx.ready();
+  const id = String(conversationId);
+  conversationRow(ctx.db, id);
+  const after = cursor ? decodeCursor<[number]>(cursor, ["number"])[0] : 0;
+  const rows = ctx.db.all<MessageRow>(
+    "conversations",
+    `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?`,
+    id,
+    after,
+    limit + 1,
+  );
+  return pageOf(rows, limit, messageFromRow, (row) => [row.id]);
+}
+
+/** Full-text search over messages, best BM25 first (in a search worker when there is one). */
+export async function searchMessages(ctx: MemoryContext, options: SearchOptions): Promise<SearchHit[]> {
+  const parsed = parse(SearchOptionsSchema, options, "search");
+  const query = ftsQuery(parsed.query, parsed.match);
+  if (query === null) {
+    throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
+  }
+  await ctx.ready();
+  if (ctx.db.messagesBehind) await catchUpBeforeSearch(ctx);
+  if (parsed.conversationId !== undefined) conversationRow(ctx.db, parsed.conversationId);
+  const limit = parsed.limit ?? 10;
+  const rows = ctx.pool
+    ? await ctx.pool.run({ kind: "messages", query, limit, conversationId: parsed.conversationId })
+    : ctx.db.all<Record<string, unknown>>(
+      "conversations",
+      messageSearchSql(parsed.conversationId !== undefined),
+      ...(parsed.conversationId !== undefined ? [query, parsed.conversationId, limit] : [query, limit]),
+    );
+  return rows.map((row) => ({
+    message: messageFromRow(row as unknown as MessageRow),
+    conversation_id: row.conversation_id as string,
+    score: row.score as number,
+    snippet: row.snippet as string,
+  }));
+}
