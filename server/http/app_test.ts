@@ -24,7 +24,18 @@ function echoRouter() {
       200: { description: "echo", content: { "application/json": { schema: z.object({ text: z.string() }) } } },
     },
   });
-  return createRouter().openapi(route, (c) => c.json({ text: c.req.valid("json").text }, 200));
+  const slow = createRoute({
+    method: "get",
+    path: "/v1/slow",
+    security: BEARER_SECURITY,
+    responses: { 200: { description: "late", content: { "application/json": { schema: z.object({}) } } } },
+  });
+  return createRouter()
+    .openapi(route, (c) => c.json({ text: c.req.valid("json").text }, 200))
+    .openapi(slow, async (c) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return c.json({}, 200);
+    });
 }
 
 function makeApp(overrides: Partial<HttpAppDeps> = {}, staticDir = "/nonexistent") {
@@ -35,7 +46,7 @@ function makeApp(overrides: Partial<HttpAppDeps> = {}, staticDir = "/nonexistent
       allowedHosts: ["tabagent.lan"],
       allowedOrigins: ["chrome-extension://abc", "http://localhost:3000"],
       maxBodyBytes: 1024,
-      requestTimeoutMs: 5_000,
+      requestTimeoutMs: 300,
       mode: "all",
       staticDir,
     },
@@ -210,4 +221,15 @@ Deno.test("static files are served with ETags and never outside their folder", a
     await r.body?.cancel();
   }
   await Deno.remove(outer, { recursive: true });
+});
+
+Deno.test("a handler slower than the request timeout is answered with 504", async () => {
+  const app = makeApp();
+  const began = performance.now();
+  const res = await app.request("/v1/slow", { headers: AUTH });
+  equal(res.status, 504);
+  equal((await problem(res)).code, "timeout");
+  ok(performance.now() - began < 1200, "answered before the handler finished");
+  await new Promise((resolve) => setTimeout(resolve, 1300)); // let the handler end inside the test
+  equal((await app.request("/v1/health", { headers: H })).status, 200);
 });
