@@ -49,6 +49,7 @@ export class SearchPool {
       event.preventDefault();
       this.#replace(slot, new TabAgentError("internal", `Search worker failed: ${event.message}`));
     };
+    // A failed init surfaces through onerror (which replaces the slot) and on the first query.
     this.#send(slot, { kind: "init", dir: this.options.dir }).catch(() => {});
     return slot;
   }
@@ -104,7 +105,7 @@ export class SearchPool {
     await Promise.all(this.#slots.map((slot) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       return Promise.race([
-        this.#send(slot, { kind: "close" }).catch(() => {}),
+        this.#send(slot, { kind: "close" }).catch(() => {}), // a dead worker is closed already
         new Promise((resolve) => timer = setTimeout(resolve, 2_000)),
       ]).finally(() => clearTimeout(timer));
     }));

@@ -361,6 +361,7 @@ export class ModelOrchestrator implements Component {
     const entry = this.#entries.get(id);
     if (!entry || entry.state === "unloading") return;
     clearTimeout(entry.timer);
+    // A load that failed has nothing to unload; its error already reached whoever asked for it.
     await entry.loaded?.catch(() => {});
     entry.state = "unloading";
     this.#options.scheduler.clearConcurrency(id);
