@@ -2,10 +2,13 @@
  * The checkpoint worker: one read-write connection per store, used only to run
  * `PRAGMA wal_checkpoint(PASSIVE)`, which copies committed WAL frames into the store file (and
  * fsyncs both) without taking the write lock, so the main thread's commits only append to the WAL.
- * Started by {@link WalCheckpointer}; imports nothing but `node:sqlite` so it starts fast.
+ * Started by {@link WalCheckpointer}; it runs at a lower thread priority than the event loop.
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { lowerThreadPriority } from "./_thread_priority.ts";
+
+lowerThreadPriority();
 
 /** A message to the checkpoint worker. */
 export type CheckpointRequest =
