@@ -52,3 +52,7 @@ export const MEMORY_MAX_IMPORT_BYTES = 64 * 1024 * 1024;
 export const MEMORY_OUTBOX_INTERVAL_MS = 250;
 /** Most outbox entries or tailed rows the worker applies in one step, so one step stays short. */
 export const MEMORY_OUTBOX_BATCH = 500;
+/** How often the checkpoint worker copies each store's WAL into its file while writes keep coming (ms). */
+export const MEMORY_CHECKPOINT_BUSY_MS = 10;
+/** How often the checkpoint worker looks at the WALs while nothing was written since its last look (ms). */
+export const MEMORY_CHECKPOINT_IDLE_MS = 100;

@@ -7,6 +7,9 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { FACT_SEARCH_SQL, messageSearchSql } from "./_rows.ts";
 import { openStoreReadOnly, storeFile } from "./stores.ts";
 import type { SearchReply, SearchRequest } from "./_search_pool.ts";
+import { lowerThreadPriority } from "./_thread_priority.ts";
+
+lowerThreadPriority();
 
 let conversations: DatabaseSync | undefined;
 let knowledge: DatabaseSync | undefined;

@@ -130,5 +130,8 @@ export async function openMemoryForCommand(
     }
   }
   await ensureWritableDir(config.dbPath);
-  return { memory: await openLocalMemory({ dir: config.dbPath, searchWorkers: 0, outbox: false }), via: "files" };
+  return {
+    memory: await openLocalMemory({ dir: config.dbPath, searchWorkers: 0, outbox: false, checkpoints: false }),
+    via: "files",
+  };
 }

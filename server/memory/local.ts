@@ -19,6 +19,7 @@ import * as toolResults from "./_tool_results.ts";
 import { rebuildMessageIndex } from "./_message_index.ts";
 import { applyOutboxStep, outboxBacklog, OutboxWorker, resetTails } from "./_outbox.ts";
 import { SearchPool } from "./_search_pool.ts";
+import { WalCheckpointer } from "./_checkpoint.ts";
 import {
   prepareBackupDir,
   recoverRestore,
@@ -81,6 +82,8 @@ export interface LocalMemoryOptions {
   searchWorkers?: number;
   /** Run the outbox worker in the background (default true). */
   outbox?: boolean;
+  /** Checkpoint the WALs in a worker instead of on the committing thread (default true). */
+  checkpoints?: boolean;
   log?: Logger;
 }
 
@@ -112,6 +115,7 @@ export class LocalMemory implements MemoryClient {
   #db: StoreAccess;
   #pool: SearchPool | null = null;
   #outbox: OutboxWorker | null = null;
+  #checkpointer: WalCheckpointer | null = null;
   /** Set while a backup copies the files: writes wait on it. */
   #writeGate: Promise<void> | null = null;
   /** Set while a restore swaps the files: everything waits on it. */
@@ -157,6 +161,13 @@ export class LocalMemory implements MemoryClient {
   }
 
   #startWorkers(): void {
+    if (this.#options.checkpoints ?? true) {
+      this.#checkpointer = new WalCheckpointer({
+        dir: this.#options.dir,
+        stores: this.#stores,
+        log: this.#options.log,
+      });
+    }
     const workers = this.#options.searchWorkers ?? 1;
     if (workers > 0) {
       this.#pool = new SearchPool({ dir: this.#options.dir, size: workers, timeoutMs: MEMORY_SEARCH_TIMEOUT_MS });
@@ -176,7 +187,9 @@ export class LocalMemory implements MemoryClient {
     this.#outbox = null;
     const pool = this.#pool;
     this.#pool = null;
-    await pool?.close();
+    const checkpointer = this.#checkpointer;
+    this.#checkpointer = null;
+    await Promise.all([pool?.close(), checkpointer?.close()]);
   }
 
   async #ready(): Promise<void> {

@@ -1,5 +1,6 @@
 import { DatabaseSync } from "node:sqlite";
-import { assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { WAL_AUTOCHECKPOINT_PAGES } from "./_checkpoint.ts";
 import { memoryClientSuite } from "./_client_suite.ts";
 import { openLocalMemory } from "./local.ts";
 import { applicationId, MIGRATIONS, storeFile } from "./stores.ts";
@@ -104,6 +105,47 @@ Deno.test("LocalMemory: messages appended one by one are searchable at once; an 
       }
     } finally {
       await Deno.remove(copy, { recursive: true });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("LocalMemory: committed messages reach the store file in the background and the WAL stays bounded", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-memory-" });
+  try {
+    const memory = await openLocalMemory({ dir, outbox: false, searchWorkers: 0 });
+    const messages = 3_000;
+    try {
+      const { id } = await memory.createConversation();
+      for (let i = 0; i < messages; i++) {
+        await memory.appendMessages(id, [{ role: "user", content: `message ${i} about the weather in town ${i}` }]);
+      }
+      const probe = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
+      const pageSize = (probe.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
+      probe.close();
+      const walBytes = (await Deno.stat(`${dir}/conversations.db-wal`)).size;
+      assert(
+        walBytes <= (WAL_AUTOCHECKPOINT_PAGES + 64) * (pageSize + 24),
+        `the WAL grew to ${walBytes} bytes`,
+      );
+      // With no more commits, only the checkpoint worker can copy the WAL into the file: a copy of
+      // the file alone soon holds every message.
+      let found = -1;
+      for (let attempt = 0; attempt < 100 && found !== messages; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await Deno.copyFile(`${dir}/conversations.db`, `${dir}/alone.db`);
+        try {
+          const alone = new DatabaseSync(`${dir}/alone.db`, { readOnly: true });
+          found = (alone.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
+          alone.close();
+        } catch {
+          found = -1; // copied mid-checkpoint; try again
+        }
+      }
+      assertEquals(found, messages);
+    } finally {
+      await memory.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
