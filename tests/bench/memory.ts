@@ -260,16 +260,21 @@ export default async function (ctx: BenchContext): Promise<void> {
 
     // /v1/health while 8 clients search, against the real server on the same files.
     await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml"] });
+    // The search clients run in a worker: the probe below must measure the server, not wait behind
+    // its own process handling 8 clients' responses.
+    const until = Date.now() + HEALTH_SECONDS * 1000;
     const stop = performance.now() + HEALTH_SECONDS * 1000;
-    let searches = 0;
-    const clients = Array.from({ length: SEARCH_CLIENTS }, async () => {
-      while (performance.now() < stop) {
-        const res = await fetch(`${server.url}/v1/memory/search?q=${encodeURIComponent(query())}&limit=10`, {
-          headers: server.auth,
-        });
-        await res.arrayBuffer();
-        searches++;
-      }
+    const load = new Worker(new URL("./_search_load.ts", import.meta.url), { type: "module" });
+    const loadDone = new Promise<number>((resolve, reject) => {
+      load.onmessage = (event) => resolve(event.data.searches);
+      load.onerror = (event) => reject(new Error(event.message));
+    });
+    load.postMessage({
+      url: server.url,
+      token: server.token,
+      clients: SEARCH_CLIENTS,
+      until,
+      queries: Array.from({ length: 5_000 }, query),
     });
     const health: number[] = [];
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -280,7 +285,8 @@ export default async function (ctx: BenchContext): Promise<void> {
       health.push(performance.now() - began);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    await Promise.all(clients);
+    const searches = await loadDone;
+    load.terminate();
     ctx.report("health_p99_during_search_ms", percentile(health, 99), "ms");
     ctx.note(
       `${health.length} health checks while ${searches} searches ran (${(searches / HEALTH_SECONDS).toFixed(0)}/s)`,
