@@ -14,7 +14,6 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
 
 /** A file's bytes: in memory, or a file on disk (for the 1 GiB benchmark). */
 export type StubContent = Uint8Array | { diskPath: string; size: number; sha256?: string };
@@ -78,8 +77,6 @@ interface Prepared {
   size: number;
   sha256: string;
   gitOid: string;
-  /** Open once for content on disk: every response reads its range with positioned reads. */
-  fd?: number;
 }
 
 async function digest(content: StubContent): Promise<{ size: number; sha256: string; gitOid: string }> {
@@ -142,8 +139,7 @@ export async function startHubStub(
     const files = new Map<string, Prepared>();
     for (const file of repo.files) {
       const info = await digest(file.content);
-      const prepared: Prepared = { file, ...info };
-      if (!(file.content instanceof Uint8Array)) prepared.fd = openSync(file.content.diskPath, "r");
+      const prepared = { file, ...info };
       files.set(file.path, prepared);
       bySha.set(info.sha256, { id: repo.id, prepared });
     }
@@ -162,18 +158,27 @@ export async function startHubStub(
     const corrupt = faults.corrupt;
     let position = start;
     let sent = 0;
+    let file: Deno.FsFile | undefined;
     const began = performance.now();
-    // Whole-file GETs and Range requests take exactly the same path, so a client fetching ranges
-    // in parallel pays no cost here that a single full GET does not.
     return new ReadableStream<Uint8Array>({
+      async start() {
+        if (!(content instanceof Uint8Array)) {
+          file = await Deno.open(content.diskPath);
+          await file.seek(start, Deno.SeekMode.Start);
+        }
+      },
       async pull(controller) {
         if (position > end) {
+          file?.close();
+          file = undefined;
           controller.close();
           return;
         }
         let want = Math.min(rate ? Math.max(16384, Math.floor(rate / 20)) : CHUNK * 4, end + 1 - position);
         if (dropAt >= 0) {
           if (sent >= dropAt) {
+            file?.close();
+            file = undefined;
             // Ending short of Content-Length makes the server drop the connection mid-body.
             controller.close();
             return;
@@ -184,12 +189,11 @@ export async function startHubStub(
         if (content instanceof Uint8Array) {
           chunk = content.slice(position, position + want);
         } else {
-          // A positioned read of the page-cached file: no open, seek or async round trip per chunk.
           chunk = new Uint8Array(want);
           let got = 0;
           while (got < want) {
-            const n = readSync(prepared.fd!, chunk, got, want - got, position + got);
-            if (n === 0) break;
+            const n = await file!.read(chunk.subarray(got));
+            if (n === null) break;
             got += n;
           }
           chunk = chunk.subarray(0, got);
@@ -204,6 +208,10 @@ export async function startHubStub(
           const wait = due - performance.now();
           if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         }
+      },
+      cancel() {
+        file?.close();
+        file = undefined;
       },
     });
   }
@@ -361,9 +369,6 @@ export async function startHubStub(
 
   const close = async () => {
     await Promise.all([hubServer.shutdown(), cdnServer.shutdown()]);
-    for (const { files } of repos.values()) {
-      for (const prepared of files.values()) if (prepared.fd !== undefined) closeSync(prepared.fd);
-    }
   };
   return {
     hubUrl,
