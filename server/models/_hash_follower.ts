@@ -12,6 +12,14 @@ export interface HashFollower {
   close(): void;
 }
 
+/**
+ * The prefix must grow by this much before the worker hears of it. Each message wakes the worker
+ * for one read and hash; measured on 1 GiB over loopback with 8 connections, 8 MiB steps instead
+ * of 1 MiB cut the downloading process's CPU from 1.41-1.44 s to 1.35-1.38 s with the same
+ * throughput (the whole tail is hashed on `finish` either way).
+ */
+const ADVANCE_STEP_BYTES = 8 * 1024 * 1024;
+
 class WorkerFollower implements HashFollower {
   #worker: Worker;
   #sent = 0;
@@ -34,8 +42,7 @@ class WorkerFollower implements HashFollower {
   }
 
   advance(to: number): void {
-    // Messages queue on the worker; only send when the prefix moved by a useful amount.
-    if (to - this.#sent < 1024 * 1024) return;
+    if (to - this.#sent < ADVANCE_STEP_BYTES) return;
     this.#sent = to;
     this.#worker.postMessage({ type: "advance", to });
   }

@@ -3,6 +3,7 @@ import { pseudoRandomBytes, startHubStub } from "../../tests/hub_stub/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import { downloadFile } from "./downloader.ts";
 import { HubClient } from "./hub_client.ts";
+import { HASH_WORKER_MIN_BYTES } from "./limits.ts";
 
 /** Awaits a rejection and returns the TabAgentError it carried. */
 async function failure(run: () => Promise<unknown>): Promise<TabAgentError> {
@@ -192,4 +193,32 @@ Deno.test("a download needing more space than is free is refused before any byte
   const full = await failure(() => checkDiskSpace(env.dir, huge));
   assertEquals(full.code, "insufficient_storage");
   assertEquals(env.hub.served.get("model.gguf"), undefined);
+});
+
+Deno.test("a file large enough to be hashed on the worker thread is verified, and wrong bytes are caught", async () => {
+  const large = pseudoRandomBytes(HASH_WORKER_MIN_BYTES + 3 * 1024 * 1024 + 17, 13);
+  await using hub = await startHubStub({
+    repos: [{ id: ID, files: [{ path: "large.gguf", content: large, lfs: true }] }],
+  });
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-dl-" });
+  try {
+    const client = new HubClient({ endpoint: hub.hubUrl });
+    const url = client.resolveUrl(ID, hub.commitOf(ID), "large.gguf");
+    const expected = { size: large.length, sha256: hub.sha256Of(ID, "large.gguf") };
+    // Dropped connections make pieces finish out of order, so the hash follows a prefix with gaps.
+    hub.faults.dropAfterBytes = 300_000;
+    hub.faults.dropTimes = 3;
+    const result = await downloadFile({ hub: client, url, dest: `${dir}/large.gguf`, expected, pieceBytes: 1 << 20 });
+    assertEquals(result.sha256, expected.sha256);
+    assertEquals(await Deno.readFile(`${dir}/large.gguf`), large);
+
+    hub.faults.corrupt = true;
+    const error = await failure(() =>
+      downloadFile({ hub: client, url, dest: `${dir}/again.gguf`, expected, pieceBytes: 1 << 20 })
+    );
+    assertEquals(error.code, "checksum_mismatch");
+    await rejects(() => Deno.stat(`${dir}/again.gguf`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
