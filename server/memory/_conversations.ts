@@ -5,6 +5,7 @@ import { TabAgentError, validationError } from "../errors/mod.ts";
 import { byteLength, type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
 import { catchUpMessageIndex, indexedUpTo, indexMessagesAfter, MESSAGE_INDEX_DEFER_LIMIT } from "./_message_index.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
+import type { SnapshotReader } from "./_snapshot.ts";
 import {
   contentText,
   conversationFromRow,
@@ -54,7 +55,12 @@ interface HotStatements {
   touchConversation: StatementSync;
   insertMessage: StatementSync;
   getMessage: StatementSync;
+  /** The same read on the point-read snapshot (see _snapshot.ts). */
+  readMessage: StatementSync;
+  reader: SnapshotReader;
 }
+
+const GET_MESSAGE_SQL = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`;
 
 const hotStatements = new WeakMap<StoreAccess, HotStatements>();
 
@@ -71,7 +77,9 @@ function hot(db: StoreAccess): HotStatements {
         "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
           "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
-      getMessage: db.stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
+      getMessage: db.stores.conversations.prepare(GET_MESSAGE_SQL),
+      readMessage: db.reader("conversations").prepare(GET_MESSAGE_SQL, true),
+      reader: db.reader("conversations"),
     };
     found.getMessage.setReturnArrays(true);
     hotStatements.set(db, found);
@@ -125,7 +133,9 @@ export async function createConversation(ctx: MemoryContext, input: NewConversat
 /** Conversation `id`. */
 export async function getConversation(ctx: MemoryContext, id: string): Promise<Conversation> {
   await ctx.ready();
-  return conversationFromRow(conversationRow(ctx.db, String(id)));
+  const row = ctx.db.read<ConversationRow>("conversations", "SELECT * FROM conversations WHERE id = ?", String(id));
+  if (!row) throw notFound("conversation", String(id));
+  return conversationFromRow(row);
 }
 
 /** Conversations, most recently updated first. */
@@ -312,7 +322,13 @@ async function catchUpBeforeSearch(ctx: MemoryContext): Promise<void> {
 export async function getMessage(ctx: MemoryContext, id: string): Promise<Message> {
   if (ctx.readBlocked) await ctx.ready();
   const n = parseId(ID_PREFIX.message, String(id));
-  const row = n === null ? undefined : hot(ctx.db).getMessage.get(n) as unknown[] | undefined;
+  let row: unknown[] | undefined;
+  if (n !== null) {
+    const statements = hot(ctx.db);
+    row = (statements.reader.refresh() ? statements.readMessage : statements.getMessage).get(n) as
+      | unknown[]
+      | undefined;
+  }
   if (!row) throw notFound("message", String(id));
   return messageFromArray(row);
 }
