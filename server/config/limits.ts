@@ -56,10 +56,3 @@ export const MEMORY_OUTBOX_BATCH = 500;
 export const MEMORY_CHECKPOINT_BUSY_MS = 10;
 /** How often the checkpoint worker looks at the WALs while nothing was written since its last look (ms). */
 export const MEMORY_CHECKPOINT_IDLE_MS = 100;
-/**
- * Longest a point read's snapshot is reused (ms): writes by another process become visible to
- * point reads after at most this long (this process's own writes are visible at once).
- */
-export const MEMORY_READ_SNAPSHOT_MAX_AGE_MS = 50;
-/** How long after the last point read its snapshot is let go, so WAL checkpoints are never held back (ms). */
-export const MEMORY_READ_SNAPSHOT_IDLE_MS = 20;

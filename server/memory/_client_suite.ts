@@ -248,60 +248,6 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
     await rejectsWith(memory.addFeedback(episode.id, { rating: 5 } as never), "validation_failed", "rating");
   });
 
-  test(
-    "reads by id see every acknowledged write at once: append, delete, update, import, restore",
-    async (memory, dir) => {
-      const { id } = await memory.createConversation({ title: "first" });
-      for (let i = 0; i < 20; i++) {
-        const [message] = await memory.appendMessages(id, [{ role: "user", content: `message ${i}` }]);
-        assertEquals((await memory.getMessage(message.id)).content, `message ${i}`);
-        assertEquals((await memory.getConversation(id)).message_count, i + 1);
-      }
-      const [kept] = await memory.appendMessages(id, [{ role: "user", content: "about to go" }]);
-      assertEquals((await memory.getMessage(kept.id)).content, "about to go");
-      await memory.deleteConversation(id);
-      await rejectsWith(memory.getMessage(kept.id), "not_found", kept.id);
-      await rejectsWith(memory.getConversation(id), "not_found", id);
-
-      const other = await memory.createConversation({ title: "before" });
-      assertEquals((await memory.getConversation(other.id)).title, "before");
-      await memory.updateConversation(other.id, { title: "after" });
-      assertEquals((await memory.getConversation(other.id)).title, "after");
-      const [reply] = await memory.appendMessages(other.id, [{ role: "assistant", content: "still here" }]);
-      assertEquals((await memory.getMessage(reply.id)).content, "still here");
-
-      const fact = await memory.addFact({ text: "reads follow writes" });
-      assertEquals((await memory.getFact(fact.id)).text, "reads follow writes");
-      await memory.deleteFact(fact.id);
-      await rejectsWith(memory.getFact(fact.id), "not_found");
-      const tool = await memory.recordToolResult({ tool_name: "t", status: "ok", duration_ms: 1 });
-      assertEquals(await memory.getToolResult(tool.id), tool);
-
-      const manifest = await memory.backup(`${dir}/snapshot`);
-      assertEquals(manifest.files.length, 7);
-      const [late] = await memory.appendMessages(other.id, [{ role: "user", content: "after the backup" }]);
-      assertEquals((await memory.getMessage(late.id)).content, "after the backup");
-      await memory.importJsonl(
-        JSON.stringify({
-          record: "conversation",
-          id: "conv_imported",
-          title: "imported",
-          metadata: null,
-          created_at: "2024-01-01T00:00:00.000Z",
-          updated_at: "2024-01-01T00:00:00.000Z",
-        }),
-      );
-      assertEquals((await memory.getConversation("conv_imported")).title, "imported");
-      await memory.restore(`${dir}/snapshot`);
-      await rejectsWith(memory.getMessage(late.id), "not_found");
-      await rejectsWith(memory.getConversation("conv_imported"), "not_found");
-      assertEquals((await memory.getMessage(reply.id)).content, "still here");
-      const [fresh] = await memory.appendMessages(other.id, [{ role: "user", content: "after the restore" }]);
-      assertEquals((await memory.getMessage(fresh.id)).content, "after the restore");
-      assertEquals((await memory.getConversation(other.id)).message_count, 2);
-    },
-  );
-
   test("derived stores follow: summaries, the embedding queue and counters", async (memory) => {
     const { id } = await memory.createConversation();
     const messages = await memory.appendMessages(id, [

@@ -10,7 +10,6 @@ import { TabAgentError, validationError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { encodeCursor } from "./_rows.ts";
 import type { SearchPool } from "./_search_pool.ts";
-import { SnapshotReader } from "./_snapshot.ts";
 import type { StoreName, Stores } from "./stores.ts";
 import { type Page, type PageOptions, PageOptionsSchema } from "./types.ts";
 
@@ -20,7 +19,6 @@ export class StoreAccess {
   /** False only when every message is known to be in the full-text index (see _message_index.ts). */
   messagesBehind = true;
   #statements = new Map<DatabaseSync, Map<string, StatementSync>>();
-  #readers = new Map<StoreName, SnapshotReader>();
 
   constructor(stores: Stores) {
     this.stores = stores;
@@ -61,30 +59,6 @@ export class StoreAccess {
     return this.sql(store, sql).run(...args);
   }
 
-  /** The point-read connection of `store` (see _snapshot.ts), created on first use. */
-  reader(store: StoreName): SnapshotReader {
-    let reader = this.#readers.get(store);
-    if (!reader) {
-      reader = new SnapshotReader(this.stores[store]);
-      this.#readers.set(store, reader);
-    }
-    return reader;
-  }
-
-  /**
-   * The first row of `sql` read by id on `store`'s point-read snapshot: it sees every write this
-   * process made (see _snapshot.ts). For by-id reads only; lists and searches read the writer.
-   */
-  read<T>(store: StoreName, sql: string, ...args: SQLInputValue[]): T | undefined {
-    const reader = this.reader(store);
-    return (reader.refresh() ? reader.prepare(sql) : this.sql(store, sql)).get(...args) as T | undefined;
-  }
-
-  /** Lets go of every point-read snapshot (a backup starts). */
-  releaseReaders(): void {
-    for (const reader of this.#readers.values()) reader.release();
-  }
-
   /** Runs `fn` in one write transaction on `store`. */
   transaction<T>(store: StoreName, fn: () => T): T {
     const db = this.stores[store];
@@ -110,10 +84,8 @@ export class StoreAccess {
     );
   }
 
-  /** Closes the point-read connections and forgets every prepared statement (before the stores close). */
+  /** Forgets every prepared statement (before the stores close). */
   clear(): void {
-    for (const reader of this.#readers.values()) reader.close();
-    this.#readers.clear();
     this.#statements.clear();
   }
 }

@@ -5,7 +5,6 @@ import { TabAgentError, validationError } from "../errors/mod.ts";
 import { byteLength, type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
 import { catchUpMessageIndex, indexedUpTo, indexMessagesAfter, MESSAGE_INDEX_DEFER_LIMIT } from "./_message_index.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
-import type { SnapshotReader } from "./_snapshot.ts";
 import {
   contentText,
   conversationFromRow,
@@ -55,12 +54,7 @@ interface HotStatements {
   touchConversation: StatementSync;
   insertMessage: StatementSync;
   getMessage: StatementSync;
-  /** The same read on the point-read snapshot (see _snapshot.ts). */
-  readMessage: StatementSync;
-  reader: SnapshotReader;
 }
-
-const GET_MESSAGE_SQL = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`;
 
 const hotStatements = new WeakMap<StoreAccess, HotStatements>();
 
@@ -77,9 +71,7 @@ function hot(db: StoreAccess): HotStatements {
         "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
           "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
-      getMessage: db.stores.conversations.prepare(GET_MESSAGE_SQL),
-      readMessage: db.reader("conversations").prepare(GET_MESSAGE_SQL, true),
-      reader: db.reader("conversations"),
+      getMessage: db.stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
     };
     found.getMessage.setReturnArrays(true);
     hotStatements.set(db, found);
@@ -133,9 +125,7 @@ export async function createConversation(ctx: MemoryContext, input: NewConversat
 /** Conversation `id`. */
 export async function getConversation(ctx: MemoryContext, id: string): Promise<Conversation> {
   await ctx.ready();
-  const row = ctx.db.read<ConversationRow>("conversations", "SELECT * FROM conversations WHERE id = ?", String(id));
-  if (!row) throw notFound("conversation", String(id));
-  return conversationFromRow(row);
+  return conversationFromRow(conversationRow(ctx.db, String(id)));
 }
 
 /** Conversations, most recently updated first. */
@@ -322,13 +312,7 @@ async function catchUpBeforeSearch(ctx: MemoryContext): Promise<void> {
 export async function getMessage(ctx: MemoryContext, id: string): Promise<Message> {
   if (ctx.readBlocked) await ctx.ready();
   const n = parseId(ID_PREFIX.message, String(id));
-  let row: unknown[] | undefined;
-  if (n !== null) {
-    const statements = hot(ctx.db);
-    row = (statements.reader.refresh() ? statements.readMessage : statements.getMessage).get(n) as
-      | unknown[]
-      | undefined;
-  }
+  const row = n === null ? undefined : hot(ctx.db).getMessage.get(n) as unknown[] | undefined;
   if (!row) throw notFound("message", String(id));
   return messageFromArray(row);
 }

@@ -166,7 +166,7 @@ export async function addFact(ctx: MemoryContext, input: NewFact): Promise<Fact>
 export async function getFact(ctx: MemoryContext, id: string): Promise<Fact> {
   await ctx.ready();
   const n = requireId(ID_PREFIX.fact, "fact", String(id));
-  const row = ctx.db.read<FactRow>("knowledge", `SELECT ${FACT_COLUMNS} FROM facts WHERE id = ?`, n);
+  const row = ctx.db.get<FactRow>("knowledge", `SELECT ${FACT_COLUMNS} FROM facts WHERE id = ?`, n);
   if (!row) throw notFound("fact", String(id));
   return factFromRow(row);
 }

@@ -43,7 +43,7 @@ export async function recordToolResult(ctx: MemoryContext, input: NewToolResult)
 export async function getToolResult(ctx: MemoryContext, id: string): Promise<ToolResult> {
   await ctx.ready();
   const n = requireId(ID_PREFIX.tool_result, "tool result", String(id));
-  const row = ctx.db.read<ToolResultRow>("tool_results", "SELECT * FROM tool_results WHERE id = ?", n);
+  const row = ctx.db.get<ToolResultRow>("tool_results", "SELECT * FROM tool_results WHERE id = ?", n);
   if (!row) throw notFound("tool result", String(id));
   return toolResultFromRow(row);
 }

@@ -402,7 +402,6 @@ export class LocalMemory implements MemoryClient {
     this.#writeGate = released.promise;
     const versions = {} as Record<StoreName, number>;
     try {
-      this.#db.releaseReaders();
       for (const store of STORE_NAMES) versions[store] = schemaVersion(this.#stores[store]);
       await snapshotStores(this.dir, dir);
     } finally {

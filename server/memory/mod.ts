@@ -17,10 +17,7 @@
  * the same transaction), and the outbox worker applies them to the derived stores idempotently,
  * recording in each derived store how far it got in the same transaction as the effect. After a
  * crash at any point the derived stores therefore converge to the truth once the worker has run;
- * they can also be rebuilt from it at any time. Reads see every write this process acknowledged,
- * at once; reads by id (`getMessage`, `getConversation`, `getFact`, `getToolResult`) reuse a
- * read snapshot for up to 50 ms, so a write made by another process on the same files may take
- * that long to show in them.
+ * they can also be rebuilt from it at any time.
  *
  * @example
  * ```ts
