@@ -111,7 +111,7 @@ Deno.test("LocalMemory: messages appended one by one are searchable at once; an 
   }
 });
 
-Deno.test("LocalMemory: committed messages reach the store file in the background and the WAL stays bounded", async () => {
+Deno.test("LocalMemory: committed messages reach the store file in the background and the WAL stays bounded under reads", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-memory-" });
   try {
     const memory = await openLocalMemory({ dir, outbox: false, searchWorkers: 0 });
@@ -119,7 +119,10 @@ Deno.test("LocalMemory: committed messages reach the store file in the backgroun
     try {
       const { id } = await memory.createConversation();
       for (let i = 0; i < messages; i++) {
-        await memory.appendMessages(id, [{ role: "user", content: `message ${i} about the weather in town ${i}` }]);
+        const content = `message ${i} about the weather in town ${i}`;
+        const [stored] = await memory.appendMessages(id, [{ role: "user", content }]);
+        // Reads between writes, as when a chat is stored and shown: no reader may pin the WAL.
+        assertEquals((await memory.getMessage(stored.id)).content, content);
       }
       const probe = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
       const pageSize = (probe.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
