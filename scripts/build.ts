@@ -7,6 +7,8 @@
  * The payload stays lean: other platforms' native packages and dev-only packages are excluded.
  * @module
  */
+import { SERVER_V8_FLAGS } from "../server/config/mod.ts";
+
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
 
 const denort = Deno.env.get("DENORT_BIN");
@@ -57,6 +59,7 @@ const target = Deno.build.os === "windows" ? "dist/tabagent.exe" : "dist/tabagen
 const args = [
   "compile",
   "-A",
+  `--v8-flags=${SERVER_V8_FLAGS}`,
   "--output",
   target,
   "--include",

@@ -8,6 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { SERVER_V8_FLAGS } from "../server/config/mod.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
 const { values } = parseArgs({
@@ -40,6 +41,7 @@ await deno([
   "-g",
   "-A",
   "-f",
+  `--v8-flags=${SERVER_V8_FLAGS}`,
   "-n",
   "tabagent",
   "--root",

@@ -6,7 +6,7 @@ import { createApp, REPO_ROOT } from "./app.ts";
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { helpText, parseCommandLine, UsageError } from "./cli/mod.ts";
 import { runLogin, runModelsCommand } from "./cli/models_command.ts";
-import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig } from "./config/mod.ts";
+import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig, SERVER_V8_FLAGS } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
@@ -61,7 +61,15 @@ function selfCommand(): string[] {
   const exec = Deno.execPath();
   if (Deno.mainModule.startsWith("file:") && !/\/tabagent(\.exe)?$/.test(exec)) {
     const configPath = decodeURIComponent(new URL("deno.json", REPO_ROOT).pathname);
-    return [exec, "run", "-A", "--config", configPath, decodeURIComponent(new URL(Deno.mainModule).pathname)];
+    return [
+      exec,
+      "run",
+      "-A",
+      `--v8-flags=${SERVER_V8_FLAGS}`,
+      "--config",
+      configPath,
+      decodeURIComponent(new URL(Deno.mainModule).pathname),
+    ];
   }
   return [exec];
 }

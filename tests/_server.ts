@@ -10,6 +10,8 @@
  * @module
  */
 
+import { SERVER_V8_FLAGS } from "../server/config/mod.ts";
+
 const MAIN = new URL("../server/main.ts", import.meta.url);
 const CONFIG = new URL("../deno.json", import.meta.url);
 
@@ -47,7 +49,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
   if (!args.includes("--port")) args.push("--port", "0");
   if (!args.includes("--data-dir")) args.push("--data-dir", dataDir);
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG.pathname, MAIN.pathname, "serve", ...args],
+    args: [
+      "run",
+      "-A",
+      `--v8-flags=${Deno.env.get("TABAGENT_TEST_V8_FLAGS") ?? SERVER_V8_FLAGS}`,
+      "--config",
+      CONFIG.pathname,
+      MAIN.pathname,
+      "serve",
+      ...args,
+    ],
     env: { TABAGENT_LOG_LEVEL: "info", ...options.env },
     stdin: "null",
     stdout: "null",

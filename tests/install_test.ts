@@ -21,3 +21,20 @@ Deno.test("the installed tabagent shim runs without deno on PATH", async () => {
   match(new TextDecoder().decode(run.stdout), /^tabagent \d+\.\d+\.\d+/);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("every launcher runs the server with the same V8 flags", async () => {
+  const { SERVER_V8_FLAGS } = await import("../server/config/mod.ts");
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
+  for (const task of ["serve", "tabagent"]) {
+    match(tasks[task], new RegExp(`--v8-flags=${SERVER_V8_FLAGS}`), `deno task ${task}`);
+  }
+  const root = await Deno.makeTempDir();
+  const install = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", INSTALL, "--root", root],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  equal(install.code, 0);
+  match(await Deno.readTextFile(`${root}/bin/tabagent`), new RegExp(`--v8-flags=${SERVER_V8_FLAGS}`));
+  await Deno.remove(root, { recursive: true });
+});
