@@ -110,7 +110,8 @@ async function main(): Promise<void> {
         browsers: (command.browsers.length ? command.browsers : [...BROWSERS]) as Browser[],
         uninstall: command.uninstall,
         launcherPath: `${cfg.dataDir}/native-host.${ext}`,
-        command: [...selfCommand(), "--data-dir", cfg.dataDir],
+        command: selfCommand(),
+        flags: ["--data-dir", cfg.dataDir],
         extensionIds: [EXTENSION_ID],
         env: Deno.env.toObject(),
       });

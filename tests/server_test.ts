@@ -190,3 +190,40 @@ Deno.test("native mode answers framed requests on stdin/stdout and exits when st
   equal(replies[2].error?.code, "validation_failed");
   await Deno.remove(dataDir, { recursive: true });
 });
+
+Deno.test("install-host writes a launcher that Chrome can start: it answers as the native host", async () => {
+  const home = await Deno.makeTempDir();
+  const dataDir = `${home}/data`;
+  const install = await runCli(["install-host", "--browser", "chromium", "--data-dir", dataDir], { HOME: home });
+  equal(install.code, 0, install.stderr);
+  const manifest = JSON.parse(
+    await Deno.readTextFile(`${home}/.config/chromium/NativeMessagingHosts/dev.tabagent.host.json`),
+  );
+  assertEquals(manifest.allowed_origins, ["chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"]);
+  // Start the launcher exactly as Chrome does: the manifest's path, the caller's origin as argument.
+  const host = new Deno.Command(manifest.path, {
+    args: ["chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const body = new TextEncoder().encode(JSON.stringify({ id: 7, type: "server_info" }));
+  const frame = new Uint8Array(4 + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length, true);
+  frame.set(body, 4);
+  const writer = host.stdin.getWriter();
+  await writer.write(frame);
+  await writer.close();
+  const { code, stdout, stderr } = await host.output();
+  equal(code, 0, new TextDecoder().decode(stderr));
+  const length = new DataView(stdout.buffer, stdout.byteOffset, 4).getUint32(0, true);
+  const reply = JSON.parse(new TextDecoder().decode(stdout.subarray(4, 4 + length)));
+  equal(reply.id, 7);
+  equal(reply.ok, true);
+  equal(reply.result.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
+  const removed = await runCli(["install-host", "--browser", "chromium", "--uninstall", "--data-dir", dataDir], {
+    HOME: home,
+  });
+  match(removed.stdout, /removed/);
+  await Deno.remove(home, { recursive: true });
+});

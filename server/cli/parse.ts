@@ -101,8 +101,11 @@ export function parseCommandLine(argv: string[]): Command {
   if (first === "--version" || first === "-V" || first === "version") return { kind: "version" };
   if (first === "--help" || first === "-h") return { kind: "help" };
   if (first === "help") return { kind: "help", topic: rest[0] };
-  if (/^chrome-extension:\/\//.test(first) || first.startsWith("--parent-window=")) {
-    return { kind: "serve", flags: { mode: "native" } };
+  if (/^chrome-extension:\/\//.test(first)) {
+    // Chrome starting us as a native host: its origin, Windows' --parent-window, then the flags
+    // the launcher script carries.
+    const command = parseServe(rest.filter((arg) => !arg.startsWith("--parent-window=")));
+    return command.kind === "serve" ? { kind: "serve", flags: { ...command.flags, mode: "native" } } : command;
   }
   if (first.startsWith("-")) return parseServe(argv);
   switch (first) {

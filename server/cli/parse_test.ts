@@ -25,8 +25,12 @@ Deno.test("serve flags are read", () => {
   assertEquals(command.flags.origins, ["http://a:1", "http://b:2"]);
 });
 
-Deno.test("Chrome's origin argument starts the native host", () => {
-  assertEquals(parseCommandLine(["chrome-extension://abc/"]), { kind: "serve", flags: { mode: "native" } });
+Deno.test("Chrome's origin argument starts the native host, with the launcher's flags after it", () => {
+  const bare = parseCommandLine(["chrome-extension://abc/"]);
+  assertEquals(bare.kind === "serve" && bare.flags.mode, "native");
+  const launched = parseCommandLine(["chrome-extension://abc/", "--parent-window=0", "--data-dir", "/d"]);
+  if (launched.kind !== "serve") throw new Error(launched.kind);
+  assertEquals([launched.flags.mode, launched.flags.dataDir], ["native", "/d"]);
 });
 
 Deno.test("unknown options, stray positionals and commands are usage errors", () => {

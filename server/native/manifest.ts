@@ -71,14 +71,18 @@ export function buildManifest(path: string, extensionIds: string[]): HostManifes
 
 /**
  * The launcher Chrome runs: a script that starts this program in native mode. Chrome passes the
- * caller's origin as an argument and cannot pass flags, so the script carries them.
+ * caller's origin first (and on Windows `--parent-window=…`) and cannot pass flags, so the script
+ * appends them after Chrome's arguments; `tabagent <origin> [flags]` means `serve --mode native`.
  */
-export function launcherScript(command: string[], platform: typeof Deno.build.os): string {
+export function launcherScript(command: string[], flags: string[], platform: typeof Deno.build.os): string {
   if (platform === "windows") {
-    return `@echo off\r\n${command.map((part) => `"${part}"`).join(" ")} serve --mode native %*\r\n`;
+    const quote = (part: string) => `"${part}"`;
+    return `@echo off\r\n${command.map(quote).join(" ")} %* ${flags.map(quote).join(" ")}\r\n`;
   }
-  const quoted = command.map((part) => `'${part.replaceAll("'", `'\\''`)}'`).join(" ");
-  return `#!/bin/sh\n# Written by 'tabagent install-host'; Chrome runs this to reach TabAgent.\nexec ${quoted} serve --mode native "$@"\n`;
+  const quote = (part: string) => `'${part.replaceAll("'", `'\\''`)}'`;
+  return `#!/bin/sh\n# Written by 'tabagent install-host'; Chrome runs this to reach TabAgent.\nexec ${
+    command.map(quote).join(" ")
+  } "$@" ${flags.map(quote).join(" ")}\n`;
 }
 
 /** What install/uninstall did, per browser. */
@@ -97,6 +101,8 @@ export async function installHost(options: {
   uninstall: boolean;
   launcherPath: string;
   command: string[];
+  /** Flags for `serve` in native mode (e.g. `--data-dir`), after Chrome's arguments. */
+  flags: string[];
   extensionIds: string[];
   platform?: typeof Deno.build.os;
   env: Readonly<Record<string, string | undefined>>;
@@ -105,7 +111,7 @@ export async function installHost(options: {
   const results: HostInstallResult[] = [];
   if (!options.uninstall) {
     await Deno.mkdir(options.launcherPath.replace(/[\\/][^\\/]+$/, ""), { recursive: true });
-    await writeAtomic(options.launcherPath, launcherScript(options.command, platform), 0o755);
+    await writeAtomic(options.launcherPath, launcherScript(options.command, options.flags, platform), 0o755);
   }
   for (const browser of options.browsers) {
     const dir = manifestDir(browser, platform, options.env);

@@ -25,8 +25,8 @@ Deno.test("the manifest allows exactly the extension's origin", () => {
 
 Deno.test("the launcher quotes its command and runs native mode", () => {
   match(
-    launcherScript(["/opt/my deno/deno", "run", "it's.ts"], "linux"),
-    /exec '\/opt\/my deno\/deno' 'run' 'it'\\''s.ts' serve --mode native "\$@"/,
+    launcherScript(["/opt/my deno/deno", "run", "it's.ts"], ["--data-dir", "/d"], "linux"),
+    /exec '\/opt\/my deno\/deno' 'run' 'it'\\''s.ts' "\$@" '--data-dir' '\/d'/,
   );
 });
 
@@ -36,6 +36,7 @@ Deno.test("install-host writes and removes manifests for each browser", async ()
   const common = {
     launcherPath: `${home}/data/native-host.sh`,
     command: ["/bin/tabagent"],
+    flags: ["--data-dir", "/d"],
     extensionIds: ["abc"],
     env,
   };
