@@ -23,7 +23,7 @@ import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { modelRoutes } from "./http/models.ts";
 import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
-import { Lifecycle } from "./lifecycle/mod.ts";
+import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
@@ -112,6 +112,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
     );
   } else {
+    lifecycle.add(new InstanceLock(config.dataDir));
     const routers: OpenAPIHono<HttpEnv>[] = [];
     const httpStopping = new AbortController();
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {

@@ -227,3 +227,11 @@ Deno.test("install-host writes a launcher that Chrome can start: it answers as t
   match(removed.stdout, /removed/);
   await Deno.remove(home, { recursive: true });
 });
+
+Deno.test("a second server on the same data dir is refused with the first one's pid", async () => {
+  await using first = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const second = await runCli(["serve", "--mode", "http", "--no-ml", "--port", "0", "--data-dir", first.dataDir]);
+  equal(second.code, 1);
+  match(second.stderr, new RegExp(`Another TabAgent server \\(pid ${first.process.pid}\\) is using`));
+  equal((await fetch(`${first.url}/v1/health`)).status, 200);
+});

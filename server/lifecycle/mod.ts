@@ -162,3 +162,5 @@ export class Lifecycle {
     return "ready";
   }
 }
+
+export { InstanceLock } from "./instance_lock.ts";
