@@ -64,7 +64,14 @@ export function sseResponse(
   const body = new ReadableStream<Uint8Array>({
     start() {
       produce(writer, signal).catch((error) => {
-        writer.send({ error: { message: error instanceof Error ? error.message : String(error) } });
+        // Aborted while the client still listens: the server side (shutdown) cut the reply short,
+        // and the client deserves that reason rather than the stage the cancellation hit.
+        const message = signal.aborted && !cancelled.signal.aborted
+          ? "The server is stopping; this reply was cut short"
+          : error instanceof Error
+          ? error.message
+          : String(error);
+        writer.send({ error: { message } });
       }).finally(finish);
     },
     async pull(controller) {

@@ -64,3 +64,15 @@ Deno.test("a failing producer ends the stream with an error frame", async () => 
   const { frames: got } = await frames(response);
   assertEquals(got, ['data: {"error":{"message":"model crashed"}}']);
 });
+
+Deno.test("a stream cut by server shutdown says so", async () => {
+  const shutdown = new AbortController();
+  const response = sseResponse([shutdown.signal], async (writer, signal) => {
+    writer.sendJson("{}");
+    shutdown.abort();
+    await Promise.resolve();
+    signal.throwIfAborted();
+  });
+  const { frames: got } = await frames(response);
+  assertEquals(got, ["data: {}", 'data: {"error":{"message":"The server is stopping; this reply was cut short"}}']);
+});
