@@ -148,6 +148,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           models,
           shutdownSignal: () => http?.shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
+          unload: (id) => orchestrator.unloadForDelete(id),
         }),
       );
     }

@@ -233,7 +233,7 @@ Deno.test({
   },
 });
 
-Deno.test("/v1/models lists models placed in the cache and shows which are loaded", async () => {
+Deno.test("/v1/models lists models placed in the cache, shows which are loaded, and deletes a loaded one", async () => {
   await using cache = await fixtureModelCache();
   await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path] });
   const list = async () => {
@@ -252,6 +252,22 @@ Deno.test("/v1/models lists models placed in the cache and shows which are loade
   await reply.body?.cancel();
   const after = (await list()).get(FIXTURE_MODELS.chat);
   assert.deepEqual([after?.downloaded, after?.loaded], [true, true]);
+
+  // Deleting a loaded model unloads it first; afterwards it is gone and chats say how to get it.
+  const deleted = await fetch(`${server.url}/v1/models/${FIXTURE_MODELS.chat}`, {
+    method: "DELETE",
+    headers: server.auth,
+  });
+  assert.equal(deleted.status, 200);
+  await deleted.body?.cancel();
+  assert.equal((await list()).has(FIXTURE_MODELS.chat), false);
+  const gone = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/json" },
+    body: JSON.stringify({ model: FIXTURE_MODELS.chat, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+  });
+  assert.equal(gone.status, 404);
+  await gone.body?.cancel();
 });
 
 Deno.test("chat with conversation_id stores both sides in memory; memory: true recalls earlier turns", async () => {

@@ -28,6 +28,8 @@ export interface ModelRoutesDeps {
   models: ModelsComponent;
   /** Whether inference has a model loaded; inference provides it. */
   isLoaded?: (id: string) => boolean;
+  /** Unloads a model before its files are deleted (refusing while it is in use); inference provides it. */
+  unload?: (id: string) => Promise<void>;
   /** Aborted when the HTTP server stops: open SSE streams end on it. */
   shutdownSignal?: () => AbortSignal | undefined;
 }
@@ -440,6 +442,7 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     if (models.jobs.isPulling(id)) {
       throw new TabAgentError("conflict", `${id} is being pulled; cancel the pull first`);
     }
+    await deps.unload?.(id);
     if (!(await models.cache.delete(id))) throw new TabAgentError("not_found", `${id} is not in the cache`);
     return c.json({ id, deleted: true as const });
   });

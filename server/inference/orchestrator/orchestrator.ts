@@ -172,6 +172,21 @@ export class ModelOrchestrator implements Component {
     };
   }
 
+  /**
+   * Unloads `id` so its files can be deleted; refuses with `conflict` while a request uses it. A
+   * model that is not loaded is fine.
+   */
+  async unloadForDelete(id: string): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    if (entry.active > 0) {
+      throw new TabAgentError("conflict", `The model '${id}' is answering a request; delete it when that is done`, {
+        model: id,
+      });
+    }
+    await this.unload(id);
+  }
+
   /** True when `id` is loaded and ready: what `/v1/models` shows as `loaded`. */
   isLoaded = (id: string): boolean => this.#entries.get(id)?.state === "ready";
 

@@ -131,3 +131,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "orchestrator: a model in use is not unloaded for deletion; an idle one is",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using cache = await fixtureModelCache();
+    const orchestrator = new ModelOrchestrator({
+      modelCachePath: cache.path,
+      hardware: await detectHardware(),
+      scheduler: new Scheduler(),
+      log,
+      sequencesPerModel: 1,
+      contextSize: 512,
+    });
+    await orchestrator.start();
+    try {
+      const handle = await orchestrator.acquire(FIXTURE_MODELS.chat);
+      await assert.rejects(
+        orchestrator.unloadForDelete(FIXTURE_MODELS.chat),
+        (e: unknown) => e instanceof TabAgentError && e.code === "conflict",
+      );
+      assert.equal(orchestrator.isLoaded(FIXTURE_MODELS.chat), true);
+      handle.release();
+      await orchestrator.unloadForDelete(FIXTURE_MODELS.chat);
+      assert.equal(orchestrator.isLoaded(FIXTURE_MODELS.chat), false);
+      await orchestrator.unloadForDelete(FIXTURE_MODELS.embedGguf); // never loaded: nothing to do
+    } finally {
+      await orchestrator.stop();
+    }
+  },
+});
