@@ -10,6 +10,22 @@ import { ModelOrchestrator } from "./orchestrator.ts";
 
 const log = createLogger({ level: "error" });
 
+/** An orchestrator over the fixture cache with a small context; `options` override the rest. */
+function orchestratorFor(
+  cachePath: string,
+  hardware: Awaited<ReturnType<typeof detectHardware>>,
+  options: { sequencesPerModel: number; memoryBudgetBytes?: number },
+): ModelOrchestrator {
+  return new ModelOrchestrator({
+    modelCachePath: cachePath,
+    hardware,
+    scheduler: new Scheduler(),
+    log,
+    contextSize: 512,
+    ...options,
+  });
+}
+
 Deno.test("parseKeepAlive reads Ollama's forms", () => {
   assert.equal(parseKeepAlive(undefined), 5 * 60_000);
   assert.equal(parseKeepAlive("10m"), 600_000);
@@ -46,14 +62,7 @@ Deno.test({
   fn: async () => {
     await using cache = await fixtureModelCache();
     const hardware = await detectHardware();
-    const orchestrator = new ModelOrchestrator({
-      modelCachePath: cache.path,
-      hardware,
-      scheduler: new Scheduler(),
-      log,
-      sequencesPerModel: 2,
-      contextSize: 512,
-    });
+    const orchestrator = orchestratorFor(cache.path, hardware, { sequencesPerModel: 2 });
     await orchestrator.start();
     try {
       const chat = await orchestrator.acquire(FIXTURE_MODELS.chat);
@@ -88,26 +97,14 @@ Deno.test({
     // A budget that holds one model: loading the second evicts the least recently used.
     const used = orchestrator.status().memory_in_use_bytes;
     assert.equal(used, 0);
-    const small = new ModelOrchestrator({
-      modelCachePath: cache.path,
-      hardware,
-      scheduler: new Scheduler(),
-      log,
-      sequencesPerModel: 1,
-      contextSize: 512,
-    });
+    const small = orchestratorFor(cache.path, hardware, { sequencesPerModel: 1 });
     await small.start();
     try {
       const first = await small.acquire(FIXTURE_MODELS.chat);
       first.release();
       const one = small.status().memory_in_use_bytes;
-      const tight = new ModelOrchestrator({
-        modelCachePath: cache.path,
-        hardware,
-        scheduler: new Scheduler(),
-        log,
+      const tight = orchestratorFor(cache.path, hardware, {
         sequencesPerModel: 1,
-        contextSize: 512,
         memoryBudgetBytes: Math.floor(one * 1.5),
       });
       await tight.start();
@@ -138,14 +135,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     await using cache = await fixtureModelCache();
-    const orchestrator = new ModelOrchestrator({
-      modelCachePath: cache.path,
-      hardware: await detectHardware(),
-      scheduler: new Scheduler(),
-      log,
-      sequencesPerModel: 1,
-      contextSize: 512,
-    });
+    const orchestrator = orchestratorFor(cache.path, await detectHardware(), { sequencesPerModel: 1 });
     await orchestrator.start();
     try {
       const handle = await orchestrator.acquire(FIXTURE_MODELS.chat);
