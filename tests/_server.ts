@@ -132,3 +132,19 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     },
   };
 }
+
+/** Runs `tabagent <args>` (not a server) to completion: exit code and both outputs as text. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG.pathname, MAIN.pathname, ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}

@@ -1,20 +1,10 @@
 /** End-to-end: memory through the real server process, over loopback HTTP, and the CLI commands. */
 import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals } from "../server/memory/_assert.ts";
-import { startServer } from "./_server.ts";
+import { runCli, startServer } from "./_server.ts";
 
-const MAIN = new URL("../server/main.ts", import.meta.url);
-const CONFIG = new URL("../deno.json", import.meta.url);
-
-async function tabagent(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG.pathname, MAIN.pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
+/** The CLI, as the memory tests call it. */
+const tabagent = (...args: string[]) => runCli(args);
 
 Deno.test("memory over HTTP: conversations, messages, search, stats, export/import, backup/restore", async () => {
   await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });

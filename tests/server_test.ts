@@ -1,6 +1,6 @@
 /** End-to-end: the real server process on loopback, as a user or a client would meet it. */
 import { deepEqual as assertEquals, equal, match, ok } from "node:assert/strict";
-import { startServer } from "./_server.ts";
+import { runCli, startServer } from "./_server.ts";
 
 const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -13,18 +13,6 @@ async function rawRequest(url: string, lines: string[]): Promise<string> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of conn.readable) chunks.push(chunk);
   return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-}
-
-async function runCli(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
 Deno.test("the server answers health, guards the API and stops cleanly on SIGTERM", async () => {
