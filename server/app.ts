@@ -118,11 +118,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
       memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
+      const models = lifecycle.add(
+        new ModelsComponent({
+          modelCachePath: config.modelCachePath,
+          dataDir: config.dataDir,
+          env: Deno.env.toObject(),
+          log: log.child("models"),
+        }),
+      );
       const hardware = await detectHardware();
       const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
       const orchestrator = lifecycle.add(
         new ModelOrchestrator({
-          modelCachePath: config.modelCachePath,
+          models: models.cache,
           hardware,
           scheduler,
           log: log.child("inference"),
@@ -134,14 +142,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         completionRoutes({ orchestrator, shutdownSignal }),
         embeddingRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
-      );
-      const models = lifecycle.add(
-        new ModelsComponent({
-          modelCachePath: config.modelCachePath,
-          dataDir: config.dataDir,
-          env: Deno.env.toObject(),
-          log: log.child("models"),
-        }),
       );
       routers.push(
         modelRoutes({

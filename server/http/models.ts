@@ -10,8 +10,8 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
-  type CachedModel,
-  type CatalogEntry,
+  findModel,
+  listModels,
   MANIFEST_FILE,
   MODEL_TASKS,
   modelIdSchema,
@@ -181,36 +181,6 @@ function parseModelPath(rest: string): { id: string; file?: string } {
   return { id, file };
 }
 
-function toModel(
-  deps: ModelRoutesDeps,
-  id: string,
-  entry: CatalogEntry | undefined,
-  cached: CachedModel | undefined,
-) {
-  const manifest = cached?.manifest;
-  // A folder with model weights but no manifest was put there by hand (or by an older tool): it is
-  // usable as it is, so it counts as downloaded.
-  const placedByHand = cached !== undefined && manifest === null &&
-    cached.files.some((f) => /\.(gguf|onnx|safetensors|tflite|bin)$/i.test(f.path));
-  const downloaded = (cached?.complete ?? false) || placedByHand;
-  return {
-    id,
-    object: "model" as const,
-    created: downloaded ? Math.floor(cached!.modifiedAt.getTime() / 1000) : 0,
-    owned_by: id.split("/")[0],
-    downloaded,
-    loaded: deps.isLoaded?.(id) ?? false,
-    size: downloaded ? cached!.sizeOnDisk : entry?.approx_bytes ?? cached?.sizeOnDisk ?? 0,
-    task: entry?.task ?? manifest?.task ?? null,
-    format: entry?.format ?? manifest?.format ?? null,
-    ...(entry ? { name: entry.name, license: entry.license, min_ram_bytes: entry.min_ram_bytes } : {}),
-    revision: manifest?.revision ?? null,
-    in_catalog: entry !== undefined,
-    pulling: deps.models.jobs.isPulling(id),
-    ...(cached ? { files: cached.files } : {}),
-  };
-}
-
 function parseRange(header: string, size: number): { start: number; end: number } | null {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === "" && match[2] === "")) return null;
@@ -305,13 +275,12 @@ async function serveFile(c: Context<HttpEnv>, deps: ModelRoutesDeps, id: string,
  */
 export function modelRoutes(deps: ModelRoutesDeps) {
   const { models } = deps;
+  const live = { isLoaded: deps.isLoaded, isPulling: (id: string) => models.jobs.isPulling(id) };
   const router = createRouter();
 
   router.openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
-    const cached = new Map((await models.cache.list()).map((m) => [m.id, m]));
-    const ids = new Set([...models.catalog.map((m) => m.id), ...cached.keys()]);
-    let data = [...ids].map((id) => toModel(deps, id, models.catalog.find((m) => m.id === id), cached.get(id)));
+    let data = await listModels(models.cache, models.catalog, live);
     if (query.task) data = data.filter((m) => m.task === query.task);
     if (query.downloaded) data = data.filter((m) => m.downloaded === (query.downloaded === "true"));
     return c.json({ object: "list" as const, data }, 200);
@@ -430,10 +399,9 @@ export function modelRoutes(deps: ModelRoutesDeps) {
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) return await serveFile(c, deps, id, file);
-    const entry = models.catalog.find((m) => m.id === id);
-    const cached = await models.cache.get(id) ?? undefined;
-    if (!entry && !cached) throw new TabAgentError("not_found", `No model ${id} in the catalog or the cache`);
-    return c.json(toModel(deps, id, entry, cached));
+    const model = await findModel(models.cache, models.catalog, id, live);
+    if (!model) throw new TabAgentError("not_found", `No model ${id} in the catalog or the cache`);
+    return c.json(model);
   });
 
   router.delete("/v1/models/:rest{.+}", async (c) => {

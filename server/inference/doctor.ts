@@ -2,7 +2,7 @@
 import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
 import { createLlamaRuntime } from "./llama/mod.ts";
 import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
-import { listCachedModels } from "./orchestrator/mod.ts";
+import { ModelCache } from "../models/mod.ts";
 
 /**
  * Runs each check and reports it; a failing check never throws.
@@ -45,7 +45,7 @@ export async function inferenceChecks(
     } compiled in)`;
   });
   await attempt("model cache", async () => {
-    const models = await listCachedModels(options.modelCachePath);
+    const models = await new ModelCache(options.modelCachePath).listLocatable();
     return `${models.length} model(s) in ${options.modelCachePath}${
       models.length ? `: ${models.map((m) => m.id).join(", ")}` : ""
     }`;

@@ -25,6 +25,8 @@ export { checkDiskSpace, downloadFile, type DownloadOptions, type DownloadResult
 export { DEFAULT_HUB_ENDPOINT, HubClient, type HubOptions, hubOptionsFromEnv } from "./hub_client.ts";
 export { HUB_TOKEN_FILE, isPlausibleHubToken, readHubToken, removeHubToken, storeHubToken } from "./hub_token.ts";
 export { DEFAULT_CONNECTIONS } from "./limits.ts";
+export { describeModel, findModel, listModels, type ModelEntry, type ModelLiveState } from "./listing.ts";
+export { guessFormat, isDownloaded, locateWeights, type ModelFormat, type ModelLocation } from "./locate.ts";
 export {
   type FileProgress,
   PULL_STATES,

@@ -10,6 +10,7 @@ import type { Manifest, ModelCache } from "./cache.ts";
 import { type CatalogEntry, defaultCatalog, entryPatterns, matchesAny } from "./catalog/catalog.ts";
 import { downloadFile } from "./downloader.ts";
 import type { HubClient, HubFile } from "./hub_client.ts";
+import { guessFormat } from "./locate.ts";
 import { MAX_PULL_JOBS, PROGRESS_INTERVAL_MS } from "./limits.ts";
 import type { ModelId } from "./repo_id.ts";
 
@@ -214,14 +215,6 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
   options.onProgress?.({ state: "done", revision: repo.commit, files: progress });
   log?.info("model pulled", { id: request.id, revision: repo.commit, files: manifestFiles.length });
   return manifest;
-}
-
-/** The weight format a file list suggests. */
-export function guessFormat(paths: string[]): string | undefined {
-  for (const ext of ["gguf", "onnx", "safetensors", "tflite"]) {
-    if (paths.some((p) => p.toLowerCase().endsWith(`.${ext}`))) return ext;
-  }
-  return undefined;
 }
 
 /** A background pull. */

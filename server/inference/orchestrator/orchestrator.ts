@@ -1,5 +1,5 @@
 /**
- * The model orchestrator: finds models in the cache, loads them (load → ready → unload), keeps them
+ * The model orchestrator: asks the model cache where a model's weights are, loads them (load → ready → unload), keeps them
  * for `keep_alive`, evicts the least recently used when the memory budget is short, and runs every
  * model call through the scheduler.
  */
@@ -20,7 +20,7 @@ import {
 import type { JobLease, Priority, Scheduler, SchedulerStats } from "../scheduler/mod.ts";
 import { loadTokenizer } from "../tokenizers/mod.ts";
 import { DEFAULT_KEEP_ALIVE_MS } from "./keep_alive.ts";
-import { listCachedModels, locateModel, type ModelFormat, type ModelLocation } from "./locate.ts";
+import type { ModelFormat, ModelLocation } from "../../models/mod.ts";
 
 /** Parallel sequences per GGUF model: concurrent chats on one model without reloading it. */
 export const DEFAULT_SEQUENCES_PER_MODEL = 4;
@@ -91,9 +91,15 @@ export interface InferenceStatus {
   scheduler: SchedulerStats;
 }
 
+/** Where the orchestrator finds a model's weights: the models module's `ModelCache`. */
+export interface ModelLocator {
+  /** The weights of `id`; throws `not_found` when there are none. */
+  locate(id: string): Promise<ModelLocation>;
+}
+
 /** What the orchestrator needs. */
 export interface OrchestratorOptions {
-  modelCachePath: string;
+  models: ModelLocator;
   hardware: HardwareInfo;
   scheduler: Scheduler;
   log: Logger;
@@ -190,16 +196,6 @@ export class ModelOrchestrator implements Component {
   /** True when `id` is loaded and ready: what `/v1/models` shows as `loaded`. */
   isLoaded = (id: string): boolean => this.#entries.get(id)?.state === "ready";
 
-  /** Finds `id` in the cache (not_found otherwise). */
-  locate(id: string): Promise<ModelLocation> {
-    return locateModel(this.#options.modelCachePath, id);
-  }
-
-  /** Every model in the cache. */
-  listModels(): Promise<ModelLocation[]> {
-    return listCachedModels(this.#options.modelCachePath);
-  }
-
   /** The ONNX execution providers and whether each is usable here. */
   get providers(): ProviderStatus[] {
     return this.#providers;
@@ -213,7 +209,7 @@ export class ModelOrchestrator implements Component {
     if (this.#stopped || !this.#llama) throw new TabAgentError("unavailable", "Inference is not running");
     let entry = this.#entries.get(id);
     if (!entry || entry.state === "unloading") {
-      const location = await this.locate(id);
+      const location = await this.#options.models.locate(id);
       entry = this.#entries.get(id);
       if (!entry || entry.state === "unloading") entry = this.#startLoad(location);
     }
