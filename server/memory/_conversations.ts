@@ -87,7 +87,7 @@ export function conversationRow(db: StoreAccess, id: string): ConversationRow {
 }
 
 /** Creates a conversation (`conflict` when its id is taken). */
-export async function createConversation(ctx: MemoryContext, input: NewConversation): Promise<Conversation> {
+export async function createConversation(ctx: MemoryContext, input: NewConversation = {}): Promise<Conversation> {
   const parsed = parse(NewConversationSchema, input, "conversation");
   await ctx.writable();
   const id = parsed.id ?? newConversationId();

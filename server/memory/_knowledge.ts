@@ -70,7 +70,7 @@ export async function getEntity(ctx: MemoryContext, id: string): Promise<Entity>
 /** Entities, optionally of one type, oldest first. */
 export async function listEntities(
   ctx: MemoryContext,
-  options: PageOptions & { type?: string },
+  options: PageOptions & { type?: string } = {},
 ): Promise<Page<Entity>> {
   const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
   await ctx.ready();
@@ -174,7 +174,7 @@ export async function getFact(ctx: MemoryContext, id: string): Promise<Fact> {
 /** Facts, optionally about one entity, oldest first. */
 export async function listFacts(
   ctx: MemoryContext,
-  options: PageOptions & { entityId?: string },
+  options: PageOptions & { entityId?: string } = {},
 ): Promise<Page<Fact>> {
   const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
   await ctx.ready();

@@ -51,7 +51,7 @@ export async function getToolResult(ctx: MemoryContext, id: string): Promise<Too
 /** Tool results, optionally of one conversation or tool, oldest first. */
 export async function listToolResults(
   ctx: MemoryContext,
-  options: PageOptions & { conversationId?: string; toolName?: string },
+  options: PageOptions & { conversationId?: string; toolName?: string } = {},
 ): Promise<Page<ToolResult>> {
   const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
   await ctx.ready();
