@@ -29,7 +29,8 @@ import {
   verifyBackup,
   writeManifest,
 } from "./_backup.ts";
-import { exportLines, importLines } from "./_jsonl.ts";
+import { exportLines } from "./_export.ts";
+import { importLines } from "./_import.ts";
 import {
   closeStores,
   openStores,
@@ -279,7 +280,7 @@ export class LocalMemory implements MemoryClient {
   async importJsonl(jsonl: string): Promise<ImportResult> {
     await this.#writable();
     this.#db.messagesBehind = true;
-    return importLines(this.#stores, jsonl);
+    return importLines(this.#db, jsonl);
   }
 
   async backup(dir: string): Promise<BackupManifest> {
