@@ -146,7 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       routers.push(
         modelRoutes({
           models,
-          shutdownSignal: () => http?.shutdownSignal,
+          shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
           unload: (id) => orchestrator.unloadForDelete(id),
         }),

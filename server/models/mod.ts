@@ -30,11 +30,11 @@ export { guessFormat, isDownloaded, locateWeights, type ModelFormat, type ModelL
 export {
   type FileProgress,
   PULL_STATES,
-  type PullJob,
-  PullJobs,
   pullModel,
   type PullProgress,
   type PullRequest,
   type PullState,
 } from "./pull.ts";
+export { type PullJob, PullJobs } from "./pull_jobs.ts";
+export { DEFAULT_QUANT, selectFiles } from "./select_files.ts";
 export { folderName, isSafeRepoPath, type ModelId, modelIdSchema, parseModelId, repoPathSchema } from "./repo_id.ts";
