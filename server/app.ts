@@ -127,7 +127,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }),
       );
       const hardware = await detectHardware();
-      const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
+      const scheduler = new Scheduler();
       const orchestrator = lifecycle.add(
         new ModelOrchestrator({
           models: models.cache,
