@@ -29,7 +29,7 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withModel(async (model) => {
-      assert.equal(model.chatWrapper.wrapperName, "ChatML");
+      assert.equal(model.chatWrapper.wrapperName, "JinjaTemplate");
       assert.equal(model.countTokens("the"), 1);
 
       await (async function streamsUpToMaxTokens() {
