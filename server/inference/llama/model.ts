@@ -18,7 +18,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
+import { PROMPT_CHUNK_TOKENS, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
   FinishReason,
@@ -123,6 +123,11 @@ export class LlamaTextModel implements TokenCounter {
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
         threads: options.threads,
+        // Prompts are evaluated in chunks at fixed positions (see SequencePool.release), and without
+        // flash attention, whose CPU kernel sums differently for a chunk than for one token: with
+        // both, a reply is the same whether its prefix came from the cache or was evaluated again.
+        batchSize: PROMPT_CHUNK_TOKENS,
+        flashAttention: false,
       });
       return new LlamaTextModel(llama, model, context, options.threads, options.sequences);
     } catch (error) {
@@ -177,15 +182,20 @@ export class LlamaTextModel implements TokenCounter {
     return this.model.tokenize(text).length;
   }
 
-  #acquire(tokens?: readonly Token[]): LlamaContextSequence {
+  /** Forgets the idle conversations' KV state: their next turns process the whole prompt again. */
+  clearPromptCache(): Promise<void> {
+    return this.#pool.clear();
+  }
+
+  async #acquire(tokens?: readonly Token[]): Promise<LlamaContextSequence> {
     if (this.#pool.busy >= this.#parallel) {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
-    return this.#pool.acquire(tokens).sequence;
+    return (await this.#pool.acquire(tokens)).sequence;
   }
 
-  #release(sequence: LlamaContextSequence): void {
-    this.#pool.release(sequence);
+  #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    return this.#pool.release(sequence, prompt);
   }
 
   #checkFits(promptTokens: number, maxTokens: number | undefined, what: string): number {
@@ -312,7 +322,7 @@ export class LlamaTextModel implements TokenCounter {
 
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
   async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
-    const sequence = this.#acquire(prepared.tokens);
+    const sequence = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -367,7 +377,7 @@ export class LlamaTextModel implements TokenCounter {
       throw error;
     } finally {
       chat.dispose({ disposeSequence: false });
-      this.#release(sequence);
+      await this.#release(sequence, prepared.tokens);
     }
   }
 
@@ -383,7 +393,8 @@ export class LlamaTextModel implements TokenCounter {
     prepared: PreparedCompletion,
     callbacks: GenerationCallbacks = {},
   ): Promise<GenerationResult> {
-    const sequence = this.#acquire(this.model.tokenize(prepared.prompt, false));
+    const tokens = this.model.tokenize(prepared.prompt, false);
+    const sequence = await this.#acquire(tokens);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -404,7 +415,7 @@ export class LlamaTextModel implements TokenCounter {
       });
     } finally {
       completion.dispose({ disposeSequence: false });
-      this.#release(sequence);
+      await this.#release(sequence, tokens);
     }
   }
 

@@ -8,6 +8,15 @@
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 
+/**
+ * Prompts are evaluated in chunks of this many tokens, and a sequence keeps its state only up to a
+ * multiple of it: a continued prompt is then split into exactly the chunks a fresh evaluation
+ * would use. llama.cpp's CPU kernels do not give bit-identical results for a token evaluated in a
+ * chunk of 41 and in one of 72, nor for a generated token (evaluated alone) and the same token in
+ * a prompt; greedy replies would then differ with and without the cache at near ties.
+ */
+export const PROMPT_CHUNK_TOKENS = 64;
+
 /** What the pool has done so far. */
 export interface PromptCacheStats {
   /** Requests that continued on a sequence already holding part of their prompt. */
@@ -23,6 +32,10 @@ export interface PromptCacheStats {
 interface Slot {
   sequence: LlamaContextSequence;
   lastUsed: number;
+}
+
+function alignDown(tokens: number): number {
+  return Math.floor(tokens / PROMPT_CHUNK_TOKENS) * PROMPT_CHUNK_TOKENS;
 }
 
 /** Tokens `a` and `b` share from the start. */
@@ -74,15 +87,17 @@ export class SequencePool {
    * shares, as when the last message was edited), else a fresh one, else the least recently used.
    * `reusedTokens` is how much of the prompt is already evaluated there.
    */
-  acquire(tokens: readonly Token[] = []): { sequence: LlamaContextSequence; reusedTokens: number } {
+  async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     let best: { index: number; matched: number } | undefined;
     for (const [index, slot] of this.#free.entries()) {
       const held = slot.sequence.contextTokens;
       // The last prompt token is always evaluated again to sample from, so it never counts.
-      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1));
+      const matched = alignDown(Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1)));
       // Taking a sequence that shares only a little (a system prompt) would throw away another
       // conversation's state for a few tokens: that counts as no match.
-      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) best = { index, matched };
+      if (matched >= PROMPT_CHUNK_TOKENS && matched * 2 >= held.length && (!best || matched > best.matched)) {
+        best = { index, matched };
+      }
     }
     let slot: Slot | undefined;
     let reusedTokens = 0;
@@ -102,12 +117,40 @@ export class SequencePool {
     }
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     this.#busy++;
+    try {
+      // Evaluation must restart at a chunk boundary (see PROMPT_CHUNK_TOKENS), not where the prompts diverge.
+      if (reusedTokens < slot.sequence.nextTokenIndex) {
+        await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
+      }
+    } catch (error) {
+      this.#busy--;
+      this.#free.push(slot);
+      throw error;
+    }
     return { sequence: slot.sequence, reusedTokens };
   }
 
-  /** Returns `sequence` with its state kept for the conversation's next turn. */
-  release(sequence: LlamaContextSequence): void {
-    this.#busy--;
-    if (!sequence.disposed) this.#free.push({ sequence, lastUsed: ++this.#tick });
+  /** Forgets every idle conversation's state (their next turns process the whole prompt). */
+  async clear(): Promise<void> {
+    for (const slot of this.#free) await slot.sequence.clearHistory();
+  }
+
+  /**
+   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) up to the last
+   * whole chunk for the conversation's next turn; the reply's tokens are dropped, as the next turn
+   * evaluates them as part of its prompt.
+   */
+  async release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    try {
+      if (sequence.disposed) return;
+      const matched = commonPrefixLength(sequence.contextTokens, prompt);
+      const keep = alignDown(matched);
+      if (keep < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      }
+      this.#free.push({ sequence, lastUsed: ++this.#tick });
+    } finally {
+      this.#busy--;
+    }
   }
 }

@@ -22,8 +22,13 @@ import { loadTokenizer } from "../tokenizers/mod.ts";
 import { DEFAULT_KEEP_ALIVE_MS } from "./keep_alive.ts";
 import { listCachedModels, locateModel, type ModelFormat, type ModelLocation } from "./locate.ts";
 
-/** Parallel sequences per GGUF model: concurrent chats on one model without reloading it. */
+/** Parallel sequences per GGUF model: concurrent chats on one model, decoded together in one batch. */
 export const DEFAULT_SEQUENCES_PER_MODEL = 4;
+/**
+ * Extra sequences per GGUF model that keep idle conversations' KV state (the prompt cache), so a
+ * conversation's next turn processes only its new tokens. Fewer when the memory budget is short.
+ */
+export const DEFAULT_PROMPT_CACHE_SEQUENCES = 4;
 /** ONNX Runtime needs about this many times the file size while a session is loaded. */
 export const ONNX_MEMORY_FACTOR = 2;
 
@@ -76,6 +81,15 @@ export interface LoadedModelStatus {
   sequences?: { total: number; busy: number };
   /** GGUF generations so far: total, aborted (client gone, shutdown), tokens generated. */
   generations?: { total: number; aborted: number; completionTokens: number };
+  /** GGUF prompt cache: sequences kept for idle conversations, how many hold one, hits, reused tokens, evictions. */
+  prompt_cache?: {
+    sequences: number;
+    cached: number;
+    hits: number;
+    misses: number;
+    reused_tokens: number;
+    evictions: number;
+  };
   context_size?: number;
   provider?: string;
   expires_at: string | null;
@@ -101,6 +115,8 @@ export interface OrchestratorOptions {
   memoryBudgetBytes?: number;
   defaultKeepAliveMs?: number;
   sequencesPerModel?: number;
+  /** Sequences per GGUF model kept for idle conversations (prompt cache), within the memory budget. */
+  promptCacheSequences?: number;
   contextSize?: number;
 }
 
@@ -266,7 +282,7 @@ export class ModelOrchestrator implements Component {
     }, Math.min(keep, 2 ** 31 - 1));
   }
 
-  async #estimate(location: ModelLocation): Promise<number> {
+  async #estimate(location: ModelLocation, sequences = this.#sequences): Promise<number> {
     if (location.format === "onnx") return location.sizeBytes * ONNX_MEMORY_FACTOR;
     try {
       const info = await readGgufFileInfo(location.file);
@@ -276,7 +292,7 @@ export class ModelOrchestrator implements Component {
       const context = await insights.estimateContextResourceRequirementsV2({
         contextSize: Math.min(this.#options.contextSize ?? DEFAULT_CONTEXT_SIZE, insights.trainContextSize ?? Infinity),
         modelGpuLayers: gpuLayers,
-        sequences: this.#sequences,
+        sequences,
       });
       return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram;
     } catch (error) {
@@ -337,12 +353,19 @@ export class ModelOrchestrator implements Component {
     entry.loaded = (async () => {
       const began = performance.now();
       const { hardware, log, scheduler } = this.#options;
-      const needed = await this.#estimate(location);
+      let promptCache = this.#options.promptCacheSequences ?? DEFAULT_PROMPT_CACHE_SEQUENCES;
+      let needed = await this.#estimate(location, this.#sequences + promptCache);
+      // The prompt cache is a nicety: it shrinks to fit the budget before anything is refused.
+      while (promptCache > 0 && needed > this.#budget) {
+        promptCache = Math.floor(promptCache / 2);
+        needed = await this.#estimate(location, this.#sequences + promptCache);
+      }
       await this.#makeRoom(needed, location.id);
       entry.memoryBytes = needed;
       if (location.format === "gguf") {
         entry.llama = await LlamaTextModel.load(this.#llama!, location.file, {
           sequences: this.#sequences,
+          promptCacheSequences: location.format === "gguf" ? promptCache : 0,
           threads: hardware.recommended.threads,
           contextSize: this.#options.contextSize,
         });
@@ -410,6 +433,7 @@ export class ModelOrchestrator implements Component {
             sequences: { total: e.llama.sequences, busy: e.llama.busySequences },
             context_size: e.llama.contextSize,
             generations: e.llama.stats,
+            prompt_cache: promptCacheStatus(e.llama),
           }
           : {}),
         ...(e.onnx ? { provider: e.onnx.provider } : {}),
@@ -419,4 +443,16 @@ export class ModelOrchestrator implements Component {
       scheduler: this.#options.scheduler.stats(),
     };
   }
+}
+
+function promptCacheStatus(model: LlamaTextModel): LoadedModelStatus["prompt_cache"] {
+  const cache = model.promptCache;
+  return {
+    sequences: cache.sequences,
+    cached: cache.cached,
+    hits: cache.hits,
+    misses: cache.misses,
+    reused_tokens: cache.reusedTokens,
+    evictions: cache.evictions,
+  };
 }
