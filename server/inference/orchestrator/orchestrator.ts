@@ -8,7 +8,13 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { HardwareInfo } from "../../hardware/mod.ts";
 import type { Component, ComponentHealth } from "../../lifecycle/mod.ts";
 import type { Logger } from "../../log/mod.ts";
-import { createLlamaRuntime, DEFAULT_CONTEXT_SIZE, LlamaTextModel } from "../llama/mod.ts";
+import {
+  chooseLlamaThreads,
+  createLlamaRuntime,
+  DEFAULT_CONTEXT_SIZE,
+  LlamaTextModel,
+  type ThreadPolicy,
+} from "../llama/mod.ts";
 import {
   chooseProviders,
   compiledBackends,
@@ -98,7 +104,7 @@ export interface LoadedModelStatus {
 
 /** The orchestrator's whole state. */
 export interface InferenceStatus {
-  backend: { llama: string; threads: number; onnx_providers: string[] };
+  backend: { llama: string; threads: number; threads_reason: string; onnx_providers: string[] };
   memory_budget_bytes: number;
   memory_in_use_bytes: number;
   models: LoadedModelStatus[];
@@ -140,6 +146,7 @@ export class ModelOrchestrator implements Component {
   readonly #entries = new Map<string, Entry>();
   #llama?: Llama;
   #providers: ProviderStatus[] = [];
+  #threads: ThreadPolicy = { threads: 1, reason: "not started" };
   #stopped = false;
 
   constructor(options: OrchestratorOptions) {
@@ -157,15 +164,17 @@ export class ModelOrchestrator implements Component {
 
   async start(): Promise<void> {
     const { hardware, log } = this.#options;
+    this.#threads = chooseLlamaThreads(hardware.cpu);
     this.#llama = await createLlamaRuntime({
-      threads: hardware.recommended.threads,
+      threads: this.#threads.threads,
       gpu: hardware.recommended.llamaGpu,
       log: log.child("llama"),
     });
     this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
     log.info("inference ready", {
       llama_backend: this.#llama.gpu || "cpu",
-      threads: hardware.recommended.threads,
+      threads: this.#threads.threads,
+      threads_reason: this.#threads.reason,
       memory_budget_bytes: this.#budget,
       onnx_providers: chooseProviders(this.#providers),
     });
@@ -365,8 +374,8 @@ export class ModelOrchestrator implements Component {
       if (location.format === "gguf") {
         entry.llama = await LlamaTextModel.load(this.#llama!, location.file, {
           sequences: this.#sequences,
-          promptCacheSequences: location.format === "gguf" ? promptCache : 0,
-          threads: hardware.recommended.threads,
+          promptCacheSequences: promptCache,
+          threads: this.#threads.threads,
           contextSize: this.#options.contextSize,
         });
         scheduler.setConcurrency(location.id, entry.llama.sequences);
@@ -417,7 +426,8 @@ export class ModelOrchestrator implements Component {
     return {
       backend: {
         llama: this.#llama ? (this.#llama.gpu || "cpu") : "not started",
-        threads: this.#options.hardware.recommended.threads,
+        threads: this.#threads.threads,
+        threads_reason: this.#threads.reason,
         onnx_providers: chooseProviders(this.#providers),
       },
       memory_budget_bytes: this.#budget,
