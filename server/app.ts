@@ -134,6 +134,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           hardware,
           scheduler,
           log: log.child("inference"),
+          sequencesPerModel: config.parallel,
+          promptCacheSequences: config.promptCache,
         }),
       );
       const shutdownSignal = httpStopping.signal;
