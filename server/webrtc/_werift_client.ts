@@ -62,7 +62,13 @@ export async function connectWeriftClient(
       }
     }
   });
-  const opened = Promise.all([whenOpen(frames), whenOpen(results)]);
+  const failed = new Promise<never>((_, reject) =>
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "failed" || state === "closed") reject(new Error(`connection ${state} before the channels opened`));
+    })
+  );
+  const opened = Promise.race([Promise.all([whenOpen(frames), whenOpen(results)]), failed]);
+  opened.catch(() => undefined); // awaited below unless the offer is refused first
   const began = performance.now();
   await pc.setLocalDescription(await pc.createOffer());
   const response = await request("/v1/webrtc/sessions", {

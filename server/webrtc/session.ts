@@ -156,6 +156,7 @@ export class WebRtcSession {
     });
     this.#pc.connectionStateChange.subscribe((state) => {
       this.#log.debug("connection state", { session: id, state });
+      this.#touch();
       if (state === "failed") void this.close("peer_failed");
       else if (state === "closed") void this.close("peer_closed");
     });
@@ -291,6 +292,11 @@ export class WebRtcSession {
       channel.close();
       return;
     }
+    // A client that closes its peer connection resets its channels' streams; that is its goodbye
+    // (werift sends no DTLS close_notify, and a browser may not get one out before it is gone).
+    channel.stateChanged.subscribe((state) => {
+      if (state === "closed") void this.close("peer_closed");
+    });
     if (this.#frames && this.#results && this.#setupMs === null) {
       const whenOpen = (c: RTCDataChannel) =>
         c.readyState === "open"

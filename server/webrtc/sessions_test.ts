@@ -78,10 +78,19 @@ async function setup(options: { maxSessions?: number; idleTimeoutMs?: number } =
     nodeModules: new URL("../../node_modules/", import.meta.url),
   });
   const request: Requester = async (path, init) => await app.request(path, init);
+  /** Serves the same app on a real loopback port (for a client in another process). */
+  const listen = () => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    return Promise.resolve({
+      url: `http://127.0.0.1:${server.addr.port}`,
+      close: () => server.shutdown(),
+    });
+  };
   return {
     detector,
     sessions,
     request,
+    listen,
     [Symbol.asyncDispose]: () => lifecycle.stopAll(5_000),
   };
 }
@@ -174,4 +183,180 @@ Deno.test("malformed and oversized frame messages are dropped and counted; the s
   } finally {
     await client.close();
   }
+});
+
+async function problem(response: Response) {
+  equal(response.headers.get("content-type"), "application/problem+json");
+  return await response.json() as { code: string; status: number };
+}
+
+Deno.test("signaling faults: malformed SDP is 400 problem+json, an unknown session 404", async () => {
+  await using server = await setup();
+  const post = (body: unknown) =>
+    server.request("/v1/webrtc/sessions", {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  for (
+    const sdp of ["hello", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", "v=0\r\nm=application 9 UDP/DTLS/SCTP garbage\r\n"]
+  ) {
+    const response = await post({ type: "offer", sdp });
+    equal(response.status, 400, sdp);
+    equal((await problem(response)).code, "bad_request");
+  }
+  equal((await post({ type: "answer", sdp: "v=0" })).status, 400);
+  equal(server.sessions.size, 0);
+  for (
+    const [method, path] of [
+      ["GET", "/v1/webrtc/sessions/rtc_nope"],
+      ["DELETE", "/v1/webrtc/sessions/rtc_nope"],
+      ["GET", "/v1/webrtc/sessions/rtc_nope/candidates"],
+    ]
+  ) {
+    const response = await server.request(path, { method, headers: AUTH });
+    equal(response.status, 404, `${method} ${path}`);
+    equal((await problem(response)).code, "not_found");
+  }
+  const response = await server.request("/v1/webrtc/sessions/rtc_nope/candidates", {
+    method: "POST",
+    headers: { ...AUTH, "content-type": "application/json" },
+    body: JSON.stringify({ candidates: [{ candidate: "", sdpMid: "0" }] }),
+  });
+  equal(response.status, 404);
+});
+
+Deno.test("trickle ICE: the server's candidates stream as SSE, the client's are accepted (mDNS ones skipped)", async () => {
+  await using server = await setup();
+  const { RTCPeerConnection } = await import("werift");
+  const pc = new RTCPeerConnection({});
+  try {
+    pc.createDataChannel("frames", { ordered: false, maxRetransmits: 0 });
+    await pc.setLocalDescription(await pc.createOffer());
+    const created = await server.request("/v1/webrtc/sessions", {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ type: "offer", sdp: pc.localDescription!.sdp }),
+    });
+    equal(created.status, 201);
+    const answer = await created.json();
+    match(answer.sdp, /a=candidate:/);
+    const events = await (await server.request(answer.candidates_url, { headers: AUTH })).text();
+    const candidates = [...events.matchAll(/event: candidate\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]));
+    ok(candidates.length > 0);
+    ok(candidates.every((c) => c.candidate.startsWith("candidate:") && typeof c.sdpMid === "string"));
+    match(events, /event: end\n/);
+    const trickle = await server.request(answer.candidates_url, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify({
+        candidates: [
+          {
+            candidate: "candidate:1 1 udp 2122260223 3f0e0d2c-1111-4222-8333-944445555666.local 54321 typ host",
+            sdpMid: "0",
+          },
+          { candidate: "", sdpMid: "0" },
+        ],
+      }),
+    });
+    equal(trickle.status, 204);
+    equal(server.sessions.get(answer.id).info().mdns_candidates_ignored, 1);
+    const bad = await server.request(answer.candidates_url, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ candidates: [] }),
+    });
+    equal(bad.status, 400);
+    const deleted = await server.request(`/v1/webrtc/sessions/${answer.id}`, { method: "DELETE", headers: AUTH });
+    equal(deleted.status, 204);
+    equal(server.sessions.size, 0);
+  } finally {
+    await pc.close();
+  }
+});
+
+Deno.test("the session limit answers 429 and frees up when a session closes", async () => {
+  await using server = await setup({ maxSessions: 1 });
+  const first = await connectWeriftClient(server.request, AUTH);
+  try {
+    await connectWeriftClient(server.request, AUTH).then(
+      () => ok(false, "a second session was accepted"),
+      (error) => match(String(error), /offer refused: 429/),
+    );
+    const health = await (await server.request("/v1/health", { headers: AUTH })).json();
+    const webrtc = health.components.find((c: { name: string }) => c.name === "webrtc");
+    equal(webrtc.state, "ready");
+    match(webrtc.detail, /1\/1 sessions/);
+    await server.sessions.delete(first.id);
+    const second = await connectWeriftClient(server.request, AUTH);
+    await second.close();
+  } finally {
+    await first.close();
+  }
+});
+
+Deno.test("a peer that vanishes (its process killed) has its session freed within the idle timeout", async () => {
+  await using server = await setup({ idleTimeoutMs: 1_500 });
+  const app = await server.listen();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./_vanishing_client.ts", import.meta.url).pathname, app.url, TOKEN],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the client exited before connecting: ${await child.status}`);
+    out += value;
+  }
+  const id = out.trim();
+  const session = server.sessions.get(id);
+  await until(() => session.info().frames.received > 0);
+  child.kill("SIGKILL");
+  await child.status;
+  await reader.cancel();
+  const reason = await session.closed;
+  ok(reason === "idle" || reason === "peer_failed", reason);
+  equal(server.sessions.size, 0);
+  await app.close();
+});
+
+function openFds(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+Deno.test({
+  name: "50 sessions opened and closed leave no sessions, file descriptors, timers or memory behind",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const v8 = await import("node:v8");
+    const vm = await import("node:vm");
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    await using server = await setup({ maxSessions: 5 });
+    const round = async (i: number) => {
+      const client = await connectWeriftClient(server.request, AUTH);
+      client.sendFrame({ seq: 1, captureTimeMs: 0, width: 8, height: 8, format: "jpeg" }, randomBytes(20_000));
+      await client.next((m) => m.type === "result");
+      const session = server.sessions.get(client.id);
+      if (i % 2 === 0) await server.sessions.delete(client.id);
+      await client.close();
+      await session.closed;
+    };
+    const batch = (from: number) => Promise.all([0, 1, 2, 3, 4].map((k) => round(from + k)));
+    await batch(0); // warm-up: code paths, pools, JIT
+    gc();
+    const fdsBefore = openFds();
+    const heapBefore = Deno.memoryUsage().heapUsed;
+    // Half end with DELETE, half by the client going away.
+    for (let i = 0; i < 50; i += 5) await batch(i);
+    equal(server.sessions.size, 0);
+    gc();
+    const heapGrowth = Deno.memoryUsage().heapUsed - heapBefore;
+    const fdGrowth = openFds() - fdsBefore;
+    ok(fdGrowth <= 0, `${fdGrowth} file descriptors more than before`);
+    // 50 sessions' worth of peers, channels and frames is tens of MB if any of it is kept.
+    ok(heapGrowth < 8 * 1024 * 1024, `heap grew by ${heapGrowth} bytes`);
+  },
 });
