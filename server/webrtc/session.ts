@@ -68,12 +68,14 @@ function isMdnsCandidate(candidate: string): boolean {
 
 /**
  * Starts werift's DTLS client handshake as soon as its transport is created. werift waits a fixed
- * 100 ms before sending the ClientHello (giving a peer that is slower to finish ICE time to get its
- * DTLS server ready); browsers cache an early ClientHello and werift peers start their server first
- * when they are controlling, so on loopback the wait is pure setup latency. Later calls of `connect`
- * (werift's own, after its timer) get the handshake already under way.
+ * 100 ms before sending its ClientHello, to give a peer that finishes ICE later time to get its DTLS
+ * server ready; browsers send theirs at once. The server answers as the DTLS server (`a=setup:passive`),
+ * so the handshake starts when the client, the controlling ICE agent, is connected, which is after
+ * the server is (it saw the nomination first). A werift client (the tests, the bench) calls this to
+ * behave like a browser. Later calls of `connect` (werift's own, after its timer) get the handshake
+ * already under way.
  */
-function startDtlsEagerly(transport: RTCDtlsTransport): void {
+export function startDtlsEagerly(transport: RTCDtlsTransport): void {
   transport.onStateChange.subscribe((state) => {
     if (state !== "connecting") return;
     queueMicrotask(() => {
@@ -200,7 +202,8 @@ export class WebRtcSession {
         cause: error,
       });
     }
-    for (const transport of this.#pc.dtlsTransports) startDtlsEagerly(transport);
+    // The server takes the DTLS server role, so the client (a browser: no wait) starts the handshake.
+    for (const transport of this.#pc.dtlsTransports) transport.role = "server";
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     if (this.#pc.iceGatheringState !== "complete") {
