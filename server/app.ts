@@ -30,6 +30,9 @@ import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
+import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
+import { webrtcRoutes } from "./http/webrtc.ts";
+import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
 export const REPO_ROOT = new URL("../", import.meta.url);
@@ -134,6 +137,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           hardware,
           scheduler,
           log: log.child("inference"),
+          sequencesPerModel: config.parallel,
+          promptCacheSequences: config.promptCache,
         }),
       );
       const shutdownSignal = httpStopping.signal;
@@ -151,6 +156,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           unload: (id) => orchestrator.unloadForDelete(id),
         }),
       );
+    }
+    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
+      // The vision model frames go to; none until the ML service is wired in (frames then get errors).
+      const frameDetector: FrameDetector | undefined = undefined;
+      const webrtc = lifecycle.add(
+        new WebRtcSessions({
+          maxSessions: WEBRTC_MAX_SESSIONS,
+          idleTimeoutMs: WEBRTC_IDLE_TIMEOUT_MS,
+          log: log.child("webrtc"),
+          metrics,
+          detector: () => frameDetector,
+        }),
+      );
+      routers.push(webrtcRoutes({ sessions: webrtc }));
     }
     const app = createHttpApp({
       config,

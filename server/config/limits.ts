@@ -68,3 +68,13 @@ export const MEMORY_CHECKPOINT_IDLE_MS = 100;
  * showed as /v1/health p99; with 4 MB they stay under ~4 ms for more, cheaper collections.
  */
 export const SERVER_V8_FLAGS = "--max-semi-space-size=4";
+
+// WebRTC (tab video).
+/** Most WebRTC sessions open at once: each is a tab streaming video into a vision model. */
+export const WEBRTC_MAX_SESSIONS = 8;
+/** A WebRTC session with no frame, ping or candidate from its client for this long is closed (ms). */
+export const WEBRTC_IDLE_TIMEOUT_MS = 30_000;
+/** Largest SDP offer accepted (bytes); a data-channel offer with candidates is ~2 KB. */
+export const WEBRTC_MAX_SDP_BYTES = 64 * 1024;
+/** Most ICE candidates one trickle request may carry. */
+export const WEBRTC_MAX_CANDIDATES_PER_POST = 64;

@@ -15,6 +15,7 @@
  * @module
  */
 export {
+  DEFAULT_PROMPT_CACHE_SEQUENCES,
   DEFAULT_SEQUENCES_PER_MODEL,
   type InferenceStatus,
   type LoadedModelStatus,
