@@ -13,16 +13,21 @@
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
-import { chatRoutes } from "./http/chat.ts";
-import { completionRoutes } from "./http/completions.ts";
-import { embeddingRoutes } from "./http/embeddings.ts";
-import type { HttpEnv } from "./http/mod.ts";
-import { systemRoutes } from "./http/system.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { modelRoutes } from "./http/models.ts";
-import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
+import {
+  chatRoutes,
+  completionRoutes,
+  createHttpApp,
+  embeddingRoutes,
+  type HttpEnv,
+  HttpServer,
+  memoryRoutes,
+  modelRoutes,
+  systemRoutes,
+  webrtcRoutes,
+} from "./http/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
@@ -31,7 +36,6 @@ import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
-import { webrtcRoutes } from "./http/webrtc.ts";
 import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */

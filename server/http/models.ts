@@ -21,6 +21,7 @@ import {
   type PullProgress,
   repoPathSchema,
 } from "../models/mod.ts";
+import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 
 /** What the models routes need from the composition root. */
@@ -94,8 +95,6 @@ const PullAcceptedSchema = z.object({
   progress_url: z.string(),
 }).openapi("PullAccepted");
 
-const jsonProblem = { "application/problem+json": { schema: z.object({}).passthrough() } };
-
 const listRoute = createRoute({
   method: "get",
   path: "/v1/models",
@@ -123,7 +122,7 @@ const pullRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: PullRequestSchema } } } },
   responses: {
     202: { description: "Pull started", content: { "application/json": { schema: PullAcceptedSchema } } },
-    400: { description: "Not an org/name id, or bad options", content: jsonProblem },
+    400: problem("Not an org/name id, or bad options"),
   },
 });
 
@@ -146,7 +145,7 @@ const progressRoute = createRoute({
         "application/json": { schema: PullProgressSchema },
       },
     },
-    404: { description: "No such job", content: jsonProblem },
+    404: problem("No such job"),
   },
 });
 
@@ -163,7 +162,7 @@ const cancelRoute = createRoute({
       description: "Cancelled (or already finished)",
       content: { "application/json": { schema: PullProgressSchema } },
     },
-    404: { description: "No such job", content: jsonProblem },
+    404: problem("No such job"),
   },
 });
 
@@ -389,8 +388,8 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     request: { params: idParams },
     responses: {
       200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
-      400: { description: "Not an org/name id", content: jsonProblem },
-      404: { description: "Neither in the catalog nor in the cache", content: jsonProblem },
+      400: problem("Not an org/name id"),
+      404: problem("Neither in the catalog nor in the cache"),
     },
   });
   router.openAPIRegistry.registerPath({
@@ -406,8 +405,8 @@ export function modelRoutes(deps: ModelRoutesDeps) {
         description: "Deleted",
         content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
       },
-      404: { description: "Not in the cache", content: jsonProblem },
-      409: { description: "Being pulled", content: jsonProblem },
+      404: problem("Not in the cache"),
+      409: problem("Being pulled"),
     },
   });
   router.openAPIRegistry.registerPath({
@@ -422,9 +421,9 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     responses: {
       200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
       206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
-      400: { description: "Unsafe path", content: jsonProblem },
-      404: { description: "No such file", content: jsonProblem },
-      416: { description: "Range not satisfiable", content: jsonProblem },
+      400: problem("Unsafe path"),
+      404: problem("No such file"),
+      416: problem("Range not satisfiable"),
     },
   });
 
