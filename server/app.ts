@@ -82,6 +82,13 @@ async function ensureWritableDir(path: string, what: string): Promise<void> {
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger({ level: config.logLevel });
+  // TEMPORARY (issue 9, item 8): nothing reads `config.ml` until the Python ML service is wired in
+  // (the ml branch). Say so instead of starting silently without it; delete this when it lands.
+  if (config.ml && config.mode !== "native") {
+    log.warn("the Python ML service is not part of this server yet; --no-ml silences this warning", {
+      component: "ml",
+    });
+  }
   const lifecycle = new Lifecycle(log.child("lifecycle"));
   const metrics = new MetricsRegistry();
   metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({

@@ -1,11 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
-
-/** A command-line error: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { UsageError } from "./usage_error.ts";
 
 /** What the command line asked for. */
 export type Command =
