@@ -9,14 +9,14 @@ import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 
 /**
- * Prompts are evaluated in chunks of this many tokens, and a sequence keeps its state only up to a
- * multiple of it: a continued prompt is then split into exactly the chunks a fresh evaluation
- * would use. llama.cpp's CPU kernels do not give bit-identical results for a token evaluated in a
- * chunk of 41 and in one of 72, nor for a generated token (evaluated alone) and the same token in
- * a prompt; greedy replies would then differ with and without the cache at near ties.
+ * Why only prompt tokens are kept, measured on SmolLM2 with llama.cpp's CPU kernels: with flash
+ * attention off, a prompt gives bit-identical next-token probabilities however it is split into
+ * batches (72; 41 + 31; chunks of 16; 71 + 1), so a prompt continued from a cached prefix is
+ * evaluated exactly as a fresh one. Generated tokens are evaluated one at a time, and a run of
+ * single-token evaluations does not give the same state (0.729 vs 0.694 for the top token); with
+ * flash attention on, even a cached prompt prefix does not. Keeping a reply's tokens would change
+ * greedy replies at near ties, so the next turn evaluates the previous reply again, in its batch.
  */
-export const PROMPT_CHUNK_TOKENS = 64;
-
 /** What the pool has done so far. */
 export interface PromptCacheStats {
   /** Requests that continued on a sequence already holding part of their prompt. */
@@ -32,10 +32,6 @@ export interface PromptCacheStats {
 interface Slot {
   sequence: LlamaContextSequence;
   lastUsed: number;
-}
-
-function alignDown(tokens: number): number {
-  return Math.floor(tokens / PROMPT_CHUNK_TOKENS) * PROMPT_CHUNK_TOKENS;
 }
 
 /** Tokens `a` and `b` share from the start. */
@@ -92,10 +88,10 @@ export class SequencePool {
     for (const [index, slot] of this.#free.entries()) {
       const held = slot.sequence.contextTokens;
       // The last prompt token is always evaluated again to sample from, so it never counts.
-      const matched = alignDown(Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1)));
+      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1));
       // Taking a sequence that shares only a little (a system prompt) would throw away another
       // conversation's state for a few tokens: that counts as no match.
-      if (matched >= PROMPT_CHUNK_TOKENS && matched * 2 >= held.length && (!best || matched > best.matched)) {
+      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
         best = { index, matched };
       }
     }
@@ -118,7 +114,7 @@ export class SequencePool {
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     this.#busy++;
     try {
-      // Evaluation must restart at a chunk boundary (see PROMPT_CHUNK_TOKENS), not where the prompts diverge.
+      // What the prompts do not share goes now, so the sequence never holds another request's tokens.
       if (reusedTokens < slot.sequence.nextTokenIndex) {
         await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
       }
@@ -136,17 +132,16 @@ export class SequencePool {
   }
 
   /**
-   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) up to the last
-   * whole chunk for the conversation's next turn; the reply's tokens are dropped, as the next turn
-   * evaluates them as part of its prompt.
+   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) for the
+   * conversation's next turn; the reply's tokens are dropped, as the next turn evaluates them as
+   * part of its prompt (see the module note).
    */
   async release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
     try {
       if (sequence.disposed) return;
       const matched = commonPrefixLength(sequence.contextTokens, prompt);
-      const keep = alignDown(matched);
-      if (keep < sequence.nextTokenIndex) {
-        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      if (matched < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: matched, end: sequence.nextTokenIndex }]);
       }
       this.#free.push({ sequence, lastUsed: ++this.#tick });
     } finally {
