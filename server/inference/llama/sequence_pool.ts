@@ -9,14 +9,15 @@ import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 
 /**
- * Prompts are evaluated in chunks of this many tokens, and a sequence keeps its state only up to a
- * multiple of it: a continued prompt is then split into exactly the chunks a fresh evaluation
- * would use. llama.cpp's CPU kernels do not give bit-identical results for a token evaluated in a
- * chunk of 41 and in one of 72, nor for a generated token (evaluated alone) and the same token in
- * a prompt; greedy replies would then differ with and without the cache at near ties.
+ * Why a reply is evaluated again before it is kept, measured on SmolLM2 with llama.cpp's CPU kernels: with flash
+ * attention off, a prompt gives bit-identical next-token probabilities however it is split into
+ * batches (72; 41 + 31; chunks of 16; 71 + 1), so a prompt continued from a cached prefix is
+ * evaluated exactly as a fresh one. Generated tokens are evaluated one at a time, and a run of
+ * single-token evaluations does not give the same state (0.729 vs 0.694 for the top token); with
+ * flash attention on, even a cached prompt prefix does not. Keeping a reply's generated tokens would change
+ * greedy replies at near ties, so once the reply is sent its tokens are evaluated again as one
+ * batch, in the background: the next turn then finds prompt and reply as a fresh evaluation would.
  */
-export const PROMPT_CHUNK_TOKENS = 64;
-
 /** What the pool has done so far. */
 export interface PromptCacheStats {
   /** Requests that continued on a sequence already holding part of their prompt. */
@@ -32,10 +33,10 @@ export interface PromptCacheStats {
 interface Slot {
   sequence: LlamaContextSequence;
   lastUsed: number;
-}
-
-function alignDown(tokens: number): number {
-  return Math.floor(tokens / PROMPT_CHUNK_TOKENS) * PROMPT_CHUNK_TOKENS;
+  /** The tokens the sequence holds once `ready` settles. */
+  tokens: readonly Token[];
+  /** Settles when the reply's tokens are evaluated again as a batch. */
+  ready?: Promise<void>;
 }
 
 /** Tokens `a` and `b` share from the start. */
@@ -74,7 +75,7 @@ export class SequencePool {
 
   /** Idle sequences that hold a conversation's state. */
   get cached(): number {
-    return this.#free.filter((slot) => slot.sequence.nextTokenIndex > 0).length;
+    return this.#free.filter((slot) => slot.tokens.length > 0).length;
   }
 
   /** Hits, misses, reused tokens and evictions so far. */
@@ -90,12 +91,12 @@ export class SequencePool {
   async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     let best: { index: number; matched: number } | undefined;
     for (const [index, slot] of this.#free.entries()) {
-      const held = slot.sequence.contextTokens;
+      const held = slot.tokens;
       // The last prompt token is always evaluated again to sample from, so it never counts.
-      const matched = alignDown(Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1)));
+      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1));
       // Taking a sequence that shares only a little (a system prompt) would throw away another
       // conversation's state for a few tokens: that counts as no match.
-      if (matched >= PROMPT_CHUNK_TOKENS && matched * 2 >= held.length && (!best || matched > best.matched)) {
+      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
         best = { index, matched };
       }
     }
@@ -108,17 +109,18 @@ export class SequencePool {
       this.#stats.reusedTokens += reusedTokens;
     } else {
       this.#stats.misses++;
-      if (this.#context.sequencesLeft > 0) slot = { sequence: this.#context.getSequence(), lastUsed: 0 };
+      if (this.#context.sequencesLeft > 0) slot = { sequence: this.#context.getSequence(), lastUsed: 0, tokens: [] };
       else if (this.#free.length) {
         const lru = this.#free.reduce((a, b, i) => (b.lastUsed < this.#free[a].lastUsed ? i : a), 0);
         slot = this.#free.splice(lru, 1)[0];
-        if (slot.sequence.nextTokenIndex > 0) this.#stats.evictions++;
+        if (slot.tokens.length > 0) this.#stats.evictions++;
       }
     }
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     this.#busy++;
     try {
-      // Evaluation must restart at a chunk boundary (see PROMPT_CHUNK_TOKENS), not where the prompts diverge.
+      await slot.ready;
+      // What the prompts do not share goes now, so the sequence never holds another request's tokens.
       if (reusedTokens < slot.sequence.nextTokenIndex) {
         await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
       }
@@ -132,23 +134,38 @@ export class SequencePool {
 
   /** Forgets every idle conversation's state (their next turns process the whole prompt). */
   async clear(): Promise<void> {
-    for (const slot of this.#free) await slot.sequence.clearHistory();
+    for (const slot of this.#free) {
+      await slot.ready;
+      await slot.sequence.clearHistory();
+      slot.tokens = [];
+    }
   }
 
   /**
-   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) up to the last
-   * whole chunk for the conversation's next turn; the reply's tokens are dropped, as the next turn
-   * evaluates them as part of its prompt.
+   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) for the
+   * conversation's next turn; the reply's tokens are dropped, as the next turn evaluates them as
+   * part of its prompt (see the module note).
    */
   async release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
     try {
       if (sequence.disposed) return;
-      const matched = commonPrefixLength(sequence.contextTokens, prompt);
-      const keep = alignDown(matched);
-      if (keep < sequence.nextTokenIndex) {
-        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      const held = sequence.contextTokens;
+      const matched = commonPrefixLength(held, prompt);
+      const reply = held.slice(matched);
+      if (matched < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: matched, end: sequence.nextTokenIndex }]);
       }
-      this.#free.push({ sequence, lastUsed: ++this.#tick });
+      const slot: Slot = { sequence, lastUsed: ++this.#tick, tokens: [...prompt.slice(0, matched), ...reply] };
+      if (reply.length) {
+        // The reply again, as one batch, after the response has gone: the next turn then starts
+        // after it, exactly as a fresh evaluation of the whole conversation would have it.
+        slot.ready = sequence.evaluateWithoutGeneratingNewTokens(reply).then(() => {}, async (_error: unknown) => {
+          // Cut short (the model is closing) or failed: no usable state, the next turn evaluates it all.
+          slot.tokens = [];
+          if (!sequence.disposed) await sequence.clearHistory();
+        });
+      }
+      this.#free.push(slot);
     } finally {
       this.#busy--;
     }
