@@ -28,6 +28,9 @@ import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
+import { MlService } from "./ml/mod.ts";
+import { mlRoutes } from "./http/ml.ts";
+import { visionRoutes } from "./http/vision.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -70,6 +73,30 @@ async function ensureWritableDir(path: string, what: string): Promise<void> {
     }
     throw error;
   }
+}
+
+/** The Python ML service for `config`: local workers from the repo's venv, plus `--ml-worker`s. */
+function createMlService(config: Config, token: string | null, log: Logger, serverUrl: () => string | undefined) {
+  const root = decodeURIComponent(REPO_ROOT.pathname).replace(/\/$/, "");
+  const venvPython = Deno.build.os === "windows"
+    ? `${root}/python-ml/.venv/Scripts/python.exe`
+    : `${root}/python-ml/.venv/bin/python`;
+  const caPath = Deno.env.get("TABAGENT_ML_CA");
+  return new MlService({
+    workers: config.mlWorkers,
+    remote: config.mlRemoteWorkers,
+    dispatch: config.mlDispatch,
+    python: config.mlPython ?? venvPython,
+    packageDir: `${root}/python-ml`,
+    dataDir: config.dataDir,
+    modelCachePath: config.modelCachePath,
+    token,
+    log: log.child("ml"),
+    logLevel: config.logLevel,
+    threads: Math.max(1, Math.floor(navigator.hardwareConcurrency / Math.max(1, config.mlWorkers))),
+    remoteCa: caPath ? Deno.readFileSync(caPath) : undefined,
+    serverUrl,
+  });
 }
 
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
@@ -129,10 +156,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }),
       );
       const shutdownSignal = httpStopping.signal;
+      const ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
+      if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
       routers.push(
-        chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory }),
-        completionRoutes({ orchestrator, shutdownSignal }),
-        embeddingRoutes({ orchestrator }),
+        chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory, ml }),
+        completionRoutes({ orchestrator, shutdownSignal, ml }),
+        embeddingRoutes({ orchestrator, ml }),
         systemRoutes({ orchestrator, hardware }),
       );
       const models = lifecycle.add(

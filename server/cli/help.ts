@@ -44,6 +44,9 @@ Options:
       --static-dir <dir>       Files served at / in modes web and all
       --log-level <level>      debug | info | warn | error (default: info)
       --no-ml                  Do not start the Python ML service
+      --ml-workers <n>         Local Python ML worker processes (default: 1; 0 with --ml-worker: remote only)
+      --ml-worker <host:port>  Also use this remote ML worker (repeatable; TLS + token off loopback)
+      --ml-dispatch <policy>   least-loaded | round-robin (default: least-loaded)
       --no-auth                No API token (refused unless bound to loopback)
       --origin <origin>        Also allow this CORS origin (repeatable)
       --allowed-host <name>    Also accept this Host header (repeatable)

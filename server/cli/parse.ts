@@ -39,6 +39,9 @@ const SERVE = {
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  "ml-workers": { type: "string" },
+  "ml-worker": { type: "string", multiple: true },
+  "ml-dispatch": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -193,6 +196,9 @@ function parseServe(args: string[]): Command {
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      mlWorkers: values["ml-workers"],
+      mlRemoteWorkers: values["ml-worker"],
+      mlDispatch: values["ml-dispatch"],
     },
   };
 }
