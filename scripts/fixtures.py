@@ -16,6 +16,7 @@ Writes:
   tiny-transformers/    the same network as a Transformers LlamaForCausalLM (config.json, model.safetensors,
                         the tokenizer): what the Python ML service loads for generation
   tiny-classifier/      the same, as LlamaForSequenceClassification with labels negative/positive
+  astronaut.png         scikit-image's astronaut (one face), for the vision tests
 """
 
 import json
@@ -245,6 +246,24 @@ def write_transformers(out: Path, rng: np.random.Generator, tokens: list[str], c
         (out / name).write_bytes((out.parent / name).read_bytes())
 
 
+def write_astronaut(path: Path) -> None:
+    """scikit-image's astronaut photo as PNG: one face, at about x 0.35, y 0.16, 0.19 wide."""
+    import zlib
+
+    from skimage import data
+
+    rgb = data.astronaut()
+    height, width = rgb.shape[:2]
+    raw = b"".join(b"\0" + rgb[y].tobytes() for y in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+                     + chunk(b"IEND", b""))
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests" / ".fixtures"
     out.mkdir(parents=True, exist_ok=True)
@@ -255,6 +274,7 @@ def main() -> None:
     write_tokenizer(out, tokens, merges)
     write_transformers(out / "tiny-transformers", np.random.default_rng(SEED + 3), tokens, classifier=False)
     write_transformers(out / "tiny-classifier", np.random.default_rng(SEED + 4), tokens, classifier=True)
+    write_astronaut(out / "astronaut.png")
     print(f"fixtures written to {out}", file=sys.stderr)
 
 

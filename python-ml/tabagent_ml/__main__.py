@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         log.error("refusing to listen off loopback without TLS and a token", address=args.address)
         sys.exit(2)
     registry = Registry(Path(args.model_cache) if args.model_cache else None, Path(args.fetch_cache))
-    server, address, checker = serve(args.address, registry, token, tls, args.threads)
+    server, address, checker, server_state = serve(args.address, registry, token, tls, args.threads)
 
     done = threading.Event()
     reason: list[str] = []
@@ -95,11 +95,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, stop), daemon=True, name="parent").start()
     log.info("listening", address=address, pid=os.getpid(), ms=round((time.perf_counter() - began) * 1000, 1))
-    done.wait()
+    # A timed wait, so the main thread runs Python's signal handlers promptly.
+    while not done.wait(0.1):
+        pass
     log.info("stopping", reason=reason[0] if reason else "")
     checker.enter_graceful_shutdown()
-    server.stop(grace=2).wait(3)
-    # Daemon threads (a generation mid-way) must not keep the process alive.
+    # Let calls in flight finish (bounded), then exit without grpc's GOAWAY: Deno's HTTP/2 client
+    # (nghttp2) can abort the whole server process on a GOAWAY that races closed streams, and the
+    # server closes its channel before it asks us to stop anyway.
+    deadline = time.monotonic() + 2
+    while server_state.in_flight > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sys.stderr.flush()
     os._exit(0)
 
 

@@ -286,12 +286,17 @@ class LiteRT(pb_grpc.LiteRTServicer):
 
 
 def serve(address: str, registry: Registry, token: str | None, tls: tuple[bytes, bytes] | None = None,
-          threads: int = 16) -> tuple[grpc.Server, str, health.HealthServicer]:
-    """Starts the server; returns it, the bound address (a TCP port 0 resolved) and the health servicer."""
+          threads: int = 16) -> tuple[grpc.Server, str, health.HealthServicer, State]:
+    """Starts the server; returns it, the bound address (a TCP port 0 resolved), the health servicer and
+    the shared state (calls in flight)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"), options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),
+        # Never answer a client's keepalive ping with GOAWAY (too_many_pings).
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ("grpc.http2.max_ping_strikes", 0),
     ])
     state = State(registry, token)
     pb_grpc.add_ModelManagementServicer_to_server(ModelManagement(state), server)
@@ -316,4 +321,4 @@ def serve(address: str, registry: Registry, token: str | None, tls: tuple[bytes,
     checker.set("", health_pb2.HealthCheckResponse.SERVING)
     for name in ("ModelManagement", "Transformers", "MediaPipe", "LiteRT"):
         checker.set(f"tabagent.ml.v1.{name}", health_pb2.HealthCheckResponse.SERVING)
-    return server, address, checker
+    return server, address, checker, state

@@ -41,7 +41,7 @@ def service(tmp_path_factory, model_cache):
 
     socket = tmp_path_factory.mktemp("sock") / "ml.sock"
     registry = Registry(model_cache, tmp_path_factory.mktemp("fetch"))
-    server, address, _ = serve(f"unix:{socket}", registry, TOKEN)
+    server, address, _, _ = serve(f"unix:{socket}", registry, TOKEN)
     yield address
     server.stop(0)
 

@@ -3,7 +3,7 @@
  * so vision works without WebRTC. The image comes as the raw body (`image/*`) with `?task=`, or as
  * JSON `{image: base64 | data URL, task}`.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { TabAgentError } from "../errors/mod.ts";
 import type { MlService, VisionTask } from "../ml/mod.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
@@ -38,7 +38,9 @@ const DetectResponseSchema = z.object({
 
 const jsonProblem = { "application/problem+json": { schema: z.object({}).passthrough() } };
 
-const route = createRoute({
+// Documented here, routed by hand below: the body is JSON *or* raw image bytes, which the generated
+// validator (JSON only) cannot express.
+const route = {
   method: "post",
   path: "/v1/vision/detect",
   tags: ["vision"],
@@ -50,7 +52,7 @@ const route = createRoute({
   request: {
     query: z.object({
       task: z.string().optional().openapi({ example: "faces" }),
-      min_confidence: z.coerce.number().min(0).max(1).optional(),
+      min_confidence: z.string().optional().openapi({ example: "0.5" }),
     }),
     body: {
       required: true,
@@ -67,7 +69,7 @@ const route = createRoute({
     415: { description: "Not an image", content: jsonProblem },
     503: { description: "ML service unavailable", content: jsonProblem },
   },
-});
+} as const;
 
 function decodeBase64(text: string): Uint8Array {
   const data = text.startsWith("data:") ? text.slice(text.indexOf(",") + 1) : text;
@@ -95,7 +97,8 @@ function parseTasks(value: string | undefined): VisionTask[] {
 /** The vision resource. */
 export function visionRoutes(deps: { ml: MlService; deadlineMs?: number }) {
   const router = createRouter();
-  router.openapi(route, async (c) => {
+  router.openAPIRegistry.registerPath(route as never);
+  router.post(route.path, async (c) => {
     const began = performance.now();
     const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
     let image: Uint8Array;
@@ -119,7 +122,14 @@ export function visionRoutes(deps: { ml: MlService; deadlineMs?: number }) {
       image = new Uint8Array(await c.req.arrayBuffer());
       tasks = parseTasks(c.req.query("task"));
       const min = c.req.query("min_confidence");
-      minConfidence = min === undefined ? undefined : Number(min);
+      if (min !== undefined) {
+        minConfidence = Number(min);
+        if (!(minConfidence >= 0 && minConfidence <= 1)) {
+          throw new TabAgentError("validation_failed", "min_confidence must be a number from 0 to 1", {
+            errors: [{ field: "min_confidence", message: "must be a number from 0 to 1" }],
+          });
+        }
+      }
     } else {
       throw new TabAgentError("unsupported_media_type", "Send the image as image/*, application/octet-stream or JSON");
     }

@@ -48,6 +48,10 @@ export function fromGrpcError(error: grpc.ServiceError, worker: string): TabAgen
         code?: string;
         message?: string;
       };
+      if (parsed.code === "unauthorized") {
+        // The worker refused *this server's* token: a configuration problem, not the client's 401.
+        return new TabAgentError("upstream_failed", `ML worker ${worker} refused the server's token`, { worker });
+      }
       if (parsed.code && parsed.code in ERROR_CODES) {
         return new TabAgentError(parsed.code as ErrorCode, parsed.message ?? error.details, { worker });
       }

@@ -164,8 +164,6 @@ export const ML_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.enable_retries": 0,
   "grpc.initial_reconnect_backoff_ms": 100,
   "grpc.max_reconnect_backoff_ms": 2_000,
-  "grpc.keepalive_time_ms": 30_000,
-  "grpc.keepalive_timeout_ms": 10_000,
   "grpc.use_local_subchannel_pool": 1,
 };
 

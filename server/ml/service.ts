@@ -160,21 +160,27 @@ export class MlService {
     return this.workers.map((w) => w.status());
   }
 
+  /** A ready worker now, by the dispatch policy; undefined when none is ready. */
+  #pickNow(): MlWorker | undefined {
+    const ready = this.workers.filter((w) => w.state === "ready");
+    if (ready.length === 0) return undefined;
+    const offset = this.#next++ % ready.length;
+    if (this.#options.dispatch === "round-robin") return ready[offset];
+    // Least-loaded; ties go round-robin so idle workers share the calls.
+    let best = ready[offset];
+    for (let i = 1; i < ready.length; i++) {
+      const w = ready[(offset + i) % ready.length];
+      if (w.inFlight < best.inFlight) best = w;
+    }
+    return best;
+  }
+
   /** Picks a ready worker, waiting a little for one that is (re)starting. */
   async #pick(signal?: AbortSignal): Promise<MlWorker> {
     const deadline = performance.now() + ML_WAIT_FOR_WORKER_MS;
     while (true) {
-      const ready = this.workers.filter((w) => w.state === "ready");
-      if (ready.length) {
-        if (this.#options.dispatch === "round-robin") return ready[this.#next++ % ready.length];
-        let best = ready[0];
-        const offset = this.#next++ % ready.length;
-        for (let i = 0; i < ready.length; i++) {
-          const w = ready[(offset + i) % ready.length];
-          if (w.inFlight < best.inFlight) best = w;
-        }
-        return best.inFlight <= ready[offset].inFlight ? best : ready[offset];
-      }
+      const worker = this.#pickNow();
+      if (worker) return worker;
       const coming = this.workers.some((w) => w.state === "starting" || w.state === "restarting");
       const left = deadline - performance.now();
       if (!coming || left <= 0 || signal?.aborted) {
@@ -188,7 +194,8 @@ export class MlService {
 
   /** Runs `fn` on a ready worker's client, counting it in that worker's load. */
   async run<T>(fn: (client: MlClient, worker: MlWorker) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const worker = await this.#pick(signal);
+    // Picked and counted in the same tick, so concurrent calls see each other's load.
+    const worker = this.#pickNow() ?? await this.#pick(signal);
     const client = worker.client;
     if (!client) throw new TabAgentError("unavailable", `ML worker ${worker.name} stopped`);
     worker.inFlight++;
@@ -278,7 +285,7 @@ export class MlService {
 
   /** Streams a Transformers generation. */
   async *generate(request: GenerateRequest & { model: string }, options: CallOptions = {}) {
-    const worker = await this.#pick(options.signal);
+    const worker = this.#pickNow() ?? await this.#pick(options.signal);
     const client = worker.client;
     if (!client) throw new TabAgentError("unavailable", `ML worker ${worker.name} stopped`);
     worker.inFlight++;
@@ -330,7 +337,7 @@ export class MlService {
    * ```
    */
   async detectStream(options: CallOptions = {}): Promise<FrameStream> {
-    const worker = await this.#pick(options.signal);
+    const worker = this.#pickNow() ?? await this.#pick(options.signal);
     const client = worker.client;
     if (!client) throw new TabAgentError("unavailable", `ML worker ${worker.name} stopped`);
     worker.inFlight++;

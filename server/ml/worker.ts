@@ -375,6 +375,9 @@ export class LocalWorker extends WorkerBase implements MlWorker {
       this.setState("stopped");
       return;
     }
+    // Close our channel first: the worker then never has to send a GOAWAY on an open connection.
+    this._client?.close();
+    this._client = undefined;
     try {
       child.kill("SIGTERM");
     } catch { /* gone */ }

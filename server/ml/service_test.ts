@@ -1,0 +1,202 @@
+import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { TabAgentError } from "../errors/mod.ts";
+import { createLogger } from "../log/mod.ts";
+import { MlService, type MlServiceOptions } from "./service.ts";
+import { BREAKER_CRASHES, type LocalWorker, RESTART_MAX_MS, restartDelay } from "./worker.ts";
+
+const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, "");
+const PYTHON = `${ROOT}/python-ml/.venv/bin/python`;
+
+/** The TabAgentError `fn` rejects with. */
+async function failure(fn: () => Promise<unknown>): Promise<TabAgentError> {
+  try {
+    await fn();
+  } catch (error) {
+    assert(error instanceof TabAgentError, String(error));
+    return error;
+  }
+  throw new Error("expected a rejection");
+}
+
+async function service(options: Partial<MlServiceOptions> = {}) {
+  const dataDir = await Deno.makeTempDir({ prefix: "tabagent-ml-test-" });
+  const logs: string[] = [];
+  const ml = new MlService({
+    workers: 1,
+    remote: [],
+    python: PYTHON,
+    packageDir: `${ROOT}/python-ml`,
+    dataDir,
+    modelCachePath: `${dataDir}/models`,
+    token: "test-token",
+    log: createLogger({ level: "debug", sink: (line) => logs.push(line) }),
+    threads: 1,
+    ...options,
+  });
+  return {
+    ml,
+    logs,
+    async [Symbol.asyncDispose]() {
+      await ml.stop(3_000);
+      await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("restart delays grow exponentially with jitter, capped", () => {
+  assertEquals(restartDelay(1, () => 0), 50);
+  assertEquals(restartDelay(1, () => 1), 100);
+  assertEquals(restartDelay(4, () => 1), 800);
+  assert(restartDelay(30, () => 1) <= RESTART_MAX_MS);
+  const spread = new Set(Array.from({ length: 20 }, () => restartDelay(3)));
+  assert(spread.size > 1, "jitter spreads restarts");
+});
+
+Deno.test({
+  name: "a supervised worker serves, logs through the server's logger, and stops",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service();
+    await t.ml.start();
+    assertEquals(t.ml.health().state, "ready");
+    const worker = t.ml.workers[0] as LocalWorker;
+    const { pid } = await t.ml.run((client) => client.ping());
+    assertEquals(pid, worker.pid);
+    const listening = t.logs.map((l) => JSON.parse(l)).find((r) => r.msg === "listening");
+    assert(listening, "Python's own log line reached the server's log");
+    assertEquals(listening.component, "");
+    assertEquals(listening.worker, "ml-0");
+    await t.ml.stop(3_000);
+    assertEquals(worker.state, "stopped");
+    assertEquals(worker.pid, null);
+  },
+});
+
+Deno.test({
+  name: "a hung worker: the call hits its deadline; cancellation reaches Python",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service();
+    await t.ml.start();
+    const worker = t.ml.workers[0] as LocalWorker;
+    worker.signal("SIGSTOP");
+    try {
+      const error = await failure(() => t.ml.run((client) => client.ping(undefined, { deadlineMs: 300 })));
+      assertEquals(error.code, "timeout", error.message);
+    } finally {
+      worker.signal("SIGCONT");
+    }
+    // An aborted signal cancels the call at once, with `cancelled`.
+    const controller = new AbortController();
+    worker.signal("SIGSTOP");
+    try {
+      const call = t.ml.run((client) => client.ping(undefined, { signal: controller.signal }));
+      controller.abort();
+      assertEquals((await failure(() => call)).code, "cancelled");
+    } finally {
+      worker.signal("SIGCONT");
+    }
+    await t.ml.run((client) => client.ping());
+  },
+});
+
+Deno.test({
+  name: "SIGKILL mid-call fails that call with unavailable, then the worker restarts and serves",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service();
+    await t.ml.start();
+    const worker = t.ml.workers[0] as LocalWorker;
+    const before = worker.pid;
+    worker.signal("SIGSTOP"); // holds the call inside Python
+    const call = t.ml.run((client) => client.ping());
+    while (worker.inFlight === 0) await worker.changed(10);
+    worker.signal("SIGKILL");
+    assertEquals((await failure(() => call)).code, "unavailable");
+    while (worker.state !== "ready" || worker.pid === before) await worker.changed(30_000);
+    const { pid } = await t.ml.run((client) => client.ping());
+    assert(pid !== before, "a new process serves");
+    assertEquals(worker.status().restarts, 1);
+  },
+});
+
+Deno.test({
+  name: "a worker that keeps crashing opens the breaker: degraded, and calls fail fast",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service({ python: "/bin/false" });
+    await t.ml.start();
+    const worker = t.ml.workers[0];
+    while (worker.state !== "broken") await worker.changed(30_000);
+    const health = t.ml.health();
+    assertEquals(health.state, "degraded");
+    assert(health.detail?.includes("breaker open"), health.detail);
+    assert(worker.status().restarts >= BREAKER_CRASHES);
+    const error = await failure(() => t.ml.run((client) => client.ping()));
+    assertEquals(error.code, "unavailable");
+  },
+});
+
+Deno.test({
+  name: "two workers share the load: least-loaded spreads concurrent calls, round-robin alternates",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service({ workers: 2 });
+    await t.ml.start();
+    while (t.ml.workers.some((w) => w.state !== "ready")) {
+      await t.ml.workers.find((w) => w.state !== "ready")!.changed(30_000);
+    }
+    const pids = await Promise.all(Array.from({ length: 16 }, () => t.ml.run((client) => client.ping())));
+    assertEquals(new Set(pids.map((p) => p.pid)).size, 2);
+    await using rr = await service({ workers: 2, dispatch: "round-robin" });
+    await rr.ml.start();
+    while (rr.ml.workers.some((w) => w.state !== "ready")) {
+      await rr.ml.workers.find((w) => w.state !== "ready")!.changed(30_000);
+    }
+    const sequence = [];
+    for (let i = 0; i < 4; i++) sequence.push((await rr.ml.run((client) => client.ping())).pid);
+    assert(sequence[0] !== sequence[1] && sequence[0] === sequence[2] && sequence[1] === sequence[3], String(sequence));
+  },
+});
+
+Deno.test({
+  name: "a remote worker on loopback is used with the token, and refused without it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const child = new Deno.Command(PYTHON, {
+      args: ["-m", "tabagent_ml", "--address", "127.0.0.1:0", "--lifeline", "stdin"],
+      cwd: `${ROOT}/python-ml`,
+      env: { TABAGENT_ML_TOKEN: "remote-token", PYTHONPATH: `${ROOT}/python-ml` },
+      stdin: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes('"listening"')) text += (await reader.read()).value ?? "";
+      reader.releaseLock();
+      const address = /"address": "([^"]+)"/.exec(text)![1];
+      {
+        await using t = await service({ workers: 0, remote: [address], token: "remote-token" });
+        await t.ml.start();
+        assertEquals(t.ml.statuses()[0].kind, "remote");
+        assertEquals((await t.ml.run((client) => client.ping())).pid, child.pid);
+      }
+      {
+        await using t = await service({ workers: 0, remote: [address], token: "wrong" });
+        await t.ml.start();
+        const error = await failure(() => t.ml.run((client) => client.ping()));
+        assertEquals(error.code, "upstream_failed");
+      }
+    } finally {
+      await child.stdin.close();
+      await child.status;
+    }
+  },
+});
