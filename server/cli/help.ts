@@ -90,11 +90,12 @@ Examples:
 const DOCTOR = `tabagent doctor — check this machine for local inference
 
 Usage:
-  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>]
+  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml]
 
 Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
 the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.
-Exit code 1 when a check fails.
+It also starts the Python ML service once (time to SERVING, versions) and shows the ML state of a
+server running on --port (workers, restarts, an open breaker). Exit code 1 when a check fails.
 
 Example:
   tabagent doctor`;

@@ -69,7 +69,12 @@ export const COMMANDS = [
   "help",
 ] as const;
 
-const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
+const DOCTOR = {
+  ...COMMON,
+  "model-cache-path": { type: "string" },
+  "no-ml": { type: "boolean" },
+  port: { type: "string", short: "p" },
+} as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
   command: string,
@@ -122,7 +127,15 @@ export function parseCommandLine(argv: string[]): Command {
     case "doctor": {
       const { values } = parse("doctor", rest, DOCTOR);
       if (values.help) return { kind: "help", topic: "doctor" };
-      return { kind: "doctor", flags: { ...commonFlags(values), modelCachePath: values["model-cache-path"] } };
+      return {
+        kind: "doctor",
+        flags: {
+          ...commonFlags(values),
+          modelCachePath: values["model-cache-path"],
+          noMl: values["no-ml"],
+          port: values.port,
+        },
+      };
     }
     case "install-host": {
       const { values } = parse("install-host", rest, INSTALL_HOST);
