@@ -95,6 +95,7 @@ function createMlService(config: Config, token: string | null, log: Logger, serv
     logLevel: config.logLevel,
     threads: Math.max(1, Math.floor(navigator.hardwareConcurrency / Math.max(1, config.mlWorkers))),
     remoteCa: caPath ? Deno.readFileSync(caPath) : undefined,
+    remoteTlsName: Deno.env.get("TABAGENT_ML_TLS_NAME"),
     serverUrl,
   });
 }

@@ -53,8 +53,11 @@ export interface MlClientOptions {
   address: string;
   /** Sent as `authorization: Bearer <token>`; null for a worker started without one. */
   token: string | null;
-  /** Use TLS (remote workers); `ca` is a PEM bundle to trust besides the system roots. */
-  tls?: { ca?: Uint8Array };
+  /**
+   * Use TLS (remote workers). `ca`: a PEM bundle to trust instead of the system roots; `serverName`:
+   * the name the certificate must carry when the address is an IP (TLS clients send no IP as SNI).
+   */
+  tls?: { ca?: Uint8Array; serverName?: string };
   /** Names the worker in errors and logs. */
   name?: string;
 }
@@ -186,7 +189,14 @@ export class MlClient {
     const credentials = options.tls
       ? grpc.credentials.createSsl(options.tls.ca ? Buffer.from(options.tls.ca) : null)
       : grpc.credentials.createInsecure();
-    this.#channel = new grpc.Channel(options.address, credentials, ML_CHANNEL_OPTIONS);
+    const serverName = options.tls?.serverName;
+    this.#channel = new grpc.Channel(
+      options.address,
+      credentials,
+      serverName
+        ? { ...ML_CHANNEL_OPTIONS, "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName }
+        : ML_CHANNEL_OPTIONS,
+    );
     const shared = { channelOverride: this.#channel };
     this.#manage = new proto.ml.ModelManagement(options.address, credentials, shared);
     this.#text = new proto.ml.Transformers(options.address, credentials, shared);

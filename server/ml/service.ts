@@ -57,6 +57,8 @@ export interface MlServiceOptions {
   threads?: number;
   /** PEM bundle trusted for remote workers' TLS. */
   remoteCa?: Uint8Array;
+  /** The name remote workers' certificates carry, when they are addressed by IP. */
+  remoteTlsName?: string;
   /** The server's own URL once it listens; remote workers fetch cache files from it. */
   serverUrl?: () => string | undefined;
   /** Extra environment for local workers (tests). */
@@ -111,7 +113,7 @@ export class MlService {
           name: `remote-${i}`,
           address,
           token: options.token,
-          tls: loopback ? undefined : { ca: options.remoteCa },
+          tls: loopback ? undefined : { ca: options.remoteCa, serverName: options.remoteTlsName },
           log: options.log,
         }),
       );

@@ -200,3 +200,79 @@ Deno.test({
     }
   },
 });
+
+/** This machine's first non-loopback IPv4 address, if it has one. */
+function lanAddress(): string | undefined {
+  return Deno.networkInterfaces().find((i) => i.family === "IPv4" && !i.address.startsWith("127."))?.address;
+}
+
+async function openssl(cwd: string, ...args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" }).output();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+}
+
+Deno.test({
+  name: "a remote worker off loopback is reached over TLS with a private CA and the token",
+  ignore: lanAddress() === undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ip = lanAddress()!;
+    const dir = await Deno.makeTempDir({ prefix: "tabagent-ml-tls-" });
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    await openssl(dir, "req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=ca");
+    await openssl(dir, "req", ...ec, "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=worker");
+    await Deno.writeTextFile(`${dir}/san.ext`, `subjectAltName=DNS:ml-worker.test,IP:${ip}\n`);
+    await openssl(
+      dir,
+      ..."x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 1 -extfile san.ext"
+        .split(" "),
+    );
+    const child = new Deno.Command(PYTHON, {
+      args: [
+        "-m",
+        "tabagent_ml",
+        ...["--address", `${ip}:0`, "--lifeline", "stdin"],
+        ...["--tls-cert", `${dir}/cert.pem`, "--tls-key", `${dir}/key.pem`],
+      ],
+      cwd: `${ROOT}/python-ml`,
+      env: { TABAGENT_ML_TOKEN: "tls-token", PYTHONPATH: `${ROOT}/python-ml` },
+      stdin: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes('"listening"')) text += (await reader.read()).value ?? "";
+      reader.releaseLock();
+      const address = /"address": "([^"]+)"/.exec(text)![1];
+      {
+        await using t = await service({
+          workers: 0,
+          remote: [address],
+          token: "tls-token",
+          remoteCa: await Deno.readFile(`${dir}/ca.pem`),
+          remoteTlsName: "ml-worker.test",
+        });
+        await t.ml.start();
+        assertEquals(t.ml.health().state, "ready", t.ml.health().detail);
+        assertEquals((await t.ml.run((client) => client.ping())).pid, child.pid);
+      }
+      {
+        // Without the CA the certificate is not trusted: the worker never becomes ready.
+        await using t = await service({
+          workers: 0,
+          remote: [address],
+          token: "tls-token",
+          remoteTlsName: "ml-worker.test",
+        });
+        await t.ml.start();
+        assert(t.ml.health().state !== "ready");
+      }
+    } finally {
+      await child.stdin.close();
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -409,8 +409,8 @@ export interface RemoteWorkerOptions {
   /** host:port */
   address: string;
   token: string | null;
-  /** TLS off loopback; `ca` trusts a private CA (PEM). */
-  tls?: { ca?: Uint8Array };
+  /** TLS off loopback; `ca` trusts a private CA (PEM), `serverName` is the name its certificate carries. */
+  tls?: { ca?: Uint8Array; serverName?: string };
   log: Logger;
 }
 
