@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import MLError
 
-EMBED_BATCH = 64
+EMBED_BATCH = 32
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 100_000
 
@@ -47,16 +47,30 @@ def check_inputs(inputs) -> list[str]:
 
 
 def embed(model, inputs: list[str], normalize: bool, cancelled: Callable[[], bool]) -> tuple[np.ndarray, int]:
-    """Row-major float32 vectors, and the prompt tokens counted by the model's tokenizer."""
-    parts = []
-    for start in range(0, len(inputs), EMBED_BATCH):
-        if cancelled():
-            raise MLError("cancelled", "The client cancelled the call")
-        parts.append(model.encode(inputs[start:start + EMBED_BATCH], batch_size=32, convert_to_numpy=True,
-                                  normalize_embeddings=normalize, show_progress_bar=False))
-    vectors = np.ascontiguousarray(np.concatenate(parts).astype("<f4", copy=False))
-    tokens = sum(len(ids) for ids in model.tokenizer(inputs, truncation=True,
-                                                      max_length=model.max_seq_length)["input_ids"])
+    """Row-major float32 vectors, and the prompt tokens the model saw.
+
+    What SentenceTransformer.encode does (longest first, batches of 32, tokenize, forward, optional L2
+    normalisation), written out so the tokens are counted from the same tokenization instead of a
+    second pass, and so a cancelled call stops between batches.
+    """
+    import torch
+
+    order = np.argsort([-len(text) for text in inputs], kind="stable")
+    vectors: np.ndarray | None = None
+    tokens = 0
+    with torch.inference_mode():
+        for start in range(0, len(inputs), EMBED_BATCH):
+            if cancelled():
+                raise MLError("cancelled", "The client cancelled the call")
+            rows = order[start:start + EMBED_BATCH]
+            features = model.tokenize([inputs[i] for i in rows])
+            tokens += int(features["attention_mask"].sum())
+            out = model.forward(features)["sentence_embedding"]
+            if normalize:
+                out = torch.nn.functional.normalize(out, p=2, dim=1)
+            if vectors is None:
+                vectors = np.empty((len(inputs), out.shape[1]), dtype="<f4")
+            vectors[rows] = out.float().numpy()
     return vectors, tokens
 
 
