@@ -178,7 +178,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           models,
           shutdownSignal: () => http?.shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
-          unload: (id) => orchestrator.unloadForDelete(id),
+          unload: async (id) => {
+            await orchestrator.unloadForDelete(id);
+            await ml?.unload(id);
+          },
         }),
       );
     }

@@ -277,6 +277,14 @@ export class MlService {
     seen.add(`${kind}:${model}`);
   }
 
+  /** Unloads `model` from every ready worker (before its files are deleted); true when one had it. */
+  async unload(model: string): Promise<boolean> {
+    const results = await Promise.allSettled(
+      this.workers.filter((w) => w.client).map((w) => w.client!.unloadModel(model)),
+    );
+    return results.some((r) => r.status === "fulfilled" && r.value);
+  }
+
   /** Embeddings from a sentence-transformers model. */
   embed(request: { model: string; inputs: string[]; normalize?: boolean }, options: CallOptions = {}) {
     return this.run<EmbedResult>(async (client, worker) => {

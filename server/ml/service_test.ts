@@ -67,6 +67,14 @@ Deno.test({
     assert(listening, "Python's own log line reached the server's log");
     assertEquals(listening.component, "");
     assertEquals(listening.worker, "ml-0");
+    // Model management: load a built-in .tflite, see it listed, unload it everywhere.
+    const face = "mediapipe/face_detection_short_range";
+    const info = await t.ml.run((client) => client.loadModel({ model: face, kind: "MODEL_KIND_TFLITE" }));
+    assertEquals([info.model, info.loaded, info.source], [face, true, "package mediapipe"]);
+    const listed = await t.ml.run((client) => client.listModels());
+    assert(listed.some((m) => m.model === face && m.loaded));
+    assertEquals(await t.ml.unload(face), true);
+    assertEquals(await t.ml.unload(face), false);
     await t.ml.stop(3_000);
     assertEquals(worker.state, "stopped");
     assertEquals(worker.pid, null);
@@ -120,6 +128,33 @@ Deno.test({
     const { pid } = await t.ml.run((client) => client.ping());
     assert(pid !== before, "a new process serves");
     assertEquals(worker.status().restarts, 1);
+  },
+});
+
+Deno.test({
+  name: "detect() and the frame stream find the astronaut's face, one result per frame in order",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service();
+    await t.ml.start();
+    const image = await Deno.readFile(`${ROOT}/tests/.fixtures/astronaut.png`);
+    const single = await t.ml.detect({ image }, "faces");
+    assertEquals(single.detections.length, 1);
+    assertEquals(single.detections[0].landmarks.length, 6);
+    const stream = await t.ml.detectStream();
+    for (let id = 1; id <= 3; id++) stream.send({ id, image, tasks: ["faces"] });
+    stream.end();
+    const results = [];
+    for await (const result of stream) results.push(result);
+    assertEquals(results.map((r) => r.frameId), [1, 2, 3]);
+    for (const result of results) {
+      assertEquals(result.detections.length, 1);
+      assert(Math.abs(result.detections[0].box.x - single.detections[0].box.x) < 0.02);
+    }
+    assertEquals(t.ml.workers[0].inFlight, 0);
+    const bad = await failure(() => t.ml.detect({ image: new TextEncoder().encode("not an image") }, "faces"));
+    assertEquals(bad.code, "unsupported_media_type");
   },
 });
 
