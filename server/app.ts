@@ -46,6 +46,8 @@ export interface App {
   readonly url: string | undefined;
   /** The memory client (modes all, web, http); calls fail with `unavailable` until started. */
   readonly memory: MemoryClient | undefined;
+  /** The Python ML service (modes all, web, http, unless --no-ml): `detect()` and `detectStream()` for vision. */
+  readonly ml: MlService | undefined;
   /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
   readonly ended: Promise<void>;
   start(): Promise<void>;
@@ -121,6 +123,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const ended = Promise.withResolvers<void>();
   let http: HttpServer | undefined;
   let memory: MemoryComponent | undefined;
+  let ml: MlService | undefined;
 
   if (config.mode === "native") {
     const serverInfo = async (): Promise<ServerInfo> => ({
@@ -157,7 +160,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }),
       );
       const shutdownSignal = httpStopping.signal;
-      const ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
+      ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
       if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
       routers.push(
         chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory, ml }),
@@ -208,6 +211,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return http?.url;
     },
     memory: memory?.memory,
+    ml,
     ended: ended.promise,
     start: () => lifecycle.startAll(),
     stop: () => lifecycle.stopAll(config.shutdownGraceMs),
