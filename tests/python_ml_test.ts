@@ -5,7 +5,7 @@ const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname).replac
 
 Deno.test("python-ml: pytest passes", async () => {
   const out = await new Deno.Command(`${ROOT}/python-ml/.venv/bin/python`, {
-    args: ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+    args: ["-m", "pytest", "-p", "no:cacheprovider", "tests"],
     cwd: `${ROOT}/python-ml`,
     env: { HF_HUB_OFFLINE: "1", PYTHONDONTWRITEBYTECODE: "1" },
     stdout: "piped",

@@ -59,8 +59,12 @@ export function fromGrpcError(error: grpc.ServiceError, worker: string): TabAgen
       return new TabAgentError("upstream_failed", `ML worker ${worker} sent an unreadable error`, {}, { cause });
     }
   }
+  // The service puts its own failures (internal ones included) in the trailer; an INTERNAL or UNKNOWN
+  // status without it is the transport's: the connection broke under the call (the worker died).
   const byStatus: Partial<Record<number, ErrorCode>> = {
     [grpc.status.UNAVAILABLE]: "unavailable",
+    [grpc.status.INTERNAL]: "unavailable",
+    [grpc.status.UNKNOWN]: "unavailable",
     [grpc.status.UNAUTHENTICATED]: "upstream_failed",
     [grpc.status.DEADLINE_EXCEEDED]: "timeout",
     [grpc.status.CANCELLED]: "cancelled",

@@ -30,6 +30,15 @@ export const START_TIMEOUT_MS = 60_000;
 export const PROBE_INTERVAL_MS = 5_000;
 export const PROBE_FAILURES = 3;
 
+/** Sends `signal` to `child` unless it has already exited. */
+function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error; // "child process has already terminated"
+  }
+}
+
 /** A worker's state. */
 export type WorkerState = "starting" | "ready" | "restarting" | "broken" | "stopped";
 
@@ -262,9 +271,7 @@ export class LocalWorker extends WorkerBase implements MlWorker {
       this.log.warn("ml worker failed to start", { worker: this.name, error: message });
       this._lastError = message;
       if (this.#child === child) {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
+        signalChild(child, "SIGKILL");
       }
     } finally {
       clearTimeout(timer);
@@ -286,8 +293,9 @@ export class LocalWorker extends WorkerBase implements MlWorker {
           if (line.startsWith("{")) {
             try {
               record = JSON.parse(line);
-            } catch {
-              record = undefined;
+            } catch (error) {
+              if (!(error instanceof SyntaxError)) throw error;
+              record = undefined; // a stray line that happens to start with "{": logged as text below
             }
           }
           if (!record || typeof record.msg !== "string") {
@@ -316,9 +324,7 @@ export class LocalWorker extends WorkerBase implements MlWorker {
         this.log.warn("ml worker health probe failed", { worker: this.name, failures, error });
         if (failures >= PROBE_FAILURES && this.#child === child) {
           this.log.error("ml worker hangs; killing it", { worker: this.name, pid: child.pid });
-          try {
-            child.kill("SIGKILL");
-          } catch { /* gone */ }
+          signalChild(child, "SIGKILL");
         }
       }
     }, PROBE_INTERVAL_MS);
@@ -328,7 +334,8 @@ export class LocalWorker extends WorkerBase implements MlWorker {
   #onExit(child: Deno.ChildProcess, status: Deno.CommandStatus): void {
     if (this.#child !== child) return;
     clearInterval(this.#probeTimer);
-    this.#lifeline?.close().catch(() => {});
+    // The pipe is already broken when the child died; closing our end just releases it.
+    this.#lifeline?.close().catch((error) => this.log.debug("lifeline closed", { worker: this.name, error }));
     this.#lifeline = undefined;
     this.#child = undefined;
     const client = this._client;
@@ -378,16 +385,12 @@ export class LocalWorker extends WorkerBase implements MlWorker {
     // Close our channel first: the worker then never has to send a GOAWAY on an open connection.
     this._client?.close();
     this._client = undefined;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
+    signalChild(child, "SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const killed = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         this.log.warn("ml worker ignored SIGTERM; killing it", { worker: this.name, pid: child.pid });
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
+        signalChild(child, "SIGKILL");
         resolve();
       }, graceMs);
     });
@@ -399,7 +402,7 @@ export class LocalWorker extends WorkerBase implements MlWorker {
 
   /** Sends a signal to the process (tests and the benchmark use it to simulate crashes and hangs). */
   signal(signal: Deno.Signal): void {
-    this.#child?.kill(signal);
+    if (this.#child) signalChild(this.#child, signal);
   }
 }
 
