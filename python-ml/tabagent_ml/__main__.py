@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
         done.set()
 
     signal.signal(signal.SIGTERM, lambda *_: stop("SIGTERM"))
-    signal.signal(signal.SIGINT, lambda *_: stop("SIGINT"))
+    if args.lifeline == "stdin":
+        # Ctrl-C in a terminal reaches the whole process group: the server decides when we stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGINT, lambda *_: stop("SIGINT"))
     if args.lifeline == "stdin":
         threading.Thread(target=_watch_stdin, args=(stop,), daemon=True, name="lifeline").start()
     if args.parent_pid:

@@ -73,6 +73,20 @@ Deno.test({
     assertEquals([info.model, info.loaded, info.source], [face, true, "package mediapipe"]);
     const listed = await t.ml.run((client) => client.listModels());
     assert(listed.some((m) => m.model === face && m.loaded));
+    // LiteRT: the face detector on a blank 128x128 image: its two outputs, and no face scores high.
+    const blank = new Float32Array(128 * 128 * 3).fill(-1);
+    const run = await t.ml.runTflite({
+      model: face,
+      inputs: [{ dtype: "float32", shape: [1, 128, 128, 3], data: new Uint8Array(blank.buffer) }],
+    });
+    assertEquals(run.outputs.map((o) => o.shape).sort(), [[1, 896, 1], [1, 896, 16]]);
+    const logits = run.outputs.find((o) => o.shape[2] === 1)!;
+    const scores = new Float32Array(logits.data.buffer, logits.data.byteOffset, 896);
+    assert(scores.every((logit) => 1 / (1 + Math.exp(-logit)) < 0.5), "no face on a blank image");
+    const wrong = await failure(() =>
+      t.ml.runTflite({ model: face, inputs: [{ dtype: "float32", shape: [1, 2], data: new Uint8Array(8) }] })
+    );
+    assertEquals(wrong.code, "validation_failed");
     assertEquals(await t.ml.unload(face), true);
     assertEquals(await t.ml.unload(face), false);
     await t.ml.stop(3_000);
