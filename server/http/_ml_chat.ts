@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { TabAgentError } from "../errors/mod.ts";
+import { DEFAULT_TEMPERATURE } from "../inference/llama/mod.ts";
 import type { MlService } from "../ml/mod.ts";
 import { completionId, contentText, nowSeconds, SYSTEM_FINGERPRINT } from "./_openai.ts";
 import { sseResponse } from "./_sse.ts";
@@ -53,7 +54,7 @@ export async function mlChatCompletion(
       ? body.messages.map((m, i) => ({ role: m.role, content: contentText(m.content, `messages.${i}.content`) ?? "" }))
       : [],
     max_tokens: body.max_completion_tokens ?? body.max_tokens ?? 256,
-    temperature: body.temperature ?? 0,
+    temperature: body.temperature ?? DEFAULT_TEMPERATURE, // the same default as the llama.cpp path
     top_p: body.top_p ?? 1,
     ...(body.seed !== null && body.seed !== undefined ? { seed: body.seed } : {}),
     stop: body.stop === null || body.stop === undefined ? [] : [body.stop].flat(),
