@@ -125,6 +125,27 @@ Deno.test({
 });
 
 Deno.test({
+  name: "stop: a worker that does not exit on SIGTERM is killed after the grace period",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using t = await service();
+    await t.ml.start();
+    const worker = t.ml.workers[0] as LocalWorker;
+    const pid = worker.pid!;
+    worker.signal("SIGSTOP"); // a stopped process cannot act on SIGTERM
+    await t.ml.stop(800);
+    assertEquals(worker.state, "stopped");
+    assert(t.logs.some((l) => l.includes("ignored SIGTERM; killing it")));
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return "";
+      throw error;
+    });
+    assert(!/^\d+ \(.*\) [RSDT]/.test(stat), "the worker process is gone");
+  },
+});
+
+Deno.test({
   name: "SIGKILL mid-call fails that call with unavailable, then the worker restarts and serves",
   sanitizeResources: false,
   sanitizeOps: false,
