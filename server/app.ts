@@ -13,16 +13,21 @@
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
-import { chatRoutes } from "./http/chat.ts";
-import { completionRoutes } from "./http/completions.ts";
-import { embeddingRoutes } from "./http/embeddings.ts";
-import type { HttpEnv } from "./http/mod.ts";
-import { systemRoutes } from "./http/system.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { modelRoutes } from "./http/models.ts";
-import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
+import {
+  chatRoutes,
+  completionRoutes,
+  createHttpApp,
+  embeddingRoutes,
+  type HttpEnv,
+  HttpServer,
+  memoryRoutes,
+  modelRoutes,
+  systemRoutes,
+  webrtcRoutes,
+} from "./http/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
@@ -33,6 +38,8 @@ import { mlRoutes } from "./http/ml.ts";
 import { visionRoutes } from "./http/vision.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
+import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
+import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
 export const REPO_ROOT = new URL("../", import.meta.url);
@@ -102,6 +109,28 @@ function createMlService(config: Config, token: string | null, log: Logger, serv
   });
 }
 
+/** The WebRTC sessions' detector: each frame through the ML service's MediaPipe face detection. */
+function mlFaceDetector(ml: MlService): FrameDetector {
+  return {
+    get available() {
+      return ml.available;
+    },
+    async detect(frame, signal) {
+      const result = await ml.detect({ image: frame.data }, "faces", { signal });
+      return {
+        model: "mediapipe/face_detection_short_range",
+        inferenceMs: result.timings.inference_ms,
+        detections: result.detections.map((d) => ({
+          label: "face",
+          score: d.score,
+          box: d.box,
+          keypoints: d.landmarks.map(({ x, y }) => ({ x, y })),
+        })),
+      };
+    },
+  };
+}
+
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger({ level: config.logLevel });
@@ -149,14 +178,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
       memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
+      const models = lifecycle.add(
+        new ModelsComponent({
+          modelCachePath: config.modelCachePath,
+          dataDir: config.dataDir,
+          env: Deno.env.toObject(),
+          log: log.child("models"),
+        }),
+      );
       const hardware = await detectHardware();
-      const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
+      const scheduler = new Scheduler();
       const orchestrator = lifecycle.add(
         new ModelOrchestrator({
-          modelCachePath: config.modelCachePath,
+          models: models.cache,
           hardware,
           scheduler,
           log: log.child("inference"),
+          sequencesPerModel: config.parallel,
+          promptCacheSequences: config.promptCache,
         }),
       );
       const shutdownSignal = httpStopping.signal;
@@ -168,18 +207,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         embeddingRoutes({ orchestrator, ml }),
         systemRoutes({ orchestrator, hardware }),
       );
-      const models = lifecycle.add(
-        new ModelsComponent({
-          modelCachePath: config.modelCachePath,
-          dataDir: config.dataDir,
-          env: Deno.env.toObject(),
-          log: log.child("models"),
-        }),
-      );
       routers.push(
         modelRoutes({
           models,
-          shutdownSignal: () => http?.shutdownSignal,
+          shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
           unload: async (id) => {
             await orchestrator.unloadForDelete(id);
@@ -187,6 +218,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           },
         }),
       );
+    }
+    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
+      // The vision model frames go to: MediaPipe face detection in the ML service (mode all);
+      // without it (mode webrtc, --no-ml) frames are answered with errors.
+      const frameDetector: FrameDetector | undefined = ml ? mlFaceDetector(ml) : undefined;
+      const webrtc = lifecycle.add(
+        new WebRtcSessions({
+          maxSessions: WEBRTC_MAX_SESSIONS,
+          idleTimeoutMs: WEBRTC_IDLE_TIMEOUT_MS,
+          log: log.child("webrtc"),
+          metrics,
+          detector: () => frameDetector,
+        }),
+      );
+      routers.push(webrtcRoutes({ sessions: webrtc }));
     }
     const app = createHttpApp({
       config,

@@ -1,11 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
-
-/** A command-line error: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { UsageError } from "./usage_error.ts";
 
 /** What the command line asked for. */
 export type Command =
@@ -42,6 +38,8 @@ const SERVE = {
   "ml-workers": { type: "string" },
   "ml-worker": { type: "string", multiple: true },
   "ml-dispatch": { type: "string" },
+  parallel: { type: "string" },
+  "prompt-cache": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -212,6 +210,8 @@ function parseServe(args: string[]): Command {
       mlWorkers: values["ml-workers"],
       mlRemoteWorkers: values["ml-worker"],
       mlDispatch: values["ml-dispatch"],
+      parallel: values.parallel,
+      promptCache: values["prompt-cache"],
     },
   };
 }

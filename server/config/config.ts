@@ -57,6 +57,10 @@ export interface ConfigInput {
   mlRemoteWorkers?: string[];
   mlDispatch?: string;
   mlPython?: string;
+  /** Requests one GGUF model generates at once (its parallel sequences, decoded in one batch). */
+  parallel?: string | number;
+  /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
+  promptCache?: string | number;
 }
 
 const originSchema = z.string().regex(
@@ -84,6 +88,8 @@ export const configSchema = z.object({
   requestTimeoutMs: z.coerce.number().int().min(100),
   shutdownGraceMs: z.coerce.number().int().min(0),
   memoryBackend: z.enum(MEMORY_BACKENDS),
+  parallel: z.coerce.number().int().min(1).max(64).optional(),
+  promptCache: z.coerce.number().int().min(0).max(256).optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
@@ -131,6 +137,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     mlRemoteWorkers: list(env.TABAGENT_ML_WORKER),
     mlDispatch: env.TABAGENT_ML_DISPATCH,
     mlPython: env.TABAGENT_ML_PYTHON,
+    parallel: env.TABAGENT_PARALLEL,
+    promptCache: env.TABAGENT_PROMPT_CACHE,
   };
 }
 
@@ -192,6 +200,8 @@ export function resolveConfig(
     mlRemoteWorkers: pick("mlRemoteWorkers") ?? [],
     mlDispatch: pick("mlDispatch") ?? "least-loaded",
     mlPython: pick("mlPython"),
+    parallel: pick("parallel"),
+    promptCache: pick("promptCache"),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

@@ -82,3 +82,12 @@ Deno.test("ML settings: local workers by default, remote ones replace them unles
   assertThrows(() => resolveConfig({ ...base, mlRemoteWorkers: ["no-port"] }, {}));
   assertThrows(() => resolveConfig({ ...base, mlWorkers: "-1" }, {}));
 });
+
+Deno.test("config: --parallel and TABAGENT_PROMPT_CACHE size the chat models' sequences; bad values are refused", () => {
+  const config = resolveConfig({ parallel: "2" }, configFromEnv({ TABAGENT_PROMPT_CACHE: "0" }), linux);
+  assertEquals(config.parallel, 2);
+  assertEquals(config.promptCache, 0);
+  assertEquals(resolveConfig({}, {}, linux).parallel, undefined);
+  assertThrows(() => resolveConfig({ parallel: "0" }, {}, linux));
+  assertThrows(() => resolveConfig({}, configFromEnv({ TABAGENT_PROMPT_CACHE: "-1" }), linux));
+});

@@ -7,7 +7,7 @@
  */
 import { joinPath } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
-import { locateModel, MODEL_ID_PATTERN } from "../inference/orchestrator/mod.ts";
+import { locateWeights, ModelCache, modelIdSchema } from "../models/mod.ts";
 import type { ComponentHealth } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import {
@@ -85,9 +85,11 @@ export class MlService {
   #options: MlServiceOptions;
   #next = 0;
   #loadedRemote = new WeakMap<MlClient, Set<string>>();
+  #cache: ModelCache;
 
   constructor(options: MlServiceOptions) {
     this.#options = options;
+    this.#cache = new ModelCache(options.modelCachePath);
     const platform = options.platform ?? Deno.build.os;
     for (let i = 0; i < options.workers; i++) {
       this.workers.push(
@@ -157,6 +159,11 @@ export class MlService {
     };
   }
 
+  /** True while at least one worker serves. */
+  get available(): boolean {
+    return this.workers.some((w) => w.state === "ready");
+  }
+
   /** Every worker's status. */
   statuses(): WorkerStatus[] {
     return this.workers.map((w) => w.status());
@@ -220,34 +227,22 @@ export class MlService {
     return await this.#transformersFolder(model);
   }
 
-  async #inProcessCopy(model: string): Promise<boolean> {
-    try {
-      await locateModel(this.#options.modelCachePath, model);
-      return true;
-    } catch (error) {
-      if (error instanceof TabAgentError && error.code === "not_found") return false;
-      throw error;
-    }
+  /** The model's folder in the cache; null when absent or `model` is no `org/name` id. */
+  async #folder(model: string) {
+    if (!modelIdSchema.safeParse(model).success) return null;
+    return await this.#cache.get(model);
   }
 
+  /** True when inference runs the model in-process (a GGUF, or an ONNX with its tokenizer, is cached). */
+  async #inProcessCopy(model: string): Promise<boolean> {
+    const folder = await this.#folder(model);
+    return folder !== null && locateWeights(folder) !== null;
+  }
+
+  /** The files of a cached model (relative paths), for a remote worker to fetch. */
   async #cacheFiles(model: string): Promise<string[] | null> {
-    if (!MODEL_ID_PATTERN.test(model)) return null;
-    const dir = `${this.#options.modelCachePath}/${model.replace("/", "--")}`;
-    const files: string[] = [];
-    const walk = async (sub: string, depth: number): Promise<void> => {
-      for await (const entry of Deno.readDir(`${dir}/${sub}`)) {
-        const rel = `${sub}${entry.name}`;
-        if (entry.isDirectory && depth < 2 && !entry.name.startsWith(".")) await walk(`${rel}/`, depth + 1);
-        else if (entry.isFile && !/^\.|\.(partial|lock|tmp)$|\.partial\.json$/.test(entry.name)) files.push(rel);
-      }
-    };
-    try {
-      await walk("", 0);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return null;
-      throw error;
-    }
-    return files;
+    const folder = await this.#folder(model);
+    return folder ? folder.files.map((f) => f.path) : null;
   }
 
   async #transformersFolder(model: string): Promise<boolean> {
@@ -270,7 +265,7 @@ export class MlService {
       kind,
       remote: {
         base_url: `${base}/v1/models/${model}/files/`,
-        files: files.filter((f) => !f.endsWith(".manifest.json") && f !== ".tabagent-manifest.json"),
+        files,
         token: this.#options.token ?? "",
       },
     }, options);
