@@ -5,6 +5,8 @@
  */
 import { deepEqual as equal, ok } from "node:assert/strict";
 import { MlClient } from "../server/ml/mod.ts";
+import { connectWeriftClient } from "../server/webrtc/_werift_client.ts";
+import { astronautJpeg720p } from "./_astronaut.ts";
 import { ASTRONAUT_PNG, FIXTURE_MODELS, fixtureModelCache } from "./_models.ts";
 import { startServer, type TestServer } from "./_server.ts";
 
@@ -321,6 +323,32 @@ Deno.test({
       await worker.status;
       await Deno.remove(dataDir, { recursive: true });
       await Deno.remove(fetchCache, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "mode all: WebRTC frames are answered with the ML service's MediaPipe face detection",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using server = await startServer({ args: ["--mode", "all"] });
+    const request = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
+    const client = await connectWeriftClient(request, server.auth);
+    try {
+      const jpeg = await Deno.readFile(await astronautJpeg720p());
+      client.sendFrame({ seq: 1, captureTimeMs: Date.now(), width: 1280, height: 720, format: "jpeg" }, jpeg);
+      const reply = await client.next((m) => m.type === "result" || m.type === "error");
+      ok(reply.type === "result", JSON.stringify(reply));
+      equal(reply.seq, 1);
+      equal(reply.model, "mediapipe/face_detection_short_range");
+      equal(reply.detections.length, 1);
+      const face = reply.detections[0];
+      // The face sits in the middle third of the 16:9 frame (the square photo is pasted at x 280..1000).
+      ok(face.box.x > 0.25 && face.box.x + face.box.width < 0.75, JSON.stringify(face.box));
+      ok(reply.timings.inference_ms! > 0);
+    } finally {
+      await client.close();
     }
   },
 });
