@@ -48,6 +48,10 @@ export const MEMORY_SEARCH_TIMEOUT_MS = 10_000;
 export const MEMORY_MAX_EMBEDDING_DIMENSIONS = 8_192;
 /** Largest JSONL document one import call accepts (bytes). */
 export const MEMORY_MAX_IMPORT_BYTES = 64 * 1024 * 1024;
+/** Routes whose bodies may exceed `--max-body-bytes`, with their own limit (bytes), by exact path. */
+export const ROUTE_BODY_LIMITS: ReadonlyMap<string, number> = new Map([
+  ["/v1/memory/import", MEMORY_MAX_IMPORT_BYTES],
+]);
 /** How often the outbox worker looks for work when nothing woke it (ms). */
 export const MEMORY_OUTBOX_INTERVAL_MS = 250;
 /** Most outbox entries or tailed rows the worker applies in one step, so one step stays short. */
