@@ -62,6 +62,18 @@ Deno.test({
       assert.equal(model.promptCache.hits, after.hits, "a cleared cache cannot hit");
       assert.equal(cached.text, fresh.text);
       assert.ok(fresh.text.length > 0);
+
+      // A conversation where keeping the reply's generated tokens as they were would change the reply.
+      const short: ChatMessage[] = [{ role: "user", content: "Hi! My name is Ada. I like the sea." }];
+      const again = (reply: string): ChatMessage[] => [
+        ...short,
+        { role: "assistant", content: reply },
+        { role: "user", content: "Tell me one fact about it." },
+      ];
+      const shortReply = (await greedy(model, short)).text;
+      const shortCached = await greedy(model, again(shortReply));
+      await model.clearPromptCache();
+      assert.equal(shortCached.text, (await greedy(model, again(shortReply))).text);
     }),
 });
 
