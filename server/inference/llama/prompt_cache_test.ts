@@ -53,9 +53,9 @@ Deno.test({
       const cached = await greedy(model, next(turn1.text));
       const after = model.promptCache;
       assert.equal(after.hits, before.hits + 1);
-      // The first turn's whole prompt, and its reply (evaluated again as a batch after it was sent), were
-      // not processed again.
-      assert.ok(after.reusedTokens - before.reusedTokens > turn1.promptTokens, JSON.stringify(after));
+      // The first turn's whole prompt was not processed again (nor its reply, when the model had idle time
+      // to evaluate it again in the background).
+      assert.ok(after.reusedTokens - before.reusedTokens >= turn1.promptTokens, JSON.stringify(after));
 
       await model.clearPromptCache();
       const fresh = await greedy(model, next(turn1.text));
