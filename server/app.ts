@@ -11,7 +11,7 @@
  * @module
  */
 import { loadOrCreateToken } from "./auth/mod.ts";
-import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
+import { type Config, EXTENSION_ID } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
 import { chatRoutes } from "./http/chat.ts";
 import { completionRoutes } from "./http/completions.ts";
@@ -28,7 +28,7 @@ import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
-import { NativeHost, type ServerInfo } from "./native/mod.ts";
+import { locateServer, NativeHost, type ServerInfo, ServerRecordComponent, spawnDetached } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
@@ -54,6 +54,8 @@ export interface AppOptions {
   log?: Logger;
   stdin?: ReadableStream<Uint8Array>;
   stdout?: WritableStream<Uint8Array>;
+  /** How to run this program (native mode starts `<command> serve` when no server runs). */
+  serverCommand?: string[];
 }
 
 async function ensureWritableDir(path: string, what: string): Promise<void> {
@@ -95,18 +97,25 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let memory: MemoryComponent | undefined;
 
   if (config.mode === "native") {
-    const serverInfo = async (): Promise<ServerInfo> => ({
-      url: `http://${
-        isLoopbackHost(config.host) || config.host.includes(":") ? "127.0.0.1" : config.host
-      }:${config.port}`,
-      token: config.auth ? await loadOrCreateToken(config.tokenPath) : null,
-      version: VERSION,
-    });
+    const startCommand = `tabagent serve --data-dir ${config.dataDir}`;
     lifecycle.add(
       new NativeHost({
         input: options.stdin ?? Deno.stdin.readable,
         output: options.stdout ?? Deno.stdout.writable,
-        serverInfo,
+        locate: async (): Promise<ServerInfo | null> => {
+          const record = await locateServer(config.dataDir);
+          if (!record) return null;
+          const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
+          return { url: record.url, token, version: record.version };
+        },
+        startServer: options.serverCommand
+          ? () =>
+            spawnDetached(
+              [...options.serverCommand!, "serve", "--data-dir", config.dataDir],
+              `${config.dataDir}/server.log`,
+            )
+          : undefined,
+        startCommand,
         log: log.child("native"),
         onEnd: () => ended.resolve(),
       }),
@@ -165,6 +174,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
+    lifecycle.add(
+      new ServerRecordComponent({ dataDir: config.dataDir, url: () => http?.url, version: VERSION, mode: config.mode }),
+    );
   }
 
   return {

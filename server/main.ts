@@ -12,6 +12,7 @@ import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
 import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
+import { pairingUrl } from "./cli/banner.ts";
 import { VERSION } from "./version.ts";
 
 function fail(message: string, code: number): never {
@@ -28,7 +29,7 @@ function config(flags: ConfigInput) {
 }
 
 async function serve(flags: ConfigInput): Promise<void> {
-  const app = await createApp(config(flags));
+  const app = await createApp(config(flags), { serverCommand: selfCommand() });
   const stopRequested = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     if (Deno.build.os === "windows" && signal === "SIGTERM") continue;
@@ -42,11 +43,14 @@ async function serve(flags: ConfigInput): Promise<void> {
   }
   const log = app.log.child("main");
   if (app.url) {
+    const token = app.config.auth ? await loadOrCreateToken(app.config.tokenPath) : null;
+    const pairing = pairingUrl(app.url, app.config.mode, token);
     log.info("ready", {
       url: app.url,
       docs: `${app.url}/api-doc`,
       token_file: app.config.tokenPath,
       mode: app.config.mode,
+      ...(pairing ? { pairing_url: pairing } : {}),
     });
   }
   const reason = await stopRequested.promise;

@@ -169,7 +169,7 @@ export function resolveConfig(
     auth: !(pick("noAuth") ?? false),
     allowedOrigins: [`chrome-extension://${EXTENSION_ID}`, ...(pick("origins") ?? [])],
     allowedHosts: pick("allowedHosts") ?? [],
-    staticDir: pick("staticDir") ?? `${system.repoDir ?? "."}/web`,
+    staticDir: pick("staticDir") ?? `${system.repoDir ?? "."}/extension/dist`,
     maxBodyBytes: pick("maxBodyBytes") ?? DEFAULT_MAX_BODY_BYTES,
     requestTimeoutMs: pick("requestTimeoutMs") ?? DEFAULT_REQUEST_TIMEOUT_MS,
     shutdownGraceMs: pick("shutdownGraceMs") ?? DEFAULT_SHUTDOWN_GRACE_MS,
