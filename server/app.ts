@@ -76,7 +76,7 @@ async function ensureWritableDir(path: string, what: string): Promise<void> {
 
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.log ?? createLogger({ level: config.logLevel });
+  const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const lifecycle = new Lifecycle(log.child("lifecycle"));
   const metrics = new MetricsRegistry();
   metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({

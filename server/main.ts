@@ -12,7 +12,9 @@ import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
 import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
-import { pairingUrl } from "./cli/banner.ts";
+import { formatBanner, pairingUrl } from "./cli/banner.ts";
+import { listCachedModels } from "./inference/mod.ts";
+import { resolveLogFormat } from "./log/mod.ts";
 import { VERSION } from "./version.ts";
 
 function fail(message: string, code: number): never {
@@ -45,13 +47,27 @@ async function serve(flags: ConfigInput): Promise<void> {
   if (app.url) {
     const token = app.config.auth ? await loadOrCreateToken(app.config.tokenPath) : null;
     const pairing = pairingUrl(app.url, app.config.mode, token);
-    log.info("ready", {
-      url: app.url,
-      docs: `${app.url}/api-doc`,
-      token_file: app.config.tokenPath,
-      mode: app.config.mode,
-      ...(pairing ? { pairing_url: pairing } : {}),
-    });
+    const text = resolveLogFormat(app.config.logFormat) === "text";
+    // On a terminal the banner says it all; machines get the JSON line.
+    if (!text) {
+      log.info("ready", {
+        url: app.url,
+        docs: `${app.url}/api-doc`,
+        token_file: app.config.tokenPath,
+        mode: app.config.mode,
+        ...(pairing ? { pairing_url: pairing } : {}),
+      });
+    } else {
+      const models = await listCachedModels(app.config.modelCachePath).catch(() => []);
+      console.error(formatBanner({
+        version: VERSION,
+        mode: app.config.mode,
+        url: app.url,
+        pairingUrl: pairing,
+        models: models.map((m) => ({ id: m.id, sizeBytes: m.sizeBytes })),
+        suggestedModel: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+      }, !Deno.noColor));
+    }
   }
   const reason = await stopRequested.promise;
   log.info("stopping", { reason });
