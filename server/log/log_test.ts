@@ -20,7 +20,7 @@ Deno.test("text lines are readable: time, level, component, message, key=value",
   const error = new Error("boom");
   match(
     formatTextLine({ ts: "2026-11-29T23:04:05Z", level: "error", component: "", msg: "x", fields: { error } }),
-    /error="Error: boom"\n    at /,
+    /error="Error: boom"\n {4}at /,
   );
 });
 
@@ -28,6 +28,6 @@ Deno.test("the logger writes JSON or text lines to its sink", () => {
   const lines: string[] = [];
   createLogger({ level: "info", sink: (l) => lines.push(l), format: "text" }).child("a").info("hello", { n: 1 });
   createLogger({ level: "info", sink: (l) => lines.push(l) }).child("a").info("hello", { n: 1 });
-  match(lines[0], /^\d\d:\d\d:\d\d INFO  a  hello  n=1$/);
+  match(lines[0], /^\d\d:\d\d:\d\d INFO {2}a {2}hello {2}n=1$/);
   equal(JSON.parse(lines[1]).msg, "hello");
 });
