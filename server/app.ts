@@ -18,6 +18,7 @@ import { completionRoutes } from "./http/completions.ts";
 import { embeddingRoutes } from "./http/embeddings.ts";
 import type { HttpEnv } from "./http/mod.ts";
 import { systemRoutes } from "./http/system.ts";
+import { tokenizeRoutes } from "./http/tokenize.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
@@ -142,6 +143,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory }),
         completionRoutes({ orchestrator, shutdownSignal }),
         embeddingRoutes({ orchestrator }),
+        tokenizeRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
       );
       const models = lifecycle.add(

@@ -41,6 +41,17 @@ async function askAndWait(page: Page, question: string): Promise<{ text: string;
   return { text, sawStreaming };
 }
 
+/** Runs a step's body; on failure saves a screenshot and the panel's text to tests/artifacts/ first. */
+async function diagnosed(page: Page, name: string, body: () => Promise<void>) {
+  try {
+    await body();
+  } catch (error) {
+    await saveScreenshot(page, `failed-${name}`).catch(() => {});
+    const text = await page.locator("body").innerText().catch(() => "");
+    throw new Error(`${(error as Error).message}\n--- panel text ---\n${text.slice(0, 3000)}`, { cause: error });
+  }
+}
+
 async function saveScreenshot(page: Page, name: string) {
   await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
   await page.screenshot({ path: `${ARTIFACTS_DIR}/${name}.png` });
@@ -144,6 +155,54 @@ Deno.test({
         assert.ok(found.userText.includes("<img src=x"), "the user's text is shown as text");
         assert.equal(dialogs, 0);
       });
+
+      await t.step(
+        "ask about this page: the whole page when it fits, the relevant passages when it does not",
+        () =>
+          diagnosed(panel, "page", async () => {
+            const filler = Array.from(
+              { length: 400 },
+              (_, i) =>
+                `<p>Paragraph ${i} describes the weather, the markets and the roads of a quiet coastal region in some detail, ` +
+                `with nothing remarkable to report on day ${i}.</p>`,
+            ).join("");
+            const pages: Record<string, string> = {
+              "/short": "<html><head><title>France facts</title></head><body><article><h1>France</h1>" +
+                "<p>The capital of France is Paris. It lies on the Seine.</p></article></body></html>",
+              "/long": "<html><head><title>Coast almanac</title></head><body><article><h1>Almanac</h1>" +
+                filler.slice(0, filler.length / 2) +
+                "<p>The harbour master of Veldmoor is named Ottilie Brandt.</p>" + filler.slice(filler.length / 2) +
+                "</article></body></html>",
+            };
+            await using site = Deno.serve(
+              { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+              (request) =>
+                new Response(pages[new URL(request.url).pathname] ?? "not found", {
+                  headers: { "content-type": "text/html; charset=utf-8" },
+                }),
+            );
+            const article = await browser.context.newPage();
+            await article.goto(`http://127.0.0.1:${site.addr.port}/short`);
+            await panel.bringToFront();
+            await panel.click("#new-chat");
+            await panel.click("#ask-page");
+            await panel.locator("#page-status", { hasText: "France facts" }).waitFor();
+            const short = await askAndWait(panel, "What is the capital of France according to this page?");
+            assert.match(short.text, /Paris/);
+            assert.match(await panel.locator("#included").innerText(), /whole page \(\d+ tokens\)/);
+
+            await article.goto(`http://127.0.0.1:${site.addr.port}/long`);
+            await panel.bringToFront();
+            await panel.click("#ask-page"); // off
+            await panel.click("#ask-page"); // on again, for the new page
+            await panel.locator("#page-status", { hasText: "Coast almanac" }).waitFor();
+            await askAndWait(panel, "Who is the harbour master of Veldmoor?");
+            assert.match(await panel.locator("#included").innerText(), /too long for this model .* passages chosen/);
+            assert.match(await panel.locator("#page-included").textContent() ?? "", /Ottilie Brandt/);
+            await panel.click("#ask-page"); // off for the rest
+            await article.close();
+          }),
+      );
 
       await t.step(
         "axe-core finds no serious or critical violations in the panel; light and dark screenshots",

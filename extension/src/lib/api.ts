@@ -215,6 +215,15 @@ export class ApiClient {
     yield { type: "done", finishReason, usage };
   }
 
+  /** Token counts with the model's own tokenizer, and its context size. */
+  tokenize(model: string, input: string[]): Promise<{ counts: number[]; context_size: number }> {
+    return this.#json("/v1/tokenize", z.object({ counts: z.array(z.number()), context_size: z.number() }), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model, input }),
+    });
+  }
+
   /** Creates a memory conversation. */
   createConversation(title: string): Promise<Conversation> {
     return this.#json("/v1/memory/conversations", ConversationSchema, {

@@ -100,15 +100,28 @@ export function extensionEnvironment(): PanelEnvironment {
       await browser.storage.local.set({ settings });
     },
     async pageText(): Promise<PageText> {
-      const [tab] = await browser.tabs.query({ active: true, lastFocusedWindow: true });
-      if (!tab?.id || !tab.url || !/^https?:|^file:/.test(tab.url)) {
-        throw new Error("Open a web page in this window first");
+      // The page the user looks at: the active tab, or (when the panel itself is a tab) the last used web tab.
+      const tabs = await browser.tabs.query({ lastFocusedWindow: true });
+      const own = browser.runtime.getURL("");
+      // Without the tabs permission a tab's url shows only where we have access (activeTab, granted sites).
+      const pages = tabs.filter((t) =>
+        t.id !== undefined && !(t.url ?? "").startsWith(own) &&
+        !/^(chrome|edge|about|devtools|chrome-extension|view-source):/.test(t.url ?? "")
+      );
+      const tab = pages.find((t) => t.active) ?? pages.sort((a, b) => (b.lastAccessed ?? 0) - (a.lastAccessed ?? 0))[0];
+      if (!tab?.id) throw new Error("Open a web page in this window first");
+      const inject = () => browser.scripting.executeScript({ target: { tabId: tab.id! }, files: ["content.js"] });
+      try {
+        await inject();
+      } catch {
+        // No access yet (activeTab covers the tab the panel was opened on): ask for this site.
+        if (!tab.url) throw new Error("TabAgent cannot read this tab; click the TabAgent button while on it");
+        const origin = new URL(tab.url).origin + "/*";
+        if (!await browser.permissions.request({ origins: [origin] }).catch(() => false)) {
+          throw new Error("TabAgent needs permission to read this page");
+        }
+        await inject();
       }
-      const origin = new URL(tab.url).origin + "/*";
-      const granted = await browser.permissions.contains({ origins: [origin] }) ||
-        await browser.permissions.request({ origins: [origin] }).catch(() => false);
-      if (!granted) throw new Error("TabAgent needs permission to read this page");
-      await browser.scripting.executeScript({ target: { tabId: tab.id }, files: ["content.js"] });
       const [result] = await browser.scripting.executeScript({
         target: { tabId: tab.id },
         func: () => (globalThis as unknown as { __tabagentPage?: unknown }).__tabagentPage,

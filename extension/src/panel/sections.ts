@@ -6,6 +6,7 @@ import { chatSection } from "./chat.ts";
 import type { PanelSection } from "./context.ts";
 import { conversationsSection } from "./conversations.ts";
 import { modelsSection } from "./models.ts";
+import { pageSection } from "./page.ts";
 import { settingsSection } from "./settings.ts";
 import { statusSection } from "./status.ts";
 
@@ -14,6 +15,7 @@ export const SECTIONS: PanelSection[] = [
   statusSection,
   modelsSection,
   chatSection,
+  pageSection,
   conversationsSection,
   settingsSection,
 ];
