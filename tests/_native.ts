@@ -34,6 +34,21 @@ export interface HostProcess extends AsyncDisposable {
   stderr(): string;
 }
 
+/**
+ * The server's discovery record (`server.json`), waited for: the server writes it just after it
+ * logs `listening`, which is when `startServer` returns.
+ */
+export async function waitForServerRecord(dataDir: string): Promise<{ url: string; pid: number }> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return JSON.parse(await Deno.readTextFile(`${dataDir}/server.json`));
+    } catch (error) {
+      if (attempt > 400 || !(error instanceof Deno.errors.NotFound || error instanceof SyntaxError)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
 /** Frame encoding, as Chrome writes it. */
 export function frame(message: unknown): Uint8Array {
   const body = new TextEncoder().encode(JSON.stringify(message));

@@ -15,6 +15,7 @@ import {
   CHAT_MODEL_CACHE,
   launchExtensionBrowser,
 } from "./_browser.ts";
+import { waitForServerRecord } from "./_native.ts";
 import { startServer } from "./_server.ts";
 
 const QUESTION = "What is the capital of France?";
@@ -68,6 +69,7 @@ Deno.test({
       args: ["--mode", "all", "--no-ml", "--model-cache-path", CHAT_MODEL_CACHE, "--static-dir", extension.dir],
       dataDir,
     });
+    await waitForServerRecord(dataDir);
     await using browser = await launchExtensionBrowser({ extensionDir: extension.dir, dataDir });
     const api = async (path: string, init: RequestInit = {}) => {
       const response = await fetch(`${server.url}${path}`, {

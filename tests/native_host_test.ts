@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { SERVER_RECORD_FILE } from "../server/native/mod.ts";
-import { spawnHost } from "./_native.ts";
+import { spawnHost, waitForServerRecord } from "./_native.ts";
 import { startServer } from "./_server.ts";
 
 Deno.test({
@@ -18,7 +18,7 @@ Deno.test({
     await using host = spawnHost({ dataDir });
     try {
       await t.step("the server records where it listens (0600) and hello hands over URL, token, version", async () => {
-        const record = JSON.parse(await Deno.readTextFile(`${dataDir}/${SERVER_RECORD_FILE}`));
+        const record = await waitForServerRecord(dataDir);
         assert.equal(record.url, server.url);
         assert.equal(record.pid, server.process.pid);
         assert.equal((await Deno.stat(`${dataDir}/${SERVER_RECORD_FILE}`)).mode! & 0o777, 0o600);

@@ -1,6 +1,7 @@
 /** End-to-end: the real server process on loopback, as a user or a client would meet it. */
 import { deepEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { runCli, startServer } from "./_server.ts";
+import { waitForServerRecord } from "./_native.ts";
 
 const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -147,6 +148,7 @@ Deno.test("native mode answers framed requests on stdin/stdout and exits when st
   const dataDir = await Deno.makeTempDir();
   // The host reports the server that really runs on this data dir (any port), not a configured one.
   await using server = await startServer({ args: ["--mode", "http", "--no-ml"], dataDir });
+  await waitForServerRecord(dataDir);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--config", CONFIG, MAIN, "chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"],
     env: { TABAGENT_DATA_DIR: dataDir, TABAGENT_PORT: "9123" },
@@ -188,6 +190,7 @@ Deno.test("install-host writes a launcher that Chrome can start: it answers as t
   const dataDir = `${home}/data`;
   await Deno.mkdir(dataDir);
   await using _server = await startServer({ args: ["--mode", "http", "--no-ml"], dataDir });
+  await waitForServerRecord(dataDir);
   const install = await runCli(["install-host", "--browser", "chromium", "--data-dir", dataDir], { HOME: home });
   equal(install.code, 0, install.stderr);
   const manifest = JSON.parse(

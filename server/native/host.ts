@@ -106,6 +106,7 @@ export class NativeHost implements Component {
 
   async #hello(requestId: string | number | undefined, autoStart: boolean): Promise<Record<string, unknown>> {
     let info = await this.options.locate();
+    this.#relayTarget = info;
     let started = false;
     if (!info && autoStart && this.options.startServer) {
       await this.#send({ id: requestId, ok: true, progress: { state: "starting", detail: "Starting the server…" } });
@@ -117,6 +118,7 @@ export class NativeHost implements Component {
         info = await this.options.locate();
       }
       started = info !== null;
+      this.#relayTarget = info;
     }
     if (!info) {
       throw new TabAgentError(
@@ -130,8 +132,11 @@ export class NativeHost implements Component {
     return { id: requestId, ok: true, result: { ...info, started } };
   }
 
-  async #relay(request: Extract<NativeRequest, { type: "request" }>): Promise<void> {
-    const info = await this.options.locate();
+  /** The server relayed to: located once, again after `hello` or when it stops answering. */
+  #relayTarget: ServerInfo | null = null;
+
+  async #relay(request: Extract<NativeRequest, { type: "request" }>, retry = true): Promise<void> {
+    const info = this.#relayTarget ??= await this.options.locate();
     if (!info) {
       throw new TabAgentError(
         "unavailable",
@@ -154,14 +159,27 @@ export class NativeHost implements Component {
     const controller = new AbortController();
     this.#inFlight.set(key, controller);
     try {
-      const response = await fetch(url, {
-        method: request.method,
-        headers,
-        body: request.body !== undefined && request.method !== "GET" && request.method !== "HEAD"
-          ? request.body
-          : undefined,
-        signal: controller.signal,
-      });
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: request.method,
+          headers,
+          body: request.body !== undefined && request.method !== "GET" && request.method !== "HEAD"
+            ? request.body
+            : undefined,
+          signal: controller.signal,
+        });
+      } catch (error) {
+        // The server we knew is gone (restarted on another port?): look again, once.
+        this.#relayTarget = null;
+        if (retry && !controller.signal.aborted) {
+          this.#inFlight.delete(key);
+          return await this.#relay(request, false);
+        }
+        throw new TabAgentError("unavailable", `The TabAgent server did not answer: ${(error as Error).message}`, {
+          command: this.options.startCommand,
+        });
+      }
       const responseHeaders: Record<string, string> = {};
       response.headers.forEach((value, name) => (responseHeaders[name] = value));
       await this.#send({ id: request.id, ok: true, response: { status: response.status, headers: responseHeaders } });

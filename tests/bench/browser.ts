@@ -9,6 +9,7 @@
  * @module
  */
 import { builtExtension, CHAT_MODEL, CHAT_MODEL_CACHE, launchExtensionBrowser } from "../_browser.ts";
+import { waitForServerRecord } from "../_native.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 
@@ -48,6 +49,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     args: ["--mode", "all", "--no-ml", "--model-cache-path", CHAT_MODEL_CACHE],
     dataDir,
   });
+  await waitForServerRecord(dataDir);
   await using browser = await launchExtensionBrowser({ extensionDir: extension.dir, dataDir });
   const panel = await browser.openPanel();
   await panel.locator('#status[data-state="connected"]').waitFor({ timeout: 60_000 });

@@ -11,7 +11,7 @@
  * Each figure is the median over ROUNDS paired rounds (relay and baseline measured back to back).
  * @module
  */
-import { spawnHost } from "../_native.ts";
+import { spawnHost, waitForServerRecord } from "../_native.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 
@@ -54,6 +54,7 @@ export default async function (ctx: BenchContext): Promise<void> {
   const staticDir = await Deno.makeTempDir({ prefix: "tabagent-bench-static-" });
   await Deno.writeFile(`${staticDir}/big.txt`, new Uint8Array(BIG).fill(0x61));
   await using server = await startServer({ args: ["--mode", "web", "--no-ml", "--static-dir", staticDir] });
+  await waitForServerRecord(server.dataDir);
   await using host = spawnHost({ dataDir: server.dataDir });
   const pad = "x".repeat(1024 - JSON.stringify({ type: "ping", id: "t1", pad: "" }).length);
   const ping = { type: "ping", pad };
