@@ -35,6 +35,9 @@ export interface ServerInfo {
   version: string;
 }
 
+/** Replies with a known body up to this size go out as one frame instead of head, data and end. */
+const SINGLE_FRAME_BYTES = 256 * 1024;
+
 /** Headers the relay never forwards: the host sets auth itself, and hop-by-hop ones mean nothing here. */
 const DROPPED_HEADERS = new Set(["authorization", "host", "origin", "connection", "content-length", "cookie"]);
 
@@ -182,7 +185,13 @@ export class NativeHost implements Component {
       }
       const responseHeaders: Record<string, string> = {};
       response.headers.forEach((value, name) => (responseHeaders[name] = value));
-      await this.#send({ id: request.id, ok: true, response: { status: response.status, headers: responseHeaders } });
+      const head = { status: response.status, headers: responseHeaders };
+      const length = Number(response.headers.get("content-length") ?? NaN);
+      if (length <= SINGLE_FRAME_BYTES && !responseHeaders["content-type"]?.startsWith("text/event-stream")) {
+        // A small, complete body: head, body and end in one frame (one pipe write, one message in Chrome).
+        return await this.#send({ id: request.id, ok: true, response: head, data: await response.text(), end: true });
+      }
+      await this.#send({ id: request.id, ok: true, response: head });
       if (response.body) {
         const text = response.body.pipeThrough(new TextDecoderStream());
         for await (const data of text) {
