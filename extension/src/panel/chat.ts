@@ -106,13 +106,17 @@ export const chatSection: PanelSection = {
       reply.append(body);
       log.append(reply);
       let answer = "";
+      let renaming: Promise<unknown> | null = null;
       try {
         const extras = (await Promise.all(context.promptContributors.map((f) => f(question)))).filter((x) => x);
         included.textContent = extras.map((x) => x!.summary).join(" · ");
         if (!conversationId) {
           title = question.slice(0, 80);
-          conversationId = (await api.createConversation(title)).id;
-          context.emit("conversations", undefined);
+          startDraft();
+          conversationId = await draft!;
+          draft = null;
+          // Named after the question while the answer streams: off the path to the first token.
+          renaming = api.renameConversation(conversationId, title);
         }
         const prior = messages;
         messages = [...messages, { role: "user", content: question }];
@@ -156,6 +160,7 @@ export const chatSection: PanelSection = {
           }
         }
       } finally {
+        await renaming?.catch((error) => console.warn("TabAgent: could not name the conversation", error));
         reply.classList.remove("streaming");
         reply.removeAttribute("aria-busy");
         if (answer) messages = [...messages, { role: "assistant", content: answer }];
@@ -165,6 +170,27 @@ export const chatSection: PanelSection = {
         input.focus();
       }
     };
+
+    // The conversation a new chat is stored in is created while its first question is typed, so
+    // sending does not wait for it; one left unused is deleted when the chat is left.
+    let draft: Promise<string> | null = null;
+    const startDraft = () => {
+      if (conversationId || draft || !context.api) return;
+      const pending = context.api.createConversation("New chat").then((c) => c.id);
+      draft = pending;
+      pending.catch(() => {
+        if (draft === pending) draft = null;
+      });
+    };
+    const dropDraft = () => {
+      const pending = draft;
+      const api = context.api;
+      draft = null;
+      pending?.then((id) => api?.deleteConversation(id)).catch(() => {/* it may never have been created */});
+    };
+    input.addEventListener("input", () => {
+      if (input.value.trim()) startDraft();
+    });
 
     const showError = (message: string) => {
       const note = h("p", { className: "error", role: "alert" }, message);
@@ -202,6 +228,7 @@ export const chatSection: PanelSection = {
 
     context.on("conversation", (opened) => {
       running?.abort();
+      dropDraft();
       conversationId = opened.id;
       title = opened.title;
       messages = opened.messages;
