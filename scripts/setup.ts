@@ -151,7 +151,7 @@ const STEPS: Step[] = [
     name: "chat model (SmolLM2-135M-Instruct)",
     for: ["test", "bench"],
     inputs: ["python-ml/requirements.txt"],
-    stamp: "tests/.fixtures/models/.tabagent-setup",
+    stamp: "tests/.fixtures/models/HuggingFaceTB--SmolLM2-135M-Instruct-GGUF/.tabagent-setup",
     run: placeSmolLM2,
   },
   {

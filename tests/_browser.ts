@@ -21,10 +21,52 @@ export const CHROMIUM = "/usr/bin/chromium";
 /** The real chat model the browser tests use (placed by scripts/setup.ts). */
 export const CHAT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF";
 /** The model cache holding it. */
-export const CHAT_MODEL_CACHE = Deno.env.get("TABAGENT_TEST_MODEL_CACHE") ??
+export const CHAT_MODEL_CACHE = Deno.env.get("TABAGENT_TEST_MODEL_CACHE") ||
   decodeURIComponent(new URL("./.fixtures/models", import.meta.url).pathname);
 /** Screenshots land here. */
 export const ARTIFACTS_DIR = decodeURIComponent(new URL("./artifacts", import.meta.url).pathname);
+
+/** Fails with the command to run when Chromium or the model are missing (setup installs both). */
+export async function requireBrowserFixtures(): Promise<void> {
+  const missing: string[] = [];
+  for (
+    const [path, what] of [[CHROMIUM, "chromium"], [`${CHAT_MODEL_CACHE}/${CHAT_MODEL.replace("/", "--")}`, CHAT_MODEL]]
+  ) {
+    try {
+      await Deno.stat(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      missing.push(what);
+    }
+  }
+  if (missing.length) {
+    throw new Error(`missing ${missing.join(" and ")}: run 'npx -y deno@2.9.6 task setup --for test' first`);
+  }
+}
+
+/**
+ * A model cache of its own for one test, holding SmolLM2 hard-linked from the fixture cache (a copy
+ * where links are impossible), so other suites sharing tests/.fixtures cannot change it mid-run.
+ */
+export async function chatModelCache(): Promise<{ path: string } & AsyncDisposable> {
+  await requireBrowserFixtures();
+  const path = await Deno.makeTempDir({ prefix: "tabagent-chat-models-" });
+  const folder = CHAT_MODEL.replace("/", "--");
+  await Deno.mkdir(`${path}/${folder}`);
+  for await (const entry of Deno.readDir(`${CHAT_MODEL_CACHE}/${folder}`)) {
+    if (!entry.isFile || !entry.name.endsWith(".gguf")) continue;
+    const from = `${CHAT_MODEL_CACHE}/${folder}/${entry.name}`;
+    await Deno.link(from, `${path}/${folder}/${entry.name}`).catch(() =>
+      Deno.copyFile(from, `${path}/${folder}/${entry.name}`)
+    );
+  }
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
 
 /** The flags that work headless on this kind of machine. */
 export function chromiumArgs(extensionDir: string): string[] {
@@ -42,6 +84,7 @@ export function chromiumArgs(extensionDir: string): string[] {
 
 /** A built extension in a temp folder (also a web app root for `--static-dir`). */
 export async function builtExtension(): Promise<{ dir: string } & AsyncDisposable> {
+  await requireBrowserFixtures();
   const dir = await Deno.makeTempDir({ prefix: "tabagent-ext-" });
   await buildExtension({ outDir: `${dir}/dist`, zip: false });
   return {

@@ -6,13 +6,13 @@
  * and screenshots in tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import type { Page } from "playwright-core";
+import type { Dialog, Page } from "playwright-core";
 import {
   ARTIFACTS_DIR,
   axeViolations,
   builtExtension,
   CHAT_MODEL,
-  CHAT_MODEL_CACHE,
+  chatModelCache,
   launchExtensionBrowser,
 } from "./_browser.ts";
 import { waitForServerRecord } from "./_native.ts";
@@ -20,12 +20,18 @@ import { startServer } from "./_server.ts";
 
 const QUESTION = "What is the capital of France?";
 
-async function configure(page: Page, values: { temperature?: string; maxTokens?: string; autoStart?: boolean }) {
+async function configure(
+  page: Page,
+  values: { temperature?: string; maxTokens?: string; autoStart?: boolean; relayOnly?: boolean },
+) {
   await page.click("#settings-toggle");
   if (values.temperature !== undefined) await page.fill("#set-temperature", values.temperature);
   if (values.maxTokens !== undefined) await page.fill("#set-max-tokens", values.maxTokens);
   if (values.autoStart !== undefined) await page.setChecked("#set-autostart", values.autoStart);
+  if (values.relayOnly !== undefined) await page.setChecked("#set-relay", values.relayOnly);
   await page.click("#settings-form button[type=submit]");
+  // The drawer closes once the settings are stored: later steps (a reload) must see them.
+  await page.locator("#settings").waitFor({ state: "hidden" });
 }
 
 async function askAndWait(page: Page, question: string): Promise<{ text: string; sawStreaming: boolean }> {
@@ -65,8 +71,9 @@ Deno.test({
   fn: async (t) => {
     await using extension = await builtExtension();
     const dataDir = await Deno.makeTempDir({ prefix: "tabagent-e2e-" });
+    await using models = await chatModelCache();
     const server = await startServer({
-      args: ["--mode", "all", "--no-ml", "--model-cache-path", CHAT_MODEL_CACHE, "--static-dir", extension.dir],
+      args: ["--mode", "all", "--no-ml", "--model-cache-path", models.path, "--static-dir", extension.dir],
       dataDir,
     });
     await waitForServerRecord(dataDir);
@@ -128,10 +135,11 @@ Deno.test({
           }),
         });
         let dialogs = 0;
-        panel.on("dialog", (dialog) => {
+        const onDialog = (dialog: Dialog) => {
           dialogs++;
           dialog.dismiss();
-        });
+        };
+        panel.on("dialog", onDialog);
         await panel.click("#new-chat");
         await panel.click("#history-toggle");
         await panel.locator("#history-list .history-open", { hasText: "xss probe" }).click();
@@ -156,6 +164,7 @@ Deno.test({
         );
         assert.ok(found.userText.includes("<img src=x"), "the user's text is shown as text");
         assert.equal(dialogs, 0);
+        panel.off("dialog", onDialog);
       });
 
       await t.step(
@@ -251,21 +260,100 @@ Deno.test({
         await web.close();
       });
 
-      await t.step("with the server stopped, the panel says so and gives the command", async () => {
-        await configure(panel, { autoStart: false });
-        assert.equal(await server.stop(), 0);
+      await t.step(
+        "stop, Enter to send, Markdown export, context-menu prompts, rename, search and delete",
+        async () => {
+          await diagnosed(panel, "controls", async () => {
+            await panel.click("#new-chat");
+            await configure(panel, { maxTokens: "400" });
+            await panel.fill("#prompt", "Write a long story about a lighthouse keeper.");
+            await panel.press("#prompt", "Enter");
+            await panel.locator(".message.assistant.streaming .body p").first().waitFor({ timeout: 60_000 });
+            await panel.click("#stop");
+            await panel.locator(".message.assistant .stopped").waitFor();
+            assert.equal(await panel.isDisabled("#send"), false);
+            await configure(panel, { maxTokens: "40" });
+
+            const [download] = await Promise.all([panel.waitForEvent("download"), panel.click("#export")]);
+            assert.match(download.suggestedFilename(), /^write-a-long-story.*\.md$/);
+            const markdown = await Deno.readTextFile(await download.path());
+            assert.match(markdown, /^# Write a long story about a lighthouse keeper\./);
+            assert.match(markdown, /## You\n\nWrite a long story/);
+
+            // What a right-click on selected text queues for the panel (the service worker writes it).
+            await panel.evaluate(() =>
+              (globalThis as unknown as { chrome: { storage: { session: { set(v: unknown): Promise<void> } } } }).chrome
+                .storage.session.set({ pendingPrompt: { text: "Explain this:\n\nphotosynthesis", send: false } })
+            );
+            await panel.waitForFunction(() =>
+              (document.querySelector("#prompt") as HTMLTextAreaElement).value.includes("photosynthesis")
+            );
+            await panel.fill("#prompt", "");
+
+            await panel.click("#history-toggle");
+            panel.once("dialog", (dialog) => dialog.accept("Renamed chat"));
+            await panel.locator("#history-list li", { hasText: QUESTION }).first().locator("button", {
+              hasText: "Rename",
+            })
+              .click();
+            await panel.locator("#history-list li", { hasText: "Renamed chat" }).waitFor();
+            await panel.fill("#history-search", "Paris");
+            await panel.locator("#history-list .history-open", { hasText: "Paris" }).first().waitFor();
+            await panel.fill("#history-search", "");
+            await panel.locator("#history-list li", { hasText: "xss probe" }).waitFor();
+            panel.once("dialog", (dialog) => dialog.accept());
+            await panel.locator("#history-list li", { hasText: "xss probe" }).locator("button", { hasText: "Delete" })
+              .click();
+            await panel.locator("#history-list li", { hasText: "xss probe" }).waitFor({ state: "detached" });
+            const list = await api("/v1/memory/conversations") as { items: { title: string }[] };
+            assert.ok(!list.items.some((c) => c.title === "xss probe"));
+            assert.ok(list.items.some((c) => c.title === "Renamed chat"));
+            await panel.keyboard.press("Escape");
+          });
+        },
+      );
+
+      await t.step("where fetch to loopback is blocked, chat streams through the native relay", async () => {
+        await configure(panel, { relayOnly: true });
+        await panel.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
         await panel.click("#new-chat");
-        await panel.evaluate(() => 0);
-        await panel.reload();
-        await panel.locator('#status[data-state="server_down"]').waitFor({ timeout: 30_000 });
-        assert.match(await panel.locator("#status").innerText(), /not running[\s\S]*tabagent serve/);
+        const { text, sawStreaming } = await askAndWait(panel, QUESTION);
+        assert.ok(sawStreaming);
+        assert.match(text, /Paris/);
+        await configure(panel, { relayOnly: false });
+      });
+
+      await t.step("with the server stopped, the panel says so and gives the command", async () => {
+        await diagnosed(panel, "stopped", async () => {
+          await configure(panel, { autoStart: false });
+          assert.equal(await server.stop(), 0);
+          await panel.click("#new-chat");
+          await panel.reload();
+          await panel.locator('#status[data-state="server_down"]').waitFor({ timeout: 30_000 });
+          assert.match(await panel.locator("#status").innerText(), /not running[\s\S]*tabagent serve/);
+        });
       });
 
       await t.step("with the host not installed, the panel shows the install command", async () => {
-        await browser.installHost(true);
-        await panel.click("#status .retry");
-        await panel.locator('#status[data-state="host_missing"]').waitFor({ timeout: 30_000 });
-        assert.match(await panel.locator("#status").innerText(), /tabagent install-host/);
+        await diagnosed(panel, "no-host", async () => {
+          await browser.installHost(true);
+          await panel.click("#status .retry");
+          await panel.locator('#status[data-state="host_missing"]').waitFor({ timeout: 30_000 });
+          assert.match(await panel.locator("#status").innerText(), /tabagent install-host/);
+        });
+      });
+
+      await t.step("onboarding shows the install command, then notices the host by itself", async () => {
+        const onboarding = await browser.context.newPage();
+        await onboarding.goto(`chrome-extension://${browser.extensionId}/onboarding.html`);
+        await onboarding.locator('#pairing[data-state="host_missing"]').waitFor({ timeout: 30_000 });
+        assert.match(await onboarding.locator("#pairing").innerText(), /tabagent install-host/);
+        assert.deepEqual(await axeViolations(onboarding), []);
+        await browser.installHost();
+        // The server is still stopped and auto-start is off: the page moves on to saying so.
+        await onboarding.locator('#pairing[data-state="server_down"]').waitFor({ timeout: 30_000 });
+        assert.match(await onboarding.locator("#pairing").innerText(), /tabagent serve/);
+        await onboarding.close();
       });
     } finally {
       await server.stop();

@@ -157,6 +157,24 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "native host: a server that cannot start is reported at once, with the command to see why",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "tabagent-native-fail-" });
+    // A mode that does not exist: the host runs (its mode is fixed), the server it starts exits at once.
+    await using host = spawnHost({ dataDir, env: { TABAGENT_MODE: "bogus" } });
+    const frames = await host.call({ type: "hello" });
+    const last = frames.at(-1)!;
+    assert.equal(last.ok, false);
+    assert.equal((last.error as { command: string }).command, `tabagent serve --data-dir ${dataDir}`);
+    assert.match((last.error as { detail: string }).detail, /did not start/);
+    assert.equal(await host.close(), 0);
+    await Deno.remove(dataDir, { recursive: true });
+  },
+});
+
 /** A seeded generator, so a failing fuzz run can be repeated. */
 function random(seed: number) {
   let state = seed >>> 0;

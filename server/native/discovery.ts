@@ -129,13 +129,19 @@ export async function locateServer(
 
 /**
  * Starts `command` detached from this process (its own session where `setsid` exists, so Chrome
- * closing the host does not take the server down), appending its output to `logPath`.
+ * closing the host does not take the server down), appending its output to `logPath`. Resolves
+ * once it is spawned; `exited` settles if the server stops (e.g. it could not bind its port).
  */
-export async function spawnDetached(command: string[], logPath: string): Promise<void> {
+export async function spawnDetached(command: string[], logPath: string): Promise<{ exited: Promise<unknown> }> {
   if (Deno.build.os === "windows") {
-    new Deno.Command(command[0], { args: command.slice(1), stdin: "null", stdout: "null", stderr: "null" }).spawn()
-      .unref();
-    return;
+    const child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    child.unref();
+    return { exited: child.status };
   }
   const setsid = await Deno.stat("/usr/bin/setsid").then(() => ["/usr/bin/setsid"], () => [] as string[]);
   const script = 'log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1';
@@ -143,5 +149,5 @@ export async function spawnDetached(command: string[], logPath: string): Promise
   const child = new Deno.Command(argv[0], { args: argv.slice(1), stdin: "null", stdout: "null", stderr: "null" })
     .spawn();
   child.unref();
-  child.status.catch(() => {/* detached: its fate is its own */});
+  return { exited: child.status };
 }

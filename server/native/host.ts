@@ -50,7 +50,7 @@ export interface NativeHostOptions {
   /** The running server, or null when none answers. */
   locate: () => Promise<ServerInfo | null>;
   /** Starts a server detached from the host; absent where the host cannot. */
-  startServer?: () => Promise<void>;
+  startServer?: () => Promise<{ exited: Promise<unknown> }>;
   /** The exact command a person runs to start the server. */
   startCommand: string;
   /** How long `hello` waits for a server it started (ms). */
@@ -73,7 +73,7 @@ export class NativeHost implements Component {
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
   #inFlight = new Map<string, AbortController>();
   #tasks = new Set<Promise<void>>();
-  #starting: Promise<void> | null = null;
+  #starting: Promise<{ exited: Promise<unknown> }> | null = null;
 
   constructor(private readonly options: NativeHostOptions) {}
 
@@ -113,10 +113,17 @@ export class NativeHost implements Component {
     let started = false;
     if (!info && autoStart && this.options.startServer) {
       await this.#send({ id: requestId, ok: true, progress: { state: "starting", detail: "Starting the server…" } });
-      this.#starting ??= this.options.startServer().finally(() => (this.#starting = null));
-      await this.#starting;
+      this.#starting ??= this.options.startServer();
+      const { exited } = await this.#starting;
+      let gone = false;
+      const ended = () => {
+        gone = true;
+        this.#starting = null;
+      };
+      exited.then(ended, ended);
       const deadline = Date.now() + (this.options.startTimeoutMs ?? 60_000);
-      while (!info && Date.now() < deadline) {
+      // Until it answers, it exits (a port in use, a bad setting), or the deadline passes.
+      while (!info && !gone && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 250));
         info = await this.options.locate();
       }

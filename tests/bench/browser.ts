@@ -8,7 +8,7 @@
  *   panel_ttft_ms, api_ttft_ms  the two sides
  * @module
  */
-import { builtExtension, CHAT_MODEL, CHAT_MODEL_CACHE, launchExtensionBrowser } from "../_browser.ts";
+import { builtExtension, CHAT_MODEL, chatModelCache, launchExtensionBrowser } from "../_browser.ts";
 import { waitForServerRecord } from "../_native.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
@@ -45,8 +45,9 @@ async function apiTtft(url: string, auth: Record<string, string>): Promise<numbe
 export default async function (ctx: BenchContext): Promise<void> {
   await using extension = await builtExtension();
   const dataDir = await Deno.makeTempDir({ prefix: "tabagent-bench-browser-" });
+  await using models = await chatModelCache();
   await using server = await startServer({
-    args: ["--mode", "all", "--no-ml", "--model-cache-path", CHAT_MODEL_CACHE],
+    args: ["--mode", "all", "--no-ml", "--model-cache-path", models.path],
     dataDir,
   });
   await waitForServerRecord(dataDir);
@@ -57,6 +58,7 @@ export default async function (ctx: BenchContext): Promise<void> {
   await panel.fill("#set-temperature", "0");
   await panel.fill("#set-max-tokens", String(MAX_TOKENS));
   await panel.click("#settings-form button[type=submit]");
+  await panel.locator("#settings").waitFor({ state: "hidden" });
   await apiTtft(server.url, server.auth); // loads the model
   const panelTimes: number[] = [];
   const apiTimes: number[] = [];

@@ -85,6 +85,8 @@ export const SettingsSchema = z.object({
   serverUrl: z.string().default(""),
   serverToken: z.string().default(""),
   autoStart: z.boolean().default(true),
+  /** Send every request through the native host (for machines whose policy blocks fetch to loopback). */
+  relayOnly: z.boolean().default(false),
   defaultModel: z.string().default(""),
   memory: z.boolean().default(false),
   temperature: z.number().min(0).max(2).default(0.7),

@@ -24,7 +24,7 @@ export interface PanelEnvironment {
   /** Called with every later connection change (the service worker's broadcasts). */
   onConnection(listener: (connection: Connection) => void): void;
   /** A transport for the current connection; the native relay when fetch cannot reach the server. */
-  transport(connection: Connection & { state: "connected" }): Transport;
+  transport(connection: Connection & { state: "connected" }, settings: Settings): Transport;
   loadSettings(): Promise<Settings>;
   saveSettings(settings: Settings): Promise<void>;
   /** The active tab's readable text (extension only). */
@@ -87,7 +87,7 @@ export class PanelContext {
   /** Applies a connection: builds the API client when connected. */
   setConnection(connection: Connection): void {
     this.connection = connection;
-    this.api = connection.state === "connected" ? new ApiClient(this.env.transport(connection)) : null;
+    this.api = connection.state === "connected" ? new ApiClient(this.env.transport(connection, this.settings)) : null;
     this.emit("connection", connection);
   }
 

@@ -89,9 +89,10 @@ export function extensionEnvironment(): PanelEnvironment {
         return undefined;
       });
     },
-    transport(connection) {
+    transport(connection, settings) {
       const direct = fetchTransport(connection.url, connection.token);
-      return connection.via === "native" ? fallbackTransport(direct, relayTransport()) : direct;
+      if (connection.via !== "native") return direct;
+      return settings.relayOnly ? relayTransport() : fallbackTransport(direct, relayTransport());
     },
     async loadSettings() {
       return parseSettings((await browser.storage.local.get("settings")).settings);

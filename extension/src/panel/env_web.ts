@@ -5,20 +5,10 @@
  */
 import { fetchTransport } from "../lib/api.ts";
 import { parseSettings } from "../lib/native.ts";
+import { adoptTokenFromFragment, TOKEN_KEY } from "../lib/pairing.ts";
 import type { PanelEnvironment } from "./context.ts";
 
-const TOKEN_KEY = "tabagent.token";
 const SETTINGS_KEY = "tabagent.settings";
-
-/** Takes `#token=…` from the address bar into sessionStorage and removes it from the URL and history. */
-export function adoptTokenFromFragment(location: Location, storage: Storage, history: History): string | null {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match) {
-    storage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return storage.getItem(TOKEN_KEY);
-}
 
 /** The web app environment. */
 export function webEnvironment(): PanelEnvironment {

@@ -35,6 +35,7 @@ export const settingsSection: PanelSection = {
     const url = h("input", { id: "set-url", type: "url", placeholder: "http://127.0.0.1:8765" }) as HTMLInputElement;
     const token = h("input", { id: "set-token", type: "password", autocomplete: "off" }) as HTMLInputElement;
     const autoStart = h("input", { id: "set-autostart", type: "checkbox" }) as HTMLInputElement;
+    const relayOnly = h("input", { id: "set-relay", type: "checkbox" }) as HTMLInputElement;
     const temperature = h("input", {
       id: "set-temperature",
       type: "number",
@@ -70,6 +71,14 @@ export const settingsSection: PanelSection = {
         ? field("API token", token, "Printed by 'tabagent token'. Not needed when paired through the host.")
         : null,
       extension ? h("label", { className: "toggle" }, autoStart, " Start the server when it is not running") : null,
+      extension
+        ? h(
+          "label",
+          { className: "toggle" },
+          relayOnly,
+          " Send requests through the native host (when fetch is blocked)",
+        )
+        : null,
       field("Temperature", temperature),
       field("Max reply tokens", maxTokens),
       field("Theme", theme),
@@ -87,6 +96,7 @@ export const settingsSection: PanelSection = {
       url.value = s.serverUrl;
       token.value = s.serverToken;
       autoStart.checked = s.autoStart;
+      relayOnly.checked = s.relayOnly;
       temperature.value = String(s.temperature);
       maxTokens.value = String(s.maxTokens);
       theme.value = s.theme;
@@ -106,13 +116,17 @@ export const settingsSection: PanelSection = {
         serverUrl: url.value.trim(),
         serverToken: token.value.trim(),
         autoStart: autoStart.checked,
+        relayOnly: relayOnly.checked,
         temperature: Math.min(2, Math.max(0, Number(temperature.value) || 0)),
         maxTokens: Math.min(32768, Math.max(1, Math.round(Number(maxTokens.value) || 512))),
         theme: theme.value as Settings["theme"],
       });
       panel.hidden = true;
       toggle.setAttribute("aria-expanded", "false");
-      if (before.serverUrl !== context.settings.serverUrl || before.serverToken !== context.settings.serverToken) {
+      if (
+        before.serverUrl !== context.settings.serverUrl || before.serverToken !== context.settings.serverToken ||
+        before.relayOnly !== context.settings.relayOnly
+      ) {
         context.setConnection(await context.env.connect(true));
       }
     });
