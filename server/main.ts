@@ -13,7 +13,7 @@ import { inferenceChecks } from "./inference/mod.ts";
 import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
 import { formatBanner, pairingUrl } from "./cli/banner.ts";
-import { listCachedModels } from "./inference/mod.ts";
+import { ModelCache } from "./models/mod.ts";
 import { resolveLogFormat } from "./log/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -58,7 +58,7 @@ async function serve(flags: ConfigInput): Promise<void> {
         ...(pairing ? { pairing_url: pairing } : {}),
       });
     } else {
-      const models = await listCachedModels(app.config.modelCachePath).catch(() => []);
+      const models = await new ModelCache(app.config.modelCachePath).listLocatable().catch(() => []);
       console.error(formatBanner({
         version: VERSION,
         mode: app.config.mode,

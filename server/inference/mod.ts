@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-export { listCachedModels, ModelOrchestrator } from "./orchestrator/mod.ts";
+export { ModelOrchestrator } from "./orchestrator/mod.ts";
 export { Scheduler } from "./scheduler/mod.ts";
 export { type ConversationMemory } from "./pipeline/mod.ts";
 export { inferenceChecks } from "./doctor.ts";
