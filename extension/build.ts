@@ -14,10 +14,22 @@ import { crc32, deflateRawSync } from "node:zlib";
 const HERE = decodeURIComponent(new URL("./", import.meta.url).pathname).replace(/\/$/, "");
 const ROOT = HERE.replace(/\/extension$/, "");
 
-/** Pages and scripts built as ES modules (they share chunks). */
-const MODULE_ENTRIES = ["panel", "background", "onboarding", "options"];
 /** Injected with `chrome.scripting.executeScript`, which needs one classic script. */
 const CLASSIC_ENTRIES = ["content"];
+
+/**
+ * Every `src/*.ts` is an entry (a page's script, the service worker, an offscreen document):
+ * built as ES modules that share chunks, except the classic scripts above.
+ */
+function moduleEntries(): string[] {
+  const names: string[] = [];
+  for (const entry of Deno.readDirSync(`${HERE}/src`)) {
+    if (!entry.isFile || !entry.name.endsWith(".ts") || entry.name.endsWith("_test.ts")) continue;
+    const name = entry.name.slice(0, -3);
+    if (!CLASSIC_ENTRIES.includes(name)) names.push(name);
+  }
+  return names.sort();
+}
 
 /** What a build produced. */
 export interface BuildResult {
@@ -51,7 +63,7 @@ export async function buildExtension(
   try {
     await esbuild.build({
       ...common,
-      entryPoints: Object.fromEntries(MODULE_ENTRIES.map((name) => [name, `${HERE}/src/${name}.ts`])),
+      entryPoints: Object.fromEntries(moduleEntries().map((name) => [name, `${HERE}/src/${name}.ts`])),
       format: "esm",
       splitting: true,
       outdir: outDir,
