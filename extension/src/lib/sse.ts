@@ -10,7 +10,8 @@ export interface SseEvent {
  * `event:`, `data:` lines joined by `\n`, `id:`, comments ignored, a blank line ends an event).
  */
 export async function* readSse(stream: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   let event = "message";
   let data: string[] = [];
@@ -18,8 +19,11 @@ export async function* readSse(stream: ReadableStream<Uint8Array>): AsyncGenerat
   try {
     while (true) {
       const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
+      if (done) {
+        buffer += decoder.decode();
+        break;
+      }
+      buffer += decoder.decode(value, { stream: true });
       let newline: number;
       while ((newline = buffer.search(/\r\n|\n|\r/)) !== -1) {
         const line = buffer.slice(0, newline);
