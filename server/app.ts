@@ -11,8 +11,9 @@
  * @module
  */
 import { loadOrCreateToken } from "./auth/mod.ts";
-import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
+import { type Config, EXTENSION_ID } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
+import { tokenizeRoutes } from "./http/tokenize.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
@@ -36,7 +37,7 @@ import { ModelsComponent } from "./models/mod.ts";
 import { MlService } from "./ml/mod.ts";
 import { mlRoutes } from "./http/ml.ts";
 import { visionRoutes } from "./http/vision.ts";
-import { NativeHost, type ServerInfo } from "./native/mod.ts";
+import { locateServer, NativeHost, type ServerInfo, ServerRecordComponent, spawnDetached } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
 import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
@@ -66,6 +67,8 @@ export interface AppOptions {
   log?: Logger;
   stdin?: ReadableStream<Uint8Array>;
   stdout?: WritableStream<Uint8Array>;
+  /** How to run this program (native mode starts `<command> serve` when no server runs). */
+  serverCommand?: string[];
 }
 
 async function ensureWritableDir(path: string, what: string): Promise<void> {
@@ -133,7 +136,7 @@ function mlFaceDetector(ml: MlService): FrameDetector {
 
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.log ?? createLogger({ level: config.logLevel });
+  const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const lifecycle = new Lifecycle(log.child("lifecycle"));
   const metrics = new MetricsRegistry();
   metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({
@@ -155,18 +158,25 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let ml: MlService | undefined;
 
   if (config.mode === "native") {
-    const serverInfo = async (): Promise<ServerInfo> => ({
-      url: `http://${
-        isLoopbackHost(config.host) || config.host.includes(":") ? "127.0.0.1" : config.host
-      }:${config.port}`,
-      token: config.auth ? await loadOrCreateToken(config.tokenPath) : null,
-      version: VERSION,
-    });
+    const startCommand = `tabagent serve --data-dir ${config.dataDir}`;
     lifecycle.add(
       new NativeHost({
         input: options.stdin ?? Deno.stdin.readable,
         output: options.stdout ?? Deno.stdout.writable,
-        serverInfo,
+        locate: async (): Promise<ServerInfo | null> => {
+          const record = await locateServer(config.dataDir);
+          if (!record) return null;
+          const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
+          return { url: record.url, token, version: record.version };
+        },
+        startServer: options.serverCommand
+          ? () =>
+            spawnDetached(
+              [...options.serverCommand!, "serve", "--data-dir", config.dataDir],
+              `${config.dataDir}/server.log`,
+            )
+          : undefined,
+        startCommand,
         log: log.child("native"),
         onEnd: () => ended.resolve(),
       }),
@@ -205,6 +215,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory, ml }),
         completionRoutes({ orchestrator, shutdownSignal, ml }),
         embeddingRoutes({ orchestrator, ml }),
+        tokenizeRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
       );
       routers.push(
@@ -247,6 +258,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
+    lifecycle.add(
+      new ServerRecordComponent({ dataDir: config.dataDir, url: () => http?.url, version: VERSION, mode: config.mode }),
+    );
   }
 
   return {

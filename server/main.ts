@@ -13,6 +13,9 @@ import { inferenceChecks } from "./inference/mod.ts";
 import { mlChecks } from "./ml/mod.ts";
 import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
+import { formatBanner, pairingUrl } from "./cli/banner.ts";
+import { ModelCache } from "./models/mod.ts";
+import { resolveLogFormat } from "./log/mod.ts";
 import { VERSION } from "./version.ts";
 
 function fail(message: string, code: number): never {
@@ -29,7 +32,7 @@ function config(flags: ConfigInput) {
 }
 
 async function serve(flags: ConfigInput): Promise<void> {
-  const app = await createApp(config(flags));
+  const app = await createApp(config(flags), { serverCommand: selfCommand() });
   const stopRequested = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     if (Deno.build.os === "windows" && signal === "SIGTERM") continue;
@@ -43,12 +46,29 @@ async function serve(flags: ConfigInput): Promise<void> {
   }
   const log = app.log.child("main");
   if (app.url) {
-    log.info("ready", {
-      url: app.url,
-      docs: `${app.url}/api-doc`,
-      token_file: app.config.tokenPath,
-      mode: app.config.mode,
-    });
+    const token = app.config.auth ? await loadOrCreateToken(app.config.tokenPath) : null;
+    const pairing = pairingUrl(app.url, app.config.mode, token);
+    const text = resolveLogFormat(app.config.logFormat) === "text";
+    // On a terminal the banner says it all; machines get the JSON line.
+    if (!text) {
+      log.info("ready", {
+        url: app.url,
+        docs: `${app.url}/api-doc`,
+        token_file: app.config.tokenPath,
+        mode: app.config.mode,
+        ...(pairing ? { pairing_url: pairing } : {}),
+      });
+    } else {
+      const models = await new ModelCache(app.config.modelCachePath).listLocatable().catch(() => []);
+      console.error(formatBanner({
+        version: VERSION,
+        mode: app.config.mode,
+        url: app.url,
+        pairingUrl: pairing,
+        models: models.map((m) => ({ id: m.id, sizeBytes: m.sizeBytes })),
+        suggestedModel: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+      }, !Deno.noColor));
+    }
   }
   const reason = await stopRequested.promise;
   log.info("stopping", { reason });

@@ -41,8 +41,9 @@ Options:
       --data-dir <dir>         Root of all data (default: per platform, e.g. ~/.local/share/TabAgent)
       --db-path <dir>          Memory databases (default: <data-dir>/tabagent_db)
       --model-cache-path <dir> Downloaded models (default: <data-dir>/models)
-      --static-dir <dir>       Files served at / in modes web and all
+      --static-dir <dir>       Files served at / in modes web and all (default: the built extension/dist)
       --log-level <level>      debug | info | warn | error (default: info)
+      --log-format <format>    auto | text | json: auto is readable text on a terminal, JSON lines otherwise
       --no-ml                  Do not start the Python ML service
       --ml-workers <n>         Local Python ML worker processes (default: 1; 0 with --ml-worker: remote only)
       --ml-worker <host:port>  Also use this remote ML worker (repeatable; TLS + token off loopback)

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { validationError } from "../errors/mod.ts";
-import { LOG_LEVELS } from "../log/mod.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "../log/mod.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS } from "./limits.ts";
 import { defaultDataDir, joinPath } from "./paths.ts";
 
@@ -43,6 +43,7 @@ export interface ConfigInput {
   dbPath?: string;
   modelCachePath?: string;
   logLevel?: string;
+  logFormat?: string;
   noMl?: boolean;
   noAuth?: boolean;
   origins?: string[];
@@ -79,6 +80,7 @@ export const configSchema = z.object({
   modelCachePath: z.string().min(1),
   tokenPath: z.string().min(1),
   logLevel: z.enum(LOG_LEVELS),
+  logFormat: z.enum(LOG_FORMATS),
   ml: z.boolean(),
   auth: z.boolean(),
   allowedOrigins: z.array(originSchema),
@@ -123,6 +125,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     dbPath: env.TABAGENT_DB_PATH,
     modelCachePath: env.TABAGENT_MODEL_CACHE_PATH,
     logLevel: env.TABAGENT_LOG_LEVEL,
+    logFormat: env.TABAGENT_LOG_FORMAT,
     noMl: truthy(env.TABAGENT_NO_ML),
     noAuth: truthy(env.TABAGENT_NO_AUTH),
     origins: list(env.TABAGENT_ORIGINS),
@@ -185,11 +188,12 @@ export function resolveConfig(
     modelCachePath: pick("modelCachePath") ?? joinPath(platform, dataDir, "models"),
     tokenPath: joinPath(platform, dataDir, "api_token"),
     logLevel: pick("logLevel") ?? "info",
+    logFormat: pick("logFormat") ?? "auto",
     ml: !(pick("noMl") ?? false),
     auth: !(pick("noAuth") ?? false),
     allowedOrigins: [`chrome-extension://${EXTENSION_ID}`, ...(pick("origins") ?? [])],
     allowedHosts: pick("allowedHosts") ?? [],
-    staticDir: pick("staticDir") ?? `${system.repoDir ?? "."}/web`,
+    staticDir: pick("staticDir") ?? `${system.repoDir ?? "."}/extension/dist`,
     maxBodyBytes: pick("maxBodyBytes") ?? DEFAULT_MAX_BODY_BYTES,
     requestTimeoutMs: pick("requestTimeoutMs") ?? DEFAULT_REQUEST_TIMEOUT_MS,
     shutdownGraceMs: pick("shutdownGraceMs") ?? DEFAULT_SHUTDOWN_GRACE_MS,
