@@ -7,7 +7,8 @@
 import { TabAgentError, toProblem, toTabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Manifest, ModelCache } from "./cache.ts";
-import { type CatalogEntry, defaultCatalog, entryPatterns, matchesAny } from "./catalog/catalog.ts";
+import { type CatalogEntry, defaultCatalog, entryPatterns } from "./catalog/catalog.ts";
+import { matchesAny } from "./glob.ts";
 import { downloadFile } from "./downloader.ts";
 import type { HubClient, HubFile } from "./hub_client.ts";
 import { MAX_PULL_JOBS, PROGRESS_INTERVAL_MS } from "./limits.ts";
