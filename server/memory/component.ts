@@ -106,7 +106,9 @@ export class MemoryComponent implements Component {
   }
 
   health(): ComponentHealth {
-    return this.#client ? { state: "ready" } : { state: "starting" };
+    if (!this.#client) return { state: "starting" };
+    // The stores' own state: a restore that could not reopen them leaves memory failed, not "ready".
+    return this.#local?.health ?? { state: "ready" };
   }
 }
 
