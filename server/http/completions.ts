@@ -59,7 +59,7 @@ const route = createRoute({
 
 /** The completions resource. */
 export function completionRoutes(deps: { orchestrator: ModelOrchestrator; shutdownSignal?: AbortSignal }) {
-  return createRouter().openapi(route, async (c) => {
+  return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const prompt = [body.prompt].flat()[0];
     const handle = await deps.orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });

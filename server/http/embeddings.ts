@@ -48,7 +48,7 @@ function truncate(vector: Float32Array, dimensions: number | undefined): Float32
 
 /** The embeddings resource. */
 export function embeddingRoutes(deps: { orchestrator: ModelOrchestrator }) {
-  return createRouter().openapi(route, async (c) => {
+  return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const inputs = [body.input].flat();
     const handle = await deps.orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });

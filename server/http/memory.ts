@@ -31,7 +31,7 @@ const problems = (...statuses: number[]) =>
     description: {
       400: "Invalid input; `errors` names each field",
       404: "Unknown id",
-      409: "Already exists",
+      409: "Already exists, or a restore is already running",
       413: "Content too large",
       422: "Backup damaged",
     }[status] ?? "Error",
@@ -267,7 +267,7 @@ const routes = {
     request: {
       body: { required: true, content: { "application/json": { schema: z.object({ dir: absolutePath }) } } },
     },
-    responses: { 200: json(ManifestSchema, "Restored"), ...problems(400, 422) },
+    responses: { 200: json(ManifestSchema, "Restored"), ...problems(400, 409, 422) },
   }),
 };
 
@@ -281,7 +281,7 @@ const routes = {
  */
 export function memoryRoutes(options: { memory: MemoryClient; backupDir: string }) {
   const { memory } = options;
-  const router = createRouter();
+  const router = createRouter({ statuses: [503] });
   router.openapi(routes.createConversation, async (c) => {
     return c.json(await memory.createConversation(c.req.valid("json")), 201);
   });
