@@ -99,3 +99,38 @@ Deno.test("every status a route answers is in the OpenAPI document", async () =>
   assert(calls > 50, `only ${calls} calls`);
   assertEquals(undocumented, []);
 });
+
+Deno.test("memory import takes the export's records as a JSON array too, as the document describes", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${server.url}${path}`, { ...init, headers: { ...server.auth, ...init.headers } });
+  const created = await api("/v1/memory/conversations", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ title: "exported" }),
+  });
+  const { id } = await created.json();
+  const exported = await (await api("/v1/memory/export")).text();
+  const records = exported.trim().split("\n").map((line) => JSON.parse(line));
+  assert(records.some((r) => r.record === "conversation" && r.id === id));
+  await (await api(`/v1/memory/conversations/${id}`, { method: "DELETE" })).body?.cancel();
+
+  const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
+  const content = doc.paths["/v1/memory/import"].post.requestBody.content;
+  assertEquals(Object.keys(content).sort(), ["application/json", "application/x-ndjson"]);
+  const res = await api("/v1/memory/import", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(records),
+  });
+  assertEquals(res.status, 200);
+  assertEquals((await res.json()).imported.conversation, 1);
+  assertEquals((await (await api(`/v1/memory/conversations/${id}`)).json()).title, "exported");
+  const bad = await api("/v1/memory/import", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([{ nope: 1 }]),
+  });
+  assertEquals(bad.status, 400);
+  await bad.body?.cancel();
+});

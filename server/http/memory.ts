@@ -108,6 +108,12 @@ const ManifestSchema = z.object({
     schema_version: z.number(),
   })),
 }).openapi("BackupManifest");
+/** One exported record: its `record` kind and that kind's fields (checked by the import itself). */
+const ImportRecordSchema = z.object({
+  record: z.string().min(1).max(64).describe('"conversation", "message", "fact", …'),
+}).passthrough().openapi("ImportRecord");
+/** Records one JSON-array import may hold (the body limit applies too). */
+const MEMORY_IMPORT_MAX_JSON_RECORDS = 100_000;
 const absolutePath = z.string().min(1).max(4096).refine(
   (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
   "must be an absolute path",
@@ -233,7 +239,19 @@ const routes = {
     path: "/v1/memory/import",
     summary: "Import JSON lines from an export; what already exists is skipped",
     request: {
-      body: { required: true, content: { "application/x-ndjson": { schema: z.string() } } },
+      body: {
+        required: true,
+        content: {
+          "application/x-ndjson": { schema: z.string().describe("JSON lines as GET /v1/memory/export writes them") },
+          // JSON lines have no serializer in generic clients (schemathesis, OpenAPI generators): the
+          // same records as one JSON array.
+          "application/json": {
+            schema: z.array(ImportRecordSchema).max(MEMORY_IMPORT_MAX_JSON_RECORDS).describe(
+              "The export's records as one JSON array",
+            ),
+          },
+        },
+      },
     },
     responses: { 200: json(ImportResultSchema, "What was imported and skipped"), ...problems(400, 413) },
   }),
@@ -341,7 +359,10 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     }) as never;
   });
   router.openapi(routes.import, async (c) => {
-    const text = await c.req.text();
+    const isJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");
+    const text = isJson
+      ? (c.req.valid("json") as z.infer<typeof ImportRecordSchema>[]).map((r) => JSON.stringify(r)).join("\n")
+      : await c.req.text();
     if (text.trim() === "") {
       throw new TabAgentError("validation_failed", "Invalid import: the body is empty", {
         errors: [{ field: "", message: "expected JSON lines" }],
