@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
-import { TabAgentError } from "../errors/mod.ts";
+import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
   ConversationPatchSchema,
   type MemoryClient,
@@ -114,6 +114,18 @@ const ImportRecordSchema = z.object({
 }).passthrough().openapi("ImportRecord");
 /** Records one JSON-array import may hold (the body limit applies too). */
 const MEMORY_IMPORT_MAX_JSON_RECORDS = 100_000;
+const ImportRecordsSchema = z.array(ImportRecordSchema).max(MEMORY_IMPORT_MAX_JSON_RECORDS);
+const IMPORT_RECORDS_JSON_SCHEMA = {
+  type: "array" as const,
+  maxItems: MEMORY_IMPORT_MAX_JSON_RECORDS,
+  description: "The export's records as one JSON array",
+  items: {
+    type: "object" as const,
+    required: ["record"],
+    properties: { record: { type: "string" as const, minLength: 1, maxLength: 64 } },
+    additionalProperties: true,
+  },
+};
 const absolutePath = z.string().min(1).max(4096).refine(
   (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
   "must be an absolute path",
@@ -245,11 +257,9 @@ const routes = {
           "application/x-ndjson": { schema: z.string().describe("JSON lines as GET /v1/memory/export writes them") },
           // JSON lines have no serializer in generic clients (schemathesis, OpenAPI generators): the
           // same records as one JSON array.
-          "application/json": {
-            schema: z.array(ImportRecordSchema).max(MEMORY_IMPORT_MAX_JSON_RECORDS).describe(
-              "The export's records as one JSON array",
-            ),
-          },
+          // A plain JSON Schema, not zod: a zod schema here would be checked against NDJSON bodies too
+          // (the body is required); the handler parses JSON bodies with ImportRecordsSchema itself.
+          "application/json": { schema: IMPORT_RECORDS_JSON_SCHEMA },
         },
       },
     },
@@ -360,9 +370,12 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
   });
   router.openapi(routes.import, async (c) => {
     const isJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");
-    const text = isJson
-      ? (c.req.valid("json") as z.infer<typeof ImportRecordSchema>[]).map((r) => JSON.stringify(r)).join("\n")
-      : await c.req.text();
+    let text: string;
+    if (isJson) {
+      const records = ImportRecordsSchema.safeParse(await c.req.json().catch(() => undefined));
+      if (!records.success) throw validationError("import", records.error.issues);
+      text = records.data.map((record) => JSON.stringify(record)).join("\n");
+    } else text = await c.req.text();
     if (text.trim() === "") {
       throw new TabAgentError("validation_failed", "Invalid import: the body is empty", {
         errors: [{ field: "", message: "expected JSON lines" }],
