@@ -35,4 +35,5 @@ export {
   type PullRequest,
   type PullState,
 } from "./pull.ts";
+export { type FileVerification, type ModelVerification, trustedSha256, verifyModel } from "./verify.ts";
 export { folderName, isSafeRepoPath, type ModelId, modelIdSchema, parseModelId, repoPathSchema } from "./repo_id.ts";

@@ -9,6 +9,7 @@ import type { Logger } from "../log/mod.ts";
 import type { Manifest, ModelCache } from "./cache.ts";
 import { type CatalogEntry, defaultCatalog, entryPatterns } from "./catalog/catalog.ts";
 import { matchesAny } from "./glob.ts";
+import { confirmFile } from "./verify.ts";
 import { downloadFile } from "./downloader.ts";
 import type { HubClient, HubFile } from "./hub_client.ts";
 import { MAX_PULL_JOBS, PROGRESS_INTERVAL_MS } from "./limits.ts";
@@ -120,6 +121,7 @@ export interface PullOptions {
  */
 export async function pullModel(options: PullOptions): Promise<Manifest> {
   const { cache, hub, request, log } = options;
+  await cache.assertNoCaseTwin(request.id);
   const entry = (options.catalog ?? defaultCatalog()).find((m) => m.id === request.id);
   const requested = request.revision ?? entry?.revision ?? "main";
   options.onProgress?.({ state: "resolving", files: [] });
@@ -165,11 +167,13 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
       if (error instanceof Deno.errors.NotFound) return null;
       throw error;
     });
-    const unchanged = known && onDisk?.size === file.size && known.size === file.size &&
+    const sameFile = known && known.size === file.size &&
       (file.sha256 ? known.sha256 === file.sha256 : known.git_oid !== undefined && known.git_oid === file.gitOid);
-    if (unchanged) {
+    // The size alone does not prove the bytes: a file changed on disk since it was hashed is re-hashed.
+    const intact = sameFile && onDisk?.isFile ? await confirmFile(dest, known, onDisk) : null;
+    if (intact) {
       progress[index] = { ...progress[index], bytes: file.size, state: "done" };
-      manifestFiles.push(known);
+      manifestFiles.push(intact);
       report();
       continue;
     }
@@ -198,6 +202,7 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
       size: file.size,
       sha256: result.sha256,
       ...(file.sha256 ? {} : { git_oid: result.gitSha1 }),
+      mtime_ms: (await Deno.stat(dest)).mtime?.getTime(),
     });
     report();
   }
@@ -225,6 +230,11 @@ export function guessFormat(paths: string[]): string | undefined {
   return undefined;
 }
 
+/** The key under which ids that differ only in case are one model (they share a folder on macOS and Windows). */
+function caseKey(id: ModelId): string {
+  return id.toLowerCase();
+}
+
 /** A background pull. */
 export interface PullJob {
   readonly id: string;
@@ -240,7 +250,10 @@ export interface PullJob {
 /** Runs pulls in the background: one job per model at a time, cancellable, observable. */
 export class PullJobs {
   #jobs = new Map<string, PullJob>();
-  #active = new Map<ModelId, PullJob>();
+  /** Running jobs by {@link caseKey}: ids differing only in case share a folder on macOS and Windows. */
+  #active = new Map<string, PullJob>();
+  /** Models a delete or verify holds by {@link caseKey}, with what it is doing: pulls are refused meanwhile. */
+  #reserved = new Map<string, string>();
 
   constructor(
     private readonly deps: {
@@ -255,12 +268,21 @@ export class PullJobs {
 
   /** Starts a pull, or returns the job already pulling the same model. */
   start(request: PullRequest): PullJob {
-    const running = this.#active.get(request.id);
-    if (running) return running;
+    const key = caseKey(request.id);
+    const running = this.#active.get(key);
+    if (running && running.request.id === request.id) return running;
+    if (running) {
+      throw new TabAgentError(
+        "conflict",
+        `${running.request.id} is being pulled; ${request.id} differs from it only in case and would share its folder`,
+      );
+    }
+    const holder = this.#reserved.get(key);
+    if (holder) throw new TabAgentError("conflict", `${request.id} is being ${holder}; pull it when that is done`);
     const job = this.#createJob(request);
     this.#jobs.set(job.id, job);
-    this.#active.set(request.id, job);
-    job.done.finally(() => this.#active.delete(request.id));
+    this.#active.set(key, job);
+    job.done.finally(() => this.#active.delete(key));
     this.#prune();
     return job;
   }
@@ -269,9 +291,24 @@ export class PullJobs {
     return this.#jobs.get(id);
   }
 
-  /** True while a job pulls `id`. */
+  /** True while a job pulls `id` (or an id differing from it only in case). */
   isPulling(id: ModelId): boolean {
-    return this.#active.has(id);
+    return this.#active.has(caseKey(id));
+  }
+
+  /**
+   * Holds `id` for a delete or verify (`doing`: "deleted", "verified"): refused with 409 while it is
+   * being pulled or held, and no pull starts until the returned release is called. This closes the
+   * gap between checking for a pull and acting on the folder.
+   */
+  reserve(id: ModelId, doing: string): () => void {
+    const key = caseKey(id);
+    const running = this.#active.get(key);
+    if (running) throw new TabAgentError("conflict", `${running.request.id} is being pulled; cancel the pull first`);
+    const holder = this.#reserved.get(key);
+    if (holder) throw new TabAgentError("conflict", `${id} is being ${holder}; try again when that is done`);
+    this.#reserved.set(key, doing);
+    return () => this.#reserved.delete(key);
   }
 
   /** Cancels every running job and waits for them to stop (server shutdown). */
