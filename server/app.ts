@@ -13,16 +13,21 @@
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
-import { chatRoutes } from "./http/chat.ts";
-import { completionRoutes } from "./http/completions.ts";
-import { embeddingRoutes } from "./http/embeddings.ts";
-import type { HttpEnv } from "./http/mod.ts";
-import { systemRoutes } from "./http/system.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { modelRoutes } from "./http/models.ts";
-import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
+import {
+  chatRoutes,
+  completionRoutes,
+  createHttpApp,
+  embeddingRoutes,
+  type HttpEnv,
+  HttpServer,
+  memoryRoutes,
+  modelRoutes,
+  systemRoutes,
+  webrtcRoutes,
+} from "./http/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
@@ -30,6 +35,8 @@ import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
+import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
+import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
 export const REPO_ROOT = new URL("../", import.meta.url);
@@ -75,6 +82,13 @@ async function ensureWritableDir(path: string, what: string): Promise<void> {
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger({ level: config.logLevel });
+  // TEMPORARY (issue 9, item 8): nothing reads `config.ml` until the Python ML service is wired in
+  // (the ml branch). Say so instead of starting silently without it; delete this when it lands.
+  if (config.ml && config.mode !== "native") {
+    log.warn("the Python ML service is not part of this server yet; --no-ml silences this warning", {
+      component: "ml",
+    });
+  }
   const lifecycle = new Lifecycle(log.child("lifecycle"));
   const metrics = new MetricsRegistry();
   metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({
@@ -118,14 +132,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
       memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
+      const models = lifecycle.add(
+        new ModelsComponent({
+          modelCachePath: config.modelCachePath,
+          dataDir: config.dataDir,
+          env: Deno.env.toObject(),
+          log: log.child("models"),
+        }),
+      );
       const hardware = await detectHardware();
-      const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
+      const scheduler = new Scheduler();
       const orchestrator = lifecycle.add(
         new ModelOrchestrator({
-          modelCachePath: config.modelCachePath,
+          models: models.cache,
           hardware,
           scheduler,
           log: log.child("inference"),
+          sequencesPerModel: config.parallel,
+          promptCacheSequences: config.promptCache,
         }),
       );
       const shutdownSignal = httpStopping.signal;
@@ -135,22 +159,28 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         embeddingRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
       );
-      const models = lifecycle.add(
-        new ModelsComponent({
-          modelCachePath: config.modelCachePath,
-          dataDir: config.dataDir,
-          env: Deno.env.toObject(),
-          log: log.child("models"),
-        }),
-      );
       routers.push(
         modelRoutes({
           models,
-          shutdownSignal: () => http?.shutdownSignal,
+          shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
           unload: (id) => orchestrator.unloadForDelete(id),
         }),
       );
+    }
+    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
+      // The vision model frames go to; none until the ML service is wired in (frames then get errors).
+      const frameDetector: FrameDetector | undefined = undefined;
+      const webrtc = lifecycle.add(
+        new WebRtcSessions({
+          maxSessions: WEBRTC_MAX_SESSIONS,
+          idleTimeoutMs: WEBRTC_IDLE_TIMEOUT_MS,
+          log: log.child("webrtc"),
+          metrics,
+          detector: () => frameDetector,
+        }),
+      );
+      routers.push(webrtcRoutes({ sessions: webrtc }));
     }
     const app = createHttpApp({
       config,

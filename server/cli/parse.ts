@@ -1,11 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
-
-/** A command-line error: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { UsageError } from "./usage_error.ts";
 
 /** What the command line asked for. */
 export type Command =
@@ -39,6 +35,8 @@ const SERVE = {
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  parallel: { type: "string" },
+  "prompt-cache": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -193,6 +191,8 @@ function parseServe(args: string[]): Command {
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      parallel: values.parallel,
+      promptCache: values["prompt-cache"],
     },
   };
 }

@@ -6,108 +6,36 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
+  BackupManifestSchema as ManifestSchema,
   ConversationPatchSchema,
+  ConversationSchema,
+  ImportResultSchema,
   type MemoryClient,
+  MemoryStatsSchema as StatsSchema,
+  MessageSchema,
   NewConversationSchema,
   NewMessageSchema,
-  ROLES,
+  pageSchema as pageOf,
+  SearchHitSchema,
 } from "../memory/mod.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { problem } from "./problem.ts";
+import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
 const TAG = "memory";
 const json = (schema: z.ZodType, description: string) => ({
   description,
   content: { "application/json": { schema } },
 });
-const PROBLEM = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number(),
-  detail: z.string(),
-  code: z.string(),
-}).openapi("Problem");
+const PROBLEM_DESCRIPTIONS = new Map([
+  [400, "Invalid input; `errors` names each field"],
+  [404, "Unknown id"],
+  [409, "Already exists, or a restore is already running"],
+  [413, "Content too large"],
+  [422, "Backup damaged"],
+]);
 const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, {
-    description: {
-      400: "Invalid input; `errors` names each field",
-      404: "Unknown id",
-      409: "Already exists, or a restore is already running",
-      413: "Content too large",
-      422: "Backup damaged",
-    }[status] ?? "Error",
-    content: { "application/problem+json": { schema: PROBLEM } },
-  }]));
+  Object.fromEntries(statuses.map((status) => [status, problem(PROBLEM_DESCRIPTIONS.get(status) ?? "Error")]));
 
-const Metadata = z.record(z.string(), z.unknown()).nullable();
-const ConversationSchema = z.object({
-  id: z.string(),
-  title: z.string().nullable(),
-  metadata: Metadata,
-  message_count: z.number().int(),
-  created_at: z.string(),
-  updated_at: z.string(),
-}).openapi("Conversation");
-const MessageSchema = z.object({
-  id: z.string().openapi({ example: "msg_42" }),
-  conversation_id: z.string(),
-  role: z.enum(ROLES),
-  content: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]),
-  model: z.string().nullable(),
-  tool_calls: z.array(z.unknown()).nullable(),
-  tool_call_id: z.string().nullable(),
-  prompt_tokens: z.number().int().nullable(),
-  completion_tokens: z.number().int().nullable(),
-  metadata: Metadata,
-  created_at: z.string(),
-}).openapi("Message");
-const pageOf = (item: z.ZodType, name: string) =>
-  z.object({
-    items: z.array(item),
-    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
-  }).openapi(name);
-const PageQuery = z.object({
-  cursor: z.string().max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
-});
-const IdParam = z.object({ id: z.string().min(1).max(200) });
-const SearchHitSchema = z.object({
-  message: MessageSchema,
-  conversation_id: z.string(),
-  score: z.number().describe("BM25, higher is better"),
-  snippet: z.string().describe("The matching passage, matches wrapped in `**`"),
-}).openapi("SearchHit");
-const StatsSchema = z.object({
-  conversations: z.number(),
-  messages: z.number(),
-  entities: z.number(),
-  relations: z.number(),
-  facts: z.number(),
-  tool_results: z.number(),
-  episodes: z.number(),
-  summaries: z.number(),
-  embeddings: z.number(),
-  pending_embeddings: z.number(),
-  outbox_pending: z.number(),
-  counters: z.record(z.string(), z.number()),
-  stores: z.array(z.object({ name: z.string(), schema_version: z.number(), bytes: z.number() })),
-}).openapi("MemoryStats");
-const ImportResultSchema = z.object({
-  imported: z.record(z.string(), z.number()),
-  skipped: z.record(z.string(), z.number()),
-}).openapi("ImportResult");
-const ManifestSchema = z.object({
-  format: z.literal("tabagent-memory-backup"),
-  format_version: z.literal(1),
-  created_at: z.string(),
-  app_version: z.string(),
-  files: z.array(z.object({
-    store: z.string(),
-    file: z.string(),
-    bytes: z.number(),
-    sha256: z.string(),
-    schema_version: z.number(),
-  })),
-}).openapi("BackupManifest");
 /** One exported record: its `record` kind and that kind's fields (checked by the import itself). */
 const ImportRecordSchema = z.object({
   record: z.string().min(1).max(64).describe('"conversation", "message", "fact", …'),
@@ -126,6 +54,11 @@ const IMPORT_RECORDS_JSON_SCHEMA = {
     additionalProperties: true,
   },
 };
+const PageQuery = z.object({
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
+});
+const IdParam = z.object({ id: z.string().min(1).max(200) });
 const absolutePath = z.string().min(1).max(4096).refine(
   (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
   "must be an absolute path",
@@ -256,9 +189,9 @@ const routes = {
         content: {
           "application/x-ndjson": { schema: z.string().describe("JSON lines as GET /v1/memory/export writes them") },
           // JSON lines have no serializer in generic clients (schemathesis, OpenAPI generators): the
-          // same records as one JSON array.
-          // A plain JSON Schema, not zod: a zod schema here would be checked against NDJSON bodies too
-          // (the body is required); the handler parses JSON bodies with ImportRecordsSchema itself.
+          // same records as one JSON array. A plain JSON Schema, not zod: a zod schema here would be
+          // checked against NDJSON bodies too (the body is required); the handler parses JSON bodies
+          // with ImportRecordsSchema itself.
           "application/json": { schema: IMPORT_RECORDS_JSON_SCHEMA },
         },
       },
@@ -363,10 +296,14 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
       },
     });
     // A stream has no zod type to check against: the route's schema documents it as text.
-    return c.body(body, 200, {
-      "content-type": "application/x-ndjson",
-      "content-disposition": 'attachment; filename="tabagent-memory.jsonl"',
-    }) as never;
+    return streamedResponse(
+      new Response(body, {
+        headers: {
+          "content-type": "application/x-ndjson",
+          "content-disposition": 'attachment; filename="tabagent-memory.jsonl"',
+        },
+      }),
+    );
   });
   router.openapi(routes.import, async (c) => {
     const isJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");

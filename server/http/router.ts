@@ -1,6 +1,7 @@
-import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { validationError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { problem } from "./problem.ts";
 
 /** Per-request values every handler can read with `c.get()`. */
 export interface HttpEnv {
@@ -9,19 +10,6 @@ export interface HttpEnv {
     log: Logger;
   };
 }
-
-/** An RFC 9457 problem document as every error answer carries it (members beyond these vary by code). */
-export const ProblemSchema = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string(),
-  code: z.string(),
-  instance: z.string().optional(),
-  request_id: z.string().optional(),
-}).passthrough().openapi("Problem");
-
-const PROBLEM_CONTENT = { "application/problem+json": { schema: ProblemSchema } };
 
 /** Statuses a router may declare for every one of its routes (what its component can answer). */
 export type RouterStatus = 404 | 409 | 422 | 429 | 502 | 503 | 507;
@@ -63,7 +51,7 @@ export function withStandardResponses<R extends RouteLike>(route: R, statuses: r
   if (request?.params || request?.query || request?.headers || request?.cookies) add.push(400);
   const responses: Record<string, unknown> = { ...route.responses };
   for (const status of add) {
-    responses[status] ??= { description: STATUS_TEXT[status], content: PROBLEM_CONTENT };
+    responses[status] ??= problem(STATUS_TEXT[status]);
   }
   return { ...route, responses };
 }
@@ -91,6 +79,15 @@ export function createRouter(options: { statuses?: readonly RouterStatus[] } = {
   const registerPath = registry.registerPath.bind(registry);
   registry.registerPath = (route) => registerPath(withStandardResponses(route, options.statuses));
   return router;
+}
+
+/**
+ * A streamed answer (NDJSON, server-sent events) from a typed route. Hono types a route's answers
+ * from its JSON schemas; a route whose 200 is only a stream has none, so its handler is typed to
+ * return nothing at all. This is the one place that says so.
+ */
+export function streamedResponse(response: Response): never {
+  return response as never;
 }
 
 /** The OpenAPI security requirement for routes that need the bearer token. */

@@ -1,0 +1,173 @@
+/**
+ * The sequences of one context, handed out so that a request lands where its prompt's prefix is
+ * already evaluated: a conversation's next turn (or any request whose messages extend an earlier
+ * one) continues on the sequence that holds the earlier turns, and only the new tokens are
+ * processed. Sequences beyond the parallelism keep idle conversations; the least recently used is
+ * overwritten when a new prompt needs room.
+ */
+import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import { TabAgentError } from "../../errors/mod.ts";
+
+/**
+ * Why a reply is evaluated again before it is kept, measured on SmolLM2 with llama.cpp's CPU kernels: with flash
+ * attention off, a prompt gives bit-identical next-token probabilities however it is split into
+ * batches (72; 41 + 31; chunks of 16; 71 + 1), so a prompt continued from a cached prefix is
+ * evaluated exactly as a fresh one. Generated tokens are evaluated one at a time, and a run of
+ * single-token evaluations does not give the same state (0.729 vs 0.694 for the top token); with
+ * flash attention on, even a cached prompt prefix does not. Keeping a reply's generated tokens would change
+ * greedy replies at near ties, so once the reply is sent its tokens are evaluated again as one
+ * batch, in the background: the next turn then finds prompt and reply as a fresh evaluation would.
+ */
+/** What the pool has done so far. */
+export interface PromptCacheStats {
+  /** Requests that continued on a sequence already holding part of their prompt. */
+  hits: number;
+  /** Requests that found no sequence holding their prefix. */
+  misses: number;
+  /** Prompt tokens that did not need processing again. */
+  reusedTokens: number;
+  /** Cached conversations overwritten by another prompt (LRU). */
+  evictions: number;
+}
+
+interface Slot {
+  sequence: LlamaContextSequence;
+  lastUsed: number;
+  /** The tokens the sequence holds once `ready` settles. */
+  tokens: readonly Token[];
+  /** Settles when the reply's tokens are evaluated again as a batch. */
+  ready?: Promise<void>;
+}
+
+/** Tokens `a` and `b` share from the start. */
+export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * Free and busy sequences of one context, chosen by prompt prefix then by least recent use.
+ *
+ * @example
+ * ```ts
+ * const pool = new SequencePool(context);
+ * const { sequence, reusedTokens } = pool.acquire(promptTokens);
+ * try { ... } finally { pool.release(sequence); }
+ * ```
+ */
+export class SequencePool {
+  readonly #context: LlamaContext;
+  readonly #free: Slot[] = [];
+  #busy = 0;
+  #tick = 0;
+  #stats: PromptCacheStats = { hits: 0, misses: 0, reusedTokens: 0, evictions: 0 };
+
+  constructor(context: LlamaContext) {
+    this.#context = context;
+  }
+
+  /** Sequences generating now. */
+  get busy(): number {
+    return this.#busy;
+  }
+
+  /** Idle sequences that hold a conversation's state. */
+  get cached(): number {
+    return this.#free.filter((slot) => slot.tokens.length > 0).length;
+  }
+
+  /** Hits, misses, reused tokens and evictions so far. */
+  get stats(): PromptCacheStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * A free sequence for a prompt of `tokens`: the one whose state the prompt extends (or mostly
+   * shares, as when the last message was edited), else a fresh one, else the least recently used.
+   * `reusedTokens` is how much of the prompt is already evaluated there.
+   */
+  async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+    let best: { index: number; matched: number } | undefined;
+    for (const [index, slot] of this.#free.entries()) {
+      const held = slot.tokens;
+      // The last prompt token is always evaluated again to sample from, so it never counts.
+      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1));
+      // Taking a sequence that shares only a little (a system prompt) would throw away another
+      // conversation's state for a few tokens: that counts as no match.
+      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
+        best = { index, matched };
+      }
+    }
+    let slot: Slot | undefined;
+    let reusedTokens = 0;
+    if (best) {
+      slot = this.#free.splice(best.index, 1)[0];
+      reusedTokens = best.matched;
+      this.#stats.hits++;
+      this.#stats.reusedTokens += reusedTokens;
+    } else {
+      this.#stats.misses++;
+      if (this.#context.sequencesLeft > 0) slot = { sequence: this.#context.getSequence(), lastUsed: 0, tokens: [] };
+      else if (this.#free.length) {
+        const lru = this.#free.reduce((a, b, i) => (b.lastUsed < this.#free[a].lastUsed ? i : a), 0);
+        slot = this.#free.splice(lru, 1)[0];
+        if (slot.tokens.length > 0) this.#stats.evictions++;
+      }
+    }
+    if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
+    this.#busy++;
+    try {
+      await slot.ready;
+      // What the prompts do not share goes now, so the sequence never holds another request's tokens.
+      if (reusedTokens < slot.sequence.nextTokenIndex) {
+        await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
+      }
+    } catch (error) {
+      this.#busy--;
+      this.#free.push(slot);
+      throw error;
+    }
+    return { sequence: slot.sequence, reusedTokens };
+  }
+
+  /** Forgets every idle conversation's state (their next turns process the whole prompt). */
+  async clear(): Promise<void> {
+    for (const slot of this.#free) {
+      await slot.ready;
+      await slot.sequence.clearHistory();
+      slot.tokens = [];
+    }
+  }
+
+  /**
+   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) for the
+   * conversation's next turn; the reply's tokens are dropped, as the next turn evaluates them as
+   * part of its prompt (see the module note).
+   */
+  async release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    try {
+      if (sequence.disposed) return;
+      const held = sequence.contextTokens;
+      const matched = commonPrefixLength(held, prompt);
+      const reply = held.slice(matched);
+      if (matched < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: matched, end: sequence.nextTokenIndex }]);
+      }
+      const slot: Slot = { sequence, lastUsed: ++this.#tick, tokens: [...prompt.slice(0, matched), ...reply] };
+      if (reply.length) {
+        // The reply again, as one batch, after the response has gone: the next turn then starts
+        // after it, exactly as a fresh evaluation of the whole conversation would have it.
+        slot.ready = sequence.evaluateWithoutGeneratingNewTokens(reply).then(() => {}, async (_error: unknown) => {
+          // Cut short (the model is closing) or failed: no usable state, the next turn evaluates it all.
+          slot.tokens = [];
+          if (!sequence.disposed) await sequence.clearHistory();
+        });
+      }
+      this.#free.push(slot);
+    } finally {
+      this.#busy--;
+    }
+  }
+}
