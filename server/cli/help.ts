@@ -109,6 +109,7 @@ Usage:
   tabagent models list [--json]
   tabagent models pull <org/name>[:QUANT]... [--revision <rev>] [--include <glob>]... [--connections <n>]
   tabagent models rm <org/name>...
+  tabagent models verify [<org/name>...]
 
 If a server is running (at --host/--port, default 127.0.0.1:${DEFAULT_PORT}, or --server <url>), the
 command asks it, with the token from <data-dir>/api_token: the server's downloads, progress and
@@ -121,6 +122,9 @@ resumes where an interrupted pull stopped. Ctrl-C cancels; run the same command 
 Catalog models fetch their listed files; GGUF repos fetch one quantisation (default Q4_K_M, or
 :QUANT); others fetch every file but alternative-framework weights (--include to choose).
 A progress bar is shown on a terminal, plain progress lines otherwise.
+verify re-hashes every file of the named models (default: every downloaded model) against the
+sha256 recorded when it was pulled, lists damaged or missing files, and marks such a model
+incomplete so the next pull fetches them again; it exits 1 when any file is wrong.
 
 Options:
       --local                  Work on the cache directly, even if a server runs

@@ -167,7 +167,7 @@ function toRequest(body: Body, messages: ChatMessage[]): ChatRequest {
 export function chatRoutes(deps: ChatRoutesDeps) {
   const { orchestrator, memory } = deps;
   const prepareTurn = prepareTurnPipeline(memory);
-  return createRouter().openapi(route, async (c) => {
+  return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     if (deps.ml && await deps.ml.servesGeneration(body.model)) {
       return await mlChatCompletion(c, body, {

@@ -62,7 +62,7 @@ const route = createRoute({
 export function completionRoutes(
   deps: { orchestrator: ModelOrchestrator; shutdownSignal?: AbortSignal; ml?: MlService },
 ) {
-  return createRouter().openapi(route, async (c) => {
+  return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const prompt = [body.prompt].flat()[0];
     if (deps.ml && await deps.ml.servesGeneration(body.model)) {

@@ -67,7 +67,7 @@ function embeddingList(body: z.infer<typeof EmbeddingRequestSchema>, vectors: Fl
 
 /** The embeddings resource. */
 export function embeddingRoutes(deps: { orchestrator: ModelOrchestrator; ml?: MlService }) {
-  return createRouter().openapi(route, async (c) => {
+  return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const inputs = [body.input].flat();
     if (deps.ml && await deps.ml.servesEmbedding(body.model)) {

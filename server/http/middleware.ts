@@ -12,6 +12,9 @@ import type { HttpEnv } from "./router.ts";
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 
+/** Methods that get their own metrics label; any other (invented ones included) is counted as "other". */
+const METRIC_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
 /** Assigns a request id (keeping a sane incoming `X-Request-Id`), records metrics and logs access. */
 export function requestContext(
   options: { log: Logger; requests: Counter; duration: Histogram },
@@ -47,10 +50,13 @@ export function requestContext(
     // Handlers that return a Response of their own (files, streams) did not get it; add it there.
     if (!c.res.headers.has("x-request-id")) c.header("x-request-id", requestId);
     const status = c.res.status;
-    // "/*" is where middleware-only answers (rejections, static files, 404s) land.
+    // "/*" is where middleware-only answers (rejections, static files, 404s) land. Methods and
+    // routes a client invents fold into "other": labels must stay a bounded set, or anyone who can
+    // reach the port (no token needed) grows /metrics without end.
     const route = c.req.routePath === "/*" ? "other" : c.req.routePath;
+    const method = METRIC_METHODS.has(c.req.method) ? c.req.method : "other";
     const seconds = (performance.now() - began) / 1000;
-    const { count, observe } = seriesFor(c.req.method, route, status);
+    const { count, observe } = seriesFor(method, route, status);
     count();
     observe(seconds);
     if (log.enabled("debug")) {

@@ -12,7 +12,7 @@ import { chooseLlamaThreads, createLlamaRuntime, LlamaTextModel } from "../../se
 import { DEFAULT_SEQUENCES_PER_MODEL } from "../../server/inference/orchestrator/mod.ts";
 import { FIXTURE_MODELS, fixtureModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
-import { type BenchContext, percentile } from "./_harness.ts";
+import { type BenchContext, median, pairedRounds } from "./_harness.ts";
 
 const TOKENS = 256;
 const ROUNDS = 31;
@@ -77,8 +77,6 @@ async function overHttp(url: string, auth: Record<string, string>, seed?: number
   return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((end - first) / 1000), tokens };
 }
 
-const median = (values: number[]) => percentile(values, 50);
-
 export default async function (ctx: BenchContext): Promise<void> {
   await using cache = await fixtureModelCache();
   const hardware = await detectHardware();
@@ -99,20 +97,19 @@ export default async function (ctx: BenchContext): Promise<void> {
     // as noise; a pair measured back to back shares the drift.
     const directRuns: Run[] = [];
     const httpRuns: Run[] = [];
-    const ratios: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      let d: Run, h: Run;
-      if (i % 2 === 0) {
-        d = await direct(model);
-        h = await overHttp(server.url, server.auth);
-      } else {
-        h = await overHttp(server.url, server.auth);
-        d = await direct(model);
-      }
-      directRuns.push(d);
-      httpRuns.push(h);
-      ratios.push(h.tokensPerS / d.tokensPerS);
-    }
+    const { ratios } = await pairedRounds({
+      rounds: ROUNDS,
+      ours: async () => {
+        const run = await overHttp(server.url, server.auth);
+        httpRuns.push(run);
+        return run.tokensPerS;
+      },
+      baseline: async () => {
+        const run = await direct(model);
+        directRuns.push(run);
+        return run.tokensPerS;
+      },
+    });
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
     }
