@@ -22,6 +22,7 @@ import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { modelRoutes } from "./http/models.ts";
+import { OLLAMA_ANONYMOUS_ROUTES, ollamaRoutes } from "./http/ollama/mod.ts";
 import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
@@ -151,6 +152,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           unload: (id) => orchestrator.unloadForDelete(id),
         }),
       );
+      routers.push(ollamaRoutes({ orchestrator, models, version: VERSION, memory: memory.memory, shutdownSignal }));
+    }
+    if (config.allowAnonymousLocal) {
+      log.warn("anonymous local access is on: these Ollama routes answer without the token", {
+        routes: OLLAMA_ANONYMOUS_ROUTES,
+      });
     }
     const app = createHttpApp({
       config,
@@ -162,6 +169,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       routers,
       serveStaticFiles: config.mode === "all" || config.mode === "web",
       nodeModules: new URL("node_modules/", REPO_ROOT),
+      anonymousRoutes: config.allowAnonymousLocal ? OLLAMA_ANONYMOUS_ROUTES : [],
     });
     http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));

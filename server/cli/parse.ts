@@ -39,6 +39,7 @@ const SERVE = {
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  "allow-anonymous-local": { type: "boolean" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -193,6 +194,7 @@ function parseServe(args: string[]): Command {
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      allowAnonymousLocal: values["allow-anonymous-local"],
     },
   };
 }

@@ -53,6 +53,7 @@ export interface ConfigInput {
   shutdownGraceMs?: string | number;
   memoryBackend?: string;
   memoryGrpcAddress?: string;
+  allowAnonymousLocal?: boolean;
 }
 
 const originSchema = z.string().regex(
@@ -84,6 +85,7 @@ export const configSchema = z.object({
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
   ),
+  allowAnonymousLocal: z.boolean(),
 });
 
 /** The server's settings, read once at start. */
@@ -119,6 +121,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     shutdownGraceMs: env.TABAGENT_SHUTDOWN_GRACE_MS,
     memoryBackend: env.TABAGENT_MEMORY_BACKEND,
     memoryGrpcAddress: env.TABAGENT_MEMORY_GRPC_ADDRESS,
+    allowAnonymousLocal: truthy(env.TABAGENT_ALLOW_ANONYMOUS_LOCAL),
   };
 }
 
@@ -175,6 +178,7 @@ export function resolveConfig(
     shutdownGraceMs: pick("shutdownGraceMs") ?? DEFAULT_SHUTDOWN_GRACE_MS,
     memoryBackend: pick("memoryBackend") ?? "local",
     memoryGrpcAddress: pick("memoryGrpcAddress") ?? defaultMemoryGrpcAddress(platform, dataDir),
+    allowAnonymousLocal: pick("allowAnonymousLocal") ?? false,
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);
@@ -183,6 +187,13 @@ export function resolveConfig(
     throw validationError("configuration", [{
       path: ["noAuth"],
       message: `--no-auth is refused when binding to ${config.host}: it is only allowed on a loopback address`,
+    }]);
+  }
+  if (config.allowAnonymousLocal && !isLoopbackHost(config.host)) {
+    throw validationError("configuration", [{
+      path: ["allowAnonymousLocal"],
+      message: `--allow-anonymous-local is refused when binding to ${config.host}: it is only allowed on a loopback ` +
+        "address",
     }]);
   }
   return config;
