@@ -139,6 +139,24 @@ async function onnxFacts(location: ModelLocation): Promise<Omit<ModelFacts, "dig
   };
 }
 
+/** What is known of a GGUF whose header cannot be read (a partial or foreign file): its name. */
+function unreadable(location: ModelLocation): Omit<ModelFacts, "digest" | "modifiedAt"> {
+  return {
+    details: {
+      parent_model: "",
+      format: location.format,
+      family: "",
+      families: null,
+      parameter_size: "",
+      quantization_level: quantOfFile(location.file) ?? "unknown",
+    },
+    modelInfo: {},
+    verboseModelInfo: {},
+    template: "",
+    infill: false,
+  };
+}
+
 /**
  * Facts per model file, re-read only when the file changes.
  *
@@ -158,7 +176,9 @@ export class ModelFactsCache {
     const cached = this.#entries.get(location.file);
     if (cached?.key === key) return await cached.facts;
     const facts = (async () => ({
-      ...(location.format === "gguf" ? await ggufFacts(location) : await onnxFacts(location)),
+      ...(location.format === "gguf"
+        ? await ggufFacts(location).catch(() => unreadable(location))
+        : await onnxFacts(location)),
       digest: digestOf(location, info),
       modifiedAt: info.mtime ?? new Date(0),
     }))();
