@@ -152,7 +152,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           unload: (id) => orchestrator.unloadForDelete(id),
         }),
       );
-      routers.push(ollamaRoutes({ orchestrator, models, version: VERSION, memory: memory.memory, shutdownSignal }));
+      routers.push(ollamaRoutes({
+        orchestrator,
+        models,
+        version: VERSION,
+        memory: memory.memory,
+        shutdownSignal,
+        serveRoot: config.mode === "http",
+      }));
     }
     if (config.allowAnonymousLocal) {
       log.warn("anonymous local access is on: these Ollama routes answer without the token", {

@@ -110,8 +110,10 @@ Deno.test({
       assert.match(show.parameters, /^num_ctx\s+\d+/m);
       assert.ok(show.capabilities.includes("completion"));
       assert.match(show.modelfile, /^FROM /m);
-      // A short Ollama-style name reaches the same model.
+      // A short Ollama-style name reaches the same model; verbose sends the token tables.
       assert.equal((await ollama.show({ model: "smollm2:135m" })).template, show.template);
+      const verbose = await post(server, "/api/show", { model: MODEL, verbose: true });
+      assert.equal((await verbose.json()).model_info["tokenizer.ggml.tokens"].length, 49152);
     });
 
     await t.step("chat, not streamed: the answer, done, and counts and durations in nanoseconds", async () => {
@@ -160,6 +162,23 @@ Deno.test({
         assert.equal(typeof done[key], "number", key);
       }
       assert.ok(lines.every((l) => !Number.isNaN(Date.parse(String(l.created_at)))));
+    });
+
+    await t.step("conversation_id stores both sides of an /api/chat turn in memory", async () => {
+      const created = await post(server, "/v1/memory/conversations", { title: "Ollama" });
+      assert.equal(created.status, 201);
+      const { id } = await created.json();
+      const reply = await ollama.chat({
+        model: MODEL,
+        messages: [{ role: "user", content: "Remember: my train leaves at nine." }],
+        options: { num_predict: 3 },
+        ...({ conversation_id: id } as Record<string, unknown>),
+      });
+      const stored = await fetch(`${server.url}/v1/memory/conversations/${id}/messages`, { headers: server.auth });
+      const { items } = await stored.json() as { items: { role: string; content: string }[] };
+      assert.deepEqual(items.map((m) => m.role), ["user", "assistant"]);
+      assert.equal(items[0].content, "Remember: my train leaves at nine.");
+      assert.equal(items[1].content, reply.message.content);
     });
 
     await t.step("format with a JSON schema returns JSON that fits it", async () => {
@@ -315,6 +334,12 @@ Deno.test({
       const tags = await fetch(`${server.url}/api/tags`);
       assert.equal(tags.status, 401);
       await tags.body?.cancel();
+    });
+
+    await t.step("GET / says the server runs, without the token, as Ollama's does (clients probe it)", async () => {
+      const root = await fetch(`${server.url}/`);
+      assert.equal(root.status, 200);
+      assert.match(await root.text(), /is running/);
     });
 
     await t.step("the OpenAPI document lists the routes under the ollama tag", async () => {

@@ -12,10 +12,8 @@ import type { OllamaDetails } from "./_schemas.ts";
 /** What we know about one model file. */
 export interface ModelFacts {
   details: OllamaDetails;
-  /** GGUF metadata flattened to dotted keys; token tables emptied unless `verbose`. */
+  /** GGUF metadata flattened to dotted keys, token tables emptied (as Ollama sends them unless `verbose`). */
   modelInfo: Record<string, unknown>;
-  /** The same with every array in full. */
-  verboseModelInfo: Record<string, unknown>;
   template: string;
   license?: string;
   /** The vocabulary has fill-in-the-middle tokens (Ollama's `insert` capability). */
@@ -76,20 +74,31 @@ function digestOf(location: ModelLocation, info: Deno.FileInfo): string {
   return createHash("sha256").update(identity).digest("hex");
 }
 
+async function readMetadata(file: string): Promise<Record<string, unknown>> {
+  const info = await readGgufFileInfo(file, { readTensorInfo: false });
+  return info.metadata as unknown as Record<string, unknown>;
+}
+
+/** `model_info` with every array in full (`/api/show` with `verbose`): read again, never kept. */
+export async function verboseModelInfo(location: ModelLocation): Promise<Record<string, unknown>> {
+  if (location.format !== "gguf") return (await onnxFacts(location)).modelInfo;
+  const info = flatten(await readMetadata(location.file), true);
+  delete info["tokenizer.chat_template"];
+  return info;
+}
+
 async function ggufFacts(location: ModelLocation): Promise<Omit<ModelFacts, "digest" | "modifiedAt">> {
-  const info = await readGgufFileInfo(location.file, { readTensorInfo: false });
-  const metadata = info.metadata as unknown as Record<string, unknown>;
+  const metadata = await readMetadata(location.file);
   const general = (metadata.general ?? {}) as Record<string, unknown>;
   const tokenizer = (metadata.tokenizer ?? {}) as Record<string, unknown>;
+  const ggml = (tokenizer.ggml ?? {}) as Record<string, unknown>;
   const architecture = typeof general.architecture === "string" ? general.architecture : "";
   const arch = (metadata[architecture] ?? {}) as Record<string, unknown>;
   const modelInfo = flatten(metadata, false);
   delete modelInfo["tokenizer.chat_template"];
-  const verboseModelInfo = flatten(metadata, true);
-  delete verboseModelInfo["tokenizer.chat_template"];
-  const vocabulary = verboseModelInfo["tokenizer.ggml.tokens"];
+  const vocabulary = Array.isArray(ggml.tokens) ? ggml.tokens : [];
   const infill = "tokenizer.ggml.prefix_token_id" in modelInfo || "tokenizer.ggml.fim_pre_token_id" in modelInfo ||
-    (Array.isArray(vocabulary) && vocabulary.some((t) => t === "<fim_prefix>" || t === "<|fim_prefix|>"));
+    vocabulary.some((t) => t === "<fim_prefix>" || t === "<|fim_prefix|>");
   const fileType = typeof general.file_type === "number" ? FILE_TYPES[general.file_type] : undefined;
   return {
     details: {
@@ -101,7 +110,6 @@ async function ggufFacts(location: ModelLocation): Promise<Omit<ModelFacts, "dig
       quantization_level: quantOfFile(location.file) ?? fileType ?? "unknown",
     },
     modelInfo,
-    verboseModelInfo,
     template: typeof tokenizer.chat_template === "string" ? tokenizer.chat_template : "",
     infill,
     license: typeof general.license === "string" ? general.license : undefined,
@@ -132,7 +140,6 @@ async function onnxFacts(location: ModelLocation): Promise<Omit<ModelFacts, "dig
       quantization_level: /quantized|int8|q8/i.test(location.file) ? "Q8_0" : "F32",
     },
     modelInfo,
-    verboseModelInfo: modelInfo,
     template: "",
     infill: false,
     trainContextLength: typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : undefined,
@@ -151,7 +158,6 @@ function unreadable(location: ModelLocation): Omit<ModelFacts, "digest" | "modif
       quantization_level: quantOfFile(location.file) ?? "unknown",
     },
     modelInfo: {},
-    verboseModelInfo: {},
     template: "",
     infill: false,
   };

@@ -69,6 +69,11 @@ export interface OllamaRoutesDeps {
   memory?: ConversationMemory;
   /** Aborts when the server stops: open streams end. */
   shutdownSignal?: AbortSignal;
+  /**
+   * Answer `GET /` with a plain "is running" line, as Ollama does (Page Assist checks it). Only where
+   * no static files are served at `/` (mode `http`).
+   */
+  serveRoot?: boolean;
 }
 
 const TAG = "ollama";
@@ -252,5 +257,6 @@ export function ollamaRoutes(deps: OllamaRoutesDeps) {
   router.get("/api/version", (c) => versionHandler(c, model));
   router.post("/api/pull", (c) => pullHandler(c, model));
   router.delete("/api/delete", (c) => deleteHandler(c, model));
+  if (deps.serveRoot) router.get("/", (c) => c.text("TabAgent is running (Ollama-compatible API at /api)"));
   return router;
 }

@@ -8,7 +8,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { ModelOrchestrator } from "../../inference/orchestrator/mod.ts";
 import { type ModelsComponent, parseModelId, type PullProgress } from "../../models/mod.ts";
 import type { HttpEnv } from "../router.ts";
-import type { ModelFactsCache } from "./_model_facts.ts";
+import { type ModelFactsCache, verboseModelInfo } from "./_model_facts.ts";
 import { listedName } from "./_names.ts";
 import { ndjsonResponse } from "./_ndjson.ts";
 import { type ModelNames, readBody } from "./_request.ts";
@@ -81,7 +81,7 @@ export async function showHandler(c: Ctx, deps: OllamaModelDeps) {
     parameters,
     template: facts.template,
     details: facts.details,
-    model_info: body.verbose ? facts.verboseModelInfo : facts.modelInfo,
+    model_info: body.verbose ? await verboseModelInfo(location).catch(() => facts.modelInfo) : facts.modelInfo,
     capabilities,
     modified_at: facts.modifiedAt.toISOString(),
   });
