@@ -304,6 +304,14 @@ Deno.test({
       await ollama.delete({ model: "org/tiny-GGUF:Q4_K_M" });
       assert.ok(!(await ollama.list()).models.some((m) => m.name.startsWith("org/tiny-GGUF")));
       await assert.rejects(ollama.delete({ model: "org/tiny-GGUF" }), { status_code: 404 });
+      await assert.rejects(
+        ollama.pull({ model: "llama3.2" }),
+        (e: { status_code?: number; error?: string }) => e.status_code === 404 && /^pull model manifest/.test(e.error!),
+      );
+      // A repository the Hub does not have: the error ends the stream as Ollama's {"error"} line.
+      await assert.rejects(async () => {
+        for await (const _ of await ollama.pull({ model: "org/missing", stream: true })) { /* progress */ }
+      }, /org\/missing|not found|404/i);
     });
 
     await t.step("errors: Ollama's {error} shape with the right statuses", async () => {

@@ -118,8 +118,12 @@ export class ModelNames {
   }
 
   /** Loads (or finds loaded) the model `name` names and holds it until `release()`. */
-  async acquire(name: string, keepAlive: number | undefined): Promise<{ id: string; handle: ModelHandle }> {
-    const resolved = await this.resolve(name);
+  async acquire(
+    name: string,
+    keepAlive: number | undefined,
+    known?: ResolvedName,
+  ): Promise<{ id: string; handle: ModelHandle }> {
+    const resolved = known ?? await this.resolve(name);
     if (resolved.quant) await this.locate(name);
     try {
       const handle = await this.#orchestrator.acquire(resolved.id, { keepAliveMs: keepAlive });

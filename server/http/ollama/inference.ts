@@ -200,7 +200,7 @@ export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn
     { model: resolved.id, messages, conversationId: body.conversation_id, useMemory: body.memory },
     { signal: requestSignal },
   );
-  const { handle } = await deps.names.acquire(body.model, keepAlive);
+  const { handle } = await deps.names.acquire(body.model, keepAlive, resolved);
   timings.loaded = performance.now();
   let releaseLater = false;
   try {

@@ -4,7 +4,7 @@
  * orchestrator.
  */
 import type { Context } from "hono";
-import { TabAgentError } from "../../errors/mod.ts";
+import { ERROR_CODES, type ErrorCode, TabAgentError } from "../../errors/mod.ts";
 import type { ModelOrchestrator } from "../../inference/orchestrator/mod.ts";
 import { type ModelsComponent, parseModelId, type PullProgress } from "../../models/mod.ts";
 import type { HttpEnv } from "../router.ts";
@@ -93,7 +93,9 @@ export async function psHandler(c: Ctx, deps: OllamaModelDeps) {
   const onGpu = status.backend.llama !== "cpu";
   const models = [];
   for (const loaded of status.models.filter((m) => m.state === "ready")) {
-    const location = await deps.orchestrator.locate(loaded.id);
+    // A model whose files were removed while it stayed loaded cannot be described: it is left out.
+    const location = await deps.orchestrator.locate(loaded.id).catch(() => undefined);
+    if (!location) continue;
     const facts = await deps.facts.of(location);
     const name = listedName(loaded.id, location.file);
     models.push({
@@ -125,9 +127,15 @@ function progressObjects(progress: PullProgress) {
   }));
 }
 
-function pullError(progress: PullProgress): string {
+/** Why a pull did not finish, with the error code its problem document carries. */
+function pullError(progress: PullProgress): TabAgentError {
   const detail = progress.error?.detail;
-  return typeof detail === "string" ? detail : `pull ${progress.state}`;
+  const code = progress.error?.code;
+  const known = typeof code === "string" && code in ERROR_CODES ? code as ErrorCode : undefined;
+  return new TabAgentError(
+    known ?? (progress.state === "cancelled" ? "cancelled" : "upstream_failed"),
+    typeof detail === "string" ? detail : `pull ${progress.state}`,
+  );
 }
 
 /**
@@ -137,16 +145,22 @@ function pullError(progress: PullProgress): string {
 export async function pullHandler(c: Ctx, deps: OllamaModelDeps) {
   const body = await readBody(c, PullRequestSchema);
   const name = nameOf(body);
-  const resolved = await deps.names.resolve(name);
+  const resolved = await deps.names.resolve(name).catch((error) => {
+    if (!(error instanceof TabAgentError && error.code === "not_found")) throw error;
+    throw new TabAgentError(
+      "not_found",
+      `pull model manifest: file does not exist: "${name}" is neither a Hugging Face id (org/name, ` +
+        "optionally :QUANT) nor a model the catalog knows",
+      { model: name },
+    );
+  });
   const id = parseModelId(resolved.id, "model");
   const job = deps.models.jobs.start({ id, ...(resolved.quant ? { quant: resolved.quant } : {}) });
 
   if (body.stream === false) {
     await job.done;
     const progress = job.progress();
-    if (progress.state !== "done") {
-      throw new TabAgentError(progress.state === "cancelled" ? "cancelled" : "upstream_failed", pullError(progress));
-    }
+    if (progress.state !== "done") throw pullError(progress);
     return c.json({ status: "success" });
   }
   const signals = [c.req.raw.signal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
@@ -172,7 +186,7 @@ export async function pullHandler(c: Ctx, deps: OllamaModelDeps) {
     }
     if (signal.aborted) return;
     const progress = job.progress();
-    if (progress.state !== "done") throw new Error(pullError(progress));
+    if (progress.state !== "done") throw pullError(progress);
     writer.send({ status: "verifying sha256 digest" });
     writer.send({ status: "writing manifest" });
     writer.send({ status: "success" });
