@@ -162,6 +162,19 @@ Deno.test({
         assert.equal(typeof done[key], "number", key);
       }
       assert.ok(lines.every((l) => !Number.isNaN(Date.parse(String(l.created_at)))));
+      // Nulls where Ollama's Go server skips them (some clients send every field).
+      const nulls = await post(server, "/api/chat", {
+        model: MODEL,
+        messages: hello,
+        stream: false,
+        format: null,
+        tools: null,
+        keep_alive: null,
+        think: null,
+        options: { temperature: null, stop: null, num_predict: 2 },
+      });
+      assert.equal(nulls.status, 200);
+      assert.equal((await nulls.json()).eval_count, 2);
     });
 
     await t.step("conversation_id stores both sides of an /api/chat turn in memory", async () => {

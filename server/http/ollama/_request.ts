@@ -38,21 +38,23 @@ export function nanos(fromMs: number, toMs: number = performance.now()): number 
 }
 
 /** Ollama's options → the engine's sampling settings. */
-export function samplingOf(options: OllamaOptions | undefined): SamplingOptions {
+export function samplingOf(options: OllamaOptions | null | undefined): SamplingOptions {
   if (!options) return {};
-  const stop = options.stop === undefined ? undefined : [options.stop].flat().filter((s) => s.length > 0);
+  // Ollama skips options sent as null; so do we.
+  const stop = options.stop == null ? undefined : [options.stop].flat().filter((s) => s.length > 0);
+  const predict = options.num_predict ?? undefined;
   return {
-    temperature: options.temperature,
-    topK: options.top_k,
-    topP: options.top_p,
-    minP: options.min_p,
-    repeatPenalty: options.repeat_penalty,
-    presencePenalty: options.presence_penalty,
-    frequencyPenalty: options.frequency_penalty,
-    seed: options.seed,
+    temperature: options.temperature ?? undefined,
+    topK: options.top_k ?? undefined,
+    topP: options.top_p ?? undefined,
+    minP: options.min_p ?? undefined,
+    repeatPenalty: options.repeat_penalty ?? undefined,
+    presencePenalty: options.presence_penalty ?? undefined,
+    frequencyPenalty: options.frequency_penalty ?? undefined,
+    seed: options.seed ?? undefined,
     stop: stop?.length ? stop : undefined,
     // -1 (no limit) and -2 (fill the context) both mean: what is left of the context.
-    maxTokens: options.num_predict !== undefined && options.num_predict > 0 ? options.num_predict : undefined,
+    maxTokens: predict !== undefined && predict > 0 ? predict : undefined,
   };
 }
 
@@ -60,8 +62,11 @@ export function samplingOf(options: OllamaOptions | undefined): SamplingOptions 
  * The generation budget once the prompt is counted: `num_ctx` smaller than the loaded context caps
  * prompt + reply at it (larger ones are capped at the loaded context, which the model was given).
  */
-export function budgetFor(prepared: { promptTokens: number; maxTokens: number }, numCtx: number | undefined): number {
-  if (numCtx === undefined) return prepared.maxTokens;
+export function budgetFor(
+  prepared: { promptTokens: number; maxTokens: number },
+  numCtx: number | null | undefined,
+): number {
+  if (numCtx == null) return prepared.maxTokens;
   if (prepared.promptTokens >= numCtx) {
     throw new TabAgentError(
       "context_overflow",
@@ -73,8 +78,8 @@ export function budgetFor(prepared: { promptTokens: number; maxTokens: number },
 }
 
 /** Parses `keep_alive` into ms (undefined: the orchestrator's default). */
-export function keepAliveMs(value: string | number | undefined): number | undefined {
-  return value === undefined ? undefined : parseKeepAlive(value);
+export function keepAliveMs(value: string | number | null | undefined): number | undefined {
+  return value == null ? undefined : parseKeepAlive(value);
 }
 
 /** Turns Ollama model names into our ids, and loads them through the orchestrator. */

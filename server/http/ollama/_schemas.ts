@@ -6,7 +6,7 @@ import { z } from "@hono/zod-openapi";
 import { CHAT_MAX_MESSAGES, CHAT_MAX_TOOLS, EMBEDDINGS_MAX_INPUTS } from "../../config/mod.ts";
 
 /** `keep_alive`: a duration ("5m", "1h30m"), seconds as a number, 0 to unload, negative to keep. */
-const KeepAliveSchema = z.union([z.string().max(32), z.number()]).optional().describe(
+const KeepAliveSchema = z.union([z.string().max(32), z.number()]).nullish().describe(
   "How long the model stays loaded after the request (default 5m); 0 unloads, negative keeps it",
 );
 
@@ -15,25 +15,25 @@ const KeepAliveSchema = z.union([z.string().max(32), z.number()]).optional().des
  * mirostat, …) are accepted and ignored, as Ollama ignores options it does not know.
  */
 export const OptionsSchema = z.object({
-  temperature: z.number().min(0).max(100).optional(),
-  top_k: z.number().int().min(0).optional(),
-  top_p: z.number().min(0).max(1).optional(),
-  min_p: z.number().min(0).max(1).optional(),
-  repeat_penalty: z.number().min(0).max(100).optional(),
-  presence_penalty: z.number().min(-100).max(100).optional(),
-  frequency_penalty: z.number().min(-100).max(100).optional(),
-  seed: z.number().int().optional(),
-  num_predict: z.number().int().min(-2).optional().describe(
+  temperature: z.number().min(0).max(100).nullish(),
+  top_k: z.number().int().min(0).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  repeat_penalty: z.number().min(0).max(100).nullish(),
+  presence_penalty: z.number().min(-100).max(100).nullish(),
+  frequency_penalty: z.number().min(-100).max(100).nullish(),
+  seed: z.number().int().nullish(),
+  num_predict: z.number().int().min(-2).nullish().describe(
     "Most tokens to generate; -1 (infinite) and -2 (fill the context) use the context",
   ),
-  num_ctx: z.number().int().min(1).optional().describe(
+  num_ctx: z.number().int().min(1).nullish().describe(
     "Context window; capped at the context the model is loaded with",
   ),
-  stop: z.union([z.string(), z.array(z.string())]).optional(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
 }).passthrough().openapi("OllamaOptions");
 
 /** `format`: "json", a JSON Schema, or empty. */
-const FormatSchema = z.union([z.literal(""), z.literal("json"), z.record(z.string(), z.unknown())]).optional();
+const FormatSchema = z.union([z.literal(""), z.literal("json"), z.record(z.string(), z.unknown())]).nullish();
 
 /** A tool call as Ollama writes it: arguments are an object, not a string. */
 export const ToolCallSchema = z.object({
@@ -72,46 +72,46 @@ const ModelNameSchema = z.string().min(1).max(300).describe(
 export const ChatRequestSchema = z.object({
   model: ModelNameSchema,
   messages: z.array(MessageSchema).max(CHAT_MAX_MESSAGES).optional().default([]),
-  tools: z.array(ToolSchema).max(CHAT_MAX_TOOLS).optional(),
+  tools: z.array(ToolSchema).max(CHAT_MAX_TOOLS).nullish(),
   tool_choice: z.union([
     z.enum(["none", "auto", "required"]),
     z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
-  ]).optional().describe("TabAgent extension (as in OpenAI's API): force or forbid tool calls"),
+  ]).nullish().describe("TabAgent extension (as in OpenAI's API): force or forbid tool calls"),
   format: FormatSchema,
-  options: OptionsSchema.optional(),
-  stream: z.boolean().optional().describe("Default true: newline-delimited JSON objects"),
+  options: OptionsSchema.nullish(),
+  stream: z.boolean().nullish().describe("Default true: newline-delimited JSON objects"),
   keep_alive: KeepAliveSchema,
-  think: z.union([z.boolean(), z.enum(["high", "medium", "low"])]).optional(),
-  conversation_id: z.string().min(1).max(200).optional().describe(
+  think: z.union([z.boolean(), z.enum(["high", "medium", "low"])]).nullish(),
+  conversation_id: z.string().min(1).max(200).nullish().describe(
     "TabAgent extension: store this turn in this memory conversation",
   ),
-  memory: z.boolean().optional().describe("TabAgent extension: retrieve relevant memories into the prompt"),
+  memory: z.boolean().nullish().describe("TabAgent extension: retrieve relevant memories into the prompt"),
 }).openapi("OllamaChatRequest");
 
 /** `POST /api/generate`. */
 export const GenerateRequestSchema = z.object({
   model: ModelNameSchema,
   prompt: z.string().optional().default(""),
-  suffix: z.string().optional(),
-  system: z.string().optional(),
-  template: z.string().optional().describe("Only empty: the model's own chat template is used (or `raw`)"),
-  context: z.array(z.number().int()).optional().describe("Deprecated in Ollama; accepted and ignored"),
-  raw: z.boolean().optional(),
+  suffix: z.string().nullish(),
+  system: z.string().nullish(),
+  template: z.string().nullish().describe("Only empty: the model's own chat template is used (or `raw`)"),
+  context: z.array(z.number().int()).nullish().describe("Deprecated in Ollama; accepted and ignored"),
+  raw: z.boolean().nullish(),
   images: z.array(z.string()).nullish(),
   format: FormatSchema,
-  options: OptionsSchema.optional(),
-  stream: z.boolean().optional(),
+  options: OptionsSchema.nullish(),
+  stream: z.boolean().nullish(),
   keep_alive: KeepAliveSchema,
-  think: z.union([z.boolean(), z.enum(["high", "medium", "low"])]).optional(),
+  think: z.union([z.boolean(), z.enum(["high", "medium", "low"])]).nullish(),
 }).openapi("OllamaGenerateRequest");
 
 /** `POST /api/embed`. */
 export const EmbedRequestSchema = z.object({
   model: ModelNameSchema,
   input: z.union([z.string(), z.array(z.string()).max(EMBEDDINGS_MAX_INPUTS)]),
-  truncate: z.boolean().optional().describe("Default true: cut inputs longer than the context"),
-  dimensions: z.number().int().min(1).optional(),
-  options: OptionsSchema.optional(),
+  truncate: z.boolean().nullish().describe("Default true: cut inputs longer than the context"),
+  dimensions: z.number().int().min(1).nullish(),
+  options: OptionsSchema.nullish(),
   keep_alive: KeepAliveSchema,
 }).openapi("OllamaEmbedRequest");
 
@@ -119,7 +119,7 @@ export const EmbedRequestSchema = z.object({
 export const EmbeddingsRequestSchema = z.object({
   model: ModelNameSchema,
   prompt: z.string().optional().default(""),
-  options: OptionsSchema.optional(),
+  options: OptionsSchema.nullish(),
   keep_alive: KeepAliveSchema,
 }).openapi("OllamaEmbeddingsRequest");
 

@@ -51,7 +51,7 @@ function refuseImages(model: string, images: readonly unknown[] | null | undefin
 }
 
 function refuseThinking(model: string, think: unknown): void {
-  if (think !== undefined && think !== false) {
+  if (think != null && think !== false) {
     throw new TabAgentError("bad_request", `"${model}" does not support thinking`);
   }
 }
@@ -191,13 +191,20 @@ export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn
       description: t.function.description,
       parameters: t.function.parameters,
     })),
-    toolChoice: typeof body.tool_choice === "object" ? { name: body.tool_choice.function.name } : body.tool_choice,
+    toolChoice: body.tool_choice && typeof body.tool_choice === "object"
+      ? { name: body.tool_choice.function.name }
+      : body.tool_choice ?? undefined,
     ...formatOf(body.format),
   };
   const requestSignal = c.req.raw.signal;
   const resolved = await deps.names.resolve(body.model);
   const turn = await prepareTurn.run(
-    { model: resolved.id, messages, conversationId: body.conversation_id, useMemory: body.memory },
+    {
+      model: resolved.id,
+      messages,
+      conversationId: body.conversation_id ?? undefined,
+      useMemory: body.memory ?? undefined,
+    },
     { signal: requestSignal },
   );
   const { handle } = await deps.names.acquire(body.model, keepAlive, resolved);
@@ -307,7 +314,7 @@ export async function generateHandler(c: Ctx, deps: OllamaInferenceDeps) {
     const sampling = samplingOf(body.options);
     const numCtx = body.options?.num_ctx;
     let run: (signal: AbortSignal, onText: (text: string) => void) => Promise<GenerationResult>;
-    if (body.suffix !== undefined && body.suffix !== "") {
+    if (body.suffix) {
       if (!llama.infillSupported) throw new TabAgentError("bad_request", `"${body.model}" does not support insert`);
       const prepared = llama.prepareInfill(body.prompt, body.suffix, sampling);
       prepared.maxTokens = budgetFor(prepared, numCtx);
@@ -419,7 +426,7 @@ export async function embedHandler(c: Ctx, deps: OllamaInferenceDeps) {
   });
   return c.json({
     model: body.model,
-    embeddings: vectors.map((v) => shorten(v, body.dimensions)),
+    embeddings: vectors.map((v) => shorten(v, body.dimensions ?? undefined)),
     total_duration: nanos(timings.began),
     load_duration: nanos(timings.began, timings.loaded),
     prompt_eval_count: promptTokens,
