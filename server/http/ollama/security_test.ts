@@ -90,6 +90,7 @@ Deno.test("--allow-anonymous-local opens only the listed routes", async () => {
   const chat = await app.request("/api/chat", { method: "POST", headers: H, body: "{}" });
   assertEquals(await chat.json(), { route: "POST /api/chat" });
   assertEquals(await (await app.request("/api/tags", { headers: H })).json(), { route: "GET /api/tags" });
+  equal((await app.request("/api/tags", { method: "HEAD", headers: H })).status, 200);
   await ollamaError(await app.request("/api/pull", { method: "POST", headers: H, body: "{}" }), 401);
   await ollamaError(await app.request("/api/delete", { method: "DELETE", headers: H, body: "{}" }), 401);
   equal((await app.request("/v1/models", { headers: H })).status, 401);
