@@ -2,7 +2,7 @@
 import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { TabAgentError, validationError } from "../../errors/mod.ts";
-import type { SamplingOptions } from "../../inference/llama/mod.ts";
+import type { GenerationResult, SamplingOptions } from "../../inference/llama/mod.ts";
 import {
   type ModelHandle,
   type ModelLocation,
@@ -137,5 +137,26 @@ export class ModelNames {
       if (error instanceof TabAgentError && error.code === "not_found") throw modelNotFound(name, resolved.id);
       throw error;
     }
+  }
+}
+
+/** When generation started and when its first text came: what the nanosecond durations are made of. */
+export class Timings {
+  readonly began = performance.now();
+  loaded = 0;
+  started = 0;
+  first = 0;
+
+  metrics(result: GenerationResult) {
+    const end = performance.now();
+    const first = this.first || end;
+    return {
+      total_duration: nanos(this.began, end),
+      load_duration: nanos(this.began, this.loaded || this.began),
+      prompt_eval_count: result.promptTokens,
+      prompt_eval_duration: nanos(this.started || first, first),
+      eval_count: result.completionTokens,
+      eval_duration: nanos(first, end),
+    };
   }
 }

@@ -23,13 +23,8 @@ import { ModelFactsCache } from "./_model_facts.ts";
 import { NDJSON_CONTENT_TYPE } from "./_ndjson.ts";
 import { ModelNames } from "./_request.ts";
 import * as schemas from "./_schemas.ts";
-import {
-  chatHandler,
-  embeddingsHandler,
-  embedHandler,
-  generateHandler,
-  type OllamaInferenceDeps,
-} from "./inference.ts";
+import { embeddingsHandler, embedHandler } from "./embed.ts";
+import { chatHandler, generateHandler, type OllamaInferenceDeps } from "./inference.ts";
 import {
   deleteHandler,
   type OllamaModelDeps,
