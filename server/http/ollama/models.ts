@@ -26,6 +26,13 @@ export interface OllamaModelDeps {
 
 type Ctx = Context<HttpEnv>;
 
+/**
+ * How long `/api/pull` with `stream: false` waits for the pull before answering with a body that
+ * ends when the pull does: early failures (unknown repository, no such quantisation) still get
+ * their status, and a long download does not run into the request timeout.
+ */
+export const PULL_ANSWER_WAIT_MS = 10_000;
+
 // Go clients parse expires_at as a time; a model kept "forever" gets a far date, as Ollama gives.
 const FOREVER = "2318-01-01T00:00:00Z";
 
@@ -158,10 +165,31 @@ export async function pullHandler(c: Ctx, deps: OllamaModelDeps) {
   const job = deps.models.jobs.start({ id, ...(resolved.quant ? { quant: resolved.quant } : {}) });
 
   if (body.stream === false) {
-    await job.done;
-    const progress = job.progress();
-    if (progress.state !== "done") throw pullError(progress);
-    return c.json({ status: "success" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      job.done.then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), PULL_ANSWER_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
+    if (ended) {
+      const progress = job.progress();
+      if (progress.state !== "done") throw pullError(progress);
+      return c.json({ status: "success" });
+    }
+    // Still downloading: the headers go now (the request timeout covers only them) and the one
+    // object when the pull ends. A failure this late can only be told in the body.
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        async start(controller) {
+          await job.done;
+          const progress = job.progress();
+          const answer = progress.state === "done" ? { status: "success" } : { error: pullError(progress).message };
+          controller.enqueue(new TextEncoder().encode(JSON.stringify(answer)));
+          controller.close();
+        },
+      }),
+      { status: 200, headers: { "content-type": "application/json; charset=utf-8" } },
+    );
   }
   const signals = [c.req.raw.signal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
   return ndjsonResponse(signals, async (writer, signal) => {
