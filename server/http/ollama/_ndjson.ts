@@ -6,6 +6,8 @@ import { FLUSH_INTERVAL_MS } from "../_sse.ts";
 
 const encoder = new TextEncoder();
 
+const SHUTDOWN_MESSAGE = "the server is stopping; this reply was cut short";
+
 /** Ollama's streaming media type. */
 export const NDJSON_CONTENT_TYPE = "application/x-ndjson";
 
@@ -48,13 +50,13 @@ export function ndjsonResponse(
   };
   const body = new ReadableStream<Uint8Array>({
     start() {
-      produce(writer, signal).catch((error) => {
-        const message = signal.aborted && !cancelled.signal.aborted
-          ? "the server is stopping; this reply was cut short"
-          : error instanceof Error
-          ? error.message
-          : String(error);
-        writer.send({ error: message });
+      // Stopped by the server (not the client): the client still listens and must hear why the
+      // stream ends without `done`, whether produce returned or threw on the abort.
+      const stopped = () => signal.aborted && !cancelled.signal.aborted;
+      produce(writer, signal).then(() => {
+        if (stopped()) writer.send({ error: SHUTDOWN_MESSAGE });
+      }, (error) => {
+        writer.send({ error: stopped() ? SHUTDOWN_MESSAGE : error instanceof Error ? error.message : String(error) });
       }).finally(() => {
         finished = true;
         ended.resolve();

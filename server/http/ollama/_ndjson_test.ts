@@ -51,4 +51,14 @@ Deno.test("a client that goes away aborts produce's signal; a server signal too"
   assertEquals(lines(await stopped.text()), [{ first: true }, {
     error: "the server is stopping; this reply was cut short",
   }]);
+  // Returning quietly on the abort (as generation does) still tells the client why.
+  const quiet = new AbortController();
+  const returned = ndjsonResponse([quiet.signal], async (writer, signal) => {
+    writer.send({ first: true });
+    await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+  });
+  quiet.abort();
+  assertEquals(lines(await returned.text()), [{ first: true }, {
+    error: "the server is stopping; this reply was cut short",
+  }]);
 });
