@@ -30,7 +30,8 @@ async function findSmolLm2(): Promise<string> {
     try {
       if ((await Deno.stat(path)).isFile) return path;
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      // A missing or broken fixture folder: try the next place.
+      if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.FilesystemLoop)) throw error;
     }
   }
   throw new Error(`${SMOL_FILE} not found (looked in ${candidates.join(", ")}): run 'deno task setup --for test'`);
@@ -79,7 +80,7 @@ Deno.test({
       env: { HF_ENDPOINT: hub.hubUrl },
     });
     const ollama = new Ollama({ host: server.url, headers: server.auth });
-    const hello = [{ role: "user", content: "What is the capital of France?" }];
+    const hello = [{ role: "user", content: "Which city is the capital of France? Answer in one sentence." }];
 
     await t.step("version and tags list the model as name:quant with Ollama's details", async () => {
       assert.deepEqual(await ollama.version(), { version: VERSION });
@@ -117,14 +118,14 @@ Deno.test({
     });
 
     await t.step("chat, not streamed: the answer, done, and counts and durations in nanoseconds", async () => {
-      const reply = await ollama.chat({ model: MODEL, messages: hello, options: { temperature: 0, num_predict: 12 } });
+      const reply = await ollama.chat({ model: MODEL, messages: hello, options: { temperature: 0, num_predict: 40 } });
       assert.equal(reply.model, MODEL);
       assert.equal(reply.message.role, "assistant");
       assert.match(reply.message.content, /Paris/);
       assert.equal(reply.done, true);
       assert.equal(reply.done_reason, "stop");
       assert.ok(reply.prompt_eval_count > 5);
-      assert.ok(reply.eval_count > 0 && reply.eval_count <= 12);
+      assert.ok(reply.eval_count > 0 && reply.eval_count < 40);
       for (const field of ["total_duration", "prompt_eval_duration", "eval_duration"] as const) {
         assert.ok(Number.isInteger(reply[field]) && reply[field] > 0, field);
       }

@@ -40,6 +40,8 @@ const SERVE = {
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
   "allow-anonymous-local": { type: "boolean" },
+  parallel: { type: "string" },
+  "prompt-cache": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -195,6 +197,8 @@ function parseServe(args: string[]): Command {
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
       allowAnonymousLocal: values["allow-anonymous-local"],
+      parallel: values.parallel,
+      promptCache: values["prompt-cache"],
     },
   };
 }

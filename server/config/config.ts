@@ -54,6 +54,10 @@ export interface ConfigInput {
   memoryBackend?: string;
   memoryGrpcAddress?: string;
   allowAnonymousLocal?: boolean;
+  /** Requests one GGUF model generates at once (its parallel sequences, decoded in one batch). */
+  parallel?: string | number;
+  /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
+  promptCache?: string | number;
 }
 
 const originSchema = z.string().regex(
@@ -81,6 +85,8 @@ export const configSchema = z.object({
   requestTimeoutMs: z.coerce.number().int().min(100),
   shutdownGraceMs: z.coerce.number().int().min(0),
   memoryBackend: z.enum(MEMORY_BACKENDS),
+  parallel: z.coerce.number().int().min(1).max(64).optional(),
+  promptCache: z.coerce.number().int().min(0).max(256).optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
@@ -122,6 +128,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     memoryBackend: env.TABAGENT_MEMORY_BACKEND,
     memoryGrpcAddress: env.TABAGENT_MEMORY_GRPC_ADDRESS,
     allowAnonymousLocal: truthy(env.TABAGENT_ALLOW_ANONYMOUS_LOCAL),
+    parallel: env.TABAGENT_PARALLEL,
+    promptCache: env.TABAGENT_PROMPT_CACHE,
   };
 }
 
@@ -179,6 +187,8 @@ export function resolveConfig(
     memoryBackend: pick("memoryBackend") ?? "local",
     memoryGrpcAddress: pick("memoryGrpcAddress") ?? defaultMemoryGrpcAddress(platform, dataDir),
     allowAnonymousLocal: pick("allowAnonymousLocal") ?? false,
+    parallel: pick("parallel"),
+    promptCache: pick("promptCache"),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

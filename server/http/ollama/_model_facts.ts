@@ -5,7 +5,7 @@
  */
 import { readGgufFileInfo } from "node-llama-cpp";
 import { createHash } from "node:crypto";
-import type { ModelLocation } from "../../inference/orchestrator/mod.ts";
+import type { ModelLocation } from "../../models/mod.ts";
 import { quantOfFile } from "./_names.ts";
 import type { OllamaDetails } from "./_schemas.ts";
 
@@ -168,7 +168,7 @@ function unreadable(location: ModelLocation): Omit<ModelFacts, "digest" | "modif
  *
  * @example
  * ```ts
- * const facts = await new ModelFactsCache().of(await orchestrator.locate("org/name"));
+ * const facts = await new ModelFactsCache().of(await models.cache.locate("org/name"));
  * facts.details.quantization_level; // "Q4_1"
  * ```
  */

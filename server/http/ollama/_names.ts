@@ -3,7 +3,7 @@
  * ids and the quantisation of a GGUF file.
  */
 import { TabAgentError } from "../../errors/mod.ts";
-import { MODEL_ID_PATTERN } from "../../inference/orchestrator/mod.ts";
+import { modelIdSchema } from "../../models/mod.ts";
 
 /** What a name resolved to. */
 export interface ResolvedName {
@@ -58,7 +58,7 @@ export function resolveModelName(name: string, known: readonly string[]): Resolv
   const quant = tagWords.find((word) => QUANT_PATTERN.test(word))?.toUpperCase();
   const otherWords = tagWords.filter((word) => !QUANT_PATTERN.test(word)).map((w) => w.toLowerCase());
 
-  if (MODEL_ID_PATTERN.test(base)) {
+  if (modelIdSchema.safeParse(base).success) {
     const exact = known.find((id) => id === base) ?? known.find((id) => id.toLowerCase() === base.toLowerCase());
     // Tags other than a quantisation mean nothing for a Hub id: `org/name:latest` is the id itself.
     return { id: exact ?? base, quant, tag };

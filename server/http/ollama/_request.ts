@@ -3,12 +3,8 @@ import type { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { TabAgentError, validationError } from "../../errors/mod.ts";
 import type { GenerationResult, SamplingOptions } from "../../inference/llama/mod.ts";
-import {
-  type ModelHandle,
-  type ModelLocation,
-  type ModelOrchestrator,
-  parseKeepAlive,
-} from "../../inference/orchestrator/mod.ts";
+import { type ModelHandle, type ModelOrchestrator, parseKeepAlive } from "../../inference/orchestrator/mod.ts";
+import type { ModelCache, ModelLocation } from "../../models/mod.ts";
 import type { HttpEnv } from "../router.ts";
 import { modelNotFound, quantOfFile, type ResolvedName, resolveModelName } from "./_names.ts";
 import type { OllamaOptions } from "./_schemas.ts";
@@ -85,16 +81,18 @@ export function keepAliveMs(value: string | number | null | undefined): number |
 /** Turns Ollama model names into our ids, and loads them through the orchestrator. */
 export class ModelNames {
   readonly #orchestrator: ModelOrchestrator;
+  readonly #cache: ModelCache;
   readonly #catalog: () => readonly string[];
 
-  constructor(orchestrator: ModelOrchestrator, catalogIds: () => readonly string[]) {
+  constructor(orchestrator: ModelOrchestrator, cache: ModelCache, catalogIds: () => readonly string[]) {
     this.#orchestrator = orchestrator;
+    this.#cache = cache;
     this.#catalog = catalogIds;
   }
 
   /** Every id a name can resolve to: the cache's, then the catalog's. */
   async knownIds(): Promise<string[]> {
-    const cached = (await this.#orchestrator.listModels()).map((m) => m.id);
+    const cached = (await this.#cache.listLocatable()).map((m) => m.id);
     return [...cached, ...this.#catalog().filter((id) => !cached.includes(id))];
   }
 
@@ -112,7 +110,7 @@ export class ModelNames {
     const resolved = await this.resolve(name);
     let location: ModelLocation;
     try {
-      location = await this.#orchestrator.locate(resolved.id);
+      location = await this.#cache.locate(resolved.id);
     } catch (error) {
       if (error instanceof TabAgentError && error.code === "not_found") throw modelNotFound(name, resolved.id);
       throw error;

@@ -226,7 +226,7 @@ const DOCS: RouteConfig[] = [
 export function ollamaRoutes(deps: OllamaRoutesDeps) {
   const router = createRouter();
   for (const doc of DOCS) router.openAPIRegistry.registerPath({ ...doc, tags: [TAG], security: BEARER_SECURITY });
-  const names = new ModelNames(deps.orchestrator, () => deps.models.catalog.map((m) => m.id));
+  const names = new ModelNames(deps.orchestrator, deps.models.cache, () => deps.models.catalog.map((m) => m.id));
   const inference: OllamaInferenceDeps = {
     orchestrator: deps.orchestrator,
     names,

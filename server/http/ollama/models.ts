@@ -45,7 +45,7 @@ function nameOf(body: { model?: string; name?: string }): string {
 /** `GET /api/tags`: every model in the cache. */
 export async function tagsHandler(c: Ctx, deps: OllamaModelDeps) {
   const models = [];
-  for (const location of await deps.orchestrator.listModels()) {
+  for (const location of await deps.models.cache.listLocatable()) {
     const facts = await deps.facts.of(location);
     const name = listedName(location.id, location.file);
     models.push({
@@ -101,7 +101,7 @@ export async function psHandler(c: Ctx, deps: OllamaModelDeps) {
   const models = [];
   for (const loaded of status.models.filter((m) => m.state === "ready")) {
     // A model whose files were removed while it stayed loaded cannot be described: it is left out.
-    const location = await deps.orchestrator.locate(loaded.id).catch(() => undefined);
+    const location = await deps.models.cache.locate(loaded.id).catch(() => undefined);
     if (!location) continue;
     const facts = await deps.facts.of(location);
     const name = listedName(loaded.id, location.file);
