@@ -146,8 +146,8 @@ export default async function (ctx: BenchContext): Promise<void> {
   }
 }
 
-/** Paired rounds for the Ollama-over-OpenAI ratio. */
-const OLLAMA_ROUNDS = 15;
+/** Paired rounds for the Ollama-over-OpenAI ratio (as many as the direct-over-HTTP one: the drift is the same). */
+const OLLAMA_ROUNDS = 31;
 
 /** Streams one reply through Ollama's `/api/chat` (NDJSON), timed like {@link overHttp}. */
 async function overOllama(url: string, auth: Record<string, string>): Promise<Run> {

@@ -134,12 +134,24 @@ function requireChat(model: string, llama: LlamaTextModel | undefined): LlamaTex
   return llama;
 }
 
-/** Streams token lines: the fixed parts are serialised once, the time and text per token. */
+/**
+ * Streams token lines: the fixed parts are serialised once, the time and text per token. Tokens
+ * come faster than once a millisecond on small models, so the timestamp is formatted once per ms.
+ */
 function tokenLine(model: string, field: "message" | "response"): (text: string) => string {
   const head = `{"model":${JSON.stringify(model)},"created_at":"`;
   const middle = field === "message" ? `","message":{"role":"assistant","content":` : `","response":`;
   const tail = field === "message" ? `},"done":false}` : `,"done":false}`;
-  return (text) => head + new Date().toISOString() + middle + JSON.stringify(text) + tail;
+  let ms = 0;
+  let stamp = "";
+  return (text) => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      stamp = new Date(now).toISOString();
+    }
+    return head + stamp + middle + JSON.stringify(text) + tail;
+  };
 }
 
 /** `POST /api/chat`. */
