@@ -29,6 +29,7 @@ import {
   systemRoutes,
   webrtcRoutes,
 } from "./http/mod.ts";
+import { OLLAMA_ANONYMOUS_ROUTES, ollamaRoutes } from "./http/ollama/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
@@ -229,6 +230,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           },
         }),
       );
+      routers.push(ollamaRoutes({
+        orchestrator,
+        models,
+        version: VERSION,
+        memory: memory.memory,
+        shutdownSignal,
+        serveRoot: config.mode === "http",
+      }));
+    }
+    if (config.allowAnonymousLocal) {
+      log.warn("anonymous local access is on: these Ollama routes answer without the token", {
+        routes: OLLAMA_ANONYMOUS_ROUTES,
+      });
     }
     if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
       // The vision model frames go to: MediaPipe face detection in the ML service (mode all);
@@ -255,6 +269,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       routers,
       serveStaticFiles: config.mode === "all" || config.mode === "web",
       nodeModules: new URL("node_modules/", REPO_ROOT),
+      anonymousRoutes: config.allowAnonymousLocal ? OLLAMA_ANONYMOUS_ROUTES : [],
     });
     http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));

@@ -51,6 +51,8 @@ Options:
       --no-auth                No API token (refused unless bound to loopback)
       --origin <origin>        Also allow this CORS origin (repeatable)
       --allowed-host <name>    Also accept this Host header (repeatable)
+      --allow-anonymous-local  Serve Ollama's chat, generate, embed, tags, show, ps and version routes
+                               without the token (loopback only; never memory, pull, delete or files)
       --memory-backend <kind>  local | grpc: how components reach memory (default: local)
       --memory-grpc-address <a>
                                Where the memory gRPC service listens: unix:<path> or 127.0.0.1:<port>

@@ -39,6 +39,7 @@ const SERVE = {
   "ml-workers": { type: "string" },
   "ml-worker": { type: "string", multiple: true },
   "ml-dispatch": { type: "string" },
+  "allow-anonymous-local": { type: "boolean" },
   parallel: { type: "string" },
   "prompt-cache": { type: "string" },
 } as const;
@@ -212,6 +213,7 @@ function parseServe(args: string[]): Command {
       mlWorkers: values["ml-workers"],
       mlRemoteWorkers: values["ml-worker"],
       mlDispatch: values["ml-dispatch"],
+      allowAnonymousLocal: values["allow-anonymous-local"],
       parallel: values.parallel,
       promptCache: values["prompt-cache"],
     },

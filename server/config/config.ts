@@ -58,6 +58,7 @@ export interface ConfigInput {
   mlRemoteWorkers?: string[];
   mlDispatch?: string;
   mlPython?: string;
+  allowAnonymousLocal?: boolean;
   /** Requests one GGUF model generates at once (its parallel sequences, decoded in one batch). */
   parallel?: string | number;
   /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
@@ -100,6 +101,7 @@ export const configSchema = z.object({
   mlRemoteWorkers: z.array(z.string().regex(/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, "must be host:port")),
   mlDispatch: z.enum(["least-loaded", "round-robin"]),
   mlPython: z.string().min(1).optional(),
+  allowAnonymousLocal: z.boolean(),
 });
 
 /** The server's settings, read once at start. */
@@ -140,6 +142,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     mlRemoteWorkers: list(env.TABAGENT_ML_WORKER),
     mlDispatch: env.TABAGENT_ML_DISPATCH,
     mlPython: env.TABAGENT_ML_PYTHON,
+    allowAnonymousLocal: truthy(env.TABAGENT_ALLOW_ANONYMOUS_LOCAL),
     parallel: env.TABAGENT_PARALLEL,
     promptCache: env.TABAGENT_PROMPT_CACHE,
   };
@@ -204,6 +207,7 @@ export function resolveConfig(
     mlRemoteWorkers: pick("mlRemoteWorkers") ?? [],
     mlDispatch: pick("mlDispatch") ?? "least-loaded",
     mlPython: pick("mlPython"),
+    allowAnonymousLocal: pick("allowAnonymousLocal") ?? false,
     parallel: pick("parallel"),
     promptCache: pick("promptCache"),
   };
@@ -214,6 +218,13 @@ export function resolveConfig(
     throw validationError("configuration", [{
       path: ["noAuth"],
       message: `--no-auth is refused when binding to ${config.host}: it is only allowed on a loopback address`,
+    }]);
+  }
+  if (config.allowAnonymousLocal && !isLoopbackHost(config.host)) {
+    throw validationError("configuration", [{
+      path: ["allowAnonymousLocal"],
+      message: `--allow-anonymous-local is refused when binding to ${config.host}: it is only allowed on a loopback ` +
+        "address",
     }]);
   }
   return config;

@@ -59,6 +59,13 @@ Deno.test("--no-auth is refused unless bound to loopback", () => {
   assertEquals(resolveConfig({ noAuth: true, host: "::1" }, {}, linux).auth, false);
 });
 
+Deno.test("--allow-anonymous-local is off by default, read from env, and refused off loopback", () => {
+  assertEquals(resolveConfig({}, {}, linux).allowAnonymousLocal, false);
+  const env = configFromEnv({ TABAGENT_ALLOW_ANONYMOUS_LOCAL: "1" });
+  assertEquals(resolveConfig({}, env, linux).allowAnonymousLocal, true);
+  assertThrows(() => resolveConfig({ allowAnonymousLocal: true, host: "0.0.0.0" }, {}, linux), /loopback/);
+});
+
 Deno.test("loopback names are recognised", () => {
   for (const host of ["localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]", "app.localhost"]) {
     assertEquals(isLoopbackHost(host), true, host);
