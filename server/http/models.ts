@@ -20,6 +20,8 @@ import {
   type PullJob,
   type PullProgress,
   repoPathSchema,
+  trustedSha256,
+  verifyModel,
 } from "../models/mod.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
@@ -94,6 +96,20 @@ const PullAcceptedSchema = z.object({
   state: z.enum(PULL_STATES),
   progress_url: z.string(),
 }).openapi("PullAccepted");
+
+const VerificationSchema = z.object({
+  id: z.string(),
+  ok: z.boolean().describe("Every file is present with its manifest's size and sha256"),
+  hashed_bytes: z.number().int(),
+  files: z.array(z.object({
+    path: z.string(),
+    size: z.number().int(),
+    state: z.enum(["ok", "damaged", "missing"]),
+    sha256: z.string(),
+    actual_sha256: z.string().optional(),
+    actual_size: z.number().int().optional(),
+  })),
+}).openapi("ModelVerification");
 
 const listRoute = createRoute({
   method: "get",
@@ -210,7 +226,8 @@ async function serveFile(c: Context<HttpEnv>, deps: ModelRoutesDeps, id: string,
   }
   if (!info.isFile) throw new TabAgentError("not_found", `No file ${path} in ${id}`);
   const manifest = await cache.readManifest(id);
-  const sha = manifest?.files.find((f) => f.path === path && f.size === info.size)?.sha256;
+  // Only while the file is unchanged since it was hashed: a damaged file must not keep its ETag.
+  const sha = trustedSha256(manifest?.files.find((f) => f.path === path), info);
   const etag = `"${sha ?? `${info.size.toString(16)}-${(info.mtime?.getTime() ?? 0).toString(16)}`}"`;
   const headers = new Headers({
     "accept-ranges": "bytes",
@@ -371,6 +388,21 @@ function documentIdRoutes(router: OpenAPIHono<HttpEnv>): void {
       416: problem("Range not satisfiable"),
     },
   });
+  router.openAPIRegistry.registerPath({
+    method: "post",
+    path: "/v1/models/{org}/{name}/verify",
+    tags: ["models"],
+    summary: "Re-hash every file of a downloaded model against its manifest",
+    description: "Reads every byte. Damaged or missing files are listed, and the model is marked incomplete so the " +
+      "next pull fetches them again. 409 while the model is being pulled or deleted.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: { description: "What was found", content: { "application/json": { schema: VerificationSchema } } },
+      404: problem("No manifest to verify against"),
+      409: problem("Being pulled or deleted"),
+    },
+  });
 }
 
 /**
@@ -431,6 +463,19 @@ export function modelRoutes(deps: ModelRoutesDeps) {
 
   // Ids contain a slash, so these are matched by hand below (and described by documentIdRoutes).
   documentIdRoutes(router);
+  router.post("/v1/models/:rest{.+}/verify", async (c) => {
+    const { id, file } = parseModelPath(c.req.param("rest"));
+    if (file !== undefined) {
+      throw new TabAgentError("not_found", `No route for /v1/models/${c.req.param("rest")}/verify`);
+    }
+    const release = models.jobs.reserve(id, "verified");
+    try {
+      return c.json(VerificationSchema.parse(await verifyModel(models.cache, id)));
+    } finally {
+      release();
+    }
+  });
+
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) return await serveFile(c, deps, id, file);
@@ -442,11 +487,14 @@ export function modelRoutes(deps: ModelRoutesDeps) {
   router.delete("/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) throw new TabAgentError("method_not_allowed", "Files are deleted with their model");
-    if (models.jobs.isPulling(id)) {
-      throw new TabAgentError("conflict", `${id} is being pulled; cancel the pull first`);
+    // Held from the check to the removal: a pull cannot start while the unload is awaited.
+    const release = models.jobs.reserve(id, "deleted");
+    try {
+      await deps.unload?.(id);
+      if (!(await models.cache.delete(id))) throw new TabAgentError("not_found", `${id} is not in the cache`);
+    } finally {
+      release();
     }
-    await deps.unload?.(id);
-    if (!(await models.cache.delete(id))) throw new TabAgentError("not_found", `${id} is not in the cache`);
     return c.json({ id, deleted: true as const });
   });
 
