@@ -115,6 +115,16 @@ const STEPS: Step[] = [
     },
   },
   {
+    // Only the retrieval benchmark (and the index tests) compare hnswlib-node with usearch; the
+    // server uses usearch, which ships prebuilt. npm skips install scripts, so build it here.
+    name: "hnswlib-node native build",
+    for: ["test", "bench"],
+    inputs: ["node_modules/hnswlib-node/package.json", "package-lock.json"],
+    stamp: "node_modules/hnswlib-node/build/.tabagent-setup",
+    optional: true,
+    run: () => buildHnswlib(),
+  },
+  {
     name: "test models",
     for: ["test", "bench"],
     inputs: ["scripts/fixtures.py", "python-ml/requirements.txt"],
@@ -122,6 +132,18 @@ const STEPS: Step[] = [
     run: () => run(VENV_PYTHON, [`${root}/scripts/fixtures.py`, `${root}/tests/.fixtures`]),
   },
 ];
+
+/** `node-gyp rebuild` in hnswlib-node's folder, with npm's bundled node-gyp and the local Node headers. */
+async function buildHnswlib(): Promise<void> {
+  const npmPrefix = new TextDecoder().decode(
+    (await new Deno.Command("npm", { args: ["prefix", "-g"], stdout: "piped", stderr: "null" }).output()).stdout,
+  ).trim();
+  const gyp = `${npmPrefix}/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js`;
+  const args = [gyp, "rebuild", "-j", "2"];
+  // Offline, node-gyp cannot download headers: point it at the installed Node's own.
+  if (await exists(`${npmPrefix}/include/node/node.h`)) args.push(`--nodedir=${npmPrefix}`);
+  await run("node", args, { cwd: `${root}/node_modules/hnswlib-node` });
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

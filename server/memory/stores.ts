@@ -139,6 +139,21 @@ export const MIGRATIONS: Record<StoreName, string[]> = {
       conversation_id TEXT, queued_at INTEGER NOT NULL, UNIQUE (item_kind, item_id));
     CREATE INDEX pending_by_conversation ON pending(conversation_id);
     ${APPLIED}`,
+    // v2: every change to `embeddings` is logged, so each model's vector index (index/) catches up
+    // incrementally from the sequence number it saved, and knows it is stale when the log's
+    // high-water mark is behind it (a restored store). The index prunes what it has saved.
+    `CREATE TABLE vector_log(
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, item_kind TEXT NOT NULL, item_id INTEGER NOT NULL);
+    CREATE INDEX vector_log_by_model ON vector_log(model, seq);
+    CREATE TRIGGER embeddings_log_ai AFTER INSERT ON embeddings BEGIN
+      INSERT INTO vector_log(model, item_kind, item_id) VALUES (new.model, new.item_kind, new.item_id);
+    END;
+    CREATE TRIGGER embeddings_log_ad AFTER DELETE ON embeddings BEGIN
+      INSERT INTO vector_log(model, item_kind, item_id) VALUES (old.model, old.item_kind, old.item_id);
+    END;
+    CREATE TRIGGER embeddings_log_au AFTER UPDATE ON embeddings BEGIN
+      INSERT INTO vector_log(model, item_kind, item_id) VALUES (new.model, new.item_kind, new.item_id);
+    END;`,
   ],
   summaries: [
     `CREATE TABLE summaries(
