@@ -5,7 +5,8 @@
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
-import { BUSY_TIMEOUT_MS, storeFile } from "../stores.ts";
+import { BUSY_TIMEOUT_MS, openStoreReadOnly, storeFile } from "../stores.ts";
+import { runQuery } from "../query/engine.ts";
 import { lowerThreadPriority } from "../_thread_priority.ts";
 import type { AnnBackendName, HnswParams, Metric } from "./ann.ts";
 import { VectorIndex } from "./vector_index.ts";
@@ -15,6 +16,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 lowerThreadPriority();
 
 let db: DatabaseSync | undefined;
+let readers: { conversations: DatabaseSync; knowledge: DatabaseSync } | undefined;
 let settings: { storeDir: string; indexDir: string; backend: AnnBackendName; params?: HnswParams; threads: number };
 const indexes = new Map<string, Promise<VectorIndex>>();
 /** Save after this many changes once this long has passed since the last save (ms). */
@@ -90,6 +92,19 @@ async function handle(request: IndexRequest): Promise<unknown> {
         ? index.rerank(query, request.allowed, request.k)
         : index.search(query, request.k, allowed);
     }
+    case "query": {
+      readers ??= {
+        conversations: openStoreReadOnly(`${settings.storeDir}/${storeFile("conversations")}`),
+        knowledge: openStoreReadOnly(`${settings.storeDir}/${storeFile("knowledge")}`),
+      };
+      const index = await indexOf(request.query.model);
+      index.catchUp();
+      return runQuery(
+        { ...readers, vectors: index.dimensions === null ? null : index },
+        request.query,
+        request.vector ? new Float32Array(request.vector) : null,
+      );
+    }
     case "status": {
       const all: IndexStatus[] = [];
       for (const [model, pending] of indexes) all.push(status(model, await pending));
@@ -108,6 +123,9 @@ async function handle(request: IndexRequest): Promise<unknown> {
       await saveDue(true);
       db?.close();
       db = undefined;
+      readers?.conversations.close();
+      readers?.knowledge.close();
+      readers = undefined;
       indexes.clear();
       return null;
   }

@@ -6,6 +6,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import { type AnnBackendName, type AnnMatches, DEFAULT_ANN_BACKEND, type HnswParams, type Metric } from "./ann.ts";
 import type { OpenOutcome } from "./vector_index.ts";
+import type { MemoryQuery, MemoryQueryResult } from "../query/schema.ts";
 
 /** The most neighbours one search may ask for. */
 export const MAX_INDEX_K = 1_000;
@@ -46,6 +47,7 @@ export type IndexRequest =
       allowed?: number[];
       exact?: boolean;
     }
+    | { kind: "query"; query: MemoryQuery; vector?: Float32Array }
     | { kind: "status" | "save" | "close" }
   );
 
@@ -158,6 +160,19 @@ export class VectorIndexService {
       );
     }
     return this.#send({ kind: "search", model, vector: Float32Array.from(values), k, ...options });
+  }
+
+  /**
+   * Runs a parsed hybrid query in the worker (see query/engine.ts); `vector` is the query's
+   * embedding by `query.model`, when one could be computed.
+   */
+  query(query: MemoryQuery, vector?: Float32Array): Promise<MemoryQueryResult> {
+    if (vector && (!vector.length || vector.some((v) => !Number.isFinite(v)))) {
+      return Promise.reject(
+        new TabAgentError("validation_failed", "The query vector must be non-empty and finite", { field: "vector" }),
+      );
+    }
+    return this.#send({ kind: "query", query, vector });
   }
 
   /** Catches `model`'s index up with the store (opening or rebuilding it first if needed). */

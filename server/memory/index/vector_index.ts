@@ -302,6 +302,20 @@ export class VectorIndex {
     return { keys: best.map((s) => s.key), distances: best.map((s) => s.distance) };
   }
 
+  /** The stored vectors of the given items (those without one are absent). */
+  vectorsOf(keys: number[]): Map<number, Float32Array> {
+    const statement = this.options.db.prepare(
+      "SELECT vector FROM embeddings WHERE item_kind = ? AND item_id = ? AND model = ?",
+    );
+    const found = new Map<number, Float32Array>();
+    for (const key of keys) {
+      const { kind, id } = keyItem(key);
+      const row = statement.get(kind, id, this.options.model) as { vector: Uint8Array } | undefined;
+      if (row) found.set(key, asVector(row.vector));
+    }
+    return found;
+  }
+
   #checkQuery(query: Float32Array): void {
     if (query.length !== this.#ann!.dimensions) {
       throw new TabAgentError(
