@@ -137,14 +137,6 @@ const STEPS: Step[] = [
     run: () => buildHnswlib(),
   },
   {
-    // all-MiniLM-L6-v2 as ONNX for the embedding tests and benchmarks (exported once, ~20 s).
-    name: "MiniLM ONNX export (fixtures)",
-    for: ["test", "bench"],
-    inputs: ["scripts/export_minilm.py", "python-ml/requirements.txt"],
-    stamp: `tests/.fixtures/models/${MINILM_DIR}/.tabagent-setup`,
-    run: () => run(VENV_PYTHON, [`${root}/scripts/export_minilm.py`, `${root}/tests/.fixtures/models`]),
-  },
-  {
     // The server embeds memories with it: export it into the user's model cache when missing.
     name: "MiniLM ONNX export (model cache)",
     for: ["serve"],
@@ -168,6 +160,15 @@ const STEPS: Step[] = [
     inputs: ["scripts/fixtures.py", "python-ml/requirements.txt"],
     stamp: "tests/.fixtures/.tabagent-setup",
     run: () => run(VENV_PYTHON, [`${root}/scripts/fixtures.py`, `${root}/tests/.fixtures`]),
+  },
+  {
+    // all-MiniLM-L6-v2 as ONNX for the embedding tests and benchmarks (exported once, ~20 s),
+    // after "test models", which rewrites tests/.fixtures.
+    name: "MiniLM ONNX export (fixtures)",
+    for: ["test", "bench"],
+    inputs: ["scripts/export_minilm.py", "python-ml/requirements.txt"],
+    stamp: `tests/.fixtures/models/${MINILM_DIR}/.tabagent-setup`,
+    run: () => run(VENV_PYTHON, [`${root}/scripts/export_minilm.py`, `${root}/tests/.fixtures/models`]),
   },
 ];
 

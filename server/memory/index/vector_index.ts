@@ -20,6 +20,7 @@ import {
 } from "./ann.ts";
 import { distance } from "./exact.ts";
 import { itemKey, keyItem } from "./keys.ts";
+import { statement } from "../query/engine.ts";
 
 /** Bumped when the sidecar or file layout changes: older files are rebuilt. */
 const FORMAT = 1;
@@ -232,14 +233,15 @@ export class VectorIndex {
 
   /** Applies the log past the last applied sequence number; returns how many entries it applied. */
   catchUp(): number {
-    const statement = this.options.db.prepare(
+    const log = statement(
+      this.options.db,
       `SELECT l.seq, l.item_kind, l.item_id, e.vector FROM vector_log l
        LEFT JOIN embeddings e ON e.item_kind = l.item_kind AND e.item_id = l.item_id AND e.model = l.model
        WHERE l.model = ? AND l.seq > ? ORDER BY l.seq LIMIT ?`,
     );
     let applied = 0;
     for (;;) {
-      const rows = statement.all(this.options.model, this.#seq, CATCH_UP_BATCH) as {
+      const rows = log.all(this.options.model, this.#seq, CATCH_UP_BATCH) as {
         seq: number;
         item_kind: string;
         item_id: number;
@@ -287,13 +289,14 @@ export class VectorIndex {
   rerank(query: Float32Array, keys: number[], k: number): AnnMatches {
     if (!this.#ann) return { keys: [], distances: [] };
     this.#checkQuery(query);
-    const statement = this.options.db.prepare(
+    const read = statement(
+      this.options.db,
       "SELECT vector FROM embeddings WHERE item_kind = ? AND item_id = ? AND model = ?",
     );
     const scored: { key: number; distance: number }[] = [];
     for (const key of keys) {
       const { kind, id } = keyItem(key);
-      const row = statement.get(kind, id, this.options.model) as { vector: Uint8Array } | undefined;
+      const row = read.get(kind, id, this.options.model) as { vector: Uint8Array } | undefined;
       if (!row) continue;
       scored.push({ key, distance: distance(this.metric, query, asVector(row.vector), 0) });
     }
@@ -304,13 +307,14 @@ export class VectorIndex {
 
   /** The stored vectors of the given items (those without one are absent). */
   vectorsOf(keys: number[]): Map<number, Float32Array> {
-    const statement = this.options.db.prepare(
+    const read = statement(
+      this.options.db,
       "SELECT vector FROM embeddings WHERE item_kind = ? AND item_id = ? AND model = ?",
     );
     const found = new Map<number, Float32Array>();
     for (const key of keys) {
       const { kind, id } = keyItem(key);
-      const row = statement.get(kind, id, this.options.model) as { vector: Uint8Array } | undefined;
+      const row = read.get(kind, id, this.options.model) as { vector: Uint8Array } | undefined;
       if (row) found.set(key, asVector(row.vector));
     }
     return found;

@@ -4,7 +4,7 @@
  * filtered candidates when the filter leaves few) → reciprocal rank fusion → recency and importance
  * → MMR diversity. Synchronous: it runs in the index worker, off the server's event loop.
  */
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { ftsQuery } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
 import { itemKey, keyItem } from "../index/keys.ts";
@@ -103,8 +103,19 @@ const FROM: Record<Kind, { db: "conversations" | "knowledge"; from: string; fts:
   },
 };
 
+const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/** `db.prepare(sql)`, prepared once per connection: preparing costs more than most of these reads. */
+export function statement(db: DatabaseSync, sql: string): StatementSync {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, cache = new Map());
+  let found = cache.get(sql);
+  if (!found) cache.set(sql, found = db.prepare(sql));
+  return found;
+}
+
 function hasTable(db: DatabaseSync, name: string): boolean {
-  return !!db.prepare("SELECT 1 FROM sqlite_schema WHERE name = ?").get(name);
+  return !!statement(db, "SELECT 1 FROM sqlite_schema WHERE name = ?").get(name);
 }
 
 /**
@@ -134,12 +145,36 @@ export function keywordTerms(text: string): string[] {
 }
 
 /**
- * How many of `terms` a text must contain to be a keyword hit: half of them, rounded up. BM25
- * over an OR query ranks a text that shares one ordinary word with a long question as a hit, and
- * reciprocal rank fusion would then weigh that noise like a real match.
+ * How many of `terms` a text must contain to be a keyword hit: most of them (more than half). BM25
+ * over a plain OR query ranks a text that shares one ordinary word with a long question as a hit,
+ * and reciprocal rank fusion would then weigh that noise like a real match.
  */
 export function minimumShouldMatch(terms: number): number {
-  return Math.max(1, Math.ceil(terms / 2));
+  return Math.floor(terms / 2) + 1;
+}
+
+/** Most combinations spelled out in an FTS5 expression; past that, OR and filter in code. */
+const MAX_COMBINATIONS = 20;
+
+function combinations<T>(items: T[], size: number): T[][] {
+  if (size === 0) return [[]];
+  if (items.length < size) return [];
+  const [first, ...rest] = items;
+  return [...combinations(rest, size - 1).map((c) => [first, ...c]), ...combinations(rest, size)];
+}
+
+/**
+ * The FTS5 expression for "at least `needed` of `terms`", and whether rows still need checking in
+ * code (when spelling out every combination would be too long).
+ */
+export function keywordExpression(terms: string[], needed: number): { match: string; check: boolean } | null {
+  const quoted = ftsQuery(terms.join(" "), "any")?.split(" OR ");
+  if (!quoted) return null;
+  if (needed <= 1) return { match: quoted.join(" OR "), check: false };
+  if (needed >= quoted.length) return { match: quoted.join(" "), check: false };
+  const combos = combinations(quoted, needed);
+  if (combos.length > MAX_COMBINATIONS) return { match: quoted.join(" OR "), check: true };
+  return { match: combos.map((c) => `(${c.join(" ")})`).join(" OR "), check: false };
 }
 
 function coverage(text: string, terms: string[]): number {
@@ -150,9 +185,10 @@ function coverage(text: string, terms: string[]): number {
 /** Keys of the best keyword matches of every kind, merged by BM25 (lower rank is better). */
 function keywordList(sources: QuerySources, query: MemoryQuery, kinds: Kind[], depth: number): number[] {
   const terms = keywordTerms(query.query);
-  const match = ftsQuery(terms.join(" "), "any");
-  if (!match) return [];
   const needed = minimumShouldMatch(terms.length);
+  const expression = keywordExpression(terms, needed);
+  if (!expression) return [];
+  const { match, check } = expression;
   const scored: { key: number; rank: number }[] = [];
   for (const kind of kinds) {
     const filter = filterFor(kind, query);
@@ -161,14 +197,15 @@ function keywordList(sources: QuerySources, query: MemoryQuery, kinds: Kind[], d
     if (!filter || !hasTable(db, spec.fts)) continue;
     const where = [`${spec.fts} MATCH ?`, ...filter.where].join(" AND ");
     // read past `depth` so the rows that cover too few terms can be dropped
-    const rows = db.prepare(
-      `SELECT ${spec.id} AS id, f.rank AS rank, ${spec.text} AS text FROM ${spec.fts} f, ${spec.from}
+    const rows = statement(
+      db,
+      `SELECT ${spec.id} AS id, f.rank AS rank, ${check ? spec.text : "NULL"} AS text FROM ${spec.fts} f, ${spec.from}
        WHERE ${spec.id} = f.rowid AND ${where} ORDER BY f.rank LIMIT ?`,
-    ).all(match, ...filter.params, needed > 1 ? depth * 4 : depth) as { id: number; rank: number; text: string }[];
+    ).all(match, ...filter.params, check ? depth * 4 : depth) as { id: number; rank: number; text: string }[];
     let kept = 0;
     for (const row of rows) {
       if (kept >= depth) break;
-      if (needed > 1 && coverage(row.text, terms) < needed) continue;
+      if (check && coverage(row.text, terms) < needed) continue;
       scored.push({ key: itemKey(kind, row.id), rank: row.rank });
       kept++;
     }
@@ -188,7 +225,7 @@ function candidates(sources: QuerySources, query: MemoryQuery, kinds: Kind[], li
     const db = sources[spec.db];
     if (!filter || (kind === "chunk" && !hasTable(db, "documents"))) continue;
     const where = filter.where.length ? `WHERE ${filter.where.join(" AND ")}` : "";
-    const rows = db.prepare(`SELECT ${spec.id} AS id FROM ${spec.from} ${where} LIMIT ?`)
+    const rows = statement(db, `SELECT ${spec.id} AS id FROM ${spec.from} ${where} LIMIT ?`)
       .all(...filter.params, limit + 1 - keys.length) as { id: number }[];
     for (const row of rows) keys.push(itemKey(kind, row.id));
     if (keys.length > limit) break;
@@ -221,7 +258,8 @@ function importanceOf(metadata: string | null): number {
 function loadRow(sources: QuerySources, key: number): Row | null {
   const { kind, id } = keyItem(key);
   if (kind === "message") {
-    const row = sources.conversations.prepare(
+    const row = statement(
+      sources.conversations,
       "SELECT conversation_id, role, content, metadata, created_at FROM messages WHERE id = ?",
     ).get(id) as
       | { conversation_id: string; role: string; content: string; metadata: string | null; created_at: number }
@@ -229,7 +267,8 @@ function loadRow(sources: QuerySources, key: number): Row | null {
     return row ? { kind, id, ...row, text: row.content, importance: importanceOf(row.metadata) } : null;
   }
   if (kind === "fact") {
-    const row = sources.knowledge.prepare(
+    const row = statement(
+      sources.knowledge,
       "SELECT conversation_id, text, confidence, metadata, created_at FROM facts WHERE id = ?",
     ).get(id) as
       | {
@@ -253,7 +292,8 @@ function loadRow(sources: QuerySources, key: number): Row | null {
       : null;
   }
   if (kind === "chunk") {
-    const row = sources.conversations.prepare(
+    const row = statement(
+      sources.conversations,
       `SELECT c.text, c.created_at, d.id AS document_id, d.url, d.title, d.conversation_id
        FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?`,
     ).get(id) as
@@ -323,12 +363,19 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
   }
 
   const fused = reciprocalRankFusion(lists);
+  // ranking by recency or importance, or diversifying, looks at every candidate; plain fusion only
+  // at the k best that still exist
+  const reranks = query.ranking.recency > 0 || query.ranking.importance > 0 || query.diversity !== undefined;
+  const needed = reranks ? fused.length : query.k;
   const rows = new Map<number, Row>();
-  for (const { id } of fused) {
-    const row = loadRow(sources, id);
-    if (row) rows.set(id, row);
+  const live: typeof fused = [];
+  for (const candidate of fused) {
+    if (live.length >= needed) break;
+    const row = loadRow(sources, candidate.id);
+    if (!row) continue;
+    rows.set(candidate.id, row);
+    live.push(candidate);
   }
-  const live = fused.filter(({ id }) => rows.has(id));
   const best = live[0]?.score ?? 0;
   const now = Date.now();
   const weights = {

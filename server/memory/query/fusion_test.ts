@@ -40,3 +40,15 @@ Deno.test("nDCG@k: 1 for the ideal order, less for a worse one", () => {
   assert(ndcgAtK(["x", "b", "a"], relevance, 10) < 1);
   assertEquals(ndcgAtK(["x"], relevance, 10), 0);
 });
+
+Deno.test("keyword expression: most of the telling words, spelled out for FTS5", async () => {
+  const { keywordExpression, keywordTerms, minimumShouldMatch } = await import("./engine.ts");
+  assertEquals(keywordTerms("What is my exercise routine?"), ["exercise", "routine"]);
+  assertEquals(keywordTerms("what is it"), ["what", "is", "it"]);
+  assertEquals([1, 2, 3, 4].map(minimumShouldMatch), [1, 2, 2, 3]);
+  assertEquals(keywordExpression(["a"], 1), { match: '"a"', check: false });
+  assertEquals(keywordExpression(["a", "b"], 2), { match: '"a" "b"', check: false });
+  assertEquals(keywordExpression(["a", "b", "c"], 2), { match: '("a" "b") OR ("a" "c") OR ("b" "c")', check: false });
+  const many = Array.from({ length: 12 }, (_, i) => `w${i}`);
+  assertEquals(keywordExpression(many, 7)?.check, true);
+});

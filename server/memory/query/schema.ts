@@ -13,7 +13,8 @@ export const MAX_QUERY_DEPTH = 1_000;
 /** The embedding model memories are indexed with unless a query names another. */
 export const DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2";
 
-const finite = z.number().refine(Number.isFinite, "must be a finite number");
+// zod 4 numbers are finite: NaN and ±Infinity are refused
+const finite = z.number();
 
 /** `POST /v1/memory/query` and `MemoryClient.query` input. */
 export const MemoryQuerySchema = z.object({
