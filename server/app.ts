@@ -30,6 +30,9 @@ import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
+import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
+import { webrtcRoutes } from "./http/webrtc.ts";
+import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
 export const REPO_ROOT = new URL("../", import.meta.url);
@@ -118,14 +121,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
       memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
+      const models = lifecycle.add(
+        new ModelsComponent({
+          modelCachePath: config.modelCachePath,
+          dataDir: config.dataDir,
+          env: Deno.env.toObject(),
+          log: log.child("models"),
+        }),
+      );
       const hardware = await detectHardware();
       const scheduler = new Scheduler({ memoryLimitBytes: hardware.recommended.memoryBudgetBytes });
       const orchestrator = lifecycle.add(
         new ModelOrchestrator({
-          modelCachePath: config.modelCachePath,
+          models: models.cache,
           hardware,
           scheduler,
           log: log.child("inference"),
+          sequencesPerModel: config.parallel,
+          promptCacheSequences: config.promptCache,
         }),
       );
       const shutdownSignal = httpStopping.signal;
@@ -135,22 +148,28 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         embeddingRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
       );
-      const models = lifecycle.add(
-        new ModelsComponent({
-          modelCachePath: config.modelCachePath,
-          dataDir: config.dataDir,
-          env: Deno.env.toObject(),
-          log: log.child("models"),
-        }),
-      );
       routers.push(
         modelRoutes({
           models,
-          shutdownSignal: () => http?.shutdownSignal,
+          shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
           unload: (id) => orchestrator.unloadForDelete(id),
         }),
       );
+    }
+    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
+      // The vision model frames go to; none until the ML service is wired in (frames then get errors).
+      const frameDetector: FrameDetector | undefined = undefined;
+      const webrtc = lifecycle.add(
+        new WebRtcSessions({
+          maxSessions: WEBRTC_MAX_SESSIONS,
+          idleTimeoutMs: WEBRTC_IDLE_TIMEOUT_MS,
+          log: log.child("webrtc"),
+          metrics,
+          detector: () => frameDetector,
+        }),
+      );
+      routers.push(webrtcRoutes({ sessions: webrtc }));
     }
     const app = createHttpApp({
       config,

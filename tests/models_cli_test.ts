@@ -4,6 +4,7 @@
  */
 import { deepEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
 import { pseudoRandomBytes, startHubStub } from "./hub_stub/mod.ts";
+import { runCli } from "./_server.ts";
 
 const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -119,6 +120,24 @@ Deno.test("login checks the token with the Hub, stores it 0600 without printing 
     equal(pulled.code, 0, new TextDecoder().decode(pulled.stderr));
     assert(!new TextDecoder().decode(pulled.stderr).includes(hub.token));
     assertEquals(hub.cdnAuthorizations, [], "the CDN never sees the token");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("offline 'models list' shows a GGUF copied into the cache by hand as downloaded, as the server does", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "tabagent-list-" });
+  try {
+    const dir = `${dataDir}/models/HuggingFaceTB--SmolLM2-135M-Instruct-GGUF`;
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(`${dir}/smollm2-135m-instruct-q4_1.gguf`, new Uint8Array(1 << 20));
+    const table = await runCli(["models", "list", "--local", "--data-dir", dataDir]);
+    equal(table.code, 0, table.stderr);
+    const row = table.stdout.split("\n").find((line) => line.startsWith("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"));
+    assert(row?.endsWith("downloaded"), row);
+    const json = await runCli(["models", "list", "--local", "--json", "--data-dir", dataDir]);
+    const model = JSON.parse(json.stdout).data.find((m: { id: string }) => m.id.startsWith("HuggingFaceTB/"));
+    equal(model.downloaded, true);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -51,6 +51,9 @@ Options:
       --memory-grpc-address <a>
                                Where the memory gRPC service listens: unix:<path> or 127.0.0.1:<port>
                                (default: unix:<data-dir>/memory.sock)
+      --parallel <n>           Requests one chat model generates at once, decoded together (default: 4)
+      --prompt-cache <n>       Idle conversations per chat model whose prompt state is kept, so their next
+                               turn skips the history (default: 4; fewer if the memory budget is short)
 
 Modes:
   all      web + webrtc (default)   web     HTTP API + static files

@@ -14,7 +14,9 @@ import {
   HUB_TOKEN_FILE,
   hubOptionsFromEnv,
   isPlausibleHubToken,
+  listModels,
   ModelCache,
+  type ModelEntry,
   parseModelId,
   PullJobs,
   type PullProgress,
@@ -22,15 +24,6 @@ import {
   storeHubToken,
 } from "../models/mod.ts";
 import type { LoginCommand, ModelsCommand } from "./models_args.ts";
-
-interface ModelRow {
-  id: string;
-  task: string | null;
-  size: number;
-  downloaded: boolean;
-  loaded: boolean;
-  in_catalog: boolean;
-}
 
 /** `12.3 MB`. */
 export function formatBytes(bytes: number): string {
@@ -209,27 +202,9 @@ export async function runModelsCommand(command: ModelsCommand, config: Config): 
   const server = await findServer(command, config);
   const out = (text: string) => console.log(text);
   if (command.action === "list") {
-    let rows: ModelRow[];
-    if (server) {
-      rows = (await (await api(server, "/v1/models")).json()).data;
-    } else {
-      const cache = new ModelCache(config.modelCachePath);
-      const cached = new Map((await cache.list()).map((m) => [m.id, m]));
-      const catalog = defaultCatalog();
-      const ids = new Set([...catalog.map((m) => m.id), ...cached.keys()]);
-      rows = [...ids].map((id) => {
-        const entry = catalog.find((m) => m.id === id);
-        const model = cached.get(id);
-        return {
-          id,
-          task: entry?.task ?? model?.manifest?.task ?? null,
-          size: model?.complete ? model.sizeOnDisk : entry?.approx_bytes ?? model?.sizeOnDisk ?? 0,
-          downloaded: model?.complete ?? false,
-          loaded: false,
-          in_catalog: entry !== undefined,
-        };
-      });
-    }
+    const rows: ModelEntry[] = server
+      ? (await (await api(server, "/v1/models")).json()).data
+      : await listModels(new ModelCache(config.modelCachePath), defaultCatalog());
     if (command.json) {
       out(JSON.stringify({ object: "list", data: rows }, null, 2));
       return 0;

@@ -39,6 +39,8 @@ const SERVE = {
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  parallel: { type: "string" },
+  "prompt-cache": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -193,6 +195,8 @@ function parseServe(args: string[]): Command {
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      parallel: values.parallel,
+      promptCache: values["prompt-cache"],
     },
   };
 }

@@ -53,6 +53,10 @@ export interface ConfigInput {
   shutdownGraceMs?: string | number;
   memoryBackend?: string;
   memoryGrpcAddress?: string;
+  /** Requests one GGUF model generates at once (its parallel sequences, decoded in one batch). */
+  parallel?: string | number;
+  /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
+  promptCache?: string | number;
 }
 
 const originSchema = z.string().regex(
@@ -80,6 +84,8 @@ export const configSchema = z.object({
   requestTimeoutMs: z.coerce.number().int().min(100),
   shutdownGraceMs: z.coerce.number().int().min(0),
   memoryBackend: z.enum(MEMORY_BACKENDS),
+  parallel: z.coerce.number().int().min(1).max(64).optional(),
+  promptCache: z.coerce.number().int().min(0).max(256).optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
@@ -119,6 +125,8 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     shutdownGraceMs: env.TABAGENT_SHUTDOWN_GRACE_MS,
     memoryBackend: env.TABAGENT_MEMORY_BACKEND,
     memoryGrpcAddress: env.TABAGENT_MEMORY_GRPC_ADDRESS,
+    parallel: env.TABAGENT_PARALLEL,
+    promptCache: env.TABAGENT_PROMPT_CACHE,
   };
 }
 
@@ -175,6 +183,8 @@ export function resolveConfig(
     shutdownGraceMs: pick("shutdownGraceMs") ?? DEFAULT_SHUTDOWN_GRACE_MS,
     memoryBackend: pick("memoryBackend") ?? "local",
     memoryGrpcAddress: pick("memoryGrpcAddress") ?? defaultMemoryGrpcAddress(platform, dataDir),
+    parallel: pick("parallel"),
+    promptCache: pick("promptCache"),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

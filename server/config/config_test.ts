@@ -67,3 +67,12 @@ Deno.test("loopback names are recognised", () => {
     assertEquals(isLoopbackHost(host), false, host);
   }
 });
+
+Deno.test("config: --parallel and TABAGENT_PROMPT_CACHE size the chat models' sequences; bad values are refused", () => {
+  const config = resolveConfig({ parallel: "2" }, configFromEnv({ TABAGENT_PROMPT_CACHE: "0" }), linux);
+  assertEquals(config.parallel, 2);
+  assertEquals(config.promptCache, 0);
+  assertEquals(resolveConfig({}, {}, linux).parallel, undefined);
+  assertThrows(() => resolveConfig({ parallel: "0" }, {}, linux));
+  assertThrows(() => resolveConfig({}, configFromEnv({ TABAGENT_PROMPT_CACHE: "-1" }), linux));
+});

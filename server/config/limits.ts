@@ -48,6 +48,10 @@ export const MEMORY_SEARCH_TIMEOUT_MS = 10_000;
 export const MEMORY_MAX_EMBEDDING_DIMENSIONS = 8_192;
 /** Largest JSONL document one import call accepts (bytes). */
 export const MEMORY_MAX_IMPORT_BYTES = 64 * 1024 * 1024;
+/** Routes whose bodies may exceed `--max-body-bytes`, with their own limit (bytes), by exact path. */
+export const ROUTE_BODY_LIMITS: ReadonlyMap<string, number> = new Map([
+  ["/v1/memory/import", MEMORY_MAX_IMPORT_BYTES],
+]);
 /** How often the outbox worker looks for work when nothing woke it (ms). */
 export const MEMORY_OUTBOX_INTERVAL_MS = 250;
 /** Most outbox entries or tailed rows the worker applies in one step, so one step stays short. */
@@ -64,3 +68,13 @@ export const MEMORY_CHECKPOINT_IDLE_MS = 100;
  * showed as /v1/health p99; with 4 MB they stay under ~4 ms for more, cheaper collections.
  */
 export const SERVER_V8_FLAGS = "--max-semi-space-size=4";
+
+// WebRTC (tab video).
+/** Most WebRTC sessions open at once: each is a tab streaming video into a vision model. */
+export const WEBRTC_MAX_SESSIONS = 8;
+/** A WebRTC session with no frame, ping or candidate from its client for this long is closed (ms). */
+export const WEBRTC_IDLE_TIMEOUT_MS = 30_000;
+/** Largest SDP offer accepted (bytes); a data-channel offer with candidates is ~2 KB. */
+export const WEBRTC_MAX_SDP_BYTES = 64 * 1024;
+/** Most ICE candidates one trickle request may carry. */
+export const WEBRTC_MAX_CANDIDATES_PER_POST = 64;

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Config } from "../config/mod.ts";
+import { type Config, ROUTE_BODY_LIMITS } from "../config/mod.ts";
 import type { Lifecycle } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../metrics/mod.ts";
@@ -40,6 +40,8 @@ export interface HttpAppDeps {
   serveStaticFiles?: boolean;
   /** Folder holding the npm packages the docs viewers come from. */
   nodeModules: URL;
+  /** Paths with a body limit of their own (default {@link ROUTE_BODY_LIMITS}: the memory import). */
+  bodyLimits?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -80,7 +82,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
   app.use(hostGuard({ allowedHosts: config.allowedHosts, bindHost: config.host }));
   app.use(originGuard({ allowedOrigins: config.allowedOrigins }));
   app.use(bearerAuth({ token: deps.token }));
-  app.use(bodyLimit({ maxBytes: config.maxBodyBytes }));
+  app.use(bodyLimit({ maxBytes: config.maxBodyBytes, routes: deps.bodyLimits ?? ROUTE_BODY_LIMITS }));
   app.use(requestTimeout({ ms: config.requestTimeoutMs }));
 
   app.route("/", healthRoutes({ lifecycle: deps.lifecycle, version: deps.version, mode: config.mode }));

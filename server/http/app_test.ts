@@ -163,6 +163,32 @@ Deno.test("oversized bodies get 413, by header or by counting", async () => {
   equal(res2.status, 413);
 });
 
+Deno.test("a route with a body limit of its own accepts more than the default and no more", async () => {
+  const app = makeApp({ bodyLimits: new Map([["/v1/echo", 4096]]) });
+  const post = (text: string) =>
+    app.request("/v1/echo", {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ text, n: 1 }),
+    });
+  // Over the app's 1024 bytes but within the route's 4096: the route's own validation answers.
+  const within = await post("x".repeat(2000));
+  equal(within.status, 400);
+  equal((await problem(within)).code, "validation_failed");
+  const over = await post("x".repeat(5000));
+  equal(over.status, 413);
+  equal((await problem(over)).code, "payload_too_large");
+});
+
+Deno.test("names inherited from Object.prototype are no documentation assets", async () => {
+  const app = makeApp();
+  for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+    const res = await app.request(`/api-doc/assets/${name}`, { headers: H });
+    equal(res.status, 404, name);
+    await res.body?.cancel();
+  }
+});
+
 Deno.test("unknown routes get a 404 problem", async () => {
   const app = makeApp();
   const res = await app.request("/v1/nope", { headers: AUTH });

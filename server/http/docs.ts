@@ -81,7 +81,7 @@ export function mountDocs(app: OpenAPIHono<HttpEnv>, options: { version: string;
   docs.get("/assets/swagger-init.js", (c) => c.body(SWAGGER_INIT, 200, { "content-type": "text/javascript" }));
   docs.get("/assets/:name", async (c) => {
     const name = c.req.param("name");
-    const relative = DOC_ASSETS[name];
+    const relative = Object.hasOwn(DOC_ASSETS, name) ? DOC_ASSETS[name] : undefined;
     if (!relative) throw new TabAgentError("not_found", `No documentation asset '${name}'`);
     let bytes = cache.get(name);
     if (!bytes) {

@@ -6,11 +6,17 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import {
+  BackupManifestSchema as ManifestSchema,
   ConversationPatchSchema,
+  ConversationSchema,
+  ImportResultSchema,
   type MemoryClient,
+  MemoryStatsSchema as StatsSchema,
+  MessageSchema,
   NewConversationSchema,
   NewMessageSchema,
-  ROLES,
+  pageSchema as pageOf,
+  SearchHitSchema,
 } from "../memory/mod.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
 
@@ -38,76 +44,11 @@ const problems = (...statuses: number[]) =>
     content: { "application/problem+json": { schema: PROBLEM } },
   }]));
 
-const Metadata = z.record(z.string(), z.unknown()).nullable();
-const ConversationSchema = z.object({
-  id: z.string(),
-  title: z.string().nullable(),
-  metadata: Metadata,
-  message_count: z.number().int(),
-  created_at: z.string(),
-  updated_at: z.string(),
-}).openapi("Conversation");
-const MessageSchema = z.object({
-  id: z.string().openapi({ example: "msg_42" }),
-  conversation_id: z.string(),
-  role: z.enum(ROLES),
-  content: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]),
-  model: z.string().nullable(),
-  tool_calls: z.array(z.unknown()).nullable(),
-  tool_call_id: z.string().nullable(),
-  prompt_tokens: z.number().int().nullable(),
-  completion_tokens: z.number().int().nullable(),
-  metadata: Metadata,
-  created_at: z.string(),
-}).openapi("Message");
-const pageOf = (item: z.ZodType, name: string) =>
-  z.object({
-    items: z.array(item),
-    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
-  }).openapi(name);
 const PageQuery = z.object({
   cursor: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
 });
 const IdParam = z.object({ id: z.string().min(1).max(200) });
-const SearchHitSchema = z.object({
-  message: MessageSchema,
-  conversation_id: z.string(),
-  score: z.number().describe("BM25, higher is better"),
-  snippet: z.string().describe("The matching passage, matches wrapped in `**`"),
-}).openapi("SearchHit");
-const StatsSchema = z.object({
-  conversations: z.number(),
-  messages: z.number(),
-  entities: z.number(),
-  relations: z.number(),
-  facts: z.number(),
-  tool_results: z.number(),
-  episodes: z.number(),
-  summaries: z.number(),
-  embeddings: z.number(),
-  pending_embeddings: z.number(),
-  outbox_pending: z.number(),
-  counters: z.record(z.string(), z.number()),
-  stores: z.array(z.object({ name: z.string(), schema_version: z.number(), bytes: z.number() })),
-}).openapi("MemoryStats");
-const ImportResultSchema = z.object({
-  imported: z.record(z.string(), z.number()),
-  skipped: z.record(z.string(), z.number()),
-}).openapi("ImportResult");
-const ManifestSchema = z.object({
-  format: z.literal("tabagent-memory-backup"),
-  format_version: z.literal(1),
-  created_at: z.string(),
-  app_version: z.string(),
-  files: z.array(z.object({
-    store: z.string(),
-    file: z.string(),
-    bytes: z.number(),
-    sha256: z.string(),
-    schema_version: z.number(),
-  })),
-}).openapi("BackupManifest");
 const absolutePath = z.string().min(1).max(4096).refine(
   (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
   "must be an absolute path",

@@ -169,19 +169,22 @@ export function bearerAuth(options: { token: string | null }): MiddlewareHandler
 }
 
 /**
- * Refuses bodies over `maxBytes` with 413: by `Content-Length` before reading, and by counting
- * bytes for chunked bodies, so a lying client cannot stream past the limit either.
+ * Refuses bodies over `maxBytes` (or the path's own limit in `routes`) with 413: by
+ * `Content-Length` before reading, and by counting bytes for chunked bodies, so a lying client
+ * cannot stream past the limit either.
  */
-export function bodyLimit(options: { maxBytes: number }): MiddlewareHandler<HttpEnv> {
-  const { maxBytes } = options;
-  const tooLarge = () =>
+export function bodyLimit(
+  options: { maxBytes: number; routes?: ReadonlyMap<string, number> },
+): MiddlewareHandler<HttpEnv> {
+  const tooLarge = (maxBytes: number) =>
     new TabAgentError("payload_too_large", `Request body exceeds the limit of ${maxBytes} bytes`, { limit: maxBytes });
   return async (c, next) => {
     const body = c.req.raw.body;
     if (body === null) return await next();
+    const maxBytes = options.routes?.get(c.req.path) ?? options.maxBytes;
     const length = c.req.header("content-length");
     if (length !== undefined) {
-      if (Number(length) > maxBytes) throw tooLarge();
+      if (Number(length) > maxBytes) throw tooLarge(maxBytes);
       return await next();
     }
     let seen = 0;
@@ -192,7 +195,7 @@ export function bodyLimit(options: { maxBytes: number }): MiddlewareHandler<Http
           seen += chunk.byteLength;
           if (seen > maxBytes) {
             exceeded = true;
-            controller.error(tooLarge());
+            controller.error(tooLarge(maxBytes));
           } else controller.enqueue(chunk);
         },
       }),
@@ -200,7 +203,7 @@ export function bodyLimit(options: { maxBytes: number }): MiddlewareHandler<Http
     c.req.raw = new Request(c.req.raw, { body: counted, duplex: "half" } as RequestInit);
     await next();
     // The handler saw a broken body (usually reported as malformed JSON): say what really happened.
-    if (exceeded) throw tooLarge();
+    if (exceeded) throw tooLarge(maxBytes);
   };
 }
 

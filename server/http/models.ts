@@ -7,17 +7,17 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
-  type CachedModel,
-  type CatalogEntry,
+  findModel,
+  listModels,
   MANIFEST_FILE,
   MODEL_TASKS,
   modelIdSchema,
   type ModelsComponent,
   parseModelId,
   PULL_STATES,
+  type PullJob,
   type PullProgress,
   repoPathSchema,
 } from "../models/mod.ts";
@@ -31,7 +31,7 @@ export interface ModelRoutesDeps {
   /** Unloads a model before its files are deleted (refusing while it is in use); inference provides it. */
   unload?: (id: string) => Promise<void>;
   /** Aborted when the HTTP server stops: open SSE streams end on it. */
-  shutdownSignal?: () => AbortSignal | undefined;
+  shutdownSignal?: AbortSignal;
 }
 
 /** A model as `GET /v1/models` lists it. */
@@ -80,7 +80,7 @@ export const PullProgressSchema = z.object({
 }).openapi("PullProgress");
 
 const PullRequestSchema = z.object({
-  model: modelIdSchema.openapi({ example: "Qwen/Qwen2.5-0.5B-Instruct-GGUF" }),
+  model: modelIdSchema.meta({ example: "Qwen/Qwen2.5-0.5B-Instruct-GGUF" }),
   revision: z.string().min(1).max(255).regex(/^[A-Za-z0-9._\/-]+$/).optional().describe("Branch, tag or commit"),
   files: z.array(z.string().min(1).max(256)).max(100).optional().describe("Exact paths or glob patterns"),
   quant: z.string().regex(/^[A-Za-z0-9_]{1,32}$/).optional().describe("GGUF quantisation (default Q4_K_M)"),
@@ -181,36 +181,6 @@ function parseModelPath(rest: string): { id: string; file?: string } {
   return { id, file };
 }
 
-function toModel(
-  deps: ModelRoutesDeps,
-  id: string,
-  entry: CatalogEntry | undefined,
-  cached: CachedModel | undefined,
-) {
-  const manifest = cached?.manifest;
-  // A folder with model weights but no manifest was put there by hand (or by an older tool): it is
-  // usable as it is, so it counts as downloaded.
-  const placedByHand = cached !== undefined && manifest === null &&
-    cached.files.some((f) => /\.(gguf|onnx|safetensors|tflite|bin)$/i.test(f.path));
-  const downloaded = (cached?.complete ?? false) || placedByHand;
-  return {
-    id,
-    object: "model" as const,
-    created: downloaded ? Math.floor(cached!.modifiedAt.getTime() / 1000) : 0,
-    owned_by: id.split("/")[0],
-    downloaded,
-    loaded: deps.isLoaded?.(id) ?? false,
-    size: downloaded ? cached!.sizeOnDisk : entry?.approx_bytes ?? cached?.sizeOnDisk ?? 0,
-    task: entry?.task ?? manifest?.task ?? null,
-    format: entry?.format ?? manifest?.format ?? null,
-    ...(entry ? { name: entry.name, license: entry.license, min_ram_bytes: entry.min_ram_bytes } : {}),
-    revision: manifest?.revision ?? null,
-    in_catalog: entry !== undefined,
-    pulling: deps.models.jobs.isPulling(id),
-    ...(cached ? { files: cached.files } : {}),
-  };
-}
-
 function parseRange(header: string, size: number): { start: number; end: number } | null {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === "" && match[2] === "")) return null;
@@ -295,6 +265,59 @@ async function serveFile(c: Context<HttpEnv>, deps: ModelRoutesDeps, id: string,
   return new Response(body, { status, headers });
 }
 
+const encoder = new TextEncoder();
+
+function terminalEvent(progress: PullProgress): string | null {
+  const events: Partial<Record<PullProgress["state"], string>> = {
+    done: "done",
+    failed: "error",
+    cancelled: "cancelled",
+  };
+  return events[progress.state] ?? null;
+}
+
+/**
+ * A pull's progress as server-sent events. The stream is pulled: a snapshot is written only when
+ * the client has taken the previous one, and then it is the latest, so a client that stops reading
+ * holds one snapshot, not a queue of every update since.
+ */
+function progressEvents(job: PullJob, shutdown: AbortSignal | undefined): Response {
+  let latest: PullProgress | null = job.progress();
+  let wake: (() => void) | undefined;
+  let stopped = false;
+  const unsubscribe = job.subscribe((progress) => {
+    latest = progress;
+    wake?.();
+  });
+  const stop = () => {
+    stopped = true;
+    unsubscribe();
+    wake?.();
+  };
+  shutdown?.addEventListener("abort", stop, { once: true });
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (latest === null && !stopped) await new Promise<void>((resolve) => wake = resolve);
+      const progress = latest;
+      latest = null;
+      if (progress === null) {
+        controller.close();
+        return;
+      }
+      const terminal = terminalEvent(progress);
+      controller.enqueue(encoder.encode(`event: ${terminal ?? "progress"}\ndata: ${JSON.stringify(progress)}\n\n`));
+      if (terminal) {
+        stop();
+        controller.close();
+      }
+    },
+    cancel: stop,
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" },
+  });
+}
+
 /**
  * The models resource.
  *
@@ -305,13 +328,12 @@ async function serveFile(c: Context<HttpEnv>, deps: ModelRoutesDeps, id: string,
  */
 export function modelRoutes(deps: ModelRoutesDeps) {
   const { models } = deps;
+  const live = { isLoaded: deps.isLoaded, isPulling: (id: string) => models.jobs.isPulling(id) };
   const router = createRouter();
 
   router.openapi(listRoute, async (c) => {
     const query = c.req.valid("query");
-    const cached = new Map((await models.cache.list()).map((m) => [m.id, m]));
-    const ids = new Set([...models.catalog.map((m) => m.id), ...cached.keys()]);
-    let data = [...ids].map((id) => toModel(deps, id, models.catalog.find((m) => m.id === id), cached.get(id)));
+    let data = await listModels(models.cache, models.catalog, live);
     if (query.task) data = data.filter((m) => m.task === query.task);
     if (query.downloaded) data = data.filter((m) => m.downloaded === (query.downloaded === "true"));
     return c.json({ object: "list" as const, data }, 200);
@@ -341,28 +363,7 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     if (accept.includes("application/json") && !accept.includes("text/event-stream")) {
       return c.json(job.progress() as z.infer<typeof PullProgressSchema>, 200);
     }
-    return streamSSE(c, async (stream) => {
-      const finished = Promise.withResolvers<void>();
-      const send = async (progress: PullProgress) => {
-        const terminal = progress.state === "done"
-          ? "done"
-          : progress.state === "failed"
-          ? "error"
-          : progress.state === "cancelled"
-          ? "cancelled"
-          : null;
-        await stream.writeSSE({ event: terminal ?? "progress", data: JSON.stringify(progress) });
-        if (terminal) finished.resolve();
-      };
-      const unsubscribe = job.subscribe((progress) => void send(progress));
-      stream.onAbort(() => finished.resolve());
-      const shutdown = deps.shutdownSignal?.();
-      shutdown?.addEventListener("abort", () => finished.resolve(), { once: true });
-      await send(job.progress());
-      if (job.finished()) finished.resolve();
-      await finished.promise;
-      unsubscribe();
-    }) as unknown as Response as never;
+    return progressEvents(job, deps.shutdownSignal);
   });
 
   router.openapi(cancelRoute, async (c) => {
@@ -430,10 +431,9 @@ export function modelRoutes(deps: ModelRoutesDeps) {
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) return await serveFile(c, deps, id, file);
-    const entry = models.catalog.find((m) => m.id === id);
-    const cached = await models.cache.get(id) ?? undefined;
-    if (!entry && !cached) throw new TabAgentError("not_found", `No model ${id} in the catalog or the cache`);
-    return c.json(toModel(deps, id, entry, cached));
+    const model = await findModel(models.cache, models.catalog, id, live);
+    if (!model) throw new TabAgentError("not_found", `No model ${id} in the catalog or the cache`);
+    return c.json(model);
   });
 
   router.delete("/v1/models/:rest{.+}", async (c) => {

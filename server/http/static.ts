@@ -21,7 +21,7 @@ export const CONTENT_TYPES: Record<string, string> = {
 /** The content type for a file name. */
 export function contentTypeFor(name: string): string {
   const ext = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
-  return CONTENT_TYPES[ext] ?? "application/octet-stream";
+  return Object.hasOwn(CONTENT_TYPES, ext) ? CONTENT_TYPES[ext] : "application/octet-stream";
 }
 
 /**

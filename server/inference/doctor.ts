@@ -1,8 +1,8 @@
 /** The inference checks `tabagent doctor` prints: llama.cpp loads, ONNX providers, models in the cache. */
 import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
-import { createLlamaRuntime } from "./llama/mod.ts";
+import { chooseLlamaThreads, createLlamaRuntime } from "./llama/mod.ts";
 import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
-import { listCachedModels } from "./orchestrator/mod.ts";
+import { ModelCache } from "../models/mod.ts";
 
 /**
  * Runs each check and reports it; a failing check never throws.
@@ -24,16 +24,17 @@ export async function inferenceChecks(
       checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
     }
   };
+  const policy = chooseLlamaThreads(hardware.cpu);
   await attempt("llama.cpp", async () => {
     const llama = await createLlamaRuntime({
-      threads: hardware.recommended.threads,
+      threads: policy.threads,
       gpu: hardware.recommended.llamaGpu,
     });
     try {
       const wanted = hardware.recommended.llamaGpu;
       const got = llama.gpu || "cpu";
       if (wanted && got !== wanted) throw new Error(`${wanted} backend did not load; running on ${got}`);
-      return `${got} backend, ${hardware.recommended.threads} thread(s)`;
+      return `${got} backend, ${policy.threads} thread(s) for decode and prompt processing: ${policy.reason}`;
     } finally {
       await llama.dispose();
     }
@@ -45,7 +46,7 @@ export async function inferenceChecks(
     } compiled in)`;
   });
   await attempt("model cache", async () => {
-    const models = await listCachedModels(options.modelCachePath);
+    const models = await new ModelCache(options.modelCachePath).listLocatable();
     return `${models.length} model(s) in ${options.modelCachePath}${
       models.length ? `: ${models.map((m) => m.id).join(", ")}` : ""
     }`;

@@ -370,6 +370,10 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
         assertEquals((await other.stats()).messages, 2);
         await rejectsWith(other.importJsonl('{"record":"conversation","id":"x"}'), "validation_failed", "line 1");
         await rejectsWith(other.importJsonl("not json"), "validation_failed", "line 1");
+        for (const record of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+          const line = JSON.stringify({ record });
+          await rejectsWith(other.importJsonl(line), "validation_failed", "line 1");
+        }
       } finally {
         await other.close();
       }

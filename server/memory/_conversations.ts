@@ -87,25 +87,14 @@ export function conversationRow(db: StoreAccess, id: string): ConversationRow {
 }
 
 /** Creates a conversation (`conflict` when its id is taken). */
-export async function createConversation(ctx: MemoryContext, input: NewConversation): Promise<Conversation> {
+export async function createConversation(ctx: MemoryContext, input: NewConversation = {}): Promise<Conversation> {
   const parsed = parse(NewConversationSchema, input, "conversation");
   await ctx.writable();
   const id = parsed.id ?? newConversationId();
   const now = Date.now();
   const db = ctx.db;
   try {
-    db.transaction("conversations", () => {
-      db.run(
-        "conversations",
-        "INSERT INTO conversations(id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        id,
-        parsed.title ?? null,
-        jsonOrNull(parsed.metadata),
-        now,
-        now,
-      );
-      db.outboxAdd("conversations", OUTBOX_OPS.conversationCreated, { id });
-    });
+    db.transaction("conversations", () => insertConversation(db, { ...parsed, id }, { created: now, updated: now }));
   } catch (error) {
     if ((error as { errcode?: number }).errcode === 1555 || /UNIQUE/.test(String(error))) {
       throw new TabAgentError("conflict", `A conversation with id '${id}' already exists`, { id });
@@ -120,6 +109,27 @@ export async function createConversation(ctx: MemoryContext, input: NewConversat
     created_at: iso(now),
     updated_at: iso(now),
   };
+}
+
+/**
+ * Inserts a conversation with the given timestamps (ms) and records it in the outbox (call inside a
+ * transaction); the live call and import both write here.
+ */
+export function insertConversation(
+  db: StoreAccess,
+  input: { id: string; title?: string | null; metadata?: Record<string, unknown> | null },
+  at: { created: number; updated: number },
+): void {
+  db.run(
+    "conversations",
+    "INSERT INTO conversations(id, title, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+    input.id,
+    input.title ?? null,
+    jsonOrNull(input.metadata),
+    at.created,
+    at.updated,
+  );
+  db.outboxAdd("conversations", OUTBOX_OPS.conversationCreated, { id: input.id });
 }
 
 /** Conversation `id`. */
@@ -182,7 +192,7 @@ export async function deleteConversation(ctx: MemoryContext, id: string): Promis
 }
 
 /** Values bound into the message insert. */
-interface PreparedMessage {
+export interface PreparedMessage {
   input: NewMessage;
   text: string;
   parts: string | null;
@@ -207,25 +217,40 @@ function prepareMessages(messages: NewMessage[]): PreparedMessage[] {
         result.error.issues.map((issue) => ({ path: ["messages", i, ...issue.path], message: issue.message })),
       );
     }
-    const input = result.data as NewMessage;
-    let parts: string | null = null;
-    let text: string;
-    let bytes: number;
-    if (typeof input.content === "string") {
-      text = input.content;
-      bytes = byteLength(text);
-    } else {
-      parts = JSON.stringify(input.content);
-      text = contentText(input.content);
-      bytes = byteLength(parts);
-    }
-    if (bytes > MEMORY_MAX_MESSAGE_BYTES) throw tooLarge(`messages.${i}.content`, bytes);
-    prepared.push({ input, text, parts });
+    prepared.push(prepareMessage(result.data as NewMessage, `messages.${i}.content`));
   }
   return prepared;
 }
 
-function insertMessage(
+/** The stored form of a parsed message; `payload_too_large` (naming `where`) over the message limit. */
+export function prepareMessage(input: NewMessage, where: string): PreparedMessage {
+  let parts: string | null = null;
+  let text: string;
+  let bytes: number;
+  if (typeof input.content === "string") {
+    text = input.content;
+    bytes = byteLength(text);
+  } else {
+    parts = JSON.stringify(input.content);
+    text = contentText(input.content);
+    bytes = byteLength(parts);
+  }
+  if (bytes > MEMORY_MAX_MESSAGE_BYTES) throw tooLarge(where, bytes);
+  return { input, text, parts };
+}
+
+/**
+ * Inserts one message created at `createdAt` (ms) and counts it on its conversation (call inside a
+ * transaction); import writes here, the append path below does the same in bulk with its hot statements.
+ */
+export function insertMessage(db: StoreAccess, conversationId: string, message: PreparedMessage, createdAt: number) {
+  const statements = hot(db);
+  const n = insertMessageRow(statements.insertMessage, conversationId, message, createdAt);
+  statements.touchConversation.run(1, createdAt, conversationId);
+  return n;
+}
+
+function insertMessageRow(
   statement: StatementSync,
   conversationId: string,
   message: PreparedMessage,
@@ -285,7 +310,7 @@ export async function appendMessages(
   statements.begin.run();
   try {
     if (statements.touchConversation.run(prepared.length, now, id).changes === 0) throw notFound("conversation", id);
-    for (const message of prepared) ids.push(insertMessage(statements.insertMessage, id, message, now));
+    for (const message of prepared) ids.push(insertMessageRow(statements.insertMessage, id, message, now));
     const last = ids[ids.length - 1];
     const indexed = indexedUpTo(conversations);
     if (last - indexed >= MESSAGE_INDEX_DEFER_LIMIT) indexMessagesAfter(conversations, indexed, last);

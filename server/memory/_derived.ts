@@ -3,7 +3,7 @@
  * items still waiting for one), and checking or rebuilding what is derived from the truth stores.
  */
 import { TabAgentError, validationError } from "../errors/mod.ts";
-import { type MemoryContext, pageOf, pageOptions, parse } from "./_context.ts";
+import { type MemoryContext, pageOf, pageOptions, parse, type StoreAccess } from "./_context.ts";
 import { conversationRow } from "./_conversations.ts";
 import { messageIndexBacklog } from "./_message_index.ts";
 import {
@@ -60,18 +60,31 @@ export async function putSummary(ctx: MemoryContext, input: NewSummary): Promise
   if (range[0] > range[1]) {
     throw validationError("summary", [{ path: ["to_message_id"], message: "must not come before from_message_id" }]);
   }
-  const row = db.get<SummaryRow>(
+  return summaryFromRow(insertSummary(db, { ...parsed, from: range[0], to: range[1] }, Date.now()));
+}
+
+/** A summary to insert: the message range as row numbers. */
+export interface SummaryValues {
+  conversation_id: string;
+  from: number;
+  to: number;
+  text: string;
+  model?: string | null;
+}
+
+/** Inserts a summary created at `createdAt` (ms); the live call and import both write here. */
+export function insertSummary(db: StoreAccess, values: SummaryValues, createdAt: number): SummaryRow {
+  return db.get<SummaryRow>(
     "summaries",
     "INSERT INTO summaries(conversation_id, from_message_id, to_message_id, text, model, created_at) " +
       "VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-    parsed.conversation_id,
-    range[0],
-    range[1],
-    parsed.text,
-    parsed.model ?? null,
-    Date.now(),
+    values.conversation_id,
+    values.from,
+    values.to,
+    values.text,
+    values.model ?? null,
+    createdAt,
   )!;
-  return summaryFromRow(row);
 }
 
 /** A conversation's summaries, oldest first. */

@@ -32,19 +32,39 @@ export async function recordEpisode(ctx: MemoryContext, input: NewEpisode): Prom
   const parsed = parse(NewEpisodeSchema, input, "episode");
   await ctx.writable();
   const now = Date.now();
-  const row = ctx.db.get<EpisodeRow>(
+  return episodeFromRow(insertEpisode(ctx.db, parsed, { created: now, updated: now }), []);
+}
+
+/** Inserts an episode with the given timestamps (ms); the live call and import both write here. */
+export function insertEpisode(
+  db: StoreAccess,
+  input: NewEpisode,
+  at: { created: number; updated: number },
+): EpisodeRow {
+  return db.get<EpisodeRow>(
     "experience",
     "INSERT INTO episodes(conversation_id, task, outcome, reward, metadata, created_at, updated_at) " +
       "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
-    parsed.conversation_id ?? null,
-    parsed.task,
-    parsed.outcome,
-    parsed.reward ?? null,
-    jsonOrNull(parsed.metadata),
-    now,
-    now,
+    input.conversation_id ?? null,
+    input.task,
+    input.outcome,
+    input.reward ?? null,
+    jsonOrNull(input.metadata),
+    at.created,
+    at.updated,
   )!;
-  return episodeFromRow(row, []);
+}
+
+/** Inserts one piece of feedback on episode row `episode`, given at `createdAt` (ms). */
+export function insertFeedback(db: StoreAccess, episode: number, feedback: NewFeedback, createdAt: number): void {
+  db.run(
+    "experience",
+    "INSERT INTO feedback(episode_id, rating, comment, created_at) VALUES (?, ?, ?, ?)",
+    episode,
+    feedback.rating,
+    feedback.comment ?? null,
+    createdAt,
+  );
 }
 
 /** Episode `id` with its feedback. */
@@ -66,14 +86,7 @@ export async function addFeedback(ctx: MemoryContext, episodeId: string, feedbac
     if (db.run("experience", "UPDATE episodes SET updated_at = ? WHERE id = ?", now, n).changes === 0) {
       throw notFound("episode", String(episodeId));
     }
-    db.run(
-      "experience",
-      "INSERT INTO feedback(episode_id, rating, comment, created_at) VALUES (?, ?, ?, ?)",
-      n,
-      parsed.rating,
-      parsed.comment ?? null,
-      now,
-    );
+    insertFeedback(db, n, parsed, now);
   });
   return episode(db, n)!;
 }

@@ -44,19 +44,26 @@ export async function upsertEntity(ctx: MemoryContext, input: NewEntity): Promis
   const parsed = parse(NewEntitySchema, input, "entity");
   await ctx.writable();
   const now = Date.now();
-  const row = ctx.db.get<EntityRow>(
+  return entityFromRow(insertEntity(ctx.db, parsed, { created: now, updated: now }));
+}
+
+/**
+ * Inserts an entity with the given timestamps (ms), or updates the attributes of the one with the
+ * same type and name; the live call and import both write here.
+ */
+export function insertEntity(db: StoreAccess, input: NewEntity, at: { created: number; updated: number }): EntityRow {
+  return db.get<EntityRow>(
     "knowledge",
     `INSERT INTO entities(type, name, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(type, name) DO UPDATE SET attributes = coalesce(excluded.attributes, attributes),
          updated_at = excluded.updated_at
        RETURNING *`,
-    parsed.type,
-    parsed.name,
-    jsonOrNull(parsed.attributes),
-    now,
-    now,
+    input.type,
+    input.name,
+    jsonOrNull(input.attributes),
+    at.created,
+    at.updated,
   )!;
-  return entityFromRow(row);
 }
 
 /** Entity `id`. */
@@ -70,7 +77,7 @@ export async function getEntity(ctx: MemoryContext, id: string): Promise<Entity>
 /** Entities, optionally of one type, oldest first. */
 export async function listEntities(
   ctx: MemoryContext,
-  options: PageOptions & { type?: string },
+  options: PageOptions & { type?: string } = {},
 ): Promise<Page<Entity>> {
   const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
   await ctx.ready();
@@ -100,18 +107,32 @@ export async function addRelation(ctx: MemoryContext, input: NewRelation): Promi
   if (fact !== null && !db.get("knowledge", "SELECT 1 FROM facts WHERE id = ?", fact)) {
     throw notFound("fact", parsed.fact_id!);
   }
-  const row = db.get<RelationRow>(
+  const values = { subject, predicate: parsed.predicate, object, weight: parsed.weight ?? null, fact };
+  return relationFromRow(insertRelation(db, values, Date.now()));
+}
+
+/** A relation to insert, its ends as row numbers. */
+export interface RelationValues {
+  subject: number;
+  predicate: string;
+  object: number;
+  weight: number | null;
+  fact: number | null;
+}
+
+/** Inserts a relation created at `createdAt` (ms); the live call and import both write here. */
+export function insertRelation(db: StoreAccess, values: RelationValues, createdAt: number): RelationRow {
+  return db.get<RelationRow>(
     "knowledge",
     "INSERT INTO relations(subject_id, predicate, object_id, weight, fact_id, created_at) VALUES (?, ?, ?, ?, ?, ?) " +
       "RETURNING *",
-    subject,
-    parsed.predicate,
-    object,
-    parsed.weight ?? null,
-    fact,
-    Date.now(),
+    values.subject,
+    values.predicate,
+    values.object,
+    values.weight,
+    values.fact,
+    createdAt,
   )!;
-  return relationFromRow(row);
 }
 
 /** The relations an entity takes part in, as subject or object. */
@@ -143,23 +164,30 @@ export async function addFact(ctx: MemoryContext, input: NewFact): Promise<Fact>
   const db = ctx.db;
   const entityId = parsed.entity_id === undefined ? null : requireId(ID_PREFIX.entity, "entity", parsed.entity_id);
   if (entityId !== null && !entity(db, entityId)) throw notFound("entity", parsed.entity_id!);
-  const row = db.get<FactRow>(
+  return factFromRow(insertFact(db, { ...parsed, entity: entityId }, Date.now()));
+}
+
+/** A fact to insert: its entity as a row number; `source_kind` any string (imports keep theirs). */
+export type FactValues = Omit<NewFact, "entity_id" | "source_kind"> & { entity: number | null; source_kind?: string };
+
+/** Inserts a fact created at `createdAt` (ms); the live call and import both write here. */
+export function insertFact(db: StoreAccess, values: FactValues, createdAt: number): FactRow {
+  return db.get<FactRow>(
     "knowledge",
     `INSERT INTO facts(text, subject, predicate, object, entity_id, confidence, source_kind, source_id,
          conversation_id, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FACT_COLUMNS}`,
-    parsed.text,
-    parsed.subject ?? null,
-    parsed.predicate ?? null,
-    parsed.object ?? null,
-    entityId,
-    parsed.confidence ?? null,
-    parsed.source_kind ?? "user",
-    parsed.source_id ?? null,
-    parsed.conversation_id ?? null,
-    jsonOrNull(parsed.metadata),
-    Date.now(),
+    values.text,
+    values.subject ?? null,
+    values.predicate ?? null,
+    values.object ?? null,
+    values.entity,
+    values.confidence ?? null,
+    values.source_kind ?? "user",
+    values.source_id ?? null,
+    values.conversation_id ?? null,
+    jsonOrNull(values.metadata),
+    createdAt,
   )!;
-  return factFromRow(row);
 }
 
 /** Fact `id`. */
@@ -174,7 +202,7 @@ export async function getFact(ctx: MemoryContext, id: string): Promise<Fact> {
 /** Facts, optionally about one entity, oldest first. */
 export async function listFacts(
   ctx: MemoryContext,
-  options: PageOptions & { entityId?: string },
+  options: PageOptions & { entityId?: string } = {},
 ): Promise<Page<Fact>> {
   const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
   await ctx.ready();

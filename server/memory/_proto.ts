@@ -7,7 +7,7 @@
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { TabAgentError, validationError } from "../errors/mod.ts";
+import { ERROR_CODES, type ErrorCode, TabAgentError, validationError } from "../errors/mod.ts";
 
 /** Where the service is declared. */
 export const PROTO_URL = new URL("../../protos/database.proto", import.meta.url);
@@ -167,7 +167,10 @@ export function fromGrpcError(error: grpc.ServiceError): TabAgentError {
   const carried = error.metadata?.get(ERROR_METADATA_KEY)?.[0];
   if (carried) {
     const { code, message, extensions } = JSON.parse(new TextDecoder().decode(carried as Uint8Array));
-    return new TabAgentError(code, message, extensions);
+    // The code comes off the wire: only our own codes (never an inherited name like "constructor").
+    if (typeof code === "string" && Object.hasOwn(ERROR_CODES, code)) {
+      return new TabAgentError(code as ErrorCode, String(message), extensions);
+    }
   }
   const byStatus: Partial<Record<number, TabAgentError["code"]>> = {
     [grpc.status.UNAVAILABLE]: "unavailable",

@@ -1,7 +1,7 @@
 /** The tool_results store: each tool call's arguments, result, status and duration. */
 import type { SQLInputValue } from "node:sqlite";
 import { MEMORY_MAX_MESSAGE_BYTES } from "../config/mod.ts";
-import { type MemoryContext, pageOf, pageOptions, parse, tooLarge } from "./_context.ts";
+import { type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
 import {
   decodeCursor,
   ID_PREFIX,
@@ -21,22 +21,26 @@ export async function recordToolResult(ctx: MemoryContext, input: NewToolResult)
   const bytes = (args?.length ?? 0) + (result?.length ?? 0);
   if (bytes > MEMORY_MAX_MESSAGE_BYTES) throw tooLarge("The tool result", bytes);
   await ctx.writable();
-  const row = ctx.db.get<ToolResultRow>(
+  return toolResultFromRow(insertToolResult(ctx.db, parsed, Date.now()));
+}
+
+/** Inserts a tool result created at `createdAt` (ms); the live call and import both write here. */
+export function insertToolResult(db: StoreAccess, input: NewToolResult, createdAt: number): ToolResultRow {
+  return db.get<ToolResultRow>(
     "tool_results",
     `INSERT INTO tool_results(conversation_id, message_id, call_id, tool_name, arguments, result, status, error,
          duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    parsed.conversation_id ?? null,
-    parsed.message_id ?? null,
-    parsed.call_id ?? null,
-    parsed.tool_name,
-    args,
-    result,
-    parsed.status,
-    parsed.error ?? null,
-    parsed.duration_ms,
-    Date.now(),
+    input.conversation_id ?? null,
+    input.message_id ?? null,
+    input.call_id ?? null,
+    input.tool_name,
+    jsonOrNull(input.arguments),
+    jsonOrNull(input.result),
+    input.status,
+    input.error ?? null,
+    input.duration_ms,
+    createdAt,
   )!;
-  return toolResultFromRow(row);
 }
 
 /** Tool result `id`. */
@@ -51,7 +55,7 @@ export async function getToolResult(ctx: MemoryContext, id: string): Promise<Too
 /** Tool results, optionally of one conversation or tool, oldest first. */
 export async function listToolResults(
   ctx: MemoryContext,
-  options: PageOptions & { conversationId?: string; toolName?: string },
+  options: PageOptions & { conversationId?: string; toolName?: string } = {},
 ): Promise<Page<ToolResult>> {
   const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
   await ctx.ready();

@@ -6,9 +6,8 @@ import * as grpc from "@grpc/grpc-js";
 import { tokensEqual } from "../auth/mod.ts";
 import { TabAgentError, toTabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { MemoryClient } from "./client.ts";
+import { defined, type MemoryClient, methodEntries, replyFromResult, type Wire } from "./client.ts";
 import { GRPC_MAX_MESSAGE_BYTES, loadDatabaseProto, methodTypes, toGrpcError } from "./_proto.ts";
-import type { EmbeddableKind, NewFeedback, PageOptions } from "./types.ts";
 
 /** A running DatabaseService. */
 export interface DatabaseServer {
@@ -17,71 +16,41 @@ export interface DatabaseServer {
   close(): Promise<void>;
 }
 
-// deno-lint-ignore no-explicit-any
-type Request = Record<string, any>;
-
-function page(request: Request): PageOptions {
-  const options: PageOptions = {};
-  if (request.cursor !== undefined) options.cursor = request.cursor;
-  if (request.limit !== undefined) options.limit = request.limit;
-  return options;
+/** Each unary RPC of the method table: the decoded request → the reply message. */
+function unaryHandlers(memory: MemoryClient): Map<string, (request: Wire) => Promise<unknown>> {
+  const handlers = new Map<string, (request: Wire) => Promise<unknown>>();
+  for (const [name, spec] of methodEntries()) {
+    const call = memory[name] as (...args: unknown[]) => Promise<unknown>;
+    handlers.set(spec.rpc, async (request) => replyFromResult(spec, await call.apply(memory, spec.args(request))));
+  }
+  return handlers;
 }
 
-function defined<T extends Record<string, unknown>>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+/** Resolves when `call` can take more data, or when the client went away (then nobody drains it). */
+function writable(call: grpc.ServerWritableStream<Wire, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+    call.on("close", done);
+    if (call.cancelled || call.destroyed) done();
+  });
 }
 
-/** Each unary RPC: what it asks of the memory, from the decoded request. */
-function unaryHandlers(memory: MemoryClient): Record<string, (request: Request) => Promise<unknown>> {
-  const empty = async (promise: Promise<unknown>) => (await promise, {});
-  return {
-    CreateConversation: (r) => memory.createConversation(r),
-    GetConversation: (r) => memory.getConversation(r.id),
-    ListConversations: (r) => memory.listConversations(page(r)),
-    UpdateConversation: (r) =>
-      memory.updateConversation(
-        r.id,
-        defined({ title: r.clear_title ? null : r.title, metadata: r.clear_metadata ? null : r.metadata }),
-      ),
-    DeleteConversation: (r) => empty(memory.deleteConversation(r.id)),
-    AppendMessages: async (r) => ({ items: await memory.appendMessages(r.conversation_id, r.messages) }),
-    GetMessage: (r) => memory.getMessage(r.id),
-    ListMessages: (r) => memory.listMessages(r.parent_id, page(r)),
-    SearchMessages: async (r) => ({
-      hits: await memory.searchMessages(
-        defined({ query: r.query, limit: r.limit, conversationId: r.conversation_id, match: r.match as never }),
-      ),
-    }),
-    UpsertEntity: (r) => memory.upsertEntity(r as never),
-    GetEntity: (r) => memory.getEntity(r.id),
-    ListEntities: (r) => memory.listEntities(defined({ ...page(r), type: r.type })),
-    AddRelation: (r) => memory.addRelation(r as never),
-    ListRelations: (r) => memory.listRelations(r.parent_id, page(r)),
-    AddFact: (r) => memory.addFact(r as never),
-    GetFact: (r) => memory.getFact(r.id),
-    ListFacts: (r) => memory.listFacts(defined({ ...page(r), entityId: r.parent_id })),
-    DeleteFact: (r) => empty(memory.deleteFact(r.id)),
-    SearchFacts: async (r) => ({ hits: await memory.searchFacts(defined({ query: r.query, limit: r.limit })) }),
-    RecordToolResult: (r) => memory.recordToolResult(r as never),
-    GetToolResult: (r) => memory.getToolResult(r.id),
-    ListToolResults: (r) =>
-      memory.listToolResults(defined({ ...page(r), conversationId: r.conversation_id, toolName: r.tool_name })),
-    RecordEpisode: (r) => memory.recordEpisode(r as never),
-    GetEpisode: (r) => memory.getEpisode(r.id),
-    AddFeedback: (r) =>
-      memory.addFeedback(r.episode_id, defined({ rating: r.rating, comment: r.comment }) as NewFeedback),
-    ListEpisodes: (r) => memory.listEpisodes(page(r)),
-    PutSummary: (r) => memory.putSummary(r as never),
-    ListSummaries: (r) => memory.listSummaries(r.parent_id, page(r)),
-    PutEmbedding: (r) => memory.putEmbedding(r as never),
-    GetEmbedding: (r) => memory.getEmbedding(r.item_kind as EmbeddableKind, r.item_id, r.model),
-    ListPendingEmbeddings: (r) => memory.listPendingEmbeddings(page(r)),
-    Stats: () => memory.stats(),
-    ImportJsonl: (r) => memory.importJsonl(r.jsonl),
-    Backup: (r) => memory.backup(r.dir),
-    Restore: (r) => memory.restore(r.dir),
-    Flush: (_r) => empty(memory.flush()),
-  };
+/** Streams the export, line by line, and stops when the client cancels (even while waiting to drain). */
+async function exportLines(memory: MemoryClient, call: grpc.ServerWritableStream<Wire, unknown>, request: Wire) {
+  const lines = memory.exportJsonl(defined({ conversationId: request.conversation_id as string | undefined }));
+  for await (const line of lines) {
+    if (call.cancelled) return;
+    if (!call.write({ line })) await writable(call);
+    if (call.cancelled) return;
+  }
+  call.end();
 }
 
 function authorized(metadata: grpc.Metadata, token: string | null): boolean {
@@ -98,6 +67,23 @@ const UNAUTHORIZED = new TabAgentError(
 );
 
 /**
+ * Refuses a call without the token as soon as its metadata arrives: the request message (up to
+ * {@link GRPC_MAX_MESSAGE_BYTES}) is then never read, let alone decoded.
+ */
+function requireToken(token: string | null): grpc.ServerInterceptor {
+  return (_method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, proceed) => {
+            if (authorized(metadata, token)) proceed(metadata);
+            else call.sendStatus(toGrpcError(UNAUTHORIZED) as grpc.StatusObject);
+          },
+        }),
+    });
+}
+
+/**
  * Serves `memory` at `address` (`unix:/path.sock`, or `host:port` with port 0 for any free one).
  * Only loopback hosts are accepted for TCP: the service is for this machine.
  */
@@ -109,6 +95,7 @@ export async function serveDatabase(
   const server = new grpc.Server({
     "grpc.max_receive_message_length": GRPC_MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": GRPC_MAX_MESSAGE_BYTES,
+    interceptors: [requireToken(token)],
   });
   const handlers = unaryHandlers(memory);
   const implementation: grpc.UntypedServiceImplementation = {};
@@ -116,31 +103,19 @@ export async function serveDatabase(
   for (const [name, method] of Object.entries(proto.service)) {
     const { request: requestType, response: responseType } = types.get(name)!;
     if (method.responseStream) {
-      implementation[name] = async (call: grpc.ServerWritableStream<Request, unknown>) => {
+      implementation[name] = async (call: grpc.ServerWritableStream<Wire, unknown>) => {
         try {
-          if (!authorized(call.metadata, token)) throw UNAUTHORIZED;
-          const request = proto.fromWire(requestType, call.request, "input");
-          for await (
-            const line of memory.exportJsonl(defined({ conversationId: request.conversation_id as string | undefined }))
-          ) {
-            if (call.cancelled) return;
-            if (!call.write({ line })) await new Promise((resolve) => call.once("drain", resolve));
-          }
-          call.end();
+          await exportLines(memory, call, proto.fromWire(requestType, call.request, "input"));
         } catch (error) {
           call.destroy(Object.assign(new Error(), toGrpcError(toTabAgentError(error))));
         }
       };
       continue;
     }
-    const handler = handlers[name];
-    if (!handler) throw new Error(`DatabaseService.${name} has no handler`);
-    implementation[name] = async (
-      call: grpc.ServerUnaryCall<Request, unknown>,
-      callback: grpc.sendUnaryData<unknown>,
-    ) => {
+    const handler = handlers.get(name);
+    if (!handler) throw new Error(`DatabaseService.${name} has no entry in MEMORY_METHODS`);
+    implementation[name] = async (call: grpc.ServerUnaryCall<Wire, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       try {
-        if (!authorized(call.metadata, token)) throw UNAUTHORIZED;
         const result = await handler(proto.fromWire(requestType, call.request, "input"));
         callback(null, proto.toWire(responseType, result));
       } catch (error) {

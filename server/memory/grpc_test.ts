@@ -1,7 +1,10 @@
+import { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { memoryClientSuite } from "./_client_suite.ts";
 import type { MemoryClient } from "./client.ts";
 import { serveDatabase } from "./grpc_server.ts";
+import { GRPC_MAX_MESSAGE_BYTES, SERVICE_NAME } from "./_proto.ts";
 import { openLocalMemory } from "./local.ts";
 import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
 import { TabAgentError } from "../errors/mod.ts";
@@ -62,3 +65,73 @@ Deno.test("RemoteMemory (gRPC): an unreachable service is 'unavailable'", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("RemoteMemory (gRPC): a call without the token is refused before its message is decoded", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-grpc-" });
+  const local = await openLocalMemory({ dir: `${dir}/db`, searchWorkers: 0 });
+  const server = await serveDatabase({ memory: local, address: `unix:${dir}/memory.sock`, token: TOKEN });
+  const client = new grpc.Client(server.address, grpc.credentials.createInsecure());
+  try {
+    // A message over the size limit: a server that reads it before checking the token answers
+    // RESOURCE_EXHAUSTED (and would decode up to 80 MiB for anyone who can reach the socket).
+    const oversized = Buffer.alloc(GRPC_MAX_MESSAGE_BYTES + 1);
+    for (const metadata of [new grpc.Metadata(), withToken("wrong-token")]) {
+      const status = await new Promise<grpc.ServiceError | null>((resolve) => {
+        client.makeUnaryRequest(
+          `/${SERVICE_NAME}/ImportJsonl`,
+          () => oversized,
+          (reply: Buffer) => reply,
+          undefined,
+          metadata,
+          (error) => resolve(error),
+        );
+      });
+      assertEquals(status?.code, grpc.status.UNAUTHENTICATED);
+    }
+  } finally {
+    client.close();
+    await server.close();
+    await local.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("RemoteMemory (gRPC): an export the client cancels while the server waits to drain ends", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-grpc-" });
+  const local = await openLocalMemory({ dir: `${dir}/db`, searchWorkers: 0 });
+  // Lines far larger than HTTP/2's flow-control window, so the server soon waits for 'drain'.
+  const line = JSON.stringify({ record: "padding", text: "x".repeat(256 * 1024) });
+  const ended = Promise.withResolvers<void>();
+  const memory = Object.create(local, {
+    exportJsonl: {
+      value: async function* () {
+        try {
+          for (let i = 0; i < 1000; i++) yield line;
+        } finally {
+          ended.resolve();
+        }
+      },
+    },
+  }) as MemoryClient;
+  const server = await serveDatabase({ memory, address: `unix:${dir}/memory.sock`, token: TOKEN });
+  const remote = await connectRemoteMemory({ address: server.address, token: TOKEN });
+  try {
+    for await (const _ of remote.exportJsonl()) break; // one line read, then the stream is cancelled
+    // Before the fix the server's export waited for a 'drain' that never comes; the guard names that hang.
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<string>((resolve) => guard = setTimeout(() => resolve("hung"), 20_000));
+    assertEquals(await Promise.race([ended.promise.then(() => "ended"), hung]), "ended");
+    clearTimeout(guard);
+  } finally {
+    await remote.close();
+    await server.close();
+    await local.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function withToken(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${token}`);
+  return metadata;
+}

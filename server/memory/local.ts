@@ -9,7 +9,7 @@
 import { MEMORY_OUTBOX_INTERVAL_MS, MEMORY_SEARCH_TIMEOUT_MS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { MemoryClient } from "./client.ts";
+import type { MemoryCalls, MemoryClient } from "./client.ts";
 import { type MemoryContext, parse, StoreAccess } from "./_context.ts";
 import * as conversations from "./_conversations.ts";
 import * as derived from "./_derived.ts";
@@ -29,7 +29,8 @@ import {
   verifyBackup,
   writeManifest,
 } from "./_backup.ts";
-import { exportLines, importLines } from "./_jsonl.ts";
+import { exportLines } from "./_export.ts";
+import { importLines } from "./_import.ts";
 import { type IndexStatus, VectorIndexService } from "./index/index_service.ts";
 import { EmbeddingWriter } from "./query/embedding_writer.ts";
 import {
@@ -47,40 +48,56 @@ import {
   type StoreName,
   type Stores,
 } from "./stores.ts";
-import type {
-  BackupManifest,
-  Conversation,
-  ConversationPatch,
-  EmbeddableKind,
-  Embedding,
-  Entity,
-  Episode,
-  Fact,
-  FactHit,
-  ImportResult,
-  MemoryStats,
-  Message,
-  NewConversation,
-  NewEmbedding,
-  NewEntity,
-  NewEpisode,
-  NewFact,
-  NewFeedback,
-  NewMessage,
-  NewRelation,
-  NewSummary,
-  NewToolResult,
-  Page,
-  PageOptions,
-  PendingEmbedding,
-  Relation,
-  SearchHit,
-  SearchOptions,
-  Summary,
-  ToolResult,
-} from "./types.ts";
+import type { BackupManifest, ImportResult, MemoryStats } from "./types.ts";
 
 export { parse } from "./_context.ts";
+
+/** A store module's implementation of a memory call: the call's arguments after the context. */
+type StoreOperation<K extends keyof MemoryCalls> = (
+  ctx: MemoryContext,
+  ...args: Parameters<MemoryCalls[K]>
+) => ReturnType<MemoryCalls[K]>;
+
+/**
+ * The calls each store module implements, by name; `LocalMemory` gets one method per entry. A new
+ * memory call is a function in the store module that owns its data, listed here.
+ */
+const STORE_OPERATIONS = {
+  createConversation: conversations.createConversation,
+  getConversation: conversations.getConversation,
+  listConversations: conversations.listConversations,
+  updateConversation: conversations.updateConversation,
+  deleteConversation: conversations.deleteConversation,
+  appendMessages: conversations.appendMessages,
+  getMessage: conversations.getMessage,
+  listMessages: conversations.listMessages,
+  searchMessages: conversations.searchMessages,
+  upsertEntity: knowledge.upsertEntity,
+  getEntity: knowledge.getEntity,
+  listEntities: knowledge.listEntities,
+  addRelation: knowledge.addRelation,
+  listRelations: knowledge.listRelations,
+  addFact: knowledge.addFact,
+  getFact: knowledge.getFact,
+  listFacts: knowledge.listFacts,
+  deleteFact: knowledge.deleteFact,
+  searchFacts: knowledge.searchFacts,
+  recordToolResult: toolResults.recordToolResult,
+  getToolResult: toolResults.getToolResult,
+  listToolResults: toolResults.listToolResults,
+  recordEpisode: experience.recordEpisode,
+  getEpisode: experience.getEpisode,
+  addFeedback: experience.addFeedback,
+  listEpisodes: experience.listEpisodes,
+  putSummary: derived.putSummary,
+  listSummaries: derived.listSummaries,
+  putEmbedding: derived.putEmbedding,
+  getEmbedding: derived.getEmbedding,
+  listPendingEmbeddings: derived.listPendingEmbeddings,
+} satisfies { [K in keyof MemoryCalls]?: StoreOperation<K> };
+
+/** The calls the store modules implement (the rest touch every store and live in the class). */
+type StoreCalls = Pick<MemoryCalls, keyof typeof STORE_OPERATIONS>;
 
 /** Options for {@link openLocalMemory}. */
 export interface LocalMemoryOptions {
@@ -120,6 +137,9 @@ export async function openLocalMemory(options: LocalMemoryOptions): Promise<Loca
   }
   return new LocalMemory(options, openStores(options.dir));
 }
+
+/** The store modules' calls, installed by the constructor from `STORE_OPERATIONS`. */
+export interface LocalMemory extends StoreCalls {}
 
 /**
  * The in-process {@link MemoryClient}. Create it with {@link openLocalMemory}.
@@ -171,6 +191,10 @@ export class LocalMemory implements MemoryClient {
       ready: () => this.#ready(),
       writable: () => this.#writable(),
     };
+    for (const [name, operation] of Object.entries(STORE_OPERATIONS)) {
+      const call = (...args: unknown[]) => (operation as (...args: unknown[]) => unknown)(this.#ctx, ...args);
+      Object.defineProperty(this, name, { value: call, writable: true, configurable: true });
+    }
     this.#startWorkers();
   }
 
@@ -253,43 +277,7 @@ export class LocalMemory implements MemoryClient {
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
   }
 
-  // ---- conversations and messages (_conversations.ts) ----
-
-  createConversation(input: NewConversation = {}): Promise<Conversation> {
-    return conversations.createConversation(this.#ctx, input);
-  }
-
-  getConversation(id: string): Promise<Conversation> {
-    return conversations.getConversation(this.#ctx, id);
-  }
-
-  listConversations(options?: PageOptions): Promise<Page<Conversation>> {
-    return conversations.listConversations(this.#ctx, options);
-  }
-
-  updateConversation(id: string, patch: ConversationPatch): Promise<Conversation> {
-    return conversations.updateConversation(this.#ctx, id, patch);
-  }
-
-  deleteConversation(id: string): Promise<void> {
-    return conversations.deleteConversation(this.#ctx, id);
-  }
-
-  appendMessages(conversationId: string, messages: NewMessage[]): Promise<Message[]> {
-    return conversations.appendMessages(this.#ctx, conversationId, messages);
-  }
-
-  getMessage(id: string): Promise<Message> {
-    return conversations.getMessage(this.#ctx, id);
-  }
-
-  listMessages(conversationId: string, options?: PageOptions): Promise<Page<Message>> {
-    return conversations.listMessages(this.#ctx, conversationId, options);
-  }
-
-  searchMessages(options: SearchOptions): Promise<SearchHit[]> {
-    return conversations.searchMessages(this.#ctx, options);
-  }
+  // ---- retrieval (index/, query/) ----
 
   /**
    * Hybrid search: keyword (BM25) and vector (HNSW) lists fused by reciprocal rank, filtered,
@@ -318,104 +306,6 @@ export class LocalMemory implements MemoryClient {
   /** The vector indexes' state (size, how each was opened, unsaved changes). */
   indexStatus(): Promise<IndexStatus[]> {
     return this.#indexService().status();
-  }
-
-  // ---- knowledge (_knowledge.ts) ----
-
-  upsertEntity(input: NewEntity): Promise<Entity> {
-    return knowledge.upsertEntity(this.#ctx, input);
-  }
-
-  getEntity(id: string): Promise<Entity> {
-    return knowledge.getEntity(this.#ctx, id);
-  }
-
-  listEntities(options: PageOptions & { type?: string } = {}): Promise<Page<Entity>> {
-    return knowledge.listEntities(this.#ctx, options);
-  }
-
-  addRelation(input: NewRelation): Promise<Relation> {
-    return knowledge.addRelation(this.#ctx, input);
-  }
-
-  listRelations(entityId: string, options?: PageOptions): Promise<Page<Relation>> {
-    return knowledge.listRelations(this.#ctx, entityId, options);
-  }
-
-  addFact(input: NewFact): Promise<Fact> {
-    return knowledge.addFact(this.#ctx, input);
-  }
-
-  getFact(id: string): Promise<Fact> {
-    return knowledge.getFact(this.#ctx, id);
-  }
-
-  listFacts(options: PageOptions & { entityId?: string } = {}): Promise<Page<Fact>> {
-    return knowledge.listFacts(this.#ctx, options);
-  }
-
-  deleteFact(id: string): Promise<void> {
-    return knowledge.deleteFact(this.#ctx, id);
-  }
-
-  searchFacts(options: { query: string; limit?: number }): Promise<FactHit[]> {
-    return knowledge.searchFacts(this.#ctx, options);
-  }
-
-  // ---- tool results (_tool_results.ts) ----
-
-  recordToolResult(input: NewToolResult): Promise<ToolResult> {
-    return toolResults.recordToolResult(this.#ctx, input);
-  }
-
-  getToolResult(id: string): Promise<ToolResult> {
-    return toolResults.getToolResult(this.#ctx, id);
-  }
-
-  listToolResults(
-    options: PageOptions & { conversationId?: string; toolName?: string } = {},
-  ): Promise<Page<ToolResult>> {
-    return toolResults.listToolResults(this.#ctx, options);
-  }
-
-  // ---- experience (_experience.ts) ----
-
-  recordEpisode(input: NewEpisode): Promise<Episode> {
-    return experience.recordEpisode(this.#ctx, input);
-  }
-
-  getEpisode(id: string): Promise<Episode> {
-    return experience.getEpisode(this.#ctx, id);
-  }
-
-  addFeedback(episodeId: string, feedback: NewFeedback): Promise<Episode> {
-    return experience.addFeedback(this.#ctx, episodeId, feedback);
-  }
-
-  listEpisodes(options?: PageOptions): Promise<Page<Episode>> {
-    return experience.listEpisodes(this.#ctx, options);
-  }
-
-  // ---- summaries and embeddings (_derived.ts) ----
-
-  putSummary(input: NewSummary): Promise<Summary> {
-    return derived.putSummary(this.#ctx, input);
-  }
-
-  listSummaries(conversationId: string, options?: PageOptions): Promise<Page<Summary>> {
-    return derived.listSummaries(this.#ctx, conversationId, options);
-  }
-
-  putEmbedding(input: NewEmbedding): Promise<Embedding> {
-    return derived.putEmbedding(this.#ctx, input);
-  }
-
-  getEmbedding(itemKind: EmbeddableKind, itemId: string, model: string): Promise<Embedding> {
-    return derived.getEmbedding(this.#ctx, itemKind, itemId, model);
-  }
-
-  listPendingEmbeddings(options?: PageOptions): Promise<Page<PendingEmbedding>> {
-    return derived.listPendingEmbeddings(this.#ctx, options);
   }
 
   // ---- whole memory ----
@@ -472,7 +362,7 @@ export class LocalMemory implements MemoryClient {
   async importJsonl(jsonl: string): Promise<ImportResult> {
     await this.#writable();
     this.#db.messagesBehind = true;
-    return importLines(this.#stores, jsonl);
+    return importLines(this.#db, jsonl);
   }
 
   async backup(dir: string): Promise<BackupManifest> {

@@ -154,3 +154,51 @@ Deno.test("LocalMemory: committed messages reach the store file in the backgroun
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("LocalMemory: an import cut off before its summaries committed is completed by importing again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-import-" });
+  try {
+    const source = await openLocalMemory({ dir: `${dir}/source`, searchWorkers: 0 });
+    const { id } = await source.createConversation({ title: "summarised" });
+    const messages = await source.appendMessages(id, [
+      { role: "user", content: "one" },
+      { role: "assistant", content: "two" },
+      { role: "user", content: "three" },
+    ]);
+    await source.putSummary({
+      conversation_id: id,
+      from_message_id: messages[1].id,
+      to_message_id: messages[2].id,
+      text: "two and three",
+    });
+    const lines: string[] = [];
+    for await (const line of source.exportJsonl()) lines.push(line);
+    await source.close();
+
+    const target = await openLocalMemory({ dir: `${dir}/target`, searchWorkers: 0 });
+    try {
+      assertEquals((await target.importJsonl(lines.join("\n"))).imported.summary, 1);
+      // The process died after the truth stores committed and before the summaries store did.
+      const summaries = new DatabaseSync(`${dir}/target/${storeFile("summaries")}`);
+      summaries.exec("DELETE FROM summaries");
+      summaries.close();
+      assertEquals((await target.listSummaries(id)).items, []);
+
+      const again = await target.importJsonl(lines.join("\n"));
+      assertEquals(again.imported, { summary: 1 });
+      assertEquals(again.skipped, { conversation: 1, message: 3 });
+      const [summary] = (await target.listSummaries(id)).items;
+      const copied = (await target.listMessages(id)).items;
+      assertEquals([summary.text, summary.from_message_id, summary.to_message_id], [
+        "two and three",
+        copied[1].id,
+        copied[2].id,
+      ]);
+      assertEquals((await target.importJsonl(lines.join("\n"))).imported, {});
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -30,7 +30,7 @@
  * ```
  * @module
  */
-export type { MemoryClient } from "./client.ts";
+export { MEMORY_METHODS, type MemoryCalls, type MemoryClient, type MemoryMethodName } from "./client.ts";
 export { LocalMemory, type LocalMemoryOptions, openLocalMemory } from "./local.ts";
 export * from "./types.ts";
 export { STORE_NAMES, type StoreName, SYNCHRONOUS } from "./stores.ts";

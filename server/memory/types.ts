@@ -28,233 +28,34 @@ export interface PageOptions {
   limit?: number;
 }
 
-/** A stored conversation. */
-export interface Conversation {
-  id: string;
-  title: string | null;
-  metadata: Metadata | null;
-  message_count: number;
-  created_at: string;
-  updated_at: string;
+// ---- what the stores hold, as clients see it (the schemas are the source; HTTP documents them) ----
+
+const storedMetadata = z.record(z.string(), z.unknown()).nullable();
+
+/** The schema of a page of `item`, named `id` in the OpenAPI document. */
+export function pageSchema<T extends z.ZodType>(item: T, id: string) {
+  return z.object({
+    items: z.array(item),
+    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last page"),
+  }).meta({ id });
 }
+
+/** A stored conversation. */
+export const ConversationSchema = z.object({
+  id: z.string(),
+  title: z.string().nullable(),
+  metadata: storedMetadata,
+  message_count: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).meta({ id: "Conversation" });
+/** A stored conversation. */
+export type Conversation = z.infer<typeof ConversationSchema>;
 
 /** The roles a chat message can have (OpenAI's). */
 export const ROLES = ["system", "user", "assistant", "tool"] as const;
 /** A message role. */
 export type Role = typeof ROLES[number];
-
-/** One part of a multi-part message (OpenAI content parts). */
-export type ContentPart =
-  | { type: "text"; text: string }
-  | { type: "image_url"; image_url: { url: string; detail?: "auto" | "low" | "high" } }
-  | { type: "input_audio"; input_audio: { data: string; format: string } }
-  | { type: "file"; file: { file_data?: string; file_id?: string; filename?: string } };
-
-/** A message to store. */
-export interface NewMessage {
-  role: Role;
-  content: string | ContentPart[];
-  model?: string;
-  tool_calls?: unknown[];
-  tool_call_id?: string;
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  metadata?: Metadata;
-}
-
-/** A stored message. Ids are `msg_<n>`, increasing in write order. */
-export interface Message {
-  id: string;
-  conversation_id: string;
-  role: Role;
-  content: string | ContentPart[];
-  model: string | null;
-  tool_calls: unknown[] | null;
-  tool_call_id: string | null;
-  prompt_tokens: number | null;
-  completion_tokens: number | null;
-  metadata: Metadata | null;
-  created_at: string;
-}
-
-/** A full-text search hit: higher `score` is better (BM25, negated); `snippet` marks matches with `**`. */
-export interface SearchHit {
-  message: Message;
-  conversation_id: string;
-  score: number;
-  snippet: string;
-}
-
-/** A knowledge entity (a person, page, project …), unique by `type` and `name`. */
-export interface Entity {
-  id: string;
-  type: string;
-  name: string;
-  attributes: Metadata | null;
-  created_at: string;
-  updated_at: string;
-}
-
-/** A typed edge between two entities. */
-export interface Relation {
-  id: string;
-  subject_id: string;
-  predicate: string;
-  object_id: string;
-  weight: number | null;
-  fact_id: string | null;
-  created_at: string;
-}
-
-/** A fact with its provenance: where it was learned (`source_kind`, `source_id`, `conversation_id`). */
-export interface Fact {
-  id: string;
-  text: string;
-  subject: string | null;
-  predicate: string | null;
-  object: string | null;
-  entity_id: string | null;
-  confidence: number | null;
-  source_kind: string;
-  source_id: string | null;
-  conversation_id: string | null;
-  metadata: Metadata | null;
-  created_at: string;
-}
-
-/** A fact search hit. */
-export interface FactHit {
-  fact: Fact;
-  score: number;
-  snippet: string;
-}
-
-/** One recorded tool call and what it returned. */
-export interface ToolResult {
-  id: string;
-  conversation_id: string | null;
-  message_id: string | null;
-  call_id: string | null;
-  tool_name: string;
-  arguments: unknown;
-  result: unknown;
-  status: "ok" | "error";
-  error: string | null;
-  duration_ms: number;
-  created_at: string;
-}
-
-/** How an episode ended. */
-export const OUTCOMES = ["success", "failure", "partial", "unknown"] as const;
-
-/** User feedback on an episode: -1 (bad), 0 (neutral), 1 (good). */
-export interface Feedback {
-  rating: -1 | 0 | 1;
-  comment: string | null;
-  created_at: string;
-}
-
-/** An episode of experience: a task the agent attempted, its outcome and the user's feedback. */
-export interface Episode {
-  id: string;
-  conversation_id: string | null;
-  task: string;
-  outcome: typeof OUTCOMES[number];
-  reward: number | null;
-  metadata: Metadata | null;
-  feedback: Feedback[];
-  created_at: string;
-  updated_at: string;
-}
-
-/** A summary of a conversation's messages `from_message_id`..`to_message_id` (inclusive). */
-export interface Summary {
-  id: string;
-  conversation_id: string;
-  from_message_id: string;
-  to_message_id: string;
-  text: string;
-  model: string | null;
-  created_at: string;
-}
-
-/** The kinds of item an embedding can belong to. */
-export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode"] as const;
-/** An embeddable item kind. */
-export type EmbeddableKind = typeof EMBEDDABLE_KINDS[number];
-
-/** A float32 vector for one item under one model. */
-export interface Embedding {
-  item_kind: EmbeddableKind;
-  item_id: string;
-  model: string;
-  dimensions: number;
-  vector: number[];
-  created_at: string;
-}
-
-/** An item that has no embedding yet (queued by the outbox worker). */
-export interface PendingEmbedding {
-  item_kind: EmbeddableKind;
-  item_id: string;
-  conversation_id: string | null;
-  queued_at: string;
-}
-
-/** One store file as the stats see it. */
-export interface StoreStats {
-  name: string;
-  schema_version: number;
-  bytes: number;
-}
-
-/** Counts across the stores. */
-export interface MemoryStats {
-  conversations: number;
-  messages: number;
-  entities: number;
-  relations: number;
-  facts: number;
-  tool_results: number;
-  episodes: number;
-  summaries: number;
-  embeddings: number;
-  pending_embeddings: number;
-  outbox_pending: number;
-  counters: Record<string, number>;
-  stores: StoreStats[];
-}
-
-/** What an import added and skipped. */
-export interface ImportResult {
-  imported: Record<string, number>;
-  skipped: Record<string, number>;
-}
-
-/** The manifest written beside a backup's database files. */
-export interface BackupManifest {
-  format: "tabagent-memory-backup";
-  format_version: 1;
-  created_at: string;
-  app_version: string;
-  files: { store: string; file: string; bytes: number; sha256: string; schema_version: number }[];
-}
-
-// ---- input schemas ----
-
-const jsonObject = z.record(z.string(), z.unknown()).refine(
-  (value) => JSON.stringify(value).length <= MEMORY_MAX_JSON_BYTES,
-  `must be at most ${MEMORY_MAX_JSON_BYTES} bytes as JSON`,
-);
-const name = z.string().min(1).max(MEMORY_MAX_NAME_LENGTH);
-const text = z.string().min(1).max(MEMORY_MAX_TEXT_LENGTH);
-const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-
-/** `{cursor?, limit?}`. */
-export const PageOptionsSchema = z.object({
-  cursor: z.string().max(200).optional(),
-  limit: z.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
-});
 
 /** A content part. Strings are not size-limited here: the message byte limit (413) covers them. */
 export const ContentPartSchema = z.discriminatedUnion("type", [
@@ -273,6 +74,236 @@ export const ContentPartSchema = z.discriminatedUnion("type", [
     }),
   }),
 ]);
+/** One part of a multi-part message (OpenAI content parts). */
+export type ContentPart = z.infer<typeof ContentPartSchema>;
+
+/** A stored message. Ids are `msg_<n>`, increasing in write order. */
+export const MessageSchema = z.object({
+  id: z.string().meta({ example: "msg_42" }),
+  conversation_id: z.string(),
+  role: z.enum(ROLES),
+  content: z.union([z.string(), z.array(ContentPartSchema)]),
+  model: z.string().nullable(),
+  tool_calls: z.array(z.unknown()).nullable(),
+  tool_call_id: z.string().nullable(),
+  prompt_tokens: z.number().int().nullable(),
+  completion_tokens: z.number().int().nullable(),
+  metadata: storedMetadata,
+  created_at: z.string(),
+}).meta({ id: "Message" });
+/** A stored message. */
+export type Message = z.infer<typeof MessageSchema>;
+
+/** A full-text search hit: higher `score` is better (BM25, negated); `snippet` marks matches with `**`. */
+export const SearchHitSchema = z.object({
+  message: MessageSchema,
+  conversation_id: z.string(),
+  score: z.number().describe("BM25, higher is better"),
+  snippet: z.string().describe("The matching passage, matches wrapped in `**`"),
+}).meta({ id: "SearchHit" });
+/** A full-text search hit. */
+export type SearchHit = z.infer<typeof SearchHitSchema>;
+
+/** A knowledge entity (a person, page, project …), unique by `type` and `name`. */
+export const EntitySchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  name: z.string(),
+  attributes: storedMetadata,
+  created_at: z.string(),
+  updated_at: z.string(),
+}).meta({ id: "Entity" });
+/** A knowledge entity. */
+export type Entity = z.infer<typeof EntitySchema>;
+
+/** A typed edge between two entities. */
+export const RelationSchema = z.object({
+  id: z.string(),
+  subject_id: z.string(),
+  predicate: z.string(),
+  object_id: z.string(),
+  weight: z.number().nullable(),
+  fact_id: z.string().nullable(),
+  created_at: z.string(),
+}).meta({ id: "Relation" });
+/** A typed edge between two entities. */
+export type Relation = z.infer<typeof RelationSchema>;
+
+/** A fact with its provenance: where it was learned (`source_kind`, `source_id`, `conversation_id`). */
+export const FactSchema = z.object({
+  id: z.string(),
+  text: z.string(),
+  subject: z.string().nullable(),
+  predicate: z.string().nullable(),
+  object: z.string().nullable(),
+  entity_id: z.string().nullable(),
+  confidence: z.number().nullable(),
+  source_kind: z.string(),
+  source_id: z.string().nullable(),
+  conversation_id: z.string().nullable(),
+  metadata: storedMetadata,
+  created_at: z.string(),
+}).meta({ id: "Fact" });
+/** A fact with its provenance. */
+export type Fact = z.infer<typeof FactSchema>;
+
+/** A fact search hit. */
+export const FactHitSchema = z.object({ fact: FactSchema, score: z.number(), snippet: z.string() }).meta({
+  id: "FactHit",
+});
+/** A fact search hit. */
+export type FactHit = z.infer<typeof FactHitSchema>;
+
+/** One recorded tool call and what it returned. */
+export const ToolResultSchema = z.object({
+  id: z.string(),
+  conversation_id: z.string().nullable(),
+  message_id: z.string().nullable(),
+  call_id: z.string().nullable(),
+  tool_name: z.string(),
+  arguments: z.unknown(),
+  result: z.unknown(),
+  status: z.enum(["ok", "error"]),
+  error: z.string().nullable(),
+  duration_ms: z.number(),
+  created_at: z.string(),
+}).meta({ id: "ToolResult" });
+/** One recorded tool call and what it returned. */
+export type ToolResult = z.infer<typeof ToolResultSchema>;
+
+/** How an episode ended. */
+export const OUTCOMES = ["success", "failure", "partial", "unknown"] as const;
+
+const rating = z.union([z.literal(-1), z.literal(0), z.literal(1)]);
+
+/** User feedback on an episode: -1 (bad), 0 (neutral), 1 (good). */
+export const FeedbackRecordSchema = z.object({
+  rating,
+  comment: z.string().nullable(),
+  created_at: z.string(),
+});
+/** User feedback on an episode. */
+export type Feedback = z.infer<typeof FeedbackRecordSchema>;
+
+/** An episode of experience: a task the agent attempted, its outcome and the user's feedback. */
+export const EpisodeSchema = z.object({
+  id: z.string(),
+  conversation_id: z.string().nullable(),
+  task: z.string(),
+  outcome: z.enum(OUTCOMES),
+  reward: z.number().nullable(),
+  metadata: storedMetadata,
+  feedback: z.array(FeedbackRecordSchema),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).meta({ id: "Episode" });
+/** An episode of experience. */
+export type Episode = z.infer<typeof EpisodeSchema>;
+
+/** A summary of a conversation's messages `from_message_id`..`to_message_id` (inclusive). */
+export const SummarySchema = z.object({
+  id: z.string(),
+  conversation_id: z.string(),
+  from_message_id: z.string(),
+  to_message_id: z.string(),
+  text: z.string(),
+  model: z.string().nullable(),
+  created_at: z.string(),
+}).meta({ id: "Summary" });
+/** A summary of part of a conversation. */
+export type Summary = z.infer<typeof SummarySchema>;
+
+/** The kinds of item an embedding can belong to. */
+export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode"] as const;
+/** An embeddable item kind. */
+export type EmbeddableKind = typeof EMBEDDABLE_KINDS[number];
+
+/** A float32 vector for one item under one model. */
+export const EmbeddingSchema = z.object({
+  item_kind: z.enum(EMBEDDABLE_KINDS),
+  item_id: z.string(),
+  model: z.string(),
+  dimensions: z.number().int(),
+  vector: z.array(z.number()),
+  created_at: z.string(),
+}).meta({ id: "Embedding" });
+/** A float32 vector for one item under one model. */
+export type Embedding = z.infer<typeof EmbeddingSchema>;
+
+/** An item that has no embedding yet (queued by the outbox worker). */
+export const PendingEmbeddingSchema = z.object({
+  item_kind: z.enum(EMBEDDABLE_KINDS),
+  item_id: z.string(),
+  conversation_id: z.string().nullable(),
+  queued_at: z.string(),
+}).meta({ id: "PendingEmbedding" });
+/** An item that has no embedding yet. */
+export type PendingEmbedding = z.infer<typeof PendingEmbeddingSchema>;
+
+/** One store file as the stats see it. */
+export const StoreStatsSchema = z.object({ name: z.string(), schema_version: z.number(), bytes: z.number() });
+/** One store file as the stats see it. */
+export type StoreStats = z.infer<typeof StoreStatsSchema>;
+
+/** Counts across the stores. */
+export const MemoryStatsSchema = z.object({
+  conversations: z.number(),
+  messages: z.number(),
+  entities: z.number(),
+  relations: z.number(),
+  facts: z.number(),
+  tool_results: z.number(),
+  episodes: z.number(),
+  summaries: z.number(),
+  embeddings: z.number(),
+  pending_embeddings: z.number(),
+  outbox_pending: z.number(),
+  counters: z.record(z.string(), z.number()),
+  stores: z.array(StoreStatsSchema),
+}).meta({ id: "MemoryStats" });
+/** Counts across the stores. */
+export type MemoryStats = z.infer<typeof MemoryStatsSchema>;
+
+/** What an import added and skipped. */
+export const ImportResultSchema = z.object({
+  imported: z.record(z.string(), z.number()),
+  skipped: z.record(z.string(), z.number()),
+}).meta({ id: "ImportResult" });
+/** What an import added and skipped. */
+export type ImportResult = z.infer<typeof ImportResultSchema>;
+
+/** The manifest written beside a backup's database files. */
+export const BackupManifestSchema = z.object({
+  format: z.literal("tabagent-memory-backup"),
+  format_version: z.literal(1),
+  created_at: z.string(),
+  app_version: z.string(),
+  files: z.array(z.object({
+    store: z.string(),
+    file: z.string(),
+    bytes: z.number(),
+    sha256: z.string(),
+    schema_version: z.number(),
+  })),
+}).meta({ id: "BackupManifest" });
+/** The manifest written beside a backup's database files. */
+export type BackupManifest = z.infer<typeof BackupManifestSchema>;
+
+// ---- input schemas ----
+
+const jsonObject = z.record(z.string(), z.unknown()).refine(
+  (value) => JSON.stringify(value).length <= MEMORY_MAX_JSON_BYTES,
+  `must be at most ${MEMORY_MAX_JSON_BYTES} bytes as JSON`,
+);
+const name = z.string().min(1).max(MEMORY_MAX_NAME_LENGTH);
+const text = z.string().min(1).max(MEMORY_MAX_TEXT_LENGTH);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** `{cursor?, limit?}`. */
+export const PageOptionsSchema = z.object({
+  cursor: z.string().max(200).optional(),
+  limit: z.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
+});
 
 /** A message to append. */
 export const NewMessageSchema = z.object({
@@ -358,7 +389,7 @@ export const NewEpisodeSchema = z.object({
 
 /** `addFeedback` input. */
 export const FeedbackSchema = z.object({
-  rating: z.union([z.literal(-1), z.literal(0), z.literal(1)]),
+  rating,
   comment: text.optional(),
 });
 
@@ -379,6 +410,8 @@ export const NewEmbeddingSchema = z.object({
   vector: z.array(z.number().finite()).min(1).max(MEMORY_MAX_EMBEDDING_DIMENSIONS),
 });
 
+/** A message to store. */
+export type NewMessage = z.infer<typeof NewMessageSchema>;
 /** Inputs as the parsers return them. */
 export type NewConversation = z.infer<typeof NewConversationSchema>;
 /** A conversation patch. */

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { TabAgentError } from "../errors/mod.ts";
+import { locateWeights, type ModelLocation } from "./locate.ts";
 import { assertSafeRepoPath, folderName, idFromFolder, type ModelId, modelIdSchema } from "./repo_id.ts";
 
 /** The manifest's file name inside a model folder. */
@@ -73,8 +74,9 @@ async function walk(
       latest = Math.max(latest, sub.latest);
       continue;
     }
-    if (!entry.isFile) continue;
-    const info = await Deno.stat(full);
+    // A symlink to a file counts: weights are often linked in from another tool's cache.
+    const info = entry.isFile || entry.isSymlink ? await Deno.stat(full).catch(() => null) : null;
+    if (!info?.isFile) continue;
     disk += info.blocks !== null ? info.blocks * 512 : info.size;
     latest = Math.max(latest, info.mtime?.getTime() ?? 0);
     if (!isOwnFile(entry.name)) out.push({ path: rel, size: info.size });
@@ -148,6 +150,29 @@ export class ModelCache {
       manifest.files.every((f) => present.get(f.path) === f.size);
     files.sort((a, b) => a.path.localeCompare(b.path));
     return { id, dir, manifest, complete, sizeOnDisk: disk, files, modifiedAt: new Date(latest || Date.now()) };
+  }
+
+  /**
+   * The weights inference loads for `id` (see {@link locateWeights}). Throws `not_found` for an id
+   * that is not `org/name` (as OpenAI answers an unknown model) and for a model without weights.
+   */
+  async locate(id: string): Promise<ModelLocation> {
+    if (!modelIdSchema.safeParse(id).success) {
+      throw new TabAgentError("not_found", `The model '${id}' does not exist`, { model: id });
+    }
+    const model = await this.get(id);
+    const location = model && locateWeights(model);
+    if (location) return location;
+    throw new TabAgentError(
+      "not_found",
+      `The model '${id}' is not downloaded: pull it with 'tabagent models pull ${id}' (or POST /v1/models/pull)`,
+      { model: id },
+    );
+  }
+
+  /** Every model in the cache that inference can load, sorted by id. */
+  async listLocatable(): Promise<ModelLocation[]> {
+    return (await this.list()).map(locateWeights).filter((l): l is ModelLocation => l !== null);
   }
 
   /** Every model folder in the cache, sorted by id. */

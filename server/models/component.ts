@@ -5,7 +5,7 @@ import { ModelCache } from "./cache.ts";
 import { type CatalogEntry, defaultCatalog } from "./catalog/catalog.ts";
 import { HubClient, hubOptionsFromEnv } from "./hub_client.ts";
 import { HUB_TOKEN_FILE, readHubToken } from "./hub_token.ts";
-import { PullJobs } from "./pull.ts";
+import { PullJobs } from "./pull_jobs.ts";
 
 /** What the models component needs. */
 export interface ModelsComponentOptions {

@@ -5,33 +5,24 @@
  * blob id before an atomic rename, a free-space check first, and a cross-process lock per file.
  * @module
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type ChunkState, doneBytes, freshState, loadState, saveState } from "./_chunk_state.ts";
 import type { Digests } from "./_hash_core.ts";
-import { followHash, type HashFollower } from "./_hash_follower.ts";
+import { followHash } from "./_hash_follower.ts";
+import { PieceDownload } from "./_pieces.ts";
 import { acquireFileLock } from "./file_lock.ts";
 import type { HubClient, ResolvedFile } from "./hub_client.ts";
 import {
   DEFAULT_CONNECTIONS,
   DISK_RESERVE_BYTES,
   MAX_CONNECTIONS,
-  MAX_PIECE_ATTEMPTS,
   MAX_PIECE_BYTES,
   MIN_PIECE_BYTES,
-  RETRY_BASE_MS,
-  RETRY_MAX_MS,
-  STALL_TIMEOUT_MS,
   STATE_SAVE_INTERVAL_MS,
 } from "./limits.ts";
-
-/** Bytes one read of a response body may fill. */
-const READ_BUFFER_BYTES = 1024 * 1024;
-
-/** Progress is reported at most once per this many bytes (and at the end of each piece). */
-const PROGRESS_STEP_BYTES = 256 * 1024;
 
 /** What a file must turn out to be. */
 export interface ExpectedFile {
@@ -75,33 +66,6 @@ export interface DownloadResult {
   resumedBytes: number;
   /** The file was already complete and verified (e.g. another process fetched it meanwhile). */
   alreadyPresent: boolean;
-}
-
-/** An HTTP answer worth another try (5xx, 429, 408), or one that asks for a fresh URL. */
-class RetryableError extends Error {
-  constructor(message: string, readonly relocate = false) {
-    super(message);
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function backoff(attempt: number): number {
-  const base = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
-  return base / 2 + Math.random() * base / 2;
 }
 
 /** The piece size for a file: about four pieces per connection, within the limits. */
@@ -176,25 +140,57 @@ function matches(digests: Digests, expected: { sha256?: string; gitSha1?: string
  * ```
  */
 export async function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
-  const { hub, dest, log } = options;
+  const { dest } = options;
   const signal = options.signal ?? new AbortController().signal;
-  const partialPath = `${dest}.partial`;
-  const statePath = `${partialPath}.json`;
   await Deno.mkdir(parentOf(dest), { recursive: true });
   if (signal.aborted) throw new TabAgentError("cancelled", `Download of ${dest} cancelled`);
   await using _lock = await acquireFileLock(`${dest}.lock`, { signal, onWait: options.onWait });
-
   // Someone (another process, an earlier pull) may have finished the file while we waited.
-  const present = await exists(dest);
-  if (present && present.size === options.expected.size && (options.expected.sha256 || options.expected.gitSha1)) {
-    const digests = await hashExisting(dest, present.size, !options.expected.sha256);
-    if (matches(digests, options.expected)) {
-      options.onProgress?.(present.size, present.size);
-      return { path: dest, size: present.size, ...digests, fetchedBytes: 0, resumedBytes: 0, alreadyPresent: true };
-    }
+  const present = await presentAndVerified(dest, options.expected);
+  if (present) {
+    options.onProgress?.(present.size, present.size);
+    return { ...present, fetchedBytes: 0, resumedBytes: 0, alreadyPresent: true };
   }
+  const located = await options.hub.locate(options.url, signal);
+  const expected = checkedExpectation(options, located);
+  const start = await startState(options, located, expected);
+  const { resumedBytes } = start;
+  const { fetchedBytes, digests } = await fetchAndHash({ options, signal, located, expected, ...start });
+  const partialPath = `${dest}.partial`;
+  if (!matches(digests, expected)) {
+    await removeIfPresent(partialPath);
+    await removeIfPresent(`${partialPath}.json`);
+    const algorithm = expected.sha256 ? "sha256" : "git-sha1";
+    throw new TabAgentError(
+      "checksum_mismatch",
+      `Downloaded bytes of ${options.url} do not match the Hub's ${algorithm}; the partial file was deleted, pull again`,
+      {
+        algorithm,
+        expected: expected.sha256 ?? expected.gitSha1,
+        actual: expected.sha256 ? digests.sha256 : digests.gitSha1,
+      },
+    );
+  }
+  // No fsync before the rename, as curl and huggingface_hub: forcing 1 GiB to disk doubles the time
+  // here. A power cut right after can leave a damaged file; `sha256` in the manifest finds it.
+  await Deno.rename(partialPath, dest);
+  await removeIfPresent(`${partialPath}.json`);
+  return { path: dest, size: expected.size, ...digests, fetchedBytes, resumedBytes, alreadyPresent: false };
+}
 
-  let located = await hub.locate(options.url, signal);
+/** The file at `dest` when it already is what is expected (size and checksum), else null. */
+async function presentAndVerified(
+  dest: string,
+  expected: ExpectedFile,
+): Promise<{ path: string; size: number } & Digests | null> {
+  const present = await exists(dest);
+  if (!present || present.size !== expected.size || !(expected.sha256 || expected.gitSha1)) return null;
+  const digests = await hashExisting(dest, present.size, !expected.sha256);
+  return matches(digests, expected) ? { path: dest, size: present.size, ...digests } : null;
+}
+
+/** What the file must be, from the file list and the Hub's ETag, which must agree. */
+function checkedExpectation(options: DownloadOptions, located: ResolvedFile): ExpectedFile {
   const etagSha256 = located.etag && /^[0-9a-f]{64}$/.test(located.etag) ? located.etag : undefined;
   const etagGit = located.etag && /^[0-9a-f]{40}$/.test(located.etag) ? located.etag : undefined;
   const expected = {
@@ -217,229 +213,92 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   if (!expected.sha256 && !expected.gitSha1) {
     throw new TabAgentError("upstream_failed", `No checksum for ${options.url}: the Hub sent no LFS oid or ETag`);
   }
-  const size = expected.size;
-  const connections = Math.max(1, Math.min(MAX_CONNECTIONS, options.connections ?? DEFAULT_CONNECTIONS));
-  const ranges = located.ranges;
+  return expected;
+}
+
+/** The chunk state to continue from (a resumable partial file's, or a fresh one), after a space check. */
+async function startState(
+  options: DownloadOptions,
+  located: ResolvedFile,
+  expected: ExpectedFile,
+): Promise<{ state: ChunkState; resumedBytes: number; resumed: boolean }> {
+  const partialPath = `${options.dest}.partial`;
+  const { size } = expected;
+  const connections = connectionsFor(options);
   const identity = `${expected.sha256 ?? ""}:${expected.gitSha1 ?? ""}`;
-  let state: ChunkState | null = ranges && await exists(partialPath)
-    ? await loadState(statePath, size, identity)
+  const loaded = located.ranges && await exists(partialPath)
+    ? await loadState(`${partialPath}.json`, size, identity)
     : null;
-  const resumed = state !== null;
-  state ??= freshState(
+  const state = loaded ?? freshState(
     size,
     identity,
-    ranges ? (options.pieceBytes ?? choosePieceBytes(size, connections)) : size || 1,
+    located.ranges ? (options.pieceBytes ?? choosePieceBytes(size, connections)) : size || 1,
   );
   const resumedBytes = doneBytes(state);
-  await checkDiskSpace(parentOf(dest), size - resumedBytes);
-  if (resumed) log?.info("resuming download", { path: dest, bytes: resumedBytes, size });
+  await checkDiskSpace(parentOf(options.dest), size - resumedBytes);
+  if (loaded) options.log?.info("resuming download", { path: options.dest, bytes: resumedBytes, size });
+  return { state, resumedBytes, resumed: loaded !== null };
+}
 
-  const fd = openSync(partialPath, resumed ? "r+" : "w");
-  const hasher: HashFollower = followHash(partialPath, size, !expected.sha256);
-  const pieceBytes = state.pieceBytes;
-  const done = state.done;
-  const pieceStart = (i: number) => i * pieceBytes;
-  const pieceLength = (i: number) => Math.min(size, (i + 1) * pieceBytes) - i * pieceBytes;
-  let total = resumedBytes;
-  let reported = resumedBytes;
-  let fetchedBytes = 0;
-  let frontier = 0;
-  const advanceFrontier = () => {
-    while (frontier < done.length && done[frontier] === pieceLength(frontier)) frontier++;
-    const prefix = frontier < done.length ? pieceStart(frontier) + done[frontier] : size;
-    hasher.advance(prefix);
-  };
+function connectionsFor(options: DownloadOptions): number {
+  return Math.max(1, Math.min(MAX_CONNECTIONS, options.connections ?? DEFAULT_CONNECTIONS));
+}
 
+/**
+ * Fetches the missing pieces into `<dest>.partial` while hashing it, saving the chunk state now and
+ * then and on failure. Every resource it opens is closed by one `AsyncDisposableStack`, on every path.
+ */
+async function fetchAndHash(run: {
+  options: DownloadOptions;
+  signal: AbortSignal;
+  located: ResolvedFile;
+  expected: ExpectedFile;
+  state: ChunkState;
+  resumedBytes: number;
+  resumed: boolean;
+}): Promise<{ fetchedBytes: number; digests: Digests }> {
+  const { options, state, expected } = run;
+  const { dest, log } = options;
+  const partialPath = `${dest}.partial`;
+  const statePath = `${partialPath}.json`;
+  await using cleanup = new AsyncDisposableStack();
+  const fd = openSync(partialPath, run.resumed ? "r+" : "w");
+  cleanup.defer(() => closeSync(fd));
+  const hasher = followHash(partialPath, expected.size, !expected.sha256);
+  cleanup.defer(() => hasher.close());
   let saving = Promise.resolve();
   const persist = () => {
-    const snapshot = { ...state, done: [...done] };
+    const snapshot = { ...state, done: [...state.done] };
     saving = saving.then(() => saveState(statePath, snapshot));
     return saving;
   };
-  const internal = new AbortController();
-  const onAbort = () => internal.abort(new TabAgentError("cancelled", `Download of ${dest} cancelled`));
-  signal.addEventListener("abort", onAbort, { once: true });
   const saver = setInterval(
     () => persist().catch((error) => log?.warn("saving chunk state failed", { error })),
     STATE_SAVE_INTERVAL_MS,
   );
+  cleanup.defer(() => clearInterval(saver));
+  const internal = new AbortController();
+  const onAbort = () => internal.abort(new TabAgentError("cancelled", `Download of ${dest} cancelled`));
+  run.signal.addEventListener("abort", onAbort, { once: true });
+  cleanup.defer(() => run.signal.removeEventListener("abort", onAbort));
 
-  let relocating: Promise<ResolvedFile> | undefined;
-  const relocate = (stale: ResolvedFile) => {
-    if (located !== stale) return Promise.resolve(located);
-    relocating ??= hub.locate(options.url, internal.signal).then((fresh) => {
-      located = fresh;
-      relocating = undefined;
-      return fresh;
-    });
-    return relocating;
-  };
-
-  // Streams one Range request of piece `i` into the file, counting bytes only once written.
-  // Streams one Range request of piece `i` into the file. Each network chunk is written at once
-  // with a positioned synchronous write: measured here, that is what keeps pace with curl (async
-  // writes or batching into larger buffers cost a third to two thirds of the throughput), and a
-  // chunk counts as done only once written, so the saved state never claims unwritten bytes.
-  const streamPiece = async (i: number) => {
-    const target = located;
-    const from = pieceStart(i) + done[i];
-    const to = pieceStart(i) + pieceLength(i) - 1;
-    const request = new AbortController();
-    const requestSignal = AbortSignal.any([internal.signal, request.signal]);
-    let lastActivity = performance.now();
-    const watchdog = setInterval(() => {
-      if (performance.now() - lastActivity > STALL_TIMEOUT_MS) request.abort(new RetryableError("stalled"));
-    }, Math.min(STALL_TIMEOUT_MS, 5_000));
-    let position = from;
-    try {
-      const headers = new Headers({ "accept-encoding": "identity" });
-      if (ranges) headers.set("range", `bytes=${from}-${to}`);
-      const response = await hub.fetch(target.url, { headers, signal: requestSignal });
-      if (response.status >= 500 || response.status === 429 || response.status === 408) {
-        await response.body?.cancel();
-        throw new RetryableError(`HTTP ${response.status}`);
-      }
-      if (!target.sameOrigin && (response.status === 403 || response.status === 410 || response.status === 401)) {
-        await response.body?.cancel();
-        throw new RetryableError(`HTTP ${response.status} from the CDN: asking the Hub again`, true);
-      }
-      if (ranges && response.status !== 206) {
-        await response.body?.cancel();
-        throw new TabAgentError("upstream_failed", `Expected 206 for a Range request, got HTTP ${response.status}`, {
-          upstream_status: response.status,
-        });
-      }
-      if (!ranges && response.status !== 200) {
-        await response.body?.cancel();
-        throw new TabAgentError("upstream_failed", `HTTP ${response.status} for ${target.url}`, {
-          upstream_status: response.status,
-        });
-      }
-      if (ranges) {
-        const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
-        if (!match || Number(match[1]) !== from || Number(match[2]) !== to) {
-          await response.body?.cancel();
-          throw new RetryableError(
-            `Content-Range ${response.headers.get("content-range")} does not match ${from}-${to}`,
-          );
-        }
-      }
-      if (!response.body) throw new RetryableError("empty body");
-      // A BYOB reader fills a large buffer per read (≈400 KB instead of ≈60 KB on loopback), so the
-      // per-chunk cost of the stream, the write and the bookkeeping is paid 6× less often.
-      const reader = response.body.getReader({ mode: "byob" });
-      let buffer = new Uint8Array(READ_BUFFER_BYTES);
-      try {
-        while (true) {
-          const { value, done: ended } = await reader.read(buffer);
-          if (ended || !value) break;
-          buffer = new Uint8Array(value.buffer);
-          lastActivity = performance.now();
-          if (position + value.length > to + 1) throw new RetryableError("server sent more bytes than asked for");
-          let written = 0;
-          try {
-            while (written < value.length) {
-              written += writeSync(fd, value, written, value.length - written, position + written);
-            }
-          } catch (error) {
-            const code = (error as { code?: string }).code;
-            throw new TabAgentError(
-              code === "ENOSPC" ? "insufficient_storage" : "internal",
-              `Writing ${partialPath} failed: ${(error as Error).message}`,
-              {},
-              { cause: error },
-            );
-          }
-          position += value.length;
-          done[i] += value.length;
-          total += value.length;
-          fetchedBytes += value.length;
-          if (total - reported >= PROGRESS_STEP_BYTES || done[i] === pieceLength(i)) {
-            reported = total;
-            advanceFrontier();
-            options.onProgress?.(total, size);
-          }
-        }
-      } finally {
-        reader.releaseLock();
-      }
-      if (done[i] < pieceLength(i)) throw new RetryableError("connection closed early");
-    } finally {
-      clearInterval(watchdog);
-      // Bytes that arrived before a reset are written and kept: the hash checks them at the end.
-      advanceFrontier();
-      if (total !== reported) {
-        reported = total;
-        options.onProgress?.(total, size);
-      }
-    }
-  };
-
-  const fetchPiece = async (i: number) => {
-    let attempts = 0;
-    while (done[i] < pieceLength(i)) {
-      if (internal.signal.aborted) throw internal.signal.reason;
-      const before = done[i];
-      const target = located;
-      try {
-        await streamPiece(i);
-      } catch (error) {
-        if (internal.signal.aborted) throw internal.signal.reason;
-        // Our own failures (disk, checks) are final; anything from the network is worth a retry.
-        if (error instanceof TabAgentError) throw error;
-        if (!ranges && done[i] > 0) {
-          throw new TabAgentError(
-            "upstream_failed",
-            `The connection to ${target.url} broke and the server does not support resuming (no Range)`,
-            {},
-            { cause: error },
-          );
-        }
-        attempts = done[i] > before ? 0 : attempts + 1;
-        if (attempts >= MAX_PIECE_ATTEMPTS) {
-          throw new TabAgentError(
-            "upstream_failed",
-            `Giving up on ${options.url} after ${attempts} failed attempts: ${(error as Error).message}`,
-            {},
-            { cause: error },
-          );
-        }
-        log?.debug("retrying piece", { path: dest, piece: i, attempt: attempts, reason: (error as Error).message });
-        if (error instanceof RetryableError && error.relocate) await relocate(target);
-        if (attempts > 0) await sleep(backoff(attempts - 1), internal.signal);
-      }
-    }
-  };
-
-  const queue: number[] = [];
-  for (let i = 0; i < done.length; i++) if (done[i] < pieceLength(i)) queue.push(i);
-  let next = 0;
-  const worker = async () => {
-    while (next < queue.length) {
-      const i = queue[next++];
-      await fetchPiece(i);
-    }
-  };
-
-  let failure: unknown;
+  const pieces = new PieceDownload({
+    hub: options.hub,
+    url: options.url,
+    located: run.located,
+    fd,
+    partialPath,
+    state,
+    size: expected.size,
+    hasher,
+    signal: internal.signal,
+    onProgress: options.onProgress,
+    log,
+  }, run.resumedBytes);
   try {
-    advanceFrontier();
-    options.onProgress?.(total, size);
-    const workers = Array.from(
-      { length: Math.min(connections, Math.max(1, queue.length)) },
-      () =>
-        worker().catch((error) => {
-          failure ??= error;
-          internal.abort(error);
-        }),
-    );
-    await Promise.all(workers);
-    if (failure !== undefined) throw failure;
+    await pieces.run(connectionsFor(options), (reason) => internal.abort(reason));
   } catch (error) {
     clearInterval(saver);
-    signal.removeEventListener("abort", onAbort);
-    hasher.close();
-    closeSync(fd);
     await persist();
     if (error instanceof TabAgentError) throw error;
     throw new TabAgentError("upstream_failed", `Download of ${options.url} failed: ${(error as Error).message}`, {}, {
@@ -447,32 +306,6 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
     });
   }
   clearInterval(saver);
-  signal.removeEventListener("abort", onAbort);
-  closeSync(fd);
   await saving.catch(() => {}); // the state is about to be removed either way
-  let digests: Digests;
-  try {
-    digests = await hasher.finish();
-  } finally {
-    hasher.close();
-  }
-  if (!matches(digests, expected)) {
-    await removeIfPresent(partialPath);
-    await removeIfPresent(statePath);
-    const algorithm = expected.sha256 ? "sha256" : "git-sha1";
-    throw new TabAgentError(
-      "checksum_mismatch",
-      `Downloaded bytes of ${options.url} do not match the Hub's ${algorithm}; the partial file was deleted, pull again`,
-      {
-        algorithm,
-        expected: expected.sha256 ?? expected.gitSha1,
-        actual: expected.sha256 ? digests.sha256 : digests.gitSha1,
-      },
-    );
-  }
-  // No fsync before the rename, as curl and huggingface_hub: forcing 1 GiB to disk doubles the time
-  // here. A power cut right after can leave a damaged file; `sha256` in the manifest finds it.
-  await Deno.rename(partialPath, dest);
-  await removeIfPresent(statePath);
-  return { path: dest, size, ...digests, fetchedBytes, resumedBytes, alreadyPresent: false };
+  return { fetchedBytes: pieces.fetchedBytes, digests: await hasher.finish() };
 }

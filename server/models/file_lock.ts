@@ -4,6 +4,7 @@
  * @module
  */
 import { TabAgentError } from "../errors/mod.ts";
+import { sleep } from "./_sleep.ts";
 
 /** How often a waiting process tries the lock again (ms). */
 const LOCK_POLL_MS = 100;
@@ -12,21 +13,6 @@ const LOCK_POLL_MS = 100;
 export interface FileLock extends AsyncDisposable {
   readonly path: string;
   release(): Promise<void>;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**

@@ -25,14 +25,16 @@ export { checkDiskSpace, downloadFile, type DownloadOptions, type DownloadResult
 export { DEFAULT_HUB_ENDPOINT, HubClient, type HubOptions, hubOptionsFromEnv } from "./hub_client.ts";
 export { HUB_TOKEN_FILE, isPlausibleHubToken, readHubToken, removeHubToken, storeHubToken } from "./hub_token.ts";
 export { DEFAULT_CONNECTIONS } from "./limits.ts";
+export { describeModel, findModel, listModels, type ModelEntry, type ModelLiveState } from "./listing.ts";
+export { guessFormat, isDownloaded, locateWeights, type ModelFormat, type ModelLocation } from "./locate.ts";
 export {
   type FileProgress,
   PULL_STATES,
-  type PullJob,
-  PullJobs,
   pullModel,
   type PullProgress,
   type PullRequest,
   type PullState,
 } from "./pull.ts";
+export { type PullJob, PullJobs } from "./pull_jobs.ts";
+export { DEFAULT_QUANT, selectFiles } from "./select_files.ts";
 export { folderName, isSafeRepoPath, type ModelId, modelIdSchema, parseModelId, repoPathSchema } from "./repo_id.ts";

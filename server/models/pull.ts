@@ -1,17 +1,18 @@
 /**
- * Pulling a model: resolve the repository on the Hub, choose its files (catalog entry, patterns,
- * or a GGUF quantisation), download each with {@link downloadFile}, and record the manifest. Pull
- * jobs run in the background with progress (bytes, rate, ETA) that HTTP streams as SSE.
+ * Pulling a model: resolve the repository on the Hub, choose its files ({@link selectFiles}),
+ * download each with {@link downloadFile}, and record the manifest. `pull_jobs.ts` runs pulls in
+ * the background with progress that HTTP streams as SSE.
  * @module
  */
-import { TabAgentError, toProblem, toTabAgentError } from "../errors/mod.ts";
+import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Manifest, ModelCache } from "./cache.ts";
-import { type CatalogEntry, defaultCatalog, entryPatterns, matchesAny } from "./catalog/catalog.ts";
+import { type CatalogEntry, defaultCatalog } from "./catalog/catalog.ts";
 import { downloadFile } from "./downloader.ts";
 import type { HubClient, HubFile } from "./hub_client.ts";
-import { MAX_PULL_JOBS, PROGRESS_INTERVAL_MS } from "./limits.ts";
+import { guessFormat } from "./locate.ts";
 import type { ModelId } from "./repo_id.ts";
+import { selectFiles } from "./select_files.ts";
 
 /** What to pull. */
 export interface PullRequest {
@@ -56,46 +57,6 @@ export interface PullProgress {
   error?: Record<string, unknown>;
 }
 
-const DEFAULT_QUANT = "Q4_K_M";
-const SKIPPED_BY_DEFAULT = [".gitattributes", "*.h5", "**/*.h5", "*.msgpack", "*.ot", "openvino/**", "*.mlmodel"];
-
-/** Chooses which of a repository's files to fetch. */
-export function selectFiles(
-  files: HubFile[],
-  options: { patterns?: string[]; quant?: string; catalog?: CatalogEntry },
-): HubFile[] {
-  const patterns = options.patterns?.length
-    ? options.patterns
-    : options.catalog
-    ? entryPatterns(options.catalog)
-    : null;
-  if (patterns) {
-    const chosen = files.filter((f) => matchesAny(f.path, patterns));
-    if (chosen.length === 0) {
-      throw new TabAgentError("not_found", `No file of the repository matches ${patterns.join(", ")}`, {
-        available: files.map((f) => f.path).slice(0, 50),
-      });
-    }
-    return chosen;
-  }
-  const ggufs = files.filter((f) => f.path.toLowerCase().endsWith(".gguf"));
-  if (ggufs.length > 1 || (ggufs.length === 1 && options.quant)) {
-    const quant = (options.quant ?? DEFAULT_QUANT).toLowerCase();
-    const chosen = ggufs.filter((f) => f.path.toLowerCase().includes(quant));
-    if (chosen.length === 0) {
-      throw new TabAgentError("not_found", `No GGUF file for quantisation ${options.quant ?? DEFAULT_QUANT}`, {
-        available: ggufs.map((f) => f.path),
-      });
-    }
-    return chosen;
-  }
-  const hasSafetensors = files.some((f) => f.path.endsWith(".safetensors"));
-  return files.filter((f) =>
-    !matchesAny(f.path, SKIPPED_BY_DEFAULT) &&
-    !(hasSafetensors && /(^|\/)(pytorch_model.*\.bin|.*\.pt)$/.test(f.path))
-  );
-}
-
 /** Options for {@link pullModel}. */
 export interface PullOptions {
   cache: ModelCache;
@@ -106,6 +67,19 @@ export interface PullOptions {
   log?: Logger;
   /** Called with the file list once resolved, then on every write. */
   onProgress?: (update: { state: PullState; revision?: string; files: FileProgress[] }) => void;
+}
+
+/** A catalog entry may pin hashes: the Hub's files must be those. */
+function assertPinned(id: ModelId, chosen: HubFile[], entry: CatalogEntry | undefined): void {
+  for (const file of chosen) {
+    const pin = entry?.files.find((f) => "path" in f && f.path === file.path);
+    if (pin && "path" in pin && pin.sha256 && file.sha256 && pin.sha256 !== file.sha256) {
+      throw new TabAgentError("checksum_mismatch", `${id}/${file.path} on the Hub is not the catalog's pinned file`, {
+        expected: pin.sha256,
+        actual: file.sha256,
+      });
+    }
+  }
 }
 
 /**
@@ -128,20 +102,7 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
     quant: request.quant,
     catalog: request.files?.length ? undefined : entry,
   });
-  // A catalog entry may pin sizes and hashes: the Hub must agree.
-  for (const file of chosen) {
-    const pin = entry?.files.find((f) => "path" in f && f.path === file.path);
-    if (pin && "path" in pin && pin.sha256 && file.sha256 && pin.sha256 !== file.sha256) {
-      throw new TabAgentError(
-        "checksum_mismatch",
-        `${request.id}/${file.path} on the Hub is not the catalog's pinned file`,
-        {
-          expected: pin.sha256,
-          actual: file.sha256,
-        },
-      );
-    }
-  }
+  assertPinned(request.id, chosen, entry);
   const progress: FileProgress[] = chosen.map((f) => ({ path: f.path, size: f.size, bytes: 0, state: "queued" }));
   const previous = await cache.readManifest(request.id);
   const manifestFiles: Manifest["files"] = [];
@@ -214,167 +175,4 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
   options.onProgress?.({ state: "done", revision: repo.commit, files: progress });
   log?.info("model pulled", { id: request.id, revision: repo.commit, files: manifestFiles.length });
   return manifest;
-}
-
-/** The weight format a file list suggests. */
-export function guessFormat(paths: string[]): string | undefined {
-  for (const ext of ["gguf", "onnx", "safetensors", "tflite"]) {
-    if (paths.some((p) => p.toLowerCase().endsWith(`.${ext}`))) return ext;
-  }
-  return undefined;
-}
-
-/** A background pull. */
-export interface PullJob {
-  readonly id: string;
-  readonly request: PullRequest;
-  readonly done: Promise<void>;
-  progress(): PullProgress;
-  /** Called on every change (throttled to {@link PROGRESS_INTERVAL_MS}) and once at the end. */
-  subscribe(listener: (progress: PullProgress) => void): () => void;
-  cancel(): void;
-  finished(): boolean;
-}
-
-/** Runs pulls in the background: one job per model at a time, cancellable, observable. */
-export class PullJobs {
-  #jobs = new Map<string, PullJob>();
-  #active = new Map<ModelId, PullJob>();
-
-  constructor(
-    private readonly deps: {
-      cache: ModelCache;
-      /** A client per pull, so a token stored by `tabagent login` applies without a restart. */
-      hub: () => Promise<HubClient>;
-      log?: Logger;
-      catalog?: CatalogEntry[];
-      connections?: number;
-    },
-  ) {}
-
-  /** Starts a pull, or returns the job already pulling the same model. */
-  start(request: PullRequest): PullJob {
-    const running = this.#active.get(request.id);
-    if (running) return running;
-    const job = this.#createJob(request);
-    this.#jobs.set(job.id, job);
-    this.#active.set(request.id, job);
-    job.done.finally(() => this.#active.delete(request.id));
-    this.#prune();
-    return job;
-  }
-
-  get(id: string): PullJob | undefined {
-    return this.#jobs.get(id);
-  }
-
-  /** True while a job pulls `id`. */
-  isPulling(id: ModelId): boolean {
-    return this.#active.has(id);
-  }
-
-  /** Cancels every running job and waits for them to stop (server shutdown). */
-  async cancelAll(): Promise<void> {
-    const running = [...this.#active.values()];
-    for (const job of running) job.cancel();
-    await Promise.allSettled(running.map((job) => job.done));
-  }
-
-  #prune(): void {
-    if (this.#jobs.size <= MAX_PULL_JOBS) return;
-    for (const [id, job] of this.#jobs) {
-      if (this.#jobs.size <= MAX_PULL_JOBS) break;
-      if (job.finished()) this.#jobs.delete(id);
-    }
-  }
-
-  #createJob(request: PullRequest): PullJob {
-    const id = crypto.randomUUID();
-    const controller = new AbortController();
-    const listeners = new Set<(progress: PullProgress) => void>();
-    let state: PullState = "queued";
-    let revision: string | undefined;
-    let files: FileProgress[] = [];
-    let error: Record<string, unknown> | undefined;
-    // Rate over a sliding window of (time, bytes) samples.
-    const samples: { t: number; bytes: number }[] = [];
-    const snapshot = (): PullProgress => {
-      const bytes = files.reduce((sum, f) => sum + f.bytes, 0);
-      const total = files.reduce((sum, f) => sum + f.size, 0);
-      const now = performance.now();
-      samples.push({ t: now, bytes });
-      while (samples.length > 2 && now - samples[0].t > 5_000) samples.shift();
-      const first = samples[0];
-      const rate = now - first.t > 200 ? Math.max(0, (bytes - first.bytes) / ((now - first.t) / 1000)) : 0;
-      const eta = state === "done" ? 0 : rate > 0 ? (total - bytes) / rate : null;
-      return {
-        job: id,
-        id: request.id,
-        state,
-        revision,
-        bytes,
-        total,
-        rate: Math.round(rate),
-        eta_s: eta === null ? null : Math.round(eta * 10) / 10,
-        files: files.map((f) => ({ ...f })),
-        ...(error ? { error } : {}),
-      };
-    };
-    let lastEmit = 0;
-    let pending: ReturnType<typeof setTimeout> | undefined;
-    const emit = (force = false) => {
-      const now = performance.now();
-      if (!force && now - lastEmit < PROGRESS_INTERVAL_MS) {
-        pending ??= setTimeout(() => {
-          pending = undefined;
-          emit(true);
-        }, PROGRESS_INTERVAL_MS);
-        return;
-      }
-      clearTimeout(pending);
-      pending = undefined;
-      lastEmit = now;
-      const current = snapshot();
-      for (const listener of listeners) listener(current);
-    };
-    const done = (async () => {
-      try {
-        await pullModel({
-          cache: this.deps.cache,
-          hub: await this.deps.hub(),
-          request: { connections: this.deps.connections, ...request },
-          catalog: this.deps.catalog,
-          signal: controller.signal,
-          log: this.deps.log,
-          onProgress: (update) => {
-            state = update.state;
-            revision = update.revision ?? revision;
-            files = update.files;
-            emit(update.state !== "downloading");
-          },
-        });
-        state = "done";
-      } catch (caught) {
-        const typed = controller.signal.aborted
-          ? new TabAgentError("cancelled", "Pull cancelled")
-          : toTabAgentError(caught);
-        state = typed.code === "cancelled" ? "cancelled" : "failed";
-        error = toProblem(typed) as unknown as Record<string, unknown>;
-        if (state === "failed") this.deps.log?.warn("pull failed", { id: request.id, error: caught });
-      }
-      emit(true);
-    })();
-    return {
-      id,
-      request,
-      done,
-      progress: snapshot,
-      subscribe(listener) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-      cancel: () => controller.abort(),
-      finished: () => state === "done" || state === "failed" || state === "cancelled",
-    };
-  }
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { detectHardware } from "../../server/hardware/mod.ts";
-import { createLlamaRuntime, LlamaTextModel } from "../../server/inference/llama/mod.ts";
+import { chooseLlamaThreads, createLlamaRuntime, LlamaTextModel } from "../../server/inference/llama/mod.ts";
 import { DEFAULT_SEQUENCES_PER_MODEL } from "../../server/inference/orchestrator/mod.ts";
 import { FIXTURE_MODELS, fixtureModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
@@ -82,7 +82,7 @@ const median = (values: number[]) => percentile(values, 50);
 export default async function (ctx: BenchContext): Promise<void> {
   await using cache = await fixtureModelCache();
   const hardware = await detectHardware();
-  const threads = hardware.recommended.threads;
+  const threads = chooseLlamaThreads(hardware.cpu).threads; // what the server chooses
   ctx.note(`threads ${threads}, ${TOKENS} tokens a reply, ${ROUNDS} rounds, ${CLIENTS} concurrent clients`);
 
   const llama = await createLlamaRuntime({ threads, gpu: hardware.recommended.llamaGpu });

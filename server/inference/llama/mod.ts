@@ -24,4 +24,6 @@ export {
   type PreparedCompletion,
 } from "./model.ts";
 export { toChatHistory } from "./history.ts";
+export { PROMPT_CHUNK_TOKENS, type PromptCacheStats } from "./sequence_pool.ts";
+export { chooseLlamaThreads, type ThreadPolicy } from "./threads.ts";
 export type * from "./types.ts";

@@ -3,6 +3,7 @@ import {
   type ChatHistoryItem,
   type ChatModelFunctions,
   type ChatWrapper,
+  JinjaTemplateChatWrapper,
   type Llama,
   LlamaChat,
   LlamaCompletion,
@@ -12,10 +13,12 @@ import {
   type LlamaGrammar,
   type LlamaModel,
   resolveChatWrapper,
+  type Token,
 } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
+import { PROMPT_CHUNK_TOKENS, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
   FinishReason,
@@ -36,14 +39,21 @@ export const DEFAULT_CONTEXT_SIZE = 4096;
 export interface LlamaModelOptions {
   /** Tokens per sequence; capped at what the model was trained on. */
   contextSize?: number;
-  /** Parallel sequences (concurrent requests) in the one context. */
+  /** Parallel sequences (concurrent requests, decoded together in one batch) in the one context. */
   sequences: number;
+  /**
+   * Extra sequences that only keep idle conversations' state (prompt cache), so that more
+   * conversations than `sequences` continue without processing their history again. Default 0.
+   */
+  promptCacheSequences?: number;
   threads: number;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
 export interface PreparedChat {
   history: ChatHistoryItem[];
+  /** The rendered prompt's tokens: what the sequence must hold before the reply. */
+  tokens: Token[];
   promptTokens: number;
   maxTokens: number;
   sampling: SamplingOptions;
@@ -77,17 +87,24 @@ export class LlamaTextModel implements TokenCounter {
   readonly model: LlamaModel;
   readonly context: LlamaContext;
   readonly chatWrapper: ChatWrapper;
-  readonly #free: LlamaContextSequence[] = [];
+  /** Why the model's own chat template is not used (undefined when it is). */
+  readonly chatTemplateFallback?: string;
+  readonly #pool: SequencePool;
+  readonly #parallel: number;
   #embedding?: Promise<LlamaEmbeddingContext>;
   #threads: number;
   #stats = { total: 0, aborted: 0, completionTokens: 0 };
 
-  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, threads: number) {
+  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, threads: number, parallel: number) {
     this.#llama = llama;
     this.model = model;
     this.context = context;
     this.#threads = threads;
-    this.chatWrapper = resolveChatWrapper(model);
+    this.#parallel = parallel;
+    this.#pool = new SequencePool(context);
+    const chosen = chooseChatWrapper(model);
+    this.chatWrapper = chosen.wrapper;
+    this.chatTemplateFallback = chosen.fallbackReason;
   }
 
   /**
@@ -104,10 +121,15 @@ export class LlamaTextModel implements TokenCounter {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
       const context = await model.createContext({
         contextSize,
-        sequences: options.sequences,
+        sequences: options.sequences + (options.promptCacheSequences ?? 0),
         threads: options.threads,
+        // Prompts are evaluated in chunks at fixed positions (see SequencePool.release), and without
+        // flash attention, whose CPU kernel sums differently for a chunk than for one token: with
+        // both, a reply is the same whether its prefix came from the cache or was evaluated again.
+        batchSize: PROMPT_CHUNK_TOKENS,
+        flashAttention: false,
       });
-      return new LlamaTextModel(llama, model, context, options.threads);
+      return new LlamaTextModel(llama, model, context, options.threads, options.sequences);
     } catch (error) {
       await model.dispose();
       throw error;
@@ -119,14 +141,23 @@ export class LlamaTextModel implements TokenCounter {
     return this.context.contextSize;
   }
 
-  /** Parallel sequences. */
+  /** Parallel sequences: how many requests may generate at once. */
   get sequences(): number {
-    return this.context.totalSequences;
+    return this.#parallel;
   }
 
   /** Sequences generating now. */
   get busySequences(): number {
-    return this.context.totalSequences - this.context.sequencesLeft - this.#free.length;
+    return this.#pool.busy;
+  }
+
+  /** Prompt-cache hits, misses, reused prompt tokens and evictions, and idle sequences holding a conversation. */
+  get promptCache(): PromptCacheStats & { sequences: number; cached: number } {
+    return {
+      ...this.#pool.stats,
+      sequences: this.context.totalSequences - this.#parallel,
+      cached: this.#pool.cached,
+    };
   }
 
   /** Generations run so far, how many were aborted (client gone, shutdown), and tokens generated. */
@@ -151,14 +182,20 @@ export class LlamaTextModel implements TokenCounter {
     return this.model.tokenize(text).length;
   }
 
-  #acquire(): LlamaContextSequence {
-    const sequence = this.#free.pop() ?? (this.context.sequencesLeft > 0 ? this.context.getSequence() : undefined);
-    if (!sequence) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
-    return sequence;
+  /** Forgets the idle conversations' KV state: their next turns process the whole prompt again. */
+  clearPromptCache(): Promise<void> {
+    return this.#pool.clear();
   }
 
-  #release(sequence: LlamaContextSequence): void {
-    if (!sequence.disposed) this.#free.push(sequence);
+  async #acquire(tokens?: readonly Token[]): Promise<LlamaContextSequence> {
+    if (this.#pool.busy >= this.#parallel) {
+      throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
+    }
+    return (await this.#pool.acquire(tokens)).sequence;
+  }
+
+  #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    return this.#pool.release(sequence, prompt);
   }
 
   #checkFits(promptTokens: number, maxTokens: number | undefined, what: string): number {
@@ -223,6 +260,15 @@ export class LlamaTextModel implements TokenCounter {
     return { forced: false };
   }
 
+  /**
+   * The prompt text (special tokens written out) the chat template renders for `request`, and its
+   * tokens: exactly what generation evaluates before the reply.
+   */
+  async renderChat(request: ChatRequest): Promise<{ text: string; tokens: Token[] }> {
+    const prepared = await this.prepareChat(request);
+    return { text: this.model.detokenize(prepared.tokens, true), tokens: prepared.tokens };
+  }
+
   /** Templates the chat, builds grammars, counts prompt tokens and refuses what does not fit. */
   async prepareChat(request: ChatRequest): Promise<PreparedChat> {
     const { grammar, forced } = await this.#grammarFor(request);
@@ -248,9 +294,10 @@ export class LlamaTextModel implements TokenCounter {
       availableFunctions: functions,
       documentFunctionParams: useFunctions ? true : undefined,
     });
-    const promptTokens = contextText.tokenize(this.model.tokenizer).length;
+    const tokens = contextText.tokenize(this.model.tokenizer);
+    const promptTokens = tokens.length;
     const maxTokens = this.#checkFits(promptTokens, request.maxTokens, "prompt");
-    return { history, promptTokens, maxTokens, sampling: request, grammar, functions, forcedTools: forced };
+    return { history, tokens, promptTokens, maxTokens, sampling: request, grammar, functions, forcedTools: forced };
   }
 
   #samplingOptions(sampling: SamplingOptions) {
@@ -275,7 +322,7 @@ export class LlamaTextModel implements TokenCounter {
 
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
   async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
-    const sequence = this.#acquire();
+    const sequence = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -330,7 +377,7 @@ export class LlamaTextModel implements TokenCounter {
       throw error;
     } finally {
       chat.dispose({ disposeSequence: false });
-      this.#release(sequence);
+      await this.#release(sequence, prepared.tokens);
     }
   }
 
@@ -346,7 +393,8 @@ export class LlamaTextModel implements TokenCounter {
     prepared: PreparedCompletion,
     callbacks: GenerationCallbacks = {},
   ): Promise<GenerationResult> {
-    const sequence = this.#acquire();
+    const tokens = this.model.tokenize(prepared.prompt, false);
+    const sequence = await this.#acquire(tokens);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -367,7 +415,7 @@ export class LlamaTextModel implements TokenCounter {
       });
     } finally {
       completion.dispose({ disposeSequence: false });
-      this.#release(sequence);
+      await this.#release(sequence, tokens);
     }
   }
 
@@ -407,4 +455,37 @@ export class LlamaTextModel implements TokenCounter {
  */
 function generatedTokens(sequence: LlamaContextSequence, before: number, maxTokens: number): number {
   return Math.min(sequence.tokenMeter.usedOutputTokens - before, maxTokens);
+}
+
+/**
+ * The model's own chat template, rendered by node-llama-cpp's Jinja engine, so that the prompt is
+ * exactly what the template renders (as llama-server does): node-llama-cpp's built-in wrappers
+ * stand in for templates they recognise, and can differ (SmolLM2's default system message).
+ * Messages are neither merged nor trimmed, as the template would not. A model without a template,
+ * or with one the engine cannot run, gets node-llama-cpp's best built-in wrapper.
+ */
+function chooseChatWrapper(model: LlamaModel): { wrapper: ChatWrapper; fallbackReason?: string } {
+  const template = model.fileInfo.metadata?.tokenizer?.chat_template;
+  if (typeof template === "string" && template.trim()) {
+    try {
+      return {
+        wrapper: new JinjaTemplateChatWrapper({
+          template,
+          tokenizer: model.tokenizer,
+          joinAdjacentMessagesOfTheSameType: false,
+          trimLeadingWhitespaceInResponses: false,
+        }),
+      };
+    } catch (error) {
+      // The template is the model's, not the user's: serve with the closest built-in wrapper and say why.
+      return {
+        wrapper: resolveChatWrapper(model, { noJinja: true, warningLogs: false }),
+        fallbackReason: `the chat template did not compile: ${(error as Error).message}`,
+      };
+    }
+  }
+  return {
+    wrapper: resolveChatWrapper(model, { noJinja: true, warningLogs: false }),
+    fallbackReason: "the model has no chat template",
+  };
 }

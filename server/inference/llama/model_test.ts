@@ -29,7 +29,7 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withModel(async (model) => {
-      assert.equal(model.chatWrapper.wrapperName, "ChatML");
+      assert.equal(model.chatWrapper.wrapperName, "JinjaTemplate");
       assert.equal(model.countTokens("the"), 1);
 
       await (async function streamsUpToMaxTokens() {
@@ -54,7 +54,9 @@ Deno.test({
         const greedy = await model.generateChat(
           await model.prepareChat({ messages: hello, maxTokens: 30, temperature: 0 }),
         );
-        const stop = [...greedy.text.slice(8)].find((ch) => /[a-z]/i.test(ch));
+        // A letter not right after an incomplete UTF-8 sequence (U+FFFD), which a stop check holds back.
+        const chars = [...greedy.text];
+        const stop = chars.find((ch, i) => i >= 8 && /[a-z]/i.test(ch) && chars[i - 1] !== "\uFFFD");
         assert.ok(stop, `no letter in ${JSON.stringify(greedy.text)}`);
         const cut = await model.generateChat(
           await model.prepareChat({ messages: hello, maxTokens: 30, temperature: 0, stop: [stop] }),

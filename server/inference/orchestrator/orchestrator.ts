@@ -1,5 +1,5 @@
 /**
- * The model orchestrator: finds models in the cache, loads them (load → ready → unload), keeps them
+ * The model orchestrator: asks the model cache where a model's weights are, loads them (load → ready → unload), keeps them
  * for `keep_alive`, evicts the least recently used when the memory budget is short, and runs every
  * model call through the scheduler.
  */
@@ -8,7 +8,13 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { HardwareInfo } from "../../hardware/mod.ts";
 import type { Component, ComponentHealth } from "../../lifecycle/mod.ts";
 import type { Logger } from "../../log/mod.ts";
-import { createLlamaRuntime, DEFAULT_CONTEXT_SIZE, LlamaTextModel } from "../llama/mod.ts";
+import {
+  chooseLlamaThreads,
+  createLlamaRuntime,
+  DEFAULT_CONTEXT_SIZE,
+  LlamaTextModel,
+  type ThreadPolicy,
+} from "../llama/mod.ts";
 import {
   chooseProviders,
   compiledBackends,
@@ -20,10 +26,15 @@ import {
 import type { JobLease, Priority, Scheduler, SchedulerStats } from "../scheduler/mod.ts";
 import { loadTokenizer } from "../tokenizers/mod.ts";
 import { DEFAULT_KEEP_ALIVE_MS } from "./keep_alive.ts";
-import { listCachedModels, locateModel, type ModelFormat, type ModelLocation } from "./locate.ts";
+import type { ModelFormat, ModelLocation } from "../../models/mod.ts";
 
-/** Parallel sequences per GGUF model: concurrent chats on one model without reloading it. */
+/** Parallel sequences per GGUF model: concurrent chats on one model, decoded together in one batch. */
 export const DEFAULT_SEQUENCES_PER_MODEL = 4;
+/**
+ * Extra sequences per GGUF model that keep idle conversations' KV state (the prompt cache), so a
+ * conversation's next turn processes only its new tokens. Fewer when the memory budget is short.
+ */
+export const DEFAULT_PROMPT_CACHE_SEQUENCES = 4;
 /** ONNX Runtime needs about this many times the file size while a session is loaded. */
 export const ONNX_MEMORY_FACTOR = 2;
 
@@ -76,6 +87,15 @@ export interface LoadedModelStatus {
   sequences?: { total: number; busy: number };
   /** GGUF generations so far: total, aborted (client gone, shutdown), tokens generated. */
   generations?: { total: number; aborted: number; completionTokens: number };
+  /** GGUF prompt cache: sequences kept for idle conversations, how many hold one, hits, reused tokens, evictions. */
+  prompt_cache?: {
+    sequences: number;
+    cached: number;
+    hits: number;
+    misses: number;
+    reused_tokens: number;
+    evictions: number;
+  };
   context_size?: number;
   provider?: string;
   expires_at: string | null;
@@ -84,16 +104,22 @@ export interface LoadedModelStatus {
 
 /** The orchestrator's whole state. */
 export interface InferenceStatus {
-  backend: { llama: string; threads: number; onnx_providers: string[] };
+  backend: { llama: string; threads: number; threads_reason: string; onnx_providers: string[] };
   memory_budget_bytes: number;
   memory_in_use_bytes: number;
   models: LoadedModelStatus[];
   scheduler: SchedulerStats;
 }
 
+/** Where the orchestrator finds a model's weights: the models module's `ModelCache`. */
+export interface ModelLocator {
+  /** The weights of `id`; throws `not_found` when there are none. */
+  locate(id: string): Promise<ModelLocation>;
+}
+
 /** What the orchestrator needs. */
 export interface OrchestratorOptions {
-  modelCachePath: string;
+  models: ModelLocator;
   hardware: HardwareInfo;
   scheduler: Scheduler;
   log: Logger;
@@ -101,6 +127,8 @@ export interface OrchestratorOptions {
   memoryBudgetBytes?: number;
   defaultKeepAliveMs?: number;
   sequencesPerModel?: number;
+  /** Sequences per GGUF model kept for idle conversations (prompt cache), within the memory budget. */
+  promptCacheSequences?: number;
   contextSize?: number;
 }
 
@@ -124,6 +152,7 @@ export class ModelOrchestrator implements Component {
   readonly #entries = new Map<string, Entry>();
   #llama?: Llama;
   #providers: ProviderStatus[] = [];
+  #threads: ThreadPolicy = { threads: 1, reason: "not started" };
   #stopped = false;
 
   constructor(options: OrchestratorOptions) {
@@ -141,15 +170,17 @@ export class ModelOrchestrator implements Component {
 
   async start(): Promise<void> {
     const { hardware, log } = this.#options;
+    this.#threads = chooseLlamaThreads(hardware.cpu);
     this.#llama = await createLlamaRuntime({
-      threads: hardware.recommended.threads,
+      threads: this.#threads.threads,
       gpu: hardware.recommended.llamaGpu,
       log: log.child("llama"),
     });
     this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
     log.info("inference ready", {
       llama_backend: this.#llama.gpu || "cpu",
-      threads: hardware.recommended.threads,
+      threads: this.#threads.threads,
+      threads_reason: this.#threads.reason,
       memory_budget_bytes: this.#budget,
       onnx_providers: chooseProviders(this.#providers),
     });
@@ -190,16 +221,6 @@ export class ModelOrchestrator implements Component {
   /** True when `id` is loaded and ready: what `/v1/models` shows as `loaded`. */
   isLoaded = (id: string): boolean => this.#entries.get(id)?.state === "ready";
 
-  /** Finds `id` in the cache (not_found otherwise). */
-  locate(id: string): Promise<ModelLocation> {
-    return locateModel(this.#options.modelCachePath, id);
-  }
-
-  /** Every model in the cache. */
-  listModels(): Promise<ModelLocation[]> {
-    return listCachedModels(this.#options.modelCachePath);
-  }
-
   /** The ONNX execution providers and whether each is usable here. */
   get providers(): ProviderStatus[] {
     return this.#providers;
@@ -213,7 +234,7 @@ export class ModelOrchestrator implements Component {
     if (this.#stopped || !this.#llama) throw new TabAgentError("unavailable", "Inference is not running");
     let entry = this.#entries.get(id);
     if (!entry || entry.state === "unloading") {
-      const location = await this.locate(id);
+      const location = await this.#options.models.locate(id);
       entry = this.#entries.get(id);
       if (!entry || entry.state === "unloading") entry = this.#startLoad(location);
     }
@@ -266,7 +287,7 @@ export class ModelOrchestrator implements Component {
     }, Math.min(keep, 2 ** 31 - 1));
   }
 
-  async #estimate(location: ModelLocation): Promise<number> {
+  async #estimate(location: ModelLocation, sequences = this.#sequences): Promise<number> {
     if (location.format === "onnx") return location.sizeBytes * ONNX_MEMORY_FACTOR;
     try {
       const info = await readGgufFileInfo(location.file);
@@ -276,7 +297,7 @@ export class ModelOrchestrator implements Component {
       const context = await insights.estimateContextResourceRequirementsV2({
         contextSize: Math.min(this.#options.contextSize ?? DEFAULT_CONTEXT_SIZE, insights.trainContextSize ?? Infinity),
         modelGpuLayers: gpuLayers,
-        sequences: this.#sequences,
+        sequences,
       });
       return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram;
     } catch (error) {
@@ -337,13 +358,20 @@ export class ModelOrchestrator implements Component {
     entry.loaded = (async () => {
       const began = performance.now();
       const { hardware, log, scheduler } = this.#options;
-      const needed = await this.#estimate(location);
+      let promptCache = this.#options.promptCacheSequences ?? DEFAULT_PROMPT_CACHE_SEQUENCES;
+      let needed = await this.#estimate(location, this.#sequences + promptCache);
+      // The prompt cache is a nicety: it shrinks to fit the budget before anything is refused.
+      while (promptCache > 0 && needed > this.#budget) {
+        promptCache = Math.floor(promptCache / 2);
+        needed = await this.#estimate(location, this.#sequences + promptCache);
+      }
       await this.#makeRoom(needed, location.id);
       entry.memoryBytes = needed;
       if (location.format === "gguf") {
         entry.llama = await LlamaTextModel.load(this.#llama!, location.file, {
           sequences: this.#sequences,
-          threads: hardware.recommended.threads,
+          promptCacheSequences: promptCache,
+          threads: this.#threads.threads,
           contextSize: this.#options.contextSize,
         });
         scheduler.setConcurrency(location.id, entry.llama.sequences);
@@ -395,7 +423,8 @@ export class ModelOrchestrator implements Component {
     return {
       backend: {
         llama: this.#llama ? (this.#llama.gpu || "cpu") : "not started",
-        threads: this.#options.hardware.recommended.threads,
+        threads: this.#threads.threads,
+        threads_reason: this.#threads.reason,
         onnx_providers: chooseProviders(this.#providers),
       },
       memory_budget_bytes: this.#budget,
@@ -411,6 +440,7 @@ export class ModelOrchestrator implements Component {
             sequences: { total: e.llama.sequences, busy: e.llama.busySequences },
             context_size: e.llama.contextSize,
             generations: e.llama.stats,
+            prompt_cache: promptCacheStatus(e.llama),
           }
           : {}),
         ...(e.onnx ? { provider: e.onnx.provider } : {}),
@@ -420,6 +450,18 @@ export class ModelOrchestrator implements Component {
       scheduler: this.#options.scheduler.stats(),
     };
   }
+}
+
+function promptCacheStatus(model: LlamaTextModel): LoadedModelStatus["prompt_cache"] {
+  const cache = model.promptCache;
+  return {
+    sequences: cache.sequences,
+    cached: cache.cached,
+    hits: cache.hits,
+    misses: cache.misses,
+    reused_tokens: cache.reusedTokens,
+    evictions: cache.evictions,
+  };
 }
 
 /** `max_seq_length` from a sentence-transformers folder's `sentence_bert_config.json`, if it has one. */

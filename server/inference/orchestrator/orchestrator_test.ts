@@ -5,7 +5,7 @@ import { detectHardware } from "../../hardware/mod.ts";
 import { createLogger } from "../../log/mod.ts";
 import { Scheduler } from "../scheduler/mod.ts";
 import { parseKeepAlive } from "./keep_alive.ts";
-import { locateModel } from "./locate.ts";
+import { ModelCache } from "../../models/mod.ts";
 import { ModelOrchestrator } from "./orchestrator.ts";
 
 const log = createLogger({ level: "error" });
@@ -17,7 +17,7 @@ function orchestratorFor(
   options: { sequencesPerModel: number; memoryBudgetBytes?: number },
 ): ModelOrchestrator {
   return new ModelOrchestrator({
-    modelCachePath: cachePath,
+    models: new ModelCache(cachePath),
     hardware,
     scheduler: new Scheduler(),
     log,
@@ -39,20 +39,6 @@ Deno.test("parseKeepAlive reads Ollama's forms", () => {
     () => parseKeepAlive("soon"),
     (e: unknown) => e instanceof TabAgentError && e.code === "validation_failed",
   );
-});
-
-Deno.test("locateModel finds GGUF and ONNX models by id and refuses unknown or malformed ids", async () => {
-  await using cache = await fixtureModelCache();
-  assert.equal((await locateModel(cache.path, FIXTURE_MODELS.chat)).format, "gguf");
-  const onnx = await locateModel(cache.path, FIXTURE_MODELS.embedOnnx);
-  assert.equal(onnx.format, "onnx");
-  assert.ok(onnx.file.endsWith("/model.onnx"));
-  for (const id of ["nobody/nothing", "../etc", "a/../../b"]) {
-    await assert.rejects(
-      locateModel(cache.path, id),
-      (e: unknown) => e instanceof TabAgentError && e.code === "not_found",
-    );
-  }
 });
 
 Deno.test({

