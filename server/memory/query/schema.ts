@@ -63,6 +63,27 @@ export type MemoryQuery = z.infer<typeof MemoryQuerySchema>;
 /** A query as callers write it. */
 export type MemoryQueryInput = z.input<typeof MemoryQuerySchema>;
 
+/** One result of a hybrid query (the schema HTTP and gRPC answer with). */
+export const MemoryQueryHitSchema = z.object({
+  kind: z.enum(["message", "fact", "chunk"]),
+  id: z.string(),
+  conversation_id: z.string().nullable(),
+  role: z.string().nullable(),
+  text: z.string(),
+  document: z.object({ id: z.string(), url: z.string(), title: z.string().nullable() }).optional(),
+  created_at: z.string(),
+  score: z.number(),
+  keyword_rank: z.number().int().nullable(),
+  vector_rank: z.number().int().nullable(),
+  distance: z.number().nullable(),
+});
+
+/** What a query answers. */
+export const MemoryQueryResultSchema = z.object({
+  hits: z.array(MemoryQueryHitSchema),
+  used: z.object({ keyword: z.boolean(), vector: z.boolean(), exact_rerank: z.boolean() }),
+});
+
 /** One result of a hybrid query. */
 export interface MemoryQueryHit {
   kind: "message" | "fact" | "chunk";
