@@ -25,7 +25,8 @@ import { modelRoutes } from "./http/models.ts";
 import { createHttpApp, HttpServer, memoryRoutes } from "./http/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
-import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
+import { type MemoryClient, MemoryComponent, type MemoryEmbedder } from "./memory/mod.ts";
+import { DEFAULT_EMBEDDING_MODEL } from "./memory/query/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { NativeHost, type ServerInfo } from "./native/mod.ts";
@@ -119,7 +120,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const routers: OpenAPIHono<HttpEnv>[] = [];
     const httpStopping = new AbortController();
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
-      memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
+      // memories are embedded through the orchestrator (created below) with the in-process MiniLM
+      let embedder: ModelOrchestrator | undefined;
+      memory = lifecycle.add(
+        new MemoryComponent({
+          config,
+          token,
+          log: log.child("memory"),
+          embed: (texts, options) => embedWith(embedder, DEFAULT_EMBEDDING_MODEL, texts, options),
+        }),
+      );
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
       const models = lifecycle.add(
         new ModelsComponent({
@@ -141,6 +151,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           promptCacheSequences: config.promptCache,
         }),
       );
+      embedder = orchestrator;
       const shutdownSignal = httpStopping.signal;
       routers.push(
         chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory }),
@@ -201,3 +212,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 }
 
 export { EXTENSION_ID };
+
+/** Embeds memory texts with `model` through the orchestrator (its scheduler orders the priorities). */
+async function embedWith(
+  orchestrator: ModelOrchestrator | undefined,
+  model: string,
+  texts: string[],
+  options: Parameters<MemoryEmbedder>[1],
+): Promise<Float32Array[]> {
+  if (!orchestrator) throw new TabAgentError("unavailable", "The inference component is not created yet");
+  const handle = await orchestrator.acquire(model);
+  try {
+    return await handle.run({ priority: options.priority, signal: options.signal }, async (lease) => {
+      const result = handle.onnx
+        ? await handle.onnx.embed(texts, lease.signal)
+        : await handle.llama!.embed(texts, lease.signal);
+      return result.vectors;
+    });
+  } finally {
+    handle.release();
+  }
+}
