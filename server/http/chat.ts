@@ -173,10 +173,6 @@ export function chatRoutes(deps: ChatRoutesDeps) {
     const requestSignal = c.req.raw.signal;
     const messages = toMessages(body);
     const request = toRequest(body, messages);
-    const turn = await prepareTurn.run(
-      { model: body.model, messages, conversationId: body.conversation_id, useMemory: body.memory },
-      { signal: requestSignal },
-    );
     const handle = await orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });
     let releaseLater = false;
     try {
@@ -184,6 +180,19 @@ export function chatRoutes(deps: ChatRoutesDeps) {
       if (!llama) {
         throw new TabAgentError("bad_request", `The model '${body.model}' is an embedding model; it cannot chat`);
       }
+      // after loading the model: the memories' token budget is counted with its own tokenizer
+      const turn = await prepareTurn.run(
+        {
+          model: body.model,
+          messages,
+          conversationId: body.conversation_id,
+          useMemory: body.memory,
+          tokenCounter: llama,
+        },
+        { signal: requestSignal },
+      );
+      // TabAgent's extension of the reply: the memories the prompt used, so a client can cite them
+      const tabagent = body.memory ? { tabagent: { citations: turn.citations } } : {};
       const prepared = await llama.prepareChat({ ...request, messages: turn.prompt });
       const id = completionId("chatcmpl");
       const created = nowSeconds();
@@ -196,7 +205,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
 
       if (!body.stream) {
         const done = await completeTurnPipeline(memory, generateWith()).run(turn, { signal: requestSignal });
-        return c.json(completionBody(base, done.result), 200);
+        return c.json({ ...completionBody(base, done.result), ...tabagent }, 200);
       }
 
       const includeUsage = body.stream_options?.include_usage === true;
@@ -224,7 +233,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
           if (result.toolCalls.length) {
             writer.send(chunk({ tool_calls: result.toolCalls.map((call, index) => ({ index, ...call })) }, null));
           }
-          writer.send(chunk({}, result.finishReason));
+          writer.send({ ...chunk({}, result.finishReason), ...tabagent });
           if (includeUsage) {
             writer.send({ ...base, object: "chat.completion.chunk", choices: [], usage: usageOf(result) });
           }

@@ -290,7 +290,13 @@ export class LocalMemory implements MemoryClient {
     if (this.#db.messagesBehind) await conversations.catchUpBeforeSearch(this.#ctx);
     let vector: Float32Array | undefined = query.vector ? Float32Array.from(query.vector) : undefined;
     if (!vector && query.mode !== "keyword" && this.#options.embed && query.model === this.embeddingModel) {
-      [vector] = await this.#options.embed([query.query], { priority: "interactive" });
+      try {
+        [vector] = await this.#options.embed([query.query], { priority: "interactive" });
+      } catch (error) {
+        // no embedding model (not exported or pulled yet): the keyword side still answers, and `used` says so
+        if (!(error instanceof TabAgentError) || query.mode === "vector") throw error;
+        this.#options.log?.warn("query runs keyword-only: the embedding model failed", { error });
+      }
     }
     return await this.#indexService().query(query, vector);
   }

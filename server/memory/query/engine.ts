@@ -183,9 +183,16 @@ function coverage(text: string, terms: string[]): number {
 }
 
 /** Keys of the best keyword matches of every kind, merged by BM25 (lower rank is better). */
-function keywordList(sources: QuerySources, query: MemoryQuery, kinds: Kind[], depth: number): number[] {
+function keywordList(
+  sources: QuerySources,
+  query: MemoryQuery,
+  kinds: Kind[],
+  depth: number,
+  fused: boolean,
+): number[] {
   const terms = keywordTerms(query.query);
-  const needed = minimumShouldMatch(terms.length);
+  // alone, the keyword list is all there is: any telling word may find something
+  const needed = fused ? minimumShouldMatch(terms.length) : 1;
   const expression = keywordExpression(terms, needed);
   if (!expression) return [];
   const { match, check } = expression;
@@ -340,13 +347,14 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
   let keywordKeys: number[] = [];
   let vectorHits: AnnMatches = { keys: [], distances: [] };
 
+  const index = sources.vectors;
+  const vectorSide = query.mode !== "keyword" && !!vector && !!index && index.dimensions !== null;
   if (query.mode !== "vector") {
-    keywordKeys = keywordList(sources, query, kinds, depth);
+    keywordKeys = keywordList(sources, query, kinds, depth, vectorSide);
     used.keyword = true;
     lists.push({ ids: keywordKeys, weight: query.mode === "keyword" ? 1 : query.weights.keyword });
   }
-  const index = sources.vectors;
-  if (query.mode !== "keyword" && vector && index && index.dimensions !== null) {
+  if (vectorSide && vector && index) {
     const allowed = candidates(sources, query, kinds, EXACT_RERANK_LIMIT);
     if (allowed === null) vectorHits = index.search(vector, depth);
     else if (allowed.length <= EXACT_RERANK_LIMIT) {
