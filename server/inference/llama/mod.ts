@@ -22,8 +22,9 @@ export {
   LlamaTextModel,
   type PreparedChat,
   type PreparedCompletion,
+  type PreparedInfill,
 } from "./model.ts";
 export { toChatHistory } from "./history.ts";
-export { PROMPT_CHUNK_TOKENS, type PromptCacheStats } from "./sequence_pool.ts";
+export type { PromptCacheStats } from "./sequence_pool.ts";
 export { chooseLlamaThreads, type ThreadPolicy } from "./threads.ts";
 export type * from "./types.ts";
