@@ -5,7 +5,8 @@
  *   deno run -A scripts/setup.ts [--for serve|test|bench|build] [--force]
  *
  * Steps: npm packages (`npm ci --ignore-scripts`, from the committed lockfile), the Python venv
- * (`python-ml/.venv`, pinned requirements), and the generated test fixtures.
+ * (`python-ml/.venv`, pinned requirements), the ML service's Python gRPC stubs, and the generated
+ * test fixtures.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -131,6 +132,15 @@ const STEPS: Step[] = [
         `${root}/python-ml/requirements.txt`,
       ]);
     },
+  },
+  {
+    name: "python ml stubs",
+    for: ["serve", "test", "bench"],
+    inputs: ["protos/ml_inference.proto", "python-ml/requirements.txt"],
+    stamp: "python-ml/tabagent_ml/_generated/.tabagent-setup",
+    // grpcio-tools 1.62.3 writes them into the ignored python-ml/tabagent_ml/_generated/; the
+    // service also regenerates on start when the .proto changed.
+    run: () => run(VENV_PYTHON, ["-m", "tabagent_ml.stubs", "--force"], { cwd: `${root}/python-ml` }),
   },
   {
     // The side panel and the web app the server serves at `/` (one build, extension/dist).

@@ -10,6 +10,7 @@ import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig, SERVER_V8
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
+import { mlChecks } from "./ml/mod.ts";
 import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
 import { formatBanner, pairingUrl } from "./cli/banner.ts";
@@ -76,6 +77,20 @@ async function serve(flags: ConfigInput): Promise<void> {
   Deno.exit(failed.length ? 1 : 0);
 }
 
+/** Where `tabagent doctor` finds the ML service and the running server. */
+function mlDoctorOptions(cfg: ReturnType<typeof config>) {
+  const root = decodeURIComponent(REPO_ROOT.pathname).replace(/\/$/, "");
+  const host = cfg.host.includes(":") || cfg.host === "0.0.0.0" ? "127.0.0.1" : cfg.host;
+  return {
+    python: cfg.mlPython ??
+      `${root}/python-ml/.venv/${Deno.build.os === "windows" ? "Scripts/python.exe" : "bin/python"}`,
+    packageDir: `${root}/python-ml`,
+    dataDir: cfg.dataDir,
+    modelCachePath: cfg.modelCachePath,
+    serverUrl: `http://${host}:${cfg.port}`,
+  };
+}
+
 /** The launcher Chrome runs must start this same program: a compiled binary or deno + main.ts. */
 function selfCommand(): string[] {
   const exec = Deno.execPath();
@@ -115,6 +130,7 @@ async function main(): Promise<void> {
       const cfg = config(command.flags);
       const hardware = await detectHardware();
       const checks = await inferenceChecks({ modelCachePath: cfg.modelCachePath, hardware });
+      if (cfg.ml) checks.push(...await mlChecks(mlDoctorOptions(cfg)));
       console.log(formatDoctorReport(hardware, checks));
       if (checks.some((check) => !check.ok)) Deno.exit(1);
       return;

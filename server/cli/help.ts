@@ -45,9 +45,14 @@ Options:
       --log-level <level>      debug | info | warn | error (default: info)
       --log-format <format>    auto | text | json: auto is readable text on a terminal, JSON lines otherwise
       --no-ml                  Do not start the Python ML service
+      --ml-workers <n>         Local Python ML worker processes (default: 1; 0 with --ml-worker: remote only)
+      --ml-worker <host:port>  Also use this remote ML worker (repeatable; TLS + token off loopback)
+      --ml-dispatch <policy>   least-loaded | round-robin (default: least-loaded)
       --no-auth                No API token (refused unless bound to loopback)
       --origin <origin>        Also allow this CORS origin (repeatable)
       --allowed-host <name>    Also accept this Host header (repeatable)
+      --allow-anonymous-local  Serve Ollama's chat, generate, embed, tags, show, ps and version routes
+                               without the token (loopback only; never memory, pull, delete or files)
       --memory-backend <kind>  local | grpc: how components reach memory (default: local)
       --memory-grpc-address <a>
                                Where the memory gRPC service listens: unix:<path> or 127.0.0.1:<port>
@@ -91,11 +96,12 @@ Examples:
 const DOCTOR = `tabagent doctor — check this machine for local inference
 
 Usage:
-  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>]
+  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml]
 
 Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
 the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.
-Exit code 1 when a check fails.
+It also starts the Python ML service once (time to SERVING, versions) and shows the ML state of a
+server running on --port (workers, restarts, an open breaker). Exit code 1 when a check fails.
 
 Example:
   tabagent doctor`;
@@ -105,6 +111,7 @@ Usage:
   tabagent models list [--json]
   tabagent models pull <org/name>[:QUANT]... [--revision <rev>] [--include <glob>]... [--connections <n>]
   tabagent models rm <org/name>...
+  tabagent models verify [<org/name>...]
 
 If a server is running (at --host/--port, default 127.0.0.1:${DEFAULT_PORT}, or --server <url>), the
 command asks it, with the token from <data-dir>/api_token: the server's downloads, progress and
@@ -117,6 +124,9 @@ resumes where an interrupted pull stopped. Ctrl-C cancels; run the same command 
 Catalog models fetch their listed files; GGUF repos fetch one quantisation (default Q4_K_M, or
 :QUANT); others fetch every file but alternative-framework weights (--include to choose).
 A progress bar is shown on a terminal, plain progress lines otherwise.
+verify re-hashes every file of the named models (default: every downloaded model) against the
+sha256 recorded when it was pulled, lists damaged or missing files, and marks such a model
+incomplete so the next pull fetches them again; it exits 1 when any file is wrong.
 
 Options:
       --local                  Work on the cache directly, even if a server runs

@@ -3,10 +3,10 @@ import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { UsageError } from "./usage_error.ts";
 
-/** `tabagent models list|pull|rm`. */
+/** `tabagent models list|pull|rm|verify`. */
 export interface ModelsCommand {
   kind: "models";
-  action: "list" | "pull" | "rm";
+  action: "list" | "pull" | "rm" | "verify";
   flags: ConfigInput;
   /** Model ids; for pull, `org/name[:QUANT]`. */
   ids: string[];
@@ -68,10 +68,12 @@ export function parseModelsArgs(args: string[]): ModelsCommand | null {
   if (values.help || positionals.length === 0) return null;
   const [verb, ...ids] = positionals;
   const action = verb === "ls" ? "list" : verb === "remove" || verb === "delete" ? "rm" : verb;
-  if (action !== "list" && action !== "pull" && action !== "rm") {
-    throw new UsageError(`models: unknown action '${verb}' (list, pull, rm). See 'tabagent models --help'.`);
+  if (action !== "list" && action !== "pull" && action !== "rm" && action !== "verify") {
+    throw new UsageError(`models: unknown action '${verb}' (list, pull, rm, verify). See 'tabagent models --help'.`);
   }
-  if (action !== "list" && ids.length === 0) throw new UsageError(`models ${action}: name at least one model id`);
+  if (action !== "list" && action !== "verify" && ids.length === 0) {
+    throw new UsageError(`models ${action}: name at least one model id`);
+  }
   let connections: number | undefined;
   if (values.connections !== undefined) {
     connections = Number(values.connections);

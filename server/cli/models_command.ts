@@ -17,11 +17,13 @@ import {
   listModels,
   ModelCache,
   type ModelEntry,
+  type ModelVerification,
   parseModelId,
   PullJobs,
   type PullProgress,
   removeHubToken,
   storeHubToken,
+  verifyModel,
 } from "../models/mod.ts";
 import type { LoginCommand, ModelsCommand } from "./models_args.ts";
 
@@ -219,6 +221,7 @@ export async function runModelsCommand(command: ModelsCommand, config: Config): 
     if (!server) console.error(`(no server running: read ${config.modelCachePath} directly)`);
     return 0;
   }
+  if (command.action === "verify") return await runVerify(command, config, server);
   if (command.action === "rm") {
     let code = 0;
     for (const spec of command.ids) {
@@ -256,6 +259,39 @@ export async function runModelsCommand(command: ModelsCommand, config: Config): 
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
+}
+
+/** `tabagent models verify [id...]`: re-hashes every file, through the server when one runs. */
+async function runVerify(
+  command: ModelsCommand,
+  config: Config,
+  server: { url: string; token: string } | null,
+): Promise<number> {
+  const cache = new ModelCache(config.modelCachePath);
+  let ids = command.ids.map((spec) => parseModelId(spec, "model"));
+  if (ids.length === 0) {
+    ids = server
+      ? (await (await api(server, "/v1/models?downloaded=true")).json()).data.map((m: { id: string }) => m.id)
+      : (await cache.list()).filter((m) => m.manifest !== null).map((m) => m.id);
+  }
+  let code = 0;
+  for (const id of ids) {
+    const report: ModelVerification = server
+      ? await (await api(server, `/v1/models/${id}/verify`, { method: "POST" })).json()
+      : await verifyModel(cache, id);
+    if (command.json) {
+      console.log(JSON.stringify(report));
+    } else if (report.ok) {
+      console.log(`ok       ${id} (${report.files.length} files, ${formatBytes(report.hashed_bytes)} hashed)`);
+    } else {
+      for (const file of report.files.filter((f) => f.state !== "ok")) {
+        console.log(`${file.state.padEnd(8)} ${id}/${file.path}`);
+      }
+    }
+    if (!report.ok) code = 1;
+  }
+  if (!command.json && code !== 0) console.error("tabagent: run 'tabagent models pull' on those models to repair them");
+  return code;
 }
 
 async function readSecret(prompt: string): Promise<string> {

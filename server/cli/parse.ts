@@ -36,6 +36,10 @@ const SERVE = {
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  "ml-workers": { type: "string" },
+  "ml-worker": { type: "string", multiple: true },
+  "ml-dispatch": { type: "string" },
+  "allow-anonymous-local": { type: "boolean" },
   parallel: { type: "string" },
   "prompt-cache": { type: "string" },
 } as const;
@@ -65,7 +69,12 @@ export const COMMANDS = [
   "help",
 ] as const;
 
-const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
+const DOCTOR = {
+  ...COMMON,
+  "model-cache-path": { type: "string" },
+  "no-ml": { type: "boolean" },
+  port: { type: "string", short: "p" },
+} as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
   command: string,
@@ -118,7 +127,15 @@ export function parseCommandLine(argv: string[]): Command {
     case "doctor": {
       const { values } = parse("doctor", rest, DOCTOR);
       if (values.help) return { kind: "help", topic: "doctor" };
-      return { kind: "doctor", flags: { ...commonFlags(values), modelCachePath: values["model-cache-path"] } };
+      return {
+        kind: "doctor",
+        flags: {
+          ...commonFlags(values),
+          modelCachePath: values["model-cache-path"],
+          noMl: values["no-ml"],
+          port: values.port,
+        },
+      };
     }
     case "install-host": {
       const { values } = parse("install-host", rest, INSTALL_HOST);
@@ -193,6 +210,10 @@ function parseServe(args: string[]): Command {
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      mlWorkers: values["ml-workers"],
+      mlRemoteWorkers: values["ml-worker"],
+      mlDispatch: values["ml-dispatch"],
+      allowAnonymousLocal: values["allow-anonymous-local"],
       parallel: values.parallel,
       promptCache: values["prompt-cache"],
     },

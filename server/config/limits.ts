@@ -56,6 +56,13 @@ export const ROUTE_BODY_LIMITS: ReadonlyMap<string, number> = new Map([
 export const MEMORY_OUTBOX_INTERVAL_MS = 250;
 /** Most outbox entries or tailed rows the worker applies in one step, so one step stays short. */
 export const MEMORY_OUTBOX_BATCH = 500;
+/**
+ * Pause between outbox steps while a backlog drains (ms). Steps run on the event loop: back to back
+ * they held up foreground requests (appends, search replies) behind derived-store work; with this
+ * pause a step (a few ms for 500 rows) takes at most about a third of the loop, and a backlog still
+ * drains at tens of thousands of rows a second.
+ */
+export const MEMORY_OUTBOX_BUSY_PAUSE_MS = 10;
 /** How often the checkpoint worker copies each store's WAL into its file while writes keep coming (ms). */
 export const MEMORY_CHECKPOINT_BUSY_MS = 10;
 /** How often the checkpoint worker looks at the WALs while nothing was written since its last look (ms). */

@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
-import { TabAgentError } from "../errors/mod.ts";
+import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
   BackupManifestSchema as ManifestSchema,
   ConversationPatchSchema,
@@ -29,13 +29,31 @@ const json = (schema: z.ZodType, description: string) => ({
 const PROBLEM_DESCRIPTIONS = new Map([
   [400, "Invalid input; `errors` names each field"],
   [404, "Unknown id"],
-  [409, "Already exists"],
+  [409, "Already exists, or a restore is already running"],
   [413, "Content too large"],
   [422, "Backup damaged"],
 ]);
 const problems = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, problem(PROBLEM_DESCRIPTIONS.get(status) ?? "Error")]));
 
+/** One exported record: its `record` kind and that kind's fields (checked by the import itself). */
+const ImportRecordSchema = z.object({
+  record: z.string().min(1).max(64).describe('"conversation", "message", "fact", …'),
+}).passthrough().openapi("ImportRecord");
+/** Records one JSON-array import may hold (the body limit applies too). */
+const MEMORY_IMPORT_MAX_JSON_RECORDS = 100_000;
+const ImportRecordsSchema = z.array(ImportRecordSchema).max(MEMORY_IMPORT_MAX_JSON_RECORDS);
+const IMPORT_RECORDS_JSON_SCHEMA = {
+  type: "array" as const,
+  maxItems: MEMORY_IMPORT_MAX_JSON_RECORDS,
+  description: "The export's records as one JSON array",
+  items: {
+    type: "object" as const,
+    required: ["record"],
+    properties: { record: { type: "string" as const, minLength: 1, maxLength: 64 } },
+    additionalProperties: true,
+  },
+};
 const PageQuery = z.object({
   cursor: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
@@ -166,7 +184,17 @@ const routes = {
     path: "/v1/memory/import",
     summary: "Import JSON lines from an export; what already exists is skipped",
     request: {
-      body: { required: true, content: { "application/x-ndjson": { schema: z.string() } } },
+      body: {
+        required: true,
+        content: {
+          "application/x-ndjson": { schema: z.string().describe("JSON lines as GET /v1/memory/export writes them") },
+          // JSON lines have no serializer in generic clients (schemathesis, OpenAPI generators): the
+          // same records as one JSON array. A plain JSON Schema, not zod: a zod schema here would be
+          // checked against NDJSON bodies too (the body is required); the handler parses JSON bodies
+          // with ImportRecordsSchema itself.
+          "application/json": { schema: IMPORT_RECORDS_JSON_SCHEMA },
+        },
+      },
     },
     responses: { 200: json(ImportResultSchema, "What was imported and skipped"), ...problems(400, 413) },
   }),
@@ -200,7 +228,7 @@ const routes = {
     request: {
       body: { required: true, content: { "application/json": { schema: z.object({ dir: absolutePath }) } } },
     },
-    responses: { 200: json(ManifestSchema, "Restored"), ...problems(400, 422) },
+    responses: { 200: json(ManifestSchema, "Restored"), ...problems(400, 409, 422) },
   }),
 };
 
@@ -214,7 +242,7 @@ const routes = {
  */
 export function memoryRoutes(options: { memory: MemoryClient; backupDir: string }) {
   const { memory } = options;
-  const router = createRouter();
+  const router = createRouter({ statuses: [503] });
   router.openapi(routes.createConversation, async (c) => {
     return c.json(await memory.createConversation(c.req.valid("json")), 201);
   });
@@ -278,7 +306,13 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     );
   });
   router.openapi(routes.import, async (c) => {
-    const text = await c.req.text();
+    const isJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");
+    let text: string;
+    if (isJson) {
+      const records = ImportRecordsSchema.safeParse(await c.req.json().catch(() => undefined));
+      if (!records.success) throw validationError("import", records.error.issues);
+      text = records.data.map((record) => JSON.stringify(record)).join("\n");
+    } else text = await c.req.text();
     if (text.trim() === "") {
       throw new TabAgentError("validation_failed", "Invalid import: the body is empty", {
         errors: [{ field: "", message: "expected JSON lines" }],

@@ -12,6 +12,9 @@ import type { HttpEnv } from "./router.ts";
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 
+/** Methods that get their own metrics label; any other (invented ones included) is counted as "other". */
+const METRIC_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
 /** Assigns a request id (keeping a sane incoming `X-Request-Id`), records metrics and logs access. */
 export function requestContext(
   options: { log: Logger; requests: Counter; duration: Histogram },
@@ -47,10 +50,13 @@ export function requestContext(
     // Handlers that return a Response of their own (files, streams) did not get it; add it there.
     if (!c.res.headers.has("x-request-id")) c.header("x-request-id", requestId);
     const status = c.res.status;
-    // "/*" is where middleware-only answers (rejections, static files, 404s) land.
+    // "/*" is where middleware-only answers (rejections, static files, 404s) land. Methods and
+    // routes a client invents fold into "other": labels must stay a bounded set, or anyone who can
+    // reach the port (no token needed) grows /metrics without end.
     const route = c.req.routePath === "/*" ? "other" : c.req.routePath;
+    const method = METRIC_METHODS.has(c.req.method) ? c.req.method : "other";
     const seconds = (performance.now() - began) / 1000;
-    const { count, observe } = seriesFor(c.req.method, route, status);
+    const { count, observe } = seriesFor(method, route, status);
     count();
     observe(seconds);
     if (log.enabled("debug")) {
@@ -144,14 +150,22 @@ export function originGuard(options: { allowedOrigins: string[] }): MiddlewareHa
 export function isPublicPath(path: string): boolean {
   if (path === "/v1/health") return true;
   if (path === "/metrics" || path.startsWith("/metrics/")) return false;
+  // Ollama's API (`/api/*`; the docs live at `/api-doc`) needs the token like `/v1`.
+  if (path === "/api" || path.startsWith("/api/")) return false;
   return !path.startsWith("/v1/") && path !== "/v1";
 }
 
-/** Requires `Authorization: Bearer <token>` on every non-public path. */
-export function bearerAuth(options: { token: string | null }): MiddlewareHandler<HttpEnv> {
+/**
+ * Requires `Authorization: Bearer <token>` on every non-public path. `anonymousRoutes` ("METHOD
+ * /path" entries, from `--allow-anonymous-local`) are let through without one.
+ */
+export function bearerAuth(
+  options: { token: string | null; anonymousRoutes?: readonly string[] },
+): MiddlewareHandler<HttpEnv> {
   const { token } = options;
+  const anonymous = new Set(options.anonymousRoutes ?? []);
   return async (c, next) => {
-    if (token !== null && !isPublicPath(c.req.path)) {
+    if (token !== null && !isPublicPath(c.req.path) && !anonymous.has(`${c.req.method} ${c.req.path}`)) {
       const header = c.req.header("authorization");
       if (!header) {
         throw new TabAgentError(

@@ -5,7 +5,7 @@
  * `/v1/models/Qwen%2FQwen2.5-0.5B-Instruct-GGUF` both work.
  * @module
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
@@ -20,6 +20,8 @@ import {
   type PullJob,
   type PullProgress,
   repoPathSchema,
+  trustedSha256,
+  verifyModel,
 } from "../models/mod.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
@@ -94,6 +96,20 @@ const PullAcceptedSchema = z.object({
   state: z.enum(PULL_STATES),
   progress_url: z.string(),
 }).openapi("PullAccepted");
+
+const VerificationSchema = z.object({
+  id: z.string(),
+  ok: z.boolean().describe("Every file is present with its manifest's size and sha256"),
+  hashed_bytes: z.number().int(),
+  files: z.array(z.object({
+    path: z.string(),
+    size: z.number().int(),
+    state: z.enum(["ok", "damaged", "missing"]),
+    sha256: z.string(),
+    actual_sha256: z.string().optional(),
+    actual_size: z.number().int().optional(),
+  })),
+}).openapi("ModelVerification");
 
 const listRoute = createRoute({
   method: "get",
@@ -210,7 +226,8 @@ async function serveFile(c: Context<HttpEnv>, deps: ModelRoutesDeps, id: string,
   }
   if (!info.isFile) throw new TabAgentError("not_found", `No file ${path} in ${id}`);
   const manifest = await cache.readManifest(id);
-  const sha = manifest?.files.find((f) => f.path === path && f.size === info.size)?.sha256;
+  // Only while the file is unchanged since it was hashed: a damaged file must not keep its ETag.
+  const sha = trustedSha256(manifest?.files.find((f) => f.path === path), info);
   const etag = `"${sha ?? `${info.size.toString(16)}-${(info.mtime?.getTime() ?? 0).toString(16)}`}"`;
   const headers = new Headers({
     "accept-ranges": "bytes",
@@ -317,6 +334,77 @@ function progressEvents(job: PullJob, shutdown: AbortSignal | undefined): Respon
   });
 }
 
+/** Describes for OpenAPI the routes `modelRoutes` matches by hand (ids contain a slash). */
+function documentIdRoutes(router: OpenAPIHono<HttpEnv>): void {
+  const idParams = z.object({
+    org: z.string().openapi({ example: "Qwen" }),
+    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
+  });
+  router.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/models/{org}/{name}",
+    tags: ["models"],
+    summary: "One model",
+    description: "Also reachable as `/v1/models/{org}%2F{name}`. 400 when the id is not `org/name`.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
+      400: problem("Not an org/name id"),
+      404: problem("Neither in the catalog nor in the cache"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "delete",
+    path: "/v1/models/{org}/{name}",
+    tags: ["models"],
+    summary: "Delete a downloaded model",
+    description: "Removes its folder from the cache. 409 while it is being pulled.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: {
+        description: "Deleted",
+        content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
+      },
+      404: problem("Not in the cache"),
+      409: problem("Being pulled"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/models/{org}/{name}/files/{path}",
+    tags: ["models"],
+    summary: "Download a model file (Range supported)",
+    description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
+      "ETag is the file's sha256 when the manifest knows it.",
+    security: BEARER_SECURITY,
+    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
+    responses: {
+      200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
+      206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
+      400: problem("Unsafe path"),
+      404: problem("No such file"),
+      416: problem("Range not satisfiable"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "post",
+    path: "/v1/models/{org}/{name}/verify",
+    tags: ["models"],
+    summary: "Re-hash every file of a downloaded model against its manifest",
+    description: "Reads every byte. Damaged or missing files are listed, and the model is marked incomplete so the " +
+      "next pull fetches them again. 409 while the model is being pulled or deleted.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: { description: "What was found", content: { "application/json": { schema: VerificationSchema } } },
+      404: problem("No manifest to verify against"),
+      409: problem("Being pulled or deleted"),
+    },
+  });
+}
+
 /**
  * The models resource.
  *
@@ -373,58 +461,19 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     return c.json(job.progress() as z.infer<typeof PullProgressSchema>, 200);
   });
 
-  // Ids contain a slash, so these are matched by hand below and described for OpenAPI here.
-  const idParams = z.object({
-    org: z.string().openapi({ example: "Qwen" }),
-    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
-  });
-  router.openAPIRegistry.registerPath({
-    method: "get",
-    path: "/v1/models/{org}/{name}",
-    tags: ["models"],
-    summary: "One model",
-    description: "Also reachable as `/v1/models/{org}%2F{name}`. 400 when the id is not `org/name`.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
-      400: problem("Not an org/name id"),
-      404: problem("Neither in the catalog nor in the cache"),
-    },
-  });
-  router.openAPIRegistry.registerPath({
-    method: "delete",
-    path: "/v1/models/{org}/{name}",
-    tags: ["models"],
-    summary: "Delete a downloaded model",
-    description: "Removes its folder from the cache. 409 while it is being pulled.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: {
-        description: "Deleted",
-        content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
-      },
-      404: problem("Not in the cache"),
-      409: problem("Being pulled"),
-    },
-  });
-  router.openAPIRegistry.registerPath({
-    method: "get",
-    path: "/v1/models/{org}/{name}/files/{path}",
-    tags: ["models"],
-    summary: "Download a model file (Range supported)",
-    description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
-      "ETag is the file's sha256 when the manifest knows it.",
-    security: BEARER_SECURITY,
-    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
-    responses: {
-      200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
-      206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
-      400: problem("Unsafe path"),
-      404: problem("No such file"),
-      416: problem("Range not satisfiable"),
-    },
+  // Ids contain a slash, so these are matched by hand below (and described by documentIdRoutes).
+  documentIdRoutes(router);
+  router.post("/v1/models/:rest{.+}/verify", async (c) => {
+    const { id, file } = parseModelPath(c.req.param("rest"));
+    if (file !== undefined) {
+      throw new TabAgentError("not_found", `No route for /v1/models/${c.req.param("rest")}/verify`);
+    }
+    const release = models.jobs.reserve(id, "verified");
+    try {
+      return c.json(VerificationSchema.parse(await verifyModel(models.cache, id)));
+    } finally {
+      release();
+    }
   });
 
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
@@ -438,11 +487,14 @@ export function modelRoutes(deps: ModelRoutesDeps) {
   router.delete("/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) throw new TabAgentError("method_not_allowed", "Files are deleted with their model");
-    if (models.jobs.isPulling(id)) {
-      throw new TabAgentError("conflict", `${id} is being pulled; cancel the pull first`);
+    // Held from the check to the removal: a pull cannot start while the unload is awaited.
+    const release = models.jobs.reserve(id, "deleted");
+    try {
+      await deps.unload?.(id);
+      if (!(await models.cache.delete(id))) throw new TabAgentError("not_found", `${id} is not in the cache`);
+    } finally {
+      release();
     }
-    await deps.unload?.(id);
-    if (!(await models.cache.delete(id))) throw new TabAgentError("not_found", `${id} is not in the cache`);
     return c.json({ id, deleted: true as const });
   });
 

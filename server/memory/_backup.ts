@@ -3,7 +3,11 @@
  * while writes wait, so the seven copies are one consistent cut) plus `manifest.json` with each
  * file's size, SHA-256 and schema version, written last. A restore verifies all of that, copies
  * the files into a staging folder beside the live ones, and swaps them in under a journal, so an
- * interrupted swap is finished at the next start instead of leaving a mix.
+ * interrupted swap is finished at the next start instead of leaving a mix. Staged files and their
+ * folder are fsynced before the journal is written, and the journal is removed only after the
+ * renames are synced, so "done" is never claimed for data still in the page cache. The replaced
+ * files are kept as a generation under `.previous/<time>/`, the last {@link PREVIOUS_GENERATIONS}.
+ * Every folder is 0700 and every file 0600, whatever the umask.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -11,12 +15,21 @@ import { TabAgentError } from "../errors/mod.ts";
 import { VERSION } from "../version.ts";
 import { applicationId, latestVersion, openStoreReadOnly, STORE_NAMES, storeFile, type StoreName } from "./stores.ts";
 import type { BackupManifest } from "./types.ts";
+import { makePrivateSync, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncPath } from "./_private.ts";
 
 /** The manifest's file name inside a backup folder. */
 export const MANIFEST_FILE = "manifest.json";
 const JOURNAL_FILE = "restore.journal";
 const STAGING_DIR = ".restore-staging";
 const PREVIOUS_DIR = ".previous";
+/** Replaced generations of the live files kept under `.previous/` (oldest removed first). */
+export const PREVIOUS_GENERATIONS = 3;
+
+const journalSchema = z.object({
+  staging: z.literal(STAGING_DIR),
+  at: z.number(),
+  previous: z.string().regex(/^[0-9TZ-]+$/).optional(),
+});
 
 const manifestSchema = z.object({
   format: z.literal("tabagent-memory-backup"),
@@ -70,7 +83,8 @@ export async function prepareBackupDir(dir: string): Promise<void> {
     }
   }
   try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    await Deno.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    makePrivateSync(dir, "dir"); // an existing empty folder keeps its mode otherwise
   } catch (error) {
     throw new TabAgentError("bad_request", `The backup dir ${dir} cannot be created: ${(error as Error).message}`, {
       path: dir,
@@ -96,6 +110,11 @@ export async function snapshotStores(sourceDir: string, dir: string): Promise<vo
   } finally {
     worker.terminate();
   }
+  // VACUUM INTO creates its file under the umask: a backup holds every conversation.
+  for (const store of STORE_NAMES) {
+    makePrivateSync(`${dir}/${storeFile(store)}`, "file");
+    await syncPath(`${dir}/${storeFile(store)}`);
+  }
 }
 
 /** Writes the manifest for the copies in `dir` (last, atomically: a backup without one is incomplete). */
@@ -119,8 +138,10 @@ export async function writeManifest(dir: string, versions: Record<StoreName, num
     files,
   };
   const temp = `${dir}/${MANIFEST_FILE}.partial`;
-  await Deno.writeTextFile(temp, JSON.stringify(manifest, null, 2) + "\n");
+  await Deno.writeTextFile(temp, JSON.stringify(manifest, null, 2) + "\n", { mode: PRIVATE_FILE_MODE });
+  await syncPath(temp);
   await Deno.rename(temp, `${dir}/${MANIFEST_FILE}`);
+  await syncPath(dir);
   return manifest;
 }
 
@@ -197,14 +218,25 @@ export async function stageBackup(dir: string, dbDir: string, manifest: BackupMa
   await Deno.remove(staging, { recursive: true }).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
-  await Deno.mkdir(staging, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(staging, { recursive: true, mode: PRIVATE_DIR_MODE });
+  makePrivateSync(staging, "dir");
   for (const entry of manifest.files) {
     const target = `${staging}/${entry.file}`;
     await Deno.copyFile(`${dir}/${entry.file}`, target);
+    makePrivateSync(target, "file"); // copyFile keeps the backup's mode, whatever it was
+    await syncPath(target);
     if (await sha256File(target) !== entry.sha256) {
       throw damaged(dir, `copying ${entry.file} into ${staging} produced a different file`, "checksum_mismatch");
     }
   }
+  await syncPath(staging);
+}
+
+/** Removes a staging folder left by a restore that failed before its swap; the live files are untouched. */
+export async function discardStaged(dbDir: string): Promise<void> {
+  await Deno.remove(`${dbDir}/${STAGING_DIR}`, { recursive: true }).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
 }
 
 async function removeIfExists(path: string): Promise<void> {
@@ -219,20 +251,40 @@ async function removeIfExists(path: string): Promise<void> {
  */
 export async function swapInStaged(dbDir: string): Promise<void> {
   const journal = `${dbDir}/${JOURNAL_FILE}`;
-  const file = await Deno.open(journal, { write: true, create: true, truncate: true });
+  const at = Date.now();
+  const entry = { staging: STAGING_DIR, at, previous: generationName(at) };
+  const file = await Deno.open(journal, { write: true, create: true, truncate: true, mode: PRIVATE_FILE_MODE });
   try {
-    await file.write(new TextEncoder().encode(JSON.stringify({ staging: STAGING_DIR, at: Date.now() }) + "\n"));
+    await file.write(new TextEncoder().encode(JSON.stringify(entry) + "\n"));
     await file.sync();
   } finally {
     file.close();
   }
-  await finishSwap(dbDir);
+  await syncPath(dbDir); // the journal's own directory entry
+  await finishSwap(dbDir, entry.previous);
 }
 
-async function finishSwap(dbDir: string): Promise<void> {
+/** `.previous/<name>` for a swap at `at` (ms): sortable, and a valid folder name everywhere. */
+function generationName(at: number): string {
+  return new Date(at).toISOString().replaceAll(":", "-").replace(".", "-");
+}
+
+async function pruneGenerations(previous: string): Promise<void> {
+  const generations: string[] = [];
+  for await (const entry of Deno.readDir(previous)) {
+    if (entry.isDirectory && /^[0-9TZ-]+$/.test(entry.name)) generations.push(entry.name);
+  }
+  generations.sort();
+  for (const name of generations.slice(0, Math.max(0, generations.length - PREVIOUS_GENERATIONS))) {
+    await Deno.remove(`${previous}/${name}`, { recursive: true });
+  }
+}
+
+async function finishSwap(dbDir: string, generation: string): Promise<void> {
   const staging = `${dbDir}/${STAGING_DIR}`;
-  const previous = `${dbDir}/${PREVIOUS_DIR}`;
-  await Deno.mkdir(previous, { recursive: true, mode: 0o700 });
+  const previous = `${dbDir}/${PREVIOUS_DIR}/${generation}`;
+  await Deno.mkdir(previous, { recursive: true, mode: PRIVATE_DIR_MODE });
+  makePrivateSync(`${dbDir}/${PREVIOUS_DIR}`, "dir");
   for (const store of STORE_NAMES) {
     const name = storeFile(store);
     if (!await exists(`${staging}/${name}`)) continue; // already swapped in before an interruption
@@ -243,8 +295,13 @@ async function finishSwap(dbDir: string): Promise<void> {
     if (await exists(live)) await Deno.rename(live, `${previous}/${name}`);
     await Deno.rename(`${staging}/${name}`, live);
   }
+  // The renames must be on disk before the journal that would redo them is gone.
+  await syncPath(dbDir);
+  await syncPath(previous);
   await Deno.remove(`${dbDir}/${JOURNAL_FILE}`);
+  await syncPath(dbDir);
   await Deno.remove(staging, { recursive: true });
+  await pruneGenerations(`${dbDir}/${PREVIOUS_DIR}`);
 }
 
 /** Finishes a restore that was interrupted after its journal was written; true when there was one. */
@@ -256,6 +313,16 @@ export async function recoverRestore(dbDir: string): Promise<boolean> {
     });
     return false;
   }
-  await finishSwap(dbDir);
+  let generation: string;
+  try {
+    const journal = journalSchema.parse(JSON.parse(await Deno.readTextFile(`${dbDir}/${JOURNAL_FILE}`)));
+    generation = journal.previous ?? generationName(journal.at);
+  } catch (error) {
+    // A journal torn before its fsync finished: the swap had not begun, so keep what is staged
+    // out of the way and finish it under a fresh generation name (the renames are idempotent).
+    if (error instanceof Deno.errors.NotFound) throw error;
+    generation = generationName(Date.now());
+  }
+  await finishSwap(dbDir, generation);
   return true;
 }

@@ -8,7 +8,7 @@
  * step redoes what was not yet committed.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { MEMORY_OUTBOX_BATCH } from "../config/mod.ts";
+import { MEMORY_OUTBOX_BATCH, MEMORY_OUTBOX_BUSY_PAUSE_MS } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { catchUpMessageIndex, messageIndexBacklog } from "./_message_index.ts";
 import type { StoreName, Stores } from "./stores.ts";
@@ -201,7 +201,10 @@ export function resetTails(stores: Stores): void {
   }
 }
 
-/** Runs {@link applyOutboxStep} in the background: right away while there is work, else every `intervalMs`. */
+/**
+ * Runs {@link applyOutboxStep} in the background: every MEMORY_OUTBOX_BUSY_PAUSE_MS while there is
+ * work, else every `intervalMs`.
+ */
 export class OutboxWorker {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
@@ -233,7 +236,7 @@ export class OutboxWorker {
       this.options.log?.error("outbox step failed; will retry", { error, failures: this.#failures });
     }
     const backoff = Math.min(30_000, this.options.intervalMs * 2 ** this.#failures);
-    this.#schedule(applied > 0 ? 0 : this.#failures ? backoff : this.options.intervalMs);
+    this.#schedule(applied > 0 ? MEMORY_OUTBOX_BUSY_PAUSE_MS : this.#failures ? backoff : this.options.intervalMs);
   }
 
   /** Applies everything pending now, synchronously in steps. */

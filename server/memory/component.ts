@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
-import type { Component, ComponentHealth } from "../lifecycle/mod.ts";
+import { type Component, type ComponentHealth, InstanceLock } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { MemoryClient } from "./client.ts";
 import { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
@@ -109,17 +109,41 @@ export class MemoryComponent implements Component {
   }
 
   health(): ComponentHealth {
-    return this.#client ? { state: "ready" } : { state: "starting" };
+    if (!this.#client) return { state: "starting" };
+    // The stores' own state: a restore that could not reopen them leaves memory failed, not "ready".
+    return this.#local?.health ?? { state: "ready" };
   }
+}
+
+/** `close()` on the returned client also runs `release` (after the client is closed). */
+function releasingOnClose(memory: MemoryClient, release: () => Promise<void>): MemoryClient {
+  return new Proxy(memory, {
+    get: (target, property) => {
+      if (property === "close") {
+        return async () => {
+          try {
+            await target.close();
+          } finally {
+            await release();
+          }
+        };
+      }
+      const value = (target as unknown as Record<PropertyKey, unknown>)[property];
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 /**
  * A client for one-off commands (`tabagent backup`/`restore`): the running server's DatabaseService
  * when one answers at `memoryGrpcAddress` (so a live server is never bypassed), else the files
- * themselves.
+ * themselves, but only while holding the data dir's `server.lock`. A server that holds it and did
+ * not answer (Windows and long socket paths use a TCP port the command cannot know; gRPC may be
+ * slow) makes the command refuse: acting on a live server's files would swap them under it. The
+ * lock is held until `close()`, so a server cannot start on the files meanwhile either.
  */
 export async function openMemoryForCommand(
-  config: MemoryConfig,
+  config: MemoryConfig & Pick<Config, "dataDir">,
   token: string | null,
 ): Promise<{ memory: MemoryClient; via: "server" | "files" }> {
   if (config.memoryGrpcAddress.startsWith("unix:") || !config.memoryGrpcAddress.endsWith(":0")) {
@@ -132,9 +156,27 @@ export async function openMemoryForCommand(
       await remote.close();
     }
   }
-  await ensureWritableDir(config.dbPath);
-  return {
-    memory: await openLocalMemory({ dir: config.dbPath, searchWorkers: 0, outbox: false, checkpoints: false }),
-    via: "files",
-  };
+  await ensureWritableDir(config.dataDir);
+  const lock = new InstanceLock(config.dataDir);
+  try {
+    await lock.start();
+  } catch (error) {
+    if (!(error instanceof TabAgentError && error.code === "conflict")) throw error;
+    throw new TabAgentError(
+      "conflict",
+      `A TabAgent server is running on ${config.dataDir} (it holds server.lock) but its memory service did ` +
+        `not answer at ${config.memoryGrpcAddress}; this command never touches a running server's files. ` +
+        "Retry, pass the server's --memory-grpc-address, use POST /v1/memory/backup or /restore, or stop the server",
+      { path: `${config.dataDir}/server.lock` },
+      { cause: error },
+    );
+  }
+  try {
+    await ensureWritableDir(config.dbPath);
+    const memory = await openLocalMemory({ dir: config.dbPath, searchWorkers: 0, outbox: false, checkpoints: false });
+    return { memory: releasingOnClose(memory, () => lock.stop()), via: "files" };
+  } catch (error) {
+    await lock.stop();
+    throw error;
+  }
 }

@@ -21,6 +21,7 @@ import { applyOutboxStep, outboxBacklog, OutboxWorker, resetTails } from "./_out
 import { SearchPool } from "./_search_pool.ts";
 import { WalCheckpointer } from "./_checkpoint.ts";
 import {
+  discardStaged,
   prepareBackupDir,
   recoverRestore,
   snapshotStores,
@@ -141,6 +142,10 @@ export class LocalMemory implements MemoryClient {
   /** Set while a restore swaps the files: everything waits on it. */
   #gate: Promise<void> | null = null;
   #closed = false;
+  /** Set from the moment a restore starts verifying until it has swapped: a second one gets 409. */
+  #restoring = false;
+  /** Why the stores could not be reopened after a failed restore (memory then answers 503). */
+  #failure: string | null = null;
   readonly #options: LocalMemoryOptions;
   /** What the per-store operations see of this instance. */
   readonly #ctx: MemoryContext;
@@ -301,21 +306,62 @@ export class LocalMemory implements MemoryClient {
     return manifest;
   }
 
+  /**
+   * What the memory can do now: `ready`; `degraded` while a restore swaps the files (calls wait);
+   * `failed` when a restore could not put any stores back (every call answers 503 until a restart).
+   */
+  get health(): { state: "ready" | "degraded" | "failed"; detail?: string } {
+    if (this.#failure !== null) return { state: "failed", detail: this.#failure };
+    if (this.#closed) return { state: "failed", detail: "memory is closed" };
+    if (this.#gate !== null) return { state: "degraded", detail: "a restore is swapping the store files" };
+    return { state: "ready" };
+  }
+
   async restore(dir: string): Promise<BackupManifest> {
-    const manifest = await verifyBackup(String(dir));
-    await stageBackup(String(dir), this.dir, manifest);
+    // The lock is taken before verifying and staging: two restores sharing one staging folder
+    // removed each other's files (ENOENT/ENOTEMPTY, or a "damaged" copy) and could close memory.
+    if (this.#restoring) {
+      throw new TabAgentError("conflict", "A restore is already running; try again when it has finished", {
+        path: String(dir),
+      });
+    }
+    if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
+    this.#restoring = true;
+    try {
+      return await this.#restore(String(dir));
+    } finally {
+      this.#restoring = false;
+    }
+  }
+
+  async #restore(dir: string): Promise<BackupManifest> {
+    let manifest: BackupManifest;
+    try {
+      manifest = await verifyBackup(dir);
+      await stageBackup(dir, this.dir, manifest);
+    } catch (error) {
+      await discardStaged(this.dir);
+      throw error;
+    }
     await this.#writable();
     const released = Promise.withResolvers<void>();
     this.#gate = released.promise;
+    let storesOpen = true;
     try {
       await this.#stopWorkers();
       this.#db.clear();
       closeStores(this.#stores);
+      storesOpen = false;
       await swapInStaged(this.dir);
       this.#db = new StoreAccess(openStores(this.dir));
+      storesOpen = true;
       this.#startWorkers();
     } catch (error) {
-      this.#closed = true;
+      this.#options.log?.error("restore failed while swapping; reopening the stores", {
+        dir,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      if (!storesOpen) await this.#reopenAfterFailedSwap();
       throw error;
     } finally {
       this.#gate = null;
@@ -323,6 +369,21 @@ export class LocalMemory implements MemoryClient {
     }
     this.#options.log?.info("restored from backup", { dir, created_at: manifest.created_at });
     return manifest;
+  }
+
+  /** Finishes (by its journal) or abandons the swap and reopens whichever files are complete. */
+  async #reopenAfterFailedSwap(): Promise<void> {
+    try {
+      await recoverRestore(this.dir);
+      this.#db = new StoreAccess(openStores(this.dir));
+      this.#startWorkers();
+    } catch (error) {
+      this.#closed = true;
+      this.#failure = `a restore failed and the stores could not be reopened: ${
+        error instanceof Error ? error.message : String(error)
+      }; restart the server`;
+      this.#options.log?.error("memory is unavailable after a failed restore", { error: this.#failure });
+    }
   }
 
   async flush(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { TabAgentError } from "../errors/mod.ts";
+import { makePrivateSync, makeStoreFilesPrivateSync } from "./_private.ts";
 
 /** The stores, in open order. Truth stores first; `embeddings`, `summaries` and `meta` are derived. */
 export const STORE_NAMES = [
@@ -313,9 +314,14 @@ export function openStores(dir: string): Stores {
       { cause: error },
     );
   }
+  // An existing --db-path keeps the mode it was made with: set it, the files hold every conversation.
+  makePrivateSync(dir, "dir");
   const opened: Partial<Stores> = {};
   try {
-    for (const store of STORE_NAMES) opened[store] = openStore(store, `${dir}/${storeFile(store)}`);
+    for (const store of STORE_NAMES) {
+      opened[store] = openStore(store, `${dir}/${storeFile(store)}`);
+      makeStoreFilesPrivateSync(`${dir}/${storeFile(store)}`);
+    }
   } catch (error) {
     for (const db of Object.values(opened)) db.close();
     throw error;

@@ -18,7 +18,15 @@ const manifestFileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** The Hub's git blob id, for files not in LFS. */
   git_oid: z.string().optional(),
+  /**
+   * The file's mtime (ms) when its sha256 was last computed: a file whose size or mtime differs
+   * from this is re-hashed before its sha256 is trusted (as a skip on re-pull, or as an ETag).
+   */
+  mtime_ms: z.number().optional(),
 });
+
+/** One file of a manifest. */
+export type ManifestFile = z.infer<typeof manifestFileSchema>;
 
 /** What `.tabagent-manifest.json` holds. */
 export const manifestSchema = z.object({
@@ -133,8 +141,46 @@ export class ModelCache {
     await Deno.rename(temp, `${dir}/${MANIFEST_FILE}`);
   }
 
-  /** One model, or null when its folder does not exist. */
+  /**
+   * Refuses (409) an id whose folder name differs only in case from a folder already in the cache:
+   * on macOS and Windows both ids would share that one folder, and a pull or delete of one would
+   * act on the other's files.
+   */
+  async assertNoCaseTwin(id: ModelId): Promise<void> {
+    const twin = await this.#caseTwin(id);
+    if (twin !== null) {
+      throw new TabAgentError(
+        "conflict",
+        `The cache already holds ${twin}, which differs from ${id} only in case; on case-insensitive file ` +
+          `systems they would share one folder. Use ${twin}, or delete it first`,
+        { model: id, existing: twin },
+      );
+    }
+  }
+
+  /** The id of a folder whose name equals `id`'s but for case, or null. */
+  async #caseTwin(id: ModelId): Promise<ModelId | null> {
+    const wanted = folderName(id);
+    try {
+      for await (const entry of Deno.readDir(this.root)) {
+        if (entry.name !== wanted && entry.name.toLowerCase() === wanted.toLowerCase()) {
+          return idFromFolder(entry.name) ?? entry.name;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return null;
+  }
+
+  /** One model, or null when its folder does not exist (under exactly this name, case included). */
   async get(id: ModelId): Promise<CachedModel | null> {
+    // On a case-insensitive file system `stat` would find another id's folder.
+    if (await this.#caseTwin(id) !== null) return null;
+    return await this.#load(id);
+  }
+
+  async #load(id: ModelId): Promise<CachedModel | null> {
     const dir = this.dirFor(id);
     try {
       if (!(await Deno.stat(dir)).isDirectory) return null;
@@ -183,7 +229,7 @@ export class ModelCache {
         if (!entry.isDirectory) continue;
         const id = idFromFolder(entry.name);
         if (id === null) continue;
-        const model = await this.get(id);
+        const model = await this.#load(id);
         if (model) out.push(model);
       }
     } catch (error) {
@@ -193,8 +239,9 @@ export class ModelCache {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Deletes a model's folder; false when there was none. */
+  /** Deletes a model's folder; false when there was none (a folder differing only in case is not it). */
   async delete(id: ModelId): Promise<boolean> {
+    if (await this.#caseTwin(id) !== null) return false;
     try {
       await Deno.remove(this.dirFor(id), { recursive: true });
       return true;

@@ -37,4 +37,5 @@ export {
 } from "./pull.ts";
 export { type PullJob, PullJobs } from "./pull_jobs.ts";
 export { DEFAULT_QUANT, selectFiles } from "./select_files.ts";
+export { type FileVerification, type ModelVerification, trustedSha256, verifyModel } from "./verify.ts";
 export { folderName, isSafeRepoPath, type ModelId, modelIdSchema, parseModelId, repoPathSchema } from "./repo_id.ts";

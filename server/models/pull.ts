@@ -13,6 +13,7 @@ import type { HubClient, HubFile } from "./hub_client.ts";
 import { guessFormat } from "./locate.ts";
 import type { ModelId } from "./repo_id.ts";
 import { selectFiles } from "./select_files.ts";
+import { confirmFile } from "./verify.ts";
 
 /** What to pull. */
 export interface PullRequest {
@@ -93,6 +94,7 @@ function assertPinned(id: ModelId, chosen: HubFile[], entry: CatalogEntry | unde
  */
 export async function pullModel(options: PullOptions): Promise<Manifest> {
   const { cache, hub, request, log } = options;
+  await cache.assertNoCaseTwin(request.id);
   const entry = (options.catalog ?? defaultCatalog()).find((m) => m.id === request.id);
   const requested = request.revision ?? entry?.revision ?? "main";
   options.onProgress?.({ state: "resolving", files: [] });
@@ -125,11 +127,13 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
       if (error instanceof Deno.errors.NotFound) return null;
       throw error;
     });
-    const unchanged = known && onDisk?.size === file.size && known.size === file.size &&
+    const sameFile = known && known.size === file.size &&
       (file.sha256 ? known.sha256 === file.sha256 : known.git_oid !== undefined && known.git_oid === file.gitOid);
-    if (unchanged) {
+    // The size alone does not prove the bytes: a file changed on disk since it was hashed is re-hashed.
+    const intact = sameFile && onDisk?.isFile ? await confirmFile(dest, known, onDisk) : null;
+    if (intact) {
       progress[index] = { ...progress[index], bytes: file.size, state: "done" };
-      manifestFiles.push(known);
+      manifestFiles.push(intact);
       report();
       continue;
     }
@@ -158,6 +162,7 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
       size: file.size,
       sha256: result.sha256,
       ...(file.sha256 ? {} : { git_oid: result.gitSha1 }),
+      mtime_ms: (await Deno.stat(dest)).mtime?.getTime(),
     });
     report();
   }

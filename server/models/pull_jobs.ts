@@ -150,6 +150,11 @@ class Job implements PullJob {
   }
 }
 
+/** The key under which ids that differ only in case are one model (they share a folder on macOS and Windows). */
+function caseKey(id: ModelId): string {
+  return id.toLowerCase();
+}
+
 /**
  * Runs pulls in the background: one job per model at a time, cancellable, observable.
  *
@@ -163,7 +168,10 @@ class Job implements PullJob {
  */
 export class PullJobs {
   #jobs = new Map<string, PullJob>();
-  #active = new Map<ModelId, PullJob>();
+  /** Running jobs by {@link caseKey}: ids differing only in case share a folder on macOS and Windows. */
+  #active = new Map<string, PullJob>();
+  /** Models a delete or verify holds by {@link caseKey}, with what it is doing: pulls are refused meanwhile. */
+  #reserved = new Map<string, string>();
 
   constructor(
     private readonly deps: {
@@ -178,12 +186,23 @@ export class PullJobs {
 
   /** Starts a pull, or returns the job already pulling the same model. */
   start(request: PullRequest): PullJob {
-    const running = this.#active.get(request.id);
+    const key = caseKey(request.id);
+    const running = this.#active.get(key);
+    if (running && running.request.id !== request.id) {
+      throw new TabAgentError(
+        "conflict",
+        `${running.request.id} is being pulled; ${request.id} differs from it only in case and would share its folder`,
+      );
+    }
+    const holder = this.#reserved.get(key);
+    if (!running && holder) {
+      throw new TabAgentError("conflict", `${request.id} is being ${holder}; pull it when that is done`);
+    }
     if (running) return running;
     const job = new Job(request, this.deps);
     this.#jobs.set(job.id, job);
-    this.#active.set(request.id, job);
-    job.done.finally(() => this.#active.delete(request.id));
+    this.#active.set(key, job);
+    job.done.finally(() => this.#active.delete(key));
     this.#prune();
     return job;
   }
@@ -193,9 +212,24 @@ export class PullJobs {
     return this.#jobs.get(id);
   }
 
-  /** True while a job pulls `id`. */
+  /** True while a job pulls `id` (or an id differing from it only in case). */
   isPulling(id: ModelId): boolean {
-    return this.#active.has(id);
+    return this.#active.has(caseKey(id));
+  }
+
+  /**
+   * Holds `id` for a delete or verify (`doing`: "deleted", "verified"): refused with 409 while it is
+   * being pulled or held, and no pull starts until the returned release is called. This closes the
+   * gap between checking for a pull and acting on the folder.
+   */
+  reserve(id: ModelId, doing: string): () => void {
+    const key = caseKey(id);
+    const running = this.#active.get(key);
+    if (running) throw new TabAgentError("conflict", `${running.request.id} is being pulled; cancel the pull first`);
+    const holder = this.#reserved.get(key);
+    if (holder) throw new TabAgentError("conflict", `${id} is being ${holder}; try again when that is done`);
+    this.#reserved.set(key, doing);
+    return () => this.#reserved.delete(key);
   }
 
   /** Cancels every running job and waits for them to stop (server shutdown). */

@@ -4,7 +4,8 @@
  * @module
  */
 import { TabAgentError } from "../errors/mod.ts";
-import { type CatalogEntry, entryPatterns, matchesAny } from "./catalog/catalog.ts";
+import { type CatalogEntry, entryPatterns } from "./catalog/catalog.ts";
+import { matchesAny } from "./glob.ts";
 import type { HubFile } from "./hub_client.ts";
 
 /** The GGUF quantisation pulled when none is named. */

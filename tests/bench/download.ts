@@ -3,20 +3,20 @@
  * process so it is not the bottleneck), and 8 parallel chunks against 1 stream when the server caps
  * each connection at 20 MB/s, as CDNs do.
  *
- * Figures: `loopback_mb_per_s` (1 GiB, verified and renamed), `loopback_ratio_vs_curl` (ours / curl
- * fetching the same file from the same server in the same run; goal ≥ 0.9),
- * `throttled_speedup_vs_single` (200 MB; goal ≥ 5).
+ * Figures, each the median of paired rounds (ours, then the baseline, alternating):
+ * `loopback_mb_per_s` (256 MiB, verified and renamed), `loopback_ratio_vs_curl` (ours / curl
+ * fetching the same file from the same server; goal ≥ 0.9), `throttled_speedup_vs_single` (100 MB,
+ * 8 chunks against 1 stream; goal ≥ 5).
  * @module
  */
 import { HubClient } from "../../server/models/hub_client.ts";
 import { downloadFile } from "../../server/models/downloader.ts";
-import type { BenchContext } from "./_harness.ts";
+import { type BenchContext, pairedRounds, reportPaired } from "./_harness.ts";
 
-const GIB = 1024 * 1024 * 1024;
-const THROTTLED_BYTES = 200 * 1000 * 1000;
+const BIG_BYTES = 256 * 1024 * 1024;
+const THROTTLED_BYTES = 100 * 1000 * 1000;
 const CAP_BYTES_PER_S = 20 * 1000 * 1000;
 const ID = "bench/files";
-const ROUNDS = 2;
 
 async function writeFile(path: string, size: number): Promise<void> {
   const block = new Uint8Array(16 * 1024 * 1024);
@@ -79,32 +79,34 @@ export default async function (ctx: BenchContext): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-bench-download-" });
   let stub: Awaited<ReturnType<typeof startStub>> | undefined;
   try {
-    ctx.note("writing a 1 GiB and a 200 MB file");
-    await writeFile(`${dir}/big.bin`, GIB);
+    ctx.note("writing a 256 MiB and a 100 MB file");
+    await writeFile(`${dir}/big.bin`, BIG_BYTES);
     await writeFile(`${dir}/throttled.bin`, THROTTLED_BYTES);
     stub = await startStub(dir);
     const hub = new HubClient({ endpoint: stub.hubUrl });
     const commit = (await hub.repo(ID)).commit;
     const bigUrl = hub.resolveUrl(ID, commit, "big.bin");
-    const mb = GIB / 1e6;
+    const mb = BIG_BYTES / 1e6;
 
-    // Alternate curl and ours so neither always gets the warmer page cache; keep each one's best.
-    let bestCurl = Infinity;
-    let bestOurs = Infinity;
-    for (let round = 0; round < ROUNDS; round++) {
-      const curlSeconds = await timed(() => curl(bigUrl, `${dir}/curl.bin`));
+    const curlRate = async () => {
+      const seconds = await timed(() => curl(bigUrl, `${dir}/curl.bin`));
       await Deno.remove(`${dir}/curl.bin`);
-      const ourSeconds = await timed(() => ours(hub, bigUrl, `${dir}/ours.bin`, GIB, 8));
+      return mb / seconds;
+    };
+    const ourRate = async () => {
+      const seconds = await timed(() => ours(hub, bigUrl, `${dir}/ours.bin`, BIG_BYTES, 8));
       await Deno.remove(`${dir}/ours.bin`);
-      ctx.note(
-        `round ${round + 1}: curl ${(mb / curlSeconds).toFixed(0)} MB/s, ours ${(mb / ourSeconds).toFixed(0)} MB/s`,
-      );
-      bestCurl = Math.min(bestCurl, curlSeconds);
-      bestOurs = Math.min(bestOurs, ourSeconds);
-    }
-    ctx.report("loopback_mb_per_s", mb / bestOurs, "MB/s");
-    ctx.report("loopback_curl_mb_per_s", mb / bestCurl, "MB/s");
-    ctx.report("loopback_ratio_vs_curl", bestCurl / bestOurs, "ratio");
+      return mb / seconds;
+    };
+    await curlRate(); // warm the page cache and both code paths
+    await ourRate();
+    const loopback = await pairedRounds({ ours: ourRate, baseline: curlRate });
+    reportPaired(ctx, loopback, {
+      ours: "loopback_mb_per_s",
+      baseline: "loopback_curl_mb_per_s",
+      ratio: "loopback_ratio_vs_curl",
+      unit: "MB/s",
+    });
 
     const set = await fetch(`${stub.hubUrl}/_stub/faults`, {
       method: "POST",
@@ -112,13 +114,20 @@ export default async function (ctx: BenchContext): Promise<void> {
     });
     await set.body?.cancel();
     const throttledUrl = hub.resolveUrl(ID, commit, "throttled.bin");
-    const single = await timed(() => ours(hub, throttledUrl, `${dir}/t1.bin`, THROTTLED_BYTES, 1));
-    await Deno.remove(`${dir}/t1.bin`);
-    const parallel = await timed(() => ours(hub, throttledUrl, `${dir}/t8.bin`, THROTTLED_BYTES, 8));
-    await Deno.remove(`${dir}/t8.bin`);
-    ctx.note(`throttled 20 MB/s per connection: 1 stream ${single.toFixed(2)} s, 8 chunks ${parallel.toFixed(2)} s`);
-    ctx.report("throttled_mb_per_s", THROTTLED_BYTES / 1e6 / parallel, "MB/s");
-    ctx.report("throttled_speedup_vs_single", single / parallel, "x");
+    const throttled = (connections: number) => async () => {
+      const seconds = await timed(() =>
+        ours(hub, throttledUrl, `${dir}/t${connections}.bin`, THROTTLED_BYTES, connections)
+      );
+      await Deno.remove(`${dir}/t${connections}.bin`);
+      return THROTTLED_BYTES / 1e6 / seconds;
+    };
+    const speedup = await pairedRounds({ ours: throttled(8), baseline: throttled(1) });
+    reportPaired(ctx, speedup, {
+      ours: "throttled_mb_per_s",
+      baseline: "throttled_single_mb_per_s",
+      ratio: "throttled_speedup_vs_single",
+      unit: "MB/s",
+    });
   } finally {
     if (stub) {
       stub.process.kill("SIGTERM");

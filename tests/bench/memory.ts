@@ -11,22 +11,30 @@
  *
  * Durability: `synchronous=NORMAL` in WAL (see server/memory/stores.ts): a commit survives any
  * crash of the process; FULL would fsync each commit and is measured here too for comparison.
+ *
+ * Goals, each the median of paired rounds (ours, then the raw baseline, alternating):
+ *   insert_single_ratio_vs_raw ≥ 0.95, insert_batch_ratio_vs_raw ≥ 0.9, read_point_ratio_vs_raw ≥ 0.95,
+ *   health_p99_during_search_ratio ≤ 2 (health p99 while 8 clients search, over idle health p99).
  */
 import { DatabaseSync } from "node:sqlite";
 import { type LocalMemory, openLocalMemory } from "../../server/memory/mod.ts";
 import { MESSAGE_INDEX_DEFER_LIMIT } from "../../server/memory/_message_index.ts";
 import { CACHE_KIB, MIGRATIONS, MMAP_BYTES } from "../../server/memory/stores.ts";
 import { startServer } from "../_server.ts";
-import { type BenchContext, percentile } from "./_harness.ts";
+import { type BenchContext, median, pairedRounds, percentile, reportPaired } from "./_harness.ts";
 
 const VOCABULARY = 10_000;
 const CORPUS = 100_000;
 const BATCH = 1_000;
-const SINGLE = 20_000;
-const POINT_READS = 200_000;
+/** Batches of {@link BATCH} per side per paired round. */
+const BATCHES_PER_ROUND = 10;
+/** Single appends per side per paired round. */
+const SINGLE_PER_ROUND = 2_000;
+const POINT_READS_PER_ROUND = 40_000;
 const QUERIES = 1_000;
 const SEARCH_CLIENTS = 8;
-const HEALTH_SECONDS = 6;
+/** Seconds of probing per side per paired round of the health-under-search figure. */
+const HEALTH_SECONDS = 2;
 
 function rng(seed: number): () => number {
   return () => {
@@ -167,79 +175,146 @@ async function storeInsertRate(memory: LocalMemory, conversation: string, texts:
   return texts.length / ((performance.now() - began) / 1000);
 }
 
+/** Probes `/v1/health` every 10 ms for `seconds`; returns the latencies. */
+async function probeHealth(url: string, seconds: number): Promise<number[]> {
+  const times: number[] = [];
+  const stop = performance.now() + seconds * 1000;
+  while (performance.now() < stop) {
+    const began = performance.now();
+    const res = await fetch(`${url}/v1/health`);
+    await res.arrayBuffer();
+    times.push(performance.now() - began);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return times;
+}
+
+/** Runs `/v1/memory/search` from 8 clients in a worker for `seconds`; resolves with the count. */
+function searchLoad(server: { url: string; token: string }, seconds: number): Promise<number> {
+  // The search clients run in a worker: the probe must measure the server, not wait behind its
+  // own process handling 8 clients' responses.
+  const load = new Worker(new URL("./_search_load.ts", import.meta.url), { type: "module" });
+  const done = new Promise<number>((resolve, reject) => {
+    load.onmessage = (event) => resolve(event.data.searches);
+    load.onerror = (event) => reject(new Error(event.message));
+  }).finally(() => load.terminate());
+  load.postMessage({
+    url: server.url,
+    token: server.token,
+    clients: SEARCH_CLIENTS,
+    until: Date.now() + seconds * 1000,
+    queries: Array.from({ length: 5_000 }, query),
+  });
+  return done;
+}
+
 export default async function (ctx: BenchContext): Promise<void> {
   const dataDir = await Deno.makeTempDir({ prefix: "tabagent-bench-memory-" });
   const dir = `${dataDir}/tabagent_db`;
   try {
     const memory = await openLocalMemory({ dir });
-    const singles = Array.from({ length: SINGLE }, sentence);
 
-    // Single inserts: ours and raw, alternated twice on fresh files, best of each (the machine is shared).
+    // Single appends: ours on one conversation, raw on a fresh file each round.
     const conversation = (await memory.createConversation({ title: "singles" })).id;
-    let raw = 0, ours = 0;
-    for (let round = 0; round < 2; round++) {
-      const half = singles.slice(round * SINGLE / 2, (round + 1) * SINGLE / 2);
-      raw = Math.max(raw, rawInsertRate(await Deno.makeTempDir({ dir: dataDir }), half, "NORMAL"));
-      ours = Math.max(ours, await storeInsertRate(memory, conversation, half));
-    }
-    ctx.report("insert_single_per_s", ours, "msg/s");
-    ctx.report("insert_single_raw_per_s", raw, "msg/s");
-    ctx.report("store_overhead_ratio", raw / ours, "x");
+    await storeInsertRate(memory, conversation, Array.from({ length: 200 }, sentence)); // warm up
+    const singles = await pairedRounds({
+      ours: () => storeInsertRate(memory, conversation, Array.from({ length: SINGLE_PER_ROUND }, sentence)),
+      baseline: async () =>
+        rawInsertRate(
+          await Deno.makeTempDir({ dir: dataDir }),
+          Array.from({ length: SINGLE_PER_ROUND }, sentence),
+          "NORMAL",
+        ),
+    });
+    reportPaired(ctx, singles, {
+      ours: "insert_single_per_s",
+      baseline: "insert_single_raw_per_s",
+      ratio: "insert_single_ratio_vs_raw",
+      unit: "msg/s",
+    });
+    ctx.report("store_overhead_ratio", 1 / median(singles.ratios), "x");
     ctx.report(
       "insert_single_raw_full_sync_per_s",
-      rawInsertRate(await Deno.makeTempDir({ dir: dataDir }), singles.slice(0, 5_000), "FULL"),
+      rawInsertRate(await Deno.makeTempDir({ dir: dataDir }), Array.from({ length: 2_000 }, sentence), "FULL"),
       "msg/s",
     );
     ctx.note("synchronous=NORMAL (WAL): commits survive a process crash; FULL adds an fsync per commit");
-    const minimalTexts = singles.slice(0, 5_000);
     ctx.report(
       "insert_single_raw_minimal_schema_per_s",
-      rawMinimalRate(`${dataDir}/minimal-single.db`, minimalTexts, 1),
+      rawMinimalRate(`${dataDir}/minimal-single.db`, Array.from({ length: 2_000 }, sentence), 1),
       "msg/s",
     );
 
-    // Batches of 1,000, building the 100k-message corpus.
+    // Batches of 1,000: ours builds the search corpus, raw appends to its own file.
     const corpus = (await memory.createConversation({ title: "corpus" })).id;
     const ids: string[] = [];
-    let batchSeconds = 0;
-    for (let done = 0; done < CORPUS; done += BATCH) {
-      const batch = Array.from({ length: BATCH }, () => ({ role: "user" as const, content: sentence() }));
+    const appendBatches = async (count: number) => {
+      const batches = Array.from(
+        { length: count },
+        () => Array.from({ length: BATCH }, () => ({ role: "user" as const, content: sentence() })),
+      );
       const began = performance.now();
-      const stored = await memory.appendMessages(corpus, batch);
-      batchSeconds += (performance.now() - began) / 1000;
-      for (const message of stored) ids.push(message.id);
-    }
-    ctx.report("insert_batch_per_s", CORPUS / batchSeconds, "msg/s");
-    {
-      const raw = rawDatabase(`${dataDir}/raw-batch.db`, "NORMAL");
-      const appender = rawAppender(raw);
-      const texts = Array.from({ length: 20 * BATCH }, sentence);
+      for (const batch of batches) {
+        for (const message of await memory.appendMessages(corpus, batch)) ids.push(message.id);
+      }
+      // A search indexes what waits for the full-text index, so every timed message is indexed.
+      await memory.searchMessages({ query: batches[0][0].content, limit: 1 });
+      return (count * BATCH) / ((performance.now() - began) / 1000);
+    };
+    const raw = rawDatabase(`${dataDir}/raw-batch.db`, "NORMAL");
+    const appender = rawAppender(raw);
+    const rawBatches = (count: number) => {
+      const texts = Array.from({ length: count * BATCH }, sentence);
       const began = performance.now();
       for (let done = 0; done < texts.length; done += BATCH) appender.append(texts.slice(done, done + BATCH));
       appender.finish();
-      ctx.report("insert_batch_raw_per_s", texts.length / ((performance.now() - began) / 1000), "msg/s");
-      raw.close();
-      ctx.report(
-        "insert_batch_raw_minimal_schema_per_s",
-        rawMinimalRate(`${dataDir}/minimal-batch.db`, texts, BATCH),
-        "msg/s",
-      );
-    }
+      return texts.length / ((performance.now() - began) / 1000);
+    };
+    await appendBatches(1);
+    rawBatches(1);
+    const batches = await pairedRounds({
+      ours: () => appendBatches(BATCHES_PER_ROUND),
+      baseline: () => rawBatches(BATCHES_PER_ROUND),
+    });
+    reportPaired(ctx, batches, {
+      ours: "insert_batch_per_s",
+      baseline: "insert_batch_raw_per_s",
+      ratio: "insert_batch_ratio_vs_raw",
+      unit: "msg/s",
+    });
+    raw.close();
+    ctx.report(
+      "insert_batch_raw_minimal_schema_per_s",
+      rawMinimalRate(`${dataDir}/minimal-batch.db`, Array.from({ length: 10 * BATCH }, sentence), BATCH),
+      "msg/s",
+    );
+    while (ids.length < CORPUS) await appendBatches(Math.min(10, Math.ceil((CORPUS - ids.length) / BATCH)));
 
-    // Point reads by id.
-    const picks = Array.from({ length: POINT_READS }, () => ids[Math.floor(random() * ids.length)]);
-    let began = performance.now();
-    for (const id of picks) await memory.getMessage(id);
-    ctx.report("read_point_per_s", POINT_READS / ((performance.now() - began) / 1000), "reads/s");
-    {
-      const raw = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
-      const select = raw.prepare(`SELECT * FROM messages WHERE id = ?`);
-      const rowIds = picks.map((id) => Number(id.slice(4)));
-      began = performance.now();
-      for (const id of rowIds) select.get(id);
-      ctx.report("read_point_raw_per_s", POINT_READS / ((performance.now() - began) / 1000), "reads/s");
-      raw.close();
-    }
+    // Point reads by id: ours through the store, raw with one prepared statement on a read-only handle.
+    const rawReader = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
+    const select = rawReader.prepare(`SELECT * FROM messages WHERE id = ?`);
+    const picks = () => Array.from({ length: POINT_READS_PER_ROUND }, () => ids[Math.floor(random() * ids.length)]);
+    const reads = await pairedRounds({
+      ours: async () => {
+        const chosen = picks();
+        const began = performance.now();
+        for (const id of chosen) await memory.getMessage(id);
+        return chosen.length / ((performance.now() - began) / 1000);
+      },
+      baseline: () => {
+        const rowIds = picks().map((id) => Number(id.slice(4)));
+        const began = performance.now();
+        for (const id of rowIds) select.get(id);
+        return rowIds.length / ((performance.now() - began) / 1000);
+      },
+    });
+    rawReader.close();
+    reportPaired(ctx, reads, {
+      ours: "read_point_per_s",
+      baseline: "read_point_raw_per_s",
+      ratio: "read_point_ratio_vs_raw",
+      unit: "reads/s",
+    });
 
     // FTS: two-word queries, top 10 by rank, through the search worker.
     const total = (await memory.stats()).messages;
@@ -248,7 +323,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     const latencies: number[] = [];
     let hits = 0;
     for (let i = 0; i < QUERIES; i++) {
-      began = performance.now();
+      const began = performance.now();
       hits += (await memory.searchMessages({ query: query(), limit: 10 })).length;
       latencies.push(performance.now() - began);
     }
@@ -258,39 +333,27 @@ export default async function (ctx: BenchContext): Promise<void> {
     await memory.flush();
     await memory.close();
 
-    // /v1/health while 8 clients search, against the real server on the same files.
+    // /v1/health while 8 clients search, against idle health, on the real server and the same files.
     await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml"] });
-    // The search clients run in a worker: the probe below must measure the server, not wait behind
-    // its own process handling 8 clients' responses.
-    const until = Date.now() + HEALTH_SECONDS * 1000;
-    const stop = performance.now() + HEALTH_SECONDS * 1000;
-    const load = new Worker(new URL("./_search_load.ts", import.meta.url), { type: "module" });
-    const loadDone = new Promise<number>((resolve, reject) => {
-      load.onmessage = (event) => resolve(event.data.searches);
-      load.onerror = (event) => reject(new Error(event.message));
+    await probeHealth(server.url, 0.5);
+    let searches = 0;
+    const health = await pairedRounds({
+      ours: async () => {
+        const load = searchLoad(server, HEALTH_SECONDS + 0.4);
+        await new Promise((resolve) => setTimeout(resolve, 200)); // let the load start
+        const times = await probeHealth(server.url, HEALTH_SECONDS);
+        searches += await load;
+        return percentile(times, 99);
+      },
+      baseline: async () => percentile(await probeHealth(server.url, HEALTH_SECONDS), 99),
     });
-    load.postMessage({
-      url: server.url,
-      token: server.token,
-      clients: SEARCH_CLIENTS,
-      until,
-      queries: Array.from({ length: 5_000 }, query),
+    reportPaired(ctx, health, {
+      ours: "health_p99_during_search_ms",
+      baseline: "health_p99_idle_ms",
+      ratio: "health_p99_during_search_ratio",
+      unit: "ms",
     });
-    const health: number[] = [];
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    while (performance.now() < stop - 100) {
-      began = performance.now();
-      const res = await fetch(`${server.url}/v1/health`);
-      await res.arrayBuffer();
-      health.push(performance.now() - began);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const searches = await loadDone;
-    load.terminate();
-    ctx.report("health_p99_during_search_ms", percentile(health, 99), "ms");
-    ctx.note(
-      `${health.length} health checks while ${searches} searches ran (${(searches / HEALTH_SECONDS).toFixed(0)}/s)`,
-    );
+    ctx.note(`${(searches / (health.ours.length * (HEALTH_SECONDS + 0.4))).toFixed(0)} searches/s during the probes`);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -69,26 +69,8 @@ export function defaultCatalog(): CatalogEntry[] {
   return builtIn;
 }
 
-/** Turns a glob (`*`, `**`, `?`) into a regular expression over '/'-separated paths. */
-export function globToRegExp(pattern: string): RegExp {
-  let out = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === "*" && pattern[i + 1] === "*") {
-      out += ".*";
-      i++;
-      if (pattern[i + 1] === "/") i++;
-    } else if (c === "*") out += "[^/]*";
-    else if (c === "?") out += "[^/]";
-    else out += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${out}$`);
-}
-
-/** True when `path` matches a pattern or exact path of `spec`. */
-export function matchesAny(path: string, patterns: string[]): boolean {
-  return patterns.some((pattern) => pattern === path || globToRegExp(pattern).test(path));
-}
+/** Glob matching lives in `../glob.ts` (linear time); re-exported for existing callers. */
+export { matchesAny } from "../glob.ts";
 
 /** The patterns (exact paths included) an entry asks for. */
 export function entryPatterns(entry: CatalogEntry): string[] {
