@@ -8,5 +8,6 @@
  * ```
  * @module
  */
-export { type Command, COMMANDS, parseCommandLine, UsageError } from "./parse.ts";
+export { type Command, COMMANDS, parseCommandLine } from "./parse.ts";
+export { UsageError } from "./usage_error.ts";
 export { helpText } from "./help.ts";

@@ -1,7 +1,7 @@
 /** Arguments of `tabagent models …` and `tabagent login`. @module */
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
-import { UsageError } from "./parse.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** `tabagent models list|pull|rm`. */
 export interface ModelsCommand {

@@ -1,11 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
-
-/** A command-line error: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { UsageError } from "./usage_error.ts";
 
 /** What the command line asked for. */
 export type Command =
@@ -33,12 +29,16 @@ const SERVE = {
   "db-path": { type: "string" },
   "model-cache-path": { type: "string" },
   "static-dir": { type: "string" },
+  "log-format": { type: "string" },
   "no-ml": { type: "boolean" },
   "no-auth": { type: "boolean" },
   origin: { type: "string", multiple: true },
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  "ml-workers": { type: "string" },
+  "ml-worker": { type: "string", multiple: true },
+  "ml-dispatch": { type: "string" },
   "allow-anonymous-local": { type: "boolean" },
   parallel: { type: "string" },
   "prompt-cache": { type: "string" },
@@ -69,7 +69,12 @@ export const COMMANDS = [
   "help",
 ] as const;
 
-const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
+const DOCTOR = {
+  ...COMMON,
+  "model-cache-path": { type: "string" },
+  "no-ml": { type: "boolean" },
+  port: { type: "string", short: "p" },
+} as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
   command: string,
@@ -122,7 +127,15 @@ export function parseCommandLine(argv: string[]): Command {
     case "doctor": {
       const { values } = parse("doctor", rest, DOCTOR);
       if (values.help) return { kind: "help", topic: "doctor" };
-      return { kind: "doctor", flags: { ...commonFlags(values), modelCachePath: values["model-cache-path"] } };
+      return {
+        kind: "doctor",
+        flags: {
+          ...commonFlags(values),
+          modelCachePath: values["model-cache-path"],
+          noMl: values["no-ml"],
+          port: values.port,
+        },
+      };
     }
     case "install-host": {
       const { values } = parse("install-host", rest, INSTALL_HOST);
@@ -190,12 +203,16 @@ function parseServe(args: string[]): Command {
       dbPath: values["db-path"],
       modelCachePath: values["model-cache-path"],
       staticDir: values["static-dir"],
+      logFormat: values["log-format"],
       noMl: values["no-ml"],
       noAuth: values["no-auth"],
       origins: values.origin,
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      mlWorkers: values["ml-workers"],
+      mlRemoteWorkers: values["ml-worker"],
+      mlDispatch: values["ml-dispatch"],
       allowAnonymousLocal: values["allow-anonymous-local"],
       parallel: values.parallel,
       promptCache: values["prompt-cache"],

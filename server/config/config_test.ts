@@ -75,6 +75,21 @@ Deno.test("loopback names are recognised", () => {
   }
 });
 
+Deno.test("ML settings: local workers by default, remote ones replace them unless asked for", () => {
+  const base = { dataDir: "/tmp/tabagent-config-test" };
+  const plain = resolveConfig(base, {});
+  assertEquals([plain.mlWorkers, plain.mlRemoteWorkers, plain.mlDispatch], [1, [], "least-loaded"]);
+  const remote = resolveConfig({ ...base, mlRemoteWorkers: ["10.0.0.2:50051"] }, {});
+  assertEquals([remote.mlWorkers, remote.mlRemoteWorkers], [0, ["10.0.0.2:50051"]]);
+  const both = resolveConfig({ ...base, mlRemoteWorkers: ["gpu:50051"] }, {
+    mlWorkers: "2",
+    mlDispatch: "round-robin",
+  });
+  assertEquals([both.mlWorkers, both.mlDispatch], [2, "round-robin"]);
+  assertThrows(() => resolveConfig({ ...base, mlRemoteWorkers: ["no-port"] }, {}));
+  assertThrows(() => resolveConfig({ ...base, mlWorkers: "-1" }, {}));
+});
+
 Deno.test("config: --parallel and TABAGENT_PROMPT_CACHE size the chat models' sequences; bad values are refused", () => {
   const config = resolveConfig({ parallel: "2" }, configFromEnv({ TABAGENT_PROMPT_CACHE: "0" }), linux);
   assertEquals(config.parallel, 2);

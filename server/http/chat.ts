@@ -5,15 +5,10 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { CHAT_MAX_MESSAGES, CHAT_MAX_TOOLS } from "../config/mod.ts";
-import { TabAgentError } from "../errors/mod.ts";
 import type { ChatMessage, ChatRequest, GenerationResult } from "../inference/llama/mod.ts";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
-import {
-  completeTurnPipeline,
-  type ConversationMemory,
-  type PreparedTurn,
-  prepareTurnPipeline,
-} from "../inference/pipeline/mod.ts";
+import { completeTurnPipeline, type ConversationMemory, prepareTurnPipeline } from "../inference/pipeline/mod.ts";
+import { answerWithTextModel } from "./_generation.ts";
 import {
   completionId,
   contentText,
@@ -25,7 +20,9 @@ import {
   usageOf,
   UsageSchema,
 } from "./_openai.ts";
-import { sseResponse } from "./_sse.ts";
+import type { SseWriter } from "./_sse.ts";
+import { mlChatCompletion } from "./_ml_chat.ts";
+import type { MlService } from "../ml/mod.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
 
 const ToolCallSchema = z.object({
@@ -136,6 +133,8 @@ export interface ChatRoutesDeps {
   memory?: ConversationMemory;
   /** Aborts when the server stops: open streams end. */
   shutdownSignal?: AbortSignal;
+  /** The Python ML service: Transformers (safetensors) models chat through it. */
+  ml?: MlService;
 }
 
 function toMessages(body: Body): ChatMessage[] {
@@ -170,81 +169,78 @@ export function chatRoutes(deps: ChatRoutesDeps) {
   const prepareTurn = prepareTurnPipeline(memory);
   return createRouter().openapi(route, async (c) => {
     const body = c.req.valid("json");
+    if (deps.ml && await deps.ml.servesGeneration(body.model)) {
+      return await mlChatCompletion(c, body, {
+        ml: deps.ml,
+        shutdownSignal: deps.shutdownSignal,
+        kind: "chat",
+      }) as never;
+    }
     const requestSignal = c.req.raw.signal;
     const messages = toMessages(body);
-    const request = toRequest(body, messages);
     const turn = await prepareTurn.run(
       { model: body.model, messages, conversationId: body.conversation_id, useMemory: body.memory },
       { signal: requestSignal },
     );
-    const handle = await orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });
-    let releaseLater = false;
-    try {
-      const llama = handle.llama;
-      if (!llama) {
-        throw new TabAgentError("bad_request", `The model '${body.model}' is an embedding model; it cannot chat`);
-      }
-      const prepared = await llama.prepareChat({ ...request, messages: turn.prompt });
-      const id = completionId("chatcmpl");
-      const created = nowSeconds();
-      const base = { id, created, model: body.model, system_fingerprint: SYSTEM_FINGERPRINT };
-      const generateWith = (onText?: (text: string) => void) => (_turn: PreparedTurn, ctx: { signal?: AbortSignal }) =>
-        handle.run(
-          { priority: "interactive", signal: ctx.signal },
-          (lease) => llama.generateChat(prepared, { signal: lease.signal, onText }),
-        );
-
-      if (!body.stream) {
-        const done = await completeTurnPipeline(memory, generateWith()).run(turn, { signal: requestSignal });
-        return c.json(completionBody(base, done.result), 200);
-      }
-
-      const includeUsage = body.stream_options?.include_usage === true;
-      const signals = [requestSignal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
-      releaseLater = true;
-      return sseResponse(signals, async (writer, signal) => {
-        try {
-          const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
-            ...base,
-            object: "chat.completion.chunk",
-            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-            ...(includeUsage ? { usage: null } : {}),
-          });
-          writer.send(chunk({ role: "assistant", content: "", refusal: null }, null));
-          // One frame per token: serialise the constant parts once and only the text each time.
-          const [head, tail] = JSON.stringify(chunk({ content: "\u0000" }, null)).split('"\\u0000"');
-          const onText = (text: string) => writer.sendJson(head + JSON.stringify(text) + tail);
-          const done = await completeTurnPipeline(
-            memory,
-            generateWith(onText),
-          )
-            .run(turn, { signal });
-          const result = done.result;
-          if (result.aborted) return;
-          if (result.toolCalls.length) {
-            writer.send(chunk({ tool_calls: result.toolCalls.map((call, index) => ({ index, ...call })) }, null));
-          }
-          writer.send(chunk({}, result.finishReason));
-          if (includeUsage) {
-            writer.send({ ...base, object: "chat.completion.chunk", choices: [], usage: usageOf(result) });
-          }
-          writer.done();
-        } finally {
-          handle.release();
-        }
-      }) as never;
-    } finally {
-      if (!releaseLater) handle.release();
-    }
+    return await answerWithTextModel(c, {
+      orchestrator,
+      model: body.model,
+      keepAliveMs: keepAliveOf(body),
+      stream: body.stream === true,
+      shutdownSignal: deps.shutdownSignal,
+      answer: async (llama, handle) => {
+        const prepared = await llama.prepareChat({ ...toRequest(body, messages), messages: turn.prompt });
+        const base = { id: completionId("chatcmpl"), created: nowSeconds(), model: body.model };
+        const complete = (signal: AbortSignal, onText?: (text: string) => void) =>
+          completeTurnPipeline(memory, (_turn, ctx) =>
+            handle.run(
+              { priority: "interactive", signal: ctx.signal },
+              (lease) => llama.generateChat(prepared, { signal: lease.signal, onText }),
+            )).run(turn, { signal });
+        return {
+          json: async () => completionBody(base, (await complete(requestSignal)).result),
+          stream: (writer, signal) => streamChat(writer, signal, { base, body, complete }),
+        };
+      },
+    });
   });
 }
 
-function completionBody(
-  base: { id: string; created: number; model: string; system_fingerprint: string },
-  result: GenerationResult,
-) {
+/** Writes a chat completion as `chat.completion.chunk` frames: role, one frame per text piece, tool calls, finish. */
+async function streamChat(
+  writer: SseWriter,
+  signal: AbortSignal,
+  options: {
+    base: { id: string; created: number; model: string };
+    body: Body;
+    complete: (signal: AbortSignal, onText: (text: string) => void) => Promise<{ result: GenerationResult }>;
+  },
+): Promise<void> {
+  const base = { ...options.base, system_fingerprint: SYSTEM_FINGERPRINT };
+  const includeUsage = options.body.stream_options?.include_usage === true;
+  const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+    ...base,
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  writer.send(chunk({ role: "assistant", content: "", refusal: null }, null));
+  // One frame per token: serialise the constant parts once and only the text each time.
+  const [head, tail] = JSON.stringify(chunk({ content: "\u0000" }, null)).split('"\\u0000"');
+  const { result } = await options.complete(signal, (text) => writer.sendJson(head + JSON.stringify(text) + tail));
+  if (result.aborted) return;
+  if (result.toolCalls.length) {
+    writer.send(chunk({ tool_calls: result.toolCalls.map((call, index) => ({ index, ...call })) }, null));
+  }
+  writer.send(chunk({}, result.finishReason));
+  if (includeUsage) writer.send({ ...base, object: "chat.completion.chunk", choices: [], usage: usageOf(result) });
+  writer.done();
+}
+
+function completionBody(base: { id: string; created: number; model: string }, result: GenerationResult) {
   return {
     ...base,
+    system_fingerprint: SYSTEM_FINGERPRINT,
     object: "chat.completion" as const,
     choices: [{
       index: 0,

@@ -1,6 +1,7 @@
 /** `POST /v1/completions`: OpenAI's legacy text completion over a GGUF model (no chat template). */
+import { mlChatCompletion } from "./_ml_chat.ts";
+import type { MlService } from "../ml/mod.ts";
 import { createRoute, z } from "@hono/zod-openapi";
-import { TabAgentError } from "../errors/mod.ts";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import {
   completionId,
@@ -12,7 +13,7 @@ import {
   usageOf,
   UsageSchema,
 } from "./_openai.ts";
-import { sseResponse } from "./_sse.ts";
+import { answerWithTextModel } from "./_generation.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
 
 /** OpenAI's default max_tokens for completions. */
@@ -58,73 +59,70 @@ const route = createRoute({
 });
 
 /** The completions resource. */
-export function completionRoutes(deps: { orchestrator: ModelOrchestrator; shutdownSignal?: AbortSignal }) {
+export function completionRoutes(
+  deps: { orchestrator: ModelOrchestrator; shutdownSignal?: AbortSignal; ml?: MlService },
+) {
   return createRouter().openapi(route, async (c) => {
     const body = c.req.valid("json");
     const prompt = [body.prompt].flat()[0];
-    const handle = await deps.orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });
-    let releaseLater = false;
-    try {
-      const llama = handle.llama;
-      if (!llama) throw new TabAgentError("bad_request", `The model '${body.model}' is an embedding model`);
-      const prepared = llama.prepareCompletion(
+    if (deps.ml && await deps.ml.servesGeneration(body.model)) {
+      return await mlChatCompletion(c, { ...body, messages: [] }, {
+        ml: deps.ml,
+        shutdownSignal: deps.shutdownSignal,
+        kind: "text",
         prompt,
-        toSampling(body, body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS),
-      );
-      const base = {
-        id: completionId("cmpl"),
-        created: nowSeconds(),
-        model: body.model,
-        system_fingerprint: SYSTEM_FINGERPRINT,
-      };
-      const echo = body.echo ? prompt : "";
-      if (!body.stream) {
-        const result = await handle.run(
-          { priority: "interactive", signal: c.req.raw.signal },
-          (lease) => llama.generateCompletion(prepared, { signal: lease.signal }),
-        );
-        return c.json({
-          ...base,
-          object: "text_completion" as const,
-          choices: [{
-            text: echo + result.text,
-            index: 0,
-            logprobs: null,
-            finish_reason: result.finishReason as "stop",
-          }],
-          usage: usageOf(result),
-        }, 200);
-      }
-      const includeUsage = body.stream_options?.include_usage === true;
-      releaseLater = true;
-      const signals = [c.req.raw.signal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
-      return sseResponse(signals, async (writer, signal) => {
-        try {
-          const chunk = (text: string, finish: string | null) => ({
-            ...base,
-            object: "text_completion",
-            choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
-            ...(includeUsage ? { usage: null } : {}),
-          });
-          if (echo) writer.send(chunk(echo, null));
-          const result = await handle.run(
-            { priority: "interactive", signal },
-            (lease) =>
-              llama.generateCompletion(prepared, {
-                signal: lease.signal,
-                onText: (text) => writer.send(chunk(text, null)),
-              }),
-          );
-          if (result.aborted) return;
-          writer.send(chunk("", result.finishReason));
-          if (includeUsage) writer.send({ ...base, object: "text_completion", choices: [], usage: usageOf(result) });
-          writer.done();
-        } finally {
-          handle.release();
-        }
       }) as never;
-    } finally {
-      if (!releaseLater) handle.release();
     }
+    return await answerWithTextModel(c, {
+      orchestrator: deps.orchestrator,
+      model: body.model,
+      keepAliveMs: keepAliveOf(body),
+      stream: body.stream === true,
+      shutdownSignal: deps.shutdownSignal,
+      answer: (llama, handle) => {
+        const prepared = llama.prepareCompletion(
+          prompt,
+          toSampling(body, body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS),
+        );
+        const base = {
+          id: completionId("cmpl"),
+          created: nowSeconds(),
+          model: body.model,
+          system_fingerprint: SYSTEM_FINGERPRINT,
+        };
+        const echo = body.echo ? prompt : "";
+        const generate = (signal: AbortSignal, onText?: (text: string) => void) =>
+          handle.run(
+            { priority: "interactive", signal },
+            (lease) => llama.generateCompletion(prepared, { signal: lease.signal, onText }),
+          );
+        return {
+          json: async () => {
+            const result = await generate(c.req.raw.signal);
+            return {
+              ...base,
+              object: "text_completion" as const,
+              choices: [{ text: echo + result.text, index: 0, logprobs: null, finish_reason: result.finishReason }],
+              usage: usageOf(result),
+            };
+          },
+          stream: async (writer, signal) => {
+            const includeUsage = body.stream_options?.include_usage === true;
+            const chunk = (text: string, finish: string | null) => ({
+              ...base,
+              object: "text_completion",
+              choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
+              ...(includeUsage ? { usage: null } : {}),
+            });
+            if (echo) writer.send(chunk(echo, null));
+            const result = await generate(signal, (text) => writer.send(chunk(text, null)));
+            if (result.aborted) return;
+            writer.send(chunk("", result.finishReason));
+            if (includeUsage) writer.send({ ...base, object: "text_completion", choices: [], usage: usageOf(result) });
+            writer.done();
+          },
+        };
+      },
+    });
   });
 }

@@ -18,31 +18,23 @@ import {
   pageSchema as pageOf,
   SearchHitSchema,
 } from "../memory/mod.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { problem } from "./problem.ts";
+import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
 const TAG = "memory";
 const json = (schema: z.ZodType, description: string) => ({
   description,
   content: { "application/json": { schema } },
 });
-const PROBLEM = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number(),
-  detail: z.string(),
-  code: z.string(),
-}).openapi("Problem");
+const PROBLEM_DESCRIPTIONS = new Map([
+  [400, "Invalid input; `errors` names each field"],
+  [404, "Unknown id"],
+  [409, "Already exists"],
+  [413, "Content too large"],
+  [422, "Backup damaged"],
+]);
 const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, {
-    description: {
-      400: "Invalid input; `errors` names each field",
-      404: "Unknown id",
-      409: "Already exists",
-      413: "Content too large",
-      422: "Backup damaged",
-    }[status] ?? "Error",
-    content: { "application/problem+json": { schema: PROBLEM } },
-  }]));
+  Object.fromEntries(statuses.map((status) => [status, problem(PROBLEM_DESCRIPTIONS.get(status) ?? "Error")]));
 
 const PageQuery = z.object({
   cursor: z.string().max(200).optional(),
@@ -276,10 +268,14 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
       },
     });
     // A stream has no zod type to check against: the route's schema documents it as text.
-    return c.body(body, 200, {
-      "content-type": "application/x-ndjson",
-      "content-disposition": 'attachment; filename="tabagent-memory.jsonl"',
-    }) as never;
+    return streamedResponse(
+      new Response(body, {
+        headers: {
+          "content-type": "application/x-ndjson",
+          "content-disposition": 'attachment; filename="tabagent-memory.jsonl"',
+        },
+      }),
+    );
   });
   router.openapi(routes.import, async (c) => {
     const text = await c.req.text();

@@ -12,8 +12,14 @@
  */
 export { createHttpApp, type HttpAppDeps } from "./app.ts";
 export { HttpServer } from "./server.ts";
+export { chatRoutes, type ChatRoutesDeps } from "./chat.ts";
+export { completionRoutes } from "./completions.ts";
+export { embeddingRoutes } from "./embeddings.ts";
 export { memoryRoutes } from "./memory.ts";
+export { modelRoutes, type ModelRoutesDeps } from "./models.ts";
+export { systemRoutes } from "./system.ts";
+export { webrtcRoutes } from "./webrtc.ts";
 export { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
-export { PROBLEM_CONTENT_TYPE, problemResponse } from "./problem.ts";
+export { problem, PROBLEM_CONTENT_TYPE, problemResponse, ProblemSchema } from "./problem.ts";
 export { isPublicPath } from "./middleware.ts";
 export { contentTypeFor, safeJoin } from "./static.ts";

@@ -5,7 +5,7 @@
  * `/v1/models/Qwen%2FQwen2.5-0.5B-Instruct-GGUF` both work.
  * @module
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
@@ -21,6 +21,7 @@ import {
   type PullProgress,
   repoPathSchema,
 } from "../models/mod.ts";
+import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 
 /** What the models routes need from the composition root. */
@@ -94,8 +95,6 @@ const PullAcceptedSchema = z.object({
   progress_url: z.string(),
 }).openapi("PullAccepted");
 
-const jsonProblem = { "application/problem+json": { schema: z.object({}).passthrough() } };
-
 const listRoute = createRoute({
   method: "get",
   path: "/v1/models",
@@ -123,7 +122,7 @@ const pullRoute = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: PullRequestSchema } } } },
   responses: {
     202: { description: "Pull started", content: { "application/json": { schema: PullAcceptedSchema } } },
-    400: { description: "Not an org/name id, or bad options", content: jsonProblem },
+    400: problem("Not an org/name id, or bad options"),
   },
 });
 
@@ -146,7 +145,7 @@ const progressRoute = createRoute({
         "application/json": { schema: PullProgressSchema },
       },
     },
-    404: { description: "No such job", content: jsonProblem },
+    404: problem("No such job"),
   },
 });
 
@@ -163,7 +162,7 @@ const cancelRoute = createRoute({
       description: "Cancelled (or already finished)",
       content: { "application/json": { schema: PullProgressSchema } },
     },
-    404: { description: "No such job", content: jsonProblem },
+    404: problem("No such job"),
   },
 });
 
@@ -318,6 +317,62 @@ function progressEvents(job: PullJob, shutdown: AbortSignal | undefined): Respon
   });
 }
 
+/** Describes for OpenAPI the routes `modelRoutes` matches by hand (ids contain a slash). */
+function documentIdRoutes(router: OpenAPIHono<HttpEnv>): void {
+  const idParams = z.object({
+    org: z.string().openapi({ example: "Qwen" }),
+    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
+  });
+  router.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/models/{org}/{name}",
+    tags: ["models"],
+    summary: "One model",
+    description: "Also reachable as `/v1/models/{org}%2F{name}`. 400 when the id is not `org/name`.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
+      400: problem("Not an org/name id"),
+      404: problem("Neither in the catalog nor in the cache"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "delete",
+    path: "/v1/models/{org}/{name}",
+    tags: ["models"],
+    summary: "Delete a downloaded model",
+    description: "Removes its folder from the cache. 409 while it is being pulled.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: {
+        description: "Deleted",
+        content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
+      },
+      404: problem("Not in the cache"),
+      409: problem("Being pulled"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/models/{org}/{name}/files/{path}",
+    tags: ["models"],
+    summary: "Download a model file (Range supported)",
+    description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
+      "ETag is the file's sha256 when the manifest knows it.",
+    security: BEARER_SECURITY,
+    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
+    responses: {
+      200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
+      206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
+      400: problem("Unsafe path"),
+      404: problem("No such file"),
+      416: problem("Range not satisfiable"),
+    },
+  });
+}
+
 /**
  * The models resource.
  *
@@ -374,60 +429,8 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     return c.json(job.progress() as z.infer<typeof PullProgressSchema>, 200);
   });
 
-  // Ids contain a slash, so these are matched by hand below and described for OpenAPI here.
-  const idParams = z.object({
-    org: z.string().openapi({ example: "Qwen" }),
-    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
-  });
-  router.openAPIRegistry.registerPath({
-    method: "get",
-    path: "/v1/models/{org}/{name}",
-    tags: ["models"],
-    summary: "One model",
-    description: "Also reachable as `/v1/models/{org}%2F{name}`. 400 when the id is not `org/name`.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
-      400: { description: "Not an org/name id", content: jsonProblem },
-      404: { description: "Neither in the catalog nor in the cache", content: jsonProblem },
-    },
-  });
-  router.openAPIRegistry.registerPath({
-    method: "delete",
-    path: "/v1/models/{org}/{name}",
-    tags: ["models"],
-    summary: "Delete a downloaded model",
-    description: "Removes its folder from the cache. 409 while it is being pulled.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: {
-        description: "Deleted",
-        content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
-      },
-      404: { description: "Not in the cache", content: jsonProblem },
-      409: { description: "Being pulled", content: jsonProblem },
-    },
-  });
-  router.openAPIRegistry.registerPath({
-    method: "get",
-    path: "/v1/models/{org}/{name}/files/{path}",
-    tags: ["models"],
-    summary: "Download a model file (Range supported)",
-    description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
-      "ETag is the file's sha256 when the manifest knows it.",
-    security: BEARER_SECURITY,
-    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
-    responses: {
-      200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
-      206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
-      400: { description: "Unsafe path", content: jsonProblem },
-      404: { description: "No such file", content: jsonProblem },
-      416: { description: "Range not satisfiable", content: jsonProblem },
-    },
-  });
-
+  // Ids contain a slash, so these are matched by hand below (and described by documentIdRoutes).
+  documentIdRoutes(router);
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) return await serveFile(c, deps, id, file);

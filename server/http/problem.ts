@@ -1,3 +1,4 @@
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type ErrorCode, TabAgentError, toProblem, toTabAgentError } from "../errors/mod.ts";
@@ -5,6 +6,28 @@ import type { HttpEnv } from "./router.ts";
 
 /** The media type of every error body (RFC 9457). */
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+/** Every error body, as the OpenAPI document describes it (what {@link problemResponse} sends). */
+export const ProblemSchema = z.object({
+  type: z.string().describe("A URI naming the problem, stable per `code`"),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: z.string().describe("TabAgent's error code, e.g. validation_failed, not_found"),
+  instance: z.string().optional(),
+  request_id: z.string().optional(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional().describe(
+    "For validation_failed: each offending field",
+  ),
+  error: z.object({ message: z.string(), type: z.string(), code: z.string() }).optional().describe(
+    "The same error in OpenAI's shape, for OpenAI clients",
+  ),
+}).passthrough().openapi("Problem");
+
+/** An error response in a route's OpenAPI description. */
+export function problem(description: string) {
+  return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } };
+}
 
 const STATUS_CODES: Record<number, ErrorCode> = {
   400: "bad_request",

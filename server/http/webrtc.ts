@@ -7,21 +7,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { WEBRTC_MAX_CANDIDATES_PER_POST, WEBRTC_MAX_SDP_BYTES } from "../config/mod.ts";
 import type { CandidateInit, WebRtcSessions } from "../webrtc/mod.ts";
 import { SSE_HEADERS } from "./_sse.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { problem } from "./problem.ts";
+import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
 const TAG = "webrtc";
-const PROBLEM = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number(),
-  detail: z.string(),
-  code: z.string(),
-}).openapi("WebRtcProblem");
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: PROBLEM } },
-});
-
 /** `POST /v1/webrtc/sessions` body. */
 export const OfferSchema = z.object({
   type: z.literal("offer"),
@@ -216,6 +205,6 @@ export function webrtcRoutes(deps: { sessions: WebRtcSessions }) {
     })
     .openapi(watchCandidates, (c) => {
       const session = sessions.get(c.req.valid("param").id);
-      return candidateStream((listener) => session.watchCandidates(listener)) as never;
+      return streamedResponse(candidateStream((listener) => session.watchCandidates(listener)));
     });
 }

@@ -1,5 +1,5 @@
 import { TabAgentError } from "../errors/mod.ts";
-import type { Component } from "./mod.ts";
+import type { Component } from "./component.ts";
 
 /**
  * One server per data dir: an exclusive advisory lock (flock) on `<dataDir>/server.lock`, held for

@@ -160,7 +160,9 @@ const ms = (text: string) => Date.parse(text);
 
 /** `value` with its nulls as absent fields: the store inserts take the live API's optional inputs. */
 function absentNulls<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], null> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null)) as never;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null)) as {
+    [K in keyof T]: Exclude<T[K], null>;
+  };
 }
 
 function importConversation(state: ImportState, line: LineOf<"conversation">): boolean {

@@ -15,7 +15,10 @@ import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
 /** The settings the memory component reads. */
 export type MemoryConfig = Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">;
 
-/** Search workers: one, so searches never take the core the event loop needs on small machines. */
+/**
+ * Search workers: one per core beyond the event loop's, between one and four, so searches never
+ * take the core the event loop needs on small machines.
+ */
 const SEARCH_WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency - 1));
 
 async function ensureWritableDir(dir: string): Promise<void> {

@@ -5,7 +5,18 @@
  * the orchestrator, `GET /v1/models`, `tabagent models list` and pulls all ask here.
  * @module
  */
-import type { CachedModel } from "./cache.ts";
+
+/** What these answers read of a cached model folder (`ModelCache.get` gives it). */
+export interface ModelFolder {
+  id: string;
+  dir: string;
+  /** Null when the folder has no manifest. */
+  manifest: object | null;
+  /** Every manifest file is present with its size. */
+  complete: boolean;
+  /** Files present, relative to `dir`. */
+  files: { path: string; size: number }[];
+}
 
 /** What kind of runtime a model needs. */
 export type ModelFormat = "gguf" | "onnx";
@@ -45,7 +56,7 @@ function hasWeights(paths: string[]): boolean {
  * if (model && isDownloaded(model)) console.log("ready to load");
  * ```
  */
-export function isDownloaded(model: CachedModel): boolean {
+export function isDownloaded(model: ModelFolder): boolean {
   return model.complete || (model.manifest === null && hasWeights(model.files.map((f) => f.path)));
 }
 
@@ -65,7 +76,7 @@ function searched(path: string): boolean {
  * const location = locateWeights((await cache.get("tabagent/tiny-chat"))!);
  * ```
  */
-export function locateWeights(model: CachedModel): ModelLocation | null {
+export function locateWeights(model: ModelFolder): ModelLocation | null {
   const { id, dir } = model;
   const all = model.files.filter((f) => searched(f.path));
   const gguf = all.filter((f) => f.path.endsWith(".gguf") && !/mmproj/i.test(f.path))

@@ -25,6 +25,6 @@ export {
   type PreparedInfill,
 } from "./model.ts";
 export { toChatHistory } from "./history.ts";
-export { PROMPT_CHUNK_TOKENS, type PromptCacheStats } from "./sequence_pool.ts";
+export type { PromptCacheStats } from "./sequence_pool.ts";
 export { chooseLlamaThreads, type ThreadPolicy } from "./threads.ts";
 export type * from "./types.ts";

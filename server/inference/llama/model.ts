@@ -18,7 +18,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { PROMPT_CHUNK_TOKENS, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
+import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
   FinishReason,
@@ -129,10 +129,8 @@ export class LlamaTextModel implements TokenCounter {
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
         threads: options.threads,
-        // Prompts are evaluated in chunks at fixed positions (see SequencePool.release), and without
-        // flash attention, whose CPU kernel sums differently for a chunk than for one token: with
-        // both, a reply is the same whether its prefix came from the cache or was evaluated again.
-        batchSize: PROMPT_CHUNK_TOKENS,
+        // Without flash attention a prompt's evaluation does not depend on how it is split into
+        // batches, so a reply is the same whether its prefix came from the cache (sequence_pool.ts).
         flashAttention: false,
       });
       return new LlamaTextModel(llama, model, context, options.threads, options.sequences);

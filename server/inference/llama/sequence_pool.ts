@@ -9,14 +9,15 @@ import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 
 /**
- * Prompts are evaluated in chunks of this many tokens, and a sequence keeps its state only up to a
- * multiple of it: a continued prompt is then split into exactly the chunks a fresh evaluation
- * would use. llama.cpp's CPU kernels do not give bit-identical results for a token evaluated in a
- * chunk of 41 and in one of 72, nor for a generated token (evaluated alone) and the same token in
- * a prompt; greedy replies would then differ with and without the cache at near ties.
+ * Why a reply is evaluated again before it is kept, measured on SmolLM2 with llama.cpp's CPU kernels: with flash
+ * attention off, a prompt gives bit-identical next-token probabilities however it is split into
+ * batches (72; 41 + 31; chunks of 16; 71 + 1), so a prompt continued from a cached prefix is
+ * evaluated exactly as a fresh one. Generated tokens are evaluated one at a time, and a run of
+ * single-token evaluations does not give the same state (0.729 vs 0.694 for the top token); with
+ * flash attention on, even a cached prompt prefix does not. Keeping a reply's generated tokens would change
+ * greedy replies at near ties, so once the reply is sent its tokens are evaluated again as one
+ * batch, in the background: the next turn then finds prompt and reply as a fresh evaluation would.
  */
-export const PROMPT_CHUNK_TOKENS = 64;
-
 /** What the pool has done so far. */
 export interface PromptCacheStats {
   /** Requests that continued on a sequence already holding part of their prompt. */
@@ -32,11 +33,16 @@ export interface PromptCacheStats {
 interface Slot {
   sequence: LlamaContextSequence;
   lastUsed: number;
+  /** The tokens the sequence holds once `pending` is evaluated. */
+  tokens: readonly Token[];
+  /** The reply's tokens, still to be evaluated again (in batches, while the model is idle). */
+  pending: Token[];
+  /** The batch of `pending` being evaluated now. */
+  refilling?: Promise<void>;
 }
 
-function alignDown(tokens: number): number {
-  return Math.floor(tokens / PROMPT_CHUNK_TOKENS) * PROMPT_CHUNK_TOKENS;
-}
+/** Reply tokens evaluated again at once while the model is idle: small, so a new request waits little. */
+export const REFILL_BATCH_TOKENS = 32;
 
 /** Tokens `a` and `b` share from the start. */
 export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
@@ -74,7 +80,7 @@ export class SequencePool {
 
   /** Idle sequences that hold a conversation's state. */
   get cached(): number {
-    return this.#free.filter((slot) => slot.sequence.nextTokenIndex > 0).length;
+    return this.#free.filter((slot) => slot.tokens.length > 0).length;
   }
 
   /** Hits, misses, reused tokens and evictions so far. */
@@ -90,12 +96,12 @@ export class SequencePool {
   async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     let best: { index: number; matched: number } | undefined;
     for (const [index, slot] of this.#free.entries()) {
-      const held = slot.sequence.contextTokens;
+      const held = slot.tokens;
       // The last prompt token is always evaluated again to sample from, so it never counts.
-      const matched = alignDown(Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1)));
+      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1));
       // Taking a sequence that shares only a little (a system prompt) would throw away another
       // conversation's state for a few tokens: that counts as no match.
-      if (matched >= PROMPT_CHUNK_TOKENS && matched * 2 >= held.length && (!best || matched > best.matched)) {
+      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
         best = { index, matched };
       }
     }
@@ -108,17 +114,25 @@ export class SequencePool {
       this.#stats.reusedTokens += reusedTokens;
     } else {
       this.#stats.misses++;
-      if (this.#context.sequencesLeft > 0) slot = { sequence: this.#context.getSequence(), lastUsed: 0 };
-      else if (this.#free.length) {
+      if (this.#context.sequencesLeft > 0) {
+        slot = { sequence: this.#context.getSequence(), lastUsed: 0, tokens: [], pending: [] };
+      } else if (this.#free.length) {
         const lru = this.#free.reduce((a, b, i) => (b.lastUsed < this.#free[a].lastUsed ? i : a), 0);
         slot = this.#free.splice(lru, 1)[0];
-        if (slot.sequence.nextTokenIndex > 0) this.#stats.evictions++;
+        if (slot.tokens.length > 0) this.#stats.evictions++;
       }
     }
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     this.#busy++;
     try {
-      // Evaluation must restart at a chunk boundary (see PROMPT_CHUNK_TOKENS), not where the prompts diverge.
+      await slot.refilling;
+      if (best && slot.pending.length) {
+        // Back before the model was idle long enough: the rest of the reply is evaluated now, not reused.
+        this.#stats.reusedTokens -= Math.min(slot.pending.length, reusedTokens);
+        await this.#refill(slot, slot.pending.length);
+      }
+      slot.pending = [];
+      // What the prompts do not share goes now, so the sequence never holds another request's tokens.
       if (reusedTokens < slot.sequence.nextTokenIndex) {
         await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
       }
@@ -132,25 +146,76 @@ export class SequencePool {
 
   /** Forgets every idle conversation's state (their next turns process the whole prompt). */
   async clear(): Promise<void> {
-    for (const slot of this.#free) await slot.sequence.clearHistory();
+    for (const slot of this.#free) {
+      slot.pending = [];
+      await slot.refilling;
+      await slot.sequence.clearHistory();
+      slot.tokens = [];
+    }
   }
 
   /**
-   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) up to the last
-   * whole chunk for the conversation's next turn; the reply's tokens are dropped, as the next turn
-   * evaluates them as part of its prompt.
+   * Returns `sequence`, keeping the state of `prompt` (the request's prompt tokens) for the
+   * conversation's next turn; the reply's tokens are dropped, as the next turn evaluates them as
+   * part of its prompt (see the module note).
    */
   async release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
     try {
       if (sequence.disposed) return;
-      const matched = commonPrefixLength(sequence.contextTokens, prompt);
-      const keep = alignDown(matched);
-      if (keep < sequence.nextTokenIndex) {
-        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      const held = sequence.contextTokens;
+      const matched = commonPrefixLength(held, prompt);
+      const reply = held.slice(matched);
+      if (matched < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: matched, end: sequence.nextTokenIndex }]);
       }
-      this.#free.push({ sequence, lastUsed: ++this.#tick });
+      // The reply is evaluated again in batches once the model is idle (see #pump): the next turn
+      // then starts after it, exactly as a fresh evaluation of the whole conversation would.
+      this.#free.push({
+        sequence,
+        lastUsed: ++this.#tick,
+        tokens: [...prompt.slice(0, matched), ...reply],
+        pending: reply,
+      });
     } finally {
       this.#busy--;
+      this.#pump();
     }
+  }
+
+  /** Evaluates up to `count` of `slot`'s pending reply tokens as one batch. */
+  #refill(slot: Slot, count: number): Promise<void> {
+    const batch = slot.pending.splice(0, count);
+    slot.refilling = slot.sequence.evaluateWithoutGeneratingNewTokens(batch).then(
+      () => {
+        slot.refilling = undefined;
+      },
+      async (_error: unknown) => {
+        // Cut short (the model is closing) or failed: no usable state, the next turn evaluates it all.
+        slot.refilling = undefined;
+        slot.pending = [];
+        slot.tokens = [];
+        if (!slot.sequence.disposed) await slot.sequence.clearHistory();
+      },
+    );
+    return slot.refilling;
+  }
+
+  #pumping = false;
+
+  /** Evaluates pending reply tokens, a small batch at a time, while no request is generating. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    (async () => {
+      try {
+        while (this.#busy === 0) {
+          const slot = this.#free.find((s) => s.pending.length > 0 && !s.sequence.disposed);
+          if (!slot) break;
+          await this.#refill(slot, REFILL_BATCH_TOKENS);
+        }
+      } finally {
+        this.#pumping = false;
+      }
+    })();
   }
 }

@@ -74,7 +74,6 @@ export interface RunOptions {
   priority?: Priority;
   signal?: AbortSignal;
   deadline?: number;
-  memoryBytes?: number;
 }
 
 /** What `/v1/system` and `/v1/health` show about one model. */

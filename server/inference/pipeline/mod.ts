@@ -4,9 +4,9 @@
  *
  * @example
  * ```ts
- * import { ragChatPipeline } from "./mod.ts";
- * const pipeline = ragChatPipeline(memory, (turn) => generate(turn.prompt));
- * const done = await pipeline.run({ model: "org/m", messages, conversationId: "c1", useMemory: true });
+ * import { completeTurnPipeline, prepareTurnPipeline } from "./mod.ts";
+ * const turn = await prepareTurnPipeline(memory).run({ model: "org/m", messages, conversationId: "c1", useMemory: true });
+ * const done = await completeTurnPipeline(memory, (turn) => generate(turn.prompt)).run(turn);
  * ```
  * @module
  */
@@ -21,6 +21,5 @@ export {
   newTurnMessages,
   type PreparedTurn,
   prepareTurnPipeline,
-  ragChatPipeline,
   type StoredMessage,
 } from "./rag_chat.ts";

@@ -4,8 +4,6 @@ import { TabAgentError, toTabAgentError } from "../../errors/mod.ts";
 /** What every stage gets besides its input. */
 export interface StageContext {
   signal?: AbortSignal;
-  /** Milliseconds each finished stage took, by name (filled in as the pipeline runs). */
-  timings?: Record<string, number>;
 }
 
 /** One step: pre-processing, a model call or post-processing. */
@@ -46,11 +44,6 @@ export class Pipeline<I, O> {
     return new Pipeline<I, N>([...this.#stages, next as Stage<unknown, unknown>]);
   }
 
-  /** Appends every stage of another pipeline. */
-  pipe<N>(next: Pipeline<O, N>): Pipeline<I, N> {
-    return new Pipeline<I, N>([...this.#stages, ...next.#stages]);
-  }
-
   /** Stage names in order. */
   get stages(): string[] {
     return this.#stages.map((s) => s.name);
@@ -63,7 +56,6 @@ export class Pipeline<I, O> {
       if (context.signal?.aborted) {
         throw new TabAgentError("cancelled", `Cancelled before stage '${current.name}'`, { stage: current.name });
       }
-      const began = performance.now();
       try {
         value = await current.run(value, context);
       } catch (error) {
@@ -73,7 +65,6 @@ export class Pipeline<I, O> {
           cause: typed.cause ?? error,
         });
       }
-      if (context.timings) context.timings[current.name] = performance.now() - began;
     }
     return value as O;
   }

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { TabAgentError } from "../../errors/mod.ts";
 import type { GenerationResult } from "../llama/mod.ts";
 import { Pipeline, stage } from "./pipeline.ts";
-import { type ConversationMemory, type MemoryHit, ragChatPipeline, type StoredMessage } from "./rag_chat.ts";
+import {
+  type ChatTurn,
+  completeTurnPipeline,
+  type ConversationMemory,
+  type MemoryHit,
+  type PreparedTurn,
+  prepareTurnPipeline,
+  type StoredMessage,
+} from "./rag_chat.ts";
 
 /** A small in-memory stand-in for the memory module, shaped like its client. */
 class InMemoryConversations implements ConversationMemory {
@@ -26,6 +34,16 @@ class InMemoryConversations implements ConversationMemory {
   }
 }
 
+/** Chat as production runs it: prepare the turn, (acquire the model,) then generate and store. */
+function ragChat(memory: ConversationMemory | undefined, generate: (turn: PreparedTurn) => Promise<GenerationResult>) {
+  const prepare = prepareTurnPipeline(memory);
+  const complete = completeTurnPipeline(memory, generate);
+  return {
+    stages: [...prepare.stages, ...complete.stages],
+    run: async (turn: ChatTurn) => await complete.run(await prepare.run(turn)),
+  };
+}
+
 const reply = (text: string): GenerationResult => ({
   text,
   toolCalls: [],
@@ -35,11 +53,10 @@ const reply = (text: string): GenerationResult => ({
   aborted: false,
 });
 
-Deno.test("a pipeline chains typed stages, times them, and names the stage that failed", async () => {
-  const timings: Record<string, number> = {};
+Deno.test("a pipeline chains typed stages and names the stage that failed", async () => {
   const p = Pipeline.start(stage("trim", (s: string) => s.trim())).then(stage("length", (s: string) => s.length));
-  assert.equal(await p.run("  hi ", { timings }), 2);
-  assert.deepEqual(Object.keys(timings), ["trim", "length"]);
+  assert.equal(await p.run("  hi "), 2);
+  assert.deepEqual(p.stages, ["trim", "length"]);
   const failing = p.then(stage("check", (n: number) => {
     if (n < 5) throw new TabAgentError("bad_request", "too short");
     return n;
@@ -59,7 +76,7 @@ Deno.test("retrieval-augmented chat: memories reach the prompt, both sides are s
   memory.conversations.set("old", [{ role: "user", content: "My train to Lyon leaves at 9" }]);
   memory.conversations.set("c1", []);
   let promptSeen = "";
-  const pipeline = ragChatPipeline(memory, (turn) => {
+  const pipeline = ragChat(memory, (turn) => {
     promptSeen = turn.prompt.map((m) => m.content).join("\n");
     return Promise.resolve(reply("At 9."));
   });
@@ -85,7 +102,7 @@ Deno.test("an unknown conversation fails before generating; no memory means conv
     return Promise.resolve(reply("x"));
   };
   await assert.rejects(
-    ragChatPipeline(new InMemoryConversations(), generate).run({
+    ragChat(new InMemoryConversations(), generate).run({
       model: "m",
       conversationId: "nope",
       messages: [{ role: "user", content: "hi" }],
@@ -93,11 +110,11 @@ Deno.test("an unknown conversation fails before generating; no memory means conv
     (e: unknown) => e instanceof TabAgentError && e.code === "not_found" && e.extensions.stage === "conversation",
   );
   await assert.rejects(
-    ragChatPipeline(undefined, generate).run({ model: "m", conversationId: "c", messages: [] }),
+    ragChat(undefined, generate).run({ model: "m", conversationId: "c", messages: [] }),
     (e: unknown) => e instanceof TabAgentError && e.code === "unavailable",
   );
   assert.equal(generated, false);
-  const plain = await ragChatPipeline(undefined, generate).run({
+  const plain = await ragChat(undefined, generate).run({
     model: "m",
     messages: [{ role: "user", content: "hi" }],
   });

@@ -1,6 +1,7 @@
 /**
- * Retrieval-augmented chat as a pipeline: check the conversation → search memory → build the
- * prompt → generate → store both sides. Memory is optional and reached through the narrow
+ * Retrieval-augmented chat as two pipelines, run on either side of acquiring the model (so a bad
+ * conversation id fails before a model loads): check the conversation → search memory → build the
+ * prompt, then generate → store both sides. Memory is optional and reached through the narrow
  * {@link ConversationMemory} interface, which the memory module's client satisfies.
  */
 import { TabAgentError } from "../../errors/mod.ts";
@@ -136,12 +137,4 @@ export function completeTurnPipeline(
     ]);
     return turn;
   }));
-}
-
-/** The whole retrieval-augmented chat: memory search → prompt → generate → store. */
-export function ragChatPipeline(
-  memory: ConversationMemory | undefined,
-  generate: (turn: PreparedTurn, context: StageContext) => Promise<GenerationResult>,
-): Pipeline<ChatTurn, CompletedTurn> {
-  return prepareTurnPipeline(memory).pipe(completeTurnPipeline(memory, generate));
 }

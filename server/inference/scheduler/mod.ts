@@ -1,7 +1,7 @@
 /**
  * The scheduler every model call goes through: priority queues (interactive before background,
- * with starvation protection), per-model concurrency (a context's sequences), a memory limit,
- * deadlines and cancellation by `AbortSignal`.
+ * with starvation protection), per-model concurrency (a context's sequences), deadlines and
+ * cancellation by `AbortSignal`. The memory budget belongs to the orchestrator.
  *
  * @example
  * ```ts

@@ -18,8 +18,6 @@ export interface JobOptions {
   deadline?: number;
   /** Cancels the job, queued or running. */
   signal?: AbortSignal;
-  /** Bytes the job holds while it runs (counted against the memory limit). */
-  memoryBytes?: number;
 }
 
 /** What a running job gets. */
@@ -43,17 +41,16 @@ export interface SchedulerStats {
   queued: { interactive: number; background: number };
   running: Record<string, number>;
   limits: Record<string, number>;
-  memoryInUseBytes: number;
-  memoryLimitBytes: number;
 }
 
 /**
- * Every model call runs through {@link Scheduler.run}: it waits for a free slot on its model and
- * for memory, interactive jobs first, and gets a signal that aborts on cancel, deadline or stop.
+ * Every model call runs through {@link Scheduler.run}: it waits for a free slot on its model,
+ * interactive jobs first, and gets a signal that aborts on cancel, deadline or stop. Memory is not
+ * its business: the orchestrator owns the budget and loads or evicts whole models by it.
  *
  * @example
  * ```ts
- * const scheduler = new Scheduler({ memoryLimitBytes: 8 * 2 ** 30 });
+ * const scheduler = new Scheduler();
  * scheduler.setConcurrency("org/model", 4);
  * const text = await scheduler.run({ model: "org/model" }, (lease) => generate(lease.signal));
  * ```
@@ -62,14 +59,11 @@ export class Scheduler {
   #queues: Record<Priority, Job[]> = { interactive: [], background: [] };
   #running = new Map<string, number>();
   #limits = new Map<string, number>();
-  #memoryInUse = 0;
-  #memoryLimit: number;
   #defaultConcurrency: number;
   #closed = false;
   #shutdown = new AbortController();
 
-  constructor(options: { memoryLimitBytes?: number; defaultConcurrency?: number } = {}) {
-    this.#memoryLimit = options.memoryLimitBytes ?? Number.POSITIVE_INFINITY;
+  constructor(options: { defaultConcurrency?: number } = {}) {
     this.#defaultConcurrency = options.defaultConcurrency ?? 1;
   }
 
@@ -88,20 +82,12 @@ export class Scheduler {
     return this.#limits.get(model) ?? this.#defaultConcurrency;
   }
 
-  /** Runs `task` when its model has a free slot and memory allows; rejects with a typed error otherwise. */
+  /** Runs `task` when its model has a free slot; rejects with a typed error when it cannot run. */
   run<T>(options: JobOptions, task: (lease: JobLease) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new TabAgentError("unavailable", "The server is shutting down"));
     if (options.signal?.aborted) return Promise.reject(cancelled(options.signal));
     if (options.deadline !== undefined && options.deadline <= Date.now()) {
       return Promise.reject(new TabAgentError("timeout", "The request's deadline passed before it could start"));
-    }
-    if ((options.memoryBytes ?? 0) > this.#memoryLimit) {
-      return Promise.reject(
-        new TabAgentError("insufficient_storage", "The job needs more memory than the limit allows", {
-          needed_bytes: options.memoryBytes,
-          limit_bytes: this.#memoryLimit,
-        }),
-      );
     }
     if (this.#queues.interactive.length + this.#queues.background.length >= MAX_QUEUED_JOBS) {
       return Promise.reject(new TabAgentError("too_many_requests", "Too many model calls are waiting; retry later"));
@@ -177,20 +163,16 @@ export class Scheduler {
 
   #acquire(options: JobOptions): void {
     this.#running.set(options.model, (this.#running.get(options.model) ?? 0) + 1);
-    this.#memoryInUse += options.memoryBytes ?? 0;
   }
 
   #release(options: JobOptions): void {
     const left = (this.#running.get(options.model) ?? 1) - 1;
     if (left <= 0) this.#running.delete(options.model);
     else this.#running.set(options.model, left);
-    this.#memoryInUse -= options.memoryBytes ?? 0;
   }
 
   #fits(job: Job): boolean {
-    const running = this.#running.get(job.options.model) ?? 0;
-    if (running >= this.#limit(job.options.model)) return false;
-    return this.#memoryInUse + (job.options.memoryBytes ?? 0) <= this.#memoryLimit;
+    return (this.#running.get(job.options.model) ?? 0) < this.#limit(job.options.model);
   }
 
   /** Starts every queued job that fits, interactive (and starved background) first, FIFO within each. */
@@ -205,14 +187,12 @@ export class Scheduler {
     }
   }
 
-  /** A snapshot of queues, running jobs and memory. */
+  /** A snapshot of queues and running jobs. */
   stats(): SchedulerStats {
     return {
       queued: { interactive: this.#queues.interactive.length, background: this.#queues.background.length },
       running: Object.fromEntries(this.#running),
       limits: Object.fromEntries(this.#limits),
-      memoryInUseBytes: this.#memoryInUse,
-      memoryLimitBytes: this.#memoryLimit,
     };
   }
 

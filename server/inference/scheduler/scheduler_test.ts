@@ -88,26 +88,6 @@ Deno.test("a job whose deadline passes in the queue fails with timeout", async (
   await blocker;
 });
 
-Deno.test("memory limit: a job waits until memory is released; an impossible one is refused", async () => {
-  const scheduler = new Scheduler({ memoryLimitBytes: 100, defaultConcurrency: 10 });
-  const g = gate();
-  const big = scheduler.run({ model: "a", memoryBytes: 80 }, () => g.promise);
-  let started = false;
-  const second = scheduler.run({ model: "b", memoryBytes: 50 }, () => {
-    started = true;
-    return Promise.resolve();
-  });
-  await Promise.resolve();
-  assert.equal(started, false);
-  g.open();
-  await Promise.all([big, second]);
-  assert.equal(started, true);
-  await assert.rejects(
-    scheduler.run({ model: "c", memoryBytes: 101 }, () => Promise.resolve()),
-    (e: unknown) => e instanceof TabAgentError && e.code === "insufficient_storage",
-  );
-});
-
 Deno.test("close refuses queued jobs and aborts running ones", async () => {
   const scheduler = new Scheduler();
   const running = scheduler.run(

@@ -1,0 +1,72 @@
+/**
+ * What chat and text completions share: hold the model for the request (released when the answer
+ * is complete, after the last streamed frame too), refuse a model that cannot generate text, and
+ * answer with one JSON body or with server-sent events.
+ */
+import type { Context } from "hono";
+import { TabAgentError } from "../errors/mod.ts";
+import type { LlamaTextModel } from "../inference/llama/mod.ts";
+import type { ModelHandle, ModelOrchestrator } from "../inference/orchestrator/mod.ts";
+import { sseResponse, type SseWriter } from "./_sse.ts";
+import type { HttpEnv } from "./router.ts";
+
+/** The two ways a generation route answers, once it holds its model. */
+export interface GenerationAnswer<J> {
+  /** The whole answer, for a request without `stream`. */
+  json(): Promise<J>;
+  /** Writes the answer as frames; `signal` aborts when the client goes or the server stops. */
+  stream(writer: SseWriter, signal: AbortSignal): Promise<void>;
+}
+
+/** Options for {@link answerWithTextModel}. */
+export interface TextModelRequest<J> {
+  orchestrator: ModelOrchestrator;
+  model: string;
+  keepAliveMs?: number;
+  stream: boolean;
+  /** Aborts when the server stops: open streams end. */
+  shutdownSignal?: AbortSignal;
+  /** Builds the answer with the loaded model (`handle.run` schedules each model call). */
+  answer: (llama: LlamaTextModel, handle: ModelHandle) => Promise<GenerationAnswer<J>> | GenerationAnswer<J>;
+}
+
+/**
+ * Acquires `model`, answers as JSON or as a stream, and releases the model when the answer is done.
+ *
+ * @example
+ * ```ts
+ * return await answerWithTextModel(c, { orchestrator, model, stream: body.stream === true, answer: (llama, handle) => ({
+ *   json: () => generateAll(llama, handle),
+ *   stream: (writer, signal) => generateFrames(llama, handle, writer, signal),
+ * }) });
+ * ```
+ */
+export async function answerWithTextModel<J extends object>(
+  c: Context<HttpEnv>,
+  request: TextModelRequest<J>,
+): Promise<Response> {
+  const handle = await request.orchestrator.acquire(request.model, { keepAliveMs: request.keepAliveMs });
+  let releasedByStream = false;
+  try {
+    const llama = handle.llama;
+    if (!llama) {
+      throw new TabAgentError(
+        "bad_request",
+        `The model '${request.model}' is an embedding model; it cannot generate text`,
+      );
+    }
+    const answer = await request.answer(llama, handle);
+    if (!request.stream) return c.json(await answer.json(), 200);
+    const signals = [c.req.raw.signal, ...(request.shutdownSignal ? [request.shutdownSignal] : [])];
+    releasedByStream = true;
+    return sseResponse(signals, async (writer, signal) => {
+      try {
+        await answer.stream(writer, signal);
+      } finally {
+        handle.release();
+      }
+    });
+  } finally {
+    if (!releasedByStream) handle.release();
+  }
+}
