@@ -246,6 +246,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         models,
         version: VERSION,
         memory: memory.memory,
+        ml,
         shutdownSignal,
         serveRoot: config.mode === "http",
       }));
