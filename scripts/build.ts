@@ -63,7 +63,7 @@ const args = [
   "--output",
   target,
   "--include",
-  "web",
+  "extension/dist",
   "--include",
   "node_modules/swagger-ui-dist/swagger-ui.css",
   "--include",

@@ -13,6 +13,10 @@ Writes:
   tiny-embed.onnx       input_ids + attention_mask -> last_hidden_state (32-dim)
   tokenizer.json        the same byte-level BPE as a Hugging Face tokenizer.json
   tokenizer_config.json
+  tiny-transformers/    the same network as a Transformers LlamaForCausalLM (config.json, model.safetensors,
+                        the tokenizer): what the Python ML service loads for generation
+  tiny-classifier/      the same, as LlamaForSequenceClassification with labels negative/positive
+  astronaut.png         scikit-image's astronaut (one face), for the vision tests
 """
 
 import json
@@ -188,6 +192,78 @@ def write_onnx(path: Path, rng: np.random.Generator, vocab: int) -> None:
     path.write_bytes(model.SerializeToString())
 
 
+def write_transformers(out: Path, rng: np.random.Generator, tokens: list[str], classifier: bool) -> None:
+    """A Transformers folder: random weights in safetensors, the fixtures' tokenizer, a ChatML template."""
+    from safetensors.numpy import save_file  # installed with transformers
+
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = len(tokens)
+    eos = tokens.index("<|im_end|>")
+    pad = tokens.index("<|endoftext|>")
+    config = {
+        "architectures": ["LlamaForSequenceClassification" if classifier else "LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": vocab,
+        "hidden_size": DIM,
+        "intermediate_size": FFN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS,
+        "num_key_value_heads": HEADS,
+        "max_position_embeddings": CONTEXT,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "hidden_act": "silu",
+        "tie_word_embeddings": False,
+        "bos_token_id": pad,
+        "eos_token_id": eos,
+        "pad_token_id": pad,
+        "torch_dtype": "float32",
+    }
+    if classifier:
+        config["id2label"] = {"0": "negative", "1": "positive"}
+        config["label2id"] = {"negative": 0, "positive": 1}
+    weights = {"model.embed_tokens.weight": rng.standard_normal((vocab, DIM)) * 0.5}
+    for i in range(LAYERS):
+        prefix = f"model.layers.{i}."
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            weights[f"{prefix}self_attn.{name}.weight"] = rng.standard_normal((DIM, DIM)) * 0.1
+        weights[f"{prefix}mlp.gate_proj.weight"] = rng.standard_normal((FFN, DIM)) * 0.1
+        weights[f"{prefix}mlp.up_proj.weight"] = rng.standard_normal((FFN, DIM)) * 0.1
+        weights[f"{prefix}mlp.down_proj.weight"] = rng.standard_normal((DIM, FFN)) * 0.1
+        weights[f"{prefix}input_layernorm.weight"] = np.ones(DIM)
+        weights[f"{prefix}post_attention_layernorm.weight"] = np.ones(DIM)
+    weights["model.norm.weight"] = np.ones(DIM)
+    if classifier:
+        weights["score.weight"] = rng.standard_normal((2, DIM)) * 0.5
+    else:
+        weights["lm_head.weight"] = rng.standard_normal((vocab, DIM)) * 0.5
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()},
+              str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+    (out / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": pad, "eos_token_id": eos, "pad_token_id": pad}, indent=1, sort_keys=True))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (out / name).write_bytes((out.parent / name).read_bytes())
+
+
+def write_astronaut(path: Path) -> None:
+    """scikit-image's astronaut photo as PNG: one face, at about x 0.35, y 0.16, 0.19 wide."""
+    import zlib
+
+    from skimage import data
+
+    rgb = data.astronaut()
+    height, width = rgb.shape[:2]
+    raw = b"".join(b"\0" + rgb[y].tobytes() for y in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+                     + chunk(b"IEND", b""))
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests" / ".fixtures"
     out.mkdir(parents=True, exist_ok=True)
@@ -196,6 +272,9 @@ def main() -> None:
     write_gguf(out / "tiny-embed.gguf", np.random.default_rng(SEED + 1), tokens, merges, pooling=True)
     write_onnx(out / "tiny-embed.onnx", np.random.default_rng(SEED + 2), len(tokens))
     write_tokenizer(out, tokens, merges)
+    write_transformers(out / "tiny-transformers", np.random.default_rng(SEED + 3), tokens, classifier=False)
+    write_transformers(out / "tiny-classifier", np.random.default_rng(SEED + 4), tokens, classifier=True)
+    write_astronaut(out / "astronaut.png")
     print(f"fixtures written to {out}", file=sys.stderr)
 
 

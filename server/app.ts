@@ -11,8 +11,9 @@
  * @module
  */
 import { loadOrCreateToken } from "./auth/mod.ts";
-import { type Config, EXTENSION_ID, isLoopbackHost } from "./config/mod.ts";
+import { type Config, EXTENSION_ID } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
+import { tokenizeRoutes } from "./http/tokenize.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
@@ -28,12 +29,16 @@ import {
   systemRoutes,
   webrtcRoutes,
 } from "./http/mod.ts";
+import { OLLAMA_ANONYMOUS_ROUTES, ollamaRoutes } from "./http/ollama/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
-import { NativeHost, type ServerInfo } from "./native/mod.ts";
+import { MlService } from "./ml/mod.ts";
+import { mlRoutes } from "./http/ml.ts";
+import { visionRoutes } from "./http/vision.ts";
+import { locateServer, NativeHost, type ServerInfo, ServerRecordComponent, spawnDetached } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
 import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
@@ -50,6 +55,8 @@ export interface App {
   readonly url: string | undefined;
   /** The memory client (modes all, web, http); calls fail with `unavailable` until started. */
   readonly memory: MemoryClient | undefined;
+  /** The Python ML service (modes all, web, http, unless --no-ml): `detect()` and `detectStream()` for vision. */
+  readonly ml: MlService | undefined;
   /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
   readonly ended: Promise<void>;
   start(): Promise<void>;
@@ -61,6 +68,8 @@ export interface AppOptions {
   log?: Logger;
   stdin?: ReadableStream<Uint8Array>;
   stdout?: WritableStream<Uint8Array>;
+  /** How to run this program (native mode starts `<command> serve` when no server runs). */
+  serverCommand?: string[];
 }
 
 async function ensureWritableDir(path: string, what: string): Promise<void> {
@@ -79,16 +88,56 @@ async function ensureWritableDir(path: string, what: string): Promise<void> {
   }
 }
 
+/** The Python ML service for `config`: local workers from the repo's venv, plus `--ml-worker`s. */
+function createMlService(config: Config, token: string | null, log: Logger, serverUrl: () => string | undefined) {
+  const root = decodeURIComponent(REPO_ROOT.pathname).replace(/\/$/, "");
+  const venvPython = Deno.build.os === "windows"
+    ? `${root}/python-ml/.venv/Scripts/python.exe`
+    : `${root}/python-ml/.venv/bin/python`;
+  const caPath = Deno.env.get("TABAGENT_ML_CA");
+  return new MlService({
+    workers: config.mlWorkers,
+    remote: config.mlRemoteWorkers,
+    dispatch: config.mlDispatch,
+    python: config.mlPython ?? venvPython,
+    packageDir: `${root}/python-ml`,
+    dataDir: config.dataDir,
+    modelCachePath: config.modelCachePath,
+    token,
+    log: log.child("ml"),
+    logLevel: config.logLevel,
+    threads: Math.max(1, Math.floor(navigator.hardwareConcurrency / Math.max(1, config.mlWorkers))),
+    remoteCa: caPath ? Deno.readFileSync(caPath) : undefined,
+    remoteTlsName: Deno.env.get("TABAGENT_ML_TLS_NAME"),
+    serverUrl,
+  });
+}
+
+/** The WebRTC sessions' detector: each frame through the ML service's MediaPipe face detection. */
+function mlFaceDetector(ml: MlService): FrameDetector {
+  return {
+    get available() {
+      return ml.available;
+    },
+    async detect(frame, signal) {
+      const result = await ml.detect({ image: frame.data }, "faces", { signal });
+      return {
+        model: "mediapipe/face_detection_short_range",
+        inferenceMs: result.timings.inference_ms,
+        detections: result.detections.map((d) => ({
+          label: "face",
+          score: d.score,
+          box: d.box,
+          keypoints: d.landmarks.map(({ x, y }) => ({ x, y })),
+        })),
+      };
+    },
+  };
+}
+
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.log ?? createLogger({ level: config.logLevel });
-  // TEMPORARY (issue 9, item 8): nothing reads `config.ml` until the Python ML service is wired in
-  // (the ml branch). Say so instead of starting silently without it; delete this when it lands.
-  if (config.ml && config.mode !== "native") {
-    log.warn("the Python ML service is not part of this server yet; --no-ml silences this warning", {
-      component: "ml",
-    });
-  }
+  const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const lifecycle = new Lifecycle(log.child("lifecycle"));
   const metrics = new MetricsRegistry();
   metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({
@@ -107,20 +156,28 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const ended = Promise.withResolvers<void>();
   let http: HttpServer | undefined;
   let memory: MemoryComponent | undefined;
+  let ml: MlService | undefined;
 
   if (config.mode === "native") {
-    const serverInfo = async (): Promise<ServerInfo> => ({
-      url: `http://${
-        isLoopbackHost(config.host) || config.host.includes(":") ? "127.0.0.1" : config.host
-      }:${config.port}`,
-      token: config.auth ? await loadOrCreateToken(config.tokenPath) : null,
-      version: VERSION,
-    });
+    const startCommand = `tabagent serve --data-dir ${config.dataDir}`;
     lifecycle.add(
       new NativeHost({
         input: options.stdin ?? Deno.stdin.readable,
         output: options.stdout ?? Deno.stdout.writable,
-        serverInfo,
+        locate: async (): Promise<ServerInfo | null> => {
+          const record = await locateServer(config.dataDir);
+          if (!record) return null;
+          const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
+          return { url: record.url, token, version: record.version };
+        },
+        startServer: options.serverCommand
+          ? () =>
+            spawnDetached(
+              [...options.serverCommand!, "serve", "--data-dir", config.dataDir],
+              `${config.dataDir}/server.log`,
+            )
+          : undefined,
+        startCommand,
         log: log.child("native"),
         onEnd: () => ended.resolve(),
       }),
@@ -153,10 +210,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         }),
       );
       const shutdownSignal = httpStopping.signal;
+      ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
+      if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
       routers.push(
-        chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory }),
-        completionRoutes({ orchestrator, shutdownSignal }),
-        embeddingRoutes({ orchestrator }),
+        chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory, ml }),
+        completionRoutes({ orchestrator, shutdownSignal, ml }),
+        embeddingRoutes({ orchestrator, ml }),
+        tokenizeRoutes({ orchestrator }),
         systemRoutes({ orchestrator, hardware }),
       );
       routers.push(
@@ -164,13 +224,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           models,
           shutdownSignal,
           isLoaded: (id) => orchestrator.isLoaded(id),
-          unload: (id) => orchestrator.unloadForDelete(id),
+          unload: async (id) => {
+            await orchestrator.unloadForDelete(id);
+            await ml?.unload(id);
+          },
         }),
       );
+      routers.push(ollamaRoutes({
+        orchestrator,
+        models,
+        version: VERSION,
+        memory: memory.memory,
+        shutdownSignal,
+        serveRoot: config.mode === "http",
+      }));
+    }
+    if (config.allowAnonymousLocal) {
+      log.warn("anonymous local access is on: these Ollama routes answer without the token", {
+        routes: OLLAMA_ANONYMOUS_ROUTES,
+      });
     }
     if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
-      // The vision model frames go to; none until the ML service is wired in (frames then get errors).
-      const frameDetector: FrameDetector | undefined = undefined;
+      // The vision model frames go to: MediaPipe face detection in the ML service (mode all);
+      // without it (mode webrtc, --no-ml) frames are answered with errors.
+      const frameDetector: FrameDetector | undefined = ml ? mlFaceDetector(ml) : undefined;
       const webrtc = lifecycle.add(
         new WebRtcSessions({
           maxSessions: WEBRTC_MAX_SESSIONS,
@@ -192,9 +269,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       routers,
       serveStaticFiles: config.mode === "all" || config.mode === "web",
       nodeModules: new URL("node_modules/", REPO_ROOT),
+      anonymousRoutes: config.allowAnonymousLocal ? OLLAMA_ANONYMOUS_ROUTES : [],
     });
     http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
+    lifecycle.add(
+      new ServerRecordComponent({ dataDir: config.dataDir, url: () => http?.url, version: VERSION, mode: config.mode }),
+    );
   }
 
   return {
@@ -205,6 +286,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return http?.url;
     },
     memory: memory?.memory,
+    ml,
     ended: ended.promise,
     start: () => lifecycle.startAll(),
     stop: () => lifecycle.stopAll(config.shutdownGraceMs),

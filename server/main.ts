@@ -10,8 +10,12 @@ import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig, SERVER_V8
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
+import { mlChecks } from "./ml/mod.ts";
 import { openMemoryForCommand } from "./memory/mod.ts";
 import { type Browser, BROWSERS, installHost } from "./native/mod.ts";
+import { formatBanner, pairingUrl } from "./cli/banner.ts";
+import { ModelCache } from "./models/mod.ts";
+import { resolveLogFormat } from "./log/mod.ts";
 import { VERSION } from "./version.ts";
 
 function fail(message: string, code: number): never {
@@ -28,7 +32,7 @@ function config(flags: ConfigInput) {
 }
 
 async function serve(flags: ConfigInput): Promise<void> {
-  const app = await createApp(config(flags));
+  const app = await createApp(config(flags), { serverCommand: selfCommand() });
   const stopRequested = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     if (Deno.build.os === "windows" && signal === "SIGTERM") continue;
@@ -42,18 +46,49 @@ async function serve(flags: ConfigInput): Promise<void> {
   }
   const log = app.log.child("main");
   if (app.url) {
-    log.info("ready", {
-      url: app.url,
-      docs: `${app.url}/api-doc`,
-      token_file: app.config.tokenPath,
-      mode: app.config.mode,
-    });
+    const token = app.config.auth ? await loadOrCreateToken(app.config.tokenPath) : null;
+    const pairing = pairingUrl(app.url, app.config.mode, token);
+    const text = resolveLogFormat(app.config.logFormat) === "text";
+    // On a terminal the banner says it all; machines get the JSON line.
+    if (!text) {
+      log.info("ready", {
+        url: app.url,
+        docs: `${app.url}/api-doc`,
+        token_file: app.config.tokenPath,
+        mode: app.config.mode,
+        ...(pairing ? { pairing_url: pairing } : {}),
+      });
+    } else {
+      const models = await new ModelCache(app.config.modelCachePath).listLocatable().catch(() => []);
+      console.error(formatBanner({
+        version: VERSION,
+        mode: app.config.mode,
+        url: app.url,
+        pairingUrl: pairing,
+        models: models.map((m) => ({ id: m.id, sizeBytes: m.sizeBytes })),
+        suggestedModel: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+      }, !Deno.noColor));
+    }
   }
   const reason = await stopRequested.promise;
   log.info("stopping", { reason });
   await app.stop();
   const failed = app.lifecycle.statuses().filter((s) => s.state === "failed");
   Deno.exit(failed.length ? 1 : 0);
+}
+
+/** Where `tabagent doctor` finds the ML service and the running server. */
+function mlDoctorOptions(cfg: ReturnType<typeof config>) {
+  const root = decodeURIComponent(REPO_ROOT.pathname).replace(/\/$/, "");
+  const host = cfg.host.includes(":") || cfg.host === "0.0.0.0" ? "127.0.0.1" : cfg.host;
+  return {
+    python: cfg.mlPython ??
+      `${root}/python-ml/.venv/${Deno.build.os === "windows" ? "Scripts/python.exe" : "bin/python"}`,
+    packageDir: `${root}/python-ml`,
+    dataDir: cfg.dataDir,
+    modelCachePath: cfg.modelCachePath,
+    serverUrl: `http://${host}:${cfg.port}`,
+  };
 }
 
 /** The launcher Chrome runs must start this same program: a compiled binary or deno + main.ts. */
@@ -95,6 +130,7 @@ async function main(): Promise<void> {
       const cfg = config(command.flags);
       const hardware = await detectHardware();
       const checks = await inferenceChecks({ modelCachePath: cfg.modelCachePath, hardware });
+      if (cfg.ml) checks.push(...await mlChecks(mlDoctorOptions(cfg)));
       console.log(formatDoctorReport(hardware, checks));
       if (checks.some((check) => !check.ok)) Deno.exit(1);
       return;

@@ -18,7 +18,14 @@ export const FIXTURE_MODELS = {
   chat: "tabagent/tiny-chat",
   embedGguf: "tabagent/tiny-embed",
   embedOnnx: "tabagent/tiny-embed-onnx",
+  /** A Transformers (safetensors) causal LM: the Python ML service runs it. */
+  transformers: "tabagent/tiny-transformers",
+  /** A Transformers sequence classifier (labels negative/positive). */
+  classifier: "tabagent/tiny-classifier",
 } as const;
+
+/** scikit-image's astronaut photo (one face), written by scripts/fixtures.py. */
+export const ASTRONAUT_PNG = `${FIXTURES_DIR}/astronaut.png`;
 
 const LAYOUT: Record<string, Record<string, string>> = {
   "tabagent--tiny-chat": { "tiny-chat.gguf": "tiny-chat.gguf" },
@@ -30,13 +37,25 @@ const LAYOUT: Record<string, Record<string, string>> = {
   },
 };
 
+/** The Transformers fixtures, for the tests of the Python ML service ({@link fixtureModelCache} with `transformers`). */
+const TRANSFORMERS_LAYOUT: Record<string, Record<string, string>> = {
+  "tabagent--tiny-transformers": Object.fromEntries(
+    ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+      .map((name) => [name, `tiny-transformers/${name}`]),
+  ),
+  "tabagent--tiny-classifier": Object.fromEntries(
+    ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+      .map((name) => [name, `tiny-classifier/${name}`]),
+  ),
+};
+
 /** A temp model cache; removed on dispose. */
 export interface FixtureCache extends AsyncDisposable {
   path: string;
 }
 
 /** Builds the cache from the generated fixtures (run `deno task setup --for test` first). */
-export async function fixtureModelCache(): Promise<FixtureCache> {
+export async function fixtureModelCache(options: { transformers?: boolean } = {}): Promise<FixtureCache> {
   try {
     await Deno.stat(`${FIXTURES_DIR}/tiny-chat.gguf`);
   } catch (error) {
@@ -46,7 +65,8 @@ export async function fixtureModelCache(): Promise<FixtureCache> {
     throw error;
   }
   const path = await Deno.makeTempDir({ prefix: "tabagent-models-" });
-  for (const [dir, files] of Object.entries(LAYOUT)) {
+  const layout = options.transformers ? { ...LAYOUT, ...TRANSFORMERS_LAYOUT } : LAYOUT;
+  for (const [dir, files] of Object.entries(layout)) {
     await Deno.mkdir(`${path}/${dir}`);
     for (const [name, source] of Object.entries(files)) {
       await Deno.copyFile(`${FIXTURES_DIR}/${source}`, `${path}/${dir}/${name}`);

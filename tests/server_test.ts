@@ -1,6 +1,7 @@
 /** End-to-end: the real server process on loopback, as a user or a client would meet it. */
 import { deepEqual as assertEquals, equal, match, ok } from "node:assert/strict";
 import { runCli, startServer } from "./_server.ts";
+import { waitForServerRecord } from "./_native.ts";
 
 const MAIN = new URL("../server/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -145,6 +146,9 @@ Deno.test("a port in use is reported clearly", async () => {
 
 Deno.test("native mode answers framed requests on stdin/stdout and exits when stdin closes", async () => {
   const dataDir = await Deno.makeTempDir();
+  // The host reports the server that really runs on this data dir (any port), not a configured one.
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"], dataDir });
+  await waitForServerRecord(dataDir);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--config", CONFIG, MAIN, "chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"],
     env: { TABAGENT_DATA_DIR: dataDir, TABAGENT_PORT: "9123" },
@@ -172,8 +176,10 @@ Deno.test("native mode answers framed requests on stdin/stdout and exits when st
     replies.push(JSON.parse(new TextDecoder().decode(stdout.subarray(at + 4, at + 4 + length))));
     at += 4 + length;
   }
+  // Requests are answered concurrently (a streaming relay must not hold up the rest): match by id.
+  replies.sort((a, b) => a.id - b.id);
   assertEquals(replies.map((r) => [r.id, r.ok]), [[1, true], [2, true], [3, false]]);
-  equal(replies[1].result?.url, "http://127.0.0.1:9123");
+  equal(replies[1].result?.url, server.url);
   equal(replies[1].result?.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
   equal(replies[2].error?.code, "validation_failed");
   await Deno.remove(dataDir, { recursive: true });
@@ -182,6 +188,9 @@ Deno.test("native mode answers framed requests on stdin/stdout and exits when st
 Deno.test("install-host writes a launcher that Chrome can start: it answers as the native host", async () => {
   const home = await Deno.makeTempDir();
   const dataDir = `${home}/data`;
+  await Deno.mkdir(dataDir);
+  await using _server = await startServer({ args: ["--mode", "http", "--no-ml"], dataDir });
+  await waitForServerRecord(dataDir);
   const install = await runCli(["install-host", "--browser", "chromium", "--data-dir", dataDir], { HOME: home });
   equal(install.code, 0, install.stderr);
   const manifest = JSON.parse(

@@ -41,12 +41,18 @@ Options:
       --data-dir <dir>         Root of all data (default: per platform, e.g. ~/.local/share/TabAgent)
       --db-path <dir>          Memory databases (default: <data-dir>/tabagent_db)
       --model-cache-path <dir> Downloaded models (default: <data-dir>/models)
-      --static-dir <dir>       Files served at / in modes web and all
+      --static-dir <dir>       Files served at / in modes web and all (default: the built extension/dist)
       --log-level <level>      debug | info | warn | error (default: info)
+      --log-format <format>    auto | text | json: auto is readable text on a terminal, JSON lines otherwise
       --no-ml                  Do not start the Python ML service
+      --ml-workers <n>         Local Python ML worker processes (default: 1; 0 with --ml-worker: remote only)
+      --ml-worker <host:port>  Also use this remote ML worker (repeatable; TLS + token off loopback)
+      --ml-dispatch <policy>   least-loaded | round-robin (default: least-loaded)
       --no-auth                No API token (refused unless bound to loopback)
       --origin <origin>        Also allow this CORS origin (repeatable)
       --allowed-host <name>    Also accept this Host header (repeatable)
+      --allow-anonymous-local  Serve Ollama's chat, generate, embed, tags, show, ps and version routes
+                               without the token (loopback only; never memory, pull, delete or files)
       --memory-backend <kind>  local | grpc: how components reach memory (default: local)
       --memory-grpc-address <a>
                                Where the memory gRPC service listens: unix:<path> or 127.0.0.1:<port>
@@ -90,11 +96,12 @@ Examples:
 const DOCTOR = `tabagent doctor — check this machine for local inference
 
 Usage:
-  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>]
+  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml]
 
 Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
 the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.
-Exit code 1 when a check fails.
+It also starts the Python ML service once (time to SERVING, versions) and shows the ML state of a
+server running on --port (workers, restarts, an open breaker). Exit code 1 when a check fails.
 
 Example:
   tabagent doctor`;

@@ -29,12 +29,17 @@ const SERVE = {
   "db-path": { type: "string" },
   "model-cache-path": { type: "string" },
   "static-dir": { type: "string" },
+  "log-format": { type: "string" },
   "no-ml": { type: "boolean" },
   "no-auth": { type: "boolean" },
   origin: { type: "string", multiple: true },
   "allowed-host": { type: "string", multiple: true },
   "memory-backend": { type: "string" },
   "memory-grpc-address": { type: "string" },
+  "ml-workers": { type: "string" },
+  "ml-worker": { type: "string", multiple: true },
+  "ml-dispatch": { type: "string" },
+  "allow-anonymous-local": { type: "boolean" },
   parallel: { type: "string" },
   "prompt-cache": { type: "string" },
 } as const;
@@ -64,7 +69,12 @@ export const COMMANDS = [
   "help",
 ] as const;
 
-const DOCTOR = { ...COMMON, "model-cache-path": { type: "string" } } as const;
+const DOCTOR = {
+  ...COMMON,
+  "model-cache-path": { type: "string" },
+  "no-ml": { type: "boolean" },
+  port: { type: "string", short: "p" },
+} as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
   command: string,
@@ -117,7 +127,15 @@ export function parseCommandLine(argv: string[]): Command {
     case "doctor": {
       const { values } = parse("doctor", rest, DOCTOR);
       if (values.help) return { kind: "help", topic: "doctor" };
-      return { kind: "doctor", flags: { ...commonFlags(values), modelCachePath: values["model-cache-path"] } };
+      return {
+        kind: "doctor",
+        flags: {
+          ...commonFlags(values),
+          modelCachePath: values["model-cache-path"],
+          noMl: values["no-ml"],
+          port: values.port,
+        },
+      };
     }
     case "install-host": {
       const { values } = parse("install-host", rest, INSTALL_HOST);
@@ -185,12 +203,17 @@ function parseServe(args: string[]): Command {
       dbPath: values["db-path"],
       modelCachePath: values["model-cache-path"],
       staticDir: values["static-dir"],
+      logFormat: values["log-format"],
       noMl: values["no-ml"],
       noAuth: values["no-auth"],
       origins: values.origin,
       allowedHosts: values["allowed-host"],
       memoryBackend: values["memory-backend"],
       memoryGrpcAddress: values["memory-grpc-address"],
+      mlWorkers: values["ml-workers"],
+      mlRemoteWorkers: values["ml-worker"],
+      mlDispatch: values["ml-dispatch"],
+      allowAnonymousLocal: values["allow-anonymous-local"],
       parallel: values.parallel,
       promptCache: values["prompt-cache"],
     },

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { validationError } from "../errors/mod.ts";
-import { LOG_LEVELS } from "../log/mod.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "../log/mod.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS } from "./limits.ts";
 import { defaultDataDir, joinPath } from "./paths.ts";
 
@@ -43,6 +43,7 @@ export interface ConfigInput {
   dbPath?: string;
   modelCachePath?: string;
   logLevel?: string;
+  logFormat?: string;
   noMl?: boolean;
   noAuth?: boolean;
   origins?: string[];
@@ -53,6 +54,11 @@ export interface ConfigInput {
   shutdownGraceMs?: string | number;
   memoryBackend?: string;
   memoryGrpcAddress?: string;
+  mlWorkers?: string | number;
+  mlRemoteWorkers?: string[];
+  mlDispatch?: string;
+  mlPython?: string;
+  allowAnonymousLocal?: boolean;
   /** Requests one GGUF model generates at once (its parallel sequences, decoded in one batch). */
   parallel?: string | number;
   /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
@@ -75,6 +81,7 @@ export const configSchema = z.object({
   modelCachePath: z.string().min(1),
   tokenPath: z.string().min(1),
   logLevel: z.enum(LOG_LEVELS),
+  logFormat: z.enum(LOG_FORMATS),
   ml: z.boolean(),
   auth: z.boolean(),
   allowedOrigins: z.array(originSchema),
@@ -90,6 +97,11 @@ export const configSchema = z.object({
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
   ),
+  mlWorkers: z.coerce.number().int().min(0).max(64),
+  mlRemoteWorkers: z.array(z.string().regex(/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, "must be host:port")),
+  mlDispatch: z.enum(["least-loaded", "round-robin"]),
+  mlPython: z.string().min(1).optional(),
+  allowAnonymousLocal: z.boolean(),
 });
 
 /** The server's settings, read once at start. */
@@ -115,6 +127,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     dbPath: env.TABAGENT_DB_PATH,
     modelCachePath: env.TABAGENT_MODEL_CACHE_PATH,
     logLevel: env.TABAGENT_LOG_LEVEL,
+    logFormat: env.TABAGENT_LOG_FORMAT,
     noMl: truthy(env.TABAGENT_NO_ML),
     noAuth: truthy(env.TABAGENT_NO_AUTH),
     origins: list(env.TABAGENT_ORIGINS),
@@ -125,6 +138,11 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     shutdownGraceMs: env.TABAGENT_SHUTDOWN_GRACE_MS,
     memoryBackend: env.TABAGENT_MEMORY_BACKEND,
     memoryGrpcAddress: env.TABAGENT_MEMORY_GRPC_ADDRESS,
+    mlWorkers: env.TABAGENT_ML_WORKERS,
+    mlRemoteWorkers: list(env.TABAGENT_ML_WORKER),
+    mlDispatch: env.TABAGENT_ML_DISPATCH,
+    mlPython: env.TABAGENT_ML_PYTHON,
+    allowAnonymousLocal: truthy(env.TABAGENT_ALLOW_ANONYMOUS_LOCAL),
     parallel: env.TABAGENT_PARALLEL,
     promptCache: env.TABAGENT_PROMPT_CACHE,
   };
@@ -173,16 +191,23 @@ export function resolveConfig(
     modelCachePath: pick("modelCachePath") ?? joinPath(platform, dataDir, "models"),
     tokenPath: joinPath(platform, dataDir, "api_token"),
     logLevel: pick("logLevel") ?? "info",
+    logFormat: pick("logFormat") ?? "auto",
     ml: !(pick("noMl") ?? false),
     auth: !(pick("noAuth") ?? false),
     allowedOrigins: [`chrome-extension://${EXTENSION_ID}`, ...(pick("origins") ?? [])],
     allowedHosts: pick("allowedHosts") ?? [],
-    staticDir: pick("staticDir") ?? `${system.repoDir ?? "."}/web`,
+    staticDir: pick("staticDir") ?? `${system.repoDir ?? "."}/extension/dist`,
     maxBodyBytes: pick("maxBodyBytes") ?? DEFAULT_MAX_BODY_BYTES,
     requestTimeoutMs: pick("requestTimeoutMs") ?? DEFAULT_REQUEST_TIMEOUT_MS,
     shutdownGraceMs: pick("shutdownGraceMs") ?? DEFAULT_SHUTDOWN_GRACE_MS,
     memoryBackend: pick("memoryBackend") ?? "local",
     memoryGrpcAddress: pick("memoryGrpcAddress") ?? defaultMemoryGrpcAddress(platform, dataDir),
+    // Remote workers replace the local one unless local ones are asked for too.
+    mlWorkers: pick("mlWorkers") ?? ((pick("mlRemoteWorkers")?.length ?? 0) > 0 ? 0 : 1),
+    mlRemoteWorkers: pick("mlRemoteWorkers") ?? [],
+    mlDispatch: pick("mlDispatch") ?? "least-loaded",
+    mlPython: pick("mlPython"),
+    allowAnonymousLocal: pick("allowAnonymousLocal") ?? false,
     parallel: pick("parallel"),
     promptCache: pick("promptCache"),
   };
@@ -193,6 +218,13 @@ export function resolveConfig(
     throw validationError("configuration", [{
       path: ["noAuth"],
       message: `--no-auth is refused when binding to ${config.host}: it is only allowed on a loopback address`,
+    }]);
+  }
+  if (config.allowAnonymousLocal && !isLoopbackHost(config.host)) {
+    throw validationError("configuration", [{
+      path: ["allowAnonymousLocal"],
+      message: `--allow-anonymous-local is refused when binding to ${config.host}: it is only allowed on a loopback ` +
+        "address",
     }]);
   }
   return config;

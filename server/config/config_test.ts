@@ -59,6 +59,13 @@ Deno.test("--no-auth is refused unless bound to loopback", () => {
   assertEquals(resolveConfig({ noAuth: true, host: "::1" }, {}, linux).auth, false);
 });
 
+Deno.test("--allow-anonymous-local is off by default, read from env, and refused off loopback", () => {
+  assertEquals(resolveConfig({}, {}, linux).allowAnonymousLocal, false);
+  const env = configFromEnv({ TABAGENT_ALLOW_ANONYMOUS_LOCAL: "1" });
+  assertEquals(resolveConfig({}, env, linux).allowAnonymousLocal, true);
+  assertThrows(() => resolveConfig({ allowAnonymousLocal: true, host: "0.0.0.0" }, {}, linux), /loopback/);
+});
+
 Deno.test("loopback names are recognised", () => {
   for (const host of ["localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]", "app.localhost"]) {
     assertEquals(isLoopbackHost(host), true, host);
@@ -66,6 +73,21 @@ Deno.test("loopback names are recognised", () => {
   for (const host of ["0.0.0.0", "192.168.1.2", "evil.com", "localhost.evil.com"]) {
     assertEquals(isLoopbackHost(host), false, host);
   }
+});
+
+Deno.test("ML settings: local workers by default, remote ones replace them unless asked for", () => {
+  const base = { dataDir: "/tmp/tabagent-config-test" };
+  const plain = resolveConfig(base, {});
+  assertEquals([plain.mlWorkers, plain.mlRemoteWorkers, plain.mlDispatch], [1, [], "least-loaded"]);
+  const remote = resolveConfig({ ...base, mlRemoteWorkers: ["10.0.0.2:50051"] }, {});
+  assertEquals([remote.mlWorkers, remote.mlRemoteWorkers], [0, ["10.0.0.2:50051"]]);
+  const both = resolveConfig({ ...base, mlRemoteWorkers: ["gpu:50051"] }, {
+    mlWorkers: "2",
+    mlDispatch: "round-robin",
+  });
+  assertEquals([both.mlWorkers, both.mlDispatch], [2, "round-robin"]);
+  assertThrows(() => resolveConfig({ ...base, mlRemoteWorkers: ["no-port"] }, {}));
+  assertThrows(() => resolveConfig({ ...base, mlWorkers: "-1" }, {}));
 });
 
 Deno.test("config: --parallel and TABAGENT_PROMPT_CACHE size the chat models' sequences; bad values are refused", () => {

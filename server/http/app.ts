@@ -6,6 +6,7 @@ import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../metrics/mod.ts
 import { mountDocs } from "./docs.ts";
 import { healthRoutes } from "./health.ts";
 import { bearerAuth, bodyLimit, hostGuard, originGuard, requestContext, requestTimeout } from "./middleware.ts";
+import { ollamaErrorShape } from "./ollama/mod.ts";
 import { handleError, handleNotFound } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 import { serveStatic } from "./static.ts";
@@ -40,6 +41,8 @@ export interface HttpAppDeps {
   serveStaticFiles?: boolean;
   /** Folder holding the npm packages the docs viewers come from. */
   nodeModules: URL;
+  /** "METHOD /path" routes served without the token (`--allow-anonymous-local`). */
+  anonymousRoutes?: readonly string[];
   /** Paths with a body limit of their own (default {@link ROUTE_BODY_LIMITS}: the memory import). */
   bodyLimits?: ReadonlyMap<string, number>;
 }
@@ -79,9 +82,11 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
   app.onError(handleError);
   app.notFound(handleNotFound);
   app.use(requestContext({ log, requests, duration }));
+  // Before the security checks, so their refusals on /api/* reach Ollama clients as {"error": ...}.
+  app.use("/api/*", ollamaErrorShape());
   app.use(hostGuard({ allowedHosts: config.allowedHosts, bindHost: config.host }));
   app.use(originGuard({ allowedOrigins: config.allowedOrigins }));
-  app.use(bearerAuth({ token: deps.token }));
+  app.use(bearerAuth({ token: deps.token, anonymousRoutes: deps.anonymousRoutes }));
   app.use(bodyLimit({ maxBytes: config.maxBodyBytes, routes: deps.bodyLimits ?? ROUTE_BODY_LIMITS }));
   app.use(requestTimeout({ ms: config.requestTimeoutMs }));
 

@@ -21,6 +21,8 @@ import {
   UsageSchema,
 } from "./_openai.ts";
 import type { SseWriter } from "./_sse.ts";
+import { mlChatCompletion } from "./_ml_chat.ts";
+import type { MlService } from "../ml/mod.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
 
 const ToolCallSchema = z.object({
@@ -131,6 +133,8 @@ export interface ChatRoutesDeps {
   memory?: ConversationMemory;
   /** Aborts when the server stops: open streams end. */
   shutdownSignal?: AbortSignal;
+  /** The Python ML service: Transformers (safetensors) models chat through it. */
+  ml?: MlService;
 }
 
 function toMessages(body: Body): ChatMessage[] {
@@ -165,6 +169,13 @@ export function chatRoutes(deps: ChatRoutesDeps) {
   const prepareTurn = prepareTurnPipeline(memory);
   return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
+    if (deps.ml && await deps.ml.servesGeneration(body.model)) {
+      return await mlChatCompletion(c, body, {
+        ml: deps.ml,
+        shutdownSignal: deps.shutdownSignal,
+        kind: "chat",
+      }) as never;
+    }
     const requestSignal = c.req.raw.signal;
     const messages = toMessages(body);
     const turn = await prepareTurn.run(

@@ -1,4 +1,6 @@
 /** `POST /v1/completions`: OpenAI's legacy text completion over a GGUF model (no chat template). */
+import { mlChatCompletion } from "./_ml_chat.ts";
+import type { MlService } from "../ml/mod.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import {
@@ -57,10 +59,20 @@ const route = createRoute({
 });
 
 /** The completions resource. */
-export function completionRoutes(deps: { orchestrator: ModelOrchestrator; shutdownSignal?: AbortSignal }) {
+export function completionRoutes(
+  deps: { orchestrator: ModelOrchestrator; shutdownSignal?: AbortSignal; ml?: MlService },
+) {
   return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const prompt = [body.prompt].flat()[0];
+    if (deps.ml && await deps.ml.servesGeneration(body.model)) {
+      return await mlChatCompletion(c, { ...body, messages: [] }, {
+        ml: deps.ml,
+        shutdownSignal: deps.shutdownSignal,
+        kind: "text",
+        prompt,
+      }) as never;
+    }
     return await answerWithTextModel(c, {
       orchestrator: deps.orchestrator,
       model: body.model,

@@ -5,6 +5,7 @@ import { EMBEDDINGS_MAX_INPUTS } from "../config/mod.ts";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import { keepAliveOf } from "./_openai.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
+import type { MlService } from "../ml/mod.ts";
 
 /** `POST /v1/embeddings` body. */
 export const EmbeddingRequestSchema = z.object({
@@ -46,32 +47,41 @@ function truncate(vector: Float32Array, dimensions: number | undefined): Float32
   return cut.map((v) => v / norm);
 }
 
+function embeddingList(body: z.infer<typeof EmbeddingRequestSchema>, vectors: Float32Array[], promptTokens: number) {
+  return {
+    object: "list" as const,
+    data: vectors.map((vector, index) => {
+      const v = truncate(vector, body.dimensions);
+      return {
+        object: "embedding" as const,
+        index,
+        embedding: body.encoding_format === "base64"
+          ? encodeBase64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+          : Array.from(v),
+      };
+    }),
+    model: body.model,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+  };
+}
+
 /** The embeddings resource. */
-export function embeddingRoutes(deps: { orchestrator: ModelOrchestrator }) {
+export function embeddingRoutes(deps: { orchestrator: ModelOrchestrator; ml?: MlService }) {
   return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const inputs = [body.input].flat();
+    if (deps.ml && await deps.ml.servesEmbedding(body.model)) {
+      // A sentence-transformers model the Python ML service runs (e.g. the packaged MiniLM).
+      const result = await deps.ml.embed({ model: body.model, inputs }, { signal: c.req.raw.signal });
+      return c.json(embeddingList(body, result.vectors, result.promptTokens), 200);
+    }
     const handle = await deps.orchestrator.acquire(body.model, { keepAliveMs: keepAliveOf(body) });
     try {
       const result = await handle.run(
         { priority: "interactive", signal: c.req.raw.signal },
         (lease) => handle.onnx ? handle.onnx.embed(inputs, lease.signal) : handle.llama!.embed(inputs, lease.signal),
       );
-      return c.json({
-        object: "list" as const,
-        data: result.vectors.map((vector, index) => {
-          const v = truncate(vector, body.dimensions);
-          return {
-            object: "embedding" as const,
-            index,
-            embedding: body.encoding_format === "base64"
-              ? encodeBase64(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
-              : Array.from(v),
-          };
-        }),
-        model: body.model,
-        usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
-      }, 200);
+      return c.json(embeddingList(body, result.vectors, result.promptTokens), 200);
     } finally {
       handle.release();
     }

@@ -150,14 +150,22 @@ export function originGuard(options: { allowedOrigins: string[] }): MiddlewareHa
 export function isPublicPath(path: string): boolean {
   if (path === "/v1/health") return true;
   if (path === "/metrics" || path.startsWith("/metrics/")) return false;
+  // Ollama's API (`/api/*`; the docs live at `/api-doc`) needs the token like `/v1`.
+  if (path === "/api" || path.startsWith("/api/")) return false;
   return !path.startsWith("/v1/") && path !== "/v1";
 }
 
-/** Requires `Authorization: Bearer <token>` on every non-public path. */
-export function bearerAuth(options: { token: string | null }): MiddlewareHandler<HttpEnv> {
+/**
+ * Requires `Authorization: Bearer <token>` on every non-public path. `anonymousRoutes` ("METHOD
+ * /path" entries, from `--allow-anonymous-local`) are let through without one.
+ */
+export function bearerAuth(
+  options: { token: string | null; anonymousRoutes?: readonly string[] },
+): MiddlewareHandler<HttpEnv> {
   const { token } = options;
+  const anonymous = new Set(options.anonymousRoutes ?? []);
   return async (c, next) => {
-    if (token !== null && !isPublicPath(c.req.path)) {
+    if (token !== null && !isPublicPath(c.req.path) && !anonymous.has(`${c.req.method} ${c.req.path}`)) {
       const header = c.req.header("authorization");
       if (!header) {
         throw new TabAgentError(

@@ -5,7 +5,7 @@
  * `/v1/models/Qwen%2FQwen2.5-0.5B-Instruct-GGUF` both work.
  * @module
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
@@ -334,6 +334,77 @@ function progressEvents(job: PullJob, shutdown: AbortSignal | undefined): Respon
   });
 }
 
+/** Describes for OpenAPI the routes `modelRoutes` matches by hand (ids contain a slash). */
+function documentIdRoutes(router: OpenAPIHono<HttpEnv>): void {
+  const idParams = z.object({
+    org: z.string().openapi({ example: "Qwen" }),
+    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
+  });
+  router.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/models/{org}/{name}",
+    tags: ["models"],
+    summary: "One model",
+    description: "Also reachable as `/v1/models/{org}%2F{name}`. 400 when the id is not `org/name`.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
+      400: problem("Not an org/name id"),
+      404: problem("Neither in the catalog nor in the cache"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "delete",
+    path: "/v1/models/{org}/{name}",
+    tags: ["models"],
+    summary: "Delete a downloaded model",
+    description: "Removes its folder from the cache. 409 while it is being pulled.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: {
+        description: "Deleted",
+        content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
+      },
+      404: problem("Not in the cache"),
+      409: problem("Being pulled"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/models/{org}/{name}/files/{path}",
+    tags: ["models"],
+    summary: "Download a model file (Range supported)",
+    description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
+      "ETag is the file's sha256 when the manifest knows it.",
+    security: BEARER_SECURITY,
+    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
+    responses: {
+      200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
+      206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
+      400: problem("Unsafe path"),
+      404: problem("No such file"),
+      416: problem("Range not satisfiable"),
+    },
+  });
+  router.openAPIRegistry.registerPath({
+    method: "post",
+    path: "/v1/models/{org}/{name}/verify",
+    tags: ["models"],
+    summary: "Re-hash every file of a downloaded model against its manifest",
+    description: "Reads every byte. Damaged or missing files are listed, and the model is marked incomplete so the " +
+      "next pull fetches them again. 409 while the model is being pulled or deleted.",
+    security: BEARER_SECURITY,
+    request: { params: idParams },
+    responses: {
+      200: { description: "What was found", content: { "application/json": { schema: VerificationSchema } } },
+      404: problem("No manifest to verify against"),
+      409: problem("Being pulled or deleted"),
+    },
+  });
+}
+
 /**
  * The models resource.
  *
@@ -390,75 +461,8 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     return c.json(job.progress() as z.infer<typeof PullProgressSchema>, 200);
   });
 
-  // Ids contain a slash, so these are matched by hand below and described for OpenAPI here.
-  const idParams = z.object({
-    org: z.string().openapi({ example: "Qwen" }),
-    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
-  });
-  router.openAPIRegistry.registerPath({
-    method: "get",
-    path: "/v1/models/{org}/{name}",
-    tags: ["models"],
-    summary: "One model",
-    description: "Also reachable as `/v1/models/{org}%2F{name}`. 400 when the id is not `org/name`.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: { description: "The model", content: { "application/json": { schema: ModelSchema } } },
-      400: problem("Not an org/name id"),
-      404: problem("Neither in the catalog nor in the cache"),
-    },
-  });
-  router.openAPIRegistry.registerPath({
-    method: "delete",
-    path: "/v1/models/{org}/{name}",
-    tags: ["models"],
-    summary: "Delete a downloaded model",
-    description: "Removes its folder from the cache. 409 while it is being pulled.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: {
-        description: "Deleted",
-        content: { "application/json": { schema: z.object({ id: z.string(), deleted: z.literal(true) }) } },
-      },
-      404: problem("Not in the cache"),
-      409: problem("Being pulled"),
-    },
-  });
-  router.openAPIRegistry.registerPath({
-    method: "get",
-    path: "/v1/models/{org}/{name}/files/{path}",
-    tags: ["models"],
-    summary: "Download a model file (Range supported)",
-    description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
-      "ETag is the file's sha256 when the manifest knows it.",
-    security: BEARER_SECURITY,
-    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
-    responses: {
-      200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
-      206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
-      400: problem("Unsafe path"),
-      404: problem("No such file"),
-      416: problem("Range not satisfiable"),
-    },
-  });
-
-  router.openAPIRegistry.registerPath({
-    method: "post",
-    path: "/v1/models/{org}/{name}/verify",
-    tags: ["models"],
-    summary: "Re-hash every file of a downloaded model against its manifest",
-    description: "Reads every byte. Damaged or missing files are listed, and the model is marked incomplete so the " +
-      "next pull fetches them again. 409 while the model is being pulled or deleted.",
-    security: BEARER_SECURITY,
-    request: { params: idParams },
-    responses: {
-      200: { description: "What was found", content: { "application/json": { schema: VerificationSchema } } },
-      404: problem("No manifest to verify against"),
-      409: problem("Being pulled or deleted"),
-    },
-  });
+  // Ids contain a slash, so these are matched by hand below (and described by documentIdRoutes).
+  documentIdRoutes(router);
   router.post("/v1/models/:rest{.+}/verify", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) {

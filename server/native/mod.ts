@@ -10,8 +10,26 @@
  * ```
  * @module
  */
-export { type DecodedFrame, encodeFrame, readFrames } from "./framing.ts";
-export { NativeHost, type NativeRequest, NativeRequestSchema, type ServerInfo } from "./host.ts";
+export {
+  clientUrl,
+  locateServer,
+  pidAlive,
+  readServerRecord,
+  SERVER_RECORD_FILE,
+  type ServerRecord,
+  ServerRecordComponent,
+  ServerRecordSchema,
+  spawnDetached,
+} from "./discovery.ts";
+export { type DecodedFrame, encodeFrame, encodeReply, readFrames } from "./framing.ts";
+export {
+  NativeHost,
+  type NativeHostOptions,
+  type NativeRequest,
+  NativeRequestSchema,
+  RELAY_METHODS,
+  type ServerInfo,
+} from "./host.ts";
 export {
   type Browser,
   BROWSERS,

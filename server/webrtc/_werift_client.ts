@@ -7,7 +7,6 @@ import { RTCPeerConnection } from "werift";
 import type { RTCDataChannel } from "werift";
 import { type FrameHeader, FRAMES_CHANNEL, FrameSender, RESULTS_CHANNEL } from "./frame_protocol.ts";
 import { type ServerMessage, ServerMessageSchema } from "./results.ts";
-import { startDtlsEagerly } from "./session.ts";
 
 /** Sends an HTTP request to the server: `app.request` or a `fetch` against its URL. */
 export type Requester = (path: string, init?: RequestInit) => Promise<Response>;
@@ -48,7 +47,7 @@ export async function connectWeriftClient(
   request: Requester,
   headers: Record<string, string>,
 ): Promise<WeriftClient> {
-  const pc = new RTCPeerConnection({});
+  const pc = new RTCPeerConnection({ iceServers: [] });
   const frames = pc.createDataChannel(FRAMES_CHANNEL, { ordered: false, maxRetransmits: 0 });
   const results = pc.createDataChannel(RESULTS_CHANNEL);
   const messages: ServerMessage[] = [];
@@ -83,7 +82,6 @@ export async function connectWeriftClient(
   }
   const answer = await response.json() as { id: string; sdp: string };
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-  for (const transport of pc.dtlsTransports) startDtlsEagerly(transport);
   await opened;
   const setupMs = performance.now() - began;
   // werift's channels send Buffers; the protocol's sender speaks Uint8Array, as browsers do.

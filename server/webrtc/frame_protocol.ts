@@ -86,7 +86,7 @@ export type ParsedChunk =
  */
 
 /** Cuts one encoded frame into data-channel messages, each at most {@link MAX_MESSAGE_BYTES}. */
-export function encodeFrame(header: FrameHeader, data: Uint8Array): Uint8Array[] {
+export function encodeFrame(header: FrameHeader, data: Uint8Array): Uint8Array<ArrayBuffer>[] {
   if (!Number.isInteger(header.seq) || header.seq < 0 || header.seq > 0xffffffff) {
     throw new RangeError(`frame seq ${header.seq} is not a u32`);
   }
@@ -98,7 +98,7 @@ export function encodeFrame(header: FrameHeader, data: Uint8Array): Uint8Array[]
   const format = FORMAT_CODES[header.format];
   if (!format) throw new RangeError(`unknown frame format ${header.format}`);
   const chunkCount = Math.ceil(data.byteLength / CHUNK_PAYLOAD_BYTES);
-  const messages: Uint8Array[] = [];
+  const messages: Uint8Array<ArrayBuffer>[] = [];
   for (let index = 0; index < chunkCount; index++) {
     const start = index * CHUNK_PAYLOAD_BYTES;
     const payload = data.subarray(start, Math.min(start + CHUNK_PAYLOAD_BYTES, data.byteLength));
@@ -276,7 +276,7 @@ export interface FrameChannel {
   readonly bufferedAmount: number;
   bufferedAmountLowThreshold: number;
   readonly readyState: string;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array<ArrayBuffer>): void;
 }
 
 /** Counters a sender keeps. */
@@ -296,7 +296,7 @@ export class FrameSender {
   readonly stats: SendStats = { sent: 0, dropped: 0 };
   #channel: FrameChannel;
   #highWater: number;
-  #waiting?: Uint8Array[];
+  #waiting?: Uint8Array<ArrayBuffer>[];
 
   constructor(channel: FrameChannel, options: { highWaterBytes?: number } = {}) {
     this.#channel = channel;

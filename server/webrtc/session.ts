@@ -5,7 +5,7 @@
  * @module
  */
 import { RTCIceCandidate, RTCPeerConnection } from "werift";
-import type { RTCDataChannel, RTCDtlsTransport } from "werift";
+import type { RTCDataChannel } from "werift";
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { FrameDetector } from "./detector.ts";
@@ -66,28 +66,6 @@ function isMdnsCandidate(candidate: string): boolean {
   return /\s[^\s]+\.local\s/i.test(candidate);
 }
 
-/**
- * Starts werift's DTLS client handshake as soon as its transport is created. werift waits a fixed
- * 100 ms before sending its ClientHello, to give a peer that finishes ICE later time to get its DTLS
- * server ready; browsers send theirs at once. The server answers as the DTLS server (`a=setup:passive`),
- * so the handshake starts when the client, the controlling ICE agent, is connected, which is after
- * the server is (it saw the nomination first). A werift client (the tests, the bench) calls this to
- * behave like a browser. Later calls of `connect` (werift's own, after its timer) get the handshake
- * already under way.
- */
-export function startDtlsEagerly(transport: RTCDtlsTransport): void {
-  transport.onStateChange.subscribe((state) => {
-    if (state !== "connecting") return;
-    queueMicrotask(() => {
-      const dtls = (transport as unknown as { dtls?: { connect?: () => Promise<void> } }).dtls;
-      if (!dtls || typeof dtls.connect !== "function" || dtls.constructor.name !== "DtlsClient") return;
-      const handshake = dtls.connect();
-      handshake.catch(() => undefined); // werift's own call reports the failure
-      dtls.connect = () => handshake;
-    });
-  });
-}
-
 /** A session with one client. Create with {@link WebRtcSession.answer}. */
 export class WebRtcSession {
   readonly id: string;
@@ -141,6 +119,13 @@ export class WebRtcSession {
       },
     });
     this.#pc = new RTCPeerConnection({
+      // ICE lite, as media servers do: the server only answers the client's checks and takes its
+      // nomination. A browser hides its addresses behind mDNS names the server cannot resolve, so a
+      // full agent here would have nothing to check when it starts and give up; a lite agent learns
+      // the client's address from its first check (peer-reflexive) and saves the check pacing too.
+      iceLite: true,
+      // No STUN: the server is reached on its own addresses (werift would otherwise ask Google's).
+      iceServers: [],
       // Loopback too, so a machine with no network still connects to a browser on itself.
       iceAdditionalHostAddresses: ["127.0.0.1"],
     });
@@ -202,8 +187,8 @@ export class WebRtcSession {
         cause: error,
       });
     }
-    // The server takes the DTLS server role, so the client (a browser: no wait) starts the handshake.
-    for (const transport of this.#pc.dtlsTransports) transport.role = "server";
+    // The server takes the DTLS client role (a=setup:active), as werift does by default.
+    for (const transport of this.#pc.dtlsTransports) transport.role = "client";
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     if (this.#pc.iceGatheringState !== "complete") {

@@ -5,6 +5,8 @@
  *   decode_ratio_vs_direct  tokens/s streamed over HTTP ÷ tokens/s generated directly (goal ≥ 0.97)
  *   ttft_overhead_ms        time to first token over HTTP minus direct (goal ≤ 5 ms)
  *   concurrent_tokens_per_s completion tokens per second with 4 clients streaming at once
+ *   ollama_api_overhead_ratio tokens/s streamed through Ollama's /api/chat ÷ through /v1/chat/completions
+ *                           (goal ≥ 0.97)
  * @module
  */
 import { detectHardware } from "../../server/hardware/mod.ts";
@@ -134,8 +136,73 @@ export default async function (ctx: BenchContext): Promise<void> {
       concurrentRates.push(runs.reduce((n, r) => n + r.tokens, 0) / seconds);
     }
     ctx.report("concurrent_tokens_per_s", median(concurrentRates), "tokens/s");
+    await ollamaApiOverhead(ctx, server);
   } finally {
     await model.close();
     await llama.dispose();
   }
+}
+
+/** Paired rounds for the Ollama-over-OpenAI ratio (as many as the direct-over-HTTP one: the drift is the same). */
+const OLLAMA_ROUNDS = 31;
+
+/** Streams one reply through Ollama's `/api/chat` (NDJSON), timed like {@link overHttp}. */
+async function overOllama(url: string, auth: Record<string, string>): Promise<Run> {
+  const began = performance.now();
+  const response = await fetch(`${url}/api/chat`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      model: FIXTURE_MODELS.chat,
+      messages: MESSAGES,
+      options: { num_predict: TOKENS, temperature: 0 },
+    }),
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  let first = 0;
+  let tokens = 0;
+  let buffer = "";
+  for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.indexOf("\n")) !== -1) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      if (!line) continue;
+      const data = JSON.parse(line);
+      if (data.error) throw new Error(data.error);
+      if (data.done) tokens = data.eval_count;
+      else if (!first && data.message?.content) first = performance.now();
+    }
+  }
+  const end = performance.now();
+  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((end - first) / 1000), tokens };
+}
+
+/**
+ * `ollama_api_overhead_ratio`: decode tokens/s through Ollama's `/api/chat` over the same reply
+ * through `/v1/chat/completions`, on one server, as the median of paired rounds in alternating order.
+ */
+export async function ollamaApiOverhead(
+  ctx: BenchContext,
+  server: { url: string; auth: Record<string, string> },
+): Promise<void> {
+  await overOllama(server.url, server.auth);
+  const ollamaRuns: Run[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < OLLAMA_ROUNDS; i++) {
+    let openai: Run, ollama: Run;
+    if (i % 2 === 0) {
+      openai = await overHttp(server.url, server.auth);
+      ollama = await overOllama(server.url, server.auth);
+    } else {
+      ollama = await overOllama(server.url, server.auth);
+      openai = await overHttp(server.url, server.auth);
+    }
+    ollamaRuns.push(ollama);
+    ratios.push(ollama.tokensPerS / openai.tokensPerS);
+  }
+  if (ollamaRuns.some((r) => r.tokens !== TOKENS)) ctx.note("some Ollama replies ended before num_predict");
+  ctx.report("ollama_tokens_per_s", median(ollamaRuns.map((r) => r.tokensPerS)), "tokens/s");
+  ctx.report("ollama_api_overhead_ratio", median(ratios), "ratio");
 }

@@ -22,6 +22,7 @@ export {
   LlamaTextModel,
   type PreparedChat,
   type PreparedCompletion,
+  type PreparedInfill,
 } from "./model.ts";
 export { toChatHistory } from "./history.ts";
 export type { PromptCacheStats } from "./sequence_pool.ts";

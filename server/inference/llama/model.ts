@@ -71,6 +71,12 @@ export interface PreparedCompletion {
   sampling: SamplingOptions;
 }
 
+/** A fill-in-the-middle request after the checks. */
+export interface PreparedInfill extends PreparedCompletion {
+  /** The text after the gap. */
+  suffix: string;
+}
+
 function newCallId(): string {
   return `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
@@ -414,6 +420,48 @@ export class LlamaTextModel implements TokenCounter {
     } finally {
       completion.dispose({ disposeSequence: false });
       await this.#release(sequence, tokens);
+    }
+  }
+
+  /** True when the model has fill-in-the-middle tokens (Ollama's `insert` capability, `suffix`). */
+  get infillSupported(): boolean {
+    return this.model.tokens.infill.prefix !== null && this.model.tokens.infill.suffix !== null;
+  }
+
+  /** Counts and checks a fill-in-the-middle request: the text before the gap and the text after it. */
+  prepareInfill(prefix: string, suffix: string, sampling: SamplingOptions): PreparedInfill {
+    if (!this.infillSupported) throw new TabAgentError("bad_request", "This model has no fill-in-the-middle tokens");
+    // prefix, suffix and middle markers, plus BOS when the model wants one.
+    const promptTokens = this.model.tokenize(prefix, false).length + this.model.tokenize(suffix, false).length + 4;
+    const maxTokens = this.#checkFits(promptTokens, sampling.maxTokens, "prompt");
+    return { prompt: prefix, suffix, promptTokens, maxTokens, sampling };
+  }
+
+  /** Generates the text that fits between `prompt` and `suffix` (Ollama's `/api/generate` with `suffix`). */
+  async generateInfill(prepared: PreparedInfill, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
+    const sequence = await this.#acquire();
+    const completion = new LlamaCompletion({ contextSequence: sequence });
+    const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    try {
+      const result = await completion.generateInfillCompletionWithMeta(prepared.prompt, prepared.suffix, {
+        ...this.#samplingOptions(prepared.sampling),
+        maxTokens: prepared.maxTokens,
+        signal: callbacks.signal,
+        stopOnAbortSignal: true,
+        onTextChunk: callbacks.onText,
+      });
+      return this.#count({
+        text: result.response,
+        toolCalls: [],
+        finishReason: finishReasonOf(result.metadata.stopReason),
+        promptTokens: prepared.promptTokens,
+        completionTokens: generatedTokens(sequence, outputBefore, prepared.maxTokens),
+        aborted: result.metadata.stopReason === "abort",
+      });
+    } finally {
+      completion.dispose({ disposeSequence: false });
+      // The markers make the state useless to a later prompt: nothing of it is kept for reuse.
+      await this.#release(sequence, []);
     }
   }
 

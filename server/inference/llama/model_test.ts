@@ -27,12 +27,12 @@ Deno.test({
   name: "llama: chat template, streaming, max_tokens, seed, stop, JSON schema, forced tool call, overflow, abort",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: () =>
+  fn: (t) =>
     withModel(async (model) => {
       assert.equal(model.chatWrapper.wrapperName, "JinjaTemplate");
       assert.equal(model.countTokens("the"), 1);
 
-      await (async function streamsUpToMaxTokens() {
+      await t.step("streams up to max_tokens", async () => {
         const pieces: string[] = [];
         const prepared = await model.prepareChat({ messages: hello, maxTokens: 12, temperature: 0 });
         const result = await model.generateChat(prepared, { onText: (t) => pieces.push(t) });
@@ -40,17 +40,17 @@ Deno.test({
         assert.equal(result.completionTokens, 12);
         assert.equal(pieces.join(""), result.text);
         assert.ok(result.promptTokens > 5);
-      })();
+      });
 
-      await (async function seedIsDeterministic() {
+      await t.step("seed is deterministic", async () => {
         const run = async (seed: number) =>
           (await model.generateChat(await model.prepareChat({ messages: hello, maxTokens: 20, temperature: 1, seed })))
             .text;
         assert.equal(await run(7), await run(7));
         assert.notEqual(await run(7), await run(8));
-      })();
+      });
 
-      await (async function stopSequenceEndsTheReply() {
+      await t.step("stop sequence ends the reply", async () => {
         const greedy = await model.generateChat(
           await model.prepareChat({ messages: hello, maxTokens: 30, temperature: 0 }),
         );
@@ -63,9 +63,9 @@ Deno.test({
         );
         assert.equal(cut.finishReason, "stop");
         assert.equal(cut.text, greedy.text.slice(0, greedy.text.indexOf(stop)));
-      })();
+      });
 
-      await (async function jsonSchemaOutputParses() {
+      await t.step("JSON schema output parses", async () => {
         const schema = {
           type: "object",
           properties: { ok: { type: "boolean" }, n: { type: "integer" } },
@@ -77,9 +77,9 @@ Deno.test({
         const parsed = JSON.parse(result.text);
         assert.equal(typeof parsed.ok, "boolean");
         assert.equal(Number.isInteger(parsed.n), true);
-      })();
+      });
 
-      await (async function forcedToolCall() {
+      await t.step("forced tool call", async () => {
         const tools = [{
           name: "get_weather",
           parameters: { type: "object", properties: { city: { type: "string", maxLength: 12 } }, required: ["city"] },
@@ -90,7 +90,7 @@ Deno.test({
         assert.equal(result.finishReason, "tool_calls");
         assert.equal(result.toolCalls[0].function.name, "get_weather");
         assert.equal(typeof JSON.parse(result.toolCalls[0].function.arguments).city, "string");
-      })();
+      });
 
       await assert.rejects(
         model.prepareChat({ messages: [{ role: "user", content: "x".repeat(3000) }] }),
@@ -101,7 +101,7 @@ Deno.test({
         (e: unknown) => e instanceof TabAgentError && e.code === "context_overflow",
       );
 
-      await (async function abortStopsAndFreesTheSequence() {
+      await t.step("abort stops and frees the sequence", async () => {
         const controller = new AbortController();
         let chunks = 0;
         const result = await model.generateChat(await model.prepareChat({ messages: hello, maxTokens: 1500 }), {
@@ -113,7 +113,7 @@ Deno.test({
         assert.equal(result.aborted, true);
         assert.ok(result.completionTokens < 100);
         assert.equal(model.busySequences, 0);
-      })();
+      });
 
       const completion = await model.generateCompletion(model.prepareCompletion("Once upon a time", { maxTokens: 8 }));
       assert.equal(completion.completionTokens, 8);

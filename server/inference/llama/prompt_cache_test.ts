@@ -53,15 +53,27 @@ Deno.test({
       const cached = await greedy(model, next(turn1.text));
       const after = model.promptCache;
       assert.equal(after.hits, before.hits + 1);
-      // The first turn's whole prompt, and its reply (evaluated again as a batch after it was sent), were
-      // not processed again.
-      assert.ok(after.reusedTokens - before.reusedTokens > turn1.promptTokens, JSON.stringify(after));
+      // The first turn's whole prompt was not processed again (nor its reply, when the model had idle time
+      // to evaluate it again in the background).
+      assert.ok(after.reusedTokens - before.reusedTokens >= turn1.promptTokens, JSON.stringify(after));
 
       await model.clearPromptCache();
       const fresh = await greedy(model, next(turn1.text));
       assert.equal(model.promptCache.hits, after.hits, "a cleared cache cannot hit");
       assert.equal(cached.text, fresh.text);
       assert.ok(fresh.text.length > 0);
+
+      // A conversation where keeping the reply's generated tokens as they were would change the reply.
+      const short: ChatMessage[] = [{ role: "user", content: "Hi! My name is Ada. I like the sea." }];
+      const again = (reply: string): ChatMessage[] => [
+        ...short,
+        { role: "assistant", content: reply },
+        { role: "user", content: "Tell me one fact about it." },
+      ];
+      const shortReply = (await greedy(model, short)).text;
+      const shortCached = await greedy(model, again(shortReply));
+      await model.clearPromptCache();
+      assert.equal(shortCached.text, (await greedy(model, again(shortReply))).text);
     }),
 });
 

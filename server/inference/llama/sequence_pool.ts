@@ -33,11 +33,16 @@ export interface PromptCacheStats {
 interface Slot {
   sequence: LlamaContextSequence;
   lastUsed: number;
-  /** The tokens the sequence holds once `ready` settles. */
+  /** The tokens the sequence holds once `pending` is evaluated. */
   tokens: readonly Token[];
-  /** Settles when the reply's tokens are evaluated again as a batch. */
-  ready?: Promise<void>;
+  /** The reply's tokens, still to be evaluated again (in batches, while the model is idle). */
+  pending: Token[];
+  /** The batch of `pending` being evaluated now. */
+  refilling?: Promise<void>;
 }
+
+/** Reply tokens evaluated again at once while the model is idle: small, so a new request waits little. */
+export const REFILL_BATCH_TOKENS = 32;
 
 /** Tokens `a` and `b` share from the start. */
 export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
@@ -109,8 +114,9 @@ export class SequencePool {
       this.#stats.reusedTokens += reusedTokens;
     } else {
       this.#stats.misses++;
-      if (this.#context.sequencesLeft > 0) slot = { sequence: this.#context.getSequence(), lastUsed: 0, tokens: [] };
-      else if (this.#free.length) {
+      if (this.#context.sequencesLeft > 0) {
+        slot = { sequence: this.#context.getSequence(), lastUsed: 0, tokens: [], pending: [] };
+      } else if (this.#free.length) {
         const lru = this.#free.reduce((a, b, i) => (b.lastUsed < this.#free[a].lastUsed ? i : a), 0);
         slot = this.#free.splice(lru, 1)[0];
         if (slot.tokens.length > 0) this.#stats.evictions++;
@@ -119,7 +125,13 @@ export class SequencePool {
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     this.#busy++;
     try {
-      await slot.ready;
+      await slot.refilling;
+      if (best && slot.pending.length) {
+        // Back before the model was idle long enough: the rest of the reply is evaluated now, not reused.
+        this.#stats.reusedTokens -= Math.min(slot.pending.length, reusedTokens);
+        await this.#refill(slot, slot.pending.length);
+      }
+      slot.pending = [];
       // What the prompts do not share goes now, so the sequence never holds another request's tokens.
       if (reusedTokens < slot.sequence.nextTokenIndex) {
         await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
@@ -135,7 +147,8 @@ export class SequencePool {
   /** Forgets every idle conversation's state (their next turns process the whole prompt). */
   async clear(): Promise<void> {
     for (const slot of this.#free) {
-      await slot.ready;
+      slot.pending = [];
+      await slot.refilling;
       await slot.sequence.clearHistory();
       slot.tokens = [];
     }
@@ -155,19 +168,54 @@ export class SequencePool {
       if (matched < sequence.nextTokenIndex) {
         await sequence.eraseContextTokenRanges([{ start: matched, end: sequence.nextTokenIndex }]);
       }
-      const slot: Slot = { sequence, lastUsed: ++this.#tick, tokens: [...prompt.slice(0, matched), ...reply] };
-      if (reply.length) {
-        // The reply again, as one batch, after the response has gone: the next turn then starts
-        // after it, exactly as a fresh evaluation of the whole conversation would have it.
-        slot.ready = sequence.evaluateWithoutGeneratingNewTokens(reply).then(() => {}, async (_error: unknown) => {
-          // Cut short (the model is closing) or failed: no usable state, the next turn evaluates it all.
-          slot.tokens = [];
-          if (!sequence.disposed) await sequence.clearHistory();
-        });
-      }
-      this.#free.push(slot);
+      // The reply is evaluated again in batches once the model is idle (see #pump): the next turn
+      // then starts after it, exactly as a fresh evaluation of the whole conversation would.
+      this.#free.push({
+        sequence,
+        lastUsed: ++this.#tick,
+        tokens: [...prompt.slice(0, matched), ...reply],
+        pending: reply,
+      });
     } finally {
       this.#busy--;
+      this.#pump();
     }
+  }
+
+  /** Evaluates up to `count` of `slot`'s pending reply tokens as one batch. */
+  #refill(slot: Slot, count: number): Promise<void> {
+    const batch = slot.pending.splice(0, count);
+    slot.refilling = slot.sequence.evaluateWithoutGeneratingNewTokens(batch).then(
+      () => {
+        slot.refilling = undefined;
+      },
+      async (_error: unknown) => {
+        // Cut short (the model is closing) or failed: no usable state, the next turn evaluates it all.
+        slot.refilling = undefined;
+        slot.pending = [];
+        slot.tokens = [];
+        if (!slot.sequence.disposed) await slot.sequence.clearHistory();
+      },
+    );
+    return slot.refilling;
+  }
+
+  #pumping = false;
+
+  /** Evaluates pending reply tokens, a small batch at a time, while no request is generating. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    (async () => {
+      try {
+        while (this.#busy === 0) {
+          const slot = this.#free.find((s) => s.pending.length > 0 && !s.sequence.disposed);
+          if (!slot) break;
+          await this.#refill(slot, REFILL_BATCH_TOKENS);
+        }
+      } finally {
+        this.#pumping = false;
+      }
+    })();
   }
 }

@@ -1,0 +1,103 @@
+/** The model picker: downloaded chat models, and catalog models with download and progress. */
+import type { Model } from "../lib/api.ts";
+import { h } from "../lib/dom.ts";
+import type { PanelContext, PanelSection } from "./context.ts";
+
+const NOT_CHAT = new Set(["embedding", "face_detection", "vision"]);
+
+/** Chat-capable models, downloaded first, then catalog ones that can be pulled. */
+export function chatModels(models: Model[]): Model[] {
+  return models
+    .filter((m) => !NOT_CHAT.has(m.task ?? "") && !/embed|minilm/i.test(m.id))
+    .sort((a, b) => Number(b.downloaded ?? false) - Number(a.downloaded ?? false) || a.id.localeCompare(b.id));
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  return `${Math.round(bytes / 1e6)} MB`;
+}
+
+/** The models section. */
+export const modelsSection: PanelSection = {
+  id: "models",
+  mount(context: PanelContext) {
+    const select = h("select", { id: "model", "aria-label": "Model" }) as HTMLSelectElement;
+    const download = h("button", { type: "button", id: "download", hidden: true }, "Download");
+    const progress = h("progress", {
+      id: "download-progress",
+      max: 1,
+      value: 0,
+      hidden: true,
+      "aria-label": "Download",
+    });
+    const note = h("span", { className: "model-note", id: "model-note", "aria-live": "polite" });
+    context.regions.toolbar.append(h("div", { className: "models" }, select, download, progress, note));
+    let models: Model[] = [];
+
+    const selected = () => models.find((m) => m.id === select.value);
+    const update = () => {
+      const model = selected();
+      download.hidden = !model || model.downloaded === true;
+      if (model?.downloaded) {
+        context.model = model.id;
+        context.emit("model", model.id);
+      }
+    };
+
+    const refresh = async () => {
+      if (!context.api) return;
+      try {
+        models = chatModels(await context.api.models());
+      } catch (error) {
+        note.textContent = `Could not list models: ${(error as Error).message}`;
+        return;
+      }
+      const want = context.model || context.settings.defaultModel;
+      select.replaceChildren(
+        ...models.map((m) =>
+          h(
+            "option",
+            { value: m.id },
+            m.downloaded
+              ? (m.name ?? m.id)
+              : `${m.name ?? m.id} — download${m.size ? ` (${formatBytes(m.size)})` : ""}`,
+          )
+        ),
+      );
+      const pick = models.find((m) => m.id === want && m.downloaded) ?? models.find((m) => m.downloaded) ?? models[0];
+      if (pick) select.value = pick.id;
+      note.textContent = models.some((m) => m.downloaded) ? "" : "No model downloaded yet: pick one and download it.";
+      update();
+    };
+
+    select.addEventListener("change", () => {
+      update();
+      if (selected()?.downloaded) context.updateSettings({ defaultModel: select.value });
+    });
+    download.addEventListener("click", async () => {
+      const model = selected();
+      if (!model || !context.api) return;
+      download.disabled = true;
+      progress.hidden = false;
+      try {
+        for await (const step of context.api.pull(model.id)) {
+          progress.max = Math.max(step.total, 1);
+          progress.value = step.bytes;
+          note.textContent = `${step.state} ${formatBytes(step.bytes)} / ${formatBytes(step.total)}`;
+          if (step.state === "failed") throw new Error(String(step.error?.detail ?? "download failed"));
+        }
+        note.textContent = "Downloaded.";
+        await refresh();
+      } catch (error) {
+        note.textContent = `Download failed: ${(error as Error).message}`;
+      } finally {
+        download.disabled = false;
+        progress.hidden = true;
+      }
+    });
+    context.on("connection", (connection) => {
+      select.disabled = connection.state !== "connected";
+      if (connection.state === "connected") refresh();
+    });
+  },
+};

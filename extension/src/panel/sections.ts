@@ -1,0 +1,21 @@
+/**
+ * The panel's sections, in mount order. A new section is one module exporting a
+ * {@link PanelSection} and one line here.
+ */
+import { chatSection } from "./chat.ts";
+import type { PanelSection } from "./context.ts";
+import { conversationsSection } from "./conversations.ts";
+import { modelsSection } from "./models.ts";
+import { pageSection } from "./page.ts";
+import { settingsSection } from "./settings.ts";
+import { statusSection } from "./status.ts";
+
+/** Every section of the panel. */
+export const SECTIONS: PanelSection[] = [
+  statusSection,
+  modelsSection,
+  chatSection,
+  pageSection,
+  conversationsSection,
+  settingsSection,
+];

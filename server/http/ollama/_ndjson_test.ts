@@ -1,0 +1,64 @@
+import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
+import { NDJSON_CONTENT_TYPE, ndjsonResponse } from "./_ndjson.ts";
+
+function lines(text: string): unknown[] {
+  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+}
+
+Deno.test("every object is one line; the stream ends when produce returns", async () => {
+  const res = ndjsonResponse([], async (writer) => {
+    writer.send({ n: 1, text: "a\nb" });
+    await Promise.resolve();
+    writer.sendJson('{"n":2}');
+    writer.send({ done: true });
+  });
+  equal(res.headers.get("content-type"), NDJSON_CONTENT_TYPE);
+  const text = await res.text();
+  equal(text.split("\n").length, 4, "three lines and the final newline");
+  assertEquals(lines(text), [{ n: 1, text: "a\nb" }, { n: 2 }, { done: true }]);
+});
+
+Deno.test("an error thrown mid-stream becomes a last {error} line", async () => {
+  const res = ndjsonResponse([], (writer) => {
+    writer.send({ done: false });
+    return Promise.reject(new Error("the model went away"));
+  });
+  assertEquals(lines(await res.text()), [{ done: false }, { error: "the model went away" }]);
+});
+
+Deno.test("a client that goes away aborts produce's signal; a server signal too", async () => {
+  let seen: AbortSignal | undefined;
+  const gone = Promise.withResolvers<void>();
+  const res = ndjsonResponse([], async (writer, signal) => {
+    seen = signal;
+    writer.send({ first: true });
+    await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    gone.resolve();
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  await gone.promise;
+  ok(seen?.aborted);
+
+  const server = new AbortController();
+  const stopped = ndjsonResponse([server.signal], async (writer, signal) => {
+    writer.send({ first: true });
+    await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    signal.throwIfAborted();
+  });
+  server.abort();
+  assertEquals(lines(await stopped.text()), [{ first: true }, {
+    error: "the server is stopping; this reply was cut short",
+  }]);
+  // Returning quietly on the abort (as generation does) still tells the client why.
+  const quiet = new AbortController();
+  const returned = ndjsonResponse([quiet.signal], async (writer, signal) => {
+    writer.send({ first: true });
+    await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+  });
+  quiet.abort();
+  assertEquals(lines(await returned.text()), [{ first: true }, {
+    error: "the server is stopping; this reply was cut short",
+  }]);
+});
