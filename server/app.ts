@@ -189,13 +189,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const httpStopping = new AbortController();
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
       // memories are embedded through the orchestrator (created below) with the in-process MiniLM
-      let embedder: ModelOrchestrator | undefined;
+      const embedder: { orchestrator?: ModelOrchestrator } = {};
       memory = lifecycle.add(
         new MemoryComponent({
           config,
           token,
           log: log.child("memory"),
-          embed: (texts, options) => embedWith(embedder, DEFAULT_EMBEDDING_MODEL, texts, options),
+          embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
         }),
       );
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
@@ -219,7 +219,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           promptCacheSequences: config.promptCache,
         }),
       );
-      embedder = orchestrator;
+      embedder.orchestrator = orchestrator;
       const shutdownSignal = httpStopping.signal;
       ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
       if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
