@@ -32,6 +32,7 @@
  * @module
  */
 import { z } from "zod";
+import { type MemoryQueryInput, MemoryQueryResultSchema } from "./query/schema.ts";
 import {
   BackupManifestSchema,
   type ConversationPatch,
@@ -334,6 +335,13 @@ export const MEMORY_METHODS = {
     args: () => [],
     reply: "empty",
     long: true,
+  }),
+
+  // retrieval
+  /** Hybrid search: keyword and vector lists fused, filtered and ranked (see query/engine.ts). */
+  query: rpc("Query", (input: MemoryQueryInput) => ({ query: input }))({
+    result: MemoryQueryResultSchema,
+    args: (r) => [r.query as MemoryQueryInput],
   }),
 };
 
