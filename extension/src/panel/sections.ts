@@ -9,6 +9,7 @@ import { modelsSection } from "./models.ts";
 import { pageSection } from "./page.ts";
 import { settingsSection } from "./settings.ts";
 import { statusSection } from "./status.ts";
+import { videoSection } from "./video.ts";
 
 /** Every section of the panel. */
 export const SECTIONS: PanelSection[] = [
@@ -16,6 +17,7 @@ export const SECTIONS: PanelSection[] = [
   modelsSection,
   chatSection,
   pageSection,
+  videoSection,
   conversationsSection,
   settingsSection,
 ];
