@@ -32,7 +32,8 @@ import {
 import { OLLAMA_ANONYMOUS_ROUTES, ollamaRoutes } from "./http/ollama/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
-import { type MemoryClient, MemoryComponent } from "./memory/mod.ts";
+import { type MemoryClient, MemoryComponent, type MemoryEmbedder } from "./memory/mod.ts";
+import { DEFAULT_EMBEDDING_MODEL } from "./memory/query/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { MlService } from "./ml/mod.ts";
@@ -187,7 +188,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const routers: OpenAPIHono<HttpEnv>[] = [];
     const httpStopping = new AbortController();
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
-      memory = lifecycle.add(new MemoryComponent({ config, token, log: log.child("memory") }));
+      // memories are embedded through the orchestrator (created below) with the in-process MiniLM
+      const embedder: { orchestrator?: ModelOrchestrator } = {};
+      memory = lifecycle.add(
+        new MemoryComponent({
+          config,
+          token,
+          log: log.child("memory"),
+          embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
+        }),
+      );
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
       const models = lifecycle.add(
         new ModelsComponent({
@@ -209,6 +219,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           promptCacheSequences: config.promptCache,
         }),
       );
+      embedder.orchestrator = orchestrator;
       const shutdownSignal = httpStopping.signal;
       ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
       if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
@@ -235,6 +246,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         models,
         version: VERSION,
         memory: memory.memory,
+        ml,
         shutdownSignal,
         serveRoot: config.mode === "http",
       }));
@@ -298,3 +310,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 }
 
 export { EXTENSION_ID };
+
+/** Embeds memory texts with `model` through the orchestrator (its scheduler orders the priorities). */
+async function embedWith(
+  orchestrator: ModelOrchestrator | undefined,
+  model: string,
+  texts: string[],
+  options: Parameters<MemoryEmbedder>[1],
+): Promise<Float32Array[]> {
+  if (!orchestrator) throw new TabAgentError("unavailable", "The inference component is not created yet");
+  const handle = await orchestrator.acquire(model);
+  try {
+    return await handle.run({ priority: options.priority, signal: options.signal }, async (lease) => {
+      const result = handle.onnx
+        ? await handle.onnx.embed(texts, lease.signal)
+        : await handle.llama!.embed(texts, lease.signal);
+      return result.vectors;
+    });
+  } finally {
+    handle.release();
+  }
+}

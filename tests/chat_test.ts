@@ -336,6 +336,22 @@ Deno.test("chat with conversation_id stores both sides in memory; memory: true r
     ...({ memory: true } as Record<string, unknown>),
   });
   assert.ok(recalled.usage!.prompt_tokens > plain.usage!.prompt_tokens + 10);
+  // the reply cites what it recalled: message ids and snippets, in the last chunk of a stream too
+  const citations = (recalled as unknown as { tabagent: { citations: { id: string; snippet: string }[] } })
+    .tabagent.citations;
+  assert.ok(citations.some((c) => c.id === (stored[0] as { id?: string }).id && c.snippet.includes("Lyon")));
+  const cited = await client.chat.completions.create({
+    model: FIXTURE_MODELS.chat,
+    messages: question,
+    max_tokens: 1,
+    stream: true,
+    ...({ memory: true } as Record<string, unknown>),
+  });
+  let last: Record<string, unknown> = {};
+  for await (const chunk of cited) {
+    if (chunk.choices[0]?.finish_reason) last = chunk as unknown as Record<string, unknown>;
+  }
+  assert.deepEqual((last.tabagent as { citations: unknown[] }).citations, citations);
 
   const unknown = await fetch(`${server.url}/v1/chat/completions`, {
     method: "POST",

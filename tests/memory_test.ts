@@ -276,3 +276,43 @@ Deno.test("an import larger than the default body limit is accepted up to the im
   assertEquals(res.status, 200, JSON.stringify(body));
   assertEquals(body.imported, { conversation: 1, message: 3 });
 });
+
+Deno.test("memory over HTTP: messages are embedded in the background and POST /v1/memory/query finds them by meaning", async () => {
+  const models = new URL("./.fixtures/models", import.meta.url).pathname;
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", models] });
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { ...server.auth, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, type: res.headers.get("content-type") ?? "", json: await res.json() };
+  };
+  const { json: conversation } = await api("POST", "/v1/memory/conversations", { title: "pets" });
+  const { json: appended } = await api("POST", `/v1/memory/conversations/${conversation.id}/messages`, {
+    messages: [
+      { role: "user", content: "We adopted a grey rescue greyhound named Biscuit last spring." },
+      { role: "user", content: "The printer at work is jammed again." },
+      { role: "user", content: "Book a table for two on Saturday evening." },
+    ],
+  });
+  // the embedding writer works through the queue in the background; stats show the backlog
+  for (let tries = 0; (await api("GET", "/v1/memory/stats")).json.pending_embeddings > 0; tries++) {
+    assert(
+      tries < 600,
+      `the embedding backlog did not drain: ${server.logs.filter((l) => /embed|warn|error/.test(l)).slice(-5)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const found = await api("POST", "/v1/memory/query", { query: "tell me about our pet dog", k: 2 });
+  assertEquals(found.status, 200);
+  assertEquals(found.json.used.vector, true);
+  assertEquals(found.json.hits[0].id, appended.items[0].id);
+  assert(found.json.hits[0].vector_rank === 1 && found.json.hits[0].keyword_rank === null);
+
+  for (const bad of [{ query: "" }, { query: "dog", k: 100_000 }, { query: "dog", vector: [0.5, 0.5] }, { k: 3 }]) {
+    const refused = await api("POST", "/v1/memory/query", bad);
+    assertEquals([refused.status, refused.type], [400, "application/problem+json"], JSON.stringify(bad));
+  }
+  assert("/v1/memory/query" in (await api("GET", "/api-doc/openapi.json")).json.paths);
+});

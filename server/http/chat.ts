@@ -178,10 +178,13 @@ export function chatRoutes(deps: ChatRoutesDeps) {
     }
     const requestSignal = c.req.raw.signal;
     const messages = toMessages(body);
-    const turn = await prepareTurn.run(
-      { model: body.model, messages, conversationId: body.conversation_id, useMemory: body.memory },
-      { signal: requestSignal },
-    );
+    // memory: true checks what it can before a model loads; the recall itself waits for the model,
+    // whose own tokenizer measures the memories' token budget
+    if (body.conversation_id || body.memory) {
+      await prepareTurn.run({ model: body.model, messages, conversationId: body.conversation_id }, {
+        signal: requestSignal,
+      });
+    }
     return await answerWithTextModel(c, {
       orchestrator,
       model: body.model,
@@ -189,6 +192,18 @@ export function chatRoutes(deps: ChatRoutesDeps) {
       stream: body.stream === true,
       shutdownSignal: deps.shutdownSignal,
       answer: async (llama, handle) => {
+        const turn = await prepareTurn.run(
+          {
+            model: body.model,
+            messages,
+            conversationId: body.conversation_id,
+            useMemory: body.memory,
+            tokenCounter: llama,
+          },
+          { signal: requestSignal },
+        );
+        // TabAgent's extension of the reply: the memories the prompt used, so a client can cite them
+        const tabagent = body.memory ? { tabagent: { citations: turn.citations } } : {};
         const prepared = await llama.prepareChat({ ...toRequest(body, messages), messages: turn.prompt });
         const base = { id: completionId("chatcmpl"), created: nowSeconds(), model: body.model };
         const complete = (signal: AbortSignal, onText?: (text: string) => void) =>
@@ -198,8 +213,8 @@ export function chatRoutes(deps: ChatRoutesDeps) {
               (lease) => llama.generateChat(prepared, { signal: lease.signal, onText }),
             )).run(turn, { signal });
         return {
-          json: async () => completionBody(base, (await complete(requestSignal)).result),
-          stream: (writer, signal) => streamChat(writer, signal, { base, body, complete }),
+          json: async () => ({ ...completionBody(base, (await complete(requestSignal)).result), ...tabagent }),
+          stream: (writer, signal) => streamChat(writer, signal, { base, body, complete, last: tabagent }),
         };
       },
     });
@@ -214,6 +229,8 @@ async function streamChat(
     base: { id: string; created: number; model: string };
     body: Body;
     complete: (signal: AbortSignal, onText: (text: string) => void) => Promise<{ result: GenerationResult }>;
+    /** Extra fields of the final chunk (TabAgent's `tabagent.citations`). */
+    last?: Record<string, unknown>;
   },
 ): Promise<void> {
   const base = { ...options.base, system_fingerprint: SYSTEM_FINGERPRINT };
@@ -232,7 +249,7 @@ async function streamChat(
   if (result.toolCalls.length) {
     writer.send(chunk({ tool_calls: result.toolCalls.map((call, index) => ({ index, ...call })) }, null));
   }
-  writer.send(chunk({}, result.finishReason));
+  writer.send({ ...chunk({}, result.finishReason), ...options.last });
   if (includeUsage) writer.send({ ...base, object: "chat.completion.chunk", choices: [], usage: usageOf(result) });
   writer.done();
 }

@@ -1,5 +1,5 @@
 /**
- * `/v1/memory/*`: conversations, messages, search, stats, JSONL export/import, backup and restore,
+ * `/v1/memory/*`: conversations, messages, search, hybrid query, stats, JSONL export/import, backup and restore,
  * over the memory component's {@link MemoryClient}. Chat completions write through the same client.
  */
 import { createRoute, z } from "@hono/zod-openapi";
@@ -18,6 +18,7 @@ import {
   pageSchema as pageOf,
   SearchHitSchema,
 } from "../memory/mod.ts";
+import { MemoryQueryResultSchema, MemoryQuerySchema } from "../memory/query/mod.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -157,6 +158,17 @@ const routes = {
     },
     responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
   }),
+  query: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/query",
+    summary: "Hybrid search: keywords (BM25) and meaning (vectors), fused, filtered and ranked",
+    description: "Reciprocal rank fusion of a full-text list and a vector kNN list (all-MiniLM-L6-v2 unless " +
+      "`model` says otherwise), with filters (stores, conversation, roles, time range, tags), recency and " +
+      "importance ranking and MMR diversity. `GET /v1/memory/search` stays keyword-only.",
+    request: { body: { content: { "application/json": { schema: MemoryQuerySchema } }, required: true } },
+    responses: { 200: json(MemoryQueryResultSchema, "Best first"), ...problems(400) },
+  }),
   stats: createRoute({
     ...base,
     method: "get",
@@ -274,6 +286,8 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     const hits = await memory.searchMessages({ query: q, limit, conversationId: conversation_id, match });
     return c.json({ hits }, 200);
   });
+  router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));
+  router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));
   router.openapi(routes.stats, async (c) => c.json(await memory.stats(), 200));
   router.openapi(routes.export, async (c) => {
     const { conversation_id } = c.req.valid("query");

@@ -167,6 +167,28 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
     await rejectsWith(memory.searchMessages({ query: "x", conversationId: "conv_nope" }), "not_found");
   });
 
+  test("hybrid query: keyword side with filters when nothing is embedded yet; bad input refused", async (memory) => {
+    const trip = await memory.createConversation({ title: "trip", metadata: { tags: ["travel"] } });
+    const other = await memory.createConversation({ title: "other" });
+    const [train] = await memory.appendMessages(trip.id, [
+      { role: "user", content: "Book the night train to Vienna for Friday" },
+      { role: "assistant", content: "The night train to Vienna leaves at 21:10" },
+    ]);
+    await memory.appendMessages(other.id, [{ role: "user", content: "Vienna sausages for the picnic" }]);
+    await memory.addFact({ text: "The user prefers night trains to flights", source_kind: "message" });
+    const { hits, used } = await memory.query({ query: "night train Vienna", k: 5 });
+    assertEquals([used.keyword, used.vector], [true, false]);
+    assertEquals(hits[0].kind, "message");
+    assert(hits.some((h) => h.id === train.id && h.keyword_rank !== null && h.vector_rank === null));
+    const users = await memory.query({ query: "Vienna", roles: ["user"], tags: ["travel"] });
+    assertEquals(users.hits.map((h) => h.id), [train.id]);
+    const facts = await memory.query({ query: "night trains", stores: ["facts"] });
+    assertEquals(facts.hits.map((h) => h.kind), ["fact"]);
+    for (const bad of [{ query: "" }, { query: "x", k: 0 }, { query: "x", k: 10_000 }, { query: "x", vector: [] }]) {
+      await rejectsWith(memory.query(bad), "validation_failed");
+    }
+  });
+
   test("knowledge: entities upsert, relations link them, facts keep provenance and are searchable", async (memory) => {
     const { id: conversationId } = await memory.createConversation();
     const [message] = await memory.appendMessages(conversationId, [{ role: "user", content: "Ada lives in London" }]);

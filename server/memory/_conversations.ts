@@ -355,7 +355,7 @@ export async function appendMessages(
 }
 
 /** Brings the message index up to date before a search, so the search sees every acknowledged message. */
-async function catchUpBeforeSearch(ctx: MemoryContext): Promise<void> {
+export async function catchUpBeforeSearch(ctx: MemoryContext): Promise<void> {
   if (ctx.writeBlocked) await ctx.writable();
   const db = ctx.db;
   catchUpMessageIndex(db.stores.conversations);

@@ -9,7 +9,7 @@ import { type Component, type ComponentHealth, InstanceLock } from "../lifecycle
 import type { Logger } from "../log/mod.ts";
 import type { MemoryClient } from "./client.ts";
 import { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
-import { type LocalMemory, openLocalMemory } from "./local.ts";
+import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "./local.ts";
 import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
 
 /** The settings the memory component reads. */
@@ -54,12 +54,13 @@ export class MemoryComponent implements Component {
   #local: LocalMemory | null = null;
   #server: DatabaseServer | null = null;
   #client: MemoryClient | null = null;
-  readonly #options: { config: MemoryConfig; token: string | null; log: Logger };
+  readonly #options: { config: MemoryConfig; token: string | null; log: Logger; embed?: MemoryEmbedder };
 
   /** The client the rest of the server uses (local or gRPC, per `memoryBackend`). */
   readonly memory: MemoryClient;
 
-  constructor(options: { config: MemoryConfig; token: string | null; log: Logger }) {
+  /** `embed` embeds memories (messages, facts, …) in the background and hybrid queries' text. */
+  constructor(options: { config: MemoryConfig; token: string | null; log: Logger; embed?: MemoryEmbedder }) {
     this.#options = options;
     this.memory = new Proxy({} as MemoryClient, {
       get: (_target, property) => {
@@ -81,7 +82,12 @@ export class MemoryComponent implements Component {
   async start(): Promise<void> {
     const { config, token, log } = this.#options;
     await ensureWritableDir(config.dbPath);
-    this.#local = await openLocalMemory({ dir: config.dbPath, searchWorkers: SEARCH_WORKERS, log });
+    this.#local = await openLocalMemory({
+      dir: config.dbPath,
+      searchWorkers: SEARCH_WORKERS,
+      log,
+      embed: this.#options.embed,
+    });
     try {
       this.#server = await serveDatabase({ memory: this.#local, address: config.memoryGrpcAddress, token, log });
       this.#client = config.memoryBackend === "grpc"

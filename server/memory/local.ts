@@ -10,7 +10,7 @@ import { MEMORY_OUTBOX_INTERVAL_MS, MEMORY_SEARCH_TIMEOUT_MS } from "../config/m
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { MemoryCalls, MemoryClient } from "./client.ts";
-import { type MemoryContext, StoreAccess } from "./_context.ts";
+import { type MemoryContext, parse, StoreAccess } from "./_context.ts";
 import * as conversations from "./_conversations.ts";
 import * as derived from "./_derived.ts";
 import * as experience from "./_experience.ts";
@@ -32,6 +32,14 @@ import {
 } from "./_backup.ts";
 import { exportLines } from "./_export.ts";
 import { importLines } from "./_import.ts";
+import { type IndexStatus, VectorIndexService } from "./index/index_service.ts";
+import { EmbeddingWriter } from "./query/embedding_writer.ts";
+import {
+  DEFAULT_EMBEDDING_MODEL,
+  type MemoryQueryInput,
+  type MemoryQueryResult,
+  MemoryQuerySchema,
+} from "./query/schema.ts";
 import {
   closeStores,
   openStores,
@@ -102,8 +110,21 @@ export interface LocalMemoryOptions {
   outbox?: boolean;
   /** Checkpoint the WALs in a worker instead of on the committing thread (default true). */
   checkpoints?: boolean;
+  /**
+   * Embeds texts with {@link embeddingModel}. When given, queued items are embedded in the
+   * background (`priority: "background"`) and queries embed their text (`"interactive"`).
+   */
+  embed?: MemoryEmbedder;
+  /** The model memories are embedded and indexed with (default all-MiniLM-L6-v2). */
+  embeddingModel?: string;
   log?: Logger;
 }
+
+/** Embeds texts for memory; vectors come back in the order of `texts`. */
+export type MemoryEmbedder = (
+  texts: string[],
+  options: { priority: "interactive" | "background"; signal?: AbortSignal },
+) => Promise<Float32Array[]>;
 
 /** Opens (creating and migrating) the stores in `options.dir` and starts the workers. */
 export async function openLocalMemory(options: LocalMemoryOptions): Promise<LocalMemory> {
@@ -137,6 +158,8 @@ export class LocalMemory implements MemoryClient {
   #pool: SearchPool | null = null;
   #outbox: OutboxWorker | null = null;
   #checkpointer: WalCheckpointer | null = null;
+  #indexes: VectorIndexService | null = null;
+  #writer: EmbeddingWriter | null = null;
   /** Set while a backup copies the files: writes wait on it. */
   #writeGate: Promise<void> | null = null;
   /** Set while a restore swaps the files: everything waits on it. */
@@ -201,6 +224,18 @@ export class LocalMemory implements MemoryClient {
     if (workers > 0) {
       this.#pool = new SearchPool({ dir: this.#options.dir, size: workers, timeoutMs: MEMORY_SEARCH_TIMEOUT_MS });
     }
+    const embed = this.#options.embed;
+    if (embed && (this.#options.outbox ?? true)) {
+      this.#writer = new EmbeddingWriter({
+        memory: this,
+        model: this.embeddingModel,
+        embed: (texts, signal) => embed(texts, { priority: "background", signal }),
+        log: this.#options.log,
+        // the index follows in its worker; a failure there shows on the next query
+        onStored: () => void this.#indexService().sync(this.embeddingModel).catch(() => {}),
+      });
+      this.#writer.start();
+    }
     if (this.#options.outbox ?? true) {
       this.#outbox = new OutboxWorker({
         stores: () => this.#stores,
@@ -212,6 +247,11 @@ export class LocalMemory implements MemoryClient {
   }
 
   async #stopWorkers(): Promise<void> {
+    await this.#writer?.stop();
+    this.#writer = null;
+    const indexes = this.#indexes;
+    this.#indexes = null;
+    await indexes?.close();
     this.#outbox?.stop();
     this.#outbox = null;
     const pool = this.#pool;
@@ -219,6 +259,17 @@ export class LocalMemory implements MemoryClient {
     const checkpointer = this.#checkpointer;
     this.#checkpointer = null;
     await Promise.all([pool?.close(), checkpointer?.close()]);
+  }
+
+  /** The model memories are embedded and indexed with. */
+  get embeddingModel(): string {
+    return this.#options.embeddingModel ?? DEFAULT_EMBEDDING_MODEL;
+  }
+
+  /** The vector index worker, started on first use. */
+  #indexService(): VectorIndexService {
+    this.#indexes ??= new VectorIndexService({ storeDir: this.dir, log: this.#options.log });
+    return this.#indexes;
   }
 
   async #ready(): Promise<void> {
@@ -229,6 +280,43 @@ export class LocalMemory implements MemoryClient {
   async #writable(): Promise<void> {
     while (this.#gate || this.#writeGate) await (this.#gate ?? this.#writeGate);
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
+  }
+
+  // ---- retrieval (index/, query/) ----
+
+  /**
+   * Hybrid search: keyword (BM25) and vector (HNSW) lists fused by reciprocal rank, filtered,
+   * ranked with recency and importance, optionally diversified (see query/engine.ts). Without an
+   * embedder (and no `vector` given) it runs keyword-only and says so in `used`.
+   */
+  async query(input: MemoryQueryInput): Promise<MemoryQueryResult> {
+    const query = parse(MemoryQuerySchema, input, "query");
+    await this.#ready();
+    if (this.#db.messagesBehind) await conversations.catchUpBeforeSearch(this.#ctx);
+    let vector: Float32Array | undefined = query.vector ? Float32Array.from(query.vector) : undefined;
+    if (!vector && query.mode !== "keyword" && this.#options.embed && query.model === this.embeddingModel) {
+      try {
+        [vector] = await this.#options.embed([query.query], { priority: "interactive" });
+      } catch (error) {
+        // no embedding model (not exported or pulled yet): the keyword side still answers, and `used` says so
+        if (!(error instanceof TabAgentError) || query.mode === "vector") throw error;
+        this.#options.log?.warn("query runs keyword-only: the embedding model failed", { error });
+      }
+    }
+    return await this.#indexService().query(query, vector);
+  }
+
+  /** Embeds everything queued now and brings the vector index up to date (tests, benchmarks). */
+  async embedPending(): Promise<number> {
+    await this.flush();
+    const stored = await this.#writer?.drain() ?? 0;
+    await this.#indexService().sync(this.embeddingModel);
+    return stored;
+  }
+
+  /** The vector indexes' state (size, how each was opened, unsaved changes). */
+  indexStatus(): Promise<IndexStatus[]> {
+    return this.#indexService().status();
   }
 
   // ---- whole memory ----

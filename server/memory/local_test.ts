@@ -69,7 +69,7 @@ Deno.test("LocalMemory: a conversations store from schema v1 (trigger-kept index
       await memory.flush();
       assertEquals(await memory.checkDerived(), []);
       assertEquals(await memory.searchMessages({ query: "lighthouse" }), []);
-      assertEquals((await memory.stats()).stores.find((s) => s.name === "conversations")?.schema_version, 2);
+      assertEquals((await memory.stats()).stores.find((s) => s.name === "conversations")?.schema_version, 3);
     } finally {
       await memory.close();
     }

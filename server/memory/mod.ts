@@ -31,7 +31,7 @@
  * @module
  */
 export { MEMORY_METHODS, type MemoryCalls, type MemoryClient, type MemoryMethodName } from "./client.ts";
-export { LocalMemory, type LocalMemoryOptions, openLocalMemory } from "./local.ts";
+export { LocalMemory, type LocalMemoryOptions, type MemoryEmbedder, openLocalMemory } from "./local.ts";
 export * from "./types.ts";
 export { STORE_NAMES, type StoreName, SYNCHRONOUS } from "./stores.ts";
 export { connectRemoteMemory, RemoteMemory, type RemoteMemoryOptions } from "./remote.ts";

@@ -83,6 +83,27 @@ export const MIGRATIONS: Record<StoreName, string[]> = {
       WHEN old.id <= (SELECT seq FROM fts_indexed WHERE name = 'messages_fts') BEGIN
       INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
     END;`,
+    // v3: pages the user brought into a chat, kept as documents in chunks (full-text indexed here,
+    // embedded through the outbox like messages). They go with their conversation.
+    `CREATE TABLE documents(
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+      url TEXT NOT NULL, title TEXT, created_at INTEGER NOT NULL);
+    CREATE INDEX documents_by_conversation ON documents(conversation_id, id);
+    CREATE INDEX documents_by_url ON documents(url, id);
+    CREATE TABLE document_chunks(
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+      seq INTEGER NOT NULL, text TEXT NOT NULL, created_at INTEGER NOT NULL);
+    CREATE INDEX document_chunks_by_document ON document_chunks(document_id, seq);
+    CREATE VIRTUAL TABLE document_chunks_fts USING fts5(
+      text, content='document_chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER document_chunks_ai AFTER INSERT ON document_chunks BEGIN
+      INSERT INTO document_chunks_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER document_chunks_ad AFTER DELETE ON document_chunks BEGIN
+      INSERT INTO document_chunks_fts(document_chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;`,
   ],
   knowledge: [
     `CREATE TABLE entities(
@@ -140,6 +161,21 @@ export const MIGRATIONS: Record<StoreName, string[]> = {
       conversation_id TEXT, queued_at INTEGER NOT NULL, UNIQUE (item_kind, item_id));
     CREATE INDEX pending_by_conversation ON pending(conversation_id);
     ${APPLIED}`,
+    // v2: every change to `embeddings` is logged, so each model's vector index (index/) catches up
+    // incrementally from the sequence number it saved, and knows it is stale when the log's
+    // high-water mark is behind it (a restored store). The index prunes what it has saved.
+    `CREATE TABLE vector_log(
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, item_kind TEXT NOT NULL, item_id INTEGER NOT NULL);
+    CREATE INDEX vector_log_by_model ON vector_log(model, seq);
+    CREATE TRIGGER embeddings_log_ai AFTER INSERT ON embeddings BEGIN
+      INSERT INTO vector_log(model, item_kind, item_id) VALUES (new.model, new.item_kind, new.item_id);
+    END;
+    CREATE TRIGGER embeddings_log_ad AFTER DELETE ON embeddings BEGIN
+      INSERT INTO vector_log(model, item_kind, item_id) VALUES (old.model, old.item_kind, old.item_id);
+    END;
+    CREATE TRIGGER embeddings_log_au AFTER UPDATE ON embeddings BEGIN
+      INSERT INTO vector_log(model, item_kind, item_id) VALUES (new.model, new.item_kind, new.item_id);
+    END;`,
   ],
   summaries: [
     `CREATE TABLE summaries(

@@ -3,6 +3,7 @@
  * {@link PanelSection} and one line here.
  */
 import { chatSection } from "./chat.ts";
+import { citationsSection } from "./citations.ts";
 import type { PanelSection } from "./context.ts";
 import { conversationsSection } from "./conversations.ts";
 import { modelsSection } from "./models.ts";
@@ -16,6 +17,7 @@ export const SECTIONS: PanelSection[] = [
   statusSection,
   modelsSection,
   chatSection,
+  citationsSection,
   pageSection,
   videoSection,
   conversationsSection,

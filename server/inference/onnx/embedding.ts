@@ -2,10 +2,13 @@
 import { TabAgentError } from "../../errors/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { HfTokenizer } from "../tokenizers/mod.ts";
-import { createSession, int64Tensor, type ModelIo, type ort } from "./session.ts";
+import { createSession, type ModelIo, ort } from "./session.ts";
 
 /** Longest input, in tokens, one text may have; longer ones are truncated like sentence-transformers. */
 export const MAX_EMBEDDING_TOKENS = 512;
+
+/** Texts per ONNX run: sorted by length, so each run pads little. */
+export const EMBEDDING_SUB_BATCH = 32;
 
 /** Vectors and the tokens they cost. */
 export interface EmbeddingResult {
@@ -20,8 +23,18 @@ export class OnnxEmbeddingModel {
   readonly provider: string;
   readonly io: ModelIo;
   readonly #output: string;
+  readonly #inputs: Set<string>;
+  /** Tokens per text the model reads; longer texts are truncated (sentence-transformers' max_seq_length). */
+  readonly maxTokens: number;
 
-  private constructor(session: ort.InferenceSession, tokenizer: HfTokenizer, provider: string, io: ModelIo) {
+  private constructor(
+    session: ort.InferenceSession,
+    tokenizer: HfTokenizer,
+    provider: string,
+    io: ModelIo,
+    maxTokens = MAX_EMBEDDING_TOKENS,
+  ) {
+    this.maxTokens = Math.min(maxTokens, MAX_EMBEDDING_TOKENS);
     this.#session = session;
     this.tokenizer = tokenizer;
     this.provider = provider;
@@ -30,6 +43,7 @@ export class OnnxEmbeddingModel {
     this.#output = ["sentence_embedding", "pooler_output", "last_hidden_state"].find((n) => names.includes(n)) ??
       names[0];
     const inputs = io.inputs.map((i) => i.name);
+    this.#inputs = new Set(inputs);
     if (!inputs.includes("input_ids")) {
       throw new TabAgentError("bad_request", "This ONNX model has no input_ids input; it is not a text encoder", {
         inputs,
@@ -41,47 +55,75 @@ export class OnnxEmbeddingModel {
   static async load(
     path: string,
     tokenizer: HfTokenizer,
-    options: { providers: string[]; threads: number; log?: Logger },
+    options: { providers: string[]; threads: number; log?: Logger; maxTokens?: number },
   ): Promise<OnnxEmbeddingModel> {
     const { session, provider, io } = await createSession(path, options);
-    return new OnnxEmbeddingModel(session, tokenizer, provider, io);
+    return new OnnxEmbeddingModel(session, tokenizer, provider, io, options.maxTokens);
   }
 
-  /** Embeds each text (mean-pooled over real tokens, L2-normalised), in one batch. */
+  /**
+   * Embeds each text (mean-pooled over real tokens, L2-normalised). Texts are sorted by length and
+   * run in sub-batches of {@link EMBEDDING_SUB_BATCH}, each padded only to its own longest text (as
+   * sentence-transformers does): padding tokens cost as much compute as real ones.
+   */
   async embed(texts: string[], signal?: AbortSignal): Promise<EmbeddingResult> {
+    const limit = this.maxTokens;
     const encoded = texts.map((text) => {
-      const { ids, attentionMask } = this.tokenizer.encode(text);
-      return { ids: ids.slice(0, MAX_EMBEDDING_TOKENS), mask: attentionMask.slice(0, MAX_EMBEDDING_TOKENS) };
+      const { ids } = this.tokenizer.encode(text);
+      if (ids.length <= limit) return ids;
+      // keep the final special token ([SEP]) like a truncating tokenizer would
+      return [...ids.slice(0, limit - 1), ids[ids.length - 1]];
     });
-    const width = Math.max(1, ...encoded.map((e) => e.ids.length));
-    const pad = (row: number[]) => [...row, ...new Array(width - row.length).fill(0)];
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: int64Tensor(encoded.map((e) => pad(e.ids))),
-    };
-    const inputNames = this.io.inputs.map((i) => i.name);
-    if (inputNames.includes("attention_mask")) feeds.attention_mask = int64Tensor(encoded.map((e) => pad(e.mask)));
-    if (inputNames.includes("token_type_ids")) feeds.token_type_ids = int64Tensor(encoded.map(() => pad([]).fill(0)));
+    const order = encoded.map((_, i) => i).sort((a, b) => encoded[a].length - encoded[b].length);
+    const vectors = new Array<Float32Array>(texts.length);
+    for (let start = 0; start < order.length; start += EMBEDDING_SUB_BATCH) {
+      const rows = order.slice(start, start + EMBEDDING_SUB_BATCH);
+      signal?.throwIfAborted();
+      const pooled = await this.#run(rows.map((i) => encoded[i]));
+      rows.forEach((i, r) => (vectors[i] = pooled[r]));
+    }
     signal?.throwIfAborted();
-    const outputs = await this.#session.run(feeds);
-    signal?.throwIfAborted();
-    const output = outputs[this.#output];
-    const data = output.data as Float32Array;
-    const dims = output.dims;
-    const vectors = encoded.map((e, row) => {
-      if (dims.length === 2) return normalize(data.slice(row * dims[1], (row + 1) * dims[1]));
-      const [, seq, dim] = dims;
-      const sum = new Float32Array(dim);
-      let count = 0;
-      for (let t = 0; t < seq; t++) {
-        if (!e.mask[t]) continue;
-        count++;
-        const offset = (row * seq + t) * dim;
-        for (let d = 0; d < dim; d++) sum[d] += data[offset + d];
+    return { vectors, promptTokens: encoded.reduce((n, ids) => n + ids.length, 0) };
+  }
+
+  async #run(batch: number[][]): Promise<Float32Array[]> {
+    const width = Math.max(1, ...batch.map((ids) => ids.length));
+    const size = batch.length * width;
+    const ids = new BigInt64Array(size);
+    const mask = new BigInt64Array(size);
+    batch.forEach((row, r) => {
+      const offset = r * width;
+      for (let t = 0; t < row.length; t++) {
+        ids[offset + t] = BigInt(row[t]);
+        mask[offset + t] = 1n;
       }
-      for (let d = 0; d < dim; d++) sum[d] /= Math.max(1, count);
-      return normalize(sum);
     });
-    return { vectors, promptTokens: encoded.reduce((n, e) => n + e.mask.filter(Boolean).length, 0) };
+    const dims = [batch.length, width];
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor("int64", ids, dims) };
+    if (this.#inputs.has("attention_mask")) feeds.attention_mask = new ort.Tensor("int64", mask, dims);
+    if (this.#inputs.has("token_type_ids")) {
+      feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(size), dims);
+    }
+    const outputs = await this.#session.run(feeds, [this.#output]);
+    const output = outputs[this.#output];
+    try {
+      const data = output.data as Float32Array;
+      if (output.dims.length === 2) {
+        const dim = output.dims[1];
+        return batch.map((_, r) => normalize(data.slice(r * dim, (r + 1) * dim)));
+      }
+      const [, seq, dim] = output.dims;
+      return batch.map((row, r) => {
+        const sum = new Float32Array(dim);
+        for (let t = 0; t < row.length; t++) {
+          const offset = (r * seq + t) * dim;
+          for (let d = 0; d < dim; d++) sum[d] += data[offset + d];
+        }
+        return normalize(sum);
+      });
+    } finally {
+      output.dispose?.();
+    }
   }
 
   /** Frees the session. */
@@ -90,9 +132,11 @@ export class OnnxEmbeddingModel {
   }
 }
 
+/** Scales `vector` in place to unit length (mean pooling's division by the count cancels out here). */
 function normalize(vector: Float32Array): Float32Array {
   let norm = 0;
-  for (const v of vector) norm += v * v;
+  for (let i = 0; i < vector.length; i++) norm += vector[i] * vector[i];
   norm = Math.sqrt(norm) || 1;
-  return vector.map((v) => v / norm);
+  for (let i = 0; i < vector.length; i++) vector[i] /= norm;
+  return vector;
 }

@@ -380,6 +380,7 @@ export class ModelOrchestrator implements Component {
           providers: chooseProviders(this.#providers),
           threads: hardware.recommended.threads,
           log,
+          maxTokens: await sentenceTransformersMaxTokens(location.dir),
         });
         scheduler.setConcurrency(location.id, 1);
       }
@@ -460,4 +461,15 @@ function promptCacheStatus(model: LlamaTextModel): LoadedModelStatus["prompt_cac
     reused_tokens: cache.reusedTokens,
     evictions: cache.evictions,
   };
+}
+
+/** `max_seq_length` from a sentence-transformers folder's `sentence_bert_config.json`, if it has one. */
+async function sentenceTransformersMaxTokens(dir: string): Promise<number | undefined> {
+  try {
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/sentence_bert_config.json`));
+    return Number.isInteger(config.max_seq_length) && config.max_seq_length > 0 ? config.max_seq_length : undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
 }

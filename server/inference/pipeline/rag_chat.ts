@@ -5,6 +5,7 @@
  * {@link ConversationMemory} interface, which the memory module's client satisfies.
  */
 import { TabAgentError } from "../../errors/mod.ts";
+import type { TokenCounter } from "../tokenizers/mod.ts";
 import type { ChatMessage, GenerationResult } from "../llama/mod.ts";
 import { Pipeline, stage, type StageContext } from "./pipeline.ts";
 
@@ -12,6 +13,8 @@ import { Pipeline, stage, type StageContext } from "./pipeline.ts";
 export const MEMORY_RECALL_LIMIT = 5;
 /** Longest memory snippet put into the prompt (characters). */
 export const MEMORY_SNIPPET_CHARS = 500;
+/** Tokens (by the chat model's own tokenizer) the recalled memories may take in the prompt. */
+export const MEMORY_TOKEN_BUDGET = 512;
 
 /** A message as the memory store takes it. */
 export interface StoredMessage {
@@ -32,8 +35,31 @@ export interface MemoryHit {
   score?: number;
 }
 
+/** A hybrid query hit as the memory store returns it (fields used here only). */
+export interface QueryHit {
+  id: string;
+  kind: string;
+  conversation_id: string | null;
+  text: string;
+  document?: { id: string; url: string; title: string | null };
+}
+
+/** What a reply cites: a memory that went into the prompt. */
+export interface Citation {
+  /** `msg_…`, `fact_…` or `chunk_…`. */
+  id: string;
+  kind: string;
+  conversation_id: string | null;
+  snippet: string;
+  /** For a page the user brought into a chat. */
+  url?: string;
+  title?: string | null;
+}
+
 /** The memory calls chat makes; the memory module's `MemoryClient` satisfies it. */
 export interface ConversationMemory {
+  /** Hybrid search (keywords and meaning); chat falls back to `searchMessages` without it. */
+  query?(input: { query: string; k?: number }): Promise<{ hits: readonly QueryHit[] }>;
   /** Throws a `not_found` TabAgentError for an unknown id. */
   getConversation(id: string): Promise<unknown>;
   appendMessages(conversationId: string, messages: StoredMessage[]): Promise<unknown>;
@@ -49,6 +75,8 @@ export interface ChatTurn {
   conversationId?: string;
   /** Retrieve relevant memories into the prompt. */
   useMemory?: boolean;
+  /** Counts prompt tokens with the chat model's tokenizer (the memory budget is in its tokens). */
+  tokenCounter?: TokenCounter;
 }
 
 /** The turn after retrieval and prompt building. */
@@ -56,6 +84,8 @@ export interface PreparedTurn extends ChatTurn {
   /** The messages sent to the model (memories prepended as a system message when retrieved). */
   prompt: ChatMessage[];
   memories: string[];
+  /** The memories in the prompt, for `tabagent.citations`. */
+  citations: Citation[];
 }
 
 /** The turn after generation. */
@@ -94,14 +124,21 @@ export function prepareTurnPipeline(memory: ConversationMemory | undefined): Pip
     return turn;
   })).then(stage("retrieve", async (turn: ChatTurn) => {
     const query = [...turn.messages].reverse().find((m) => m.role === "user")?.content ?? "";
-    if (!turn.useMemory || !query) return { ...turn, memories: [] as string[] };
-    // A question shares some words with what answers it, rarely all of them: rank by any word.
-    const hits = await memory!.searchMessages({ query, limit: MEMORY_RECALL_LIMIT, match: "any" });
-    const memories = hits
-      .map((h) => (h.snippet || textOf(h.content) || textOf(h.message?.content)).slice(0, MEMORY_SNIPPET_CHARS))
-      .filter((text) => text && text !== query);
-    return { ...turn, memories };
-  })).then(stage("prompt", (turn: ChatTurn & { memories: string[] }): PreparedTurn => {
+    if (!turn.useMemory || !query) return { ...turn, memories: [] as string[], citations: [] as Citation[] };
+    const candidates = await recall(memory!, query);
+    // fill the budget in rank order, measured with the chat model's tokenizer
+    const count = (text: string) => turn.tokenCounter?.countTokens(text) ?? Math.ceil(text.length / 4);
+    const citations: Citation[] = [];
+    let used = 0;
+    for (const candidate of candidates) {
+      if (citations.length >= MEMORY_RECALL_LIMIT) break;
+      const cost = count(`- ${candidate.snippet}\n`);
+      if (used + cost > MEMORY_TOKEN_BUDGET) continue;
+      used += cost;
+      citations.push(candidate);
+    }
+    return { ...turn, memories: citations.map((c) => c.snippet), citations };
+  })).then(stage("prompt", (turn: ChatTurn & { memories: string[]; citations: Citation[] }): PreparedTurn => {
     if (!turn.memories.length) return { ...turn, prompt: turn.messages };
     const note: ChatMessage = {
       role: "system",
@@ -111,6 +148,29 @@ export function prepareTurnPipeline(memory: ConversationMemory | undefined): Pip
     const at = firstNonSystem === -1 ? turn.messages.length : firstNonSystem;
     return { ...turn, prompt: [...turn.messages.slice(0, at), note, ...turn.messages.slice(at)] };
   }));
+}
+
+/** Memories for `query`, best first: hybrid search when the memory has it, else keywords. */
+async function recall(memory: ConversationMemory, query: string): Promise<Citation[]> {
+  const clip = (text: string) => text.slice(0, MEMORY_SNIPPET_CHARS);
+  if (memory.query) {
+    const { hits } = await memory.query({ query: query.slice(0, 1_000), k: MEMORY_RECALL_LIMIT * 2 });
+    return hits.filter((h) => h.text && h.text !== query).map((h) => ({
+      id: h.id,
+      kind: h.kind,
+      conversation_id: h.conversation_id,
+      snippet: clip(h.text),
+      ...(h.document ? { url: h.document.url, title: h.document.title } : {}),
+    }));
+  }
+  // A question shares some words with what answers it, rarely all of them: rank by any word.
+  const hits = await memory.searchMessages({ query, limit: MEMORY_RECALL_LIMIT * 2, match: "any" });
+  return hits.map((h) => ({
+    id: String((h.message as { id?: string } | undefined)?.id ?? ""),
+    kind: "message",
+    conversation_id: (h as { conversation_id?: string }).conversation_id ?? null,
+    snippet: clip(h.snippet || textOf(h.content) || textOf(h.message?.content)),
+  })).filter((c) => c.snippet && c.snippet !== query);
 }
 
 /** The stages from generation on: the model call, then storing both sides. */

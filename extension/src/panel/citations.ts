@@ -1,0 +1,56 @@
+/**
+ * The memories an answer used: when a chat asks for memory, the server's last stream chunk carries
+ * `tabagent.citations` (message ids and snippets, a page's URL and title); this section lists them
+ * under the answer, as "Sources".
+ */
+import { h } from "../lib/dom.ts";
+import type { PanelContext, PanelSection } from "./context.ts";
+
+/** One cited memory, as the server sends it. */
+interface Citation {
+  id: string;
+  kind: string;
+  conversation_id: string | null;
+  snippet: string;
+  url?: string;
+  title?: string | null;
+}
+
+function citationsOf(chunk: Record<string, unknown>): Citation[] {
+  const list = (chunk.tabagent as { citations?: unknown } | undefined)?.citations;
+  if (!Array.isArray(list)) return [];
+  return list.filter((c): c is Citation =>
+    !!c && typeof c === "object" && typeof c.id === "string" && typeof c.snippet === "string"
+  );
+}
+
+/** The list shown under an answer (empty citations: nothing). */
+export function renderCitations(citations: Citation[]): HTMLElement | null {
+  if (!citations.length) return null;
+  const items = citations.map((c) => {
+    const source = c.url && /^https?:\/\//i.test(c.url)
+      ? h("a", { href: c.url, target: "_blank", rel: "noopener noreferrer" }, c.title || c.url)
+      : h("span", { className: "source" }, c.kind === "fact" ? "A fact" : "An earlier message");
+    // text only: snippets are user content and are never parsed as HTML
+    return h("li", { "data-id": c.id }, source, ": ", h("q", {}, c.snippet));
+  });
+  return h(
+    "details",
+    { className: "citations" },
+    h("summary", {}, `Sources (${citations.length})`),
+    h("ol", {}, ...items),
+  );
+}
+
+/** The citations section: it has no region of its own, it annotates the chat's last answer. */
+export const citationsSection: PanelSection = {
+  id: "citations",
+  mount(context: PanelContext) {
+    context.on("chatExtra", (chunk) => {
+      const list = renderCitations(citationsOf(chunk));
+      const answers = document.querySelectorAll("#messages article.message.assistant");
+      const last = answers[answers.length - 1];
+      if (list && last) last.append(list);
+    });
+  },
+};

@@ -1,0 +1,225 @@
+/**
+ * The two HNSW libraries behind one small interface, so the benchmark can measure both and the
+ * server uses the one that won (`DEFAULT_ANN_BACKEND`). Keys are non-negative integers below 2^53.
+ */
+import { Index as UsearchNative, type MetricKind, type ScalarKind } from "usearch";
+import { TabAgentError } from "../../errors/mod.ts";
+
+/** Distance measures an index can use. `cosine` and `ip` return 1 − similarity; `l2` squared L2. */
+export const METRICS = ["cosine", "l2", "ip"] as const;
+/** A distance measure. */
+export type Metric = typeof METRICS[number];
+
+/** The HNSW libraries. */
+export const ANN_BACKENDS = ["usearch", "hnswlib"] as const;
+/** An HNSW library. */
+export type AnnBackendName = typeof ANN_BACKENDS[number];
+
+/**
+ * The library the server uses. usearch won the `retrieval` benchmark: it builds in parallel from
+ * one Float32Array (hnswlib-node's binding takes one JS `number[]` per point and adds them one at a
+ * time), it needs no native build, and its recall and search latency were on par (see README).
+ */
+export const DEFAULT_ANN_BACKEND: AnnBackendName = "usearch";
+
+/** HNSW parameters: graph degree M, and the candidate list sizes when adding and searching. */
+export interface HnswParams {
+  connectivity: number;
+  expansionAdd: number;
+  expansionSearch: number;
+}
+
+/** Defaults that keep recall@10 ≥ 0.95 on 384-d vectors (random ones are the hard case). */
+export const DEFAULT_HNSW: HnswParams = { connectivity: 16, expansionAdd: 96, expansionSearch: 160 };
+
+/** Nearest keys, closest first, with their distances. */
+export interface AnnMatches {
+  keys: number[];
+  distances: number[];
+}
+
+/** One in-memory HNSW index. Not thread-safe: one owner (a worker) calls it. */
+export interface AnnIndex {
+  readonly backend: AnnBackendName;
+  readonly dimensions: number;
+  readonly metric: Metric;
+  /** Adds many vectors (row-major in `vectors`); a key already present is replaced. */
+  addMany(keys: number[], vectors: Float32Array, threads?: number): void;
+  remove(key: number): void;
+  has(key: number): boolean;
+  size(): number;
+  search(query: Float32Array, k: number): AnnMatches;
+  save(path: string): void;
+}
+
+const USEARCH_METRIC: Record<Metric, string> = { cosine: "cos", l2: "l2sq", ip: "ip" };
+
+class UsearchIndex implements AnnIndex {
+  readonly backend = "usearch";
+  #index: UsearchNative;
+
+  constructor(readonly dimensions: number, readonly metric: Metric, params: HnswParams, path?: string) {
+    this.#index = new UsearchNative({
+      dimensions,
+      metric: USEARCH_METRIC[metric] as MetricKind,
+      quantization: "f32" as ScalarKind,
+      connectivity: params.connectivity,
+      expansion_add: params.expansionAdd,
+      expansion_search: params.expansionSearch,
+      multi: false,
+    });
+    if (path) this.#index.load(path);
+    if (this.#index.dimensions() !== dimensions) {
+      throw new TabAgentError("storage_corrupt", `The index at ${path} has ${this.#index.dimensions()} dimensions`);
+    }
+  }
+
+  addMany(keys: number[], vectors: Float32Array, threads = 1): void {
+    if (keys.length === 0) return;
+    const big = BigUint64Array.from(keys, (k) => BigInt(k));
+    const present = this.#index.contains(big);
+    const replaced = keys.filter((_, i) => (Array.isArray(present) ? present[i] : present));
+    if (replaced.length) this.#index.remove(BigUint64Array.from(replaced, (k) => BigInt(k)));
+    this.#index.add(big, vectors, threads);
+  }
+
+  remove(key: number): void {
+    this.#index.remove(BigInt(key));
+  }
+
+  has(key: number): boolean {
+    return this.#index.contains(BigInt(key)) as boolean;
+  }
+
+  size(): number {
+    return this.#index.size();
+  }
+
+  search(query: Float32Array, k: number): AnnMatches {
+    if (this.#index.size() === 0) return { keys: [], distances: [] };
+    const found = this.#index.search(query, Math.min(k, this.#index.size()), 1);
+    return { keys: Array.from(found.keys, Number), distances: Array.from(found.distances) };
+  }
+
+  save(path: string): void {
+    this.#index.save(path);
+  }
+}
+
+/** hnswlib-node, loaded on demand: it needs a native build (`scripts/setup.ts --for bench`). */
+// deno-lint-ignore no-explicit-any
+let hnswlib: any = null;
+
+/** Loads a backend's native module; usearch is always loaded, hnswlib-node only when asked for. */
+export async function loadAnnBackend(backend: AnnBackendName): Promise<void> {
+  if (backend === "hnswlib" && !hnswlib) {
+    try {
+      hnswlib = (await import("hnswlib-node")).default;
+    } catch (error) {
+      throw new TabAgentError(
+        "unavailable",
+        "hnswlib-node is not built: run 'deno task setup --for bench' (node-gyp rebuild in its folder)",
+        {},
+        { cause: error },
+      );
+    }
+  }
+}
+
+const HNSWLIB_SPACE: Record<Metric, "cosine" | "l2" | "ip"> = { cosine: "cosine", l2: "l2", ip: "ip" };
+
+class HnswlibIndex implements AnnIndex {
+  readonly backend = "hnswlib";
+  // deno-lint-ignore no-explicit-any
+  #index: any;
+  #params: HnswParams;
+  /** Live labels: hnswlib keeps deleted ones in its lookup table, marked. */
+  #live = new Set<number>();
+
+  constructor(readonly dimensions: number, readonly metric: Metric, params: HnswParams, path?: string) {
+    this.#params = params;
+    if (!hnswlib) throw new TabAgentError("unavailable", "Call loadAnnBackend('hnswlib') first");
+    this.#index = new hnswlib.HierarchicalNSW(HNSWLIB_SPACE[metric], dimensions);
+    if (path) {
+      this.#index.readIndexSync(path, false);
+      if (this.#index.getNumDimensions() !== dimensions) {
+        throw new TabAgentError(
+          "storage_corrupt",
+          `The index at ${path} has ${this.#index.getNumDimensions()} dimensions`,
+        );
+      }
+      for (const label of this.#index.getIdsList()) if (this.#alive(label)) this.#live.add(label);
+    } else {
+      this.#index.initIndex({ maxElements: 1024, m: params.connectivity, efConstruction: params.expansionAdd });
+    }
+    this.#index.setEf(params.expansionSearch);
+  }
+
+  #alive(label: number): boolean {
+    try {
+      this.#index.getPoint(label);
+      return true;
+    } catch (error) {
+      // getPoint refuses a label that is unknown or marked deleted
+      if (error instanceof Error) return false;
+      throw error;
+    }
+  }
+
+  addMany(keys: number[], vectors: Float32Array): void {
+    const needed = this.#index.getCurrentCount() + keys.length;
+    if (needed > this.#index.getMaxElements()) {
+      this.#index.resizeIndex(Math.max(needed, this.#index.getMaxElements() * 2));
+    }
+    const d = this.dimensions;
+    keys.forEach((key, i) => {
+      // on a known label (deleted or not) addPoint updates it in place and unmarks it
+      this.#index.addPoint(Array.from(vectors.subarray(i * d, (i + 1) * d)), key, false);
+      this.#live.add(key);
+    });
+  }
+
+  remove(key: number): void {
+    if (!this.#live.delete(key)) return;
+    this.#index.markDelete(key);
+  }
+
+  has(key: number): boolean {
+    return this.#live.has(key);
+  }
+
+  size(): number {
+    return this.#live.size;
+  }
+
+  search(query: Float32Array, k: number): AnnMatches {
+    if (this.#live.size === 0) return { keys: [], distances: [] };
+    this.#index.setEf(Math.max(this.#params.expansionSearch, k));
+    const found = this.#index.searchKnn(Array.from(query), Math.min(k, this.#live.size));
+    return { keys: found.neighbors, distances: found.distances };
+  }
+
+  save(path: string): void {
+    this.#index.writeIndexSync(path);
+  }
+}
+
+/**
+ * Creates an empty index, or loads the one saved at `path` (throws when the file is unreadable).
+ *
+ * @example
+ * ```ts
+ * const index = createAnnIndex("usearch", { dimensions: 384, metric: "cosine" });
+ * index.addMany([1, 2], vectors);
+ * index.search(query, 10);
+ * ```
+ */
+export function createAnnIndex(
+  backend: AnnBackendName,
+  options: { dimensions: number; metric: Metric; params?: HnswParams; path?: string },
+): AnnIndex {
+  const params = options.params ?? DEFAULT_HNSW;
+  return backend === "usearch"
+    ? new UsearchIndex(options.dimensions, options.metric, params, options.path)
+    : new HnswlibIndex(options.dimensions, options.metric, params, options.path);
+}

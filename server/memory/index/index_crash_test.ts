@@ -1,0 +1,65 @@
+/**
+ * kill -9 while memories are being embedded and indexed: after a restart the embeddings store and
+ * the vector index converge (every message embedded once, the index holding exactly the stored
+ * vectors, whatever file state the kill left).
+ */
+import { assert, assertEquals } from "../_assert.ts";
+import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
+import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
+import { openLocalMemory } from "../local.ts";
+
+const CHILD = new URL("./_crash_indexer.ts", import.meta.url);
+const CONFIG = new URL("../../../deno.json", import.meta.url);
+const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
+  .pathname;
+const ROUNDS = 3;
+
+Deno.test("vector index: SIGKILLs during embedding and indexing converge after restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-index-crash-" });
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--config", CONFIG.pathname, CHILD.pathname, `${dir}/db`, MINILM, String(round)],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const killAfter = 6 + Math.floor(Math.random() * 20);
+      let acks = 0;
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        acks += chunk.split("\n").length - 1;
+        if (acks >= killAfter) {
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
+          child.kill("SIGKILL");
+          break;
+        }
+      }
+      assertEquals((await child.status).signal, "SIGKILL");
+    }
+    const model = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
+      providers: ["cpu"],
+      threads: 1,
+      maxTokens: 256,
+    });
+    const memory = await openLocalMemory({
+      dir: `${dir}/db`,
+      searchWorkers: 0,
+      embed: async (texts) => (await model.embed(texts)).vectors,
+    });
+    try {
+      await memory.embedPending();
+      const stats = await memory.stats();
+      assertEquals(await memory.checkDerived(), []);
+      assertEquals(stats.pending_embeddings, 0);
+      assertEquals(stats.embeddings, stats.messages);
+      const [index] = await memory.indexStatus();
+      assertEquals(index.size, stats.embeddings);
+      const { hits, used } = await memory.query({ query: "note about a lighthouse", k: 3, mode: "vector" });
+      assert(used.vector && hits.length === 3);
+    } finally {
+      await memory.close();
+      await model.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

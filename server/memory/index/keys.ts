@@ -1,0 +1,26 @@
+/** Index keys: one integer per embedded item, `kind code × 2^40 + row id`, exact in a double. */
+import { TabAgentError } from "../../errors/mod.ts";
+
+/** The item kinds an index can hold, with their stable codes (append only). */
+export const KIND_CODES = { message: 1, fact: 2, summary: 3, episode: 4, tool_result: 5, chunk: 6 } as const;
+/** An item kind that can be indexed. */
+export type IndexedKind = keyof typeof KIND_CODES;
+
+const SPAN = 2 ** 40;
+
+/** The key of item `id` of `kind`. */
+export function itemKey(kind: string, id: number): number {
+  const code = KIND_CODES[kind as IndexedKind];
+  if (!code || !Number.isSafeInteger(id) || id < 0 || id >= SPAN) {
+    throw new TabAgentError("internal", `Cannot index ${kind} ${id}`);
+  }
+  return code * SPAN + id;
+}
+
+/** The kind and row id a key stands for. */
+export function keyItem(key: number): { kind: IndexedKind; id: number } {
+  const code = Math.floor(key / SPAN);
+  const kind = (Object.keys(KIND_CODES) as IndexedKind[]).find((k) => KIND_CODES[k] === code);
+  if (!kind) throw new TabAgentError("internal", `Unknown index key ${key}`);
+  return { kind, id: key - code * SPAN };
+}

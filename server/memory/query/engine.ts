@@ -1,0 +1,426 @@
+/**
+ * Runs a {@link MemoryQuery} against read connections to the stores and a model's vector index:
+ * structural filter → keyword list (FTS5 BM25) and vector list (HNSW, or an exact rerank of the
+ * filtered candidates when the filter leaves few) → reciprocal rank fusion → recency and importance
+ * → MMR diversity. Synchronous: it runs in the index worker, off the server's event loop.
+ */
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { ftsQuery } from "../_rows.ts";
+import type { AnnMatches } from "../index/ann.ts";
+import { itemKey, keyItem } from "../index/keys.ts";
+import { blendScore, maximalMarginalRelevance, reciprocalRankFusion } from "./fusion.ts";
+import { HIT_TEXT_CHARS, type MemoryQuery, type MemoryQueryHit, type MemoryQueryResult } from "./schema.ts";
+
+/** At most this many filtered candidates are reranked exactly; more go through the graph. */
+export const EXACT_RERANK_LIMIT = 5_000;
+
+/** What the engine reads through. */
+export interface QuerySources {
+  conversations: DatabaseSync;
+  knowledge: DatabaseSync;
+  /** The model's index, or null when the model has no vectors. */
+  vectors: {
+    dimensions: number | null;
+    search(query: Float32Array, k: number, allowed?: Set<number>): AnnMatches;
+    rerank(query: Float32Array, keys: number[], k: number): AnnMatches;
+    vectorsOf(keys: number[]): Map<number, Float32Array>;
+  } | null;
+}
+
+type Kind = MemoryQueryHit["kind"];
+
+interface Filter {
+  where: string[];
+  params: SQLInputValue[];
+}
+
+function tagClause(column: string, tags: string[]): string {
+  return `EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(${column}) THEN ${column} END, '$.tags') ` +
+    `WHERE value IN (${tags.map(() => "?").join(", ")}))`;
+}
+
+/** The structural filter of `query` for one kind, or null when that kind cannot match it. */
+function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
+  const where: string[] = [];
+  const params: SQLInputValue[] = [];
+  const time = kind === "message" ? "m.created_at" : kind === "fact" ? "x.created_at" : "c.created_at";
+  if (query.since) {
+    where.push(`${time} >= ?`);
+    params.push(Date.parse(query.since));
+  }
+  if (query.until) {
+    where.push(`${time} <= ?`);
+    params.push(Date.parse(query.until));
+  }
+  if (kind === "message") {
+    if (query.conversation_id) {
+      where.push("m.conversation_id = ?");
+      params.push(query.conversation_id);
+    }
+    if (query.roles) {
+      where.push(`m.role IN (${query.roles.map(() => "?").join(", ")})`);
+      params.push(...query.roles);
+    }
+    if (query.tags) {
+      where.push(
+        `(${tagClause("m.metadata", query.tags)} OR ${
+          tagClause("(SELECT metadata FROM conversations WHERE id = m.conversation_id)", query.tags)
+        })`,
+      );
+      params.push(...query.tags, ...query.tags);
+    }
+  } else if (kind === "fact") {
+    if (query.roles) return null;
+    if (query.conversation_id) {
+      where.push("x.conversation_id = ?");
+      params.push(query.conversation_id);
+    }
+    if (query.tags) {
+      where.push(tagClause("x.metadata", query.tags));
+      params.push(...query.tags);
+    }
+  } else {
+    if (query.roles || query.tags) return null;
+    if (query.conversation_id) {
+      where.push("d.conversation_id = ?");
+      params.push(query.conversation_id);
+    }
+  }
+  return { where, params };
+}
+
+const KINDS: Record<MemoryQuery["stores"][number], Kind> = { messages: "message", facts: "fact", documents: "chunk" };
+
+const FROM: Record<Kind, { db: "conversations" | "knowledge"; from: string; fts: string; id: string; text: string }> = {
+  message: { db: "conversations", from: "messages m", fts: "messages_fts", id: "m.id", text: "m.content" },
+  fact: { db: "knowledge", from: "facts x", fts: "facts_fts", id: "x.id", text: "x.text" },
+  chunk: {
+    db: "conversations",
+    from: "document_chunks c JOIN documents d ON d.id = c.document_id",
+    fts: "document_chunks_fts",
+    id: "c.id",
+    text: "c.text",
+  },
+};
+
+const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/** `db.prepare(sql)`, prepared once per connection: preparing costs more than most of these reads. */
+export function statement(db: DatabaseSync, sql: string): StatementSync {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, cache = new Map());
+  let found = cache.get(sql);
+  if (!found) cache.set(sql, found = db.prepare(sql));
+  return found;
+}
+
+function hasTable(db: DatabaseSync, name: string): boolean {
+  return !!statement(db, "SELECT 1 FROM sqlite_schema WHERE name = ?").get(name);
+}
+
+/**
+ * Words too common to say anything about relevance. The keyword list matches ANY word of the
+ * query (a question rarely repeats its answer's every word), so without this "what did I say" would
+ * match nearly every message, and BM25 would rank by those words alone when nothing else matches.
+ */
+const STOPWORDS = new Set(
+  ("a about above after again all am an and any are as at be because been before being below between both but by " +
+    "can could did do does doing down during each few for from further had has have having he her here hers him his " +
+    "how i if in into is it its just me more most my myself no nor not now of off on once only or other our ours out " +
+    "over own same she should so some such than that the their theirs them then there these they this those through " +
+    "to too under until up very was we were what when where which while who whom why will with would you your yours " +
+    "tell show find remember say said")
+    .split(" "),
+);
+
+function fold(text: string): string {
+  return text.normalize("NFKD").replace(/\p{M}+/gu, "").toLowerCase();
+}
+
+/** The query's telling words (all its words when none is telling), folded like the FTS tokenizer. */
+export function keywordTerms(text: string): string[] {
+  const words = text.normalize("NFKC").match(/[\p{L}\p{N}_]+/gu) ?? [];
+  const telling = words.filter((word) => !STOPWORDS.has(word.toLowerCase()));
+  return [...new Set((telling.length ? telling : words).map(fold))];
+}
+
+/**
+ * How many of `terms` a text must contain to be a keyword hit: most of them (more than half). BM25
+ * over a plain OR query ranks a text that shares one ordinary word with a long question as a hit,
+ * and reciprocal rank fusion would then weigh that noise like a real match.
+ */
+export function minimumShouldMatch(terms: number): number {
+  return Math.floor(terms / 2) + 1;
+}
+
+/** Most combinations spelled out in an FTS5 expression; past that, OR and filter in code. */
+const MAX_COMBINATIONS = 20;
+
+function combinations<T>(items: T[], size: number): T[][] {
+  if (size === 0) return [[]];
+  if (items.length < size) return [];
+  const [first, ...rest] = items;
+  return [...combinations(rest, size - 1).map((c) => [first, ...c]), ...combinations(rest, size)];
+}
+
+/**
+ * The FTS5 expression for "at least `needed` of `terms`", and whether rows still need checking in
+ * code (when spelling out every combination would be too long).
+ */
+export function keywordExpression(terms: string[], needed: number): { match: string; check: boolean } | null {
+  const quoted = ftsQuery(terms.join(" "), "any")?.split(" OR ");
+  if (!quoted) return null;
+  if (needed <= 1) return { match: quoted.join(" OR "), check: false };
+  if (needed >= quoted.length) return { match: quoted.join(" "), check: false };
+  const combos = combinations(quoted, needed);
+  if (combos.length > MAX_COMBINATIONS) return { match: quoted.join(" OR "), check: true };
+  return { match: combos.map((c) => `(${c.join(" ")})`).join(" OR "), check: false };
+}
+
+function coverage(text: string, terms: string[]): number {
+  const words = new Set(fold(text).match(/[\p{L}\p{N}_]+/gu) ?? []);
+  return terms.filter((term) => words.has(term)).length;
+}
+
+/** Keys of the best keyword matches of every kind, merged by BM25 (lower rank is better). */
+function keywordList(
+  sources: QuerySources,
+  query: MemoryQuery,
+  kinds: Kind[],
+  depth: number,
+  fused: boolean,
+): number[] {
+  const terms = keywordTerms(query.query);
+  // alone, the keyword list is all there is: any telling word may find something
+  const needed = fused ? minimumShouldMatch(terms.length) : 1;
+  const expression = keywordExpression(terms, needed);
+  if (!expression) return [];
+  const { match, check } = expression;
+  const scored: { key: number; rank: number }[] = [];
+  for (const kind of kinds) {
+    const filter = filterFor(kind, query);
+    const spec = FROM[kind];
+    const db = sources[spec.db];
+    if (!filter || !hasTable(db, spec.fts)) continue;
+    const where = [`${spec.fts} MATCH ?`, ...filter.where].join(" AND ");
+    // read past `depth` so the rows that cover too few terms can be dropped
+    const rows = statement(
+      db,
+      `SELECT ${spec.id} AS id, f.rank AS rank, ${check ? spec.text : "NULL"} AS text FROM ${spec.fts} f, ${spec.from}
+       WHERE ${spec.id} = f.rowid AND ${where} ORDER BY f.rank LIMIT ?`,
+    ).all(match, ...filter.params, check ? depth * 4 : depth) as { id: number; rank: number; text: string }[];
+    let kept = 0;
+    for (const row of rows) {
+      if (kept >= depth) break;
+      if (check && coverage(row.text, terms) < needed) continue;
+      scored.push({ key: itemKey(kind, row.id), rank: row.rank });
+      kept++;
+    }
+  }
+  return scored.sort((a, b) => a.rank - b.rank).slice(0, depth).map((s) => s.key);
+}
+
+/** Keys that pass the structural filter, or null when nothing filters (every item passes). */
+function candidates(sources: QuerySources, query: MemoryQuery, kinds: Kind[], limit: number): number[] | null {
+  const filtered = kinds.length < 3 || query.conversation_id || query.roles || query.since || query.until ||
+    query.tags;
+  if (!filtered) return null;
+  const keys: number[] = [];
+  for (const kind of kinds) {
+    const filter = filterFor(kind, query);
+    const spec = FROM[kind];
+    const db = sources[spec.db];
+    if (!filter || (kind === "chunk" && !hasTable(db, "documents"))) continue;
+    const where = filter.where.length ? `WHERE ${filter.where.join(" AND ")}` : "";
+    const rows = statement(db, `SELECT ${spec.id} AS id FROM ${spec.from} ${where} LIMIT ?`)
+      .all(...filter.params, limit + 1 - keys.length) as { id: number }[];
+    for (const row of rows) keys.push(itemKey(kind, row.id));
+    if (keys.length > limit) break;
+  }
+  return keys;
+}
+
+interface Row {
+  kind: Kind;
+  id: number;
+  conversation_id: string | null;
+  role: string | null;
+  text: string;
+  created_at: number;
+  importance: number;
+  document?: { id: number; url: string; title: string | null };
+}
+
+function importanceOf(metadata: string | null): number {
+  if (!metadata) return 0;
+  try {
+    const value = JSON.parse(metadata)?.importance;
+    return typeof value === "number" && Number.isFinite(value) ? value : 0;
+  } catch (error) {
+    if (error instanceof SyntaxError) return 0;
+    throw error;
+  }
+}
+
+function loadRow(sources: QuerySources, key: number): Row | null {
+  const { kind, id } = keyItem(key);
+  if (kind === "message") {
+    const row = statement(
+      sources.conversations,
+      "SELECT conversation_id, role, content, metadata, created_at FROM messages WHERE id = ?",
+    ).get(id) as
+      | { conversation_id: string; role: string; content: string; metadata: string | null; created_at: number }
+      | undefined;
+    return row ? { kind, id, ...row, text: row.content, importance: importanceOf(row.metadata) } : null;
+  }
+  if (kind === "fact") {
+    const row = statement(
+      sources.knowledge,
+      "SELECT conversation_id, text, confidence, metadata, created_at FROM facts WHERE id = ?",
+    ).get(id) as
+      | {
+        conversation_id: string | null;
+        text: string;
+        confidence: number | null;
+        metadata: string | null;
+        created_at: number;
+      }
+      | undefined;
+    return row
+      ? {
+        kind,
+        id,
+        conversation_id: row.conversation_id,
+        role: null,
+        text: row.text,
+        created_at: row.created_at,
+        importance: Math.max(row.confidence ?? 0, importanceOf(row.metadata)),
+      }
+      : null;
+  }
+  if (kind === "chunk") {
+    const row = statement(
+      sources.conversations,
+      `SELECT c.text, c.created_at, d.id AS document_id, d.url, d.title, d.conversation_id
+       FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?`,
+    ).get(id) as
+      | {
+        text: string;
+        created_at: number;
+        document_id: number;
+        url: string;
+        title: string | null;
+        conversation_id: string | null;
+      }
+      | undefined;
+    return row
+      ? {
+        kind,
+        id,
+        conversation_id: row.conversation_id,
+        role: null,
+        text: row.text,
+        created_at: row.created_at,
+        importance: 0,
+        document: { id: row.document_id, url: row.url, title: row.title },
+      }
+      : null;
+  }
+  return null;
+}
+
+const PREFIX: Record<Kind, string> = { message: "msg", fact: "fact", chunk: "chunk" };
+
+/**
+ * Runs `query` (already parsed) with an optional query `vector`.
+ *
+ * @example
+ * ```ts
+ * const { hits } = runQuery(sources, MemoryQuerySchema.parse({ query: "train to Lyon" }), vector);
+ * ```
+ */
+export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Float32Array | null): MemoryQueryResult {
+  const kinds = query.stores.map((store) => KINDS[store]);
+  const depth = query.depth ?? Math.min(1_000, query.k * 5);
+  const used = { keyword: false, vector: false, exact_rerank: false };
+  const lists: { ids: number[]; weight: number }[] = [];
+  let keywordKeys: number[] = [];
+  let vectorHits: AnnMatches = { keys: [], distances: [] };
+
+  const index = sources.vectors;
+  const vectorSide = query.mode !== "keyword" && !!vector && !!index && index.dimensions !== null;
+  if (query.mode !== "vector") {
+    keywordKeys = keywordList(sources, query, kinds, depth, vectorSide);
+    used.keyword = true;
+    lists.push({ ids: keywordKeys, weight: query.mode === "keyword" ? 1 : query.weights.keyword });
+  }
+  if (vectorSide && vector && index) {
+    const allowed = candidates(sources, query, kinds, EXACT_RERANK_LIMIT);
+    if (allowed === null) vectorHits = index.search(vector, depth);
+    else if (allowed.length <= EXACT_RERANK_LIMIT) {
+      vectorHits = index.rerank(vector, allowed, depth);
+      used.exact_rerank = true;
+    } else vectorHits = index.search(vector, depth, new Set(allowed));
+    // the index holds every kind; keep the ones asked for
+    const wanted = new Set(kinds);
+    const keep = vectorHits.keys.map((key, i) => [key, vectorHits.distances[i]] as const)
+      .filter(([key]) => wanted.has(keyItem(key).kind as Kind));
+    vectorHits = { keys: keep.map(([key]) => key), distances: keep.map(([, d]) => d) };
+    used.vector = true;
+    lists.push({ ids: vectorHits.keys, weight: query.mode === "vector" ? 1 : query.weights.vector });
+  }
+
+  const fused = reciprocalRankFusion(lists);
+  // ranking by recency or importance, or diversifying, looks at every candidate; plain fusion only
+  // at the k best that still exist
+  const reranks = query.ranking.recency > 0 || query.ranking.importance > 0 || query.diversity !== undefined;
+  const needed = reranks ? fused.length : query.k;
+  const rows = new Map<number, Row>();
+  const live: typeof fused = [];
+  for (const candidate of fused) {
+    if (live.length >= needed) break;
+    const row = loadRow(sources, candidate.id);
+    if (!row) continue;
+    rows.set(candidate.id, row);
+    live.push(candidate);
+  }
+  const best = live[0]?.score ?? 0;
+  const now = Date.now();
+  const weights = {
+    recency: query.ranking.recency,
+    importance: query.ranking.importance,
+    halfLifeDays: query.ranking.half_life_days,
+  };
+  let ranked = live.map(({ id, score }) => {
+    const row = rows.get(id)!;
+    return { id, score: blendScore(score, best, now - row.created_at, row.importance, weights) };
+  }).sort((a, b) => b.score - a.score);
+  if (query.diversity !== undefined && query.diversity < 1 && index) {
+    const pool = ranked.slice(0, query.k * 3);
+    const vectors = index.vectorsOf(pool.map((c) => c.id));
+    ranked = maximalMarginalRelevance(pool.map((c) => ({ ...c, vector: vectors.get(c.id) })), query.k, query.diversity);
+  }
+
+  const keywordRank = new Map(keywordKeys.map((key, i) => [key, i + 1]));
+  const vectorRank = new Map(vectorHits.keys.map((key, i) => [key, i + 1]));
+  const hits = ranked.slice(0, query.k).map(({ id, score }): MemoryQueryHit => {
+    const row = rows.get(id)!;
+    const vr = vectorRank.get(id) ?? null;
+    return {
+      kind: row.kind,
+      id: `${PREFIX[row.kind]}_${row.id}`,
+      conversation_id: row.conversation_id,
+      role: row.role,
+      text: row.text.length > HIT_TEXT_CHARS ? `${row.text.slice(0, HIT_TEXT_CHARS)}…` : row.text,
+      ...(row.document
+        ? { document: { id: `doc_${row.document.id}`, url: row.document.url, title: row.document.title } }
+        : {}),
+      created_at: new Date(row.created_at).toISOString(),
+      score,
+      keyword_rank: keywordRank.get(id) ?? null,
+      vector_rank: vr,
+      distance: vr === null ? null : vectorHits.distances[vr - 1],
+    };
+  });
+  return { hits, used };
+}

@@ -1,0 +1,54 @@
+import { assert, assertEquals } from "../_assert.ts";
+import { blendScore, maximalMarginalRelevance, ndcgAtK, reciprocalRankFusion } from "./fusion.ts";
+
+Deno.test("RRF: an item in both lists beats one that tops only one; weights tilt the order", () => {
+  const fused = reciprocalRankFusion([{ ids: ["a", "b", "c"], weight: 1 }, { ids: ["b", "d"], weight: 1 }]);
+  assertEquals(fused[0].id, "b");
+  const keywordHeavy = reciprocalRankFusion([{ ids: ["a"], weight: 3 }, { ids: ["d"], weight: 1 }]);
+  assertEquals(keywordHeavy.map((x) => x.id), ["a", "d"]);
+  assertEquals(reciprocalRankFusion([{ ids: ["a"], weight: 0 }]), []);
+});
+
+Deno.test("ranking: recency and importance lift an older, less relevant item only as far as weighted", () => {
+  const day = 86_400_000;
+  const weights = { recency: 0.3, importance: 0.2, halfLifeDays: 7 };
+  const fresh = blendScore(0.5, 1, 0, 1, weights);
+  const stale = blendScore(1, 1, 70 * day, 0, weights);
+  assert(fresh > stale);
+  assertEquals(blendScore(1, 1, 0, 0, { recency: 0, importance: 0, halfLifeDays: 7 }), 1);
+});
+
+Deno.test("MMR: a near-duplicate of the first pick yields to a different item", () => {
+  const v = (...x: number[]) => Float32Array.from(x);
+  const picked = maximalMarginalRelevance(
+    [
+      { id: "a", score: 1, vector: v(1, 0) },
+      { id: "a-copy", score: 0.99, vector: v(1, 0.01) },
+      { id: "b", score: 0.8, vector: v(0, 1) },
+    ],
+    2,
+    0.5,
+  );
+  assertEquals(picked.map((p) => p.id), ["a", "b"]);
+  const pure = maximalMarginalRelevance([{ id: "a", score: 1 }, { id: "b", score: 0.5 }], 2, 1);
+  assertEquals(pure.map((p) => p.id), ["a", "b"]);
+});
+
+Deno.test("nDCG@k: 1 for the ideal order, less for a worse one", () => {
+  const relevance = new Map([["a", 2], ["b", 1]]);
+  assertEquals(ndcgAtK(["a", "b", "x"], relevance, 10), 1);
+  assert(ndcgAtK(["x", "b", "a"], relevance, 10) < 1);
+  assertEquals(ndcgAtK(["x"], relevance, 10), 0);
+});
+
+Deno.test("keyword expression: most of the telling words, spelled out for FTS5", async () => {
+  const { keywordExpression, keywordTerms, minimumShouldMatch } = await import("./engine.ts");
+  assertEquals(keywordTerms("What is my exercise routine?"), ["exercise", "routine"]);
+  assertEquals(keywordTerms("what is it"), ["what", "is", "it"]);
+  assertEquals([1, 2, 3, 4].map(minimumShouldMatch), [1, 2, 2, 3]);
+  assertEquals(keywordExpression(["a"], 1), { match: '"a"', check: false });
+  assertEquals(keywordExpression(["a", "b"], 2), { match: '"a" "b"', check: false });
+  assertEquals(keywordExpression(["a", "b", "c"], 2), { match: '("a" "b") OR ("a" "c") OR ("b" "c")', check: false });
+  const many = Array.from({ length: 12 }, (_, i) => `w${i}`);
+  assertEquals(keywordExpression(many, 7)?.check, true);
+});

@@ -1,0 +1,319 @@
+/**
+ * `deno task bench retrieval`: vector index, hybrid search, relevance and embedding speed, each
+ * against its baseline in the same run.
+ *
+ * - ANN: 100,000 random 384-d unit vectors and 1,000 queries, for usearch and hnswlib-node (the
+ *   server keeps the better: `DEFAULT_ANN_BACKEND`). The vectors are random but shaped like sentence
+ *   embeddings: a random 32-d latent mixed into 384 dimensions plus noise, then normalised. (Vectors
+ *   uniform on the 384-d sphere have no neighbourhoods at all: every point is almost equally far from
+ *   every other, and no graph index reaches recall 0.95 there without visiting most of the points;
+ *   `ann_recall_at_10_uniform` shows it on a 20,000-vector sample.) Ground truth is exact search
+ *   (usearch's SIMD brute force, checked against ours); `ann_speedup_vs_exact` is the p99 of our exact
+ *   brute force (server/memory/index/exact.ts, what a query without the index would run) over the p99
+ *   of the index, median of 5 paired rounds.
+ * - Hybrid over 100,000 stored messages (query vectors given, so the figure is the search, not the
+ *   embedding): p99 of `POST /v1/memory/query`'s work against `searchMessages` (FTS5 only), median of
+ *   5 paired rounds.
+ * - Relevance: nDCG@10 on the labelled set (server/memory/query/_relevance_set.ts), real MiniLM.
+ * - Embedding: 256 sentences through our ONNX path against sentence-transformers on PyTorch, both on
+ *   2 threads, interleaved, median of 5 rounds (`embed_ratio_vs_sentence_transformers` > 1: we are faster).
+ *
+ * `RETRIEVAL_BENCH_N` shrinks the vector count for a quick run.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { exactSearch as usearchExact, MetricKind } from "usearch";
+import { loadTokenizer } from "../../server/inference/tokenizers/mod.ts";
+import { OnnxEmbeddingModel } from "../../server/inference/onnx/embedding.ts";
+import { ANN_BACKENDS, createAnnIndex, DEFAULT_HNSW, loadAnnBackend } from "../../server/memory/index/ann.ts";
+import { exactSearch } from "../../server/memory/index/exact.ts";
+import { openLocalMemory } from "../../server/memory/local.ts";
+import { ndcgAtK } from "../../server/memory/query/fusion.ts";
+import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "../../server/memory/query/_relevance_set.ts";
+import { type BenchContext, percentile } from "./_harness.ts";
+
+const N = Number(Deno.env.get("RETRIEVAL_BENCH_N") ?? 100_000);
+const D = 384;
+const QUERIES = 1_000;
+const ROUNDS = 5;
+const LATENT = 32;
+const MESSAGES = N;
+const MINILM = new URL("../.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url).pathname;
+const VENV_PYTHON = new URL("../../python-ml/.venv/bin/python", import.meta.url).pathname;
+
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = rng(7);
+const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+
+/** `rows` unit vectors: embedding-shaped (latent mix + noise) or uniform on the sphere. */
+function vectors(rows: number, shaped: boolean): Float32Array {
+  const mix = Float32Array.from({ length: LATENT * D }, gauss);
+  const out = new Float32Array(rows * D);
+  const z = new Float32Array(LATENT);
+  for (let r = 0; r < rows; r++) {
+    const o = r * D;
+    if (shaped) {
+      for (let l = 0; l < LATENT; l++) z[l] = gauss();
+      for (let d = 0; d < D; d++) {
+        let s = 0;
+        for (let l = 0; l < LATENT; l++) s += z[l] * mix[l * D + d];
+        out[o + d] = s + 0.5 * gauss();
+      }
+    } else for (let d = 0; d < D; d++) out[o + d] = gauss();
+    let norm = 0;
+    for (let d = 0; d < D; d++) norm += out[o + d] ** 2;
+    norm = Math.sqrt(norm);
+    for (let d = 0; d < D; d++) out[o + d] /= norm;
+  }
+  return out;
+}
+
+function truthOf(data: Float32Array, queries: Float32Array, k: number): number[][] {
+  const found = usearchExact(data, queries, D, k, MetricKind.Cos, 0) as { keys: BigUint64Array };
+  const rows = queries.length / D;
+  return Array.from({ length: rows }, (_, q) => Array.from(found.keys.subarray(q * k, (q + 1) * k), Number));
+}
+
+function time(fn: () => void): number {
+  const began = performance.now();
+  fn();
+  return performance.now() - began;
+}
+
+async function annSuite(ctx: BenchContext): Promise<void> {
+  const data = vectors(N, true);
+  const queries = vectors(QUERIES, true);
+  const keys = Array.from({ length: N }, (_, i) => i);
+  const truth = truthOf(data, queries, 10);
+  const query = (q: number) => queries.subarray(q * D, (q + 1) * D);
+  // our brute force agrees with usearch's on the ground truth
+  for (const q of [0, 1, 2]) {
+    const ours = exactSearch(query(q), data, keys, 10, "cosine").keys;
+    const overlap = ours.filter((k) => truth[q].includes(k)).length;
+    if (overlap < 9) throw new Error(`exact searches disagree on query ${q}: ${overlap}/10`);
+  }
+  ctx.note(`ANN: ${N} vectors, ${QUERIES} queries, M=${DEFAULT_HNSW.connectivity} ef_add=${DEFAULT_HNSW.expansionAdd}`);
+  for (const backend of ANN_BACKENDS) {
+    await loadAnnBackend(backend);
+    const index = createAnnIndex(backend, { dimensions: D, metric: "cosine" });
+    const buildMs = time(() => index.addMany(keys, data, 2));
+    ctx.report(`${backend}_index_build_s`, buildMs / 1000, "s");
+    let hits = 0;
+    const latencies: number[] = [];
+    for (let q = 0; q < QUERIES; q++) {
+      let found: number[] = [];
+      latencies.push(time(() => (found = index.search(query(q), 10).keys)));
+      hits += found.filter((k) => truth[q].includes(k)).length;
+    }
+    ctx.report(`${backend}_ann_recall_at_10`, hits / (QUERIES * 10), "ratio");
+    ctx.report(`${backend}_ann_search_p99_ms`, percentile(latencies, 99), "ms");
+    // paired rounds: 200 index searches and 20 brute-force searches per round
+    const ratios: number[] = [];
+    const exactAll: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const ann: number[] = [];
+      const exact: number[] = [];
+      for (let i = 0; i < 200; i++) ann.push(time(() => index.search(query((round * 200 + i) % QUERIES), 10)));
+      for (let i = 0; i < 20; i++) {
+        exact.push(time(() => exactSearch(query((round * 20 + i) % QUERIES), data, keys, 10, "cosine")));
+      }
+      exactAll.push(...exact);
+      ratios.push(percentile(exact, 99) / percentile(ann, 99));
+    }
+    ctx.report(`${backend}_ann_speedup_vs_exact`, percentile(ratios, 50), "x");
+    if (backend === ANN_BACKENDS[0]) {
+      ctx.report("exact_search_p99_ms", percentile(exactAll, 99), "ms");
+      ctx.report("index_build_s", buildMs / 1000, "s");
+      ctx.report("ann_recall_at_10", hits / (QUERIES * 10), "ratio");
+      ctx.report("ann_search_p99_ms", percentile(latencies, 99), "ms");
+      ctx.report("ann_speedup_vs_exact", percentile(ratios, 50), "x");
+    }
+  }
+  // the adversarial case, for the record
+  const uniform = vectors(20_000, false);
+  const uniformQueries = vectors(200, false);
+  const uniformTruth = truthOf(uniform, uniformQueries, 10);
+  const index = createAnnIndex(ANN_BACKENDS[0], { dimensions: D, metric: "cosine" });
+  index.addMany(Array.from({ length: 20_000 }, (_, i) => i), uniform, 2);
+  let hits = 0;
+  for (let q = 0; q < 200; q++) {
+    hits += index.search(uniformQueries.subarray(q * D, (q + 1) * D), 10).keys.filter((k) =>
+      uniformTruth[q].includes(k)
+    )
+      .length;
+  }
+  ctx.report("ann_recall_at_10_uniform", hits / 2_000, "ratio");
+}
+
+const VOCABULARY = 10_000;
+const words = Array.from({ length: VOCABULARY }, (_, i) => {
+  let word = "";
+  for (let n = i + 1; n > 0; n = Math.floor(n / 26)) word += "abcdefghijklmnopqrstuvwxyz"[n % 26];
+  return word + "o";
+});
+const cumulative = new Float64Array(VOCABULARY);
+for (let i = 0, sum = 0; i < VOCABULARY; i++) cumulative[i] = sum += 1 / (i + 1);
+function zipfWord(): string {
+  const target = random() * cumulative[VOCABULARY - 1];
+  let lo = 0, hi = VOCABULARY - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cumulative[mid] < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return words[lo];
+}
+
+async function hybridSuite(ctx: BenchContext): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-bench-retrieval-" });
+  const model = "bench/random-384";
+  try {
+    let memory = await openLocalMemory({ dir, embeddingModel: model });
+    const { id } = await memory.createConversation();
+    for (let i = 0; i < MESSAGES; i += 1_000) {
+      await memory.appendMessages(
+        id,
+        Array.from({ length: 1_000 }, () => ({
+          role: "user" as const,
+          content: Array.from({ length: 20 }, zipfWord).join(" "),
+        })),
+      );
+    }
+    await memory.flush();
+    await memory.close();
+    // the vectors go straight into the store (setup, not measured), like the embedding writer's
+    const db = new DatabaseSync(`${dir}/embeddings.db`);
+    const data = vectors(MESSAGES, true);
+    db.exec("BEGIN");
+    const insert = db.prepare(
+      "INSERT INTO embeddings(item_kind, item_id, model, dimensions, vector, conversation_id, created_at) " +
+        "VALUES ('message', ?, ?, ?, ?, ?, ?)",
+    );
+    for (let i = 0; i < MESSAGES; i++) {
+      insert.run(i + 1, model, D, new Uint8Array(data.buffer, i * D * 4, D * 4), id, Date.now());
+    }
+    db.exec("DELETE FROM pending; COMMIT");
+    db.close();
+    memory = await openLocalMemory({ dir, embeddingModel: model });
+    const began = performance.now();
+    await memory.embedPending();
+    const status = JSON.stringify(await memory.indexStatus());
+    ctx.note(`hybrid: ${MESSAGES} messages indexed in ${((performance.now() - began) / 1000).toFixed(1)} s ${status}`);
+    const queryVectors = vectors(QUERIES, true);
+    const pick = () => words[10 + Math.floor(random() * 990)];
+    const texts = Array.from({ length: QUERIES }, () => `${pick()} ${pick()}`);
+    const ratios: number[] = [];
+    const all = { fts: [] as number[], hybrid: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const fts: number[] = [];
+      const hybrid: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const q = (round * 200 + i) % QUERIES;
+        let t = performance.now();
+        await memory.searchMessages({ query: texts[q], limit: 10 });
+        fts.push(performance.now() - t);
+        t = performance.now();
+        await memory.query({
+          query: texts[q],
+          k: 10,
+          model,
+          vector: Array.from(queryVectors.subarray(q * D, (q + 1) * D)),
+        });
+        hybrid.push(performance.now() - t);
+      }
+      all.fts.push(...fts);
+      all.hybrid.push(...hybrid);
+      ratios.push(percentile(hybrid, 99) / percentile(fts, 99));
+    }
+    ctx.report("fts_p99_ms", percentile(all.fts, 99), "ms");
+    ctx.report("hybrid_p99_ms", percentile(all.hybrid, 99), "ms");
+    ctx.report("hybrid_p99_ratio_vs_fts", percentile(ratios, 50), "x");
+    await memory.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function relevanceAndEmbedding(ctx: BenchContext): Promise<void> {
+  const onnx = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
+    providers: ["cpu"],
+    threads: 2,
+    maxTokens: 256,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-bench-relevance-" });
+  try {
+    const memory = await openLocalMemory({ dir, embed: async (texts) => (await onnx.embed(texts)).vectors });
+    const { id } = await memory.createConversation();
+    const stored = await memory.appendMessages(id, RELEVANCE_MESSAGES.map((content) => ({ role: "user", content })));
+    await memory.embedPending();
+    for (const mode of ["hybrid", "vector", "keyword"] as const) {
+      let sum = 0;
+      for (const { query, relevant } of RELEVANCE_QUERIES) {
+        const { hits } = await memory.query({ query, mode, k: 10 });
+        sum += ndcgAtK(hits.map((h) => h.id), new Map([[stored[relevant].id, 1]]), 10);
+      }
+      ctx.report(
+        `${mode === "hybrid" ? "hybrid" : mode === "vector" ? "vector_only" : "keyword_only"}_ndcg_at_10`,
+        sum / RELEVANCE_QUERIES.length,
+        "ratio",
+      );
+    }
+    await memory.close();
+
+    // embedding speed: 256 sentences of mixed length, interleaved with sentence-transformers
+    const sentences = Array.from({ length: 256 }, (_, i) => RELEVANCE_MESSAGES[(i * 7) % RELEVANCE_MESSAGES.length]);
+    await Deno.writeTextFile(`${dir}/sentences.json`, JSON.stringify(sentences));
+    const python = new Deno.Command(VENV_PYTHON, {
+      args: [new URL("./_st_embed.py", import.meta.url).pathname, `${dir}/sentences.json`, "2"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const lines = python.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    const nextLine = async (): Promise<string> => {
+      while (!buffered.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error("sentence-transformers exited");
+        buffered += value;
+      }
+      const at = buffered.indexOf("\n");
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      return line;
+    };
+    const writer = python.stdin.getWriter();
+    if ((await nextLine()) !== "ready") throw new Error("sentence-transformers did not start");
+    await onnx.embed(sentences.slice(0, 32));
+    const ratios: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      await writer.write(new TextEncoder().encode("go\n"));
+      const st = Number(await nextLine());
+      const began = performance.now();
+      await onnx.embed(sentences);
+      const ours = (performance.now() - began) / 1000;
+      ctx.note(`round ${round}: sentence-transformers ${st.toFixed(2)} s, onnx ${ours.toFixed(2)} s`);
+      ratios.push(st / ours);
+    }
+    await writer.close();
+    await python.status;
+    ctx.report("embed_ratio_vs_sentence_transformers", percentile(ratios, 50), "x");
+  } finally {
+    await onnx.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The suite. */
+export default async function retrieval(ctx: BenchContext): Promise<void> {
+  const only = Deno.env.get("RETRIEVAL_BENCH_ONLY");
+  if (!only || only === "relevance") await relevanceAndEmbedding(ctx);
+  if (!only || only === "ann") await annSuite(ctx);
+  if (!only || only === "hybrid") await hybridSuite(ctx);
+}
