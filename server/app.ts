@@ -256,9 +256,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         routes: OLLAMA_ANONYMOUS_ROUTES,
       });
     }
+    if (config.mode === "webrtc" && config.ml) {
+      // Tab video needs the vision model even without the rest of the API.
+      ml = lifecycle.add(createMlService(config, token, log, () => http?.url));
+    }
     if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
-      // The vision model frames go to: MediaPipe face detection in the ML service (mode all);
-      // without it (mode webrtc, --no-ml) frames are answered with errors.
+      // The vision model frames go to: MediaPipe face detection in the ML service; without it
+      // (--no-ml) frames are answered with errors.
       const frameDetector: FrameDetector | undefined = ml ? mlFaceDetector(ml) : undefined;
       const webrtc = lifecycle.add(
         new WebRtcSessions({

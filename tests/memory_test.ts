@@ -297,13 +297,14 @@ Deno.test("memory over HTTP: messages are embedded in the background and POST /v
     ],
   });
   // the embedding writer works through the queue in the background; stats show the backlog
-  for (let tries = 0; (await api("GET", "/v1/memory/stats")).json.pending_embeddings > 0; tries++) {
-    assert(
-      tries < 600,
-      `the embedding backlog did not drain: ${server.logs.filter((l) => /embed|warn|error/.test(l)).slice(-5)}`,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const embedded = async (count: number) => {
+    for (let tries = 0; (await api("GET", "/v1/memory/stats")).json.embeddings < count; tries++) {
+      assert(tries < 600, `not embedded: ${server.logs.filter((l) => /warn|error/.test(l)).slice(-3)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assertEquals((await api("GET", "/v1/memory/stats")).json.pending_embeddings, 0);
+  };
+  await embedded(3);
   const found = await api("POST", "/v1/memory/query", { query: "tell me about our pet dog", k: 2 });
   assertEquals(found.status, 200);
   assertEquals(found.json.used.vector, true);
@@ -315,4 +316,25 @@ Deno.test("memory over HTTP: messages are embedded in the background and POST /v
     assertEquals([refused.status, refused.type], [400, "application/problem+json"], JSON.stringify(bad));
   }
   assert("/v1/memory/query" in (await api("GET", "/api-doc/openapi.json")).json.paths);
+
+  // a page brought into the chat is kept, embedded, found by meaning and cited by URL; then forgotten
+  const page = await api("POST", "/v1/memory/documents", {
+    conversation_id: conversation.id,
+    url: "https://example.org/greyhounds",
+    title: "Living with a retired racing dog",
+    text: "Retired racing greyhounds are gentle and sleep most of the day. They need a coat in winter.",
+  });
+  assertEquals(page.status, 201);
+  await embedded(4);
+  const read = await api("POST", "/v1/memory/query", {
+    query: "what did I read about dogs in cold weather?",
+    stores: ["documents"],
+  });
+  assertEquals(read.json.hits[0].document.url, "https://example.org/greyhounds");
+  assertEquals(
+    (await fetch(`${server.url}/v1/memory/documents/${page.json.id}`, { method: "DELETE", headers: server.auth }))
+      .status,
+    204,
+  );
+  assertEquals((await api("GET", `/v1/memory/documents/${page.json.id}`)).status, 404);
 });

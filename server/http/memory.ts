@@ -19,6 +19,7 @@ import {
   SearchHitSchema,
 } from "../memory/mod.ts";
 import { MemoryQueryResultSchema, MemoryQuerySchema } from "../memory/query/mod.ts";
+import { DocumentSchema, NewDocumentSchema } from "../memory/types.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -158,6 +159,30 @@ const routes = {
     },
     responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
   }),
+  addDocument: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/documents",
+    summary: "Keep a page the user brought into a chat (text in chunks, embedded in the background)",
+    request: { body: { content: { "application/json": { schema: NewDocumentSchema } }, required: true } },
+    responses: { 201: json(DocumentSchema, "The document"), ...problems(400, 404, 413) },
+  }),
+  getDocument: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/documents/{id}",
+    summary: "A kept page",
+    request: { params: IdParam },
+    responses: { 200: json(DocumentSchema, "The document"), ...problems(404) },
+  }),
+  deleteDocument: createRoute({
+    ...base,
+    method: "delete",
+    path: "/v1/memory/documents/{id}",
+    summary: "Forget a page and its chunks",
+    request: { params: IdParam },
+    responses: { 204: { description: "Deleted" }, ...problems(404) },
+  }),
   query: createRoute({
     ...base,
     method: "post",
@@ -285,6 +310,12 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     const { q, limit, conversation_id, match } = c.req.valid("query");
     const hits = await memory.searchMessages({ query: q, limit, conversationId: conversation_id, match });
     return c.json({ hits }, 200);
+  });
+  router.openapi(routes.addDocument, async (c) => c.json(await memory.addDocument(c.req.valid("json")), 201));
+  router.openapi(routes.getDocument, async (c) => c.json(await memory.getDocument(c.req.valid("param").id), 200));
+  router.openapi(routes.deleteDocument, async (c) => {
+    await memory.deleteDocument(c.req.valid("param").id);
+    return c.body(null, 204);
   });
   router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));
   router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));

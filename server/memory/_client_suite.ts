@@ -189,6 +189,42 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
     }
   });
 
+  test("documents: a page kept in chunks is found and cited by URL; deleting it or its conversation removes it", async (memory) => {
+    const chat = await memory.createConversation({ title: "reading" });
+    const text = "Lighthouses of Brittany. ".repeat(5) + "\n\n" +
+      "The Phare du Créac'h has two black and white bands and guards the Ushant passage. ".repeat(30);
+    const page = await memory.addDocument({
+      conversation_id: chat.id,
+      url: "https://example.org/phares",
+      title: "Phares",
+      text,
+    });
+    assert(page.chunks > 1, `${page.chunks} chunks`);
+    assertEquals((await memory.getDocument(page.id)).url, "https://example.org/phares");
+    const { hits } = await memory.query({ query: "Ushant passage lighthouse", stores: ["documents"], k: 3 });
+    assert(hits.length > 0 && hits.every((h) => h.kind === "chunk"));
+    assertEquals(hits[0].document?.url, "https://example.org/phares");
+    await memory.flush();
+    assertEquals(
+      (await memory.listPendingEmbeddings({ limit: 500 })).items.filter((p) => p.item_kind === "chunk").length,
+      page.chunks,
+    );
+    await memory.deleteDocument(page.id);
+    await rejectsWith(memory.getDocument(page.id), "not_found");
+    assertEquals((await memory.query({ query: "Ushant passage", stores: ["documents"] })).hits, []);
+    await memory.flush();
+    assertEquals((await memory.listPendingEmbeddings({ limit: 500 })).items.filter((p) => p.item_kind === "chunk"), []);
+    const again = await memory.addDocument({
+      conversation_id: chat.id,
+      url: "https://example.org/b",
+      text: "Ushant again",
+    });
+    await memory.deleteConversation(chat.id);
+    await rejectsWith(memory.getDocument(again.id), "not_found");
+    await rejectsWith(memory.addDocument({ url: "javascript:alert(1)", text: "x" }), "validation_failed");
+    await rejectsWith(memory.addDocument({ url: "https://example.org", text: "   " }), "validation_failed");
+  });
+
   test("knowledge: entities upsert, relations link them, facts keep provenance and are searchable", async (memory) => {
     const { id: conversationId } = await memory.createConversation();
     const [message] = await memory.appendMessages(conversationId, [{ role: "user", content: "Ada lives in London" }]);

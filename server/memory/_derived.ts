@@ -114,6 +114,7 @@ const KIND_PREFIX: Record<EmbeddableKind, string> = {
   fact: ID_PREFIX.fact,
   summary: ID_PREFIX.summary,
   episode: ID_PREFIX.episode,
+  chunk: ID_PREFIX.chunk,
 };
 
 const ITEM_LOOKUP: Record<EmbeddableKind, [StoreName, string]> = {
@@ -121,6 +122,10 @@ const ITEM_LOOKUP: Record<EmbeddableKind, [StoreName, string]> = {
   fact: ["knowledge", "SELECT NULL AS conversation_id FROM facts WHERE id = ?"],
   summary: ["summaries", "SELECT conversation_id FROM summaries WHERE id = ?"],
   episode: ["experience", "SELECT NULL AS conversation_id FROM episodes WHERE id = ?"],
+  chunk: [
+    "conversations",
+    "SELECT d.conversation_id FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
+  ],
 };
 
 /** The row id and conversation of an embeddable item, or not_found. */
@@ -243,6 +248,7 @@ export async function checkDerived(ctx: MemoryContext): Promise<string[]> {
     ["fact", "knowledge", "SELECT id FROM facts"],
     ["episode", "experience", "SELECT id FROM episodes"],
     ["summary", "summaries", "SELECT id FROM summaries"],
+    ["chunk", "conversations", "SELECT id FROM document_chunks"],
   ];
   for (const [kind, store, sql] of truth) {
     const ids = new Set(db.all<{ id: number }>(store, sql).map((row) => row.id));

@@ -82,6 +82,7 @@ export const OUTBOX_OPS = {
   conversationCreated: "conversation.created",
   conversationDeleted: "conversation.deleted",
   factDeleted: "fact.deleted",
+  documentDeleted: "document.deleted",
 } as const;
 
 /**
@@ -94,6 +95,12 @@ const FEEDS: Feed[] = [
       [OUTBOX_OPS.conversationDeleted]: (db, p) => {
         db.prepare("DELETE FROM embeddings WHERE conversation_id = ?").run(p.id as string);
         db.prepare("DELETE FROM pending WHERE conversation_id = ?").run(p.id as string);
+      },
+      [OUTBOX_OPS.documentDeleted]: (db, p) => {
+        for (const chunk of p.chunks as number[]) {
+          db.prepare("DELETE FROM embeddings WHERE item_kind = 'chunk' AND item_id = ?").run(chunk);
+          db.prepare("DELETE FROM pending WHERE item_kind = 'chunk' AND item_id = ?").run(chunk);
+        }
       },
     }),
     summaries: onOp({
@@ -119,6 +126,15 @@ const FEEDS: Feed[] = [
     embeddings: queue("message", true),
     meta: count("messages_written"),
   }, "id, conversation_id"),
+  {
+    // a page's chunks, with their document's conversation (deleting that takes the chunks along)
+    name: "conversations.document_chunks",
+    store: "conversations",
+    sql: `SELECT c.id AS id, d.conversation_id AS conversation_id FROM document_chunks c
+      JOIN documents d ON d.id = c.document_id WHERE c.id > ? ORDER BY c.id LIMIT ?`,
+    outbox: false,
+    effects: { embeddings: queue("chunk", true), meta: count("document_chunks_added") },
+  },
   tail("knowledge.facts", "knowledge", "facts", { embeddings: queue("fact", false), meta: count("facts_added") }),
   tail("tool_results.tool_results", "tool_results", "tool_results", { meta: count("tool_results_recorded") }),
   tail("experience.episodes", "experience", "episodes", {

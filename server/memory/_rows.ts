@@ -24,6 +24,8 @@ export const ID_PREFIX = {
   tool_result: "tool",
   episode: "ep",
   summary: "sum",
+  document: "doc",
+  chunk: "chunk",
 } as const;
 
 /** A public id for row `n`. */

@@ -33,6 +33,7 @@
  */
 import { z } from "zod";
 import { type MemoryQueryInput, MemoryQueryResultSchema } from "./query/schema.ts";
+import { DocumentSchema, type NewDocument } from "./types.ts";
 import {
   BackupManifestSchema,
   type ConversationPatch,
@@ -335,6 +336,23 @@ export const MEMORY_METHODS = {
     args: () => [],
     reply: "empty",
     long: true,
+  }),
+
+  // documents: pages the user brought into a chat
+  /** Keeps a page (URL, title, text in chunks, embedded in the background). */
+  addDocument: rpc("AddDocument", (input: NewDocument) => input)({
+    result: DocumentSchema,
+    args: (r) => [r as NewDocument],
+  }),
+  getDocument: rpc("GetDocument", (id: string) => ({ id }))({
+    result: DocumentSchema,
+    args: (r) => [r.id],
+  }),
+  /** Deletes the page and its chunks; their embeddings follow via the outbox. */
+  deleteDocument: rpc("DeleteDocument", (id: string) => ({ id }))({
+    result: nothing,
+    args: (r) => [r.id],
+    reply: "empty",
   }),
 
   // retrieval

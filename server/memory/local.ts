@@ -13,6 +13,7 @@ import type { MemoryCalls, MemoryClient } from "./client.ts";
 import { type MemoryContext, parse, StoreAccess } from "./_context.ts";
 import * as conversations from "./_conversations.ts";
 import * as derived from "./_derived.ts";
+import * as documents from "./_documents.ts";
 import * as experience from "./_experience.ts";
 import * as knowledge from "./_knowledge.ts";
 import * as toolResults from "./_tool_results.ts";
@@ -95,6 +96,9 @@ const STORE_OPERATIONS = {
   putEmbedding: derived.putEmbedding,
   getEmbedding: derived.getEmbedding,
   listPendingEmbeddings: derived.listPendingEmbeddings,
+  addDocument: documents.addDocument,
+  getDocument: documents.getDocument,
+  deleteDocument: documents.deleteDocument,
 } satisfies { [K in keyof MemoryCalls]?: StoreOperation<K> };
 
 /** The calls the store modules implement (the rest touch every store and live in the class). */
@@ -304,6 +308,15 @@ export class LocalMemory implements MemoryClient {
       }
     }
     return await this.#indexService().query(query, vector);
+  }
+
+  /** The text an item of a kind without a getter is embedded from (page chunks), or null when it is gone. */
+  async embeddableText(kind: string, id: string): Promise<string | null> {
+    await this.#ready();
+    if (kind !== "chunk") return null;
+    const n = Number(String(id).replace(/^chunk_/, ""));
+    return this.#db.get<{ text: string }>("conversations", "SELECT text FROM document_chunks WHERE id = ?", n)?.text ??
+      null;
   }
 
   /** Embeds everything queued now and brings the vector index up to date (tests, benchmarks). */

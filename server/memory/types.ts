@@ -214,7 +214,7 @@ export const SummarySchema = z.object({
 export type Summary = z.infer<typeof SummarySchema>;
 
 /** The kinds of item an embedding can belong to. */
-export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode"] as const;
+export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode", "chunk"] as const;
 /** An embeddable item kind. */
 export type EmbeddableKind = typeof EMBEDDABLE_KINDS[number];
 
@@ -434,3 +434,28 @@ export type NewFeedback = z.infer<typeof FeedbackSchema>;
 export type NewSummary = z.infer<typeof NewSummarySchema>;
 /** A new embedding. */
 export type NewEmbedding = z.infer<typeof NewEmbeddingSchema>;
+
+/** Longest page text kept as a document (characters); it is stored in chunks. */
+export const MEMORY_MAX_DOCUMENT_CHARS = 2 * 1024 * 1024;
+
+/** `addDocument` input: a page the user brought into a chat (never browsing at large). */
+export const NewDocumentSchema = z.object({
+  conversation_id: z.string().min(1).max(200).optional(),
+  url: z.url({ protocol: /^https?$/ }).max(4096),
+  title: z.string().max(MEMORY_MAX_NAME_LENGTH).optional(),
+  text: z.string().trim().min(1).max(MEMORY_MAX_DOCUMENT_CHARS),
+});
+/** `addDocument` input. */
+export type NewDocument = z.infer<typeof NewDocumentSchema>;
+
+/** A page kept in memory, in `chunks` full-text indexed and embedded pieces. */
+export const DocumentSchema = z.object({
+  id: z.string(),
+  conversation_id: z.string().nullable(),
+  url: z.string(),
+  title: z.string().nullable(),
+  chunks: z.number().int(),
+  created_at: z.string(),
+}).meta({ id: "Document" });
+/** A page kept in memory. */
+export type Document = z.infer<typeof DocumentSchema>;
