@@ -267,19 +267,37 @@ Deno.test({
           await diagnosed(panel, "controls", async () => {
             await panel.click("#new-chat");
             await configure(panel, { maxTokens: "400" });
-            await panel.fill("#prompt", "Write a long story about a lighthouse keeper.");
+            // A long, steady reply, so Stop always lands mid-stream.
+            await panel.fill("#prompt", "Count from 1 to 500, one number per line.");
+            // Stop is pressed from inside the page the moment the first token shows, so it lands mid-stream
+            // however fast or slow the model is.
+            const stopped = panel.evaluate(() =>
+              new Promise<void>((resolve) => {
+                const tryStop = () => {
+                  const body = document.querySelector(".message.assistant.streaming .body");
+                  if (!body?.textContent) return false;
+                  (document.querySelector("#stop") as HTMLButtonElement).click();
+                  resolve();
+                  return true;
+                };
+                if (!tryStop()) {
+                  new MutationObserver((_, observer) => {
+                    if (tryStop()) observer.disconnect();
+                  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+                }
+              })
+            );
             await panel.press("#prompt", "Enter");
-            await panel.locator(".message.assistant.streaming .body p").first().waitFor({ timeout: 60_000 });
-            await panel.click("#stop");
-            await panel.locator(".message.assistant .stopped").waitFor();
+            await stopped;
+            await panel.locator(".message.assistant .stopped").waitFor({ timeout: 30_000 });
             assert.equal(await panel.isDisabled("#send"), false);
             await configure(panel, { maxTokens: "40" });
 
             const [download] = await Promise.all([panel.waitForEvent("download"), panel.click("#export")]);
-            assert.match(download.suggestedFilename(), /^write-a-long-story.*\.md$/);
+            assert.match(download.suggestedFilename(), /^count-from-1-to-500.*\.md$/);
             const markdown = await Deno.readTextFile(await download.path());
-            assert.match(markdown, /^# Write a long story about a lighthouse keeper\./);
-            assert.match(markdown, /## You\n\nWrite a long story/);
+            assert.match(markdown, /^# Count from 1 to 500, one number per line\./);
+            assert.match(markdown, /## You\n\nCount from 1 to 500/);
 
             // What a right-click on selected text queues for the panel (the service worker writes it).
             await panel.evaluate(() =>
