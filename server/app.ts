@@ -189,13 +189,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const httpStopping = new AbortController();
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
       // memories are embedded through the orchestrator (created below) with the in-process MiniLM
-      let embedder: ModelOrchestrator | undefined;
+      const embedder: { orchestrator?: ModelOrchestrator } = {};
       memory = lifecycle.add(
         new MemoryComponent({
           config,
           token,
           log: log.child("memory"),
-          embed: (texts, options) => embedWith(embedder, DEFAULT_EMBEDDING_MODEL, texts, options),
+          embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
         }),
       );
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
@@ -219,7 +219,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           promptCacheSequences: config.promptCache,
         }),
       );
-      embedder = orchestrator;
+      embedder.orchestrator = orchestrator;
       const shutdownSignal = httpStopping.signal;
       ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
       if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
@@ -246,6 +246,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         models,
         version: VERSION,
         memory: memory.memory,
+        ml,
         shutdownSignal,
         serveRoot: config.mode === "http",
       }));
@@ -255,9 +256,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         routes: OLLAMA_ANONYMOUS_ROUTES,
       });
     }
+    if (config.mode === "webrtc" && config.ml) {
+      // Tab video needs the vision model even without the rest of the API.
+      ml = lifecycle.add(createMlService(config, token, log, () => http?.url));
+    }
     if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
-      // The vision model frames go to: MediaPipe face detection in the ML service (mode all);
-      // without it (mode webrtc, --no-ml) frames are answered with errors.
+      // The vision model frames go to: MediaPipe face detection in the ML service; without it
+      // (--no-ml) frames are answered with errors.
       const frameDetector: FrameDetector | undefined = ml ? mlFaceDetector(ml) : undefined;
       const webrtc = lifecycle.add(
         new WebRtcSessions({

@@ -107,7 +107,7 @@ export interface ExtensionBrowser extends AsyncDisposable {
 
 /** Launches Chromium for `extensionDir`, with the host installed for the server's `dataDir`. */
 export async function launchExtensionBrowser(
-  options: { extensionDir: string; dataDir: string },
+  options: { extensionDir: string; dataDir: string; extraArgs?: string[] },
 ): Promise<ExtensionBrowser> {
   const home = await Deno.makeTempDir({ prefix: "tabagent-chromium-" });
   // install-host writes to $XDG_CONFIG_HOME/chromium/NativeMessagingHosts: make that the profile.
@@ -123,7 +123,7 @@ export async function launchExtensionBrowser(
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: chromiumArgs(options.extensionDir),
+    args: [...chromiumArgs(options.extensionDir), ...(options.extraArgs ?? [])],
     viewport: { width: 420, height: 720 },
   });
   try {

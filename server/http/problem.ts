@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type ErrorCode, TabAgentError, toProblem, toTabAgentError } from "../errors/mod.ts";
-import type { HttpEnv } from "./router.ts";
+import type { HttpEnv } from "./env.ts";
 
 /** The media type of every error body (RFC 9457). */
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";

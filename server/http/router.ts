@@ -1,15 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { validationError } from "../errors/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import type { HttpEnv } from "./env.ts";
 import { problem } from "./problem.ts";
 
-/** Per-request values every handler can read with `c.get()`. */
-export interface HttpEnv {
-  Variables: {
-    requestId: string;
-    log: Logger;
-  };
-}
+export type { HttpEnv } from "./env.ts";
 
 /** Statuses a router may declare for every one of its routes (what its component can answer). */
 export type RouterStatus = 404 | 409 | 422 | 429 | 502 | 503 | 507;

@@ -9,9 +9,19 @@
  *    free-form JSON, `optional` fields are null when unset; `_proto.ts` maps them by name);
  * 2. this table: one entry, with the result schema in `types.ts` (HTTP documents the same schema);
  * 3. one implementation: a function `(ctx, ...args)` in the store module that owns the data
- *    (`_conversations.ts`, `_knowledge.ts`, …), listed in `local.ts`'s `STORE_OPERATIONS`.
+ *    (`_conversations.ts`, `_knowledge.ts`, …), listed in `local.ts`'s `STORE_OPERATIONS`; a call
+ *    that needs LocalMemory's own state (workers, gates, an index it owns) is a method of the class.
  * The remote client, the gRPC server and the shared test suite's clients need nothing more; TypeScript
- * refuses a LocalMemory that lacks the method.
+ * refuses a LocalMemory that lacks the method. HTTP routes, if any, reuse the result schema.
+ *
+ * ```ts
+ * // client.ts, in MEMORY_METHODS:
+ * searchHybrid: rpc("SearchHybrid", (options: HybridOptions) => options)({
+ *   result: z.array(HybridHitSchema),
+ *   args: (r) => [r as HybridOptions],
+ *   reply: "hits",
+ * }),
+ * ```
  *
  * @example
  * ```ts

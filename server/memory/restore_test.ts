@@ -24,7 +24,7 @@ function mode(path: string): number {
 
 Deno.test("two restores at once: one succeeds, the other gets 409, and memory keeps working", async () => {
   await withDir(async (root) => {
-    const memory = await openLocalMemory({ dir: `${root}/db` });
+    const memory = await openLocalMemory({ dir: `${root}/db`, searchWorkers: 0 });
     try {
       const { id } = await memory.createConversation({ title: "before" });
       await memory.appendMessages(id, [{ role: "user", content: "kept through the restore" }]);
@@ -51,7 +51,7 @@ Deno.test("two restores at once: one succeeds, the other gets 409, and memory ke
 
 Deno.test("restores keep the last generations of replaced files under .previous", async () => {
   await withDir(async (root) => {
-    const memory = await openLocalMemory({ dir: `${root}/db` });
+    const memory = await openLocalMemory({ dir: `${root}/db`, searchWorkers: 0 });
     try {
       await memory.backup(`${root}/backup`);
       for (let i = 0; i < PREVIOUS_GENERATIONS + 2; i++) await memory.restore(`${root}/backup`);
@@ -101,7 +101,7 @@ Deno.test({
       Deno.chmodSync(`${root}/db`, 0o755); // an existing --db-path made by hand
       Deno.mkdirSync(`${root}/backup`, { mode: 0o755 });
       Deno.chmodSync(`${root}/backup`, 0o755); // an existing, empty backup folder
-      const memory = await openLocalMemory({ dir: `${root}/db` });
+      const memory = await openLocalMemory({ dir: `${root}/db`, searchWorkers: 0 });
       try {
         await memory.createConversation({ title: "secret" });
         assertEquals(mode(`${root}/db`), 0o700);

@@ -15,22 +15,18 @@
  * ```
  * @module
  */
+export { type CallOptions, ML_CHANNEL_OPTIONS, ML_DEADLINES_MS, MlClient, type MlClientOptions } from "./client.ts";
 export {
-  type CallOptions,
   type Detection,
   type DetectResult,
   type EmbedResult,
   type FrameStream,
   type GenerateEvent,
-  ML_CHANNEL_OPTIONS,
-  ML_DEADLINES_MS,
-  MlClient,
-  type MlClientOptions,
   type TensorValue,
   VISION_TASKS,
   type VisionImage,
   type VisionTask,
-} from "./client.ts";
+} from "./types.ts";
 export {
   localWorkerAddress,
   ML_BUILTIN_EMBEDDING,
@@ -43,11 +39,11 @@ export {
 export {
   BREAKER_COOLDOWN_MS,
   BREAKER_CRASHES,
-  LocalWorker,
   type MlWorker,
-  RemoteWorker,
   restartDelay,
   type WorkerState,
   type WorkerStatus,
-} from "./worker.ts";
+} from "./_worker_base.ts";
+export { LocalWorker, type LocalWorkerOptions } from "./worker.ts";
+export { RemoteWorker, type RemoteWorkerOptions } from "./remote_worker.ts";
 export { mlChecks } from "./doctor.ts";

@@ -10,20 +10,21 @@ import { TabAgentError } from "../errors/mod.ts";
 import { locateWeights, ModelCache, modelIdSchema } from "../models/mod.ts";
 import type { ComponentHealth } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import {
-  type CallOptions,
-  type DetectResult,
-  type EmbedResult,
-  type FrameStream,
-  type GenerateEvent,
-  type MlClient,
-  type TensorValue,
-  type VisionImage,
-  type VisionTask,
-} from "./client.ts";
+import type { CallOptions, MlClient } from "./client.ts";
+import type {
+  DetectResult,
+  EmbedResult,
+  FrameStream,
+  GenerateEvent,
+  TensorValue,
+  VisionImage,
+  VisionTask,
+} from "./types.ts";
 import type { GenerateRequest } from "./_generated/tabagent/ml/v1/GenerateRequest.ts";
 import type { ModelKind } from "./_generated/tabagent/ml/v1/ModelKind.ts";
-import { LocalWorker, type MlWorker, RemoteWorker, type WorkerStatus } from "./worker.ts";
+import { type MlWorker, type WorkerStatus } from "./_worker_base.ts";
+import { RemoteWorker } from "./remote_worker.ts";
+import { LocalWorker } from "./worker.ts";
 
 /** How calls are spread over ready workers. */
 export const ML_DISPATCH = ["least-loaded", "round-robin"] as const;

@@ -2,7 +2,8 @@ import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { TabAgentError } from "../errors/mod.ts";
 import { createLogger } from "../log/mod.ts";
 import { MlService, type MlServiceOptions } from "./service.ts";
-import { BREAKER_CRASHES, type LocalWorker, RESTART_MAX_MS, restartDelay } from "./worker.ts";
+import { BREAKER_CRASHES, RESTART_MAX_MS, restartDelay } from "./_worker_base.ts";
+import type { LocalWorker } from "./worker.ts";
 
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname).replace(/\/$/, "");
 const PYTHON = `${ROOT}/python-ml/.venv/bin/python`;

@@ -10,25 +10,20 @@
  * holds (`--lifeline stdin`); when the server dies, even by SIGKILL, the pipe closes and Python exits.
  * @module
  */
-import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { MlClient } from "./client.ts";
-
-/** First restart delay (ms); doubles per consecutive crash, up to {@link RESTART_MAX_MS}. */
-export const RESTART_BASE_MS = 100;
-/** Longest restart delay (ms). */
-export const RESTART_MAX_MS = 10_000;
-/** Crashes within {@link BREAKER_WINDOW_MS} that open the breaker. */
-export const BREAKER_CRASHES = 5;
-/** The window in which crashes count towards the breaker (ms). */
-export const BREAKER_WINDOW_MS = 60_000;
-/** How long an open breaker waits before one more try (ms). */
-export const BREAKER_COOLDOWN_MS = 60_000;
-/** How long a spawned worker may take to answer SERVING (ms). */
-export const START_TIMEOUT_MS = 60_000;
-/** How often a ready worker is probed, and how many failed probes in a row mean it hangs. */
-export const PROBE_INTERVAL_MS = 5_000;
-export const PROBE_FAILURES = 3;
+import {
+  BREAKER_COOLDOWN_MS,
+  BREAKER_CRASHES,
+  BREAKER_WINDOW_MS,
+  type MlWorker,
+  PROBE_FAILURES,
+  PROBE_INTERVAL_MS,
+  restartDelay,
+  START_TIMEOUT_MS,
+  WorkerBase,
+  type WorkerStatus,
+} from "./_worker_base.ts";
 
 /** Sends `signal` to `child` unless it has already exited. */
 function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void {
@@ -36,93 +31,6 @@ function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void {
     child.kill(signal);
   } catch (error) {
     if (!(error instanceof TypeError)) throw error; // "child process has already terminated"
-  }
-}
-
-/** A worker's state. */
-export type WorkerState = "starting" | "ready" | "restarting" | "broken" | "stopped";
-
-/** What health, doctor and `/v1/ml` show about a worker. */
-export interface WorkerStatus {
-  name: string;
-  kind: "local" | "remote";
-  address: string;
-  state: WorkerState;
-  pid: number | null;
-  restarts: number;
-  inFlight: number;
-  lastError: string | null;
-  since: string;
-}
-
-/** The interface dispatch sees. */
-export interface MlWorker {
-  readonly name: string;
-  readonly state: WorkerState;
-  /** Calls dispatched to it and not finished. */
-  inFlight: number;
-  /** True when the worker shares this machine's disk (models load by path). */
-  readonly sharesDisk: boolean;
-  /** The client while ready. */
-  readonly client: MlClient | undefined;
-  status(): WorkerStatus;
-  start(): Promise<void>;
-  stop(graceMs: number): Promise<void>;
-  /** Resolves on the next state change (or after `timeoutMs`). */
-  changed(timeoutMs: number): Promise<void>;
-}
-
-/** Exponential backoff with full jitter: a random delay in [d/2, d], d = base·2^(n-1) capped. */
-export function restartDelay(consecutiveCrashes: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.max(0, consecutiveCrashes - 1));
-  return Math.round(ceiling / 2 + random() * ceiling / 2);
-}
-
-abstract class WorkerBase {
-  readonly name: string;
-  inFlight = 0;
-  protected _state: WorkerState = "stopped";
-  protected _client: MlClient | undefined;
-  protected _since = new Date().toISOString();
-  protected _lastError: string | null = null;
-  protected _restarts = 0;
-  protected log: Logger;
-  #waiters: (() => void)[] = [];
-
-  constructor(name: string, log: Logger) {
-    this.name = name;
-    this.log = log;
-  }
-
-  get state(): WorkerState {
-    return this._state;
-  }
-
-  get client(): MlClient | undefined {
-    return this._state === "ready" ? this._client : undefined;
-  }
-
-  protected setState(state: WorkerState, error?: string): void {
-    if (error !== undefined) this._lastError = error;
-    if (state === this._state) return;
-    this._state = state;
-    this._since = new Date().toISOString();
-    this.log.info("ml worker state", { worker: this.name, state, ...(error ? { error } : {}) });
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  changed(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== wake);
-        resolve();
-      }, timeoutMs);
-      const wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#waiters.push(wake);
-    });
   }
 }
 
@@ -403,78 +311,5 @@ export class LocalWorker extends WorkerBase implements MlWorker {
   /** Sends a signal to the process (tests and the benchmark use it to simulate crashes and hangs). */
   signal(signal: Deno.Signal): void {
     if (this.#child) signalChild(this.#child, signal);
-  }
-}
-
-/** Options for {@link RemoteWorker}. */
-export interface RemoteWorkerOptions {
-  name: string;
-  /** host:port */
-  address: string;
-  token: string | null;
-  /** TLS off loopback; `ca` trusts a private CA (PEM), `serverName` is the name its certificate carries. */
-  tls?: { ca?: Uint8Array; serverName?: string };
-  log: Logger;
-}
-
-/** A worker someone else runs; probed, reconnected, never spawned. */
-export class RemoteWorker extends WorkerBase implements MlWorker {
-  readonly sharesDisk = false;
-  #options: RemoteWorkerOptions;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #stopping = false;
-  #failures = 0;
-
-  constructor(options: RemoteWorkerOptions) {
-    super(options.name, options.log);
-    this.#options = options;
-  }
-
-  status(): WorkerStatus {
-    return {
-      name: this.name,
-      kind: "remote",
-      address: this.#options.address,
-      state: this._state,
-      pid: null,
-      restarts: this._restarts,
-      inFlight: this.inFlight,
-      lastError: this._lastError,
-      since: this._since,
-    };
-  }
-
-  async start(): Promise<void> {
-    this.#stopping = false;
-    this.setState("starting");
-    const o = this.#options;
-    this._client = new MlClient({ address: o.address, token: o.token, tls: o.tls, name: this.name });
-    await this.#probe();
-  }
-
-  async #probe(): Promise<void> {
-    if (this.#stopping) return;
-    try {
-      const status = await this._client!.health({ deadlineMs: 3_000 });
-      if (status !== "SERVING") throw new TabAgentError("unavailable", `health says ${status}`);
-      this.#failures = 0;
-      this.setState("ready");
-    } catch (error) {
-      this.#failures++;
-      if (this._state === "ready") this._restarts++;
-      const message = error instanceof Error ? error.message : String(error);
-      this.setState(this.#failures >= BREAKER_CRASHES ? "broken" : "restarting", message);
-    }
-    const delay = this._state === "ready" ? PROBE_INTERVAL_MS : restartDelay(this.#failures);
-    this.#timer = setTimeout(() => this.#probe(), delay);
-    Deno.unrefTimer(this.#timer as unknown as number);
-  }
-
-  stop(_graceMs: number): Promise<void> {
-    this.#stopping = true;
-    clearTimeout(this.#timer);
-    this._client?.close();
-    this.setState("stopped");
-    return Promise.resolve();
   }
 }

@@ -14,7 +14,7 @@ import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 
 const ROUNDS = 7;
-const QUESTION = "What is the capital of France?";
+const QUESTION = "What is the capital of France? Answer in one sentence.";
 const MAX_TOKENS = 8;
 
 async function apiTtft(url: string, auth: Record<string, string>): Promise<number> {

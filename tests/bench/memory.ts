@@ -24,6 +24,8 @@ import { startServer } from "../_server.ts";
 import { type BenchContext, median, pairedRounds, percentile, reportPaired } from "./_harness.ts";
 
 const VOCABULARY = 10_000;
+/** A word no message holds (every vocabulary word ends in "o"): a search for it only catches the index up. */
+const CATCH_UP_QUERY = "catchupx";
 const CORPUS = 100_000;
 const BATCH = 1_000;
 /** Batches of {@link BATCH} per side per paired round. */
@@ -170,8 +172,9 @@ function rawMinimalRate(path: string, texts: string[], batch: number): number {
 async function storeInsertRate(memory: LocalMemory, conversation: string, texts: string[]): Promise<number> {
   const began = performance.now();
   for (const content of texts) await memory.appendMessages(conversation, [{ role: "user", content }]);
-  // A search indexes what waits for the full-text index, so every timed message is indexed.
-  await memory.searchMessages({ query: texts[0], limit: 1 });
+  // A search indexes what waits for the full-text index, so every timed message is indexed. The
+  // word is in no message: the raw side only indexes, so ours must not pay for ranking either.
+  await memory.searchMessages({ query: CATCH_UP_QUERY, limit: 1 });
   return texts.length / ((performance.now() - began) / 1000);
 }
 
@@ -258,7 +261,7 @@ export default async function (ctx: BenchContext): Promise<void> {
         for (const message of await memory.appendMessages(corpus, batch)) ids.push(message.id);
       }
       // A search indexes what waits for the full-text index, so every timed message is indexed.
-      await memory.searchMessages({ query: batches[0][0].content, limit: 1 });
+      await memory.searchMessages({ query: CATCH_UP_QUERY, limit: 1 });
       return (count * BATCH) / ((performance.now() - began) / 1000);
     };
     const raw = rawDatabase(`${dataDir}/raw-batch.db`, "NORMAL");

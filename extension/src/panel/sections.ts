@@ -10,6 +10,7 @@ import { modelsSection } from "./models.ts";
 import { pageSection } from "./page.ts";
 import { settingsSection } from "./settings.ts";
 import { statusSection } from "./status.ts";
+import { videoSection } from "./video.ts";
 
 /** Every section of the panel. */
 export const SECTIONS: PanelSection[] = [
@@ -18,6 +19,7 @@ export const SECTIONS: PanelSection[] = [
   chatSection,
   citationsSection,
   pageSection,
+  videoSection,
   conversationsSection,
   settingsSection,
 ];

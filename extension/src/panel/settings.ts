@@ -127,6 +127,7 @@ export const settingsSection: PanelSection = {
         before.serverUrl !== context.settings.serverUrl || before.serverToken !== context.settings.serverToken ||
         before.relayOnly !== context.settings.relayOnly
       ) {
+        context.setConnection({ state: "starting", detail: "Connecting again with the new settings…" });
         context.setConnection(await context.env.connect(true));
       }
     });

@@ -78,7 +78,9 @@ export const videoSection: PanelSection = {
       if (!parsed.success) return false;
       const event = parsed.data;
       if (event.type === "video/state") {
-        status.textContent = event.state === "streaming" ? `Watching (${event.detail})` : event.state;
+        status.textContent = event.state === "streaming"
+          ? `Watching (${event.detail})`
+          : `${event.state} (${event.detail})`;
         setStreaming(event.state !== "stopped");
       } else if (event.type === "video/error") {
         status.textContent = `${event.code}: ${event.message}`;

@@ -28,7 +28,15 @@ async function embedTexts(
   request: { model: string; texts: string[]; truncate: boolean; keepAlive: number | undefined },
 ) {
   const timings = new Timings();
-  const { handle } = await deps.names.acquire(request.model, request.keepAlive);
+  const resolved = await deps.names.resolve(request.model);
+  if (deps.ml && await deps.ml.servesEmbedding(resolved.id)) {
+    // A sentence-transformers model the Python ML service runs (e.g. the packaged MiniLM), as on /v1.
+    timings.loaded = performance.now();
+    if (request.texts.length === 0) return { vectors: [] as Float32Array[], promptTokens: 0, timings };
+    const result = await deps.ml.embed({ model: resolved.id, inputs: request.texts }, { signal: c.req.raw.signal });
+    return { ...result, timings };
+  }
+  const { handle } = await deps.names.acquire(request.model, request.keepAlive, resolved);
   timings.loaded = performance.now();
   try {
     if (request.texts.length === 0) return { vectors: [] as Float32Array[], promptTokens: 0, timings };

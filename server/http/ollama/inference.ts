@@ -18,6 +18,7 @@ import {
   type PreparedTurn,
   prepareTurnPipeline,
 } from "../../inference/pipeline/mod.ts";
+import type { MlService } from "../../ml/mod.ts";
 import type { HttpEnv } from "../router.ts";
 import { ndjsonResponse } from "./_ndjson.ts";
 import { budgetFor, keepAliveMs, type ModelNames, readBody, samplingOf, Timings } from "./_request.ts";
@@ -33,6 +34,8 @@ import {
 export interface OllamaInferenceDeps {
   orchestrator: ModelOrchestrator;
   names: ModelNames;
+  /** The Python ML service: the sentence-transformers embeddings `/v1/embeddings` sends there. */
+  ml?: MlService;
   memory?: ConversationMemory;
   shutdownSignal?: AbortSignal;
 }

@@ -17,6 +17,7 @@ import type { RouteConfig } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { ModelOrchestrator } from "../../inference/orchestrator/mod.ts";
 import { type ConversationMemory, prepareTurnPipeline } from "../../inference/pipeline/mod.ts";
+import type { MlService } from "../../ml/mod.ts";
 import type { ModelsComponent } from "../../models/mod.ts";
 import { BEARER_SECURITY, createRouter } from "../router.ts";
 import { ModelFactsCache } from "./_model_facts.ts";
@@ -62,6 +63,8 @@ export interface OllamaRoutesDeps {
   models: ModelsComponent;
   version: string;
   memory?: ConversationMemory;
+  /** The Python ML service, when it runs: sentence-transformers embeddings go there, as on `/v1`. */
+  ml?: MlService;
   /** Aborts when the server stops: open streams end. */
   shutdownSignal?: AbortSignal;
   /**
@@ -230,6 +233,7 @@ export function ollamaRoutes(deps: OllamaRoutesDeps) {
   const inference: OllamaInferenceDeps = {
     orchestrator: deps.orchestrator,
     names,
+    ml: deps.ml,
     memory: deps.memory,
     shutdownSignal: deps.shutdownSignal,
   };
