@@ -19,7 +19,8 @@ import {
   SearchHitSchema,
 } from "../memory/mod.ts";
 import { MemoryQueryResultSchema, MemoryQuerySchema } from "../memory/query/mod.ts";
-import { DocumentSchema, NewDocumentSchema } from "../memory/types.ts";
+import { DocumentSchema, EntitySchema, FactSchema, NewDocumentSchema } from "../memory/types.ts";
+import { MAX_GRAPH_DEPTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -158,6 +159,41 @@ const routes = {
       }),
     },
     responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
+  }),
+  graphEntities: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/graph/entities",
+    summary: "Knowledge graph entities, page by page",
+    request: { query: PageQuery.extend({ type: z.string().min(1).max(1_000).optional() }) },
+    responses: { 200: json(pageOf(EntitySchema, "GraphEntityPage"), "Entities"), ...problems(400) },
+  }),
+  graphEntity: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/graph/entities/{id}",
+    summary: "One entity",
+    request: { params: IdParam },
+    responses: { 200: json(EntitySchema, "The entity"), ...problems(404) },
+  }),
+  graphNeighbors: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/graph/entities/{id}/neighbors",
+    summary: "Entities within `depth` hops, with the relations among them (recursive CTE)",
+    request: {
+      params: IdParam,
+      query: z.object({ depth: z.coerce.number().int().min(1).max(MAX_GRAPH_DEPTH).optional() }),
+    },
+    responses: { 200: json(NeighborhoodSchema, "The neighbourhood"), ...problems(400, 404) },
+  }),
+  facts: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/facts",
+    summary: "Facts with their provenance, page by page",
+    request: { query: PageQuery.extend({ entity_id: z.string().min(1).max(200).optional() }) },
+    responses: { 200: json(pageOf(FactSchema, "GraphFactPage"), "Facts"), ...problems(400, 404) },
   }),
   addDocument: createRoute({
     ...base,
@@ -310,6 +346,16 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     const { q, limit, conversation_id, match } = c.req.valid("query");
     const hits = await memory.searchMessages({ query: q, limit, conversationId: conversation_id, match });
     return c.json({ hits }, 200);
+  });
+  router.openapi(routes.graphEntities, async (c) => c.json(await memory.listEntities(c.req.valid("query")), 200));
+  router.openapi(routes.graphEntity, async (c) => c.json(await memory.getEntity(c.req.valid("param").id), 200));
+  router.openapi(routes.graphNeighbors, async (c) => {
+    const neighborhood = await memory.entityNeighbors(c.req.valid("param").id, c.req.valid("query").depth ?? 1);
+    return c.json(neighborhood, 200);
+  });
+  router.openapi(routes.facts, async (c) => {
+    const { entity_id, ...page } = c.req.valid("query");
+    return c.json(await memory.listFacts({ ...page, entityId: entity_id }), 200);
   });
   router.openapi(routes.addDocument, async (c) => c.json(await memory.addDocument(c.req.valid("json")), 201));
   router.openapi(routes.getDocument, async (c) => c.json(await memory.getDocument(c.req.valid("param").id), 200));

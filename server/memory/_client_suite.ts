@@ -225,6 +225,25 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
     await rejectsWith(memory.addDocument({ url: "https://example.org", text: "   " }), "validation_failed");
   });
 
+  test("knowledge graph: k-hop neighbourhoods follow relations both ways, stop at the depth, survive cycles", async (memory) => {
+    const [ada, lyon, france, bob] = await Promise.all(
+      [["person", "Ada"], ["city", "Lyon"], ["country", "France"], ["person", "Bob"]].map(([type, name]) =>
+        memory.upsertEntity({ type, name })
+      ),
+    );
+    await memory.addRelation({ subject_id: ada.id, predicate: "lives_in", object_id: lyon.id });
+    await memory.addRelation({ subject_id: lyon.id, predicate: "in", object_id: france.id });
+    await memory.addRelation({ subject_id: bob.id, predicate: "knows", object_id: ada.id });
+    await memory.addRelation({ subject_id: france.id, predicate: "home_of", object_id: ada.id }); // a cycle
+    const one = await memory.entityNeighbors(lyon.id, 1);
+    assertEquals(one.neighbors.map((n) => [n.entity.name, n.depth]).sort(), [["Ada", 1], ["France", 1]]);
+    const two = await memory.entityNeighbors(lyon.id, 2);
+    assertEquals(two.neighbors.find((n) => n.entity.name === "Bob")?.depth, 2);
+    assertEquals(two.relations.length, 4);
+    await rejectsWith(memory.entityNeighbors(lyon.id, 9), "validation_failed");
+    await rejectsWith(memory.entityNeighbors("ent_999999", 1), "not_found");
+  });
+
   test("knowledge: entities upsert, relations link them, facts keep provenance and are searchable", async (memory) => {
     const { id: conversationId } = await memory.createConversation();
     const [message] = await memory.appendMessages(conversationId, [{ role: "user", content: "Ada lives in London" }]);

@@ -34,6 +34,7 @@
 import { z } from "zod";
 import { type MemoryQueryInput, MemoryQueryResultSchema } from "./query/schema.ts";
 import { DocumentSchema, type NewDocument } from "./types.ts";
+import { NeighborhoodSchema } from "./weaver/graph.ts";
 import {
   BackupManifestSchema,
   type ConversationPatch,
@@ -353,6 +354,13 @@ export const MEMORY_METHODS = {
     result: nothing,
     args: (r) => [r.id],
     reply: "empty",
+  }),
+
+  // the knowledge graph (weaver/)
+  /** Entities within `depth` hops (1–4) of one entity, with the relations among them. */
+  entityNeighbors: rpc("EntityNeighbors", (id: string, depth?: number) => ({ id, depth }))({
+    result: NeighborhoodSchema,
+    args: (r) => [r.id, r.depth ?? undefined],
   }),
 
   // retrieval

@@ -14,6 +14,7 @@ import { type MemoryContext, parse, StoreAccess } from "./_context.ts";
 import * as conversations from "./_conversations.ts";
 import * as derived from "./_derived.ts";
 import * as documents from "./_documents.ts";
+import * as graph from "./weaver/graph.ts";
 import * as experience from "./_experience.ts";
 import * as knowledge from "./_knowledge.ts";
 import * as toolResults from "./_tool_results.ts";
@@ -99,6 +100,7 @@ const STORE_OPERATIONS = {
   addDocument: documents.addDocument,
   getDocument: documents.getDocument,
   deleteDocument: documents.deleteDocument,
+  entityNeighbors: graph.entityNeighbors,
 } satisfies { [K in keyof MemoryCalls]?: StoreOperation<K> };
 
 /** The calls the store modules implement (the rest touch every store and live in the class). */

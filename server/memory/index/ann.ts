@@ -29,8 +29,11 @@ export interface HnswParams {
   expansionSearch: number;
 }
 
-/** Defaults that keep recall@10 ≥ 0.95 on 384-d vectors (random ones are the hard case). */
-export const DEFAULT_HNSW: HnswParams = { connectivity: 16, expansionAdd: 96, expansionSearch: 160 };
+/**
+ * Defaults for 384-d vectors. The retrieval bench measured recall@10 0.942 at 100,000 vectors with
+ * expansionSearch 160 (0.99 at 20,000 with 128); 256 is meant to lift it past 0.95 at 100,000.
+ */
+export const DEFAULT_HNSW: HnswParams = { connectivity: 16, expansionAdd: 96, expansionSearch: 256 };
 
 /** Nearest keys, closest first, with their distances. */
 export interface AnnMatches {
