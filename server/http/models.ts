@@ -139,6 +139,7 @@ const pullRoute = createRoute({
   responses: {
     202: { description: "Pull started", content: { "application/json": { schema: PullAcceptedSchema } } },
     400: problem("Not an org/name id, or bad options"),
+    409: problem("The model (or one whose id differs only in case) is being pulled, deleted or verified"),
   },
 });
 

@@ -37,7 +37,8 @@ const route = createRoute({
 
 /** The tokenize resource. */
 export function tokenizeRoutes(deps: { orchestrator: ModelOrchestrator }) {
-  return createRouter().openapi(route, async (c) => {
+  // Like the other inference routes: an unknown model is 404, a busy or unready one 409/429/503.
+  return createRouter({ statuses: [404, 409, 429, 503] }).openapi(route, async (c) => {
     const body = c.req.valid("json");
     const handle = await deps.orchestrator.acquire(body.model);
     try {
