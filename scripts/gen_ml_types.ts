@@ -39,7 +39,7 @@ export async function generateMlTypes(outDir: string): Promise<void> {
   if (!out.success) throw new Error(`proto-loader-gen-types failed: ${new TextDecoder().decode(out.stderr)}`);
   for await (const file of walk(outDir)) {
     let text = await Deno.readTextFile(file);
-    text = text.replace(/Original file: .*\/protos\//, "Original file: protos/")
+    text = text.replace(/Original file: [^\n]*\/protos\//g, "Original file: protos/")
       .replace(/from '(\.{1,2}\/[^']+)'/g, (_, path: string) => `from '${path}.ts'`);
     if (/\bBuffer\b/.test(text.replace(/^\/\/.*$/gm, ""))) text = `import type { Buffer } from 'node:buffer';\n${text}`;
     await Deno.writeTextFile(
