@@ -44,6 +44,8 @@ export const MEMORY_MAX_QUERY_LENGTH = 1_000;
 export const MEMORY_MAX_QUERY_TERMS = 32;
 /** Time one search may run in its worker before it is cancelled and answered with 504 (ms). */
 export const MEMORY_SEARCH_TIMEOUT_MS = 10_000;
+/** How long a search waits for its worker to start before failing; the query's own deadline starts after. */
+export const MEMORY_SEARCH_WORKER_STARTUP_MS = 120_000;
 /** Largest embedding vector accepted (dimensions). */
 export const MEMORY_MAX_EMBEDDING_DIMENSIONS = 8_192;
 /** Largest JSONL document one import call accepts (bytes). */

@@ -3,6 +3,7 @@
  * its deadline is terminated (SQLite cannot be interrupted from outside) and replaced, and the
  * caller gets a `timeout` error.
  */
+import { MEMORY_SEARCH_WORKER_STARTUP_MS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 
 /** A message to a search worker. */
@@ -20,6 +21,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 interface Slot {
   worker: Worker;
+  /** Settles when the worker has opened its connections (its `init` reply). */
+  ready: Promise<unknown>;
   pending: Map<number, { resolve: (rows: Record<string, unknown>[]) => void; reject: (error: unknown) => void }>;
 }
 
@@ -35,7 +38,7 @@ export class SearchPool {
 
   #spawn(): Slot {
     const worker = new Worker(new URL("./_search_worker.ts", import.meta.url), { type: "module" });
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve() };
     worker.onmessage = (event: MessageEvent<SearchReply>) => {
       const reply = event.data;
       const waiter = slot.pending.get(reply.id);
@@ -50,7 +53,7 @@ export class SearchPool {
       this.#replace(slot, new TabAgentError("internal", `Search worker failed: ${event.message}`));
     };
     // A failed init surfaces through onerror (which replaces the slot) and on the first query.
-    this.#send(slot, { kind: "init", dir: this.options.dir }).catch(() => {});
+    slot.ready = this.#send(slot, { kind: "init", dir: this.options.dir }).catch(() => {});
     return slot;
   }
 
@@ -75,6 +78,9 @@ export class SearchPool {
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
+    // The deadline is the query's, not the worker's start-up: a worker starting at low priority on a
+    // busy machine (or type-checked under `deno test`) took over 10 s at a load average of 30.
+    await this.#startup(slot);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const result = this.#send(slot, request);
     try {
@@ -89,6 +95,25 @@ export class SearchPool {
             reject(error);
             this.#replace(slot, error);
           }, this.options.timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for a worker's start-up, bounded so that a worker that never starts still fails the query. */
+  async #startup(slot: Slot): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        slot.ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const error = new TabAgentError("unavailable", "The search worker did not start; try again");
+            reject(error);
+            this.#replace(slot, error);
+          }, MEMORY_SEARCH_WORKER_STARTUP_MS);
         }),
       ]);
     } finally {
