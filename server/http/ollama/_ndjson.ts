@@ -2,9 +2,7 @@
  * Newline-delimited JSON streams, as Ollama streams every answer: one object a line, the last with
  * `done: true` (or `status: "success"`), an `{"error": "..."}` line when something fails mid-way.
  */
-import { FLUSH_INTERVAL_MS } from "../_sse.ts";
-
-const encoder = new TextEncoder();
+import { pacedStream } from "../_paced_stream.ts";
 
 const SHUTDOWN_MESSAGE = "the server is stopping; this reply was cut short";
 
@@ -23,75 +21,27 @@ export interface NdjsonWriter {
  * client disconnects or any of `signals` aborts; generation must stop on it. An error thrown by
  * `produce` becomes a last `{"error": ...}` line, which Ollama's clients raise as an error.
  *
- * Writes are batched the way the SSE streams are (see `_sse.ts`): lines wait while the socket is
- * busy and leave together, and writes after the first two are spaced at least FLUSH_INTERVAL_MS.
+ * Writes are batched the way the SSE streams are (see `_paced_stream.ts`): lines wait while the
+ * socket is busy and leave together, and writes after the first two are spaced a little apart.
  */
 export function ndjsonResponse(
   signals: AbortSignal[],
   produce: (writer: NdjsonWriter, signal: AbortSignal) => Promise<void>,
 ): Response {
-  const cancelled = new AbortController();
-  const signal = AbortSignal.any([cancelled.signal, ...signals]);
-  let pending: string[] = [];
-  let lastFlush = -Infinity;
-  let flushes = 0;
-  let open = true;
-  let finished = false;
-  let wake: (() => void) | undefined;
-  const ended = Promise.withResolvers<void>();
-  const push = (line: string) => {
-    if (!open || finished) return;
-    pending.push(line);
-    wake?.();
-  };
-  const writer: NdjsonWriter = {
-    send: (data) => push(`${JSON.stringify(data)}\n`),
-    sendJson: (json) => push(`${json}\n`),
-  };
-  const body = new ReadableStream<Uint8Array>({
-    start() {
-      // Stopped by the server (not the client): the client still listens and must hear why the
-      // stream ends without `done`, whether produce returned or threw on the abort.
-      const stopped = () => signal.aborted && !cancelled.signal.aborted;
-      produce(writer, signal).then(() => {
-        if (stopped()) writer.send({ error: SHUTDOWN_MESSAGE });
-      }, (error) => {
-        writer.send({ error: stopped() ? SHUTDOWN_MESSAGE : error instanceof Error ? error.message : String(error) });
-      }).finally(() => {
-        finished = true;
-        ended.resolve();
-        wake?.();
-      });
-    },
-    async pull(controller) {
-      while (pending.length === 0 && !finished) {
-        await new Promise<void>((resolve) => wake = resolve);
-        wake = undefined;
-      }
-      const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
-      if (flushes >= 2 && early > 0 && !finished) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([new Promise((resolve) => timer = setTimeout(resolve, early)), ended.promise]);
-        clearTimeout(timer);
-      }
-      lastFlush = performance.now();
-      flushes++;
-      if (pending.length > 0) {
-        const lines = pending.length === 1 ? pending[0] : pending.join("");
-        pending = [];
-        controller.enqueue(encoder.encode(lines));
-      }
-      if (finished && pending.length === 0) {
-        open = false;
-        controller.close();
-      }
-    },
-    cancel(reason) {
-      open = false;
-      pending = [];
-      cancelled.abort(reason ?? new DOMException("client disconnected", "AbortError"));
-    },
-  }, { highWaterMark: 0 });
+  const body = pacedStream(signals, ({ push, finish, signal, clientGone }) => {
+    const writer: NdjsonWriter = {
+      send: (data) => push(`${JSON.stringify(data)}\n`),
+      sendJson: (json) => push(`${json}\n`),
+    };
+    // Stopped by the server (not the client): the client still listens and must hear why the
+    // stream ends without `done`, whether produce returned or threw on the abort.
+    const stopped = () => signal.aborted && !clientGone.aborted;
+    produce(writer, signal).then(() => {
+      if (stopped()) writer.send({ error: SHUTDOWN_MESSAGE });
+    }, (error) => {
+      writer.send({ error: stopped() ? SHUTDOWN_MESSAGE : error instanceof Error ? error.message : String(error) });
+    }).finally(finish);
+  });
   return new Response(body, {
     status: 200,
     headers: { "content-type": NDJSON_CONTENT_TYPE, "cache-control": "no-cache", "x-accel-buffering": "no" },
