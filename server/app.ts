@@ -34,6 +34,7 @@ import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent, type MemoryEmbedder } from "./memory/mod.ts";
 import { DEFAULT_EMBEDDING_MODEL } from "./memory/query/mod.ts";
+import type { GenerateJson } from "./memory/weaver/model.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { MlService } from "./ml/mod.ts";
@@ -196,6 +197,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           token,
           log: log.child("memory"),
           embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
+          generate: (request) => generateJsonWith(embedder.orchestrator, config.weaverModel, request),
         }),
       );
       routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
@@ -310,6 +312,34 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 }
 
 export { EXTENSION_ID };
+
+/**
+ * The weaver's model path: one chat turn with `model` (a GGUF) at background priority, its output
+ * constrained to the request's JSON Schema (node-llama-cpp builds a grammar from it).
+ */
+export async function generateJsonWith(
+  orchestrator: ModelOrchestrator | undefined,
+  model: string,
+  request: Parameters<GenerateJson>[0],
+): Promise<string> {
+  if (!orchestrator) throw new TabAgentError("unavailable", "The inference component is not created yet");
+  const handle = await orchestrator.acquire(model);
+  try {
+    const llama = handle.llama;
+    if (!llama) throw new TabAgentError("config_invalid", `--weaver-model ${model} is not a GGUF chat model`);
+    return await handle.run({ priority: "background", signal: request.signal }, async (lease) => {
+      const prepared = await llama.prepareChat({
+        messages: [{ role: "system", content: request.system }, { role: "user", content: request.user }],
+        jsonSchema: request.schema,
+        temperature: 0,
+        maxTokens: request.maxTokens,
+      });
+      return (await llama.generateChat(prepared, { signal: lease.signal })).text;
+    });
+  } finally {
+    handle.release();
+  }
+}
 
 /** Embeds memory texts with `model` through the orchestrator (its scheduler orders the priorities). */
 async function embedWith(

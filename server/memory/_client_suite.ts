@@ -244,6 +244,60 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
     await rejectsWith(memory.entityNeighbors("ent_999999", 1), "not_found");
   });
 
+  test("knowledge graph: shortest paths, fact versions answered as of a time, duplicate merging, weaver status", async (memory) => {
+    const [ada, initech, berlin, paris] = await Promise.all(
+      [["person", "Ada"], ["organization", "Initech"], ["place", "Berlin"], ["place", "Paris"]].map(([type, name]) =>
+        memory.upsertEntity({ type, name })
+      ),
+    );
+    await memory.addRelation({ subject_id: ada.id, predicate: "works_at", object_id: initech.id });
+    await memory.addRelation({ subject_id: initech.id, predicate: "located_in", object_id: berlin.id });
+    const path = await memory.graphPath(ada.id, berlin.id);
+    assertEquals([path.found, path.length, path.entities.map((e) => e.name)], [true, 2, ["Ada", "Initech", "Berlin"]]);
+    assertEquals((await memory.graphPath(ada.id, berlin.id, 1)).found, false);
+    assertEquals((await memory.graphPath(ada.id, paris.id)).found, false);
+    await rejectsWith(memory.graphPath(ada.id, "ent_999999"), "not_found");
+    await rejectsWith(memory.graphPath(ada.id, paris.id, 99), "validation_failed", "max_depth");
+
+    // a newer fact with the same entity and single-valued predicate retires the older one
+    const inBerlin = await memory.addFact({
+      text: "Ada lives in Berlin",
+      entity_id: ada.id,
+      predicate: "located_in",
+      object: "Berlin",
+      valid_from: "2024-01-01T00:00:00Z",
+    });
+    const inParis = await memory.addFact({
+      text: "Ada moved to Paris",
+      entity_id: ada.id,
+      predicate: "located_in",
+      object: "Paris",
+      valid_from: "2025-06-01T00:00:00Z",
+    });
+    const retired = await memory.getFact(inBerlin.id);
+    assertEquals([retired.valid_to, retired.superseded_by], [inParis.valid_from, inParis.id]);
+    const in2024 = await memory.listFacts({ entityId: ada.id, asOf: "2024-07-01T00:00:00Z" });
+    assertEquals(in2024.items.map((f) => f.object), ["Berlin"]);
+    assertEquals((await memory.listFacts({ current: true })).items.map((f) => f.object), ["Paris"]);
+    assertEquals((await memory.listFacts({ asOf: "2023-01-01T00:00:00Z" })).items, []);
+    await rejectsWith(memory.listFacts({ asOf: "last tuesday" }), "validation_failed", "asOf");
+
+    const copy = await memory.upsertEntity({ type: "organization", name: "Initech Inc." });
+    await memory.addRelation({ subject_id: copy.id, predicate: "makes", object_id: paris.id });
+    const { merges } = await memory.consolidateEntities();
+    assertEquals(merges.map((m) => [m.into, m.from, m.reason]), [[initech.id, copy.id, "name"]]);
+    assertEquals((await memory.entityNeighbors(initech.id)).neighbors.map((n) => n.entity.name).sort(), [
+      "Ada",
+      "Berlin",
+      "Paris",
+    ]);
+    await rejectsWith(memory.getEntity(copy.id), "not_found");
+    await rejectsWith(memory.consolidateEntities({ threshold: 3 }), "validation_failed", "threshold");
+
+    const status = await memory.weaverStatus();
+    assertEquals([status.mode, status.woven, status.entities, status.facts, status.current_facts], ["off", 0, 4, 2, 1]);
+  });
+
   test("knowledge: entities upsert, relations link them, facts keep provenance and are searchable", async (memory) => {
     const { id: conversationId } = await memory.createConversation();
     const [message] = await memory.appendMessages(conversationId, [{ role: "user", content: "Ada lives in London" }]);

@@ -77,6 +77,10 @@ const ImportLineSchema = z.discriminatedUnion("record", [
     confidence: z.number().min(0).max(1).nullable(),
     source_kind: z.string(),
     metadata: nullableObject,
+    // absent in exports made before fact validity existed
+    valid_from: z.iso.datetime().nullable().optional(),
+    valid_to: z.iso.datetime().nullable().optional(),
+    superseded_by: nullableString.optional(),
     ...stamp,
   }),
   NewRelationSchema.extend({
@@ -252,7 +256,10 @@ function importFact(state: ImportState, line: LineOf<"fact">): boolean {
     return false;
   }
   const entity = line.entity_id === null ? null : state.entities.get(line.entity_id) ?? null;
-  state.facts.set(line.id, insertFact(state.db, { ...absentNulls(line), entity }, created).id);
+  const { valid_from, valid_to, superseded_by: _superseded, ...rest } = line;
+  const values = { ...absentNulls(rest), entity, valid_from: valid_from ? ms(valid_from) : created };
+  const row = insertFact(state.db, { ...values, valid_to: valid_to ? ms(valid_to) : null }, created);
+  state.facts.set(line.id, row.id);
   return true;
 }
 

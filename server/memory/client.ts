@@ -34,7 +34,9 @@
 import { z } from "zod";
 import { type MemoryQueryInput, MemoryQueryResultSchema } from "./query/schema.ts";
 import { DocumentSchema, type NewDocument } from "./types.ts";
-import { NeighborhoodSchema } from "./weaver/graph.ts";
+import { GraphPathSchema, NeighborhoodSchema } from "./weaver/graph.ts";
+import { type ConsolidateOptions, ConsolidationSchema, WeaverStatusSchema } from "./weaver/schema.ts";
+import type { FactListOptions } from "./_knowledge.ts";
 import {
   BackupManifestSchema,
   type ConversationPatch,
@@ -216,12 +218,18 @@ export const MEMORY_METHODS = {
     result: FactSchema,
     args: (r) => [r.id],
   }),
+  /** Oldest first; `asOf` (ISO time): only what was true then; `current`: only what is true now. */
   listFacts: rpc(
     "ListFacts",
-    (options: PageOptions & { entityId?: string } = {}) => ({ ...page(options), parent_id: options.entityId }),
+    (options: FactListOptions = {}) => ({
+      ...page(options as PageOptions),
+      parent_id: options.entityId,
+      as_of: options.asOf,
+      current: options.current,
+    }),
   )({
     result: pageSchema(FactSchema, "FactPage"),
-    args: (r) => [defined({ ...page(r), entityId: r.parent_id })],
+    args: (r) => [defined({ ...page(r), entityId: r.parent_id, asOf: r.as_of, current: r.current })],
   }),
   deleteFact: rpc("DeleteFact", (id: string) => ({ id }))({
     result: nothing,
@@ -361,6 +369,28 @@ export const MEMORY_METHODS = {
   entityNeighbors: rpc("EntityNeighbors", (id: string, depth?: number) => ({ id, depth }))({
     result: NeighborhoodSchema,
     args: (r) => [r.id, r.depth ?? undefined],
+  }),
+  /** The shortest path between two entities over current relations (at most `maxDepth` hops, 1–6). */
+  graphPath: rpc("GraphPath", (from: string, to: string, maxDepth?: number) => ({ from, to, max_depth: maxDepth }))({
+    result: GraphPathSchema,
+    args: (r) => [r.from, r.to, r.max_depth ?? undefined],
+  }),
+  /** The weaver's mode, queue and counts. */
+  weaverStatus: rpc("WeaverStatus", () => ({}))({
+    result: WeaverStatusSchema,
+    args: () => [],
+  }),
+  /** Applies the outbox and weaves every queued message now (when the weaver is on); returns its status. */
+  weavePending: rpc("WeavePending", () => ({}))({
+    result: WeaverStatusSchema,
+    args: () => [],
+    long: true,
+  }),
+  /** Merges duplicate entities: same normalised name, then name embeddings at least `threshold` similar. */
+  consolidateEntities: rpc("ConsolidateEntities", (options: ConsolidateOptions = {}) => options)({
+    result: ConsolidationSchema,
+    args: (r) => [defined({ threshold: r.threshold ?? undefined })],
+    long: true,
   }),
 
   // retrieval

@@ -11,9 +11,12 @@ import type { MemoryClient } from "./client.ts";
 import { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
 import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "./local.ts";
 import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
+import type { GenerateJson } from "./weaver/model.ts";
 
 /** The settings the memory component reads. */
-export type MemoryConfig = Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">;
+export type MemoryConfig =
+  & Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">
+  & Partial<Pick<Config, "weaver" | "weaverModel" | "weaverMergeThreshold">>;
 
 /**
  * Search workers: one per core beyond the event loop's, between one and four, so searches never
@@ -54,13 +57,30 @@ export class MemoryComponent implements Component {
   #local: LocalMemory | null = null;
   #server: DatabaseServer | null = null;
   #client: MemoryClient | null = null;
-  readonly #options: { config: MemoryConfig; token: string | null; log: Logger; embed?: MemoryEmbedder };
+  readonly #options: {
+    config: MemoryConfig;
+    token: string | null;
+    log: Logger;
+    embed?: MemoryEmbedder;
+    generate?: GenerateJson;
+  };
 
   /** The client the rest of the server uses (local or gRPC, per `memoryBackend`). */
   readonly memory: MemoryClient;
 
-  /** `embed` embeds memories (messages, facts, …) in the background and hybrid queries' text. */
-  constructor(options: { config: MemoryConfig; token: string | null; log: Logger; embed?: MemoryEmbedder }) {
+  /**
+   * `embed` embeds memories (messages, facts, …) in the background and hybrid queries' text;
+   * `generate` is the weaver's model path (`--weaver model`).
+   */
+  constructor(
+    options: {
+      config: MemoryConfig;
+      token: string | null;
+      log: Logger;
+      embed?: MemoryEmbedder;
+      generate?: GenerateJson;
+    },
+  ) {
     this.#options = options;
     this.memory = new Proxy({} as MemoryClient, {
       get: (_target, property) => {
@@ -87,6 +107,12 @@ export class MemoryComponent implements Component {
       searchWorkers: SEARCH_WORKERS,
       log,
       embed: this.#options.embed,
+      weaver: {
+        mode: config.weaver ?? "off",
+        model: config.weaverModel ?? null,
+        generate: this.#options.generate,
+        mergeThreshold: config.weaverMergeThreshold,
+      },
     });
     try {
       this.#server = await serveDatabase({ memory: this.#local, address: config.memoryGrpcAddress, token, log });
@@ -101,6 +127,7 @@ export class MemoryComponent implements Component {
       db_path: config.dbPath,
       backend: config.memoryBackend,
       grpc_address: this.#server.address,
+      weaver: config.weaver ?? "off",
     });
   }
 
