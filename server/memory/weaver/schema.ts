@@ -36,7 +36,7 @@ export const ExtractionSchema = z.object({
 /** One message's extraction. */
 export type Extraction = z.infer<typeof ExtractionSchema>;
 
-const jsonString = { type: "string", minLength: 1, maxLength: 60 } as const;
+const jsonString = { type: "string", minLength: 1, maxLength: 40 } as const;
 const jsonTriple = {
   type: "object",
   properties: { subject: jsonString, predicate: jsonString, object: jsonString },
@@ -54,7 +54,7 @@ export const EXTRACTION_JSON_SCHEMA = {
   properties: {
     entities: {
       type: "array",
-      maxItems: 4,
+      maxItems: 3,
       items: {
         type: "object",
         properties: { name: jsonString, type: { enum: [...ENTITY_TYPES] } },
@@ -62,8 +62,8 @@ export const EXTRACTION_JSON_SCHEMA = {
         additionalProperties: false,
       },
     },
-    relations: { type: "array", maxItems: 3, items: jsonTriple },
-    facts: { type: "array", maxItems: 3, items: jsonTriple },
+    relations: { type: "array", maxItems: 2, items: jsonTriple },
+    facts: { type: "array", maxItems: 2, items: jsonTriple },
   },
   required: ["entities", "relations", "facts"],
   additionalProperties: false,

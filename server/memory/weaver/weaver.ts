@@ -178,7 +178,10 @@ export class Weaver {
     } catch (error) {
       // an answer that is not the schema's is this message's problem: the rules still read it
       if (error instanceof TabAgentError && error.code === "upstream_failed") {
-        this.options.log?.warn("the extraction model's answer was unusable; used the rules", { error: error.message });
+        this.options.log?.warn("the extraction model's answer was unusable; used the rules", {
+          error: error.message,
+          output: error.extensions.output,
+        });
         return { extraction: extractWithRules(text), extractor: "rules" };
       }
       throw error;
