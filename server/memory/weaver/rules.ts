@@ -172,7 +172,7 @@ const PATTERNS: Pattern[] = [
   {
     re: re(
       String
-        .raw`${I}(?:\s+(?:have|'ve|’ve|just|recently|finally|now))*\s+(?:live|am living|'m living|’m living|reside|moved|relocated|am moving|'m moving|’m moving|am based|'m based|’m based|am located|'m located)\s+(?:in|to)\s+(${NAME})`,
+        .raw`${I}(?:\s+(?:have|just|recently|finally|now)|'ve|’ve)*\s+(?:live|am living|'m living|’m living|reside|moved|relocated|am moving|'m moving|’m moving|am based|'m based|’m based|am located|'m located)\s+(?:in|to)\s+(${NAME})`,
     ),
     emit: (m, out) => {
       if (isName(m[1])) out.relation("I", "located_in", out.entity(m[1], "place"));
