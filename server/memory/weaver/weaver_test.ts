@@ -189,6 +189,33 @@ Deno.test("weaver: duplicates merge by name and by name embedding, keeping relat
   }
 });
 
+Deno.test("weaver: what the user says before giving a name moves to that name; a known person is merged", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-weaver-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, weaver: { mode: "rules" } });
+  try {
+    const { id: conversation } = await memory.createConversation();
+    const oslo = await say(memory, conversation, "I live in Oslo.");
+    await memory.weavePending();
+    const placeholder = byName(await all((cursor) => memory.listEntities({ cursor })), "User");
+    assertEquals(placeholder.attributes, { self: true, placeholder: true });
+    await say(memory, conversation, "Grace works at Navy. Grace is my friend.");
+    await say(memory, conversation, "Call me Grace");
+    await memory.weavePending();
+    const entities = await all((cursor) => memory.listEntities({ cursor }));
+    assertEquals(entities.filter((e) => e.name === "User"), []);
+    const grace = byName(entities, "Grace");
+    assertEquals(grace.attributes?.self, true);
+    const facts = (await memory.listFacts({ entityId: grace.id })).items;
+    const lives = fact(facts, "located_in", "Oslo");
+    assertEquals([lives.source_id, lives.valid_to], [oslo, null]);
+    fact(facts, "works_at", "Navy");
+    fact(facts, "name", "Grace");
+  } finally {
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("weaver: a knowledge store from schema v1 upgrades in place and its history is woven", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-weaver-" });
   try {
