@@ -163,3 +163,20 @@ Deno.test("weaver model path: the real SmolLM2 GGUF extracts through the orchest
   const health = await (await fetch(`${server.url}/v1/health`)).json();
   assertEquals(health.components.find((c: Json) => c.name === "memory").detail, `weaver: model (${SMOLLM2_MODEL})`);
 });
+
+Deno.test("weaver model path without its model: messages stay queued and the failure shows in status and health", async () => {
+  const missing = "nobody/missing-model-GGUF";
+  await using server = await startServer({
+    args: ["--mode", "http", "--no-ml", "--model-cache-path", MODELS, "--weaver", "model", "--weaver-model", missing],
+  });
+  const api = client(server);
+  const { json: conversation } = await api("POST", "/v1/memory/conversations", {});
+  await say(api, conversation.id, "My name is Ada.");
+  const { status, json } = await api("POST", "/v1/memory/graph/weave");
+  assertEquals([status, json.backlog, json.woven, json.entities], [200, 1, 0, 0]);
+  assert(json.last_error?.includes(missing), json.last_error);
+  const health = await (await fetch(`${server.url}/v1/health`)).json();
+  const memory = health.components.find((c: Json) => c.name === "memory");
+  assertEquals(memory.state, "ready");
+  assert(memory.detail.startsWith(`weaver: model (${missing}), failing:`), memory.detail);
+});

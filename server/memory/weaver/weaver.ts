@@ -266,10 +266,23 @@ export class Weaver {
     };
   }
 
-  /** Weaves everything queued now. */
+  /**
+   * Weaves everything queued now. A failure to extract (the model is not pulled, inference is
+   * down) stops it and shows in {@link status} as `last_error`, as it does for the loop; the
+   * messages stay queued.
+   */
   async drain(): Promise<number> {
     let total = 0;
-    for (let n = await this.pass(); n > 0; n = await this.pass()) total += n;
+    try {
+      for (let n = await this.pass(); n > 0; n = await this.pass()) total += n;
+      this.#lastError = null;
+    } catch (error) {
+      if (!(error instanceof TabAgentError) || error.code === "internal" || error.code === "storage_corrupt") {
+        throw error;
+      }
+      this.#lastError = error.message;
+      this.options.log?.warn("weaving memories failed", { error });
+    }
     return total;
   }
 
