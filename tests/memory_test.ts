@@ -277,6 +277,39 @@ Deno.test("an import larger than the default body limit is accepted up to the im
   assertEquals(body.imported, { conversation: 1, message: 3 });
 });
 
+Deno.test("a streamed import with a bad line in the middle answers problem+json naming the line and writes nothing", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const now = new Date().toISOString();
+  const line = (i: number) =>
+    i === 500 ? '{"record":"conversation","id":"bad line"' : JSON.stringify({
+      record: "conversation",
+      id: `conv_stream_${i}`,
+      title: `streamed ${i}`,
+      metadata: null,
+      created_at: now,
+      updated_at: now,
+    });
+  // A body without Content-Length, sent a hundred lines a chunk as the server reads it.
+  let next = 1;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (next > 1_000) return controller.close();
+      const lines = Array.from({ length: 100 }, () => line(next++));
+      controller.enqueue(new TextEncoder().encode(lines.join("\n") + "\n"));
+    },
+  });
+  const res = await fetch(`${server.url}/v1/memory/import`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/x-ndjson" },
+    body,
+  });
+  assertEquals([res.status, res.headers.get("content-type")], [400, "application/problem+json"]);
+  const problem = await res.json();
+  assertEquals([problem.code, problem.errors[0].field], ["validation_failed", "line 500"]);
+  const stats = await fetch(`${server.url}/v1/memory/stats`, { headers: server.auth });
+  assertEquals((await stats.json()).conversations, 0);
+});
+
 Deno.test("memory over HTTP: messages are embedded in the background and POST /v1/memory/query finds them by meaning", async () => {
   const models = new URL("./.fixtures/models", import.meta.url).pathname;
   await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", models] });
