@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { TabAgentError } from "../errors/mod.ts";
 import { DEFAULT_TEMPERATURE } from "../inference/llama/mod.ts";
 import type { GenerateEvent, MlService } from "../ml/mod.ts";
-import { completionId, contentText, nowSeconds, SYSTEM_FINGERPRINT } from "./_openai.ts";
+import { type CompletionBase, completionBase, contentText } from "./_openai.ts";
 import { sseResponse } from "./_sse.ts";
 import type { HttpEnv } from "./router.ts";
 
@@ -37,21 +37,12 @@ interface MlChatDeps {
   prompt?: string;
 }
 
-/** The fields every response object of one completion shares. */
-interface CompletionBase {
-  id: string;
-  created: number;
-  model: string;
-  system_fingerprint: string;
-}
-
 /** Answers a chat completion through the ML service. */
 export async function mlChatCompletion(c: Context<HttpEnv>, body: MlChatBody, deps: MlChatDeps): Promise<Response> {
   refuseLlamaOnlyFeatures(body);
   const request = generateRequest(body, deps);
   const chat = deps.kind === "chat";
-  const id = completionId(chat ? "chatcmpl" : "cmpl");
-  const base = { id, created: nowSeconds(), model: body.model, system_fingerprint: SYSTEM_FINGERPRINT };
+  const base = completionBase(chat ? "chatcmpl" : "cmpl", body.model);
   const requestSignal = c.req.raw.signal;
   if (!body.stream) {
     return c.json(await completeJson(deps.ml.generate(request, { signal: requestSignal }), chat, base), 200);

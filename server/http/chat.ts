@@ -10,12 +10,12 @@ import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import { completeTurnPipeline, type ConversationMemory, prepareTurnPipeline } from "../inference/pipeline/mod.ts";
 import { answerWithTextModel } from "./_generation.ts";
 import {
-  completionId,
+  type CompletionBase,
+  completionBase,
+  completionBaseFields,
   contentText,
   keepAliveOf,
-  nowSeconds,
   samplingFields,
-  SYSTEM_FINGERPRINT,
   toSampling,
   usageOf,
   UsageSchema,
@@ -84,11 +84,8 @@ export const ChatCompletionRequestSchema = z.object({
 }).openapi("ChatCompletionRequest");
 
 const ChatCompletionSchema = z.object({
-  id: z.string(),
+  ...completionBaseFields,
   object: z.literal("chat.completion"),
-  created: z.number(),
-  model: z.string(),
-  system_fingerprint: z.string(),
   choices: z.array(z.object({
     index: z.number(),
     message: z.object({
@@ -205,7 +202,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
         // TabAgent's extension of the reply: the memories the prompt used, so a client can cite them
         const tabagent = body.memory ? { tabagent: { citations: turn.citations } } : {};
         const prepared = await llama.prepareChat({ ...toRequest(body, messages), messages: turn.prompt });
-        const base = { id: completionId("chatcmpl"), created: nowSeconds(), model: body.model };
+        const base = completionBase("chatcmpl", body.model);
         const complete = (signal: AbortSignal, onText?: (text: string) => void) =>
           completeTurnPipeline(memory, (_turn, ctx) =>
             handle.run(
@@ -226,14 +223,14 @@ async function streamChat(
   writer: SseWriter,
   signal: AbortSignal,
   options: {
-    base: { id: string; created: number; model: string };
+    base: CompletionBase;
     body: Body;
     complete: (signal: AbortSignal, onText: (text: string) => void) => Promise<{ result: GenerationResult }>;
     /** Extra fields of the final chunk (TabAgent's `tabagent.citations`). */
     last?: Record<string, unknown>;
   },
 ): Promise<void> {
-  const base = { ...options.base, system_fingerprint: SYSTEM_FINGERPRINT };
+  const { base } = options;
   const includeUsage = options.body.stream_options?.include_usage === true;
   const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
     ...base,
@@ -254,10 +251,9 @@ async function streamChat(
   writer.done();
 }
 
-function completionBody(base: { id: string; created: number; model: string }, result: GenerationResult) {
+function completionBody(base: CompletionBase, result: GenerationResult) {
   return {
     ...base,
-    system_fingerprint: SYSTEM_FINGERPRINT,
     object: "chat.completion" as const,
     choices: [{
       index: 0,

@@ -4,11 +4,10 @@ import type { MlService } from "../ml/mod.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import {
-  completionId,
+  completionBase,
+  completionBaseFields,
   keepAliveOf,
-  nowSeconds,
   samplingFields,
-  SYSTEM_FINGERPRINT,
   toSampling,
   usageOf,
   UsageSchema,
@@ -29,11 +28,8 @@ export const CompletionRequestSchema = z.object({
 }).openapi("CompletionRequest");
 
 const CompletionSchema = z.object({
-  id: z.string(),
+  ...completionBaseFields,
   object: z.literal("text_completion"),
-  created: z.number(),
-  model: z.string(),
-  system_fingerprint: z.string(),
   choices: z.array(z.object({
     text: z.string(),
     index: z.number(),
@@ -84,12 +80,7 @@ export function completionRoutes(
           prompt,
           toSampling(body, body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS),
         );
-        const base = {
-          id: completionId("cmpl"),
-          created: nowSeconds(),
-          model: body.model,
-          system_fingerprint: SYSTEM_FINGERPRINT,
-        };
+        const base = completionBase("cmpl", body.model);
         const echo = body.echo ? prompt : "";
         const generate = (signal: AbortSignal, onText?: (text: string) => void) =>
           handle.run(
