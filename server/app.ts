@@ -57,7 +57,7 @@ export interface App {
   readonly url: string | undefined;
   /** The memory client (modes all, web, http); calls fail with `unavailable` until started. */
   readonly memory: MemoryClient | undefined;
-  /** The Python ML service (modes all, web, http, unless --no-ml): `detect()` and `detectStream()` for vision. */
+  /** The Python ML service (every mode but native, unless --no-ml): `detect()` and `detectStream()` for vision. */
   readonly ml: MlService | undefined;
   /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
   readonly ended: Promise<void>;
@@ -191,7 +191,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // Tab video needs the vision model even without the rest of the API.
       ml = lifecycle.add(createMlService(config, token, log, wiring.serverUrl));
     }
-    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") addWebRtc(wiring, ml);
+    if (config.mode === "all" || config.mode === "webrtc") addWebRtc(wiring, ml);
     http = addHttpServer(wiring);
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
   }
