@@ -1,9 +1,10 @@
 /** Pieces shared by the OpenAI-compatible routes: sampling fields, ids, usage, content reduction. */
-import { z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { CHAT_MAX_STOP_SEQUENCES } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import type { GenerationResult, SamplingOptions } from "../inference/llama/mod.ts";
 import { parseKeepAlive } from "../inference/orchestrator/mod.ts";
+import { BEARER_SECURITY } from "./router.ts";
 
 /** Sampling fields accepted by chat and completions (OpenAI's, plus llama.cpp's top_k/min_p/repeat_penalty). */
 export const samplingFields = {
@@ -127,4 +128,28 @@ export function contentText(content: unknown, field: string): string | null {
       errors: [{ field: `${field}.${i}.type`, message: `'${part.type}' is not supported; send text` }],
     });
   }).join("");
+}
+
+/**
+ * The OpenAPI route of a generation endpoint (`/v1/chat/completions`, `/v1/completions`): a JSON
+ * body in; the completion as JSON, or its event stream, out.
+ */
+export function generationRoute<B extends z.ZodType, R extends z.ZodType>(
+  spec: { path: string; summary: string; description?: string; body: B; result: R },
+) {
+  return createRoute({
+    method: "post",
+    path: spec.path,
+    tags: ["inference"],
+    summary: spec.summary,
+    description: spec.description,
+    security: BEARER_SECURITY,
+    request: { body: { required: true, content: { "application/json": { schema: spec.body } } } },
+    responses: {
+      200: {
+        description: "The completion, or its event stream",
+        content: { "application/json": { schema: spec.result }, "text/event-stream": { schema: z.string() } },
+      },
+    },
+  });
 }

@@ -3,7 +3,7 @@
  * tools, JSON-Schema output, `conversation_id` (both sides stored in memory) and `memory: true`
  * (relevant memories retrieved into the prompt). Routes never load models: the orchestrator does.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { CHAT_MAX_MESSAGES, CHAT_MAX_TOOLS } from "../config/mod.ts";
 import type { ChatMessage, ChatRequest, GenerationResult } from "../inference/llama/mod.ts";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
@@ -14,6 +14,7 @@ import {
   completionBase,
   completionBaseFields,
   contentText,
+  generationRoute,
   keepAliveOf,
   samplingFields,
   toSampling,
@@ -23,7 +24,7 @@ import {
 import type { SseWriter } from "./_sse.ts";
 import { mlChatCompletion } from "./_ml_chat.ts";
 import type { MlService } from "../ml/mod.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { createRouter } from "./router.ts";
 
 const ToolCallSchema = z.object({
   id: z.string(),
@@ -100,25 +101,14 @@ const ChatCompletionSchema = z.object({
   usage: UsageSchema,
 }).openapi("ChatCompletion");
 
-const route = createRoute({
-  method: "post",
+const route = generationRoute({
   path: "/v1/chat/completions",
-  tags: ["inference"],
   summary: "Chat completion (OpenAI-compatible)",
   description: "With `stream: true` the answer is `text/event-stream` of `chat.completion.chunk` objects ending with " +
     "`data: [DONE]`; `stream_options.include_usage` adds a final chunk with `usage`. Unknown model → 404; a prompt " +
     "longer than the context → 400 `context_overflow`.",
-  security: BEARER_SECURITY,
-  request: { body: { required: true, content: { "application/json": { schema: ChatCompletionRequestSchema } } } },
-  responses: {
-    200: {
-      description: "The completion, or its event stream",
-      content: {
-        "application/json": { schema: ChatCompletionSchema },
-        "text/event-stream": { schema: z.string() },
-      },
-    },
-  },
+  body: ChatCompletionRequestSchema,
+  result: ChatCompletionSchema,
 });
 
 type Body = z.infer<typeof ChatCompletionRequestSchema>;

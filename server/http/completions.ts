@@ -1,11 +1,12 @@
 /** `POST /v1/completions`: OpenAI's legacy text completion over a GGUF model (no chat template). */
 import { mlChatCompletion } from "./_ml_chat.ts";
 import type { MlService } from "../ml/mod.ts";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import {
   completionBase,
   completionBaseFields,
+  generationRoute,
   keepAliveOf,
   samplingFields,
   toSampling,
@@ -13,7 +14,7 @@ import {
   UsageSchema,
 } from "./_openai.ts";
 import { answerWithTextModel } from "./_generation.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { createRouter } from "./router.ts";
 
 /** OpenAI's default max_tokens for completions. */
 export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
@@ -39,19 +40,11 @@ const CompletionSchema = z.object({
   usage: UsageSchema,
 }).openapi("Completion");
 
-const route = createRoute({
-  method: "post",
+const route = generationRoute({
   path: "/v1/completions",
-  tags: ["inference"],
   summary: "Text completion (OpenAI-compatible, legacy)",
-  security: BEARER_SECURITY,
-  request: { body: { required: true, content: { "application/json": { schema: CompletionRequestSchema } } } },
-  responses: {
-    200: {
-      description: "The completion, or its event stream",
-      content: { "application/json": { schema: CompletionSchema }, "text/event-stream": { schema: z.string() } },
-    },
-  },
+  body: CompletionRequestSchema,
+  result: CompletionSchema,
 });
 
 /** The completions resource. */
