@@ -11,7 +11,7 @@
  * @module
  */
 import { loadOrCreateToken } from "./auth/mod.ts";
-import { type Config, EXTENSION_ID } from "./config/mod.ts";
+import { type Config, ensureWritableDir, EXTENSION_ID } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
@@ -72,22 +72,6 @@ export interface AppOptions {
   stdout?: WritableStream<Uint8Array>;
   /** How to run this program (native mode starts `<command> serve` when no server runs). */
   serverCommand?: string[];
-}
-
-async function ensureWritableDir(path: string, what: string): Promise<void> {
-  try {
-    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
-    const probe = `${path}/.write-probe-${crypto.randomUUID()}`;
-    await Deno.writeTextFile(probe, "");
-    await Deno.remove(probe);
-  } catch (error) {
-    if (error instanceof Deno.errors.PermissionDenied || (error as { code?: string }).code === "EROFS") {
-      throw new TabAgentError("config_invalid", `The ${what} ${path} is not writable; choose another with --data-dir`, {
-        path,
-      }, { cause: error });
-    }
-    throw error;
-  }
 }
 
 /** The Python ML service for `config`: local workers from the repo's venv, plus `--ml-worker`s. */
@@ -157,7 +141,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const lifecycle = new Lifecycle(log.child("lifecycle"));
   const metrics = createMetrics(config);
-  await ensureWritableDir(config.dataDir, "data dir");
+  await ensureWritableDir(config.dataDir, { what: "data dir", flags: "--data-dir" });
   const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
   const ended = Promise.withResolvers<void>();
   let http: HttpServer | undefined;
