@@ -3,7 +3,7 @@
  * relations and versioned facts over HTTP (through the gRPC DatabaseService too), with the rule
  * path and with the model path on the real SmolLM2 GGUF.
  */
-import { assert, assertEquals } from "../server/memory/_assert.ts";
+import assert from "node:assert/strict";
 import { ENTITY_TYPES } from "../server/memory/weaver/schema.ts";
 import { SMOLLM2_MODEL } from "./_models.ts";
 import { startServer, type TestServer } from "./_server.ts";
@@ -30,7 +30,7 @@ async function say(api: Api, conversation: string, content: string): Promise<Jso
   const { status, json } = await api("POST", `/v1/memory/conversations/${conversation}/messages`, {
     messages: [{ role: "user", content }],
   });
-  assertEquals(status, 201);
+  assert.deepEqual(status, 201);
   const at = Date.parse(json.items[0].created_at);
   while (Date.now() <= at) await new Promise((resolve) => setTimeout(resolve, 1));
   return json.items[0];
@@ -39,7 +39,7 @@ async function say(api: Api, conversation: string, content: string): Promise<Jso
 async function entityNamed(api: Api, name: string): Promise<Json> {
   const { json } = await api("GET", "/v1/memory/graph/entities?limit=500");
   const found = json.items.find((e: Json) => e.name === name);
-  assert(found, `no entity ${name} among ${json.items.map((e: Json) => e.name)}`);
+  assert.ok(found, `no entity ${name} among ${json.items.map((e: Json) => e.name)}`);
   return found;
 }
 
@@ -50,34 +50,34 @@ Deno.test("weaver over HTTP and gRPC: Ada's move retires Berlin, as_of answers t
   const api = client(server);
   const { json: conversation } = await api("POST", "/v1/memory/conversations", { title: "about me" });
   const first = await say(api, conversation.id, "My name is Ada. I work at Initech in Berlin.");
-  assertEquals((await api("POST", "/v1/memory/graph/weave")).json.woven, 1);
+  assert.deepEqual((await api("POST", "/v1/memory/graph/weave")).json.woven, 1);
   const beforeMove = new Date().toISOString();
   while (Date.now() <= Date.parse(beforeMove)) await new Promise((resolve) => setTimeout(resolve, 1));
   const second = await say(api, conversation.id, "I moved to Paris");
   const woven = await api("POST", "/v1/memory/graph/weave");
-  assertEquals([woven.status, woven.json.mode, woven.json.backlog, woven.json.woven], [200, "rules", 0, 2]);
+  assert.deepEqual([woven.status, woven.json.mode, woven.json.backlog, woven.json.woven], [200, "rules", 0, 2]);
 
   const ada = await entityNamed(api, "Ada");
   const initech = await entityNamed(api, "Initech");
   const paris = await entityNamed(api, "Paris");
-  assertEquals([ada.type, initech.type, paris.type], ["person", "organization", "place"]);
+  assert.deepEqual([ada.type, initech.type, paris.type], ["person", "organization", "place"]);
 
   const { json: facts } = await api("GET", `/v1/memory/facts?entity_id=${ada.id}`);
   const berlinFact = facts.items.find((f: Json) => f.object === "Berlin");
   const parisFact = facts.items.find((f: Json) => f.object === "Paris");
-  assertEquals([berlinFact.source_id, parisFact.source_id], [first.id, second.id]);
-  assertEquals([berlinFact.valid_to, berlinFact.superseded_by], [parisFact.valid_from, parisFact.id]);
-  assertEquals(parisFact.valid_to, null);
+  assert.deepEqual([berlinFact.source_id, parisFact.source_id], [first.id, second.id]);
+  assert.deepEqual([berlinFact.valid_to, berlinFact.superseded_by], [parisFact.valid_from, parisFact.id]);
+  assert.deepEqual(parisFact.valid_to, null);
 
   const objects = async (query: string) =>
     (await api("GET", `/v1/memory/facts?entity_id=${ada.id}&${query}`)).json.items.map((f: Json) => f.object).sort();
-  assertEquals(await objects(`as_of=${encodeURIComponent(beforeMove)}`), ["Ada", "Berlin", "Initech"]);
-  assertEquals(await objects("current=true"), ["Ada", "Initech", "Paris"]);
+  assert.deepEqual(await objects(`as_of=${encodeURIComponent(beforeMove)}`), ["Ada", "Berlin", "Initech"]);
+  assert.deepEqual(await objects("current=true"), ["Ada", "Initech", "Paris"]);
 
   const { json: around } = await api("GET", `/v1/memory/graph/entities/${ada.id}/neighbors?depth=1`);
-  assertEquals(around.neighbors.map((n: Json) => (n.entity as Json).name).sort(), ["Initech", "Paris"]);
+  assert.deepEqual(around.neighbors.map((n: Json) => (n.entity as Json).name).sort(), ["Initech", "Paris"]);
   const { json: path } = await api("GET", `/v1/memory/graph/path?from=${initech.id}&to=${paris.id}`);
-  assertEquals([path.found, path.length, path.entities.map((e: Json) => e.name)], [true, 2, [
+  assert.deepEqual([path.found, path.length, path.entities.map((e: Json) => e.name)], [true, 2, [
     "Initech",
     "Ada",
     "Paris",
@@ -90,17 +90,17 @@ Deno.test("weaver over HTTP and gRPC: Ada's move retires Berlin, as_of answers t
   await api("POST", "/v1/memory/graph/weave");
   const { json: all } = await api("GET", "/v1/memory/graph/entities?limit=500");
   const names = all.items.map((e: Json) => e.name);
-  assertEquals(names.filter((n: string) => n.startsWith("Initech")), ["Initech"]);
-  assertEquals(names.filter((n: string) => n === "NYC" || n === "New York City"), ["NYC"]);
+  assert.deepEqual(names.filter((n: string) => n.startsWith("Initech")), ["Initech"]);
+  assert.deepEqual(names.filter((n: string) => n === "NYC" || n === "New York City"), ["NYC"]);
   const nyc = await entityNamed(api, "NYC");
   const { json: nycAround } = await api("GET", `/v1/memory/graph/entities/${nyc.id}/neighbors`);
-  assertEquals(nycAround.neighbors.map((n: Json) => (n.entity as Json).name), ["Grace"]);
+  assert.deepEqual(nycAround.neighbors.map((n: Json) => (n.entity as Json).name), ["Grace"]);
 
   // the weaver's mode is in its status and in health
   const { json: status } = await api("GET", "/v1/memory/graph/status");
-  assertEquals([status.mode, status.extractors, status.last_error], ["rules", { rules: 5 }, null]);
+  assert.deepEqual([status.mode, status.extractors, status.last_error], ["rules", { rules: 5 }, null]);
   const health = await (await fetch(`${server.url}/v1/health`)).json();
-  assertEquals(health.components.find((c: Json) => c.name === "memory").detail, "weaver: rules");
+  assert.deepEqual(health.components.find((c: Json) => c.name === "memory").detail, "weaver: rules");
 
   // bad input is refused with problem+json
   for (
@@ -115,13 +115,13 @@ Deno.test("weaver over HTTP and gRPC: Ada's move retires Berlin, as_of answers t
     ] as [string, string, unknown?][]
   ) {
     const refused = await api(method, path, body);
-    assertEquals([refused.status, refused.type], [400, "application/problem+json"], `${method} ${path}`);
+    assert.deepEqual([refused.status, refused.type], [400, "application/problem+json"], `${method} ${path}`);
   }
   const missing = await api("GET", `/v1/memory/graph/path?from=${ada.id}&to=ent_999999`);
-  assertEquals([missing.status, missing.type], [404, "application/problem+json"]);
+  assert.deepEqual([missing.status, missing.type], [404, "application/problem+json"]);
   const { json: doc } = await api("GET", "/api-doc/openapi.json");
   for (const route of ["/v1/memory/graph/path", "/v1/memory/graph/status", "/v1/memory/graph/weave"]) {
-    assert(route in doc.paths, route);
+    assert.ok(route in doc.paths, route);
   }
 });
 
@@ -143,25 +143,27 @@ Deno.test("weaver model path: the real SmolLM2 GGUF extracts through the orchest
   const { json: conversation } = await api("POST", "/v1/memory/conversations", {});
   const said = await say(api, conversation.id, "My name is Ada. I work at Initech in Berlin.");
   const { status, json } = await api("POST", "/v1/memory/graph/weave");
-  assertEquals(status, 200);
+  assert.deepEqual(status, 200);
   // woven by the model: an answer that failed the schema would have fallen back to the rules
-  assertEquals([json.mode, json.model, json.extractors, json.last_error], [
+  assert.deepEqual([json.mode, json.model, json.extractors, json.last_error], [
     "model",
     SMOLLM2_MODEL,
     { [`model:${SMOLLM2_MODEL}`]: 1 },
     null,
   ]);
-  assert(json.entities > 0, `the model's extraction left nothing in the store: ${JSON.stringify(json)}`);
+  assert.ok(json.entities > 0, `the model's extraction left nothing in the store: ${JSON.stringify(json)}`);
   const { json: entities } = await api("GET", "/v1/memory/graph/entities?limit=500");
   // what landed kept the schema's types (the model's quality is not the point: the wiring is)
-  assert(entities.items.length > 0);
-  for (const entity of entities.items) assert((ENTITY_TYPES as readonly string[]).includes(entity.type), entity.type);
+  assert.ok(entities.items.length > 0);
+  for (const entity of entities.items) {
+    assert.ok((ENTITY_TYPES as readonly string[]).includes(entity.type), entity.type);
+  }
   const { json: facts } = await api("GET", "/v1/memory/facts");
   for (const fact of facts.items) {
-    assertEquals([fact.source_id, fact.metadata.extractor], [said.id, `model:${SMOLLM2_MODEL}`]);
+    assert.deepEqual([fact.source_id, fact.metadata.extractor], [said.id, `model:${SMOLLM2_MODEL}`]);
   }
   const health = await (await fetch(`${server.url}/v1/health`)).json();
-  assertEquals(health.components.find((c: Json) => c.name === "memory").detail, `weaver: model (${SMOLLM2_MODEL})`);
+  assert.deepEqual(health.components.find((c: Json) => c.name === "memory").detail, `weaver: model (${SMOLLM2_MODEL})`);
 });
 
 Deno.test("weaver model path without its model: messages stay queued and the failure shows in status and health", async () => {
@@ -173,10 +175,10 @@ Deno.test("weaver model path without its model: messages stay queued and the fai
   const { json: conversation } = await api("POST", "/v1/memory/conversations", {});
   await say(api, conversation.id, "My name is Ada.");
   const { status, json } = await api("POST", "/v1/memory/graph/weave");
-  assertEquals([status, json.backlog, json.woven, json.entities], [200, 1, 0, 0]);
-  assert(json.last_error?.includes(missing), json.last_error);
+  assert.deepEqual([status, json.backlog, json.woven, json.entities], [200, 1, 0, 0]);
+  assert.ok(json.last_error?.includes(missing), json.last_error);
   const health = await (await fetch(`${server.url}/v1/health`)).json();
   const memory = health.components.find((c: Json) => c.name === "memory");
-  assertEquals(memory.state, "ready");
-  assert(memory.detail.startsWith(`weaver: model (${missing}), failing:`), memory.detail);
+  assert.deepEqual(memory.state, "ready");
+  assert.ok(memory.detail.startsWith(`weaver: model (${missing}), failing:`), memory.detail);
 });

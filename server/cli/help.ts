@@ -68,7 +68,7 @@ Options:
                                Name-embedding similarity at which entities merge (0.5-1, default: 0.85)
 
 Modes:
-  all      web + webrtc (default)   web     HTTP API + static files
+  all      everything (default)     web     HTTP API + static files + tab video (WebRTC)
   http     HTTP API only            webrtc  WebRTC signaling and sessions
   native   Chrome native-messaging host on stdin/stdout
 

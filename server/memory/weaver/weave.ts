@@ -166,6 +166,85 @@ function addAlias(db: StoreAccess, entityId: number, name: string, mergedFrom: n
   );
 }
 
+/** One weave in progress: the message, who wrote what, and the entities it created. */
+interface Weave {
+  db: StoreAccess;
+  message: WovenMessage;
+  extractor: string;
+  /** Entity types the extraction gave, by name key. */
+  types: Map<string, EntityType>;
+  created: number[];
+}
+
+/** The entity an extracted name stands for ("I" is the user). */
+function resolveName(w: Weave, name: string): EntityRow {
+  const at = w.message.created_at;
+  if (isSelf(name)) return ensureSelf(w.db, at, w.created);
+  return resolveEntity(w.db, name, w.types.get(nameKey(name)) ?? "thing", at, w.created);
+}
+
+/**
+ * Records one triple as a fact citing the message, and as an edge when its object is an entity;
+ * false when this message already stated it, or it is already known and still true.
+ */
+function recordTriple(w: Weave, subject: EntityRow, predicate: string, object: string, objectEntity?: EntityRow) {
+  const { db, message, extractor } = w;
+  const at = message.created_at;
+  const source = `${ID_PREFIX.message}_${message.id}`;
+  const existing = db.get<{ id: number }>(
+    "knowledge",
+    `SELECT id FROM facts WHERE extractor IS NOT NULL AND source_id = ? AND entity_id = ? AND predicate = ?
+     AND object = ?`,
+    source,
+    subject.id,
+    predicate,
+    object,
+  );
+  if (existing) return false; // this message was woven before: nothing changes
+  const restated = db.get<{ id: number }>(
+    "knowledge",
+    "SELECT id FROM facts WHERE entity_id = ? AND predicate = ? AND object = ? AND valid_to IS NULL",
+    subject.id,
+    predicate,
+    object,
+  );
+  if (restated) return false; // still true, already known (its first statement is the provenance)
+  const row = insertFact(db, {
+    text: factText(subject.name, predicate, object),
+    subject: subject.name,
+    predicate,
+    object,
+    entity: subject.id,
+    source_kind: "message",
+    source_id: source,
+    conversation_id: message.conversation_id,
+    valid_from: at,
+    extractor,
+    metadata: { extractor },
+  }, at);
+  const current = retireContradicted(db, row);
+  if (objectEntity) {
+    const edge = { subject: subject.id, predicate, object: objectEntity.id, weight: null, fact: row.id };
+    insertRelation(db, { ...edge, valid_from: at, valid_to: current.valid_to }, at);
+  }
+  return true;
+}
+
+/** Resolves (or creates) each extracted entity, keeping a description it brings; returns how many. */
+function weaveEntities(w: Weave, entities: Extraction["entities"]): number {
+  let count = 0;
+  for (const entity of entities) {
+    if (isSelf(entity.name)) continue;
+    const row = resolveName(w, entity.name);
+    if (entity.description && !attributesOf(row).description) {
+      const attributes = jsonOrNull({ ...attributesOf(row), description: entity.description });
+      w.db.run("knowledge", "UPDATE entities SET attributes = ? WHERE id = ?", attributes, row.id);
+    }
+    count++;
+  }
+  return count;
+}
+
 /**
  * Weaves one message's extraction into the graph; call inside a knowledge transaction. `I` (and
  * "me", "user"…) is the user. Each triple becomes a fact citing the message (`source_kind`
@@ -179,93 +258,26 @@ export function weaveExtraction(
   extraction: Extraction,
   extractor: string,
 ): WeaveOutcome {
-  const at = message.created_at;
-  const created: number[] = [];
-  const types = new Map<string, EntityType>();
-  for (const entity of extraction.entities) types.set(nameKey(entity.name), entity.type);
-
+  const w: Weave = { db, message, extractor, types: new Map(), created: [] };
+  for (const entity of extraction.entities) w.types.set(nameKey(entity.name), entity.type);
   // the user's name first, so that "I" in this very message already resolves to it
   for (const fact of extraction.facts) {
     if (isSelf(fact.subject) && predicateKey(fact.predicate) === "name" && !isSelf(fact.object)) {
-      nameSelf(db, fact.object, at, created);
+      nameSelf(db, fact.object, message.created_at, w.created);
     }
   }
-  const resolve = (name: string): EntityRow => {
-    if (isSelf(name)) return ensureSelf(db, at, created);
-    return resolveEntity(db, name, types.get(nameKey(name)) ?? "thing", at, created);
-  };
-  let entities = 0;
-  for (const entity of extraction.entities) {
-    if (isSelf(entity.name)) continue;
-    const row = resolve(entity.name);
-    if (entity.description && !attributesOf(row).description) {
-      db.run(
-        "knowledge",
-        "UPDATE entities SET attributes = ? WHERE id = ?",
-        jsonOrNull({ ...attributesOf(row), description: entity.description }),
-        row.id,
-      );
-    }
-    entities++;
-  }
-  const source = `${ID_PREFIX.message}_${message.id}`;
+  const entities = weaveEntities(w, extraction.entities);
   let facts = 0;
-  const record = (subject: EntityRow, predicate: string, object: string, objectEntity: EntityRow | null) => {
-    const existing = db.get<{ id: number }>(
-      "knowledge",
-      `SELECT id FROM facts WHERE extractor IS NOT NULL AND source_id = ? AND entity_id = ? AND predicate = ?
-       AND object = ?`,
-      source,
-      subject.id,
-      predicate,
-      object,
-    );
-    if (existing) return; // this message was woven before: nothing changes
-    const restated = db.get<{ id: number }>(
-      "knowledge",
-      "SELECT id FROM facts WHERE entity_id = ? AND predicate = ? AND object = ? AND valid_to IS NULL",
-      subject.id,
-      predicate,
-      object,
-    );
-    if (restated) return; // still true, already known (its first statement is the provenance)
-    const row = insertFact(db, {
-      text: factText(subject.name, predicate, object),
-      subject: subject.name,
-      predicate,
-      object,
-      entity: subject.id,
-      source_kind: "message",
-      source_id: source,
-      conversation_id: message.conversation_id,
-      valid_from: at,
-      extractor,
-      metadata: { extractor },
-    }, at);
-    const current = retireContradicted(db, row);
-    if (objectEntity) {
-      insertRelation(db, {
-        subject: subject.id,
-        predicate,
-        object: objectEntity.id,
-        weight: null,
-        fact: row.id,
-        valid_from: at,
-        valid_to: current.valid_to,
-      }, at);
-    }
-    facts++;
-  };
   for (const relation of extraction.relations) {
-    const subject = resolve(relation.subject);
-    const object = resolve(relation.object);
+    const subject = resolveName(w, relation.subject);
+    const object = resolveName(w, relation.object);
     if (subject.id === object.id) continue;
-    record(subject, predicateKey(relation.predicate), object.name, object);
+    if (recordTriple(w, subject, predicateKey(relation.predicate), object.name, object)) facts++;
   }
   for (const fact of extraction.facts) {
-    const predicate = predicateKey(fact.predicate);
-    const subject = resolve(fact.subject);
-    record(subject, predicate, isSelf(fact.object) ? subject.name : fact.object, null);
+    const subject = resolveName(w, fact.subject);
+    const object = isSelf(fact.object) ? subject.name : fact.object;
+    if (recordTriple(w, subject, predicateKey(fact.predicate), object)) facts++;
   }
   db.run(
     "knowledge",
@@ -278,7 +290,7 @@ export function weaveExtraction(
     Date.now(),
   );
   db.run("knowledge", "DELETE FROM weave_pending WHERE message_id = ?", message.id);
-  return { entities, facts, created };
+  return { entities, facts, created: w.created };
 }
 
 /**

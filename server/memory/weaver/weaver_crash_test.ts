@@ -5,11 +5,11 @@
  * the same messages: same entities, same facts with the same provenance and versions, same edges,
  * each message woven once.
  */
-import { assert, assertEquals } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { type LocalMemory, openLocalMemory } from "../local.ts";
-import { scriptedMessage } from "./_crash_script.ts";
+import { scriptedMessage } from "./testing/crash_script.ts";
 
-const CHILD = new URL("./_crash_weaver.ts", import.meta.url);
+const CHILD = new URL("./testing/crash_weaver.ts", import.meta.url);
 const CONFIG = new URL("../../../deno.json", import.meta.url);
 const MESSAGES = 96;
 const KILLS = 6;
@@ -73,27 +73,27 @@ Deno.test("weaver: SIGKILLs while weaving converge to the graph of an uninterrup
         }
       }
       const status = await child.status;
-      if (round < KILLS && !finished) assertEquals(status.signal, "SIGKILL");
-      assert(round < KILLS + 1, "the last child did not finish the script");
+      if (round < KILLS && !finished) assert.deepEqual(status.signal, "SIGKILL");
+      assert.ok(round < KILLS + 1, "the last child did not finish the script");
     }
 
     const crashed = await openLocalMemory({ dir: `${dir}/crashed`, searchWorkers: 0, weaver: { mode: "rules" } });
     const reference = await openLocalMemory({ dir: `${dir}/reference`, searchWorkers: 0, weaver: { mode: "rules" } });
     try {
       const status = await crashed.weavePending();
-      assertEquals([status.backlog, status.woven, status.extractors], [0, MESSAGES, { rules: MESSAGES }]);
+      assert.deepEqual([status.backlog, status.woven, status.extractors], [0, MESSAGES, { rules: MESSAGES }]);
       const { id } = await reference.createConversation({ title: "crash" });
       for (let i = 0; i < MESSAGES; i++) {
         await reference.appendMessages(id, [{ role: "user", content: scriptedMessage(i) }]);
       }
       await reference.weavePending();
       const got = await graphOf(crashed);
-      assertEquals(got, await graphOf(reference));
-      assert(got.facts.some((f) => f.includes("until newer")), "the script should retire facts");
-      assertEquals(got.entities.filter((e) => e.includes("Initech")), ["organization:Initech"]);
+      assert.deepEqual(got, await graphOf(reference));
+      assert.ok(got.facts.some((f) => f.includes("until newer")), "the script should retire facts");
+      assert.deepEqual(got.entities.filter((e) => e.includes("Initech")), ["organization:Initech"]);
       // each message's triple is stored once
       const keys = got.facts.map((f) => f.split(" ").slice(0, 5).join(" "));
-      assertEquals(keys.length, new Set(keys).size);
+      assert.deepEqual(keys.length, new Set(keys).size);
     } finally {
       await crashed.close();
       await reference.close();

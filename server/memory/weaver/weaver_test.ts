@@ -5,7 +5,7 @@
  * weaving again changes nothing; a knowledge store from schema v1 upgrades in place.
  */
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
 import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
 import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "../local.ts";
@@ -45,13 +45,13 @@ async function say(memory: LocalMemory, conversation: string, content: string): 
 
 function byName(entities: Entity[], name: string): Entity {
   const found = entities.find((e) => e.name === name);
-  assert(found, `no entity '${name}' in ${entities.map((e) => e.name).join(", ")}`);
+  assert.ok(found, `no entity '${name}' in ${entities.map((e) => e.name).join(", ")}`);
   return found;
 }
 
 function fact(facts: Fact[], predicate: string, object: string): Fact {
   const found = facts.find((f) => f.predicate === predicate && f.object === object);
-  assert(found, `no fact ${predicate} ${object} in ${facts.map((f) => f.text).join("; ")}`);
+  assert.ok(found, `no fact ${predicate} ${object} in ${facts.map((f) => f.text).join("; ")}`);
   return found;
 }
 
@@ -81,51 +81,55 @@ Deno.test("weaver: a conversation becomes a graph with versioned facts, as_of an
     while (Date.now() <= Date.parse(beforeMove)) await new Promise((resolve) => setTimeout(resolve, 1));
     const second = await say(memory, conversation, "I moved to Paris");
     const status = await memory.weavePending();
-    assertEquals([status.mode, status.backlog, status.woven, status.extractors], ["rules", 0, 2, { rules: 2 }]);
+    assert.deepEqual([status.mode, status.backlog, status.woven, status.extractors], ["rules", 0, 2, { rules: 2 }]);
 
     const entities = await all((cursor) => memory.listEntities({ cursor }));
     const ada = byName(entities, "Ada");
-    assertEquals(
+    assert.deepEqual(
       ["Ada", "Initech", "Berlin", "Paris"].map((name) => byName(entities, name).type),
       ["person", "organization", "place", "place"],
     );
-    assertEquals(ada.attributes?.self, true);
+    assert.deepEqual(ada.attributes?.self, true);
 
     const facts = (await memory.listFacts({ entityId: ada.id })).items;
     const berlin = fact(facts, "located_in", "Berlin");
     const paris = fact(facts, "located_in", "Paris");
     const initech = fact(facts, "works_at", "Initech");
     // provenance: which message said it, in which conversation, read by which extractor
-    assertEquals([berlin.source_kind, berlin.source_id, berlin.conversation_id], ["message", first, conversation]);
-    assertEquals([paris.source_id, paris.metadata?.extractor], [second, "rules"]);
-    assertEquals(berlin.text, "Ada is located in Berlin");
+    assert.deepEqual([berlin.source_kind, berlin.source_id, berlin.conversation_id], ["message", first, conversation]);
+    assert.deepEqual([paris.source_id, paris.metadata?.extractor], [second, "rules"]);
+    assert.deepEqual(berlin.text, "Ada is located in Berlin");
     // the move retired Berlin when it was said; Initech is untouched (another predicate)
-    assertEquals([berlin.valid_to, berlin.superseded_by], [paris.valid_from, paris.id]);
-    assertEquals([paris.valid_to, initech.valid_to], [null, null]);
+    assert.deepEqual([berlin.valid_to, berlin.superseded_by], [paris.valid_from, paris.id]);
+    assert.deepEqual([paris.valid_to, initech.valid_to], [null, null]);
 
     const then = (await memory.listFacts({ entityId: ada.id, asOf: beforeMove })).items.map((f) => f.object);
-    assert(then.includes("Berlin") && !then.includes("Paris"), `as_of before the move: ${then}`);
+    assert.ok(then.includes("Berlin") && !then.includes("Paris"), `as_of before the move: ${then}`);
     const now = (await memory.listFacts({ entityId: ada.id, current: true })).items.map((f) => f.object);
-    assert(now.includes("Paris") && !now.includes("Berlin") && now.includes("Initech"), `current: ${now}`);
+    assert.ok(now.includes("Paris") && !now.includes("Berlin") && now.includes("Initech"), `current: ${now}`);
 
     // the graph: Ada's neighbours follow current relations; the Berlin edge is history
     const around = await memory.entityNeighbors(ada.id, 1);
     const names = around.neighbors.map((n) => n.entity.name).sort();
-    assertEquals(names, ["Initech", "Paris"]);
+    assert.deepEqual(names, ["Initech", "Paris"]);
     const berlinEdge = (await memory.listRelations(byName(entities, "Berlin").id)).items[0];
-    assertEquals([berlinEdge.fact_id, berlinEdge.valid_to], [berlin.id, berlin.valid_to]);
+    assert.deepEqual([berlinEdge.fact_id, berlinEdge.valid_to], [berlin.id, berlin.valid_to]);
     const path = await memory.graphPath(byName(entities, "Initech").id, byName(entities, "Paris").id);
-    assertEquals([path.found, path.length, path.entities.map((e) => e.name)], [true, 2, ["Initech", "Ada", "Paris"]]);
-    assertEquals(path.relations.map((r) => r.predicate), ["works_at", "located_in"]);
+    assert.deepEqual([path.found, path.length, path.entities.map((e) => e.name)], [true, 2, [
+      "Initech",
+      "Ada",
+      "Paris",
+    ]]);
+    assert.deepEqual(path.relations.map((r) => r.predicate), ["works_at", "located_in"]);
     const none = await memory.graphPath(byName(entities, "Berlin").id, byName(entities, "Paris").id);
-    assertEquals([none.found, none.entities], [false, []]);
+    assert.deepEqual([none.found, none.entities], [false, []]);
 
     // re-weaving the same messages (the queue rebuilt from the truth, and once more) changes nothing
     const before = await snapshot(memory);
     await memory.rebuildDerived();
     await memory.weavePending();
-    assertEquals(await snapshot(memory), before);
-    assertEquals((await memory.weaverStatus()).woven, 2);
+    assert.deepEqual(await snapshot(memory), before);
+    assert.deepEqual((await memory.weaverStatus()).woven, 2);
   } finally {
     await memory.close();
     await minilm.close();
@@ -148,28 +152,28 @@ Deno.test("weaver: duplicates merge by name and by name embedding, keeping relat
 
     const entities = await all((cursor) => memory.listEntities({ cursor }));
     const initechs = entities.filter((e) => e.name.startsWith("Initech"));
-    assertEquals(initechs.map((e) => e.name), ["Initech"]);
+    assert.deepEqual(initechs.map((e) => e.name), ["Initech"]);
     // "NYC" and "New York City" share no word: MiniLM puts them at 0.92, over the 0.85 threshold
     const nyc = entities.filter((e) => e.name === "NYC" || e.name === "New York City");
-    assertEquals(nyc.map((e) => e.name), ["NYC"]);
-    assertEquals(nyc[0].attributes?.aliases, ["New York City"]);
+    assert.deepEqual(nyc.map((e) => e.name), ["NYC"]);
+    assert.deepEqual(nyc[0].attributes?.aliases, ["New York City"]);
     const grace = byName(entities, "Grace");
     const graceFacts = (await memory.listFacts({ entityId: grace.id })).items;
     const lives = fact(graceFacts, "located_in", "New York City"); // the fact keeps what was said
-    assertEquals(lives.source_id, graceSaid);
+    assert.deepEqual(lives.source_id, graceSaid);
     const graceEdges = (await memory.listRelations(grace.id)).items;
-    assertEquals(graceEdges.map((r) => [r.predicate, r.object_id]), [["located_in", nyc[0].id]]);
+    assert.deepEqual(graceEdges.map((r) => [r.predicate, r.object_id]), [["located_in", nyc[0].id]]);
     const bob = byName(entities, "Bob");
     const bobWorks = fact((await memory.listFacts({ entityId: bob.id })).items, "works_at", "Initech");
-    assertEquals(bobWorks.source_id, bobSaid);
+    assert.deepEqual(bobWorks.source_id, bobSaid);
 
     // a later mention by the merged name resolves to the survivor
     await say(memory, conversation, "Eve moved to New York City.");
     await memory.weavePending();
     const after = await all((cursor) => memory.listEntities({ cursor }));
-    assertEquals(after.filter((e) => e.name === "New York City").length, 0);
+    assert.deepEqual(after.filter((e) => e.name === "New York City").length, 0);
     const nycAround = await memory.entityNeighbors(nyc[0].id, 1);
-    assertEquals(nycAround.neighbors.map((n) => n.entity.name).sort(), ["Eve", "Grace"]);
+    assert.deepEqual(nycAround.neighbors.map((n) => n.entity.name).sort(), ["Eve", "Grace"]);
 
     // entities written by hand with another spelling merge on consolidation, their relations moving along
     const shouty = await memory.upsertEntity({ type: "organization", name: "INITECH, Inc." });
@@ -177,11 +181,11 @@ Deno.test("weaver: duplicates merge by name and by name embedding, keeping relat
     const edge = await memory.addRelation({ subject_id: shouty.id, predicate: "headquartered_in", object_id: hq.id });
     const { merges } = await memory.consolidateEntities();
     const initech = initechs[0];
-    assertEquals(merges.map((m) => [m.into, m.from, m.reason]), [[initech.id, shouty.id, "name"]]);
+    assert.deepEqual(merges.map((m) => [m.into, m.from, m.reason]), [[initech.id, shouty.id, "name"]]);
     const moved = (await memory.listRelations(hq.id)).items.find((r) => r.id === edge.id);
-    assertEquals(moved?.subject_id, initech.id);
-    assertEquals((await memory.getEntity(initech.id)).attributes?.aliases, ["INITECH, Inc."]);
-    assertEquals((await memory.consolidateEntities()).merges, []);
+    assert.deepEqual(moved?.subject_id, initech.id);
+    assert.deepEqual((await memory.getEntity(initech.id)).attributes?.aliases, ["INITECH, Inc."]);
+    assert.deepEqual((await memory.consolidateEntities()).merges, []);
   } finally {
     await memory.close();
     await minilm.close();
@@ -197,17 +201,17 @@ Deno.test("weaver: what the user says before giving a name moves to that name; a
     const oslo = await say(memory, conversation, "I live in Oslo.");
     await memory.weavePending();
     const placeholder = byName(await all((cursor) => memory.listEntities({ cursor })), "User");
-    assertEquals(placeholder.attributes, { self: true, placeholder: true });
+    assert.deepEqual(placeholder.attributes, { self: true, placeholder: true });
     await say(memory, conversation, "Grace works at Navy. Grace is my friend.");
     await say(memory, conversation, "Call me Grace");
     await memory.weavePending();
     const entities = await all((cursor) => memory.listEntities({ cursor }));
-    assertEquals(entities.filter((e) => e.name === "User"), []);
+    assert.deepEqual(entities.filter((e) => e.name === "User"), []);
     const grace = byName(entities, "Grace");
-    assertEquals(grace.attributes?.self, true);
+    assert.deepEqual(grace.attributes?.self, true);
     const facts = (await memory.listFacts({ entityId: grace.id })).items;
     const lives = fact(facts, "located_in", "Oslo");
-    assertEquals([lives.source_id, lives.valid_to], [oslo, null]);
+    assert.deepEqual([lives.source_id, lives.valid_to], [oslo, null]);
     fact(facts, "works_at", "Navy");
     fact(facts, "name", "Grace");
   } finally {
@@ -238,24 +242,24 @@ Deno.test("weaver: a knowledge store from schema v1 upgrades in place and its hi
     const memory = await openLocalMemory({ dir, searchWorkers: 0, weaver: { mode: "rules" } });
     try {
       const stats = await memory.stats();
-      assertEquals(stats.stores.find((s) => s.name === "knowledge")?.schema_version, 2);
+      assert.deepEqual(stats.stores.find((s) => s.name === "knowledge")?.schema_version, 2);
       const [served] = (await memory.listFacts({ asOf: new Date(2500).toISOString() })).items;
-      assertEquals([served.text, served.valid_from, served.valid_to], [
+      assert.deepEqual([served.text, served.valid_from, served.valid_to], [
         "Grace served in the Navy",
         new Date(2000).toISOString(),
         null,
       ]);
-      assertEquals((await memory.listFacts({ asOf: new Date(1500).toISOString() })).items, []);
+      assert.deepEqual((await memory.listFacts({ asOf: new Date(1500).toISOString() })).items, []);
       const [relation] = (await memory.listRelations("ent_1")).items;
-      assertEquals(relation.valid_from, new Date(2000).toISOString());
+      assert.deepEqual(relation.valid_from, new Date(2000).toISOString());
       const status = await memory.weavePending();
-      assertEquals([status.woven, status.backlog], [1, 0]);
+      assert.deepEqual([status.woven, status.backlog], [1, 0]);
       const london = (await memory.listFacts({ current: true })).items.find((f) => f.object === "London");
-      assertEquals(london?.subject, "Ada");
+      assert.deepEqual(london?.subject, "Ada");
       // the old entity is found by its normalised name
       await memory.appendMessages(conversation, [{ role: "user", content: "GRACE HOPPER works at Navy." }]);
       await memory.weavePending();
-      assertEquals((await memory.listEntities({ type: "person" })).items.map((e) => e.name).sort(), [
+      assert.deepEqual((await memory.listEntities({ type: "person" })).items.map((e) => e.name).sort(), [
         "Ada",
         "Grace Hopper",
       ]);

@@ -3,8 +3,8 @@
  * the last run stopped) while the weaver weaves in the background, and drains it every few
  * messages so that kills land inside weave passes too. Prints one line per acknowledged append.
  */
-import { openLocalMemory } from "../local.ts";
-import { scriptedMessage } from "./_crash_script.ts";
+import { openLocalMemory } from "../../local.ts";
+import { scriptedMessage } from "./crash_script.ts";
 
 const [dir, total] = Deno.args;
 const memory = await openLocalMemory({ dir, searchWorkers: 0, weaver: { mode: "rules" } });
