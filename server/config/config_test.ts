@@ -108,7 +108,11 @@ Deno.test("the weaver: rules by default, set by flag or environment, bad values 
   ]);
   const env = configFromEnv({ TABAGENT_WEAVER: "off", TABAGENT_WEAVER_MERGE_THRESHOLD: "0.9" });
   const fromEnv = resolveConfig({ weaverModel: "org/extractor-GGUF" }, env, linux);
-  assert.deepEqual([fromEnv.weaver, fromEnv.weaverModel, fromEnv.weaverMergeThreshold], ["off", "org/extractor-GGUF", 0.9]);
+  assert.deepEqual([fromEnv.weaver, fromEnv.weaverModel, fromEnv.weaverMergeThreshold], [
+    "off",
+    "org/extractor-GGUF",
+    0.9,
+  ]);
   assert.throws(() => resolveConfig({ weaver: "llm" }, {}, linux), /weaver/);
   assert.throws(() => resolveConfig({ weaverMergeThreshold: "2" }, {}, linux), /weaverMergeThreshold/);
 });
