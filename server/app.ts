@@ -175,7 +175,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // Tab video needs the vision model even without the rest of the API.
       ml = lifecycle.add(createMlService(config, token, log, wiring.serverUrl));
     }
-    if (config.mode === "all" || config.mode === "webrtc") addWebRtc(wiring, ml);
+    // Issue 13: modes web and webrtc start tab video; all includes it.
+    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") addWebRtc(wiring, ml);
     http = addHttpServer(wiring);
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
   }

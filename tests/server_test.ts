@@ -74,8 +74,8 @@ Deno.test("the OpenAPI document is valid and every docs page loads with its asse
   await using server = await startServer({ args: ["--mode", "web", "--no-ml"] });
   const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
   assert.equal(doc.openapi, "3.1.0");
-  // Mode web is the API and the web files; WebRTC is in modes all and webrtc only, as --help says.
-  assert.equal(doc.paths["/v1/webrtc/sessions"], undefined);
+  // Mode web is the API, the web files and tab video (issue 13: modes web and webrtc start WebRTC).
+  assert.ok(doc.paths["/v1/webrtc/sessions"], "WebRTC signaling is documented in mode web");
   assert.ok(doc.info.title && doc.info.version);
   for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { responses: object }>>)) {
     assert.ok(path.startsWith("/"), path);
