@@ -152,13 +152,6 @@ async function* numberedLines(source: ImportSource): AsyncGenerator<[number, str
   yield [++line, pending + decoder.decode()];
 }
 
-/** The whole text of `source`, within the import limit (for a transport that sends it in one message). */
-export async function importText(source: ImportSource): Promise<string> {
-  const lines: string[] = [];
-  for await (const [, text] of numberedLines(source)) lines.push(text);
-  return lines.join("\n");
-}
-
 /** Validates line `n`; a bad one fails the import with `validation_failed` naming the line. */
 function parseLine(n: number, text: string): ImportLine {
   let value: unknown;

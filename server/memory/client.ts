@@ -48,7 +48,6 @@ import {
   FactHitSchema,
   FactSchema,
   type ImportResult,
-  ImportResultSchema,
   MemoryStatsSchema,
   MessageSchema,
   type NewConversation,
@@ -322,12 +321,6 @@ export const MEMORY_METHODS = {
     result: MemoryStatsSchema,
     args: () => [],
   }),
-  /** Imports what `exportJsonl` wrote; what already exists is skipped. */
-  importJsonl: rpc("ImportJsonl", (jsonl: string) => ({ jsonl }))({
-    result: ImportResultSchema,
-    args: (r) => [r.jsonl],
-    long: true,
-  }),
   /** Writes a consistent snapshot of all seven stores and a checksummed manifest into `dir`. */
   backup: rpc("Backup", (dir: string) => ({ dir }))({
     result: BackupManifestSchema,
@@ -420,12 +413,13 @@ export type MemoryCalls = {
  * `DatabaseService`). Every method validates its input and throws a `TabAgentError`:
  * `validation_failed` naming the field, `payload_too_large`, `not_found` for unknown ids.
  */
-export interface MemoryClient extends Omit<MemoryCalls, "importJsonl"> {
+export interface MemoryClient extends MemoryCalls {
   /** Every truth item as JSON lines (`{"record":"conversation",…}`), or one conversation's (a server stream). */
   exportJsonl(options?: { conversationId?: string }): AsyncIterable<string>;
   /**
    * Imports what `exportJsonl` wrote (a text, or its bytes as they arrive); what already exists is
    * skipped. A bad line fails the import with `validation_failed` naming the line, and writes nothing.
+   * Over gRPC it is a client stream (`ImportJsonl`), so the text is never sent in one message.
    */
   importJsonl(source: string | ReadableStream<Uint8Array>): Promise<ImportResult>;
   close(): Promise<void>;
