@@ -126,7 +126,7 @@ export const conversationsSection: PanelSection = {
         search.focus();
       }
     };
-    toggle.addEventListener("click", () => show(panel.hidden));
+    toggle.addEventListener("click", () => show(Boolean(panel.hidden)));
     let timer: ReturnType<typeof setTimeout> | undefined;
     search.addEventListener("input", () => {
       clearTimeout(timer);
@@ -135,7 +135,7 @@ export const conversationsSection: PanelSection = {
     document.addEventListener("keydown", (event) => {
       if (event.altKey && (event.key === "h" || event.key === "H")) {
         event.preventDefault();
-        show(panel.hidden);
+        show(Boolean(panel.hidden));
       }
       if (event.key === "Escape" && !panel.hidden) show(false);
     });
