@@ -225,6 +225,25 @@ export function memoryClientSuite(name: string, open: OpenClient): void {
     await rejectsWith(memory.addDocument({ url: "https://example.org", text: "   " }), "validation_failed");
   });
 
+  test("documents: the same page brought into the same chat again is kept once; changed text or another chat is new", async (memory) => {
+    const chat = await memory.createConversation({ title: "asking twice" });
+    const page = {
+      conversation_id: chat.id,
+      url: "https://example.org/tides",
+      title: "Tides",
+      text: "Tides rise. ".repeat(200),
+    };
+    const first = await memory.addDocument(page);
+    assertEquals(await memory.addDocument(page), first);
+    const changed = await memory.addDocument({ ...page, text: page.text + "And fall." });
+    assert(changed.id !== first.id, "a changed page is a new document");
+    const other = await memory.createConversation({ title: "elsewhere" });
+    const elsewhere = await memory.addDocument({ ...page, conversation_id: other.id });
+    assert(elsewhere.id !== first.id && elsewhere.conversation_id === other.id);
+    const { hits } = await memory.query({ query: "tides rise", stores: ["documents"], k: 50 });
+    assertEquals(new Set(hits.map((h) => h.document?.id)).size, 3);
+  });
+
   test("knowledge graph: k-hop neighbourhoods follow relations both ways, stop at the depth, survive cycles", async (memory) => {
     const [ada, lyon, france, bob] = await Promise.all(
       [["person", "Ada"], ["city", "Lyon"], ["country", "France"], ["person", "Bob"]].map(([type, name]) =>

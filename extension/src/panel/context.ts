@@ -62,8 +62,10 @@ export class PanelContext {
   connection: Connection = { state: "unpaired" };
   api: ApiClient | null = null;
   model = "";
-  /** Called before each question is sent; each may add system messages. */
-  readonly promptContributors: ((question: string) => Promise<PromptContribution | null>)[] = [];
+  /** Called before each question is sent (its conversation exists by then); each may add system messages. */
+  readonly promptContributors: ((question: string, turn: { conversationId: string }) => Promise<
+    PromptContribution | null
+  >)[] = [];
   #handlers = new Map<keyof PanelEvents, Handler<unknown>[]>();
 
   constructor(

@@ -1,6 +1,6 @@
 /** Conversations from memory: list, search, open, rename, delete. */
 import { contentText, type Conversation } from "../lib/api.ts";
-import { h } from "../lib/dom.ts";
+import { h, isAltShortcut } from "../lib/dom.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
 
 /** The conversations section (a drawer opened from the toolbar). */
@@ -124,7 +124,7 @@ export const conversationsSection: PanelSection = {
       if (visible) {
         refresh();
         search.focus();
-      }
+      } else if (panel.contains(document.activeElement)) toggle.focus(); // focus must not vanish with the drawer
     };
     toggle.addEventListener("click", () => show(Boolean(panel.hidden)));
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -133,7 +133,7 @@ export const conversationsSection: PanelSection = {
       timer = setTimeout(refresh, 200);
     });
     document.addEventListener("keydown", (event) => {
-      if (event.altKey && (event.key === "h" || event.key === "H")) {
+      if (isAltShortcut(event, "KeyH")) {
         event.preventDefault();
         show(Boolean(panel.hidden));
       }

@@ -12,9 +12,19 @@ export function chatModels(models: Model[]): Model[] {
     .sort((a, b) => Number(b.downloaded ?? false) - Number(a.downloaded ?? false) || a.id.localeCompare(b.id));
 }
 
-function formatBytes(bytes: number): string {
+/** A size as people read it: "950 kB", "4.2 MB", "386 MB", "1.2 GB". */
+export function formatBytes(bytes: number): string {
   if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  return `${Math.round(bytes / 1e6)} MB`;
+  if (bytes >= 1e7) return `${Math.round(bytes / 1e6)} MB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${Math.round(bytes / 1e3)} kB`;
+}
+
+/** The line under the picker while a model downloads. */
+export function pullNote(step: { state: string; bytes: number; total: number }): string {
+  if (step.total <= 0) return `${step.state}…`;
+  const percent = Math.floor((step.bytes / step.total) * 100);
+  return `${step.state} ${percent}% (${formatBytes(step.bytes)} of ${formatBytes(step.total)})`;
 }
 
 /** The models section. */
@@ -83,11 +93,18 @@ export const modelsSection: PanelSection = {
         for await (const step of context.api.pull(model.id)) {
           progress.max = Math.max(step.total, 1);
           progress.value = step.bytes;
-          note.textContent = `${step.state} ${formatBytes(step.bytes)} / ${formatBytes(step.total)}`;
-          if (step.state === "failed") throw new Error(String(step.error?.detail ?? "download failed"));
+          note.textContent = pullNote(step);
+          if (step.state === "failed" || step.state === "cancelled") {
+            throw new Error(String(step.error?.detail ?? `download ${step.state}`));
+          }
         }
-        note.textContent = "Downloaded.";
+        // The model the user chose to download becomes the one in use.
+        context.model = model.id;
         await refresh();
+        if (selected()?.id === model.id && model.id !== context.settings.defaultModel) {
+          await context.updateSettings({ defaultModel: model.id });
+        }
+        note.textContent = `Downloaded ${model.name ?? model.id}.`;
       } catch (error) {
         note.textContent = `Download failed: ${(error as Error).message}`;
       } finally {
