@@ -4,12 +4,14 @@
  * The panel's own actions in real Chromium, against the real server and SmolLM2: the keyboard
  * shortcuts and the manifest's command, downloading a catalog model with progress (from the
  * loopback Hub-protocol stub, through `HF_ENDPOINT`), the right-click actions on selected text
- * through the service worker's real `contextMenus.onClicked` handler, and "ask about this page"
- * keeping the page in memory once, cited by title and URL in later answers.
+ * through the service worker's real `contextMenus.onClicked` handler, the default model in the
+ * settings and the options page, the Copy button of code blocks, and "ask about this page" keeping
+ * the page in memory once, cited by title and URL in later answers.
  */
 import assert from "node:assert/strict";
 import type { Page, Worker } from "playwright-core";
 import {
+  axeViolations,
   builtExtension,
   CHAT_MODEL,
   chatModelCache,
@@ -200,6 +202,84 @@ Deno.test({
             await panel.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
             await panel.locator(`#model option[value="${CATALOG_MODEL}"]`).waitFor({ state: "attached" });
             assert.equal(await panel.inputValue("#model"), CHAT_MODEL, "the choice is kept as the default");
+          }),
+      );
+
+      await t.step(
+        "settings choose the default model; the options page holds the same settings",
+        () =>
+          diagnosed(panel, "settings", async () => {
+            await panel.click("#settings-toggle");
+            await panel.locator(`#set-model option[value="${CATALOG_MODEL}"]`).waitFor({ state: "attached" });
+            assert.equal(await panel.inputValue("#set-model"), CHAT_MODEL);
+            await panel.selectOption("#set-model", CATALOG_MODEL);
+            await panel.click("#settings-form button[type=submit]");
+            await panel.locator("#settings").waitFor({ state: "hidden" });
+            assert.equal(await panel.inputValue("#model"), CATALOG_MODEL, "the picker follows the default");
+
+            const options = await browser.context.newPage();
+            await options.goto(`chrome-extension://${browser.extensionId}/options.html`);
+            await options.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
+            await options.locator(`#set-model option[value="${CHAT_MODEL}"]`).waitFor({ state: "attached" });
+            assert.equal(await options.inputValue("#set-model"), CATALOG_MODEL);
+            assert.equal(await options.inputValue("#set-max-tokens"), "40");
+            assert.deepEqual(await axeViolations(options), []);
+            await options.selectOption("#set-model", CHAT_MODEL);
+            await options.selectOption("#set-theme", "dark");
+            await options.click("#settings-form button[type=submit]");
+            await options.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+            await options.close();
+            await panel.reload();
+            await panel.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
+            await panel.locator(`#model option[value="${CATALOG_MODEL}"]`).waitFor({ state: "attached" });
+            assert.equal(await panel.inputValue("#model"), CHAT_MODEL, "the options page's choice is the panel's");
+            assert.equal(await panel.evaluate(() => document.documentElement.dataset.theme), "dark");
+            await panel.click("#settings-toggle");
+            await panel.selectOption("#set-theme", "system");
+            await panel.click("#settings-form button[type=submit]");
+            await panel.locator("#settings").waitFor({ state: "hidden" });
+          }),
+      );
+
+      await t.step(
+        "a code block in an answer has a Copy button that copies the code",
+        () =>
+          diagnosed(panel, "copy", async () => {
+            const code = 'const answer = 42;\nconsole.log("answer", answer);';
+            const created = await (await fetch(`${server.url}/v1/memory/conversations`, {
+              method: "POST",
+              headers: { ...server.auth, "content-type": "application/json" },
+              body: JSON.stringify({ title: "code sample" }),
+            })).json() as { id: string };
+            await fetch(`${server.url}/v1/memory/conversations/${created.id}/messages`, {
+              method: "POST",
+              headers: { ...server.auth, "content-type": "application/json" },
+              body: JSON.stringify({
+                messages: [
+                  { role: "user", content: "Show me some code" },
+                  { role: "assistant", content: "Here it is:\n\n```js\n" + code + "\n```\n" },
+                ],
+              }),
+            }).then((r) => r.body?.cancel());
+            await panel.keyboard.press("Alt+KeyH");
+            await panel.locator("#history-list .history-open", { hasText: "code sample" }).click();
+            const block = panel.locator(".message.assistant .code-block");
+            await block.waitFor();
+            assert.equal((await block.locator("pre").innerText()).trimEnd(), code);
+            // Watch what reaches the real clipboard call (extension origins cannot be granted clipboard-read).
+            await panel.evaluate(() => {
+              const clipboard = navigator.clipboard;
+              const write = clipboard.writeText.bind(clipboard);
+              clipboard.writeText = (text: string) => {
+                (globalThis as unknown as { copied: string }).copied = text;
+                return write(text);
+              };
+            });
+            await block.locator("button.copy-code").click();
+            // "Copied" shows once the browser's clipboard took the text.
+            await block.locator("button.copy-code", { hasText: "Copied" }).waitFor();
+            assert.equal(await panel.evaluate(() => (globalThis as unknown as { copied: string }).copied), code);
+            await panel.click("#new-chat");
           }),
       );
 

@@ -1,31 +1,8 @@
 /** The model picker: downloaded chat models, and catalog models with download and progress. */
 import type { Model } from "../lib/api.ts";
 import { h } from "../lib/dom.ts";
+import { chatModels, formatBytes, pullNote } from "../lib/models.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
-
-const NOT_CHAT = new Set(["embedding", "face_detection", "vision"]);
-
-/** Chat-capable models, downloaded first, then catalog ones that can be pulled. */
-export function chatModels(models: Model[]): Model[] {
-  return models
-    .filter((m) => !NOT_CHAT.has(m.task ?? "") && !/embed|minilm/i.test(m.id))
-    .sort((a, b) => Number(b.downloaded ?? false) - Number(a.downloaded ?? false) || a.id.localeCompare(b.id));
-}
-
-/** A size as people read it: "950 kB", "4.2 MB", "386 MB", "1.2 GB". */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  if (bytes >= 1e7) return `${Math.round(bytes / 1e6)} MB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  return `${Math.round(bytes / 1e3)} kB`;
-}
-
-/** The line under the picker while a model downloads. */
-export function pullNote(step: { state: string; bytes: number; total: number }): string {
-  if (step.total <= 0) return `${step.state}…`;
-  const percent = Math.floor((step.bytes / step.total) * 100);
-  return `${step.state} ${percent}% (${formatBytes(step.bytes)} of ${formatBytes(step.total)})`;
-}
 
 /** The models section. */
 export const modelsSection: PanelSection = {
@@ -78,6 +55,7 @@ export const modelsSection: PanelSection = {
       if (pick) select.value = pick.id;
       note.textContent = models.some((m) => m.downloaded) ? "" : "No model downloaded yet: pick one and download it.";
       update();
+      context.emit("models", models);
     };
 
     select.addEventListener("change", () => {
@@ -110,6 +88,14 @@ export const modelsSection: PanelSection = {
       } finally {
         download.disabled = false;
         progress.hidden = true;
+      }
+    });
+    // The default model chosen in the settings becomes the one in use.
+    context.on("settings", (settings) => {
+      const wanted = models.find((m) => m.id === settings.defaultModel && m.downloaded);
+      if (wanted && select.value !== wanted.id) {
+        select.value = wanted.id;
+        update();
       }
     });
     context.on("connection", (connection) => {
