@@ -399,6 +399,39 @@ Deno.test({
             await article.close();
           }),
       );
+
+      await t.step(
+        "without the native host, the server URL and token from the settings pair the panel",
+        () =>
+          diagnosed(panel, "configured", async () => {
+            await browser.installHost(true);
+            // As after a browser restart: the service worker pairs afresh and finds no host.
+            await panel.evaluate(() => chrome.runtime.sendMessage({ type: "connect", force: true }));
+            await panel.reload();
+            await panel.locator('#status[data-state="host_missing"]').waitFor({ timeout: 30_000 });
+            await panel.click("#settings-toggle");
+            await panel.fill("#set-url", server.url);
+            await panel.fill("#set-token", server.token);
+            await panel.click("#settings-form button[type=submit]");
+            await panel.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
+            await panel.click("#new-chat");
+            const { text } = await askAndWait(panel, QUESTION);
+            assert.match(text, /Paris/);
+            // The token the user typed stays in the extension's own storage, out of pages' reach.
+            const stored = await (await serviceWorker(browser, panel)).evaluate(async () =>
+              (await chrome.storage.local.get("settings")).settings as { serverUrl: string }
+            );
+            assert.equal(stored.serverUrl, server.url);
+
+            // Back to zero configuration: the host again, and nothing typed in.
+            await browser.installHost();
+            await panel.click("#settings-toggle");
+            await panel.fill("#set-url", "");
+            await panel.fill("#set-token", "");
+            await panel.click("#settings-form button[type=submit]");
+            await panel.locator('#status[data-state="connected"]').waitFor({ timeout: 30_000 });
+          }),
+      );
     } finally {
       await server.stop();
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
