@@ -38,8 +38,14 @@ export const pageSection: PanelSection = {
     details.append(included);
     context.regions.context.append(h("div", { className: "page" }, button, status), kept, details);
     let active = false;
-    /** The page last kept, so asking again about the same page in the same chat sends it once. */
-    let lastKept: { key: string; saving: Promise<unknown> } | null = null;
+    /** The page last kept (chat, URL, text), so asking again about it in the same chat sends it once. */
+    let lastKept: string | null = null;
+    const forget = () => {
+      lastKept = null;
+      kept.hidden = true;
+      kept.textContent = "";
+      delete kept.dataset.documentId;
+    };
 
     // Only pages the user brought in are kept (never browsing at large), each as a document of the
     // chat it was asked about; the server keeps the same URL and text once per chat.
@@ -52,22 +58,24 @@ export const pageSection: PanelSection = {
         return;
       }
       const key = `${conversationId}\n${page.url}\n${page.text}`;
-      if (lastKept?.key === key) return;
-      const saving = api.keepPage({ conversationId, url: page.url, title: page.title, text: page.text }).then(
+      if (lastKept === key) return;
+      lastKept = key;
+      api.keepPage({ conversationId, url: page.url, title: page.title, text: page.text }).then(
         (document) => {
+          if (lastKept !== key) return; // the chat or the page changed meanwhile
           kept.hidden = false;
           kept.dataset.documentId = document.id;
           const passages = `${number(document.chunks)} passage${document.chunks === 1 ? "" : "s"}`;
           kept.textContent = `Kept “${document.title || document.url}” in this chat's memory (${passages}).`;
         },
         (error) => {
-          if (lastKept?.key === key) lastKept = null;
+          if (lastKept !== key) return;
+          lastKept = null;
           kept.hidden = false;
           delete kept.dataset.documentId;
           kept.textContent = `Could not keep this page in memory: ${(error as Error).message}`;
         },
       );
-      lastKept = { key, saving };
     };
 
     const setActive = (on: boolean) => {
@@ -77,9 +85,7 @@ export const pageSection: PanelSection = {
       if (!on) {
         status.textContent = "";
         details.hidden = true;
-        kept.hidden = true;
-        kept.textContent = "";
-        delete kept.dataset.documentId;
+        forget();
       }
     };
 
@@ -94,6 +100,9 @@ export const pageSection: PanelSection = {
         status.textContent = `Cannot read this page: ${(error as Error).message}`;
       }
     });
+
+    // Another chat: what was kept belongs to the one left.
+    context.on("conversation", forget);
 
     context.promptContributors.push(async (question, turn): Promise<PromptContribution | null> => {
       if (!active || !context.api || !context.model) return null;
