@@ -252,6 +252,8 @@ const routes = {
     method: "post",
     path: "/v1/memory/documents",
     summary: "Keep a page the user brought into a chat (text in chunks, embedded in the background)",
+    description: "The same page (URL and text) brought into the same conversation again is kept once: the " +
+      "existing document is answered.",
     request: { body: { content: { "application/json": { schema: NewDocumentSchema } }, required: true } },
     responses: { 201: json(DocumentSchema, "The document"), ...problems(400, 404, 413) },
   }),

@@ -220,6 +220,27 @@ const CASES: Record<string, SuiteCase> = {
     await rejectsWith(memory.addDocument({ url: "https://example.org", text: "   " }), "validation_failed");
   },
 
+  "documents: the same page brought into the same chat again is kept once; changed text or another chat is new": async (
+    memory,
+  ) => {
+    const chat = await memory.createConversation({ title: "asking twice" });
+    const page = {
+      conversation_id: chat.id,
+      url: "https://example.org/tides",
+      title: "Tides",
+      text: "Tides rise. ".repeat(200),
+    };
+    const first = await memory.addDocument(page);
+    assert.deepEqual(await memory.addDocument(page), first);
+    const changed = await memory.addDocument({ ...page, text: page.text + "And fall." });
+    assert.ok(changed.id !== first.id, "a changed page is a new document");
+    const other = await memory.createConversation({ title: "elsewhere" });
+    const elsewhere = await memory.addDocument({ ...page, conversation_id: other.id });
+    assert.ok(elsewhere.id !== first.id && elsewhere.conversation_id === other.id);
+    const { hits } = await memory.query({ query: "tides rise", stores: ["documents"], k: 50 });
+    assert.deepEqual(new Set(hits.map((h) => h.document?.id)).size, 3);
+  },
+
   "knowledge graph: k-hop neighbourhoods follow relations both ways, stop at the depth, survive cycles": async (
     memory,
   ) => {
