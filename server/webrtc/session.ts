@@ -11,6 +11,7 @@ import type { Logger } from "../log/mod.ts";
 import type { FrameDetector } from "./detector.ts";
 import { type EncodedFrame, FrameReassembler, FRAMES_CHANNEL, RESULTS_CHANNEL } from "./frame_protocol.ts";
 import { LatestFrameScheduler } from "./frame_scheduler.ts";
+import { followNominations, sessionLevelIceLite } from "./ice_lite.ts";
 import { ClientMessageSchema, type ServerMessage } from "./results.ts";
 
 /** Why a session ended. */
@@ -187,6 +188,14 @@ export class WebRtcSession {
         cause: error,
       });
     }
+    for (const transport of this.#pc.iceTransports) {
+      followNominations(transport.connection, (to, from) =>
+        this.#log.debug("ice pair renominated", {
+          session: this.id,
+          from: from.toJSON().remoteCandidate,
+          to: to.toJSON().remoteCandidate,
+        }));
+    }
     // The server takes the DTLS client role (a=setup:active), as werift does by default.
     for (const transport of this.#pc.dtlsTransports) transport.role = "client";
     const answer = await this.#pc.createAnswer();
@@ -200,7 +209,7 @@ export class WebRtcSession {
       clearTimeout(timer);
       this.#candidateListeners.delete(listener);
     }
-    return this.#pc.localDescription!.sdp;
+    return sessionLevelIceLite(this.#pc.localDescription!.sdp);
   }
 
   /** Adds the client's trickled candidates; mDNS ones are counted and skipped. */

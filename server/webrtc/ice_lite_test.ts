@@ -1,0 +1,106 @@
+import { equal, ok } from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createSocket, type Socket } from "node:dgram";
+import { classes, Connection, Message, methods } from "werift";
+import { followNominations, sessionLevelIceLite } from "./ice_lite.ts";
+
+const CLIENT_UFRAG = "cli1";
+const CLIENT_PWD = "client-password-0123456789";
+
+/** A UDP socket on loopback standing in for one of a browser's candidates. */
+async function clientSocket(): Promise<Socket & AsyncDisposable> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return Object.assign(socket, {
+    [Symbol.asyncDispose]: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  });
+}
+
+function nextDatagram(socket: Socket, predicate: (data: Buffer) => boolean): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const listener = (data: Buffer) => {
+      if (!predicate(data)) return;
+      socket.off("message", listener);
+      resolve(data);
+    };
+    socket.on("message", listener);
+  });
+}
+
+/** Sends a nominating binding request to the server's candidate and waits for its response. */
+async function nominate(socket: Socket, server: Connection, port: number): Promise<void> {
+  const request = new Message(methods.BINDING, classes.REQUEST)
+    .setAttribute("USERNAME", `${server.localUsername}:${CLIENT_UFRAG}`)
+    .setAttribute("PRIORITY", 1853759231)
+    .setAttribute("ICE-CONTROLLING", 12345678901234567890n)
+    .setAttribute("USE-CANDIDATE", null)
+    .addMessageIntegrity(Buffer.from(server.localPassword, "utf8"))
+    .addFingerprint();
+  const response = nextDatagram(socket, (data) => data.subarray(8, 20).equals(request.transactionId));
+  socket.send(request.bytes, port, "127.0.0.1");
+  await response;
+}
+
+async function liteServer(): Promise<{ server: Connection; port: number } & AsyncDisposable> {
+  // Only the loopback candidate, whatever interfaces the machine has.
+  const server = new Connection(false, {
+    iceLite: true,
+    useIpv4: false,
+    useIpv6: false,
+    additionalHostAddresses: ["127.0.0.1"],
+  });
+  server.setRemoteParams({ iceLite: false, usernameFragment: CLIENT_UFRAG, password: CLIENT_PWD });
+  await server.gatherCandidates();
+  const port = server.localCandidates.find((c) => c.host === "127.0.0.1")!.port;
+  void server.connect().catch(() => {}); // a lite agent's connect waits for the first nomination
+  return { server, port, [Symbol.asyncDispose]: () => server.close() };
+}
+
+Deno.test("a lite agent sends where the controlling agent nominated last", async () => {
+  await using lite = await liteServer();
+  ok(followNominations(lite.server));
+  await using first = await clientSocket();
+  await using second = await clientSocket();
+  await nominate(first, lite.server, lite.port);
+  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  // The browser moves to a better pair and prunes the first: data must follow it.
+  await nominate(second, lite.server, lite.port);
+  equal(lite.server.nominated?.remoteAddr[1], second.address().port);
+  const arrived = nextDatagram(second, (data) => data.toString() === "dtls");
+  await lite.server.send(Buffer.from("dtls"));
+  equal((await arrived).toString(), "dtls");
+});
+
+Deno.test("without following, werift's lite agent keeps its first pair (why followNominations exists)", async () => {
+  await using lite = await liteServer();
+  await using first = await clientSocket();
+  await using second = await clientSocket();
+  await nominate(first, lite.server, lite.port);
+  await nominate(second, lite.server, lite.port);
+  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+});
+
+Deno.test("followNominations leaves a full agent alone", () => {
+  const full = new Connection(true, { iceLite: false });
+  equal(followNominations(full), false);
+});
+
+Deno.test("a=ice-lite moves from the media section to the session", () => {
+  const sdp = [
+    "v=0",
+    "o=- 1 0 IN IP4 0.0.0.0",
+    "s=-",
+    "t=0 0",
+    "a=group:BUNDLE 0",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+    "a=ice-ufrag:abcd",
+    "a=ice-lite",
+    "a=setup:active",
+    "",
+  ].join("\r\n");
+  const moved = sessionLevelIceLite(sdp).split("\r\n");
+  equal(moved.indexOf("a=ice-lite"), 4);
+  equal(moved.filter((line) => line === "a=ice-lite").length, 1);
+  equal(moved.at(-1), "");
+  equal(sessionLevelIceLite("v=0\r\nm=application 9 x y\r\n"), "v=0\r\nm=application 9 x y\r\n");
+});
