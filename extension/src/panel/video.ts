@@ -66,11 +66,14 @@ export const videoSection: PanelSection = {
       canvas.hidden = !on && !canvas.dataset.seq;
     };
     button.addEventListener("click", async () => {
-      const request = streaming ? { type: "video/stop" } : { type: "video/start", settings: SETTINGS };
-      status.textContent = streaming ? "Stopping…" : "Starting…";
+      // Read before the request: the "streaming" state event arrives before the start's reply, and
+      // a start must not then be taken for a stop.
+      const stopping = streaming;
+      const request = stopping ? { type: "video/stop" } : { type: "video/start", settings: SETTINGS };
+      status.textContent = stopping ? "Stopping…" : "Starting…";
       const reply = await chrome.runtime.sendMessage(request) as { ok: boolean; error?: string } | undefined;
       if (reply && !reply.ok) status.textContent = reply.error ?? "Failed";
-      else if (streaming) setStreaming(false);
+      else if (stopping) setStreaming(false);
     });
     let drawing = false;
     chrome.runtime.onMessage.addListener((message: unknown) => {
