@@ -70,7 +70,7 @@ Deno.test({
         () => {
           const status = document.querySelector("#video-status")?.textContent ?? "";
           const drawn = document.querySelector<HTMLElement>("#video-preview")?.dataset.detections;
-          return (drawn !== undefined && drawn !== "0") || /failed|error|:/.test(status);
+          return (drawn !== undefined && drawn !== "0") || /failed|error|stopped|:/.test(status);
         },
         undefined,
         { timeout: 30_000 },

@@ -2,7 +2,7 @@ import { equal, ok } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createSocket, type Socket } from "node:dgram";
 import { classes, Connection, Message, methods } from "werift";
-import { followNominations, sessionLevelIceLite } from "./ice_lite.ts";
+import { answersFromCheckedAddress, followBrowser, isLoopback, sessionLevelIceLite } from "./ice_lite.ts";
 
 const CLIENT_UFRAG = "cli1";
 const CLIENT_PWD = "client-password-0123456789";
@@ -27,15 +27,14 @@ function nextDatagram(socket: Socket, predicate: (data: Buffer) => boolean): Pro
   });
 }
 
-/** Sends a nominating binding request to the server's candidate and waits for its response. */
-async function nominate(socket: Socket, server: Connection, port: number): Promise<void> {
+/** Sends a binding request (nominating unless `nominate` is false) and waits for the answer. */
+async function check(socket: Socket, server: Connection, port: number, nominate = true): Promise<void> {
   const request = new Message(methods.BINDING, classes.REQUEST)
     .setAttribute("USERNAME", `${server.localUsername}:${CLIENT_UFRAG}`)
     .setAttribute("PRIORITY", 1853759231)
-    .setAttribute("ICE-CONTROLLING", 12345678901234567890n)
-    .setAttribute("USE-CANDIDATE", null)
-    .addMessageIntegrity(Buffer.from(server.localPassword, "utf8"))
-    .addFingerprint();
+    .setAttribute("ICE-CONTROLLING", 12345678901234567890n);
+  if (nominate) request.setAttribute("USE-CANDIDATE", null);
+  request.addMessageIntegrity(Buffer.from(server.localPassword, "utf8")).addFingerprint();
   const response = nextDatagram(socket, (data) => data.subarray(8, 20).equals(request.transactionId));
   socket.send(request.bytes, port, "127.0.0.1");
   await response;
@@ -56,33 +55,60 @@ async function liteServer(): Promise<{ server: Connection; port: number } & Asyn
   return { server, port, [Symbol.asyncDispose]: () => server.close() };
 }
 
-Deno.test("a lite agent sends where the controlling agent nominated last", async () => {
+Deno.test("a lite agent is connected on the first valid check, before any nomination", async () => {
   await using lite = await liteServer();
-  ok(followNominations(lite.server));
+  ok(followBrowser(lite.server));
   await using first = await clientSocket();
   await using second = await clientSocket();
-  await nominate(first, lite.server, lite.port);
+  await check(first, lite.server, lite.port, false);
+  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  // A later check without nomination does not move it.
+  await check(second, lite.server, lite.port, false);
+  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  const arrived = nextDatagram(first, (data) => data.toString() === "dtls");
+  await lite.server.send(Buffer.from("dtls"));
+  equal((await arrived).toString(), "dtls");
+});
+
+Deno.test("a lite agent sends where the controlling agent nominated last", async () => {
+  await using lite = await liteServer();
+  ok(followBrowser(lite.server));
+  await using first = await clientSocket();
+  await using second = await clientSocket();
+  await check(first, lite.server, lite.port);
   equal(lite.server.nominated?.remoteAddr[1], first.address().port);
   // The browser moves to a better pair and prunes the first: data must follow it.
-  await nominate(second, lite.server, lite.port);
+  await check(second, lite.server, lite.port);
   equal(lite.server.nominated?.remoteAddr[1], second.address().port);
   const arrived = nextDatagram(second, (data) => data.toString() === "dtls");
   await lite.server.send(Buffer.from("dtls"));
   equal((await arrived).toString(), "dtls");
 });
 
-Deno.test("without following, werift's lite agent keeps its first pair (why followNominations exists)", async () => {
+Deno.test("without followBrowser, werift's lite agent keeps its first nominated pair for good", async () => {
   await using lite = await liteServer();
   await using first = await clientSocket();
   await using second = await clientSocket();
-  await nominate(first, lite.server, lite.port);
-  await nominate(second, lite.server, lite.port);
+  await check(first, lite.server, lite.port);
+  await check(second, lite.server, lite.port);
   equal(lite.server.nominated?.remoteAddr[1], first.address().port);
 });
 
-Deno.test("followNominations leaves a full agent alone", () => {
+Deno.test("followBrowser leaves a full agent alone", () => {
   const full = new Connection(true, { iceLite: false });
-  equal(followNominations(full), false);
+  equal(followBrowser(full), false);
+});
+
+Deno.test("a check is answered only when the answer leaves from the checked address", () => {
+  const on = (host: string) => ({ localCandidate: { host } });
+  ok(answersFromCheckedAddress(null, ["127.0.0.1", 5000], on("127.0.0.1")));
+  ok(answersFromCheckedAddress(null, ["192.0.2.7", 5000], on("192.0.2.2")));
+  ok(answersFromCheckedAddress(null, ["::1", 5000], on("::1")));
+  // werift's sockets listen on the wildcard address: these answers would leave from another one.
+  equal(answersFromCheckedAddress(null, ["192.0.2.2", 5000], on("127.0.0.1")), false);
+  equal(answersFromCheckedAddress(null, ["127.0.0.1", 5000], on("192.0.2.2")), false);
+  ok(isLoopback("::ffff:127.0.0.1"));
+  equal(isLoopback("10.0.0.1"), false);
 });
 
 Deno.test("a=ice-lite moves from the media section to the session", () => {

@@ -76,16 +76,22 @@ export const videoSection: PanelSection = {
       else if (stopping) setStreaming(false);
     });
     let drawing = false;
+    // An error stays on screen when the "stopped" that follows it arrives.
+    let failed = false;
     chrome.runtime.onMessage.addListener((message: unknown) => {
       const parsed = VideoEventSchema.safeParse(message);
       if (!parsed.success) return false;
       const event = parsed.data;
       if (event.type === "video/state") {
-        status.textContent = event.state === "streaming"
-          ? `Watching (${event.detail})`
-          : `${event.state} (${event.detail})`;
+        if (event.state === "starting") failed = false;
+        if (!(failed && event.state === "stopped")) {
+          status.textContent = event.state === "streaming"
+            ? `Watching (${event.detail})`
+            : `${event.state} (${event.detail})`;
+        }
         setStreaming(event.state !== "stopped");
       } else if (event.type === "video/error") {
+        failed = true;
         status.textContent = `${event.code}: ${event.message}`;
       } else {
         const { resultFps, latencyMs, sentFps, dropped } = event.stats;
