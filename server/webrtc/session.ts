@@ -8,9 +8,10 @@ import { RTCIceCandidate, RTCPeerConnection } from "werift";
 import type { RTCDataChannel } from "werift";
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { FrameDetector } from "./detector.ts";
+import type { FrameDetector, SessionDetector } from "./detector.ts";
 import { type EncodedFrame, FrameReassembler, FRAMES_CHANNEL, RESULTS_CHANNEL } from "./frame_protocol.ts";
 import { LatestFrameScheduler } from "./frame_scheduler.ts";
+import { ignoreRetransmittedHandshakes } from "./dtls_retransmissions.ts";
 import { answersFromCheckedAddress, followBrowser, sessionLevelIceLite } from "./ice_lite.ts";
 import { ClientMessageSchema, type ServerMessage } from "./results.ts";
 
@@ -76,6 +77,7 @@ export class WebRtcSession {
   #pc: RTCPeerConnection;
   #log: Logger;
   #detector: () => FrameDetector | undefined;
+  #sessionDetector?: { from: FrameDetector; detector: SessionDetector };
   #events: SessionEvents;
   #lastActivity = performance.now();
   #began = performance.now();
@@ -202,7 +204,13 @@ export class WebRtcSession {
     // with the server connected on the client's first check, that wait runs while the client
     // finishes its own ICE instead of after it. As DTLS server, a werift client would add its own
     // 100 ms after its ICE (measured: about 20 ms slower on loopback).
-    for (const transport of this.#pc.dtlsTransports) transport.role = "client";
+    for (const transport of this.#pc.dtlsTransports) {
+      transport.role = "client";
+      ignoreRetransmittedHandshakes(
+        transport,
+        (messageSeq) => this.#log.debug("dtls retransmission ignored", { session: this.id, message_seq: messageSeq }),
+      );
+    }
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     if (this.#pc.iceGatheringState !== "complete") {
@@ -356,8 +364,12 @@ export class WebRtcSession {
       });
       return;
     }
+    if (detector.session && this.#sessionDetector?.from !== detector) {
+      this.#sessionDetector?.detector.close();
+      this.#sessionDetector = { from: detector, detector: detector.session() };
+    }
     const started = performance.now();
-    const found = await detector.detect(frame, this.#abort.signal);
+    const found = await (this.#sessionDetector?.detector ?? detector).detect(frame, this.#abort.signal);
     const done = performance.now();
     if (this.isClosed) return;
     this.#detected++;
@@ -414,6 +426,7 @@ export class WebRtcSession {
     for (const listener of this.#candidateListeners) listener(null);
     this.#candidateListeners.clear();
     await this.#scheduler.close();
+    this.#sessionDetector?.detector.close();
     await this.#pc.close();
     this.#log.info("webrtc session closed", { session: this.id, reason });
     this.#resolveClosed(reason);
