@@ -20,6 +20,8 @@ export interface WeriftClient {
   sender: FrameSender;
   /** Offer posted to both channels open (ms). */
   setupMs: number;
+  /** When each setup step ended, from the offer's creation (ms): answer, ice, dtls, open. */
+  phases: SetupPhases;
   /** Every message the server sent on the results channel, parsed. */
   messages: ServerMessage[];
   /** Resolves with the next server message that `match` accepts. */
@@ -28,6 +30,28 @@ export interface WeriftClient {
   /** Sends raw bytes on the frames channel (fault tests). */
   sendRaw(message: Uint8Array | string): void;
   close(): Promise<void>;
+}
+
+/** Setup steps' end times from the offer's creation (ms). */
+export interface SetupPhases {
+  /** The server's answer applied. */
+  answer?: number;
+  /** ICE connected. */
+  ice?: number;
+  /** DTLS connected (and SCTP started). */
+  dtls?: number;
+  /** Both data channels open. */
+  open?: number;
+}
+
+/** Records the ICE and DTLS steps of `pc` into `phases`, relative to `began`. */
+export function watchPhases(pc: RTCPeerConnection, began: number, phases: SetupPhases): void {
+  pc.iceConnectionStateChange.subscribe((state) => {
+    if (state === "connected" || state === "completed") phases.ice ??= performance.now() - began;
+  });
+  pc.connectionStateChange.subscribe((state) => {
+    if (state === "connected") phases.dtls ??= performance.now() - began;
+  });
 }
 
 function whenOpen(channel: RTCDataChannel): Promise<void> {
@@ -70,6 +94,8 @@ export async function connectWeriftClient(
   const opened = Promise.race([Promise.all([whenOpen(frames), whenOpen(results)]), failed]);
   opened.catch(() => undefined); // awaited below unless the offer is refused first
   const began = performance.now();
+  const phases: SetupPhases = {};
+  watchPhases(pc, began, phases);
   await pc.setLocalDescription(await pc.createOffer());
   const response = await request("/v1/webrtc/sessions", {
     method: "POST",
@@ -82,8 +108,10 @@ export async function connectWeriftClient(
   }
   const answer = await response.json() as { id: string; sdp: string };
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  phases.answer = performance.now() - began;
   await opened;
   const setupMs = performance.now() - began;
+  phases.open = setupMs;
   // werift's channels send Buffers; the protocol's sender speaks Uint8Array, as browsers do.
   const sender = new FrameSender({
     get bufferedAmount() {
@@ -108,6 +136,7 @@ export async function connectWeriftClient(
     results,
     sender,
     setupMs,
+    phases,
     messages,
     next(match) {
       const found = messages.find(match);
