@@ -10,18 +10,23 @@
  * opened) about one time in two. Here the agent behaves as media servers' lite agents do
  * (mediasoup's `IceServer`):
  *
- * - it is connected on the first valid check, on that check's pair, instead of waiting for the
- *   browser's nomination, which a browser sends only on a later ping (50–130 ms on loopback);
- * - it moves to each pair the browser nominates after that;
- * - it does not answer a check it could only answer from another address than the one checked:
- *   werift binds every candidate's socket to the wildcard address, so the "127.0.0.1" candidate's
- *   answer to a LAN address leaves from that LAN address, and the reverse. A browser ignores such
- *   an answer, but the pair would look valid here.
+ * - it moves to each pair the browser nominates after the first;
+ * - for a browser on this machine, it does not answer a check it could only answer from another
+ *   address than the one checked: werift binds every candidate's socket to the wildcard address,
+ *   and the kernel sends to one of this machine's addresses from that same address, so the
+ *   "127.0.0.1" candidate answers a LAN address from that LAN address, and the reverse. The browser
+ *   ignores such an answer, but the pair would look valid here;
+ * - for a browser on this machine, it is connected on the first valid check, on that check's pair,
+ *   instead of waiting for the browser's nomination, which the browser sends only on a later ping
+ *   (50–130 ms on loopback). The pairs left are symmetric, so the first valid one carries DTLS.
+ *   For a browser elsewhere the route decides where an answer leaves from, so there the agent
+ *   waits for the nomination, as werift does.
  *
  * @example
  * ```ts
- * const pc = new RTCPeerConnection({ iceLite: true, iceFilterStunResponse: answersFromCheckedAddress });
- * for (const transport of pc.iceTransports) followBrowser(transport.connection);
+ * const local = new Set(localAddresses());
+ * const pc = new RTCPeerConnection({ iceLite: true, iceFilterStunResponse: answersFromCheckedAddress(local) });
+ * for (const transport of pc.iceTransports) followBrowser(transport.connection, { connectOnFirstCheck: local });
  * ```
  * @module
  */
@@ -40,25 +45,42 @@ export function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1" || /^::ffff:127\./i.test(address);
 }
 
-/**
- * For werift's `iceFilterStunResponse`: answer a check only when the answer leaves from the address
- * the client checked, that is unless exactly one of the two ends is loopback.
- */
-export function answersFromCheckedAddress(
-  _message: unknown,
-  addr: readonly [string, number],
-  protocol: { localCandidate?: { host: string } },
-): boolean {
-  const local = protocol.localCandidate?.host;
-  return local === undefined || isLoopback(local) === isLoopback(addr[0]);
+/** This machine's addresses, loopback included. */
+export function localAddresses(): string[] {
+  return Deno.networkInterfaces().map((i) => i.address);
+}
+
+/** Whether a peer at `remote` is on this machine, given its `local` addresses. */
+function onThisMachine(remote: string, local: ReadonlySet<string>): boolean {
+  return isLoopback(remote) || local.has(remote);
 }
 
 /**
- * Makes a lite `connection` connect on the first valid check and then follow each nomination of
- * the controlling agent. `onSwitch` hears each move to another pair. Returns false (and changes
- * nothing) when the agent is not lite or this werift lacks the hooks wrapped here.
+ * Makes a filter for werift's `iceFilterStunResponse` that answers a check only when the answer
+ * leaves from the address the client checked. `local` is this machine's addresses.
  */
-export function followBrowser(connection: IceConnection, onSwitch?: (to: Pair, from: Pair) => void): boolean {
+export function answersFromCheckedAddress(local: ReadonlySet<string>) {
+  return (_message: unknown, addr: readonly [string, number], protocol: { localCandidate?: { host: string } }) => {
+    const checked = protocol.localCandidate?.host;
+    if (checked === undefined) return true;
+    // To this machine the kernel answers from the peer's own address (loopback: any loopback one).
+    if (onThisMachine(addr[0], local)) return addr[0] === checked || (isLoopback(addr[0]) && isLoopback(checked));
+    // Another machine reaches a loopback candidate only through something odd; never answer there.
+    return !isLoopback(checked);
+  };
+}
+
+/**
+ * Makes a lite `connection` follow each nomination of the controlling agent and, for a peer whose
+ * address is in `connectOnFirstCheck` (or loopback), connect on its first valid check. `onSwitch`
+ * hears each move to another pair. Returns false (and changes nothing) when the agent is not lite
+ * or this werift lacks the hooks wrapped here.
+ */
+export function followBrowser(
+  connection: IceConnection,
+  options: { connectOnFirstCheck?: ReadonlySet<string>; onSwitch?: (to: Pair, from: Pair) => void } = {},
+): boolean {
+  const { connectOnFirstCheck, onSwitch } = options;
   const agent = connection as Lite;
   const checkIncoming = agent.checkIncoming;
   const checkComplete = agent.checkComplete;
@@ -72,7 +94,8 @@ export function followBrowser(connection: IceConnection, onSwitch?: (to: Pair, f
     if (!pair) return;
     const current = connection.nominated;
     if (!current) {
-      // The first valid check: this pair works both ways, so start on it (DTLS can begin now).
+      if (!connectOnFirstCheck || !onThisMachine(addr[0], connectOnFirstCheck)) return;
+      // The first valid check from this machine: the pair works both ways, so start on it.
       pair.nominated = true;
       pair.updateState(CandidatePairState.SUCCEEDED);
       checkComplete.call(agent, pair);

@@ -2,7 +2,13 @@ import { equal, ok } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createSocket, type Socket } from "node:dgram";
 import { classes, Connection, Message, methods } from "werift";
-import { answersFromCheckedAddress, followBrowser, isLoopback, sessionLevelIceLite } from "./ice_lite.ts";
+import {
+  answersFromCheckedAddress,
+  followBrowser,
+  isLoopback,
+  localAddresses,
+  sessionLevelIceLite,
+} from "./ice_lite.ts";
 
 const CLIENT_UFRAG = "cli1";
 const CLIENT_PWD = "client-password-0123456789";
@@ -55,9 +61,9 @@ async function liteServer(): Promise<{ server: Connection; port: number } & Asyn
   return { server, port, [Symbol.asyncDispose]: () => server.close() };
 }
 
-Deno.test("a lite agent is connected on the first valid check, before any nomination", async () => {
+Deno.test("a lite agent is connected on the first valid check from this machine, before any nomination", async () => {
   await using lite = await liteServer();
-  ok(followBrowser(lite.server));
+  ok(followBrowser(lite.server, { connectOnFirstCheck: new Set() }));
   await using first = await clientSocket();
   await using second = await clientSocket();
   await check(first, lite.server, lite.port, false);
@@ -70,9 +76,19 @@ Deno.test("a lite agent is connected on the first valid check, before any nomina
   equal((await arrived).toString(), "dtls");
 });
 
-Deno.test("a lite agent sends where the controlling agent nominated last", async () => {
+Deno.test("without connectOnFirstCheck (a peer elsewhere), the agent waits for the nomination", async () => {
   await using lite = await liteServer();
   ok(followBrowser(lite.server));
+  await using peer = await clientSocket();
+  await check(peer, lite.server, lite.port, false);
+  equal(lite.server.nominated === undefined, true, "not connected before the nomination");
+  await check(peer, lite.server, lite.port);
+  equal(lite.server.nominated?.remoteAddr[1], peer.address().port);
+});
+
+Deno.test("a lite agent sends where the controlling agent nominated last", async () => {
+  await using lite = await liteServer();
+  ok(followBrowser(lite.server, { connectOnFirstCheck: new Set() }));
   await using first = await clientSocket();
   await using second = await clientSocket();
   await check(first, lite.server, lite.port);
@@ -101,13 +117,19 @@ Deno.test("followBrowser leaves a full agent alone", () => {
 
 Deno.test("a check is answered only when the answer leaves from the checked address", () => {
   const on = (host: string) => ({ localCandidate: { host } });
-  ok(answersFromCheckedAddress(null, ["127.0.0.1", 5000], on("127.0.0.1")));
-  ok(answersFromCheckedAddress(null, ["192.0.2.7", 5000], on("192.0.2.2")));
-  ok(answersFromCheckedAddress(null, ["::1", 5000], on("::1")));
+  // This machine has 192.0.2.2 and fd00::2; 192.0.2.7 is another machine.
+  const answers = answersFromCheckedAddress(new Set(["127.0.0.1", "192.0.2.2", "fd00::2"]));
+  ok(answers(null, ["127.0.0.1", 5000], on("127.0.0.1")));
+  ok(answers(null, ["192.0.2.2", 5000], on("192.0.2.2")));
+  ok(answers(null, ["fd00::2", 5000], on("fd00::2")));
+  ok(answers(null, ["::1", 5000], on("::1")));
+  ok(answers(null, ["192.0.2.7", 5000], on("192.0.2.2")));
   // werift's sockets listen on the wildcard address: these answers would leave from another one.
-  equal(answersFromCheckedAddress(null, ["192.0.2.2", 5000], on("127.0.0.1")), false);
-  equal(answersFromCheckedAddress(null, ["127.0.0.1", 5000], on("192.0.2.2")), false);
+  equal(answers(null, ["192.0.2.2", 5000], on("127.0.0.1")), false);
+  equal(answers(null, ["127.0.0.1", 5000], on("192.0.2.2")), false);
+  equal(answers(null, ["192.0.2.7", 5000], on("127.0.0.1")), false);
   ok(isLoopback("::ffff:127.0.0.1"));
+  ok(localAddresses().includes("127.0.0.1"));
   equal(isLoopback("10.0.0.1"), false);
 });
 

@@ -12,7 +12,7 @@ import type { FrameDetector, SessionDetector } from "./detector.ts";
 import { type EncodedFrame, FrameReassembler, FRAMES_CHANNEL, RESULTS_CHANNEL } from "./frame_protocol.ts";
 import { LatestFrameScheduler } from "./frame_scheduler.ts";
 import { ignoreRetransmittedHandshakes } from "./dtls_retransmissions.ts";
-import { answersFromCheckedAddress, followBrowser, sessionLevelIceLite } from "./ice_lite.ts";
+import { answersFromCheckedAddress, followBrowser, localAddresses, sessionLevelIceLite } from "./ice_lite.ts";
 import { ClientMessageSchema, type ServerMessage } from "./results.ts";
 
 /** Why a session ended. */
@@ -97,6 +97,8 @@ export class WebRtcSession {
   #resultsDropped = 0;
   #mdnsIgnored = 0;
   #lastResultSeq?: number;
+  /** This machine's addresses when the session began: a browser there gets the fast ICE path. */
+  #localAddresses = new Set(localAddresses());
 
   private constructor(
     id: string,
@@ -131,7 +133,7 @@ export class WebRtcSession {
       iceServers: [],
       // Loopback too, so a machine with no network still connects to a browser on itself.
       iceAdditionalHostAddresses: ["127.0.0.1"],
-      iceFilterStunResponse: answersFromCheckedAddress,
+      iceFilterStunResponse: answersFromCheckedAddress(this.#localAddresses),
     });
     this.#pc.onIceCandidate.subscribe((candidate) => {
       const init: CandidateInit | null = candidate ? candidate.toJSON() as CandidateInit : null;
@@ -192,12 +194,15 @@ export class WebRtcSession {
       });
     }
     for (const transport of this.#pc.iceTransports) {
-      followBrowser(transport.connection, (to, from) =>
-        this.#log.debug("ice pair renominated", {
-          session: this.id,
-          from: from.toJSON().remoteCandidate,
-          to: to.toJSON().remoteCandidate,
-        }));
+      followBrowser(transport.connection, {
+        connectOnFirstCheck: this.#localAddresses,
+        onSwitch: (to, from) =>
+          this.#log.debug("ice pair renominated", {
+            session: this.id,
+            from: from.toJSON().remoteCandidate,
+            to: to.toJSON().remoteCandidate,
+          }),
+      });
     }
     // The server takes the DTLS client role (a=setup:active), as werift does by default. werift's
     // DTLS client waits a fixed 100 ms before its ClientHello (so a peer's DTLS server is surely up);
