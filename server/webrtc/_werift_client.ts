@@ -47,7 +47,8 @@ export interface SetupPhases {
 /** Records the ICE and DTLS steps of `pc` into `phases`, relative to `began`. */
 export function watchPhases(pc: RTCPeerConnection, began: number, phases: SetupPhases): void {
   pc.iceConnectionStateChange.subscribe((state) => {
-    if (state === "connected" || state === "completed") phases.ice ??= performance.now() - began;
+    // werift also reports "completed" when its own gathering ends, before any check: not a step.
+    if (state === "connected") phases.ice ??= performance.now() - began;
   });
   pc.connectionStateChange.subscribe((state) => {
     if (state === "connected") phases.dtls ??= performance.now() - began;
