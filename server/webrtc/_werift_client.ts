@@ -60,6 +60,27 @@ function whenOpen(channel: RTCDataChannel): Promise<void> {
   return new Promise((resolve) => channel.onopen = () => resolve());
 }
 
+/** The frame protocol's sender on a werift channel (which sends Buffers, not Uint8Arrays as browsers do). */
+function frameSender(frames: RTCDataChannel): FrameSender {
+  const sender = new FrameSender({
+    get bufferedAmount() {
+      return frames.bufferedAmount;
+    },
+    get bufferedAmountLowThreshold() {
+      return frames.bufferedAmountLowThreshold;
+    },
+    set bufferedAmountLowThreshold(value: number) {
+      frames.bufferedAmountLowThreshold = value;
+    },
+    get readyState() {
+      return frames.readyState;
+    },
+    send: (message) => frames.send(Buffer.from(message.buffer, message.byteOffset, message.byteLength)),
+  });
+  frames.bufferedAmountLow.subscribe(() => sender.drain());
+  return sender;
+}
+
 /**
  * Opens a session: offer posted, server candidates from the answer, own candidates trickled.
  *
@@ -113,23 +134,7 @@ export async function connectWeriftClient(
   await opened;
   const setupMs = performance.now() - began;
   phases.open = setupMs;
-  // werift's channels send Buffers; the protocol's sender speaks Uint8Array, as browsers do.
-  const sender = new FrameSender({
-    get bufferedAmount() {
-      return frames.bufferedAmount;
-    },
-    get bufferedAmountLowThreshold() {
-      return frames.bufferedAmountLowThreshold;
-    },
-    set bufferedAmountLowThreshold(value: number) {
-      frames.bufferedAmountLowThreshold = value;
-    },
-    get readyState() {
-      return frames.readyState;
-    },
-    send: (message) => frames.send(Buffer.from(message.buffer, message.byteOffset, message.byteLength)),
-  });
-  frames.bufferedAmountLow.subscribe(() => sender.drain());
+  const sender = frameSender(frames);
   return {
     id: answer.id,
     pc,

@@ -1,4 +1,4 @@
-import { deepEqual } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { Event, type RTCDtlsTransport } from "werift";
 import { ignoreRetransmittedHandshakes } from "./dtls_retransmissions.ts";
 
@@ -24,6 +24,6 @@ Deno.test("a retransmitted handshake message reaches werift's handler once", asy
   for (const seq of [1, 2, 3, 4, 5]) await socket.onHandleHandshakes([{ message_seq: seq }]);
   for (const seq of [1, 2, 3, 4, 5]) await socket.onHandleHandshakes([{ message_seq: seq }]);
   await socket.onHandleHandshakes([{ message_seq: 6 }]);
-  deepEqual(handled, [[1], [2], [3], [4], [5], [6]]);
-  deepEqual(dropped, [1, 2, 3, 4, 5]);
+  assert.deepEqual(handled, [[1], [2], [3], [4], [5], [6]]);
+  assert.deepEqual(dropped, [1, 2, 3, 4, 5]);
 });

@@ -1,4 +1,4 @@
-import { equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createSocket, type Socket } from "node:dgram";
 import { classes, Connection, Message, methods } from "werift";
@@ -63,42 +63,42 @@ async function liteServer(): Promise<{ server: Connection; port: number } & Asyn
 
 Deno.test("a lite agent is connected on the first valid check from this machine, before any nomination", async () => {
   await using lite = await liteServer();
-  ok(followBrowser(lite.server, { connectOnFirstCheck: new Set() }));
+  assert.ok(followBrowser(lite.server, { connectOnFirstCheck: new Set() }));
   await using first = await clientSocket();
   await using second = await clientSocket();
   await check(first, lite.server, lite.port, false);
-  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  assert.equal(lite.server.nominated?.remoteAddr[1], first.address().port);
   // A later check without nomination does not move it.
   await check(second, lite.server, lite.port, false);
-  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  assert.equal(lite.server.nominated?.remoteAddr[1], first.address().port);
   const arrived = nextDatagram(first, (data) => data.toString() === "dtls");
   await lite.server.send(Buffer.from("dtls"));
-  equal((await arrived).toString(), "dtls");
+  assert.equal((await arrived).toString(), "dtls");
 });
 
 Deno.test("without connectOnFirstCheck (a peer elsewhere), the agent waits for the nomination", async () => {
   await using lite = await liteServer();
-  ok(followBrowser(lite.server));
+  assert.ok(followBrowser(lite.server));
   await using peer = await clientSocket();
   await check(peer, lite.server, lite.port, false);
-  equal(lite.server.nominated === undefined, true, "not connected before the nomination");
+  assert.equal(lite.server.nominated === undefined, true, "not connected before the nomination");
   await check(peer, lite.server, lite.port);
-  equal(lite.server.nominated?.remoteAddr[1], peer.address().port);
+  assert.equal(lite.server.nominated?.remoteAddr[1], peer.address().port);
 });
 
 Deno.test("a lite agent sends where the controlling agent nominated last", async () => {
   await using lite = await liteServer();
-  ok(followBrowser(lite.server, { connectOnFirstCheck: new Set() }));
+  assert.ok(followBrowser(lite.server, { connectOnFirstCheck: new Set() }));
   await using first = await clientSocket();
   await using second = await clientSocket();
   await check(first, lite.server, lite.port);
-  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  assert.equal(lite.server.nominated?.remoteAddr[1], first.address().port);
   // The browser moves to a better pair and prunes the first: data must follow it.
   await check(second, lite.server, lite.port);
-  equal(lite.server.nominated?.remoteAddr[1], second.address().port);
+  assert.equal(lite.server.nominated?.remoteAddr[1], second.address().port);
   const arrived = nextDatagram(second, (data) => data.toString() === "dtls");
   await lite.server.send(Buffer.from("dtls"));
-  equal((await arrived).toString(), "dtls");
+  assert.equal((await arrived).toString(), "dtls");
 });
 
 Deno.test("without followBrowser, werift's lite agent keeps its first nominated pair for good", async () => {
@@ -107,30 +107,30 @@ Deno.test("without followBrowser, werift's lite agent keeps its first nominated 
   await using second = await clientSocket();
   await check(first, lite.server, lite.port);
   await check(second, lite.server, lite.port);
-  equal(lite.server.nominated?.remoteAddr[1], first.address().port);
+  assert.equal(lite.server.nominated?.remoteAddr[1], first.address().port);
 });
 
 Deno.test("followBrowser leaves a full agent alone", () => {
   const full = new Connection(true, { iceLite: false });
-  equal(followBrowser(full), false);
+  assert.equal(followBrowser(full), false);
 });
 
 Deno.test("a check is answered only when the answer leaves from the checked address", () => {
   const on = (host: string) => ({ localCandidate: { host } });
   // This machine has 192.0.2.2 and fd00::2; 192.0.2.7 is another machine.
   const answers = answersFromCheckedAddress(new Set(["127.0.0.1", "192.0.2.2", "fd00::2"]));
-  ok(answers(null, ["127.0.0.1", 5000], on("127.0.0.1")));
-  ok(answers(null, ["192.0.2.2", 5000], on("192.0.2.2")));
-  ok(answers(null, ["fd00::2", 5000], on("fd00::2")));
-  ok(answers(null, ["::1", 5000], on("::1")));
-  ok(answers(null, ["192.0.2.7", 5000], on("192.0.2.2")));
+  assert.ok(answers(null, ["127.0.0.1", 5000], on("127.0.0.1")));
+  assert.ok(answers(null, ["192.0.2.2", 5000], on("192.0.2.2")));
+  assert.ok(answers(null, ["fd00::2", 5000], on("fd00::2")));
+  assert.ok(answers(null, ["::1", 5000], on("::1")));
+  assert.ok(answers(null, ["192.0.2.7", 5000], on("192.0.2.2")));
   // werift's sockets listen on the wildcard address: these answers would leave from another one.
-  equal(answers(null, ["192.0.2.2", 5000], on("127.0.0.1")), false);
-  equal(answers(null, ["127.0.0.1", 5000], on("192.0.2.2")), false);
-  equal(answers(null, ["192.0.2.7", 5000], on("127.0.0.1")), false);
-  ok(isLoopback("::ffff:127.0.0.1"));
-  ok(localAddresses().includes("127.0.0.1"));
-  equal(isLoopback("10.0.0.1"), false);
+  assert.equal(answers(null, ["192.0.2.2", 5000], on("127.0.0.1")), false);
+  assert.equal(answers(null, ["127.0.0.1", 5000], on("192.0.2.2")), false);
+  assert.equal(answers(null, ["192.0.2.7", 5000], on("127.0.0.1")), false);
+  assert.ok(isLoopback("::ffff:127.0.0.1"));
+  assert.ok(localAddresses().includes("127.0.0.1"));
+  assert.equal(isLoopback("10.0.0.1"), false);
 });
 
 Deno.test("a=ice-lite moves from the media section to the session", () => {
@@ -147,8 +147,8 @@ Deno.test("a=ice-lite moves from the media section to the session", () => {
     "",
   ].join("\r\n");
   const moved = sessionLevelIceLite(sdp).split("\r\n");
-  equal(moved.indexOf("a=ice-lite"), 4);
-  equal(moved.filter((line) => line === "a=ice-lite").length, 1);
-  equal(moved.at(-1), "");
-  equal(sessionLevelIceLite("v=0\r\nm=application 9 x y\r\n"), "v=0\r\nm=application 9 x y\r\n");
+  assert.equal(moved.indexOf("a=ice-lite"), 4);
+  assert.equal(moved.filter((line) => line === "a=ice-lite").length, 1);
+  assert.equal(moved.at(-1), "");
+  assert.equal(sessionLevelIceLite("v=0\r\nm=application 9 x y\r\n"), "v=0\r\nm=application 9 x y\r\n");
 });

@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { createLogger } from "../log/mod.ts";
 import { MlService } from "../ml/mod.ts";
 import type { EncodedFrame } from "./frame_protocol.ts";
@@ -41,21 +41,21 @@ Deno.test({
     await using t = await realMl();
     const image = await Deno.readFile(`${ROOT}/tests/.fixtures/astronaut.png`);
     const detector = mlFaceDetector(t.ml);
-    ok(detector.available);
+    assert.ok(detector.available);
     const direct = await detector.detect(frame(1, image), new AbortController().signal);
     const session = detector.session!();
     const signal = new AbortController().signal;
     for (let seq = 1; seq <= 3; seq++) {
       const found = await session.detect(frame(seq, image), signal);
-      equal(found.detections.length, 1);
-      equal(found.model, "mediapipe/face_detection_short_range");
-      ok(Math.abs(found.detections[0].box.x - direct.detections[0].box.x) < 0.02);
-      equal(t.ml.workers[0].inFlight, 1, "one stream holds the worker while the session lives");
+      assert.equal(found.detections.length, 1);
+      assert.equal(found.model, "mediapipe/face_detection_short_range");
+      assert.ok(Math.abs(found.detections[0].box.x - direct.detections[0].box.x) < 0.02);
+      assert.equal(t.ml.workers[0].inFlight, 1, "one stream holds the worker while the session lives");
     }
     session.close();
     // The cancelled call releases the worker once its results end.
     await t.ml.detect({ image }, "faces");
-    deepEqual(t.ml.workers[0].inFlight, 0);
+    assert.deepEqual(t.ml.workers[0].inFlight, 0);
   },
 });
 
@@ -70,9 +70,9 @@ Deno.test({
     const abort = new AbortController();
     const pending = session.detect(frame(1, image), abort.signal);
     abort.abort(new Error("session closed"));
-    await rejects(pending, /session closed/);
+    await assert.rejects(pending, /session closed/);
     const found = await session.detect(frame(2, image), new AbortController().signal);
-    equal(found.detections.length, 1);
+    assert.equal(found.detections.length, 1);
     session.close();
   },
 });
