@@ -44,7 +44,7 @@ import { MlService } from "./ml/mod.ts";
 import { locateServer, NativeHost, type ServerInfo, ServerRecordComponent, spawnDetached } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
-import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
+import { type FrameDetector, mlFaceDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
 export const REPO_ROOT = new URL("../", import.meta.url);
@@ -98,28 +98,6 @@ function createMlService(config: Config, token: string | null, log: Logger, serv
     remoteTlsName: Deno.env.get("TABAGENT_ML_TLS_NAME"),
     serverUrl,
   });
-}
-
-/** The WebRTC sessions' detector: each frame through the ML service's MediaPipe face detection. */
-function mlFaceDetector(ml: MlService): FrameDetector {
-  return {
-    get available() {
-      return ml.available;
-    },
-    async detect(frame, signal) {
-      const result = await ml.detect({ image: frame.data }, "faces", { signal });
-      return {
-        model: "mediapipe/face_detection_short_range",
-        inferenceMs: result.timings.inference_ms,
-        detections: result.detections.map((d) => ({
-          label: "face",
-          score: d.score,
-          box: d.box,
-          keypoints: d.landmarks.map(({ x, y }) => ({ x, y })),
-        })),
-      };
-    },
-  };
 }
 
 /** What the builders below share while `createApp` wires one server mode. */
