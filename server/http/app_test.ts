@@ -105,6 +105,19 @@ Deno.test("CORS is granted only to allowed origins", async () => {
 
   const self = await app.request("/v1/health", { headers: { ...H, origin: "http://127.0.0.1:8765" } });
   equal(self.status, 200);
+  equal(self.headers.get("access-control-allow-origin"), null);
+
+  // An allowed origin can read refusals (401, 413) and their request id as well.
+  const refused = await app.request("/v1/echo", {
+    method: "POST",
+    headers: { ...H, origin: "chrome-extension://abc" },
+  });
+  equal(refused.status, 401);
+  equal(refused.headers.get("access-control-allow-origin"), "chrome-extension://abc");
+  match(refused.headers.get("access-control-expose-headers") ?? "", /x-request-id/);
+  equal(refused.headers.get("vary"), "origin");
+  ok(refused.headers.get("x-request-id"));
+  await refused.body?.cancel();
 });
 
 Deno.test("the API needs the bearer token; health and docs do not", async () => {
