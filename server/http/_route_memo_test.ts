@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { TrieRouter } from "hono/router/trie-router";
 import { RouteMemo } from "./_route_memo.ts";
 
@@ -45,7 +45,7 @@ Deno.test("the memo answers every path as Hono's router does", () => {
         );
         return [handler, record];
       });
-    assertEquals(values(ours), names(theirs), `${method} ${path}`);
+    assert.deepEqual(values(ours), names(theirs), `${method} ${path}`);
   }
 });
 
@@ -53,8 +53,14 @@ Deno.test("only fixed paths and known methods are remembered, so clients cannot 
   const memo = new RouteMemo<string>();
   routes(memo);
   const first = memo.match("GET", "/v1/health");
-  equal(memo.match("GET", "/v1/health"), first, "a fixed path's match is kept");
-  ok(memo.match("GET", "/v1/models/a/b") !== memo.match("GET", "/v1/models/a/b"), "a parameter path is matched anew");
-  ok(memo.match("FOO1", "/v1/health") !== memo.match("FOO1", "/v1/health"), "an invented method is matched anew");
-  ok(memo.match("GET", "/x1") !== memo.match("GET", "/x1"), "an unknown path is matched anew");
+  assert.equal(memo.match("GET", "/v1/health"), first, "a fixed path's match is kept");
+  assert.ok(
+    memo.match("GET", "/v1/models/a/b") !== memo.match("GET", "/v1/models/a/b"),
+    "a parameter path is matched anew",
+  );
+  assert.ok(
+    memo.match("FOO1", "/v1/health") !== memo.match("FOO1", "/v1/health"),
+    "an invented method is matched anew",
+  );
+  assert.ok(memo.match("GET", "/x1") !== memo.match("GET", "/x1"), "an unknown path is matched anew");
 });

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, equal } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { type ComponentHealth, Lifecycle } from "../lifecycle/mod.ts";
 import { createLogger } from "../log/mod.ts";
 import { healthRoutes } from "./health.ts";
@@ -16,27 +16,27 @@ Deno.test("health follows every change of a component, though its JSON is cached
     return { status: res.status, overall: body.status, memory: body.components[0], body };
   };
 
-  equal((await get()).status, 503, "nothing started yet");
+  assert.equal((await get()).status, 503, "nothing started yet");
   await lifecycle.startAll();
   const ready = await get();
-  assertEquals([ready.status, ready.overall, ready.memory.state], [200, "ready", "ready"]);
-  assertEquals(Object.keys(ready.body), ["status", "version", "mode", "uptime_s", "components"]);
-  assertEquals([ready.body.version, ready.body.mode], ["1.2.3", "http"]);
+  assert.deepEqual([ready.status, ready.overall, ready.memory.state], [200, "ready", "ready"]);
+  assert.deepEqual(Object.keys(ready.body), ["status", "version", "mode", "uptime_s", "components"]);
+  assert.deepEqual([ready.body.version, ready.body.mode], ["1.2.3", "http"]);
 
   own = { state: "failed", detail: "could not reopen the stores" };
   const failed = await get();
-  assertEquals([failed.status, failed.overall, failed.memory.state, failed.memory.detail], [
+  assert.deepEqual([failed.status, failed.overall, failed.memory.state, failed.memory.detail], [
     200,
     "degraded",
     "failed",
     "could not reopen the stores",
   ]);
   own = { state: "failed", detail: "still broken" };
-  equal((await get()).memory.detail, "still broken", "a new detail alone is noticed");
+  assert.equal((await get()).memory.detail, "still broken", "a new detail alone is noticed");
   own = { state: "ready" };
-  equal((await get()).overall, "ready");
+  assert.equal((await get()).overall, "ready");
 
   await lifecycle.stopAll(1000);
   const stopped = await get();
-  assertEquals([stopped.status, stopped.overall], [503, "stopping"]);
+  assert.deepEqual([stopped.status, stopped.overall], [503, "stopping"]);
 });
