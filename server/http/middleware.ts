@@ -66,13 +66,12 @@ export function requestContext(
     await next();
     let res = c.res;
     // A handler may send an id of its own (problem documents carry this one already).
-    if (!res.headers.has("x-request-id")) res = setHeaders(c, res, [["x-request-id", requestId]]);
+    if (!res.headers.has("x-request-id")) res = setHeader(c, res, "x-request-id", requestId);
     const corsOrigin = c.get("corsOrigin");
     if (corsOrigin !== undefined) {
-      setHeaders(c, res, [
-        ["access-control-allow-origin", corsOrigin],
-        ["access-control-expose-headers", CORS_EXPOSE_HEADERS],
-      ]).headers.append("vary", "origin");
+      res = setHeader(c, res, "access-control-allow-origin", corsOrigin);
+      res.headers.set("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+      res.headers.append("vary", "origin");
     }
     const status = res.status;
     // "/*" is where middleware-only answers (rejections, static files, 404s) land. Methods and
@@ -97,15 +96,15 @@ export function requestContext(
   };
 }
 
-/** Sets `headers` on `res`, or on a copy when its headers are immutable; returns the one sent. */
-function setHeaders(c: Context<HttpEnv>, res: Response, headers: [string, string][]): Response {
+/** Sets a header on `res`, or on a copy when its headers are immutable; returns the one sent. */
+function setHeader(c: Context<HttpEnv>, res: Response, name: string, value: string): Response {
   try {
-    for (const [name, value] of headers) res.headers.set(name, value);
+    res.headers.set(name, value);
     return res;
   } catch (error) {
-    // Immutable headers (a response from fetch()): Hono copies the response and sets them there.
+    // Immutable headers (a response from fetch()): Hono copies the response and sets it there.
     if (!(error instanceof TypeError)) throw error;
-    for (const [name, value] of headers) c.header(name, value);
+    c.header(name, value);
     return c.res;
   }
 }
