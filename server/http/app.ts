@@ -5,7 +5,7 @@ import type { Logger } from "../log/mod.ts";
 import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../metrics/mod.ts";
 import { mountDocs } from "./docs.ts";
 import { healthRoutes } from "./health.ts";
-import { bearerAuth, bodyLimit, hostGuard, originGuard, requestContext, requestTimeout } from "./middleware.ts";
+import { requestContext, requestGuard } from "./middleware.ts";
 import { ollamaErrorShape } from "./ollama/mod.ts";
 import { handleError, handleNotFound } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
@@ -84,11 +84,16 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
   app.use(requestContext({ log, requests, duration }));
   // Before the security checks, so their refusals on /api/* reach Ollama clients as {"error": ...}.
   app.use("/api/*", ollamaErrorShape());
-  app.use(hostGuard({ allowedHosts: config.allowedHosts, bindHost: config.host }));
-  app.use(originGuard({ allowedOrigins: config.allowedOrigins }));
-  app.use(bearerAuth({ token: deps.token, anonymousRoutes: deps.anonymousRoutes }));
-  app.use(bodyLimit({ maxBytes: config.maxBodyBytes, routes: deps.bodyLimits ?? ROUTE_BODY_LIMITS }));
-  app.use(requestTimeout({ ms: config.requestTimeoutMs }));
+  app.use(requestGuard({
+    allowedHosts: config.allowedHosts,
+    bindHost: config.host,
+    allowedOrigins: config.allowedOrigins,
+    token: deps.token,
+    anonymousRoutes: deps.anonymousRoutes,
+    maxBodyBytes: config.maxBodyBytes,
+    bodyLimits: deps.bodyLimits ?? ROUTE_BODY_LIMITS,
+    timeoutMs: config.requestTimeoutMs,
+  }));
 
   app.route("/", healthRoutes({ lifecycle: deps.lifecycle, version: deps.version, mode: config.mode }));
   app.openapi(metricsRoute, (c) => c.text(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));

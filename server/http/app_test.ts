@@ -109,6 +109,19 @@ Deno.test("CORS is granted only to allowed origins", async () => {
 
   const self = await app.request("/v1/health", { headers: { ...H, origin: "http://127.0.0.1:8765" } });
   assert.equal(self.status, 200);
+  assert.equal(self.headers.get("access-control-allow-origin"), null);
+
+  // An allowed origin can read refusals (401, 413) and their request id as well.
+  const refused = await app.request("/v1/echo", {
+    method: "POST",
+    headers: { ...H, origin: "chrome-extension://abc" },
+  });
+  assert.equal(refused.status, 401);
+  assert.equal(refused.headers.get("access-control-allow-origin"), "chrome-extension://abc");
+  assert.match(refused.headers.get("access-control-expose-headers") ?? "", /x-request-id/);
+  assert.equal(refused.headers.get("vary"), "origin");
+  assert.ok(refused.headers.get("x-request-id"));
+  await refused.body?.cancel();
 });
 
 Deno.test("the API needs the bearer token; health and docs do not", async () => {

@@ -6,5 +6,7 @@ export interface HttpEnv {
   Variables: {
     requestId: string;
     log: Logger;
+    /** The request's `Origin` when it is an allowed one: its response gets CORS headers. */
+    corsOrigin?: string;
   };
 }

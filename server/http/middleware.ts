@@ -1,6 +1,9 @@
 /**
- * The middleware every request passes, in order: request context (id, metrics, access log), host
- * guard (DNS rebinding), origin check and CORS, bearer token, body size limit, timeout.
+ * The middleware every request passes, in order: the request context (id, CORS headers, metrics,
+ * access log) and the request guard (Host against DNS rebinding, Origin, bearer token, body size
+ * limit, timeout). The checks share one layer rather than one each: a Hono layer costs a promise,
+ * closures and a turn of the microtask queue per request whatever it does, and a `/v1/health`
+ * call used to pass six.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { isLoopbackHost, MAX_REQUEST_ID_LENGTH } from "../config/mod.ts";
@@ -15,24 +18,40 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 /** Methods that get their own metrics label; any other (invented ones included) is counted as "other". */
 const METRIC_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
-/** Assigns a request id (keeping a sane incoming `X-Request-Id`), records metrics and logs access. */
+const CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, last-event-id, range";
+const CORS_EXPOSE_HEADERS = "x-request-id, content-range, content-length, accept-ranges, etag";
+
+/**
+ * Assigns a request id (keeping a sane incoming `X-Request-Id`), records metrics and logs access.
+ * Once the response is built, whoever built it (a handler, a guard's refusal, the error handler,
+ * the Ollama error shape), it adds the `X-Request-Id` header and, for an origin the guard let
+ * through, the CORS headers.
+ *
+ * Headers are added to the response once it is built, not handed to Hono to build it with: Deno
+ * sends a `200` whose only header is `content-type` on its fast path, while a response made with
+ * more headers goes through a native response object, which cost ten times as much to create in a
+ * microbenchmark. Adding headers afterwards is cheap.
+ */
 export function requestContext(
   options: { log: Logger; requests: Counter; duration: Histogram },
 ): MiddlewareHandler<HttpEnv> {
   const { log, requests, duration } = options;
   let sequence = 0;
   const prefix = crypto.randomUUID().slice(0, 8);
-  // Series are resolved once per (method, route, status) so a request costs two Map lookups.
-  const series = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
+  // Series are resolved once per (route, method, status), so a request costs three Map lookups.
+  const series = new Map<string, Map<string, Map<number, { count: () => void; observe: (s: number) => void }>>>();
   const seriesFor = (method: string, route: string, status: number) => {
-    const key = `${method} ${route} ${status}`;
-    let found = series.get(key);
+    let byMethod = series.get(route);
+    if (!byMethod) series.set(route, byMethod = new Map());
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, byStatus = new Map());
+    let found = byStatus.get(status);
     if (!found) {
       found = {
         count: requests.bind({ method, route, status: String(status) }),
         observe: duration.bind({ method, route }),
       };
-      series.set(key, found);
+      byStatus.set(status, found);
     }
     return found;
   };
@@ -44,16 +63,22 @@ export function requestContext(
       : `${prefix}-${(++sequence).toString(36)}`;
     c.set("requestId", requestId);
     c.set("log", log);
-    // Set before the handler runs so it lands in the response as built, not by copying it after.
-    c.header("x-request-id", requestId);
     await next();
-    // Handlers that return a Response of their own (files, streams) did not get it; add it there.
-    if (!c.res.headers.has("x-request-id")) c.header("x-request-id", requestId);
-    const status = c.res.status;
+    let res = c.res;
+    // A handler may send an id of its own (problem documents carry this one already).
+    if (!res.headers.has("x-request-id")) res = setHeader(c, res, "x-request-id", requestId);
+    const corsOrigin = c.get("corsOrigin");
+    if (corsOrigin !== undefined) {
+      res = setHeader(c, res, "access-control-allow-origin", corsOrigin);
+      res.headers.set("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+      res.headers.append("vary", "origin");
+    }
+    const status = res.status;
     // "/*" is where middleware-only answers (rejections, static files, 404s) land. Methods and
     // routes a client invents fold into "other": labels must stay a bounded set, or anyone who can
     // reach the port (no token needed) grows /metrics without end.
-    const route = c.req.routePath === "/*" ? "other" : c.req.routePath;
+    const routePath = c.req.routePath;
+    const route = routePath === "/*" ? "other" : routePath;
     const method = METRIC_METHODS.has(c.req.method) ? c.req.method : "other";
     const seconds = (performance.now() - began) / 1000;
     const { count, observe } = seriesFor(method, route, status);
@@ -71,79 +96,24 @@ export function requestContext(
   };
 }
 
+/** Sets a header on `res`, or on a copy when its headers are immutable; returns the one sent. */
+function setHeader(c: Context<HttpEnv>, res: Response, name: string, value: string): Response {
+  try {
+    res.headers.set(name, value);
+    return res;
+  } catch (error) {
+    // Immutable headers (a response from fetch()): Hono copies the response and sets it there.
+    if (!(error instanceof TypeError)) throw error;
+    c.header(name, value);
+    return c.res;
+  }
+}
+
 function hostName(hostHeader: string): string {
   // "[::1]:8765" → "[::1]"; "localhost:8765" → "localhost"
   if (hostHeader.startsWith("[")) return hostHeader.slice(0, hostHeader.indexOf("]") + 1);
   const colon = hostHeader.indexOf(":");
   return (colon === -1 ? hostHeader : hostHeader.slice(0, colon)).toLowerCase();
-}
-
-/**
- * Rejects requests whose `Host` is neither a loopback name nor configured: a page on an attacker's
- * domain that rebinds its DNS to 127.0.0.1 still sends its own name as `Host`.
- */
-export function hostGuard(options: { allowedHosts: string[]; bindHost: string }): MiddlewareHandler<HttpEnv> {
-  const allowed = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
-  if (!isLoopbackHost(options.bindHost) && options.bindHost !== "0.0.0.0" && options.bindHost !== "::") {
-    allowed.add(options.bindHost.toLowerCase());
-  }
-  // Host headers repeat (one or two per client); remember the verdicts, within a bound.
-  const verdicts = new Map<string, boolean>();
-  const isAllowed = (name: string) => {
-    let verdict = verdicts.get(name);
-    if (verdict === undefined) {
-      verdict = isLoopbackHost(name) || allowed.has(name);
-      if (verdicts.size < 1024) verdicts.set(name, verdict);
-    }
-    return verdict;
-  };
-  return async (c, next) => {
-    const header = c.req.header("host");
-    const name = header ? hostName(header) : "";
-    if (!name || !isAllowed(name)) {
-      throw new TabAgentError("forbidden_host", `Host '${header ?? ""}' is not allowed; add it with --allowed-host`);
-    }
-    await next();
-  };
-}
-
-const CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, last-event-id, range";
-const CORS_EXPOSE_HEADERS = "x-request-id, content-range, content-length, accept-ranges, etag";
-
-/**
- * CORS for allowed origins only. A request that carries any other `Origin` (except the server's own)
- * is refused with 403, as Ollama does, so a web page cannot even trigger side effects blind.
- */
-export function originGuard(options: { allowedOrigins: string[] }): MiddlewareHandler<HttpEnv> {
-  const allowed = new Set(options.allowedOrigins);
-  const isSelf = (c: Context<HttpEnv>, origin: string) => {
-    const host = c.req.header("host");
-    return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
-  };
-  return async (c, next) => {
-    const origin = c.req.header("origin");
-    if (origin === undefined) return await next();
-    if (!allowed.has(origin)) {
-      if (isSelf(c, origin)) return await next();
-      throw new TabAgentError("forbidden", `Origin '${origin}' is not allowed; add it with --origin`);
-    }
-    if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method")) {
-      return new Response(null, {
-        status: 204,
-        headers: {
-          "access-control-allow-origin": origin,
-          "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
-          "access-control-allow-headers": CORS_ALLOW_HEADERS,
-          "access-control-max-age": "600",
-          "vary": "origin",
-        },
-      });
-    }
-    await next();
-    c.res.headers.set("access-control-allow-origin", origin);
-    c.res.headers.set("access-control-expose-headers", CORS_EXPOSE_HEADERS);
-    c.res.headers.append("vary", "origin");
-  };
 }
 
 /** True for paths that anyone on the machine may read: health, API docs, static files. */
@@ -155,82 +125,175 @@ export function isPublicPath(path: string): boolean {
   return !path.startsWith("/v1/") && path !== "/v1";
 }
 
-/**
- * Requires `Authorization: Bearer <token>` on every non-public path. `anonymousRoutes` ("METHOD
- * /path" entries, from `--allow-anonymous-local`) are let through without one.
- */
-export function bearerAuth(
-  options: { token: string | null; anonymousRoutes?: readonly string[] },
-): MiddlewareHandler<HttpEnv> {
-  const { token } = options;
-  const anonymous = new Set(options.anonymousRoutes ?? []);
-  return async (c, next) => {
-    if (token !== null && !isPublicPath(c.req.path) && !anonymous.has(`${c.req.method} ${c.req.path}`)) {
-      const header = c.req.header("authorization");
-      if (!header) {
-        throw new TabAgentError(
-          "unauthorized",
-          "Missing 'Authorization: Bearer <token>'; run 'tabagent token' to see it",
-        );
-      }
-      const match = /^Bearer\s+(.+)$/i.exec(header);
-      if (!match || !tokensEqual(match[1].trim(), token)) {
-        throw new TabAgentError("unauthorized", "The bearer token is not valid for this server");
-      }
-    }
-    await next();
-  };
+/** What the request guard enforces. */
+export interface RequestGuardOptions {
+  /** Host names allowed besides the loopback ones. */
+  allowedHosts: string[];
+  /** The address the server listens on; a specific non-loopback one is an allowed Host too. */
+  bindHost: string;
+  /** Origins that get CORS; any other `Origin` but the server's own is refused. */
+  allowedOrigins: string[];
+  /** The bearer token; null turns the token check off. */
+  token: string | null;
+  /** "METHOD /path" routes served without the token (`--allow-anonymous-local`). */
+  anonymousRoutes?: readonly string[];
+  maxBodyBytes: number;
+  /** Paths with a body limit of their own. */
+  bodyLimits?: ReadonlyMap<string, number>;
+  timeoutMs: number;
 }
 
 /**
- * Refuses bodies over `maxBytes` (or the path's own limit in `routes`) with 413: by
- * `Content-Length` before reading, and by counting bytes for chunked bodies, so a lying client
- * cannot stream past the limit either.
+ * Checks every request, in this order:
+ * 1. `Host` must be a loopback name or configured: a page on an attacker's domain that rebinds its
+ *    DNS to 127.0.0.1 still sends its own name as `Host`.
+ * 2. A request that carries an `Origin` other than the allowed ones (or the server's own) is
+ *    refused with 403, as Ollama does, so a web page cannot even trigger side effects blind. An
+ *    allowed origin's preflight is answered here; {@link requestContext} adds its CORS headers.
+ * 3. `Authorization: Bearer <token>` on every non-public path, except the `anonymousRoutes`.
+ * 4. A body over `maxBodyBytes` (or the path's own limit) is refused with 413: by
+ *    `Content-Length` before reading, and by counting bytes for chunked bodies, so a lying client
+ *    cannot stream past the limit either.
+ * 5. A handler that takes longer than `timeoutMs` to produce its response gets 504. A streaming
+ *    response counts as produced once its headers are ready, so SSE streams are not cut.
  */
-export function bodyLimit(
-  options: { maxBytes: number; routes?: ReadonlyMap<string, number> },
-): MiddlewareHandler<HttpEnv> {
-  const tooLarge = (maxBytes: number) =>
-    new TabAgentError("payload_too_large", `Request body exceeds the limit of ${maxBytes} bytes`, { limit: maxBytes });
-  return async (c, next) => {
-    const body = c.req.raw.body;
-    if (body === null) return await next();
-    const maxBytes = options.routes?.get(c.req.path) ?? options.maxBytes;
-    const length = c.req.header("content-length");
-    if (length !== undefined) {
-      if (Number(length) > maxBytes) throw tooLarge(maxBytes);
-      return await next();
+export function requestGuard(options: RequestGuardOptions): MiddlewareHandler<HttpEnv> {
+  const isAllowedHost = hostCheck(options);
+  const allowedOrigins = new Set(options.allowedOrigins);
+  const authorize = tokenCheck(options);
+  const countBody = bodyCounter(options);
+  const inTime = deadlines(options.timeoutMs);
+  // Not async: Hono awaits what a layer returns, and an async function here would add a promise
+  // and a turn of the microtask queue to every request for nothing.
+  return (c, next) => {
+    const headers = c.req.raw.headers;
+    const host = headers.get("host");
+    if (host === null || !isAllowedHost(host)) {
+      throw new TabAgentError("forbidden_host", `Host '${host ?? ""}' is not allowed; add it with --allowed-host`);
     }
+    const origin = headers.get("origin");
+    if (origin !== null) {
+      if (allowedOrigins.has(origin)) {
+        c.set("corsOrigin", origin);
+        if (c.req.method === "OPTIONS" && headers.get("access-control-request-method")) return preflight();
+      } else if (origin !== `http://${host}` && origin !== `https://${host}`) {
+        throw new TabAgentError("forbidden", `Origin '${origin}' is not allowed; add it with --origin`);
+      }
+    }
+    authorize(c);
+    const counted = countBody(c);
+    const done = inTime(next());
+    if (counted === null) return done;
+    // The handler saw a broken body (usually reported as malformed JSON): say what really happened.
+    return done.then(() => {
+      if (counted.exceeded) throw tooLarge(counted.limit);
+    });
+  };
+}
+
+function hostCheck(options: { allowedHosts: string[]; bindHost: string }): (hostHeader: string) => boolean {
+  const allowed = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
+  if (!isLoopbackHost(options.bindHost) && options.bindHost !== "0.0.0.0" && options.bindHost !== "::") {
+    allowed.add(options.bindHost.toLowerCase());
+  }
+  // Host headers repeat (one or two per client); remember the verdicts, within a bound.
+  const verdicts = new Map<string, boolean>();
+  return (hostHeader) => {
+    let verdict = verdicts.get(hostHeader);
+    if (verdict === undefined) {
+      const name = hostName(hostHeader);
+      verdict = name !== "" && (isLoopbackHost(name) || allowed.has(name));
+      if (verdicts.size < 1024) verdicts.set(hostHeader, verdict);
+    }
+    return verdict;
+  };
+}
+
+/** The answer to an allowed origin's preflight (its CORS headers come with the request context). */
+function preflight(): Promise<Response> {
+  return Promise.resolve(
+    new Response(null, {
+      status: 204,
+      headers: {
+        "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+        "access-control-allow-headers": CORS_ALLOW_HEADERS,
+        "access-control-max-age": "600",
+      },
+    }),
+  );
+}
+
+function tokenCheck(
+  options: { token: string | null; anonymousRoutes?: readonly string[] },
+): (c: Context<HttpEnv>) => void {
+  const { token } = options;
+  const anonymous = new Set(options.anonymousRoutes ?? []);
+  return (c) => {
+    if (token === null || isPublicPath(c.req.path) || anonymous.has(`${c.req.method} ${c.req.path}`)) return;
+    const header = c.req.raw.headers.get("authorization");
+    if (!header) {
+      throw new TabAgentError(
+        "unauthorized",
+        "Missing 'Authorization: Bearer <token>'; run 'tabagent token' to see it",
+      );
+    }
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !tokensEqual(match[1].trim(), token)) {
+      throw new TabAgentError("unauthorized", "The bearer token is not valid for this server");
+    }
+  };
+}
+
+function tooLarge(maxBytes: number): TabAgentError {
+  return new TabAgentError("payload_too_large", `Request body exceeds the limit of ${maxBytes} bytes`, {
+    limit: maxBytes,
+  });
+}
+
+/** What {@link bodyCounter} learned of a chunked body once the handler read it. */
+interface BodyCount {
+  limit: number;
+  exceeded: boolean;
+}
+
+function bodyCounter(
+  options: { maxBodyBytes: number; bodyLimits?: ReadonlyMap<string, number> },
+): (c: Context<HttpEnv>) => BodyCount | null {
+  return (c) => {
+    const body = c.req.raw.body;
+    if (body === null) return null;
+    const limit = options.bodyLimits?.get(c.req.path) ?? options.maxBodyBytes;
+    const length = c.req.raw.headers.get("content-length");
+    if (length !== null) {
+      if (Number(length) > limit) throw tooLarge(limit);
+      return null;
+    }
+    const count: BodyCount = { limit, exceeded: false };
     let seen = 0;
-    let exceeded = false;
     const counted = body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
           seen += chunk.byteLength;
-          if (seen > maxBytes) {
-            exceeded = true;
-            controller.error(tooLarge(maxBytes));
+          if (seen > limit) {
+            count.exceeded = true;
+            controller.error(tooLarge(limit));
           } else controller.enqueue(chunk);
         },
       }),
     );
     c.req.raw = new Request(c.req.raw, { body: counted, duplex: "half" } as RequestInit);
-    await next();
-    // The handler saw a broken body (usually reported as malformed JSON): say what really happened.
-    if (exceeded) throw tooLarge(maxBytes);
+    return count;
   };
 }
 
 /**
- * Answers 504 when a handler takes longer than `ms` to produce its response. A streaming response
- * counts as produced once its headers are ready, so SSE streams are not cut.
+ * Races each request's work against its deadline, `ms` after it began.
  *
  * One shared ticker checks the deadlines instead of a timer per request: a timer per request was
  * the largest single cost of a `/v1/health` call in a profile. Deadlines are therefore enforced to
  * within a tick (a tenth of `ms`, at most one second).
  */
-export function requestTimeout(options: { ms: number }): MiddlewareHandler<HttpEnv> {
-  const { ms } = options;
+function deadlines(ms: number): (work: Promise<unknown>) => Promise<void> {
   const tickMs = Math.min(1000, Math.max(10, Math.floor(ms / 10)));
   const inFlight = new Set<{ deadline: number; reject: (error: TabAgentError) => void }>();
   let ticker: ReturnType<typeof setInterval> | undefined;
@@ -247,7 +310,7 @@ export function requestTimeout(options: { ms: number }): MiddlewareHandler<HttpE
       ticker = undefined;
     }
   };
-  return (_c, next) =>
+  return (work) =>
     new Promise<void>((resolve, reject) => {
       const entry = { deadline: performance.now() + ms, reject };
       inFlight.add(entry);
@@ -256,6 +319,12 @@ export function requestTimeout(options: { ms: number }): MiddlewareHandler<HttpE
         // Never keep the process alive just to time requests out.
         Deno.unrefTimer(ticker as unknown as number);
       }
-      next().then(resolve, reject).finally(() => inFlight.delete(entry));
+      work.then(() => {
+        inFlight.delete(entry);
+        resolve();
+      }, (error) => {
+        inFlight.delete(entry);
+        reject(error);
+      });
     });
 }

@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { validationError } from "../errors/mod.ts";
+import { RouteMemo } from "./_route_memo.ts";
 import type { HttpEnv } from "./env.ts";
 import { problem } from "./problem.ts";
 
@@ -65,6 +66,7 @@ export function withStandardResponses<R extends RouteLike>(route: R, statuses: r
  */
 export function createRouter(options: { statuses?: readonly RouterStatus[] } = {}): OpenAPIHono<HttpEnv> {
   const router = new OpenAPIHono<HttpEnv>({
+    router: new RouteMemo(),
     defaultHook: (result) => {
       if (!result.success) throw validationError(`request ${result.target}`, result.error.issues);
     },

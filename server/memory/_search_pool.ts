@@ -23,6 +23,8 @@ interface Slot {
   worker: Worker;
   /** Settles when the worker has opened its connections (its `init` reply). */
   ready: Promise<unknown>;
+  /** True once `ready` settled: queries skip the start-up wait (a timer and a race each). */
+  started: boolean;
   pending: Map<number, { resolve: (rows: Record<string, unknown>[]) => void; reject: (error: unknown) => void }>;
 }
 
@@ -38,7 +40,7 @@ export class SearchPool {
 
   #spawn(): Slot {
     const worker = new Worker(new URL("./_search_worker.ts", import.meta.url), { type: "module" });
-    const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve() };
+    const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve(), started: false };
     worker.onmessage = (event: MessageEvent<SearchReply>) => {
       const reply = event.data;
       const waiter = slot.pending.get(reply.id);
@@ -53,7 +55,9 @@ export class SearchPool {
       this.#replace(slot, new TabAgentError("internal", `Search worker failed: ${event.message}`));
     };
     // A failed init surfaces through onerror (which replaces the slot) and on the first query.
-    slot.ready = this.#send(slot, { kind: "init", dir: this.options.dir }).catch(() => {});
+    slot.ready = this.#send(slot, { kind: "init", dir: this.options.dir }).catch(() => {}).finally(() => {
+      slot.started = true;
+    });
     return slot;
   }
 
@@ -80,7 +84,7 @@ export class SearchPool {
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
     // The deadline is the query's, not the worker's start-up: a worker starting at low priority on a
     // busy machine (or type-checked under `deno test`) took over 10 s at a load average of 30.
-    await this.#startup(slot);
+    if (!slot.started) await this.#startup(slot);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const result = this.#send(slot, request);
     try {

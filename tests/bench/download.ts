@@ -4,12 +4,13 @@
  * each connection at 20 MB/s, as CDNs do.
  *
  * Figures, each the median of paired rounds (ours, then the baseline, alternating):
- * `loopback_mb_per_s` (256 MiB, verified and renamed), `loopback_ratio_vs_curl` (ours / curl
+ * `loopback_mb_per_s` (256 MiB, verified against the Hub listing's sha256 as a pull does, and
+ * renamed), `loopback_ratio_vs_curl` (ours / curl
  * fetching the same file from the same server; goal ≥ 0.9), `throttled_speedup_vs_single` (100 MB,
  * 8 chunks against 1 stream; goal ≥ 5).
  * @module
  */
-import { HubClient } from "../../server/models/hub_client.ts";
+import { HubClient, type HubFile } from "../../server/models/hub_client.ts";
 import { downloadFile } from "../../server/models/downloader.ts";
 import { type BenchContext, pairedRounds, reportPaired } from "./_harness.ts";
 
@@ -71,8 +72,15 @@ async function curl(url: string, out: string): Promise<void> {
   if (result.code !== 0) throw new Error(`curl failed: ${new TextDecoder().decode(result.stderr)}`);
 }
 
-async function ours(hub: HubClient, url: string, dest: string, size: number, connections: number): Promise<void> {
-  await downloadFile({ hub, url, dest, expected: { size }, connections });
+/** Downloads as a pull does: verified against what the Hub's listing says of the file. */
+async function ours(hub: HubClient, url: string, dest: string, file: HubFile, connections: number): Promise<void> {
+  await downloadFile({
+    hub,
+    url,
+    dest,
+    expected: { size: file.size, sha256: file.sha256, gitSha1: file.gitOid },
+    connections,
+  });
 }
 
 export default async function (ctx: BenchContext): Promise<void> {
@@ -84,7 +92,13 @@ export default async function (ctx: BenchContext): Promise<void> {
     await writeFile(`${dir}/throttled.bin`, THROTTLED_BYTES);
     stub = await startStub(dir);
     const hub = new HubClient({ endpoint: stub.hubUrl });
-    const commit = (await hub.repo(ID)).commit;
+    const repo = await hub.repo(ID);
+    const commit = repo.commit;
+    const listed = (path: string) => {
+      const file = repo.files.find((f) => f.path === path);
+      if (!file?.sha256) throw new Error(`the stub lists no LFS sha256 for ${path}`);
+      return file;
+    };
     const bigUrl = hub.resolveUrl(ID, commit, "big.bin");
     const mb = BIG_BYTES / 1e6;
 
@@ -94,7 +108,7 @@ export default async function (ctx: BenchContext): Promise<void> {
       return mb / seconds;
     };
     const ourRate = async () => {
-      const seconds = await timed(() => ours(hub, bigUrl, `${dir}/ours.bin`, BIG_BYTES, 8));
+      const seconds = await timed(() => ours(hub, bigUrl, `${dir}/ours.bin`, listed("big.bin"), 8));
       await Deno.remove(`${dir}/ours.bin`);
       return mb / seconds;
     };
@@ -116,7 +130,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     const throttledUrl = hub.resolveUrl(ID, commit, "throttled.bin");
     const throttled = (connections: number) => async () => {
       const seconds = await timed(() =>
-        ours(hub, throttledUrl, `${dir}/t${connections}.bin`, THROTTLED_BYTES, connections)
+        ours(hub, throttledUrl, `${dir}/t${connections}.bin`, listed("throttled.bin"), connections)
       );
       await Deno.remove(`${dir}/t${connections}.bin`);
       return THROTTLED_BYTES / 1e6 / seconds;

@@ -1,6 +1,7 @@
 /**
  * Suite `http`: latency and throughput of `GET /v1/health` on a real server process with every
- * middleware on, against a bare `Deno.serve` returning the same JSON, measured in the same run.
+ * middleware on, against a bare `Deno.serve` returning the same JSON with the same headers
+ * (checked before measuring), measured in the same run.
  * Each goal is the median of paired rounds (ours, then the bare server, alternating).
  *
  * - health_p99_ratio_vs_bare (goal ≤ 1.3): p99 of one keep-alive client's sequential requests.
@@ -61,13 +62,23 @@ async function startBare(body: string): Promise<{ url: string; stop(): Promise<v
   };
 }
 
+/** The comparison is fair only if both send the same body and the same headers. */
+async function sameResponse(ours: Response, bare: Response): Promise<void> {
+  const names = (res: Response) => [...res.headers.keys()].filter((name) => name !== "date").sort().join(", ");
+  if (names(ours) !== names(bare) || (await bare.text()).length !== Number(ours.headers.get("content-length"))) {
+    throw new Error(`the bare server does not answer like ours: [${names(bare)}] against [${names(ours)}]`);
+  }
+}
+
 export default async function (ctx: BenchContext): Promise<void> {
   await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
   const healthUrl = `${server.url}/v1/health`;
-  const sample = await (await fetch(healthUrl)).text();
+  const first = await fetch(healthUrl);
+  const sample = await first.text();
   const bare = await startBare(sample);
   try {
     ctx.note(`server ${server.url}, bare ${bare.url}`);
+    await sameResponse(first, await fetch(bare.url));
     await sequentialLatencies(healthUrl, WARMUP);
     await sequentialLatencies(bare.url, WARMUP);
     const p50s: number[][] = [[], []];

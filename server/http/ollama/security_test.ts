@@ -76,6 +76,10 @@ Deno.test("Host and Origin checks apply to /api/* too; an allowed extension orig
   });
   assert.equal(extension.status, 200);
   assert.equal(extension.headers.get("access-control-allow-origin"), "chrome-extension://pageassist");
+  // Its refusals too, once rewritten in Ollama's shape, so the extension can read why.
+  const noToken = await app.request("/api/tags", { headers: { ...H, origin: "chrome-extension://pageassist" } });
+  assert.equal(noToken.headers.get("access-control-allow-origin"), "chrome-extension://pageassist");
+  assert.match(await ollamaError(noToken, 401), /Authorization: Bearer/);
 });
 
 Deno.test("--allow-anonymous-local opens only the listed routes", async () => {
