@@ -505,6 +505,7 @@ export class LocalMemory implements MemoryClient {
     await this.#writable();
     rebuildMessageIndex(this.#stores.conversations);
     this.#stores.knowledge.exec("INSERT INTO facts_fts(facts_fts) VALUES ('rebuild')");
+    this.#stores.tool_results.exec("INSERT INTO tool_results_fts(tool_results_fts) VALUES ('rebuild')");
     resetTails(this.#stores);
     await this.flush();
   }

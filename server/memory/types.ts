@@ -214,7 +214,7 @@ export const SummarySchema = z.object({
 export type Summary = z.infer<typeof SummarySchema>;
 
 /** The kinds of item an embedding can belong to. */
-export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode", "chunk"] as const;
+export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode", "chunk", "tool_result"] as const;
 /** An embeddable item kind. */
 export type EmbeddableKind = typeof EMBEDDABLE_KINDS[number];
 

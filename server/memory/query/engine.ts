@@ -5,11 +5,17 @@
  * → MMR diversity. Synchronous: it runs in the index worker, off the server's event loop.
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { ftsQuery } from "../_rows.ts";
+import { ftsQuery, toolResultText } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
 import { itemKey, keyItem } from "../index/keys.ts";
 import { blendScore, maximalMarginalRelevance, reciprocalRankFusion } from "./fusion.ts";
-import { HIT_TEXT_CHARS, type MemoryQuery, type MemoryQueryHit, type MemoryQueryResult } from "./schema.ts";
+import {
+  HIT_TEXT_CHARS,
+  type MemoryQuery,
+  type MemoryQueryHit,
+  type MemoryQueryResult,
+  QUERY_STORES,
+} from "./schema.ts";
 
 /** At most this many filtered candidates are reranked exactly; more go through the graph. */
 export const EXACT_RERANK_LIMIT = 5_000;
@@ -18,6 +24,7 @@ export const EXACT_RERANK_LIMIT = 5_000;
 export interface QuerySources {
   conversations: DatabaseSync;
   knowledge: DatabaseSync;
+  tool_results: DatabaseSync;
   /** The model's index, or null when the model has no vectors. */
   vectors: {
     dimensions: number | null;
@@ -43,7 +50,9 @@ function tagClause(column: string, tags: string[]): string {
 function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
   const where: string[] = [];
   const params: SQLInputValue[] = [];
-  const time = kind === "message" ? "m.created_at" : kind === "fact" ? "x.created_at" : "c.created_at";
+  const time = { message: "m.created_at", fact: "x.created_at", chunk: "c.created_at", tool_result: "t.created_at" }[
+    kind
+  ];
   if (query.since) {
     where.push(`${time} >= ?`);
     params.push(Date.parse(query.since));
@@ -79,6 +88,12 @@ function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
       where.push(tagClause("x.metadata", query.tags));
       params.push(...query.tags);
     }
+  } else if (kind === "tool_result") {
+    if (query.roles || query.tags) return null;
+    if (query.conversation_id) {
+      where.push("t.conversation_id = ?");
+      params.push(query.conversation_id);
+    }
   } else {
     if (query.roles || query.tags) return null;
     if (query.conversation_id) {
@@ -89,9 +104,17 @@ function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
   return { where, params };
 }
 
-const KINDS: Record<MemoryQuery["stores"][number], Kind> = { messages: "message", facts: "fact", documents: "chunk" };
+const KINDS: Record<MemoryQuery["stores"][number], Kind> = {
+  messages: "message",
+  facts: "fact",
+  documents: "chunk",
+  tool_results: "tool_result",
+};
 
-const FROM: Record<Kind, { db: "conversations" | "knowledge"; from: string; fts: string; id: string; text: string }> = {
+const FROM: Record<
+  Kind,
+  { db: "conversations" | "knowledge" | "tool_results"; from: string; fts: string; id: string; text: string }
+> = {
   message: { db: "conversations", from: "messages m", fts: "messages_fts", id: "m.id", text: "m.content" },
   fact: { db: "knowledge", from: "facts x", fts: "facts_fts", id: "x.id", text: "x.text" },
   chunk: {
@@ -100,6 +123,14 @@ const FROM: Record<Kind, { db: "conversations" | "knowledge"; from: string; fts:
     fts: "document_chunks_fts",
     id: "c.id",
     text: "c.text",
+  },
+  tool_result: {
+    db: "tool_results",
+    from: "tool_results t",
+    fts: "tool_results_fts",
+    id: "t.id",
+    text: "t.tool_name || ' ' || coalesce(t.arguments, '') || ' ' || coalesce(t.result, '') || ' ' || " +
+      "coalesce(t.error, '')",
   },
 };
 
@@ -222,7 +253,8 @@ function keywordList(
 
 /** Keys that pass the structural filter, or null when nothing filters (every item passes). */
 function candidates(sources: QuerySources, query: MemoryQuery, kinds: Kind[], limit: number): number[] | null {
-  const filtered = kinds.length < 3 || query.conversation_id || query.roles || query.since || query.until ||
+  const filtered = kinds.length < QUERY_STORES.length || query.conversation_id || query.roles || query.since ||
+    query.until ||
     query.tags;
   if (!filtered) return null;
   const keys: number[] = [];
@@ -326,10 +358,36 @@ function loadRow(sources: QuerySources, key: number): Row | null {
       }
       : null;
   }
+  if (kind === "tool_result") {
+    const row = statement(
+      sources.tool_results,
+      "SELECT conversation_id, tool_name, arguments, result, error, created_at FROM tool_results WHERE id = ?",
+    ).get(id) as
+      | {
+        conversation_id: string | null;
+        tool_name: string;
+        arguments: string | null;
+        result: string | null;
+        error: string | null;
+        created_at: number;
+      }
+      | undefined;
+    return row
+      ? {
+        kind,
+        id,
+        conversation_id: row.conversation_id,
+        role: null,
+        text: toolResultText(row),
+        created_at: row.created_at,
+        importance: 0,
+      }
+      : null;
+  }
   return null;
 }
 
-const PREFIX: Record<Kind, string> = { message: "msg", fact: "fact", chunk: "chunk" };
+const PREFIX: Record<Kind, string> = { message: "msg", fact: "fact", chunk: "chunk", tool_result: "tool" };
 
 /**
  * Runs `query` (already parsed) with an optional query `vector`.
