@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
+import type { MemoryStatsCommand } from "./memory_command.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** What the command line asked for. */
@@ -13,7 +14,8 @@ export type Command =
   | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean }
   | { kind: "backup" | "restore"; flags: ConfigInput; dir: string }
   | ModelsCommand
-  | LoginCommand;
+  | LoginCommand
+  | MemoryStatsCommand & { flags: ConfigInput };
 
 const COMMON = {
   "data-dir": { type: "string" },
@@ -66,6 +68,7 @@ export const COMMANDS = [
   "login",
   "backup",
   "restore",
+  "memory",
   "help",
 ] as const;
 
@@ -166,6 +169,25 @@ export function parseCommandLine(argv: string[]): Command {
           memoryGrpcAddress: values["memory-grpc-address"],
         },
         dir: positionals[0],
+      };
+    }
+    case "memory": {
+      const [action, ...args] = rest;
+      if (action === undefined || action === "--help" || action === "-h") return { kind: "help", topic: "memory" };
+      if (action !== "stats") {
+        throw new UsageError(`memory: unknown action '${action}' (stats). See 'tabagent memory --help'.`);
+      }
+      const { values } = parse("memory", args, { ...MEMORY_COMMAND, json: { type: "boolean" } });
+      if (values.help) return { kind: "help", topic: "memory" };
+      return {
+        kind: "memory",
+        action,
+        json: values.json ?? false,
+        flags: {
+          ...commonFlags(values),
+          dbPath: values["db-path"],
+          memoryGrpcAddress: values["memory-grpc-address"],
+        },
       };
     }
     default: {

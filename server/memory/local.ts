@@ -19,7 +19,7 @@ import * as experience from "./_experience.ts";
 import * as knowledge from "./_knowledge.ts";
 import * as toolResults from "./_tool_results.ts";
 import { rebuildMessageIndex } from "./_message_index.ts";
-import { applyOutboxStep, outboxBacklog, OutboxWorker, resetTails } from "./_outbox.ts";
+import { applyOutboxStep, OutboxWorker, resetTails } from "./_outbox.ts";
 import { SearchPool } from "./_search_pool.ts";
 import { WalCheckpointer } from "./_checkpoint.ts";
 import {
@@ -33,6 +33,7 @@ import {
   writeManifest,
 } from "./_backup.ts";
 import { exportLines } from "./_export.ts";
+import { collectStats } from "./_stats.ts";
 import { importLines } from "./_import.ts";
 import { type IndexStatus, VectorIndexService } from "./index/index_service.ts";
 import { EmbeddingWriter } from "./query/embedding_writer.ts";
@@ -42,15 +43,7 @@ import {
   type MemoryQueryResult,
   MemoryQuerySchema,
 } from "./query/schema.ts";
-import {
-  closeStores,
-  openStores,
-  schemaVersion,
-  STORE_NAMES,
-  storeFile,
-  type StoreName,
-  type Stores,
-} from "./stores.ts";
+import { closeStores, openStores, schemaVersion, STORE_NAMES, type StoreName, type Stores } from "./stores.ts";
 import type { BackupManifest, ImportResult, MemoryStats } from "./types.ts";
 
 export { parse } from "./_context.ts";
@@ -338,42 +331,9 @@ export class LocalMemory implements MemoryClient {
 
   async stats(): Promise<MemoryStats> {
     await this.#ready();
-    const db = this.#db;
-    const countOf = (store: StoreName, table: string) =>
-      (db.get<{ n: number }>(store, `SELECT count(*) AS n FROM ${table}`))!.n;
-    const counters: Record<string, number> = {};
-    for (
-      const row of db.all<{ name: string; value: number }>("meta", "SELECT name, value FROM counters ORDER BY name")
-    ) {
-      counters[row.name] = row.value;
-    }
-    const stores = [];
-    for (const store of STORE_NAMES) {
-      let bytes = 0;
-      for (const suffix of ["", "-wal"]) {
-        try {
-          bytes += (await Deno.stat(`${this.dir}/${storeFile(store)}${suffix}`)).size;
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }
-      }
-      stores.push({ name: store, schema_version: schemaVersion(this.#stores[store]), bytes });
-    }
-    return {
-      conversations: countOf("conversations", "conversations"),
-      messages: countOf("conversations", "messages"),
-      entities: countOf("knowledge", "entities"),
-      relations: countOf("knowledge", "relations"),
-      facts: countOf("knowledge", "facts"),
-      tool_results: countOf("tool_results", "tool_results"),
-      episodes: countOf("experience", "episodes"),
-      summaries: countOf("summaries", "summaries"),
-      embeddings: countOf("embeddings", "embeddings"),
-      pending_embeddings: countOf("embeddings", "pending"),
-      outbox_pending: outboxBacklog(this.#stores),
-      counters,
-      stores,
-    };
+    // the open indexes as the worker sees them; a worker not started yet is not started for this
+    const open = this.#indexes ? await this.#indexes.status() : [];
+    return await collectStats(this.#stores, this.dir, open);
   }
 
   async *exportJsonl(options: { conversationId?: string } = {}): AsyncIterable<string> {
