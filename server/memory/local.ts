@@ -116,6 +116,8 @@ export interface LocalMemoryOptions {
   embed?: MemoryEmbedder;
   /** The model memories are embedded and indexed with (default all-MiniLM-L6-v2). */
   embeddingModel?: string;
+  /** Threads the vector index worker may use to build an index (default 1: it runs beside the server). */
+  indexThreads?: number;
   log?: Logger;
 }
 
@@ -267,7 +269,11 @@ export class LocalMemory implements MemoryClient {
 
   /** The vector index worker, started on first use. */
   #indexService(): VectorIndexService {
-    this.#indexes ??= new VectorIndexService({ storeDir: this.dir, log: this.#options.log });
+    this.#indexes ??= new VectorIndexService({
+      storeDir: this.dir,
+      log: this.#options.log,
+      threads: this.#options.indexThreads,
+    });
     return this.#indexes;
   }
 
