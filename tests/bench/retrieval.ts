@@ -21,7 +21,7 @@
  *   full-text index pass per batch), and each gets a precomputed random vector written straight into
  *   the embeddings store (what the embedding writer would store), instead of embedding 100,000
  *   messages with MiniLM, which would take most of an hour on two cores. The vector index is then
- *   built by the server's own index worker (2 threads).
+ *   built by the server's own index worker (on every core).
  * - Relevance: nDCG@10 on the labelled set (server/memory/query/_relevance_set.ts), real MiniLM.
  * - Embedding: 256 sentences through our ONNX path against sentence-transformers on PyTorch, both on
  *   2 threads, interleaved, median of 5 rounds (`embed_ratio_vs_sentence_transformers` > 1: we are faster).
@@ -109,7 +109,7 @@ async function annSuite(ctx: BenchContext): Promise<void> {
   }
   ctx.note(
     `ANN: ${N} vectors, ${QUERIES} queries, M=${DEFAULT_HNSW.connectivity} ef_add=${DEFAULT_HNSW.expansionAdd} ` +
-      `ef=${DEFAULT_HNSW.expansionSearch}`,
+      `ef=${DEFAULT_HNSW.expansionSearch} usearch ${DEFAULT_HNSW.quantization ?? "f32"}`,
   );
   for (const backend of ANN_BACKENDS) {
     await loadAnnBackend(backend);
@@ -228,7 +228,7 @@ async function hybridSuite(ctx: BenchContext): Promise<void> {
     db.exec("DELETE FROM pending; COMMIT");
     db.close();
     const filled = performance.now();
-    memory = await openLocalMemory({ dir, embeddingModel: model, indexThreads: 2 });
+    memory = await openLocalMemory({ dir, embeddingModel: model, indexThreads: navigator.hardwareConcurrency });
     await memory.embedPending();
     const status = JSON.stringify(await memory.indexStatus());
     ctx.note(
