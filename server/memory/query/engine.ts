@@ -17,8 +17,13 @@ import {
   QUERY_STORES,
 } from "./schema.ts";
 
-/** At most this many filtered candidates are reranked exactly; more go through the graph. */
+/**
+ * At most this many filtered candidates are reranked exactly (their vectors read one by one);
+ * more go through the graph, checked against the filter as they come.
+ */
 export const EXACT_RERANK_LIMIT = 5_000;
+/** Candidates always reranked exactly; between this and the limit, only when they are a small part of the index. */
+export const EXACT_RERANK_SMALL = 1_000;
 
 /** What the engine reads through. */
 export interface QuerySources {
@@ -28,7 +33,10 @@ export interface QuerySources {
   /** The model's index, or null when the model has no vectors. */
   vectors: {
     dimensions: number | null;
-    search(query: Float32Array, k: number, allowed?: Set<number>): AnnMatches;
+    /** The `k` nearest keys; with `allowed`, only keys it has (the search widens until it has `k`). */
+    search(query: Float32Array, k: number, allowed?: { has(key: number): boolean }): AnnMatches;
+    /** Vectors in the index. */
+    readonly size: number;
     rerank(query: Float32Array, keys: number[], k: number): AnnMatches;
     vectorsOf(keys: number[]): Map<number, Float32Array>;
   } | null;
@@ -251,11 +259,25 @@ function keywordList(
   return scored.sort((a, b) => a.rank - b.rank).slice(0, depth).map((s) => s.key);
 }
 
+/** Whether `query` filters by more than the stores it looks in. */
+function structural(query: MemoryQuery): boolean {
+  return !!(query.conversation_id || query.roles || query.since || query.until || query.tags);
+}
+
+/** Whether item `key` passes the structural filter of `query` (one indexed point read). */
+function passes(sources: QuerySources, query: MemoryQuery, kinds: Set<Kind>, key: number): boolean {
+  const { kind, id } = keyItem(key);
+  if (!kinds.has(kind as Kind)) return false;
+  const filter = filterFor(kind as Kind, query);
+  if (!filter) return false;
+  const spec = FROM[kind as Kind];
+  const where = [`${spec.id} = ?`, ...filter.where].join(" AND ");
+  return !!statement(sources[spec.db], `SELECT 1 FROM ${spec.from} WHERE ${where}`).get(id, ...filter.params);
+}
+
 /** Keys that pass the structural filter, or null when nothing filters (every item passes). */
 function candidates(sources: QuerySources, query: MemoryQuery, kinds: Kind[], limit: number): number[] | null {
-  const filtered = kinds.length < QUERY_STORES.length || query.conversation_id || query.roles || query.since ||
-    query.until ||
-    query.tags;
+  const filtered = kinds.length < QUERY_STORES.length || structural(query);
   if (!filtered) return null;
   const keys: number[] = [];
   for (const kind of kinds) {
@@ -415,10 +437,29 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
   if (vectorSide && vector && index) {
     const allowed = candidates(sources, query, kinds, EXACT_RERANK_LIMIT);
     if (allowed === null) vectorHits = index.search(vector, depth);
-    else if (allowed.length <= EXACT_RERANK_LIMIT) {
+    else if (
+      allowed.length <= EXACT_RERANK_SMALL || (allowed.length <= EXACT_RERANK_LIMIT && allowed.length * 4 <= index.size)
+    ) {
+      // few candidates: their exact distances cost less than a graph walk that would skip most of the graph
       vectorHits = index.rerank(vector, allowed, depth);
       used.exact_rerank = true;
-    } else vectorHits = index.search(vector, depth, new Set(allowed));
+    } else {
+      // many (the candidate list stops at the limit, so it cannot stand for the filter): walk the
+      // graph and check each item it meets
+      const wanted = new Set(kinds);
+      const verdicts = new Map<number, boolean>();
+      const filter = structural(query);
+      vectorHits = index.search(vector, depth, {
+        has: (key) => {
+          let verdict = verdicts.get(key);
+          if (verdict === undefined) {
+            verdict = filter ? passes(sources, query, wanted, key) : wanted.has(keyItem(key).kind as Kind);
+            verdicts.set(key, verdict);
+          }
+          return verdict;
+        },
+      });
+    }
     // the index holds every kind; keep the ones asked for
     const wanted = new Set(kinds);
     const keep = vectorHits.keys.map((key, i) => [key, vectorHits.distances[i]] as const)
