@@ -5,7 +5,7 @@
  * chunk too.
  */
 import OpenAI from "openai";
-import { assert, assertEquals } from "../server/memory/_assert.ts";
+import assert from "node:assert/strict";
 import {
   type Citation,
   MEMORY_RECALL_LIMIT,
@@ -52,7 +52,7 @@ Deno.test("chat memory: true recalls by hybrid search within SmolLM2's token bud
       ...SOURDOUGH.map((content) => ({ role: "user", content })),
     ],
   });
-  assertEquals(appended.status, 201, JSON.stringify(appended.json));
+  assert.deepEqual(appended.status, 201, JSON.stringify(appended.json));
   const page = await api("POST", "/v1/memory/documents", {
     conversation_id: conversation.id,
     url: "https://example.org/greyhounds",
@@ -60,12 +60,12 @@ Deno.test("chat memory: true recalls by hybrid search within SmolLM2's token bud
     text: "Retired racing greyhounds are gentle and sleep most of the day. Their coat is thin, so they need a " +
       "warm jacket on cold winter walks.",
   });
-  assertEquals(page.status, 201);
+  assert.deepEqual(page.status, 201);
   const total = 1 + SOURDOUGH.length + page.json.chunks;
   for (let tries = 0;; tries++) {
     const { json: stats } = await api("GET", "/v1/memory/stats");
     if (stats.embeddings >= total && stats.pending_embeddings === 0) break;
-    assert(tries < 600, `not embedded: ${server.logs.filter((l) => /warn|error/.test(l)).slice(-3)}`);
+    assert.ok(tries < 600, `not embedded: ${server.logs.filter((l) => /warn|error/.test(l)).slice(-3)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
@@ -86,10 +86,13 @@ Deno.test("chat memory: true recalls by hybrid search within SmolLM2's token bud
   const dogs = "What did I read about keeping a greyhound warm in winter?";
   const read = citationsOf(await ask(dogs));
   const cited = read.find((c) => c.kind === "chunk");
-  assert(cited, JSON.stringify(read));
-  assertEquals([cited.url, cited.title], ["https://example.org/greyhounds", "Living with a retired racing greyhound"]);
-  assert(cited.id.startsWith("chunk_") && cited.snippet.includes("warm jacket"));
-  assertEquals(cited.conversation_id, conversation.id);
+  assert.ok(cited, JSON.stringify(read));
+  assert.deepEqual([cited.url, cited.title], [
+    "https://example.org/greyhounds",
+    "Living with a retired racing greyhound",
+  ]);
+  assert.ok(cited.id.startsWith("chunk_") && cited.snippet.includes("warm jacket"));
+  assert.deepEqual(cited.conversation_id, conversation.id);
 
   // the budget: the recalled lines, counted by SmolLM2's tokenizer, fill 512 tokens in rank order and
   // skip what no longer fits (the sourdough notes are ~110 tokens each)
@@ -117,11 +120,11 @@ Deno.test("chat memory: true recalls by hybrid search within SmolLM2's token bud
     used += costs[i];
     expected.push(candidate.id);
   }
-  assertEquals(citations.map((c) => c.id), expected);
-  assert(skipped > 0 && used <= MEMORY_TOKEN_BUDGET && used > MEMORY_TOKEN_BUDGET / 2, `${used} tokens, ${skipped}`);
-  assert(citations.filter((c) => c.snippet.includes("sourdough")).length >= 3, JSON.stringify(citations));
+  assert.deepEqual(citations.map((c) => c.id), expected);
+  assert.ok(skipped > 0 && used <= MEMORY_TOKEN_BUDGET && used > MEMORY_TOKEN_BUDGET / 2, `${used} tokens, ${skipped}`);
+  assert.ok(citations.filter((c) => c.snippet.includes("sourdough")).length >= 3, JSON.stringify(citations));
   const cost = await tokens(citations.map((c) => `- ${memoryLine(c)}\n`));
-  assert(cost.reduce((a, b) => a + b, 0) <= MEMORY_TOKEN_BUDGET);
+  assert.ok(cost.reduce((a, b) => a + b, 0) <= MEMORY_TOKEN_BUDGET);
 
   // the memories are in the prompt: it is longer by about what they cost (each line counted alone
   // costs a token or two more than inside the joined note, so the budget errs on the safe side)
@@ -131,7 +134,7 @@ Deno.test("chat memory: true recalls by hybrid search within SmolLM2's token bud
     max_tokens: 1,
   });
   const added = reply.usage!.prompt_tokens - plain.usage!.prompt_tokens;
-  assert(
+  assert.ok(
     added >= used - 2 * citations.length && added <= used + 40,
     `${added} prompt tokens added for ${used} tokens of memories`,
   );
@@ -141,5 +144,5 @@ Deno.test("chat memory: true recalls by hybrid search within SmolLM2's token bud
   for await (const chunk of await client.chat.completions.create({ ...request(dogs), stream: true })) {
     if (chunk.choices[0]?.finish_reason) last = chunk as unknown as Record<string, unknown>;
   }
-  assertEquals((last.tabagent as { citations: Citation[] }).citations, read);
+  assert.deepEqual((last.tabagent as { citations: Citation[] }).citations, read);
 });

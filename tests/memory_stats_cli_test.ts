@@ -1,5 +1,5 @@
 /** End-to-end: `tabagent memory stats` reads the files without a server, and asks the server when one runs. */
-import { assert, assertEquals } from "../server/memory/_assert.ts";
+import assert from "node:assert/strict";
 import { openLocalMemory } from "../server/memory/local.ts";
 import type { MemoryStats } from "../server/memory/types.ts";
 import { runCli, startServer } from "./_server.ts";
@@ -16,7 +16,7 @@ type Printed = MemoryStats & { via: string; db_path: string };
 
 async function statsJson(dataDir: string): Promise<Printed> {
   const out = await runCli(["memory", "stats", "--json", "--data-dir", dataDir]);
-  assertEquals(out.code, 0, out.stderr);
+  assert.deepEqual(out.code, 0, out.stderr);
   return JSON.parse(out.stdout);
 }
 
@@ -24,10 +24,10 @@ Deno.test("tabagent memory stats: counts, embedding backlog and index state, fro
   const dataDir = await Deno.makeTempDir({ prefix: "tabagent-stats-cli-" });
   try {
     const missing = await runCli(["memory", "stats", "--data-dir", dataDir]);
-    assertEquals(missing.code, 1);
-    assert(missing.stderr.includes("No memory stores"), missing.stderr);
+    assert.deepEqual(missing.code, 1);
+    assert.ok(missing.stderr.includes("No memory stores"), missing.stderr);
     const usage = await runCli(["memory", "shrink", "--data-dir", dataDir]);
-    assertEquals(usage.code, 2);
+    assert.deepEqual(usage.code, 2);
 
     // a memory with a bit of everything; the messages have vectors of a test model, indexed and saved
     const dbPath = `${dataDir}/tabagent_db`;
@@ -52,14 +52,14 @@ Deno.test("tabagent memory stats: counts, embedding backlog and index state, fro
     await memory.close();
 
     const files = await statsJson(dataDir);
-    assertEquals(files.via, "files");
-    assertEquals(
+    assert.deepEqual(files.via, "files");
+    assert.deepEqual(
       [files.conversations, files.messages, files.documents, files.document_chunks, files.tool_results],
       [1, 3, 1, 1, 1],
     );
-    assertEquals([files.embeddings, files.pending_embeddings, files.outbox_pending], [3, 2, 0]);
-    assertEquals(files.pending_by_kind, { chunk: 1, tool_result: 1 });
-    assertEquals(files.indexes, [{
+    assert.deepEqual([files.embeddings, files.pending_embeddings, files.outbox_pending], [3, 2, 0]);
+    assert.deepEqual(files.pending_by_kind, { chunk: 1, tool_result: 1 });
+    assert.deepEqual(files.indexes, [{
       model: MODEL,
       vectors: 3,
       dimensions: 8,
@@ -70,10 +70,10 @@ Deno.test("tabagent memory stats: counts, embedding backlog and index state, fro
       unsaved: null,
     }]);
     const text = await runCli(["memory", "stats", "--data-dir", dataDir]);
-    assertEquals(text.code, 0, text.stderr);
-    assert(/documents\s+1 \(1 chunks\)/.test(text.stdout), text.stdout);
-    assert(/waiting to embed\s+2 \(chunk 1, tool_result 1\)/.test(text.stdout), text.stdout);
-    assert(text.stdout.includes(`${MODEL}: 3 vectors, 8-d; saved (usearch), 2 indexed, 1 change(s) to catch up`));
+    assert.deepEqual(text.code, 0, text.stderr);
+    assert.ok(/documents\s+1 \(1 chunks\)/.test(text.stdout), text.stdout);
+    assert.ok(/waiting to embed\s+2 \(chunk 1, tool_result 1\)/.test(text.stdout), text.stdout);
+    assert.ok(text.stdout.includes(`${MODEL}: 3 vectors, 8-d; saved (usearch), 2 indexed, 1 change(s) to catch up`));
 
     // with a server on the data dir (no embedding model there) the answer comes from it; a query
     // opens the index, which catches up
@@ -83,15 +83,15 @@ Deno.test("tabagent memory stats: counts, embedding backlog and index state, fro
       headers: { ...server.auth, "content-type": "application/json" },
       body: JSON.stringify({ query: "third", model: MODEL, vector: unit(2), mode: "vector", k: 1 }),
     });
-    assertEquals(res.status, 200);
-    assertEquals((await res.json()).hits[0].id, messages[2].id);
+    assert.deepEqual(res.status, 200);
+    assert.deepEqual((await res.json()).hits[0].id, messages[2].id);
     const live = await statsJson(dataDir);
-    assertEquals(live.via, "server");
-    assertEquals([live.messages, live.embeddings, live.pending_embeddings], [3, 3, 2]);
+    assert.deepEqual(live.via, "server");
+    assert.deepEqual([live.messages, live.embeddings, live.pending_embeddings], [3, 3, 2]);
     const [index] = live.indexes;
-    assertEquals([index.state, index.indexed, index.behind, index.vectors], ["open", 3, 0, 3]);
+    assert.deepEqual([index.state, index.indexed, index.behind, index.vectors], ["open", 3, 0, 3]);
     const http = await fetch(`${server.url}/v1/memory/stats`, { headers: server.auth });
-    assertEquals((await http.json()).indexes[0].state, "open");
+    assert.deepEqual((await http.json()).indexes[0].state, "open");
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -63,7 +63,7 @@ Options:
                                turn skips the history (default: 4; fewer if the memory budget is short)
 
 Modes:
-  all      web + webrtc (default)   web     HTTP API + static files
+  all      everything (default)     web     HTTP API + static files + tab video (WebRTC)
   http     HTTP API only            webrtc  WebRTC signaling and sessions
   native   Chrome native-messaging host on stdin/stdout
 

@@ -171,25 +171,8 @@ export function parseCommandLine(argv: string[]): Command {
         dir: positionals[0],
       };
     }
-    case "memory": {
-      const [action, ...args] = rest;
-      if (action === undefined || action === "--help" || action === "-h") return { kind: "help", topic: "memory" };
-      if (action !== "stats") {
-        throw new UsageError(`memory: unknown action '${action}' (stats). See 'tabagent memory --help'.`);
-      }
-      const { values } = parse("memory", args, { ...MEMORY_COMMAND, json: { type: "boolean" } });
-      if (values.help) return { kind: "help", topic: "memory" };
-      return {
-        kind: "memory",
-        action,
-        json: values.json ?? false,
-        flags: {
-          ...commonFlags(values),
-          dbPath: values["db-path"],
-          memoryGrpcAddress: values["memory-grpc-address"],
-        },
-      };
-    }
+    case "memory":
+      return parseMemory(rest);
     default: {
       const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
       throw new UsageError(
@@ -197,6 +180,23 @@ export function parseCommandLine(argv: string[]): Command {
       );
     }
   }
+}
+
+/** `tabagent memory stats [--json]`. */
+function parseMemory(rest: string[]): Command {
+  const [action, ...args] = rest;
+  if (action === undefined || action === "--help" || action === "-h") return { kind: "help", topic: "memory" };
+  if (action !== "stats") {
+    throw new UsageError(`memory: unknown action '${action}' (stats). See 'tabagent memory --help'.`);
+  }
+  const { values } = parse("memory", args, { ...MEMORY_COMMAND, json: { type: "boolean" } });
+  if (values.help) return { kind: "help", topic: "memory" };
+  return {
+    kind: "memory",
+    action,
+    json: values.json ?? false,
+    flags: { ...commonFlags(values), dbPath: values["db-path"], memoryGrpcAddress: values["memory-grpc-address"] },
+  };
 }
 
 /** Levenshtein distance, for "did you mean". */

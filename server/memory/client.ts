@@ -45,6 +45,7 @@ import {
   EpisodeSchema,
   FactHitSchema,
   FactSchema,
+  type ImportResult,
   ImportResultSchema,
   MemoryStatsSchema,
   MessageSchema,
@@ -389,9 +390,14 @@ export type MemoryCalls = {
  * `DatabaseService`). Every method validates its input and throws a `TabAgentError`:
  * `validation_failed` naming the field, `payload_too_large`, `not_found` for unknown ids.
  */
-export interface MemoryClient extends MemoryCalls {
+export interface MemoryClient extends Omit<MemoryCalls, "importJsonl"> {
   /** Every truth item as JSON lines (`{"record":"conversation",…}`), or one conversation's (a server stream). */
   exportJsonl(options?: { conversationId?: string }): AsyncIterable<string>;
+  /**
+   * Imports what `exportJsonl` wrote (a text, or its bytes as they arrive); what already exists is
+   * skipped. A bad line fails the import with `validation_failed` naming the line, and writes nothing.
+   */
+  importJsonl(source: string | ReadableStream<Uint8Array>): Promise<ImportResult>;
   close(): Promise<void>;
 }
 

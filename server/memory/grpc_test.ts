@@ -1,7 +1,7 @@
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { assertEquals, assertRejects } from "./_assert.ts";
-import { memoryClientSuite } from "./_client_suite.ts";
+import { memoryClientSuite } from "./testing/client_suite.ts";
 import type { MemoryClient } from "./client.ts";
 import { serveDatabase } from "./grpc_server.ts";
 import { GRPC_MAX_MESSAGE_BYTES, SERVICE_NAME } from "./_proto.ts";
@@ -34,19 +34,17 @@ Deno.test("RemoteMemory (gRPC): works over loopback TCP and refuses calls withou
   try {
     const remote = await connectRemoteMemory({ address: server.address, token: TOKEN });
     const conversation = await remote.createConversation({ title: "tcp" });
-    assertEquals((await local.getConversation(conversation.id)).title, "tcp");
+    assert.deepEqual((await local.getConversation(conversation.id)).title, "tcp");
     await remote.close();
 
     for (const token of [null, "wrong-token"]) {
       const stranger = await connectRemoteMemory({ address: server.address, token });
-      const error = await assertRejects(() => stranger.getConversation(conversation.id), TabAgentError);
-      assertEquals(error.code, "unauthorized");
+      const error = await stranger.getConversation(conversation.id).then(() => assert.fail("refused"), (e) => e);
+      assert.ok(error instanceof TabAgentError);
+      assert.deepEqual(error.code, "unauthorized");
       await stranger.close();
     }
-    await assertRejects(
-      () => serveDatabase({ memory: local, address: "0.0.0.0:0", token: TOKEN }),
-      TabAgentError,
-    );
+    await assert.rejects(serveDatabase({ memory: local, address: "0.0.0.0:0", token: TOKEN }), TabAgentError);
   } finally {
     await server.close();
     await local.close();
@@ -58,8 +56,9 @@ Deno.test("RemoteMemory (gRPC): an unreachable service is 'unavailable'", async 
   const dir = await Deno.makeTempDir({ prefix: "tabagent-grpc-" });
   try {
     const remote = new RemoteMemory({ address: `unix:${dir}/none.sock`, token: TOKEN });
-    const error = await assertRejects(() => remote.ready(300), TabAgentError);
-    assertEquals(error.code, "unavailable");
+    const error = await remote.ready(300).then(() => assert.fail("unreachable"), (e) => e);
+    assert.ok(error instanceof TabAgentError);
+    assert.deepEqual(error.code, "unavailable");
     await remote.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -86,7 +85,7 @@ Deno.test("RemoteMemory (gRPC): a call without the token is refused before its m
           (error) => resolve(error),
         );
       });
-      assertEquals(status?.code, grpc.status.UNAUTHENTICATED);
+      assert.deepEqual(status?.code, grpc.status.UNAUTHENTICATED);
     }
   } finally {
     client.close();
@@ -120,7 +119,7 @@ Deno.test("RemoteMemory (gRPC): an export the client cancels while the server wa
     // Before the fix the server's export waited for a 'drain' that never comes; the guard names that hang.
     let guard: ReturnType<typeof setTimeout> | undefined;
     const hung = new Promise<string>((resolve) => guard = setTimeout(() => resolve("hung"), 20_000));
-    assertEquals(await Promise.race([ended.promise.then(() => "ended"), hung]), "ended");
+    assert.deepEqual(await Promise.race([ended.promise.then(() => "ended"), hung]), "ended");
     clearTimeout(guard);
   } finally {
     await remote.close();

@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { z } from "zod";
 import { TabAgentError } from "../errors/mod.ts";
 import {
+  MEMORY_METHODS,
   type MemoryCalls,
   type MemoryClient,
   methodEntries,
@@ -13,6 +14,8 @@ import {
   resultFromReply,
   type Wire,
 } from "./client.ts";
+import { type ImportSource, importText } from "./_import.ts";
+import type { ImportResult } from "./types.ts";
 import { fromGrpcError, GRPC_MAX_MESSAGE_BYTES, loadDatabaseProto, methodTypes } from "./_proto.ts";
 
 /** Time one call may take before it fails with `timeout` (ms); backups and restores get longer. */
@@ -34,8 +37,8 @@ export async function connectRemoteMemory(options: RemoteMemoryOptions): Promise
   return memory;
 }
 
-/** Every call of the method table, generated in the constructor. */
-export interface RemoteMemory extends MemoryCalls {}
+/** Every call of the method table, generated in the constructor (`importJsonl` is a method below). */
+export interface RemoteMemory extends Omit<MemoryCalls, "importJsonl"> {}
 
 /**
  * The gRPC {@link MemoryClient}: each call of `MEMORY_METHODS` (client.ts) becomes its RPC.
@@ -61,6 +64,7 @@ export class RemoteMemory implements MemoryClient {
     if (options.token !== null) this.#metadata.set("authorization", `Bearer ${options.token}`);
     this.#methods = methodTypes(this.#proto.service);
     for (const [name, spec] of methodEntries()) {
+      if (name === "importJsonl") continue;
       const call = (...args: unknown[]) => this.#call(spec, args);
       Object.defineProperty(this, name, { value: call, writable: true, configurable: true });
     }
@@ -94,6 +98,12 @@ export class RemoteMemory implements MemoryClient {
     const fn =
       (this.#client as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<Wire>>)[rpc];
     return fn.bind(this.#client);
+  }
+
+  /** The unary ImportJsonl RPC carries the whole text: a stream is read first, within the import limit. */
+  async importJsonl(source: ImportSource): Promise<ImportResult> {
+    const text = typeof source === "string" ? source : await importText(source);
+    return await this.#call(MEMORY_METHODS.importJsonl as MethodSpec<unknown[], z.ZodType>, [text]) as ImportResult;
   }
 
   async *exportJsonl(options: { conversationId?: string } = {}): AsyncIterable<string> {

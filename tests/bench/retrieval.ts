@@ -22,7 +22,7 @@
  *   the embeddings store (what the embedding writer would store), instead of embedding 100,000
  *   messages with MiniLM, which would take most of an hour on two cores. The vector index is then
  *   built by the server's own index worker (on every core).
- * - Relevance: nDCG@10 on the labelled set (server/memory/query/_relevance_set.ts), real MiniLM.
+ * - Relevance: nDCG@10 on the labelled set (server/memory/query/testing/relevance_set.ts), real MiniLM.
  * - Embedding: 256 sentences through our ONNX path against sentence-transformers on PyTorch, both on
  *   2 threads, interleaved, median of 5 rounds (`embed_ratio_vs_sentence_transformers` > 1: we are faster).
  *
@@ -37,7 +37,7 @@ import { ANN_BACKENDS, createAnnIndex, DEFAULT_HNSW, loadAnnBackend } from "../.
 import { exactSearch } from "../../server/memory/index/exact.ts";
 import { openLocalMemory } from "../../server/memory/local.ts";
 import { ndcgAtK } from "../../server/memory/query/fusion.ts";
-import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "../../server/memory/query/_relevance_set.ts";
+import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "../../server/memory/query/testing/relevance_set.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 
 const N = Number(Deno.env.get("RETRIEVAL_BENCH_N") ?? 100_000);

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { METRICS } from "./ann.ts";
 import { distance, exactSearch } from "./exact.ts";
 
@@ -14,8 +14,8 @@ Deno.test("exact search: the k nearest rows by each metric, closest first, as th
     const found = exactSearch(query, matrix, keys, 7, metric);
     const expected = Array.from({ length: rows }, (_, row) => ({ row, d: distance(metric, query, matrix, row) }))
       .sort((a, b) => a.d - b.d).slice(0, 7);
-    assertEquals(found.keys, expected.map((e) => keys[e.row]), metric);
-    found.distances.forEach((d, i) => assert(Math.abs(d - expected[i].d) < 1e-5, `${metric} ${d} ${expected[i].d}`));
+    assert.deepEqual(found.keys, expected.map((e) => keys[e.row]), metric);
+    found.distances.forEach((d, i) => assert.ok(Math.abs(d - expected[i].d) < 1e-5, `${metric} ${d} ${expected[i].d}`));
   }
-  assertEquals(exactSearch(query, matrix.subarray(0, dims * 2), keys, 5, "cosine").keys.length, 2);
+  assert.deepEqual(exactSearch(query, matrix.subarray(0, dims * 2), keys, 5, "cosine").keys.length, 2);
 });

@@ -3,7 +3,7 @@
  * results are embedded from the outbox like messages (idempotently) and found by a query filtered
  * to them; deleting a conversation or a kept page takes its vectors out of the index.
  */
-import { assert, assertEquals } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
 import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
 import { type LocalMemory, openLocalMemory } from "../local.ts";
@@ -61,38 +61,38 @@ Deno.test("tool results are embedded from the outbox, once, and a query filtered
     });
     await memory.embedPending();
     let stats = await memory.stats();
-    assertEquals([stats.embeddings, stats.pending_embeddings], [3, 0]);
+    assert.deepEqual([stats.embeddings, stats.pending_embeddings], [3, 0]);
     // idempotent: replaying the outbox from the start queues nothing that already has a vector
     await memory.rebuildDerived();
-    assertEquals((await memory.stats()).pending_embeddings, 0);
+    assert.deepEqual((await memory.stats()).pending_embeddings, 0);
     await memory.embedPending();
     stats = await memory.stats();
-    assertEquals([stats.embeddings, stats.pending_embeddings], [3, 0]);
-    assertEquals(await memory.checkDerived(), []);
+    assert.deepEqual([stats.embeddings, stats.pending_embeddings], [3, 0]);
+    assert.deepEqual(await memory.checkDerived(), []);
     for (const tool of [weather, stock]) {
-      assertEquals((await memory.getEmbedding("tool_result", tool.id, memory.embeddingModel)).dimensions, 384);
+      assert.deepEqual((await memory.getEmbedding("tool_result", tool.id, memory.embeddingModel)).dimensions, 384);
     }
 
     // found by meaning alone (no shared word), and only tool results when the query says so
     const rain = await memory.query({ query: "will I need an umbrella?", stores: ["tool_results"], k: 2 });
-    assertEquals(rain.hits[0].id, weather.id);
-    assertEquals(rain.hits[0].kind, "tool_result");
-    assertEquals(rain.hits[0].conversation_id, conversation);
-    assert(rain.hits[0].text.includes("get_forecast") && rain.hits[0].text.includes("thunderstorms"));
-    assert(rain.hits.every((h) => h.kind === "tool_result"));
+    assert.deepEqual(rain.hits[0].id, weather.id);
+    assert.deepEqual(rain.hits[0].kind, "tool_result");
+    assert.deepEqual(rain.hits[0].conversation_id, conversation);
+    assert.ok(rain.hits[0].text.includes("get_forecast") && rain.hits[0].text.includes("thunderstorms"));
+    assert.ok(rain.hits.every((h) => h.kind === "tool_result"));
     // and by keyword through the tool results' full-text index
     const byWord = await memory.query({ query: "ACME quote", stores: ["tool_results"], mode: "keyword" });
-    assertEquals(byWord.hits.map((h) => h.id), [stock.id]);
+    assert.deepEqual(byWord.hits.map((h) => h.id), [stock.id]);
     // a conversation filter applies to tool results as well
     const scoped = await memory.query({
       query: "share price",
       stores: ["tool_results"],
       conversation_id: conversation,
     });
-    assertEquals(scoped.hits.map((h) => h.id), [weather.id]);
+    assert.deepEqual(scoped.hits.map((h) => h.id), [weather.id]);
     // unfiltered queries search every store, tool results included
     const all = await memory.query({ query: "stock market share price", k: 3 });
-    assertEquals(all.hits[0].id, stock.id);
+    assert.deepEqual(all.hits[0].id, stock.id);
   });
 });
 
@@ -113,27 +113,27 @@ Deno.test("deleting a conversation or a kept page removes its chunks and their v
       title: "Tides",
       text: "Spring tides happen at new and full moon. ".repeat(25),
     });
-    assert(inDoomed.chunks >= 2 && standalone.chunks >= 1);
+    assert.ok(inDoomed.chunks >= 2 && standalone.chunks >= 1);
     const everything = 3 + inDoomed.chunks + standalone.chunks;
-    assertEquals(await indexSize(memory), everything);
+    assert.deepEqual(await indexSize(memory), everything);
     const tides = await memory.query({ query: "when are tides strongest?", stores: ["documents"], mode: "vector" });
-    assertEquals(tides.hits[0].document?.id, standalone.id);
+    assert.deepEqual(tides.hits[0].document?.id, standalone.id);
 
     // the page alone: its chunks leave the truth store, the embeddings store and the index
     await memory.deleteDocument(standalone.id);
     await memory.flush();
-    assertEquals(await indexSize(memory), everything - standalone.chunks);
+    assert.deepEqual(await indexSize(memory), everything - standalone.chunks);
     const after = await memory.query({ query: "when are tides strongest?", stores: ["documents"], mode: "vector" });
-    assert(after.hits.every((h) => h.document?.id !== standalone.id));
-    assertEquals((await memory.stats()).embeddings, everything - standalone.chunks);
+    assert.ok(after.hits.every((h) => h.document?.id !== standalone.id));
+    assert.deepEqual((await memory.stats()).embeddings, everything - standalone.chunks);
 
     // the conversation: its messages and the page kept in it go, the other conversation stays
     await memory.deleteConversation(doomed);
     await memory.flush();
-    assertEquals(await indexSize(memory), 1);
+    assert.deepEqual(await indexSize(memory), 1);
     const left = await memory.query({ query: "lighthouse sourdough Porto", mode: "vector", k: 10 });
-    assertEquals(left.hits.map((h) => h.conversation_id), [keep]);
-    assertEquals((await memory.stats()).embeddings, 1);
-    assertEquals(await memory.checkDerived(), []);
+    assert.deepEqual(left.hits.map((h) => h.conversation_id), [keep]);
+    assert.deepEqual((await memory.stats()).embeddings, 1);
+    assert.deepEqual(await memory.checkDerived(), []);
   });
 });

@@ -2,7 +2,7 @@
  * The converged query's vector side when a filter leaves many candidates: the graph is walked and
  * each item checked against the filter (a truncated candidate list would hide most of them).
  */
-import { assert, assertEquals } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { openLocalMemory } from "../local.ts";
 import { EXACT_RERANK_SMALL } from "./engine.ts";
 
@@ -53,12 +53,12 @@ Deno.test("a filter that leaves more candidates than are reranked exactly still 
 
     // the big conversation: more candidates than an exact rerank takes, so the graph is walked
     const inBig = await memory.query({ query: "x", model: MODEL, vector: query, mode: "vector", conversation_id: big });
-    assertEquals(inBig.used.exact_rerank, false);
-    assert(inBig.hits.length === 10 && inBig.hits.every((h) => h.conversation_id === big));
-    assertEquals(inBig.hits[0].id, nearest(messages.map((m) => m.id)));
+    assert.deepEqual(inBig.used.exact_rerank, false);
+    assert.ok(inBig.hits.length === 10 && inBig.hits.every((h) => h.conversation_id === big));
+    assert.deepEqual(inBig.hits[0].id, nearest(messages.map((m) => m.id)));
     // a role filter that leaves many: every hit passes it
     const users = await memory.query({ query: "x", model: MODEL, vector: query, mode: "vector", roles: ["user"] });
-    assert(users.hits.length === 10 && users.hits.every((h) => h.role === "user"));
+    assert.ok(users.hits.length === 10 && users.hits.every((h) => h.role === "user"));
     // the small one: its few candidates are reranked exactly
     const inSmall = await memory.query({
       query: "x",
@@ -68,13 +68,13 @@ Deno.test("a filter that leaves more candidates than are reranked exactly still 
       conversation_id: small,
       k: 3,
     });
-    assertEquals(inSmall.used.exact_rerank, true);
-    assertEquals(inSmall.hits[0].id, nearest(others.map((m) => m.id)));
-    assert(inSmall.hits.every((h) => h.conversation_id === small));
+    assert.deepEqual(inSmall.used.exact_rerank, true);
+    assert.deepEqual(inSmall.hits[0].id, nearest(others.map((m) => m.id)));
+    assert.ok(inSmall.hits.every((h) => h.conversation_id === small));
     // only messages (most of the index): the graph, keeping messages
     const onlyMessages = await memory.query({ query: "x", model: MODEL, vector: query, stores: ["messages"] });
-    assertEquals(onlyMessages.used.exact_rerank, false);
-    assertEquals(onlyMessages.hits[0].id, nearest([...vectors.keys()]));
+    assert.deepEqual(onlyMessages.used.exact_rerank, false);
+    assert.deepEqual(onlyMessages.hits[0].id, nearest([...vectors.keys()]));
   } finally {
     await memory.close();
     await Deno.remove(dir, { recursive: true });
