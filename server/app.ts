@@ -37,13 +37,14 @@ import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent, type MemoryEmbedder } from "./memory/mod.ts";
 import { DEFAULT_EMBEDDING_MODEL } from "./memory/query/mod.ts";
+import type { GenerateJson } from "./memory/weaver/model.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { MlService } from "./ml/mod.ts";
 import { locateServer, NativeHost, type ServerInfo, ServerRecordComponent, spawnDetached } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
-import { type FrameDetector, WebRtcSessions } from "./webrtc/mod.ts";
+import { type FrameDetector, mlFaceDetector, WebRtcSessions } from "./webrtc/mod.ts";
 
 /** The repository (or compiled bundle) root: static files and node_modules are found from it. */
 export const REPO_ROOT = new URL("../", import.meta.url);
@@ -97,28 +98,6 @@ function createMlService(config: Config, token: string | null, log: Logger, serv
     remoteTlsName: Deno.env.get("TABAGENT_ML_TLS_NAME"),
     serverUrl,
   });
-}
-
-/** The WebRTC sessions' detector: each frame through the ML service's MediaPipe face detection. */
-function mlFaceDetector(ml: MlService): FrameDetector {
-  return {
-    get available() {
-      return ml.available;
-    },
-    async detect(frame, signal) {
-      const result = await ml.detect({ image: frame.data }, "faces", { signal });
-      return {
-        model: "mediapipe/face_detection_short_range",
-        inferenceMs: result.timings.inference_ms,
-        detections: result.detections.map((d) => ({
-          label: "face",
-          score: d.score,
-          box: d.box,
-          keypoints: d.landmarks.map(({ x, y }) => ({ x, y })),
-        })),
-      };
-    },
-  };
 }
 
 /** What the builders below share while `createApp` wires one server mode. */
@@ -247,6 +226,7 @@ async function addApi(w: Wiring): Promise<{ memory: MemoryComponent; ml: MlServi
       token: w.token,
       log: log.child("memory"),
       embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
+      generate: (request) => generateJsonWith(embedder.orchestrator, config.weaverModel, request),
     }),
   );
   routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
@@ -348,6 +328,34 @@ function addHttpServer(w: Wiring): HttpServer {
 }
 
 export { EXTENSION_ID };
+
+/**
+ * The weaver's model path: one chat turn with `model` (a GGUF) at background priority, its output
+ * constrained to the request's JSON Schema (node-llama-cpp builds a grammar from it).
+ */
+export async function generateJsonWith(
+  orchestrator: ModelOrchestrator | undefined,
+  model: string,
+  request: Parameters<GenerateJson>[0],
+): Promise<string> {
+  if (!orchestrator) throw new TabAgentError("unavailable", "The inference component is not created yet");
+  const handle = await orchestrator.acquire(model);
+  try {
+    const llama = handle.llama;
+    if (!llama) throw new TabAgentError("config_invalid", `--weaver-model ${model} is not a GGUF chat model`);
+    return await handle.run({ priority: "background", signal: request.signal }, async (lease) => {
+      const prepared = await llama.prepareChat({
+        messages: [{ role: "system", content: request.system }, { role: "user", content: request.user }],
+        jsonSchema: request.schema,
+        temperature: 0,
+        maxTokens: request.maxTokens,
+      });
+      return (await llama.generateChat(prepared, { signal: lease.signal })).text;
+    });
+  } finally {
+    handle.release();
+  }
+}
 
 /** Embeds memory texts with `model` through the orchestrator (its scheduler orders the priorities). */
 async function embedWith(

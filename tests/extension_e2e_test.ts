@@ -7,63 +7,19 @@
  */
 import assert from "node:assert/strict";
 import type { Dialog, Page } from "playwright-core";
-import {
-  ARTIFACTS_DIR,
-  axeViolations,
-  builtExtension,
-  CHAT_MODEL,
-  chatModelCache,
-  launchExtensionBrowser,
-} from "./_browser.ts";
+import { axeViolations, builtExtension, CHAT_MODEL, chatModelCache, launchExtensionBrowser } from "./_browser.ts";
 import { waitForServerRecord } from "./_native.ts";
+import {
+  almanacPage,
+  askAndWait,
+  configure,
+  diagnosed,
+  FRANCE_PAGE,
+  QUESTION,
+  saveScreenshot,
+  servePages,
+} from "./_panel.ts";
 import { startServer } from "./_server.ts";
-
-// The GGUF's own chat template (no default system prompt) makes the bare question wander on SmolLM2-135M.
-const QUESTION = "What is the capital of France? Answer in one sentence.";
-
-async function configure(
-  page: Page,
-  values: { temperature?: string; maxTokens?: string; autoStart?: boolean; relayOnly?: boolean },
-) {
-  await page.click("#settings-toggle");
-  if (values.temperature !== undefined) await page.fill("#set-temperature", values.temperature);
-  if (values.maxTokens !== undefined) await page.fill("#set-max-tokens", values.maxTokens);
-  if (values.autoStart !== undefined) await page.setChecked("#set-autostart", values.autoStart);
-  if (values.relayOnly !== undefined) await page.setChecked("#set-relay", values.relayOnly);
-  await page.click("#settings-form button[type=submit]");
-  // The drawer closes once the settings are stored: later steps (a reload) must see them.
-  await page.locator("#settings").waitFor({ state: "hidden" });
-}
-
-async function askAndWait(page: Page, question: string): Promise<{ text: string; sawStreaming: boolean }> {
-  await page.fill("#prompt", question);
-  const before = await page.locator(".message.assistant").count();
-  await page.click("#send");
-  // The reply bubble is marked streaming while tokens arrive; it is there before the answer ends.
-  const streaming = page.locator(".message.assistant.streaming");
-  const sawStreaming = await streaming.waitFor({ timeout: 60_000 }).then(() => true, () => false);
-  await page.locator(".message.assistant").nth(before).and(page.locator(":not(.streaming)")).waitFor({
-    timeout: 120_000,
-  });
-  const text = await page.locator(".message.assistant").nth(before).innerText();
-  return { text, sawStreaming };
-}
-
-/** Runs a step's body; on failure saves a screenshot and the panel's text to tests/artifacts/ first. */
-async function diagnosed(page: Page, name: string, body: () => Promise<void>) {
-  try {
-    await body();
-  } catch (error) {
-    await saveScreenshot(page, `failed-${name}`).catch(() => {});
-    const text = await page.locator("body").innerText().catch(() => "");
-    throw new Error(`${(error as Error).message}\n--- panel text ---\n${text.slice(0, 3000)}`, { cause: error });
-  }
-}
-
-async function saveScreenshot(page: Page, name: string) {
-  await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
-  await page.screenshot({ path: `${ARTIFACTS_DIR}/${name}.png` });
-}
 
 Deno.test({
   name: "extension: pairs with no manual step, streams a real answer, keeps it in memory, renders output inert",
@@ -172,29 +128,9 @@ Deno.test({
         "ask about this page: the whole page when it fits, the relevant passages when it does not",
         () =>
           diagnosed(panel, "page", async () => {
-            const filler = Array.from(
-              { length: 400 },
-              (_, i) =>
-                `<p>Paragraph ${i} describes the weather, the markets and the roads of a quiet coastal region in some detail, ` +
-                `with nothing remarkable to report on day ${i}.</p>`,
-            ).join("");
-            const pages: Record<string, string> = {
-              "/short": "<html><head><title>France facts</title></head><body><article><h1>France</h1>" +
-                "<p>The capital of France is Paris. It lies on the Seine.</p></article></body></html>",
-              "/long": "<html><head><title>Coast almanac</title></head><body><article><h1>Almanac</h1>" +
-                filler.slice(0, filler.length / 2) +
-                "<p>The harbour master of Veldmoor is named Ottilie Brandt.</p>" + filler.slice(filler.length / 2) +
-                "</article></body></html>",
-            };
-            await using site = Deno.serve(
-              { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-              (request) =>
-                new Response(pages[new URL(request.url).pathname] ?? "not found", {
-                  headers: { "content-type": "text/html; charset=utf-8" },
-                }),
-            );
+            await using site = servePages({ "/short": FRANCE_PAGE, "/long": almanacPage() });
             const article = await browser.context.newPage();
-            await article.goto(`http://127.0.0.1:${site.addr.port}/short`);
+            await article.goto(site.url("/short"));
             await panel.bringToFront();
             await panel.click("#new-chat");
             await panel.click("#ask-page");
@@ -203,7 +139,7 @@ Deno.test({
             assert.match(short.text, /Paris/);
             assert.match(await panel.locator("#included").innerText(), /whole page \(\d+ tokens\)/);
 
-            await article.goto(`http://127.0.0.1:${site.addr.port}/long`);
+            await article.goto(site.url("/long"));
             await panel.bringToFront();
             await panel.click("#ask-page"); // off
             await panel.click("#ask-page"); // on again, for the new page
@@ -262,7 +198,7 @@ Deno.test({
       });
 
       await t.step(
-        "stop, Enter to send, Markdown export, context-menu prompts, rename, search and delete",
+        "stop, Enter to send, Markdown export, rename, search and delete",
         async () => {
           await diagnosed(panel, "controls", async () => {
             await panel.click("#new-chat");
@@ -298,16 +234,6 @@ Deno.test({
             const markdown = await Deno.readTextFile(await download.path());
             assert.match(markdown, /^# Count from 1 to 500, one number per line\./);
             assert.match(markdown, /## You\n\nCount from 1 to 500/);
-
-            // What a right-click on selected text queues for the panel (the service worker writes it).
-            await panel.evaluate(() =>
-              (globalThis as unknown as { chrome: { storage: { session: { set(v: unknown): Promise<void> } } } }).chrome
-                .storage.session.set({ pendingPrompt: { text: "Explain this:\n\nphotosynthesis", send: false } })
-            );
-            await panel.waitForFunction(() =>
-              (document.querySelector("#prompt") as HTMLTextAreaElement).value.includes("photosynthesis")
-            );
-            await panel.fill("#prompt", "");
 
             await panel.click("#history-toggle");
             panel.once("dialog", (dialog) => dialog.accept("Renamed chat"));

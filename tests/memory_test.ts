@@ -7,7 +7,8 @@ import { runCli, startServer } from "./_server.ts";
 const tabagent = (...args: string[]) => runCli(args);
 
 Deno.test("memory over HTTP: conversations, messages, search, stats, export/import, backup/restore", async () => {
-  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  // no knowledge graph here: the export below lists exactly what was written (tests/weaver_test.ts covers the graph)
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--weaver", "off"] });
   const api = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${server.url}${path}`, {
       method,

@@ -13,9 +13,6 @@ import { EXTENSION_ID } from "../server/config/mod.ts";
 
 Deno.test({
   name: "the panel watches a tab showing the astronaut: one face comes back and is drawn",
-  // Flaky in about one run in two on an idle 2-core machine (the first capture stays at "starting"
-  // with no frame sent; cause not found yet), so CI skips it until that is fixed. Run it by hand.
-  ignore: Deno.env.get("CI") === "true",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -39,8 +36,25 @@ Deno.test({
       // allowlisting the extension stands in for that click. mDNS candidates stay on.
       extraArgs: [`--allowlisted-extension-id=${EXTENSION_ID}`],
     });
+    // The service worker's console and every state the panel showed, printed if the test fails.
+    const trail: string[] = [];
+    const began = performance.now();
+    const note = (line: string) => trail.push(`${Math.round(performance.now() - began)} ms ${line}`);
+    for (const worker of browser.context.serviceWorkers()) {
+      worker.on("console", (message) => note(`service worker: ${message.text()}`));
+    }
     try {
       const panel = await browser.openPanel();
+      await panel.exposeFunction("tabagentTestNote", note);
+      await panel.evaluate(() => {
+        const status = document.querySelector("#video-status")!;
+        const report = (globalThis as unknown as { tabagentTestNote: (line: string) => void }).tabagentTestNote;
+        new MutationObserver(() => report(`panel: ${status.textContent}`)).observe(status, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
+      });
       const tab = await browser.context.newPage();
       await tab.setViewportSize({ width: 1280, height: 720 });
       await tab.goto(`http://127.0.0.1:${pages.addr.port}/`);
@@ -56,11 +70,15 @@ Deno.test({
         () => {
           const status = document.querySelector("#video-status")?.textContent ?? "";
           const drawn = document.querySelector<HTMLElement>("#video-preview")?.dataset.detections;
-          return (drawn !== undefined && drawn !== "0") || /failed|error|:/.test(status);
+          return (drawn !== undefined && drawn !== "0") || /failed|error|stopped|:/.test(status);
         },
         undefined,
         { timeout: 30_000 },
       ).catch(async (error) => {
+        const sessions = await fetch(`${server.url}/v1/webrtc/sessions`, { headers: server.auth }).then((r) =>
+          r.text()
+        );
+        console.error([...trail, `server sessions: ${sessions}`].join("\n"));
         await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
         await panel.screenshot({ path: `${ARTIFACTS_DIR}/webrtc_extension_panel_failed.png`, fullPage: true });
         throw error;
@@ -75,8 +93,12 @@ Deno.test({
       await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
       await panel.bringToFront();
       await panel.screenshot({ path: `${ARTIFACTS_DIR}/webrtc_extension_panel.png`, fullPage: true });
+      // Still watching: the button offers to stop, and stopping closes the server's session.
+      assert.equal(await panel.locator("#video-toggle").getAttribute("aria-pressed"), "true");
       await panel.evaluate(() => document.querySelector<HTMLButtonElement>("#video-toggle")!.click());
       await panel.locator("#video-toggle[aria-pressed=false]").waitFor({ timeout: 30_000 });
+      const after = await (await fetch(`${server.url}/v1/webrtc/sessions`, { headers: server.auth })).json();
+      assert.equal(after.data.length, 0, JSON.stringify(after));
     } finally {
       await pages.shutdown();
     }

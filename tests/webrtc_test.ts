@@ -28,8 +28,14 @@ Deno.test("--mode webrtc serves signaling; a session shows in health and metrics
     const listed = await (await request("/v1/webrtc/sessions", { headers: server.auth })).json();
     assert.equal(listed.data.length, 1);
     assert.equal(listed.data[0].frames.received, 1);
+    const during = await (await request("/v1/health")).json();
+    assert.match(
+      during.components.find((c: { name: string }) => c.name === "webrtc").detail,
+      /1\/\d+ sessions \(1 connected/,
+    );
     const metrics = await (await request("/metrics", { headers: server.auth })).text();
     assert.match(metrics, /^tabagent_webrtc_sessions 1$/m);
+    assert.match(metrics, /^tabagent_webrtc_sessions_by_state\{state="connected"\} 1$/m);
     assert.match(metrics, /tabagent_webrtc_setup_seconds_count 1/);
     const deleted = await request(`/v1/webrtc/sessions/${client.id}`, { method: "DELETE", headers: server.auth });
     assert.equal(deleted.status, 204);
@@ -41,3 +47,18 @@ Deno.test("--mode webrtc serves signaling; a session shows in health and metrics
     await client.close();
   }
 });
+
+for (const mode of ["web", "all"]) {
+  Deno.test(`--mode ${mode} serves WebRTC signaling too`, async () => {
+    await using server = await startServer({ args: ["--mode", mode, "--no-ml"] });
+    const health = await (await fetch(`${server.url}/v1/health`)).json();
+    assert.match(health.components.find((c: { name: string }) => c.name === "webrtc")?.detail ?? "", /0\/\d+ sessions/);
+    const client = await connectWeriftClient((path, init) => fetch(`${server.url}${path}`, init), server.auth);
+    try {
+      const listed = await (await fetch(`${server.url}/v1/webrtc/sessions`, { headers: server.auth })).json();
+      assert.equal(listed.data.length, 1);
+    } finally {
+      await client.close();
+    }
+  });
+}

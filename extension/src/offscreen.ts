@@ -39,6 +39,7 @@ chrome.runtime.onMessage.addListener((message: unknown, _sender, reply) => {
   (async () => {
     await release("restarting");
     if (command.type === "video/release") return;
+    broadcast({ type: "video/state", state: "starting", detail: "capturing the tab" });
     media = await navigator.mediaDevices.getUserMedia({
       audio: false,
       video: { mandatory: { chromeMediaSource: "tab", chromeMediaSourceId: command.streamId } },
@@ -57,6 +58,12 @@ chrome.runtime.onMessage.addListener((message: unknown, _sender, reply) => {
       },
       onError: (code, text) => broadcast({ type: "video/error", code, message: text }),
       onEnded: (reason) => void release(reason),
+      onPhase: (phase) =>
+        broadcast({
+          type: "video/state",
+          state: "starting",
+          detail: phase === "offering" ? "asking the server for a session" : "connecting to the server",
+        }),
     });
     broadcast({ type: "video/state", state: "streaming", detail: `${command.settings.fps} fps` });
   })().then(() => reply({ ok: true }), (error: Error) => {

@@ -16,7 +16,7 @@ function show(connection: Connection): void {
       setChildren(
         box,
         h("p", { className: "ok" }, `Paired with TabAgent ${connection.version} at ${connection.url}.`),
-        h("p", {}, "Open the side panel from the toolbar button (or Alt+Shift+T) and start chatting."),
+        h("p", {}, "Open the side panel from the toolbar button (or Alt+Shift+Y) and start chatting."),
       );
       return;
     case "host_missing":

@@ -61,6 +61,12 @@ Options:
       --parallel <n>           Requests one chat model generates at once, decoded together (default: 4)
       --prompt-cache <n>       Idle conversations per chat model whose prompt state is kept, so their next
                                turn skips the history (default: 4; fewer if the memory budget is short)
+      --weaver <mode>          rules | model | off: how the knowledge graph is extracted from your messages
+                               (default: rules; model uses --weaver-model with JSON-schema output)
+      --weaver-model <id>      The GGUF chat model the model path extracts with
+                               (default: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)
+      --weaver-merge-threshold <x>
+                               Name-embedding similarity at which entities merge (0.5-1, default: 0.85)
 
 Modes:
   all      everything (default)     web     HTTP API + static files + tab video (WebRTC)

@@ -44,6 +44,9 @@ const SERVE = {
   "allow-anonymous-local": { type: "boolean" },
   parallel: { type: "string" },
   "prompt-cache": { type: "string" },
+  weaver: { type: "string" },
+  "weaver-model": { type: "string" },
+  "weaver-merge-threshold": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -238,6 +241,9 @@ function parseServe(args: string[]): Command {
       allowAnonymousLocal: values["allow-anonymous-local"],
       parallel: values.parallel,
       promptCache: values["prompt-cache"],
+      weaver: values.weaver,
+      weaverModel: values["weaver-model"],
+      weaverMergeThreshold: values["weaver-merge-threshold"],
     },
   };
 }

@@ -63,7 +63,18 @@ export interface ConfigInput {
   parallel?: string | number;
   /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
   promptCache?: string | number;
+  /** How the knowledge graph is extracted: rules, model or off. */
+  weaver?: string;
+  /** The GGUF the weaver's model path uses. */
+  weaverModel?: string;
+  /** Name-embedding similarity at which the weaver merges entities. */
+  weaverMergeThreshold?: string | number;
 }
+
+/** How the weaver extracts the knowledge graph (server/memory/weaver/). */
+export const WEAVER_MODES = ["rules", "model", "off"] as const;
+/** The model the weaver's model path uses by default (SmolLM2-135M-Instruct, in the Hub's name). */
+export const DEFAULT_WEAVER_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF";
 
 const originSchema = z.string().regex(
   /^(https?|chrome-extension|moz-extension):\/\/[^\s/]+$/,
@@ -102,6 +113,9 @@ export const configSchema = z.object({
   mlDispatch: z.enum(["least-loaded", "round-robin"]),
   mlPython: z.string().min(1).optional(),
   allowAnonymousLocal: z.boolean(),
+  weaver: z.enum(WEAVER_MODES),
+  weaverModel: z.string().min(1).max(300),
+  weaverMergeThreshold: z.coerce.number().min(0.5).max(1),
 });
 
 /** The server's settings, read once at start. */
@@ -145,6 +159,9 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     allowAnonymousLocal: truthy(env.TABAGENT_ALLOW_ANONYMOUS_LOCAL),
     parallel: env.TABAGENT_PARALLEL,
     promptCache: env.TABAGENT_PROMPT_CACHE,
+    weaver: env.TABAGENT_WEAVER,
+    weaverModel: env.TABAGENT_WEAVER_MODEL,
+    weaverMergeThreshold: env.TABAGENT_WEAVER_MERGE_THRESHOLD,
   };
 }
 
@@ -210,6 +227,9 @@ export function resolveConfig(
     allowAnonymousLocal: pick("allowAnonymousLocal") ?? false,
     parallel: pick("parallel"),
     promptCache: pick("promptCache"),
+    weaver: pick("weaver") ?? "rules",
+    weaverModel: pick("weaverModel") ?? DEFAULT_WEAVER_MODEL,
+    weaverMergeThreshold: pick("weaverMergeThreshold") ?? 0.85,
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

@@ -98,3 +98,21 @@ Deno.test("config: --parallel and TABAGENT_PROMPT_CACHE size the chat models' se
   assert.throws(() => resolveConfig({ parallel: "0" }, {}, linux));
   assert.throws(() => resolveConfig({}, configFromEnv({ TABAGENT_PROMPT_CACHE: "-1" }), linux));
 });
+
+Deno.test("the weaver: rules by default, set by flag or environment, bad values refused by name", () => {
+  const defaults = resolveConfig({}, {}, linux);
+  assert.deepEqual([defaults.weaver, defaults.weaverModel, defaults.weaverMergeThreshold], [
+    "rules",
+    "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
+    0.85,
+  ]);
+  const env = configFromEnv({ TABAGENT_WEAVER: "off", TABAGENT_WEAVER_MERGE_THRESHOLD: "0.9" });
+  const fromEnv = resolveConfig({ weaverModel: "org/extractor-GGUF" }, env, linux);
+  assert.deepEqual([fromEnv.weaver, fromEnv.weaverModel, fromEnv.weaverMergeThreshold], [
+    "off",
+    "org/extractor-GGUF",
+    0.9,
+  ]);
+  assert.throws(() => resolveConfig({ weaver: "llm" }, {}, linux), /weaver/);
+  assert.throws(() => resolveConfig({ weaverMergeThreshold: "2" }, {}, linux), /weaverMergeThreshold/);
+});

@@ -21,7 +21,9 @@ import {
 import { MemoryQueryResultSchema, MemoryQuerySchema } from "../memory/query/mod.ts";
 import { DocumentSchema, EntitySchema, FactSchema, NewDocumentSchema } from "../memory/types.ts";
 import { NewToolResultSchema, ToolResultSchema } from "../memory/types.ts";
-import { MAX_GRAPH_DEPTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
+import { GraphPathSchema, MAX_GRAPH_DEPTH, MAX_PATH_LENGTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
+import { ConsolidateOptionsSchema, ConsolidationSchema, WeaverStatusSchema } from "../memory/weaver/schema.ts";
+import { defined } from "../memory/client.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -192,15 +194,67 @@ const routes = {
     ...base,
     method: "get",
     path: "/v1/memory/facts",
-    summary: "Facts with their provenance, page by page",
-    request: { query: PageQuery.extend({ entity_id: z.string().min(1).max(200).optional() }) },
+    summary: "Facts with their provenance and validity, page by page",
+    description: "Each fact cites the message that said it (`source_kind` message, `source_id`, `conversation_id`) " +
+      "and is valid from that message's time until a newer fact contradicts it (`valid_to`, `superseded_by`). " +
+      "`as_of` answers what was true at that time; `current=true` only what is true now.",
+    request: {
+      query: PageQuery.extend({
+        entity_id: z.string().min(1).max(200).optional(),
+        as_of: z.iso.datetime({ offset: true }).optional().describe("ISO 8601 time, e.g. 2026-01-31T12:00:00Z"),
+        current: z.enum(["true", "false"]).optional().describe("true: only facts not retired"),
+      }),
+    },
     responses: { 200: json(pageOf(FactSchema, "GraphFactPage"), "Facts"), ...problems(400, 404) },
+  }),
+  graphPath: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/graph/path",
+    summary: "The shortest path between two entities over current relations (recursive CTE)",
+    request: {
+      query: z.object({
+        from: z.string().min(1).max(200).describe("Entity id"),
+        to: z.string().min(1).max(200).describe("Entity id"),
+        max_depth: z.coerce.number().int().min(1).max(MAX_PATH_LENGTH).optional().describe("Most hops (default 4)"),
+      }),
+    },
+    responses: {
+      200: json(GraphPathSchema, "The path; found is false when none is that short"),
+      ...problems(400, 404),
+    },
+  }),
+  weaverStatus: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/graph/status",
+    summary: "The knowledge-graph weaver: mode (rules, model, off), queue and counts",
+    responses: { 200: json(WeaverStatusSchema, "Status") },
+  }),
+  weave: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/graph/weave",
+    summary: "Weave every queued message into the graph now (it also runs in the background)",
+    responses: { 200: json(WeaverStatusSchema, "Status afterwards") },
+  }),
+  consolidate: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/graph/consolidate",
+    summary: "Merge duplicate entities: same normalised name, then similar name embeddings",
+    request: {
+      body: { required: false, content: { "application/json": { schema: ConsolidateOptionsSchema } } },
+    },
+    responses: { 200: json(ConsolidationSchema, "What was merged"), ...problems(400) },
   }),
   addDocument: createRoute({
     ...base,
     method: "post",
     path: "/v1/memory/documents",
     summary: "Keep a page the user brought into a chat (text in chunks, embedded in the background)",
+    description: "The same page (URL and text) brought into the same conversation again is kept once: the " +
+      "existing document is answered.",
     request: { body: { content: { "application/json": { schema: NewDocumentSchema } }, required: true } },
     responses: { 201: json(DocumentSchema, "The document"), ...problems(400, 404, 413) },
   }),
@@ -384,8 +438,27 @@ function knowledgeHandlers(router: MemoryRouter, memory: MemoryClient): void {
     return c.json(neighborhood, 200);
   });
   router.openapi(routes.facts, async (c) => {
-    const { entity_id, ...page } = c.req.valid("query");
-    return c.json(await memory.listFacts({ ...page, entityId: entity_id }), 200);
+    const { entity_id, as_of, current, ...page } = c.req.valid("query");
+    const options = {
+      ...page,
+      entityId: entity_id,
+      asOf: as_of,
+      current: current === undefined ? undefined : current === "true",
+    };
+    return c.json(await memory.listFacts(defined(options)), 200);
+  });
+  router.openapi(routes.graphPath, async (c) => {
+    const { from, to, max_depth } = c.req.valid("query");
+    return c.json(await memory.graphPath(from, to, max_depth), 200);
+  });
+  router.openapi(routes.weaverStatus, async (c) => c.json(await memory.weaverStatus(), 200));
+  router.openapi(routes.weave, async (c) => c.json(await memory.weavePending(), 200));
+  router.openapi(routes.consolidate, async (c) => {
+    let options = {};
+    if ((c.req.header("content-length") ?? "0") !== "0" || c.req.header("transfer-encoding")) {
+      options = c.req.valid("json") ?? {};
+    }
+    return c.json(await memory.consolidateEntities(options), 200);
   });
   router.openapi(routes.addDocument, async (c) => c.json(await memory.addDocument(c.req.valid("json")), 201));
   router.openapi(routes.getDocument, async (c) => c.json(await memory.getDocument(c.req.valid("param").id), 200));

@@ -54,7 +54,11 @@ function documentOf(row: DocumentRow, chunks: number): Document {
   };
 }
 
-/** Keeps a page as a document in chunks, in one transaction. */
+/**
+ * Keeps a page as a document in chunks, in one transaction. The same page (URL and text) brought
+ * into the same conversation again is kept once: the existing document is returned, so asking
+ * several questions about a page does not store it on every question.
+ */
 export async function addDocument(ctx: MemoryContext, input: NewDocument): Promise<Document> {
   const parsed = parse(NewDocumentSchema, input, "document");
   await ctx.writable();
@@ -63,6 +67,8 @@ export async function addDocument(ctx: MemoryContext, input: NewDocument): Promi
   const chunks = chunkText(parsed.text);
   const now = Date.now();
   const row = db.transaction("conversations", () => {
+    const kept = sameDocument(ctx, parsed.conversation_id ?? null, parsed.url, chunks);
+    if (kept) return kept;
     const doc = db.get<DocumentRow>(
       "conversations",
       "INSERT INTO documents(conversation_id, url, title, created_at) VALUES (?, ?, ?, ?) RETURNING *",
@@ -84,6 +90,30 @@ export async function addDocument(ctx: MemoryContext, input: NewDocument): Promi
     return doc;
   });
   return documentOf(row, chunks.length);
+}
+
+/** A document of `conversationId` with this URL whose chunks are exactly `chunks`, if any. */
+function sameDocument(
+  ctx: MemoryContext,
+  conversationId: string | null,
+  url: string,
+  chunks: string[],
+): DocumentRow | null {
+  const candidates = ctx.db.all<DocumentRow>(
+    "conversations",
+    "SELECT * FROM documents WHERE url = ? AND conversation_id IS ? ORDER BY id DESC",
+    url,
+    conversationId,
+  );
+  for (const candidate of candidates) {
+    const stored = ctx.db.all<{ text: string }>(
+      "conversations",
+      "SELECT text FROM document_chunks WHERE document_id = ? ORDER BY seq",
+      candidate.id,
+    );
+    if (stored.length === chunks.length && stored.every((c, i) => c.text === chunks[i])) return candidate;
+  }
+  return null;
 }
 
 /** A document (without its text). */

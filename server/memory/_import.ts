@@ -79,6 +79,10 @@ const ImportLineSchema = z.discriminatedUnion("record", [
     confidence: z.number().min(0).max(1).nullable(),
     source_kind: z.string(),
     metadata: nullableObject,
+    // absent in exports made before fact validity existed
+    valid_from: z.iso.datetime().nullable().optional(),
+    valid_to: z.iso.datetime().nullable().optional(),
+    superseded_by: nullableString.optional(),
     ...stamp,
   }),
   NewRelationSchema.extend({
@@ -146,13 +150,6 @@ async function* numberedLines(source: ImportSource): AsyncGenerator<[number, str
     pending += text.slice(start);
   }
   yield [++line, pending + decoder.decode()];
-}
-
-/** The whole text of `source`, within the import limit (for a transport that sends it in one message). */
-export async function importText(source: ImportSource): Promise<string> {
-  const lines: string[] = [];
-  for await (const [, text] of numberedLines(source)) lines.push(text);
-  return lines.join("\n");
 }
 
 /** Validates line `n`; a bad one fails the import with `validation_failed` naming the line. */
@@ -317,7 +314,10 @@ function importFact(state: ImportState, line: LineOf<"fact">): boolean {
     return false;
   }
   const entity = line.entity_id === null ? null : state.entities.get(line.entity_id) ?? null;
-  state.facts.set(line.id, insertFact(state.db, { ...absentNulls(line), entity }, created).id);
+  const { valid_from, valid_to, superseded_by: _superseded, ...rest } = line;
+  const values = { ...absentNulls(rest), entity, valid_from: valid_from ? ms(valid_from) : created };
+  const row = insertFact(state.db, { ...values, valid_to: valid_to ? ms(valid_to) : null }, created);
+  state.facts.set(line.id, row.id);
   return true;
 }
 

@@ -1,7 +1,10 @@
 /** The knowledge store: entities, relations between them, and facts with provenance (full-text searchable). */
+import { z } from "zod";
+import { MEMORY_MAX_PAGE_SIZE } from "../config/mod.ts";
 import { validationError } from "../errors/mod.ts";
 import { type MemoryContext, pageOf, pageOptions, parse, type StoreAccess } from "./_context.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
+import { isSingleValued, nameKey } from "./weaver/names.ts";
 import {
   decodeCursor,
   entityFromRow,
@@ -54,15 +57,16 @@ export async function upsertEntity(ctx: MemoryContext, input: NewEntity): Promis
 export function insertEntity(db: StoreAccess, input: NewEntity, at: { created: number; updated: number }): EntityRow {
   return db.get<EntityRow>(
     "knowledge",
-    `INSERT INTO entities(type, name, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+    `INSERT INTO entities(type, name, attributes, created_at, updated_at, name_key) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(type, name) DO UPDATE SET attributes = coalesce(excluded.attributes, attributes),
-         updated_at = excluded.updated_at
+         updated_at = excluded.updated_at, name_key = excluded.name_key
        RETURNING *`,
     input.type,
     input.name,
     jsonOrNull(input.attributes),
     at.created,
     at.updated,
+    nameKey(input.name),
   )!;
 }
 
@@ -108,7 +112,16 @@ export async function addRelation(ctx: MemoryContext, input: NewRelation): Promi
     throw notFound("fact", parsed.fact_id!);
   }
   const values = { subject, predicate: parsed.predicate, object, weight: parsed.weight ?? null, fact };
-  return relationFromRow(insertRelation(db, values, Date.now()));
+  const now = Date.now();
+  // a relation backed by a fact is valid while the fact is
+  const validity = fact === null ? undefined : db.get<{ valid_from: number | null; valid_to: number | null }>(
+    "knowledge",
+    "SELECT valid_from, valid_to FROM facts WHERE id = ?",
+    fact,
+  );
+  return relationFromRow(
+    insertRelation(db, { ...values, valid_from: validity?.valid_from, valid_to: validity?.valid_to }, now),
+  );
 }
 
 /** A relation to insert, its ends as row numbers. */
@@ -118,20 +131,25 @@ export interface RelationValues {
   object: number;
   weight: number | null;
   fact: number | null;
+  /** When it became true (ms; default `createdAt`) and stopped being true (null: still is). */
+  valid_from?: number | null;
+  valid_to?: number | null;
 }
 
-/** Inserts a relation created at `createdAt` (ms); the live call and import both write here. */
+/** Inserts a relation created at `createdAt` (ms); the live call, import and the weaver write here. */
 export function insertRelation(db: StoreAccess, values: RelationValues, createdAt: number): RelationRow {
   return db.get<RelationRow>(
     "knowledge",
-    "INSERT INTO relations(subject_id, predicate, object_id, weight, fact_id, created_at) VALUES (?, ?, ?, ?, ?, ?) " +
-      "RETURNING *",
+    "INSERT INTO relations(subject_id, predicate, object_id, weight, fact_id, created_at, valid_from, valid_to) " +
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
     values.subject,
     values.predicate,
     values.object,
     values.weight,
     values.fact,
     createdAt,
+    values.valid_from ?? createdAt,
+    values.valid_to ?? null,
   )!;
 }
 
@@ -164,18 +182,32 @@ export async function addFact(ctx: MemoryContext, input: NewFact): Promise<Fact>
   const db = ctx.db;
   const entityId = parsed.entity_id === undefined ? null : requireId(ID_PREFIX.entity, "entity", parsed.entity_id);
   if (entityId !== null && !entity(db, entityId)) throw notFound("entity", parsed.entity_id!);
-  return factFromRow(insertFact(db, { ...parsed, entity: entityId }, Date.now()));
+  const now = Date.now();
+  const validFrom = parsed.valid_from === undefined ? now : Date.parse(parsed.valid_from);
+  return db.transaction("knowledge", () => {
+    const row = insertFact(db, { ...parsed, entity: entityId, valid_from: validFrom }, now);
+    return factFromRow(retireContradicted(db, row));
+  });
 }
 
 /** A fact to insert: its entity as a row number; `source_kind` any string (imports keep theirs). */
-export type FactValues = Omit<NewFact, "entity_id" | "source_kind"> & { entity: number | null; source_kind?: string };
+export type FactValues = Omit<NewFact, "entity_id" | "source_kind" | "valid_from"> & {
+  entity: number | null;
+  source_kind?: string;
+  /** When it became true (ms; default `createdAt`), and when it stopped (null: still true). */
+  valid_from?: number;
+  valid_to?: number | null;
+  /** Which extractor wrote it (weaver facts); null for facts added by a client. */
+  extractor?: string | null;
+};
 
-/** Inserts a fact created at `createdAt` (ms); the live call and import both write here. */
+/** Inserts a fact created at `createdAt` (ms); the live call, import and the weaver write here. */
 export function insertFact(db: StoreAccess, values: FactValues, createdAt: number): FactRow {
   return db.get<FactRow>(
     "knowledge",
     `INSERT INTO facts(text, subject, predicate, object, entity_id, confidence, source_kind, source_id,
-         conversation_id, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FACT_COLUMNS}`,
+         conversation_id, metadata, created_at, valid_from, valid_to, extractor)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${FACT_COLUMNS}`,
     values.text,
     values.subject ?? null,
     values.predicate ?? null,
@@ -187,7 +219,46 @@ export function insertFact(db: StoreAccess, values: FactValues, createdAt: numbe
     values.conversation_id ?? null,
     jsonOrNull(values.metadata),
     createdAt,
+    values.valid_from ?? createdAt,
+    values.valid_to ?? null,
+    values.extractor ?? null,
   )!;
+}
+
+/**
+ * Fact versions: when `fact` has an entity, a single-valued predicate (see weaver/names.ts) and an
+ * object, a current fact about the same entity and predicate with another object contradicts it.
+ * The one that became true earlier is retired: its `valid_to` is the other's `valid_from`, its
+ * `superseded_by` the other, and its relations end with it. Call inside the write transaction;
+ * returns `fact` as it stands afterwards.
+ */
+export function retireContradicted(db: StoreAccess, fact: FactRow): FactRow {
+  if (fact.entity_id === null || fact.predicate === null || fact.object === null) return fact;
+  if (fact.valid_to !== null || !isSingleValued(fact.predicate)) return fact;
+  const from = fact.valid_from ?? fact.created_at;
+  const others = db.all<{ id: number; object: string | null; valid_from: number | null; created_at: number }>(
+    "knowledge",
+    "SELECT id, object, valid_from, created_at FROM facts WHERE entity_id = ? AND predicate = ? AND valid_to IS NULL AND id <> ?",
+    fact.entity_id,
+    fact.predicate,
+    fact.id,
+  );
+  const key = nameKey(fact.object);
+  let retiredBy: { id: number; at: number } | null = null;
+  for (const other of others) {
+    if (other.object !== null && nameKey(other.object) === key) continue;
+    const otherFrom = other.valid_from ?? other.created_at;
+    if (otherFrom <= from) endFact(db, other.id, from, fact.id);
+    else if (!retiredBy || otherFrom < retiredBy.at) retiredBy = { id: other.id, at: otherFrom };
+  }
+  // an older statement that arrived after a newer one was already out of date when it was said
+  if (retiredBy) endFact(db, fact.id, retiredBy.at, retiredBy.id);
+  return db.get<FactRow>("knowledge", `SELECT ${FACT_COLUMNS} FROM facts WHERE id = ?`, fact.id)!;
+}
+
+function endFact(db: StoreAccess, id: number, at: number, by: number): void {
+  db.run("knowledge", "UPDATE facts SET valid_to = ?, superseded_by = ? WHERE id = ?", at, by, id);
+  db.run("knowledge", "UPDATE relations SET valid_to = ? WHERE fact_id = ? AND valid_to IS NULL", at, id);
 }
 
 /** Fact `id`. */
@@ -199,32 +270,44 @@ export async function getFact(ctx: MemoryContext, id: string): Promise<Fact> {
   return factFromRow(row);
 }
 
-/** Facts, optionally about one entity, oldest first. */
-export async function listFacts(
-  ctx: MemoryContext,
-  options: PageOptions & { entityId?: string } = {},
-): Promise<Page<Fact>> {
-  const { limit, cursor } = pageOptions({ cursor: options.cursor, limit: options.limit });
+/** `listFacts` options: a page, optionally about one entity, optionally what was true at one time. */
+export const FactListSchema = z.object({
+  cursor: z.string().max(200).optional(),
+  limit: z.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
+  entityId: z.string().min(1).max(200).optional(),
+  asOf: z.iso.datetime({ offset: true }).optional().describe("Only facts true at this time"),
+  current: z.boolean().optional().describe("Only facts true now (not retired)"),
+});
+/** `listFacts` options. */
+export type FactListOptions = z.input<typeof FactListSchema>;
+
+/**
+ * Facts, oldest first; optionally about one entity, only those true at `asOf`
+ * (`valid_from <= asOf < valid_to`), or only current ones.
+ */
+export async function listFacts(ctx: MemoryContext, options: FactListOptions = {}): Promise<Page<Fact>> {
+  const parsed = parse(FactListSchema, options, "facts");
+  const { limit, cursor } = pageOptions({ cursor: parsed.cursor, limit: parsed.limit });
   await ctx.ready();
   const after = cursor ? decodeCursor<[number]>(cursor, ["number"])[0] : 0;
-  let rows: FactRow[];
-  if (options.entityId === undefined) {
-    rows = ctx.db.all(
-      "knowledge",
-      `SELECT ${FACT_COLUMNS} FROM facts WHERE id > ? ORDER BY id LIMIT ?`,
-      after,
-      limit + 1,
-    );
-  } else {
-    const entityId = requireId(ID_PREFIX.entity, "entity", String(options.entityId));
-    rows = ctx.db.all(
-      "knowledge",
-      `SELECT ${FACT_COLUMNS} FROM facts WHERE entity_id = ? AND id > ? ORDER BY id LIMIT ?`,
-      entityId,
-      after,
-      limit + 1,
-    );
+  const where = ["id > ?"];
+  const args: (number | string)[] = [after];
+  if (parsed.entityId !== undefined) {
+    where.push("entity_id = ?");
+    args.push(requireId(ID_PREFIX.entity, "entity", parsed.entityId));
   }
+  if (parsed.asOf !== undefined) {
+    const at = Date.parse(parsed.asOf);
+    where.push("coalesce(valid_from, created_at) <= ? AND (valid_to IS NULL OR valid_to > ?)");
+    args.push(at, at);
+  }
+  if (parsed.current) where.push("valid_to IS NULL");
+  const rows = ctx.db.all<FactRow>(
+    "knowledge",
+    `SELECT ${FACT_COLUMNS} FROM facts WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`,
+    ...args,
+    limit + 1,
+  );
   return pageOf(rows, limit, factFromRow, (row) => [row.id]);
 }
 

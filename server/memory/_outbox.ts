@@ -51,6 +51,16 @@ function queue(kind: string, withConversation: boolean): Effect {
   };
 }
 
+/** Queues messages for the weaver (weaver/weaver.ts), unless already woven. */
+const queueWeave: Effect = (knowledge, rows) => {
+  const insert = knowledge.prepare(
+    `INSERT OR IGNORE INTO weave_pending(message_id, conversation_id, queued_at)
+     SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM woven WHERE message_id = ?)`,
+  );
+  const now = Date.now();
+  for (const row of rows) insert.run(row.id, row.conversation_id, now, row.id);
+};
+
 function tail(name: string, store: StoreName, table: string, effects: Feed["effects"], columns = "id"): Feed {
   return {
     name,
@@ -108,6 +118,11 @@ const FEEDS: Feed[] = [
         db.prepare("DELETE FROM summaries WHERE conversation_id = ?").run(p.id as string);
       },
     }),
+    knowledge: onOp({
+      [OUTBOX_OPS.conversationDeleted]: (db, p) => {
+        db.prepare("DELETE FROM weave_pending WHERE conversation_id = ?").run(p.id as string);
+      },
+    }),
     meta: onOp({
       [OUTBOX_OPS.conversationCreated]: (db) => addCounter(db, "conversations_created", 1),
       [OUTBOX_OPS.conversationDeleted]: (db) => addCounter(db, "conversations_deleted", 1),
@@ -125,6 +140,7 @@ const FEEDS: Feed[] = [
   tail("conversations.messages", "conversations", "messages", {
     embeddings: queue("message", true),
     meta: count("messages_written"),
+    knowledge: queueWeave,
   }, "id, conversation_id"),
   {
     // a page's chunks, with their document's conversation (deleting that takes the chunks along)

@@ -148,11 +148,14 @@ export interface FactRow {
   conversation_id: string | null;
   metadata: string | null;
   created_at: number;
+  valid_from: number | null;
+  valid_to: number | null;
+  superseded_by: number | null;
 }
 
 /** The fact columns. */
 export const FACT_COLUMNS =
-  "id, text, subject, predicate, object, entity_id, confidence, source_kind, source_id, conversation_id, metadata, created_at";
+  "id, text, subject, predicate, object, entity_id, confidence, source_kind, source_id, conversation_id, metadata, created_at, valid_from, valid_to, superseded_by";
 
 /** A fact from its row. */
 export function factFromRow(row: FactRow): Fact {
@@ -169,6 +172,9 @@ export function factFromRow(row: FactRow): Fact {
     conversation_id: row.conversation_id,
     metadata: parseJson<Metadata>(row.metadata),
     created_at: iso(row.created_at),
+    valid_from: row.valid_from === null ? null : iso(row.valid_from),
+    valid_to: row.valid_to === null ? null : iso(row.valid_to),
+    superseded_by: row.superseded_by === null ? null : formatId(ID_PREFIX.fact, row.superseded_by),
   };
 }
 
@@ -258,6 +264,8 @@ export interface EntityRow {
   attributes: string | null;
   created_at: number;
   updated_at: number;
+  /** The weaver's normalised name (weaver/names.ts). */
+  name_key?: string | null;
 }
 
 /** Maps a stored row to its public shape. */
@@ -281,6 +289,8 @@ export interface RelationRow {
   weight: number | null;
   fact_id: number | null;
   created_at: number;
+  valid_from?: number | null;
+  valid_to?: number | null;
 }
 
 /** Maps a stored row to its public shape. */
@@ -293,6 +303,8 @@ export function relationFromRow(row: RelationRow): Relation {
     weight: row.weight,
     fact_id: row.fact_id === null ? null : formatId(ID_PREFIX.fact, row.fact_id),
     created_at: iso(row.created_at),
+    valid_from: row.valid_from == null ? null : iso(row.valid_from),
+    valid_to: row.valid_to == null ? null : iso(row.valid_to),
   };
 }
 

@@ -34,7 +34,9 @@
 import { z } from "zod";
 import { type MemoryQueryInput, MemoryQueryResultSchema } from "./query/schema.ts";
 import { DocumentSchema, type NewDocument } from "./types.ts";
-import { NeighborhoodSchema } from "./weaver/graph.ts";
+import { GraphPathSchema, NeighborhoodSchema } from "./weaver/graph.ts";
+import { type ConsolidateOptions, ConsolidationSchema, WeaverStatusSchema } from "./weaver/schema.ts";
+import type { FactListOptions } from "./_knowledge.ts";
 import {
   BackupManifestSchema,
   type ConversationPatch,
@@ -46,7 +48,6 @@ import {
   FactHitSchema,
   FactSchema,
   type ImportResult,
-  ImportResultSchema,
   MemoryStatsSchema,
   MessageSchema,
   type NewConversation,
@@ -217,12 +218,18 @@ export const MEMORY_METHODS = {
     result: FactSchema,
     args: (r) => [r.id],
   }),
+  /** Oldest first; `asOf` (ISO time): only what was true then; `current`: only what is true now. */
   listFacts: rpc(
     "ListFacts",
-    (options: PageOptions & { entityId?: string } = {}) => ({ ...page(options), parent_id: options.entityId }),
+    (options: FactListOptions = {}) => ({
+      ...page(options as PageOptions),
+      parent_id: options.entityId,
+      as_of: options.asOf,
+      current: options.current,
+    }),
   )({
     result: pageSchema(FactSchema, "FactPage"),
-    args: (r) => [defined({ ...page(r), entityId: r.parent_id })],
+    args: (r) => [defined({ ...page(r), entityId: r.parent_id, asOf: r.as_of, current: r.current })],
   }),
   deleteFact: rpc("DeleteFact", (id: string) => ({ id }))({
     result: nothing,
@@ -314,12 +321,6 @@ export const MEMORY_METHODS = {
     result: MemoryStatsSchema,
     args: () => [],
   }),
-  /** Imports what `exportJsonl` wrote; what already exists is skipped. */
-  importJsonl: rpc("ImportJsonl", (jsonl: string) => ({ jsonl }))({
-    result: ImportResultSchema,
-    args: (r) => [r.jsonl],
-    long: true,
-  }),
   /** Writes a consistent snapshot of all seven stores and a checksummed manifest into `dir`. */
   backup: rpc("Backup", (dir: string) => ({ dir }))({
     result: BackupManifestSchema,
@@ -363,6 +364,28 @@ export const MEMORY_METHODS = {
     result: NeighborhoodSchema,
     args: (r) => [r.id, r.depth ?? undefined],
   }),
+  /** The shortest path between two entities over current relations (at most `maxDepth` hops, 1–6). */
+  graphPath: rpc("GraphPath", (from: string, to: string, maxDepth?: number) => ({ from, to, max_depth: maxDepth }))({
+    result: GraphPathSchema,
+    args: (r) => [r.from, r.to, r.max_depth ?? undefined],
+  }),
+  /** The weaver's mode, queue and counts. */
+  weaverStatus: rpc("WeaverStatus", () => ({}))({
+    result: WeaverStatusSchema,
+    args: () => [],
+  }),
+  /** Applies the outbox and weaves every queued message now (when the weaver is on); returns its status. */
+  weavePending: rpc("WeavePending", () => ({}))({
+    result: WeaverStatusSchema,
+    args: () => [],
+    long: true,
+  }),
+  /** Merges duplicate entities: same normalised name, then name embeddings at least `threshold` similar. */
+  consolidateEntities: rpc("ConsolidateEntities", (options: ConsolidateOptions = {}) => options)({
+    result: ConsolidationSchema,
+    args: (r) => [defined({ threshold: r.threshold ?? undefined })],
+    long: true,
+  }),
 
   // retrieval
   /** Hybrid search: keyword and vector lists fused, filtered and ranked (see query/engine.ts). */
@@ -390,12 +413,13 @@ export type MemoryCalls = {
  * `DatabaseService`). Every method validates its input and throws a `TabAgentError`:
  * `validation_failed` naming the field, `payload_too_large`, `not_found` for unknown ids.
  */
-export interface MemoryClient extends Omit<MemoryCalls, "importJsonl"> {
+export interface MemoryClient extends MemoryCalls {
   /** Every truth item as JSON lines (`{"record":"conversation",…}`), or one conversation's (a server stream). */
   exportJsonl(options?: { conversationId?: string }): AsyncIterable<string>;
   /**
    * Imports what `exportJsonl` wrote (a text, or its bytes as they arrive); what already exists is
    * skipped. A bad line fails the import with `validation_failed` naming the line, and writes nothing.
+   * Over gRPC it is a client stream (`ImportJsonl`), so the text is never sent in one message.
    */
   importJsonl(source: string | ReadableStream<Uint8Array>): Promise<ImportResult>;
   close(): Promise<void>;

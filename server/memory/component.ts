@@ -13,9 +13,12 @@ import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "./local.
 import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
 import { readStatsFromFiles } from "./_stats.ts";
 import type { MemoryStats } from "./types.ts";
+import type { GenerateJson } from "./weaver/model.ts";
 
 /** The settings the memory component reads. */
-export type MemoryConfig = Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">;
+export type MemoryConfig =
+  & Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">
+  & Partial<Pick<Config, "weaver" | "weaverModel" | "weaverMergeThreshold">>;
 
 /** How a database folder that cannot be written is named in the error. */
 const DB_DIR = { what: "database directory", flags: "--db-path or --data-dir" };
@@ -42,13 +45,30 @@ export class MemoryComponent implements Component {
   #local: LocalMemory | null = null;
   #server: DatabaseServer | null = null;
   #client: MemoryClient | null = null;
-  readonly #options: { config: MemoryConfig; token: string | null; log: Logger; embed?: MemoryEmbedder };
+  readonly #options: {
+    config: MemoryConfig;
+    token: string | null;
+    log: Logger;
+    embed?: MemoryEmbedder;
+    generate?: GenerateJson;
+  };
 
   /** The client the rest of the server uses (local or gRPC, per `memoryBackend`). */
   readonly memory: MemoryClient;
 
-  /** `embed` embeds memories (messages, facts, …) in the background and hybrid queries' text. */
-  constructor(options: { config: MemoryConfig; token: string | null; log: Logger; embed?: MemoryEmbedder }) {
+  /**
+   * `embed` embeds memories (messages, facts, …) in the background and hybrid queries' text;
+   * `generate` is the weaver's model path (`--weaver model`).
+   */
+  constructor(
+    options: {
+      config: MemoryConfig;
+      token: string | null;
+      log: Logger;
+      embed?: MemoryEmbedder;
+      generate?: GenerateJson;
+    },
+  ) {
     this.#options = options;
     this.memory = new Proxy({} as MemoryClient, {
       get: (_target, property) => {
@@ -75,6 +95,12 @@ export class MemoryComponent implements Component {
       searchWorkers: SEARCH_WORKERS,
       log,
       embed: this.#options.embed,
+      weaver: {
+        mode: config.weaver ?? "off",
+        model: config.weaverModel ?? null,
+        generate: this.#options.generate,
+        mergeThreshold: config.weaverMergeThreshold,
+      },
     });
     try {
       this.#server = await serveDatabase({ memory: this.#local, address: config.memoryGrpcAddress, token, log });
@@ -89,6 +115,7 @@ export class MemoryComponent implements Component {
       db_path: config.dbPath,
       backend: config.memoryBackend,
       grpc_address: this.#server.address,
+      weaver: config.weaver ?? "off",
     });
   }
 

@@ -134,3 +134,37 @@ function withToken(token: string): grpc.Metadata {
   metadata.set("authorization", `Bearer ${token}`);
   return metadata;
 }
+
+Deno.test("RemoteMemory (gRPC): an import goes as a client stream; pieces split inside lines; a bad line is named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-grpc-" });
+  const remote = await openRemote(`${dir}/db`);
+  try {
+    const created_at = "2026-01-01T00:00:00.000Z";
+    const line = (i: number) =>
+      JSON.stringify({
+        record: "conversation",
+        id: `conv-${i}`,
+        title: `imported ${i} `.repeat(40), // about 600 bytes a line: 3 MiB cross the 1 MiB pieces mid-line
+        metadata: null,
+        created_at,
+        updated_at: created_at,
+      });
+    const count = 5_000;
+    const bytes = new TextEncoder().encode(Array.from({ length: count }, (_, i) => line(i)).join("\n"));
+    const chunks = (data: Uint8Array) =>
+      ReadableStream.from((function* () {
+        for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
+      })());
+    const bad = new TextEncoder().encode(`${line(count)}\n{"record":"conversation"\n${line(count + 1)}`);
+    const error = await remote.importJsonl(chunks(bad)).then(() => assert.fail("refused"), (e) => e);
+    assert.ok(error instanceof TabAgentError);
+    assert.equal(error.code, "validation_failed");
+    assert.match(error.message, /line 2\b/);
+    const result = await remote.importJsonl(chunks(bytes));
+    assert.deepEqual(result, { imported: { conversation: count }, skipped: {} });
+    assert.equal((await remote.stats()).conversations, count);
+  } finally {
+    await remote.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -37,6 +37,8 @@ import { collectStats } from "./_stats.ts";
 import { importJsonl, type ImportSource } from "./_import.ts";
 import { type IndexStatus, VectorIndexService } from "./index/index_service.ts";
 import { EmbeddingWriter } from "./query/embedding_writer.ts";
+import { Weaver, type WeaverSettings } from "./weaver/weaver.ts";
+import type { ConsolidateOptions, Consolidation, WeaverStatus } from "./weaver/schema.ts";
 import {
   DEFAULT_EMBEDDING_MODEL,
   type MemoryQueryInput,
@@ -94,6 +96,7 @@ const STORE_OPERATIONS = {
   getDocument: documents.getDocument,
   deleteDocument: documents.deleteDocument,
   entityNeighbors: graph.entityNeighbors,
+  graphPath: graph.graphPath,
 } satisfies { [K in keyof MemoryCalls]?: StoreOperation<K> };
 
 /** The calls the store modules implement (the rest touch every store and live in the class). */
@@ -118,6 +121,11 @@ export interface LocalMemoryOptions {
   embeddingModel?: string;
   /** Threads the vector index worker may use to build an index (default 1: it runs beside the server). */
   indexThreads?: number;
+  /**
+   * The knowledge-graph weaver (weaver/): how it extracts from the user's messages. Default off
+   * here; the server turns it on (`--weaver rules` by default). It runs with the outbox.
+   */
+  weaver?: WeaverSettings;
   log?: Logger;
 }
 
@@ -161,6 +169,7 @@ export class LocalMemory implements MemoryClient {
   #checkpointer: WalCheckpointer | null = null;
   #indexes: VectorIndexService | null = null;
   #writer: EmbeddingWriter | null = null;
+  #weaver: Weaver;
   /** Set while a backup copies the files: writes wait on it. */
   #writeGate: Promise<void> | null = null;
   /** Set while a restore swaps the files: everything waits on it. */
@@ -201,6 +210,7 @@ export class LocalMemory implements MemoryClient {
       const call = (...args: unknown[]) => (operation as (...args: unknown[]) => unknown)(this.#ctx, ...args);
       Object.defineProperty(this, name, { value: call, writable: true, configurable: true });
     }
+    this.#weaver = this.#createWeaver();
     this.#startWorkers();
   }
 
@@ -238,6 +248,10 @@ export class LocalMemory implements MemoryClient {
       this.#writer.start();
     }
     if (this.#options.outbox ?? true) {
+      if (this.#weaver.mode !== "off") {
+        this.#weaver = this.#createWeaver();
+        this.#weaver.start();
+      }
       this.#outbox = new OutboxWorker({
         stores: () => this.#stores,
         intervalMs: MEMORY_OUTBOX_INTERVAL_MS,
@@ -247,7 +261,19 @@ export class LocalMemory implements MemoryClient {
     }
   }
 
+  #createWeaver(): Weaver {
+    const embed = this.#options.embed;
+    return new Weaver({
+      ctx: this.#ctx,
+      settings: this.#options.weaver ?? { mode: "off" },
+      embed: embed && ((texts, signal) => embed(texts, { priority: "background", signal })),
+      embeddingModel: this.embeddingModel,
+      log: this.#options.log,
+    });
+  }
+
   async #stopWorkers(): Promise<void> {
+    await this.#weaver.stop();
     await this.#writer?.stop();
     this.#writer = null;
     const indexes = this.#indexes;
@@ -333,6 +359,25 @@ export class LocalMemory implements MemoryClient {
     return this.#indexService().status();
   }
 
+  // ---- the knowledge graph's weaver (weaver/) ----
+
+  /** The weaver's mode, queue and counts. */
+  weaverStatus(): Promise<WeaverStatus> {
+    return this.#weaver.status();
+  }
+
+  /** Applies the outbox and weaves every queued message now (a no-op queue-wise when the weaver is off). */
+  async weavePending(): Promise<WeaverStatus> {
+    await this.flush();
+    await this.#weaver.drain();
+    return await this.#weaver.status();
+  }
+
+  /** Merges duplicate entities by normalised name, then by name embedding (when memory has an embedder). */
+  consolidateEntities(options: ConsolidateOptions = {}): Promise<Consolidation> {
+    return this.#weaver.consolidate(options);
+  }
+
   // ---- whole memory ----
 
   async stats(): Promise<MemoryStats> {
@@ -384,10 +429,11 @@ export class LocalMemory implements MemoryClient {
    * `failed` when a restore could not put any stores back (every call answers 503 until a restart).
    */
   get health(): { state: "ready" | "degraded" | "failed"; detail?: string } {
+    // the weaver's mode shows in `detail` while ready (e.g. "weaver: rules")
     if (this.#failure !== null) return { state: "failed", detail: this.#failure };
     if (this.#closed) return { state: "failed", detail: "memory is closed" };
     if (this.#gate !== null) return { state: "degraded", detail: "a restore is swapping the store files" };
-    return { state: "ready" };
+    return { state: "ready", detail: this.#weaver.healthDetail };
   }
 
   async restore(dir: string): Promise<BackupManifest> {

@@ -130,6 +130,43 @@ export const MIGRATIONS: Record<StoreName, string[]> = {
       INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END;
     ${OUTBOX}`,
+    // v2: the weaver (weaver/) writes the graph from messages. Facts and relations get a validity
+    // interval (a newer contradicting fact sets the older one's valid_to); facts record which
+    // extractor wrote them, and one message's extracted triple is stored once. Entities get a
+    // normalised name key (the weaver's lookup; lower(trim()) here, the weaver's own rule for new
+    // rows) and the names of the duplicates merged into them. The outbox queues messages for
+    // weaving (`weave_pending`, `applied`); `woven` records each message woven, so re-running
+    // changes nothing. `entity_vectors` caches the embedding of each entity's name for merging.
+    `ALTER TABLE entities ADD COLUMN name_key TEXT;
+    UPDATE entities SET name_key = lower(trim(name));
+    CREATE INDEX entities_by_key ON entities(name_key, id);
+    CREATE TABLE entity_aliases(
+      name_key TEXT NOT NULL, entity_id INTEGER NOT NULL REFERENCES entities(id) ON DELETE CASCADE,
+      name TEXT NOT NULL, merged_from INTEGER, created_at INTEGER NOT NULL, PRIMARY KEY (name_key, entity_id));
+    CREATE INDEX entity_aliases_by_entity ON entity_aliases(entity_id);
+    CREATE TABLE entity_vectors(
+      entity_id INTEGER PRIMARY KEY REFERENCES entities(id) ON DELETE CASCADE, model TEXT NOT NULL,
+      text TEXT NOT NULL, vector BLOB NOT NULL);
+    ALTER TABLE facts ADD COLUMN valid_from INTEGER;
+    ALTER TABLE facts ADD COLUMN valid_to INTEGER;
+    ALTER TABLE facts ADD COLUMN superseded_by INTEGER;
+    ALTER TABLE facts ADD COLUMN extractor TEXT;
+    UPDATE facts SET valid_from = created_at;
+    CREATE INDEX facts_current ON facts(entity_id, predicate) WHERE valid_to IS NULL;
+    CREATE INDEX facts_by_validity ON facts(valid_from, valid_to);
+    CREATE UNIQUE INDEX facts_extracted ON facts(source_id, subject, predicate, object) WHERE extractor IS NOT NULL;
+    ALTER TABLE relations ADD COLUMN valid_from INTEGER;
+    ALTER TABLE relations ADD COLUMN valid_to INTEGER;
+    UPDATE relations SET valid_from = created_at;
+    CREATE INDEX relations_by_fact ON relations(fact_id);
+    CREATE TABLE weave_pending(
+      message_id INTEGER PRIMARY KEY, conversation_id TEXT, queued_at INTEGER NOT NULL);
+    CREATE INDEX weave_pending_by_conversation ON weave_pending(conversation_id);
+    CREATE TABLE woven(
+      message_id INTEGER PRIMARY KEY, extractor TEXT NOT NULL, entities INTEGER NOT NULL, facts INTEGER NOT NULL,
+      woven_at INTEGER NOT NULL);
+    CREATE TABLE weaver_state(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    ${APPLIED}`,
   ],
   tool_results: [
     `CREATE TABLE tool_results(

@@ -125,6 +125,8 @@ export const RelationSchema = z.object({
   weight: z.number().nullable(),
   fact_id: z.string().nullable(),
   created_at: z.string(),
+  valid_from: z.string().nullable().describe("When the fact behind it became true (its message's time)"),
+  valid_to: z.string().nullable().describe("When a newer contradicting fact retired it; null while current"),
 }).meta({ id: "Relation" });
 /** A typed edge between two entities. */
 export type Relation = z.infer<typeof RelationSchema>;
@@ -143,6 +145,9 @@ export const FactSchema = z.object({
   conversation_id: z.string().nullable(),
   metadata: storedMetadata,
   created_at: z.string(),
+  valid_from: z.string().nullable().describe("When it became true: the time of the message that said it"),
+  valid_to: z.string().nullable().describe("When a newer contradicting fact retired it; null while current"),
+  superseded_by: z.string().nullable().describe("The fact that retired it"),
 }).meta({ id: "Fact" });
 /** A fact with its provenance. */
 export type Fact = z.infer<typeof FactSchema>;
@@ -389,6 +394,7 @@ export const NewFactSchema = z.object({
   source_id: name.optional(),
   conversation_id: name.optional(),
   metadata: jsonObject.optional(),
+  valid_from: z.iso.datetime({ offset: true }).optional().describe("When it became true (default: now)"),
 });
 
 /** `recordToolResult` input. */

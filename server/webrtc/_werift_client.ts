@@ -20,6 +20,8 @@ export interface WeriftClient {
   sender: FrameSender;
   /** Offer posted to both channels open (ms). */
   setupMs: number;
+  /** When each setup step ended, from the offer's creation (ms): answer, ice, dtls, open. */
+  phases: SetupPhases;
   /** Every message the server sent on the results channel, parsed. */
   messages: ServerMessage[];
   /** Resolves with the next server message that `match` accepts. */
@@ -30,9 +32,53 @@ export interface WeriftClient {
   close(): Promise<void>;
 }
 
+/** Setup steps' end times from the offer's creation (ms). */
+export interface SetupPhases {
+  /** The server's answer applied. */
+  answer?: number;
+  /** ICE connected. */
+  ice?: number;
+  /** DTLS connected (and SCTP started). */
+  dtls?: number;
+  /** Both data channels open. */
+  open?: number;
+}
+
+/** Records the ICE and DTLS steps of `pc` into `phases`, relative to `began`. */
+export function watchPhases(pc: RTCPeerConnection, began: number, phases: SetupPhases): void {
+  pc.iceConnectionStateChange.subscribe((state) => {
+    // werift also reports "completed" when its own gathering ends, before any check: not a step.
+    if (state === "connected") phases.ice ??= performance.now() - began;
+  });
+  pc.connectionStateChange.subscribe((state) => {
+    if (state === "connected") phases.dtls ??= performance.now() - began;
+  });
+}
+
 function whenOpen(channel: RTCDataChannel): Promise<void> {
   if (channel.readyState === "open") return Promise.resolve();
   return new Promise((resolve) => channel.onopen = () => resolve());
+}
+
+/** The frame protocol's sender on a werift channel (which sends Buffers, not Uint8Arrays as browsers do). */
+function frameSender(frames: RTCDataChannel): FrameSender {
+  const sender = new FrameSender({
+    get bufferedAmount() {
+      return frames.bufferedAmount;
+    },
+    get bufferedAmountLowThreshold() {
+      return frames.bufferedAmountLowThreshold;
+    },
+    set bufferedAmountLowThreshold(value: number) {
+      frames.bufferedAmountLowThreshold = value;
+    },
+    get readyState() {
+      return frames.readyState;
+    },
+    send: (message) => frames.send(Buffer.from(message.buffer, message.byteOffset, message.byteLength)),
+  });
+  frames.bufferedAmountLow.subscribe(() => sender.drain());
+  return sender;
 }
 
 /**
@@ -70,6 +116,8 @@ export async function connectWeriftClient(
   const opened = Promise.race([Promise.all([whenOpen(frames), whenOpen(results)]), failed]);
   opened.catch(() => undefined); // awaited below unless the offer is refused first
   const began = performance.now();
+  const phases: SetupPhases = {};
+  watchPhases(pc, began, phases);
   await pc.setLocalDescription(await pc.createOffer());
   const response = await request("/v1/webrtc/sessions", {
     method: "POST",
@@ -82,25 +130,11 @@ export async function connectWeriftClient(
   }
   const answer = await response.json() as { id: string; sdp: string };
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  phases.answer = performance.now() - began;
   await opened;
   const setupMs = performance.now() - began;
-  // werift's channels send Buffers; the protocol's sender speaks Uint8Array, as browsers do.
-  const sender = new FrameSender({
-    get bufferedAmount() {
-      return frames.bufferedAmount;
-    },
-    get bufferedAmountLowThreshold() {
-      return frames.bufferedAmountLowThreshold;
-    },
-    set bufferedAmountLowThreshold(value: number) {
-      frames.bufferedAmountLowThreshold = value;
-    },
-    get readyState() {
-      return frames.readyState;
-    },
-    send: (message) => frames.send(Buffer.from(message.buffer, message.byteOffset, message.byteLength)),
-  });
-  frames.bufferedAmountLow.subscribe(() => sender.drain());
+  phases.open = setupMs;
+  const sender = frameSender(frames);
   return {
     id: answer.id,
     pc,
@@ -108,6 +142,7 @@ export async function connectWeriftClient(
     results,
     sender,
     setupMs,
+    phases,
     messages,
     next(match) {
       const found = messages.find(match);

@@ -33,4 +33,15 @@ export interface FrameDetector {
   /** Whether the model can answer now; frames are answered with an `unavailable` error otherwise. */
   readonly available: boolean;
   detect(frame: EncodedFrame, signal: AbortSignal): Promise<FrameDetections>;
+  /**
+   * A detector for one session's frames, one at a time, as one video (a live stream to the model);
+   * the session closes it when it ends. Without it each frame goes through `detect`.
+   */
+  session?(): SessionDetector;
+}
+
+/** One session's detector (see {@link FrameDetector.session}). */
+export interface SessionDetector {
+  detect(frame: EncodedFrame, signal: AbortSignal): Promise<FrameDetections>;
+  close(): void;
 }

@@ -10,9 +10,10 @@
  * ```
  * @module
  */
-export type { Detection, FrameDetections, FrameDetector, Point } from "./detector.ts";
+export type { Detection, FrameDetections, FrameDetector, Point, SessionDetector } from "./detector.ts";
 export * from "./frame_protocol.ts";
 export { LatestFrameScheduler, type ScheduleStats } from "./frame_scheduler.ts";
+export { mlFaceDetector } from "./ml_detector.ts";
 export * from "./results.ts";
 export { type CandidateInit, type CloseReason, type SessionInfo, WebRtcSession } from "./session.ts";
 export { type WebRtcOptions, WebRtcSessions } from "./sessions.ts";

@@ -58,6 +58,12 @@ export class WebRtcSessions implements Component {
       return;
     }
     metrics.gauge("tabagent_webrtc_sessions", "Open WebRTC sessions", [], (g) => g.set(undefined, this.size));
+    metrics.gauge("tabagent_webrtc_sessions_by_state", "Open WebRTC sessions, connecting or connected", [
+      "state",
+    ], (g) => {
+      const counts = this.#countByState();
+      for (const state of ["connecting", "connected"] as const) g.set({ state }, counts[state]);
+    });
     const closed = metrics.counter("tabagent_webrtc_sessions_closed_total", "WebRTC sessions closed, by reason", [
       "reason",
     ]);
@@ -107,9 +113,20 @@ export class WebRtcSessions implements Component {
     await Promise.all([...this.#sessions.values()].map((session) => session.close("shutdown")));
   }
 
+  #countByState(): Record<"connecting" | "connected", number> {
+    const counts = { connecting: 0, connected: 0 };
+    for (const session of this.#sessions.values()) {
+      const state = session.info().state;
+      if (state !== "closed") counts[state]++;
+    }
+    return counts;
+  }
+
   health(): ComponentHealth {
     const detector = this.#options.detector?.();
-    const sessions = `${this.size}/${this.#options.maxSessions} sessions`;
+    const counts = this.#countByState();
+    const sessions = `${this.size}/${this.#options.maxSessions} sessions` +
+      (this.size ? ` (${counts.connected} connected, ${counts.connecting} connecting)` : "");
     if (!detector) return { state: "degraded", detail: `${sessions}; no vision model wired (frames get errors)` };
     if (!detector.available) return { state: "degraded", detail: `${sessions}; vision model unavailable` };
     return { state: "ready", detail: sessions };

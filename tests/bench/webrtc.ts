@@ -15,7 +15,12 @@
  */
 import { RTCPeerConnection } from "werift";
 import { MlClient } from "../../server/ml/mod.ts";
-import { connectWeriftClient, type WeriftClient } from "../../server/webrtc/_werift_client.ts";
+import {
+  connectWeriftClient,
+  type SetupPhases,
+  watchPhases,
+  type WeriftClient,
+} from "../../server/webrtc/_werift_client.ts";
 import { FRAMES_CHANNEL, RESULTS_CHANNEL } from "../../server/webrtc/mod.ts";
 import { astronautJpeg720p } from "../_astronaut.ts";
 import { startServer, type TestServer } from "../_server.ts";
@@ -77,8 +82,17 @@ function median(values: number[]): number {
   return percentile(values, 50);
 }
 
+/** Median end time of each setup step over `runs`, for the notes: where the setup time goes. */
+function phaseNote(runs: SetupPhases[]): string {
+  const steps = ["answer", "ice", "dtls", "open"] as const;
+  return steps.map((step) => {
+    const times = runs.map((run) => run[step]).filter((t): t is number => t !== undefined);
+    return `${step} ${times.length ? median(times).toFixed(1) : "–"}`;
+  }).join(" ms, ") + " ms";
+}
+
 /** Two werift peers in this process, with the same two channels the client opens. */
-async function bareSetup(): Promise<number> {
+async function bareSetup(phases: SetupPhases[] = []): Promise<number> {
   const a = new RTCPeerConnection({});
   const b = new RTCPeerConnection({});
   a.onIceCandidate.subscribe((candidate) => candidate && b.addIceCandidate(candidate));
@@ -88,20 +102,25 @@ async function bareSetup(): Promise<number> {
   const open = (c: typeof frames) => new Promise<void>((resolve) => c.onopen = () => resolve());
   const opened = Promise.all([open(frames), open(results)]);
   const began = performance.now();
+  const phase: SetupPhases = {};
+  watchPhases(a, began, phase);
   await a.setLocalDescription(await a.createOffer());
   await b.setRemoteDescription(a.localDescription!);
   await b.setLocalDescription(await b.createAnswer());
   await a.setRemoteDescription(b.localDescription!);
+  phase.answer = performance.now() - began;
   await opened;
   const ms = performance.now() - began;
+  phases.push({ ...phase, open: ms });
   await a.close();
   await b.close();
   return ms;
 }
 
-async function serverSetup(server: TestServer): Promise<number> {
+async function serverSetup(server: TestServer, phases: SetupPhases[] = []): Promise<number> {
   const client = await connectWeriftClient((path, init) => fetch(`${server.url}${path}`, init), server.auth);
   const ms = client.setupMs;
+  phases.push(client.phases);
   await fetch(`${server.url}/v1/webrtc/sessions/${client.id}`, { method: "DELETE", headers: server.auth });
   await client.close();
   return ms;
@@ -157,14 +176,20 @@ export default async function webrtc(ctx: BenchContext): Promise<void> {
   const setups: number[] = [];
   const ratios: number[] = [];
   const bares: number[] = [];
+  const barePhases: SetupPhases[] = [];
+  const ourPhases: SetupPhases[] = [];
   for (let round = 0; round < SETUP_ROUNDS; round++) {
-    const bare = await bareSetup();
-    const ours = await serverSetup(server);
+    const bare = await bareSetup(barePhases);
+    const ours = await serverSetup(server, ourPhases);
     bares.push(bare);
     setups.push(ours);
     ratios.push(ours / bare);
   }
   ctx.note(`bare werift setup p50 ${median(bares).toFixed(1)} ms`);
+  // werift's DTLS client waits a fixed 100 ms before its ClientHello (transport/dtls.ts): most of
+  // both setups. The server is connected on the client's first check, so its wait overlaps the
+  // client's ICE; a bare pair waits after its ICE.
+  ctx.note(`setup steps, median end from offer: server ${phaseNote(ourPhases)}; bare ${phaseNote(barePhases)}`);
   ctx.report("setup_p50_ms", median(setups), "ms");
   ctx.report("setup_p99_ms", percentile(setups, 99), "ms");
   ctx.report("bare_werift_setup_p50_ms", median(bares), "ms");

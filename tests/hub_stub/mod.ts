@@ -69,6 +69,11 @@ export interface HubStub extends AsyncDisposable {
   /** sha256 of a file. */
   sha256Of(id: string, path: string): string;
   resetCounters(): void;
+  /**
+   * Holds every byte response started from now on after `bytes` body bytes, until the returned
+   * function is called: a download stays part-way for as long as a test needs to look at it.
+   */
+  holdAfter(bytes: number): () => void;
   close(): Promise<void>;
 }
 
@@ -150,12 +155,14 @@ export async function startHubStub(
   const cdnAuthorizations: string[] = [];
   const faults: StubFaults = {};
   const count = (map: Map<string, number>, key: string, n: number) => map.set(key, (map.get(key) ?? 0) + n);
+  let gate: { bytes: number; open: boolean; opened: PromiseWithResolvers<void> } | null = null;
 
   function body(prepared: Prepared, start: number, end: number): ReadableStream<Uint8Array> {
     const { content } = prepared.file;
     const dropAt = faults.dropTimes && faults.dropTimes > 0 ? (faults.dropTimes--, faults.dropAfterBytes ?? 0) : -1;
     const rate = faults.bytesPerSecond;
     const corrupt = faults.corrupt;
+    const held = gate;
     let position = start;
     let sent = 0;
     let file: Deno.FsFile | undefined;
@@ -175,6 +182,10 @@ export async function startHubStub(
           return;
         }
         let want = Math.min(rate ? Math.max(16384, Math.floor(rate / 20)) : CHUNK * 4, end + 1 - position);
+        if (held && !held.open) {
+          if (sent >= held.bytes) await held.opened.promise;
+          else want = Math.min(want, held.bytes - sent);
+        }
         if (dropAt >= 0) {
           if (sent >= dropAt) {
             file?.close();
@@ -368,6 +379,9 @@ export async function startHubStub(
   const hubUrl = `http://127.0.0.1:${hubServer.addr.port}`;
 
   const close = async () => {
+    // A held response would keep shutdown waiting for ever.
+    if (gate) gate.open = true;
+    gate?.opened.resolve();
     await Promise.all([hubServer.shutdown(), cdnServer.shutdown()]);
   };
   return {
@@ -384,6 +398,15 @@ export async function startHubStub(
       served.clear();
       requests.clear();
       cdnAuthorizations.length = 0;
+    },
+    holdAfter(bytes) {
+      const current = { bytes, open: false, opened: Promise.withResolvers<void>() };
+      gate = current;
+      return () => {
+        current.open = true;
+        current.opened.resolve();
+        if (gate === current) gate = null;
+      };
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -79,6 +79,22 @@ const SearchHitSchema = z.object({ conversation_id: z.string(), snippet: z.strin
 /** A search hit. */
 export type SearchHit = z.infer<typeof SearchHitSchema>;
 
+/** A page kept in memory (`POST /v1/memory/documents`). */
+export const KeptDocumentSchema = z.object({
+  id: z.string(),
+  conversation_id: z.string().nullable(),
+  url: z.string(),
+  title: z.string().nullable(),
+  chunks: z.number(),
+  created_at: z.string(),
+});
+/** A kept page. */
+export type KeptDocument = z.infer<typeof KeptDocumentSchema>;
+/** Longest page text the server keeps (characters). */
+export const MAX_DOCUMENT_CHARS = 2 * 1024 * 1024;
+/** Longest title the server keeps (characters). */
+export const MAX_DOCUMENT_TITLE = 1_000;
+
 /** Pull progress (one SSE `progress` event). */
 export const PullProgressSchema = z.object({
   job: z.string(),
@@ -221,6 +237,23 @@ export class ApiClient {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model, input }),
+    });
+  }
+
+  /**
+   * Keeps a page the user brought into a chat as a document of that conversation. The server keeps
+   * the same URL and text once per conversation and answers the existing document again.
+   */
+  keepPage(page: { conversationId: string; url: string; title: string; text: string }): Promise<KeptDocument> {
+    return this.#json("/v1/memory/documents", KeptDocumentSchema, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        conversation_id: page.conversationId,
+        url: page.url,
+        ...(page.title ? { title: page.title.slice(0, MAX_DOCUMENT_TITLE) } : {}),
+        text: page.text.slice(0, MAX_DOCUMENT_CHARS),
+      }),
     });
   }
 

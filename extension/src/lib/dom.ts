@@ -42,3 +42,11 @@ export function commandBlock(command: string): HTMLElement {
 export function setChildren(parent: Element, ...children: (Node | string | null | undefined | false)[]): void {
   parent.replaceChildren(...children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
 }
+
+/**
+ * Whether `event` is Alt (Option on a Mac) plus the key at `code` and no other modifier. The
+ * physical key, because Option+N types "˜" on a Mac keyboard.
+ */
+export function isAltShortcut(event: KeyboardEvent, code: string): boolean {
+  return event.altKey && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.code === code;
+}

@@ -48,7 +48,8 @@ function addCopyButton(pre: HTMLPreElement): void {
   button.textContent = "Copy";
   button.setAttribute("aria-label", "Copy code");
   button.addEventListener("click", async () => {
-    await navigator.clipboard.writeText(pre.textContent ?? "");
+    // Without the newline Markdown ends every code block with, so a pasted line does not run at once.
+    await navigator.clipboard.writeText((pre.textContent ?? "").replace(/\n+$/, ""));
     button.textContent = "Copied";
     setTimeout(() => (button.textContent = "Copy"), 1500);
   });

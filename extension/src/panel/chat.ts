@@ -4,7 +4,7 @@
  * `conversation_id` the panel creates with the first question.
  */
 import { ApiError, type ChatMessage } from "../lib/api.ts";
-import { h } from "../lib/dom.ts";
+import { h, isAltShortcut } from "../lib/dom.ts";
 import { conversationToMarkdown, exportFileName } from "../lib/export.ts";
 import { renderMarkdown, renderText } from "../lib/markdown.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
@@ -108,8 +108,6 @@ export const chatSection: PanelSection = {
       let answer = "";
       let renaming: Promise<unknown> | null = null;
       try {
-        const extras = (await Promise.all(context.promptContributors.map((f) => f(question)))).filter((x) => x);
-        included.textContent = extras.map((x) => x!.summary).join(" · ");
         if (!conversationId) {
           title = question.slice(0, 80);
           startDraft();
@@ -118,6 +116,9 @@ export const chatSection: PanelSection = {
           // Named after the question while the answer streams: off the path to the first token.
           renaming = api.renameConversation(conversationId, title);
         }
+        const turn = { conversationId };
+        const extras = (await Promise.all(context.promptContributors.map((f) => f(question, turn)))).filter((x) => x);
+        included.textContent = extras.map((x) => x!.summary).join(" · ");
         const prior = messages;
         messages = [...messages, { role: "user", content: question }];
         let painted = false;
@@ -210,7 +211,7 @@ export const chatSection: PanelSection = {
     stop.addEventListener("click", () => running?.abort());
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && running) running.abort();
-      if (event.altKey && (event.key === "n" || event.key === "N")) {
+      if (isAltShortcut(event, "KeyN")) {
         event.preventDefault();
         context.emit("conversation", { id: null, title: "", messages: [] });
       }

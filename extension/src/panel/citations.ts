@@ -24,21 +24,44 @@ function citationsOf(chunk: Record<string, unknown>): Citation[] {
   );
 }
 
-/** The list shown under an answer (empty citations: nothing). */
+const isWebUrl = (url: string | undefined): url is string => !!url && /^https?:\/\//i.test(url);
+
+function pageLink(c: Citation & { url: string }): HTMLElement {
+  return h(
+    "a",
+    { href: c.url, target: "_blank", rel: "noopener noreferrer", title: c.url, className: "source cited-page" },
+    c.title || c.url,
+  );
+}
+
+/**
+ * What is shown under an answer (empty citations: nothing): the pages it drew on, named and
+ * linked in plain sight, then every source with its snippet behind "Sources".
+ */
 export function renderCitations(citations: Citation[]): HTMLElement | null {
   if (!citations.length) return null;
   const items = citations.map((c) => {
-    const source = c.url && /^https?:\/\//i.test(c.url)
-      ? h("a", { href: c.url, target: "_blank", rel: "noopener noreferrer" }, c.title || c.url)
+    const source = isWebUrl(c.url)
+      ? pageLink({ ...c, url: c.url })
       : h("span", { className: "source" }, c.kind === "fact" ? "A fact" : "An earlier message");
     // text only: snippets are user content and are never parsed as HTML
     return h("li", { "data-id": c.id }, source, ": ", h("q", {}, c.snippet));
   });
+  const pages = new Map<string, Citation & { url: string }>();
+  for (const c of citations) if (isWebUrl(c.url) && !pages.has(c.url)) pages.set(c.url, { ...c, url: c.url });
+  const cited = [...pages.values()].flatMap((c, i) => i ? [", ", pageLink(c)] : [pageLink(c)]);
   return h(
-    "details",
+    "div",
     { className: "citations" },
-    h("summary", {}, `Sources (${citations.length})`),
-    h("ol", {}, ...items),
+    pages.size
+      ? h("p", { className: "cited-pages" }, pages.size === 1 ? "From the page " : "From the pages ", ...cited)
+      : null,
+    h(
+      "details",
+      {},
+      h("summary", {}, `Sources (${citations.length})`),
+      h("ol", {}, ...items),
+    ),
   );
 }
 

@@ -3,7 +3,7 @@
  * connection, settings, the chat being shown, and a small event bus. Sections talk through it and
  * never import each other, so adding a section is one new module plus one line in `sections.ts`.
  */
-import { ApiClient, type ChatMessage, type Transport } from "../lib/api.ts";
+import { ApiClient, type ChatMessage, type Model, type Transport } from "../lib/api.ts";
 import type { Connection, Settings } from "../lib/native.ts";
 
 /** Where a section puts its DOM. */
@@ -46,6 +46,8 @@ export interface PanelEvents {
   /** Extra chunk fields from a chat stream (`tabagent.*`) for sections that show them. */
   chatExtra: Record<string, unknown>;
   settings: Settings;
+  /** The chat models the server listed (downloaded or not), after each refresh of the picker. */
+  models: Model[];
 }
 
 /** Context a section adds in front of a question (page text, …). */
@@ -62,8 +64,10 @@ export class PanelContext {
   connection: Connection = { state: "unpaired" };
   api: ApiClient | null = null;
   model = "";
-  /** Called before each question is sent; each may add system messages. */
-  readonly promptContributors: ((question: string) => Promise<PromptContribution | null>)[] = [];
+  /** Called before each question is sent (its conversation exists by then); each may add system messages. */
+  readonly promptContributors: ((question: string, turn: { conversationId: string }) => Promise<
+    PromptContribution | null
+  >)[] = [];
   #handlers = new Map<keyof PanelEvents, Handler<unknown>[]>();
 
   constructor(

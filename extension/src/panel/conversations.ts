@@ -1,6 +1,6 @@
 /** Conversations from memory: list, search, open, rename, delete. */
 import { contentText, type Conversation } from "../lib/api.ts";
-import { h } from "../lib/dom.ts";
+import { h, isAltShortcut } from "../lib/dom.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
 
 /** The conversations section (a drawer opened from the toolbar). */
@@ -124,18 +124,18 @@ export const conversationsSection: PanelSection = {
       if (visible) {
         refresh();
         search.focus();
-      }
+      } else if (panel.contains(document.activeElement)) toggle.focus(); // focus must not vanish with the drawer
     };
-    toggle.addEventListener("click", () => show(panel.hidden));
+    toggle.addEventListener("click", () => show(Boolean(panel.hidden)));
     let timer: ReturnType<typeof setTimeout> | undefined;
     search.addEventListener("input", () => {
       clearTimeout(timer);
       timer = setTimeout(refresh, 200);
     });
     document.addEventListener("keydown", (event) => {
-      if (event.altKey && (event.key === "h" || event.key === "H")) {
+      if (isAltShortcut(event, "KeyH")) {
         event.preventDefault();
-        show(panel.hidden);
+        show(Boolean(panel.hidden));
       }
       if (event.key === "Escape" && !panel.hidden) show(false);
     });

@@ -1,21 +1,8 @@
 /** The model picker: downloaded chat models, and catalog models with download and progress. */
 import type { Model } from "../lib/api.ts";
 import { h } from "../lib/dom.ts";
+import { chatModels, formatBytes, pullNote } from "../lib/models.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
-
-const NOT_CHAT = new Set(["embedding", "face_detection", "vision"]);
-
-/** Chat-capable models, downloaded first, then catalog ones that can be pulled. */
-export function chatModels(models: Model[]): Model[] {
-  return models
-    .filter((m) => !NOT_CHAT.has(m.task ?? "") && !/embed|minilm/i.test(m.id))
-    .sort((a, b) => Number(b.downloaded ?? false) - Number(a.downloaded ?? false) || a.id.localeCompare(b.id));
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  return `${Math.round(bytes / 1e6)} MB`;
-}
 
 /** The models section. */
 export const modelsSection: PanelSection = {
@@ -68,6 +55,7 @@ export const modelsSection: PanelSection = {
       if (pick) select.value = pick.id;
       note.textContent = models.some((m) => m.downloaded) ? "" : "No model downloaded yet: pick one and download it.";
       update();
+      context.emit("models", models);
     };
 
     select.addEventListener("change", () => {
@@ -83,16 +71,31 @@ export const modelsSection: PanelSection = {
         for await (const step of context.api.pull(model.id)) {
           progress.max = Math.max(step.total, 1);
           progress.value = step.bytes;
-          note.textContent = `${step.state} ${formatBytes(step.bytes)} / ${formatBytes(step.total)}`;
-          if (step.state === "failed") throw new Error(String(step.error?.detail ?? "download failed"));
+          note.textContent = pullNote(step);
+          if (step.state === "failed" || step.state === "cancelled") {
+            throw new Error(String(step.error?.detail ?? `download ${step.state}`));
+          }
         }
-        note.textContent = "Downloaded.";
+        // The model the user chose to download becomes the one in use.
+        context.model = model.id;
         await refresh();
+        if (selected()?.id === model.id && model.id !== context.settings.defaultModel) {
+          await context.updateSettings({ defaultModel: model.id });
+        }
+        note.textContent = `Downloaded ${model.name ?? model.id}.`;
       } catch (error) {
         note.textContent = `Download failed: ${(error as Error).message}`;
       } finally {
         download.disabled = false;
         progress.hidden = true;
+      }
+    });
+    // The default model chosen in the settings becomes the one in use.
+    context.on("settings", (settings) => {
+      const wanted = models.find((m) => m.id === settings.defaultModel && m.downloaded);
+      if (wanted && select.value !== wanted.id) {
+        select.value = wanted.id;
+        update();
       }
     });
     context.on("connection", (connection) => {

@@ -32,11 +32,51 @@ export const pageSection: PanelSection = {
     if (!env.pageText) return; // the web app has no tabs to read
     const button = h("button", { type: "button", id: "ask-page", "aria-pressed": "false" }, "Ask about this page");
     const status = h("p", { className: "page-status", id: "page-status", "aria-live": "polite" });
+    const kept = h("p", { className: "page-kept", id: "page-kept", "aria-live": "polite", hidden: true });
     const details = h("details", { id: "page-included", hidden: true }, h("summary", {}, "What was included"));
     const included = h("div", { className: "page-included-text" });
     details.append(included);
-    context.regions.context.append(h("div", { className: "page" }, button, status), details);
+    context.regions.context.append(h("div", { className: "page" }, button, status), kept, details);
     let active = false;
+    /** The page last kept (chat, URL, text), so asking again about it in the same chat sends it once. */
+    let lastKept: string | null = null;
+    const forget = () => {
+      lastKept = null;
+      kept.hidden = true;
+      kept.textContent = "";
+      delete kept.dataset.documentId;
+    };
+
+    // Only pages the user brought in are kept (never browsing at large), each as a document of the
+    // chat it was asked about; the server keeps the same URL and text once per chat.
+    const keep = (page: PageText, conversationId: string) => {
+      const api = context.api;
+      if (!api) return;
+      if (!/^https?:/i.test(page.url)) {
+        kept.hidden = false;
+        kept.textContent = "Not kept in memory: only web pages (http and https) are.";
+        return;
+      }
+      const key = `${conversationId}\n${page.url}\n${page.text}`;
+      if (lastKept === key) return;
+      lastKept = key;
+      api.keepPage({ conversationId, url: page.url, title: page.title, text: page.text }).then(
+        (document) => {
+          if (lastKept !== key) return; // the chat or the page changed meanwhile
+          kept.hidden = false;
+          kept.dataset.documentId = document.id;
+          const passages = `${number(document.chunks)} passage${document.chunks === 1 ? "" : "s"}`;
+          kept.textContent = `Kept “${document.title || document.url}” in this chat's memory (${passages}).`;
+        },
+        (error) => {
+          if (lastKept !== key) return;
+          lastKept = null;
+          kept.hidden = false;
+          delete kept.dataset.documentId;
+          kept.textContent = `Could not keep this page in memory: ${(error as Error).message}`;
+        },
+      );
+    };
 
     const setActive = (on: boolean) => {
       active = on;
@@ -45,6 +85,7 @@ export const pageSection: PanelSection = {
       if (!on) {
         status.textContent = "";
         details.hidden = true;
+        forget();
       }
     };
 
@@ -60,9 +101,13 @@ export const pageSection: PanelSection = {
       }
     });
 
-    context.promptContributors.push(async (question): Promise<PromptContribution | null> => {
+    // Another chat: what was kept belongs to the one left.
+    context.on("conversation", forget);
+
+    context.promptContributors.push(async (question, turn): Promise<PromptContribution | null> => {
       if (!active || !context.api || !context.model) return null;
       const page = await env.pageText!();
+      keep(page, turn.conversationId);
       const api = context.api;
       const whole = pageMessage(page, page.text, false);
       const counted = await api.tokenize(context.model, [whole.content, question]);

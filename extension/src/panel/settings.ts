@@ -1,5 +1,7 @@
 /** Settings: server URL and token (when not paired through the host), auto-start, model, sampling, theme. */
+import type { Model } from "../lib/api.ts";
 import { h } from "../lib/dom.ts";
+import { chatModels } from "../lib/models.ts";
 import type { Settings } from "../lib/native.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
 
@@ -50,6 +52,7 @@ export const settingsSection: PanelSection = {
       max: 32768,
       step: 1,
     }) as HTMLInputElement;
+    const model = h("select", { id: "set-model" }) as HTMLSelectElement;
     const theme = h(
       "select",
       { id: "set-theme" },
@@ -79,6 +82,7 @@ export const settingsSection: PanelSection = {
           " Send requests through the native host (when fetch is blocked)",
         )
         : null,
+      field("Default model", model, "Used for new chats. Download models from the picker above the chat."),
       field("Temperature", temperature),
       field("Max reply tokens", maxTokens),
       field("Theme", theme),
@@ -92,6 +96,21 @@ export const settingsSection: PanelSection = {
     );
     context.regions.drawer.append(panel);
 
+    /** Downloaded chat models, as the default-model choices. */
+    const fillModels = (models: Model[]) => {
+      const downloaded = chatModels(models).filter((m) => m.downloaded);
+      model.replaceChildren(
+        h("option", { value: "" }, downloaded.length ? "The first downloaded model" : "No model downloaded yet"),
+        ...downloaded.map((m) => h("option", { value: m.id }, m.name ?? m.id)),
+      );
+      model.value = downloaded.some((m) => m.id === context.settings.defaultModel) ? context.settings.defaultModel : "";
+    };
+    context.on("models", fillModels);
+    // The options page has no picker: it asks for the list itself.
+    context.on("connection", (connection) => {
+      if (connection.state !== "connected" || document.getElementById("model")) return;
+      context.api?.models().then(fillModels, (error) => console.warn("TabAgent: could not list models", error));
+    });
     const fill = (s: Settings) => {
       url.value = s.serverUrl;
       token.value = s.serverToken;
@@ -99,6 +118,7 @@ export const settingsSection: PanelSection = {
       relayOnly.checked = s.relayOnly;
       temperature.value = String(s.temperature);
       maxTokens.value = String(s.maxTokens);
+      if ([...model.options].some((o) => o.value === s.defaultModel)) model.value = s.defaultModel;
       theme.value = s.theme;
       applyTheme(s.theme);
     };
@@ -120,6 +140,7 @@ export const settingsSection: PanelSection = {
         temperature: Math.min(2, Math.max(0, Number(temperature.value) || 0)),
         maxTokens: Math.min(32768, Math.max(1, Math.round(Number(maxTokens.value) || 512))),
         theme: theme.value as Settings["theme"],
+        defaultModel: model.value || before.defaultModel,
       });
       panel.hidden = true;
       toggle.setAttribute("aria-expanded", "false");

@@ -66,23 +66,32 @@ export const videoSection: PanelSection = {
       canvas.hidden = !on && !canvas.dataset.seq;
     };
     button.addEventListener("click", async () => {
-      const request = streaming ? { type: "video/stop" } : { type: "video/start", settings: SETTINGS };
-      status.textContent = streaming ? "Stopping…" : "Starting…";
+      // Read before the request: the "streaming" state event arrives before the start's reply, and
+      // a start must not then be taken for a stop.
+      const stopping = streaming;
+      const request = stopping ? { type: "video/stop" } : { type: "video/start", settings: SETTINGS };
+      status.textContent = stopping ? "Stopping…" : "Starting…";
       const reply = await chrome.runtime.sendMessage(request) as { ok: boolean; error?: string } | undefined;
       if (reply && !reply.ok) status.textContent = reply.error ?? "Failed";
-      else if (streaming) setStreaming(false);
+      else if (stopping) setStreaming(false);
     });
     let drawing = false;
+    // An error stays on screen when the "stopped" that follows it arrives.
+    let failed = false;
     chrome.runtime.onMessage.addListener((message: unknown) => {
       const parsed = VideoEventSchema.safeParse(message);
       if (!parsed.success) return false;
       const event = parsed.data;
       if (event.type === "video/state") {
-        status.textContent = event.state === "streaming"
-          ? `Watching (${event.detail})`
-          : `${event.state} (${event.detail})`;
+        if (event.state === "starting") failed = false;
+        if (!(failed && event.state === "stopped")) {
+          status.textContent = event.state === "streaming"
+            ? `Watching (${event.detail})`
+            : `${event.state} (${event.detail})`;
+        }
         setStreaming(event.state !== "stopped");
       } else if (event.type === "video/error") {
+        failed = true;
         status.textContent = `${event.code}: ${event.message}`;
       } else {
         const { resultFps, latencyMs, sentFps, dropped } = event.stats;

@@ -56,9 +56,17 @@ export interface StreamEvents {
   onStats?(stats: StreamStats): void;
   /** The connection ended by itself (server gone, session closed). */
   onEnded?(reason: string): void;
+  /** Where the start is: "offering" (asking the server for a session), "connecting" (ICE, DTLS, SCTP). */
+  onPhase?(phase: "offering" | "connecting"): void;
 }
 
 const PING_INTERVAL_MS = 5_000;
+/**
+ * Longest a start waits for its data channels (ms). On loopback they open in well under a second;
+ * a browser reports a dead connection as "failed" only after about 30 s, so without this a start
+ * that cannot connect would sit at "starting" with nothing to tell the user.
+ */
+export const SETUP_TIMEOUT_MS = 15_000;
 /** Frames kept so a result can be drawn over the picture it describes. */
 const KEPT_FRAMES = 8;
 
@@ -165,7 +173,19 @@ export class TabVideoStreamer {
         if (pc.connectionState === "failed") reject(new Error("WebRTC connection to the server failed"));
       });
     });
+    let setupTimer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      setupTimer = setTimeout(() =>
+        reject(
+          new Error(
+            `No data channel to the server after ${SETUP_TIMEOUT_MS / 1000} s ` +
+              `(ICE ${pc.iceConnectionState}, connection ${pc.connectionState}, ` +
+              `channels ${frames.readyState}/${results.readyState})`,
+          ),
+        ), SETUP_TIMEOUT_MS);
+    });
     try {
+      events.onPhase?.("offering");
       await pc.setLocalDescription(await pc.createOffer());
       const response = await fetch(`${base}/v1/webrtc/sessions`, {
         method: "POST",
@@ -180,7 +200,9 @@ export class TabVideoStreamer {
       candidatesUrl = answer.candidates_url;
       if (early.length) void postCandidates(early.splice(0));
       await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-      await Promise.race([opened, failed]);
+      events.onPhase?.("connecting");
+      await Promise.race([opened, failed, timedOut]);
+      clearTimeout(setupTimer);
       const video = document.createElement("video");
       video.muted = true;
       video.playsInline = true;
@@ -195,6 +217,7 @@ export class TabVideoStreamer {
       streamer.#ping = setInterval(() => streamer.#send({ type: "ping" }), PING_INTERVAL_MS);
       return streamer;
     } catch (error) {
+      clearTimeout(setupTimer);
       pc.close();
       throw error;
     }

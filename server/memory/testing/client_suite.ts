@@ -220,6 +220,27 @@ const CASES: Record<string, SuiteCase> = {
     await rejectsWith(memory.addDocument({ url: "https://example.org", text: "   " }), "validation_failed");
   },
 
+  "documents: the same page brought into the same chat again is kept once; changed text or another chat is new": async (
+    memory,
+  ) => {
+    const chat = await memory.createConversation({ title: "asking twice" });
+    const page = {
+      conversation_id: chat.id,
+      url: "https://example.org/tides",
+      title: "Tides",
+      text: "Tides rise. ".repeat(200),
+    };
+    const first = await memory.addDocument(page);
+    assert.deepEqual(await memory.addDocument(page), first);
+    const changed = await memory.addDocument({ ...page, text: page.text + "And fall." });
+    assert.ok(changed.id !== first.id, "a changed page is a new document");
+    const other = await memory.createConversation({ title: "elsewhere" });
+    const elsewhere = await memory.addDocument({ ...page, conversation_id: other.id });
+    assert.ok(elsewhere.id !== first.id && elsewhere.conversation_id === other.id);
+    const { hits } = await memory.query({ query: "tides rise", stores: ["documents"], k: 50 });
+    assert.deepEqual(new Set(hits.map((h) => h.document?.id)).size, 3);
+  },
+
   "knowledge graph: k-hop neighbourhoods follow relations both ways, stop at the depth, survive cycles": async (
     memory,
   ) => {
@@ -239,6 +260,72 @@ const CASES: Record<string, SuiteCase> = {
     assert.deepEqual(two.relations.length, 4);
     await rejectsWith(memory.entityNeighbors(lyon.id, 9), "validation_failed");
     await rejectsWith(memory.entityNeighbors("ent_999999", 1), "not_found");
+  },
+
+  "knowledge graph: shortest paths, fact versions answered as of a time, duplicate merging, weaver status": async (
+    memory,
+  ) => {
+    const [ada, initech, berlin, paris] = await Promise.all(
+      [["person", "Ada"], ["organization", "Initech"], ["place", "Berlin"], ["place", "Paris"]].map(([type, name]) =>
+        memory.upsertEntity({ type, name })
+      ),
+    );
+    await memory.addRelation({ subject_id: ada.id, predicate: "works_at", object_id: initech.id });
+    await memory.addRelation({ subject_id: initech.id, predicate: "located_in", object_id: berlin.id });
+    const path = await memory.graphPath(ada.id, berlin.id);
+    assert.deepEqual([path.found, path.length, path.entities.map((e) => e.name)], [true, 2, [
+      "Ada",
+      "Initech",
+      "Berlin",
+    ]]);
+    assert.deepEqual((await memory.graphPath(ada.id, berlin.id, 1)).found, false);
+    assert.deepEqual((await memory.graphPath(ada.id, paris.id)).found, false);
+    await rejectsWith(memory.graphPath(ada.id, "ent_999999"), "not_found");
+    await rejectsWith(memory.graphPath(ada.id, paris.id, 99), "validation_failed", "max_depth");
+
+    // a newer fact with the same entity and single-valued predicate retires the older one
+    const inBerlin = await memory.addFact({
+      text: "Ada lives in Berlin",
+      entity_id: ada.id,
+      predicate: "located_in",
+      object: "Berlin",
+      valid_from: "2024-01-01T00:00:00Z",
+    });
+    const inParis = await memory.addFact({
+      text: "Ada moved to Paris",
+      entity_id: ada.id,
+      predicate: "located_in",
+      object: "Paris",
+      valid_from: "2025-06-01T00:00:00Z",
+    });
+    const retired = await memory.getFact(inBerlin.id);
+    assert.deepEqual([retired.valid_to, retired.superseded_by], [inParis.valid_from, inParis.id]);
+    const in2024 = await memory.listFacts({ entityId: ada.id, asOf: "2024-07-01T00:00:00Z" });
+    assert.deepEqual(in2024.items.map((f) => f.object), ["Berlin"]);
+    assert.deepEqual((await memory.listFacts({ current: true })).items.map((f) => f.object), ["Paris"]);
+    assert.deepEqual((await memory.listFacts({ asOf: "2023-01-01T00:00:00Z" })).items, []);
+    await rejectsWith(memory.listFacts({ asOf: "last tuesday" }), "validation_failed", "asOf");
+
+    const copy = await memory.upsertEntity({ type: "organization", name: "Initech Inc." });
+    await memory.addRelation({ subject_id: copy.id, predicate: "makes", object_id: paris.id });
+    const { merges } = await memory.consolidateEntities();
+    assert.deepEqual(merges.map((m) => [m.into, m.from, m.reason]), [[initech.id, copy.id, "name"]]);
+    assert.deepEqual((await memory.entityNeighbors(initech.id)).neighbors.map((n) => n.entity.name).sort(), [
+      "Ada",
+      "Berlin",
+      "Paris",
+    ]);
+    await rejectsWith(memory.getEntity(copy.id), "not_found");
+    await rejectsWith(memory.consolidateEntities({ threshold: 3 }), "validation_failed", "threshold");
+
+    const status = await memory.weaverStatus();
+    assert.deepEqual([status.mode, status.woven, status.entities, status.facts, status.current_facts], [
+      "off",
+      0,
+      4,
+      2,
+      1,
+    ]);
   },
 
   "knowledge: entities upsert, relations link them, facts keep provenance and are searchable": async (memory) => {
