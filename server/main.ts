@@ -6,6 +6,7 @@ import { createApp, REPO_ROOT } from "./app.ts";
 import { loadOrCreateToken } from "./auth/mod.ts";
 import { helpText, parseCommandLine, UsageError } from "./cli/mod.ts";
 import { runLogin, runModelsCommand } from "./cli/models_command.ts";
+import { runMemoryCommand } from "./cli/memory_command.ts";
 import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig, SERVER_V8_FLAGS } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
@@ -179,6 +180,11 @@ async function main(): Promise<void> {
         await memory.close();
       }
       return;
+    }
+    case "memory": {
+      const cfg = config(command.flags);
+      Deno.exit(await runMemoryCommand(command, cfg, cfg.auth ? await loadOrCreateToken(cfg.tokenPath) : null));
+      break;
     }
     case "serve":
       await serve(command.flags);

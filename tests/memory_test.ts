@@ -371,4 +371,29 @@ Deno.test("memory over HTTP: messages are embedded in the background and POST /v
     204,
   );
   assert.deepEqual((await api("GET", `/v1/memory/documents/${page.json.id}`)).status, 404);
+
+  // a tool call's outcome is recorded, embedded like the rest and found when the query asks for tool results
+  const tool = await api("POST", "/v1/memory/tool-results", {
+    tool_name: "get_forecast",
+    arguments: { city: "Lyon" },
+    result: { summary: "Heavy showers and thunderstorms all afternoon" },
+    status: "ok",
+    duration_ms: 120,
+    conversation_id: conversation.id,
+  });
+  assert.deepEqual(tool.status, 201, JSON.stringify(tool.json));
+  assert.deepEqual((await api("GET", `/v1/memory/tool-results/${tool.json.id}`)).json.tool_name, "get_forecast");
+  // the three messages and the tool result (the page's chunk has gone with the page)
+  for (let tries = 0;; tries++) {
+    const { json: stats } = await api("GET", "/v1/memory/stats");
+    if (stats.embeddings === 4 && stats.pending_embeddings === 0 && stats.outbox_pending === 0) break;
+    assert.ok(tries < 600, `not embedded: ${JSON.stringify(stats)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const rain = await api("POST", "/v1/memory/query", { query: "will I need an umbrella?", stores: ["tool_results"] });
+  assert.deepEqual(rain.json.hits.map((h: { id: string }) => h.id), [tool.json.id]);
+  assert.deepEqual(rain.json.hits[0].kind, "tool_result");
+  assert.deepEqual(rain.json.used.vector, true);
+  const refused = await api("POST", "/v1/memory/tool-results", { tool_name: "x", status: "maybe", duration_ms: 1 });
+  assert.deepEqual([refused.status, refused.type], [400, "application/problem+json"]);
 });

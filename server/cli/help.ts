@@ -14,6 +14,7 @@ Commands:
   login          Store a Hugging Face token for gated or private models
   backup <dir>   Write a consistent, checksummed backup of the memory stores into a new folder
   restore <dir>  Verify a backup and swap it in for the memory stores
+  memory stats   Counts per store, the embedding backlog and the vector indexes' state
   help <command> Show help for a command
 
 Options:
@@ -192,6 +193,20 @@ A running server does the swap itself, pausing memory requests for the moment it
 Example:
   tabagent restore ~/tabagent-backups/2025-01-31`;
 
+const MEMORY = `tabagent memory — look into the memory stores
+
+Usage:
+  tabagent memory stats [--json] [--data-dir <dir>] [--db-path <dir>]
+
+Shows how many conversations, messages, kept pages (documents), facts, tool results, … the memory
+holds, how many items still wait to be embedded (by kind) and the outbox backlog, and for each
+embedding model its vector index: vectors stored, indexed, open in the server or saved, and how
+many changes it has still to catch up. A running server answers itself; otherwise the store files
+are read read-only (nothing is created or changed). --json prints every figure as one JSON object.
+
+Example:
+  tabagent memory stats --json | jq .pending_embeddings`;
+
 /** Help text for a topic (a command), or the main help. Null for an unknown topic. */
 export function helpText(topic?: string): string | null {
   switch (topic) {
@@ -213,6 +228,8 @@ export function helpText(topic?: string): string | null {
       return BACKUP;
     case "restore":
       return RESTORE;
+    case "memory":
+      return MEMORY;
     default:
       return null;
   }

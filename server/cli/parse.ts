@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../config/mod.ts";
 import { type LoginCommand, type ModelsCommand, parseLoginArgs, parseModelsArgs } from "./models_args.ts";
+import type { MemoryStatsCommand } from "./memory_command.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** What the command line asked for. */
@@ -13,7 +14,8 @@ export type Command =
   | { kind: "install-host"; flags: ConfigInput; browsers: string[]; uninstall: boolean }
   | { kind: "backup" | "restore"; flags: ConfigInput; dir: string }
   | ModelsCommand
-  | LoginCommand;
+  | LoginCommand
+  | MemoryStatsCommand & { flags: ConfigInput };
 
 const COMMON = {
   "data-dir": { type: "string" },
@@ -69,6 +71,7 @@ export const COMMANDS = [
   "login",
   "backup",
   "restore",
+  "memory",
   "help",
 ] as const;
 
@@ -171,6 +174,8 @@ export function parseCommandLine(argv: string[]): Command {
         dir: positionals[0],
       };
     }
+    case "memory":
+      return parseMemory(rest);
     default: {
       const near = COMMANDS.find((c) => editDistance(c, first) <= 2);
       throw new UsageError(
@@ -178,6 +183,23 @@ export function parseCommandLine(argv: string[]): Command {
       );
     }
   }
+}
+
+/** `tabagent memory stats [--json]`. */
+function parseMemory(rest: string[]): Command {
+  const [action, ...args] = rest;
+  if (action === undefined || action === "--help" || action === "-h") return { kind: "help", topic: "memory" };
+  if (action !== "stats") {
+    throw new UsageError(`memory: unknown action '${action}' (stats). See 'tabagent memory --help'.`);
+  }
+  const { values } = parse("memory", args, { ...MEMORY_COMMAND, json: { type: "boolean" } });
+  if (values.help) return { kind: "help", topic: "memory" };
+  return {
+    kind: "memory",
+    action,
+    json: values.json ?? false,
+    flags: { ...commonFlags(values), dbPath: values["db-path"], memoryGrpcAddress: values["memory-grpc-address"] },
+  };
 }
 
 /** Levenshtein distance, for "did you mean". */

@@ -20,6 +20,7 @@ import {
 } from "../memory/mod.ts";
 import { MemoryQueryResultSchema, MemoryQuerySchema } from "../memory/query/mod.ts";
 import { DocumentSchema, EntitySchema, FactSchema, NewDocumentSchema } from "../memory/types.ts";
+import { NewToolResultSchema, ToolResultSchema } from "../memory/types.ts";
 import { GraphPathSchema, MAX_GRAPH_DEPTH, MAX_PATH_LENGTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
 import { ConsolidateOptionsSchema, ConsolidationSchema, WeaverStatusSchema } from "../memory/weaver/schema.ts";
 import { defined } from "../memory/client.ts";
@@ -273,6 +274,22 @@ const routes = {
     request: { params: IdParam },
     responses: { 204: { description: "Deleted" }, ...problems(404) },
   }),
+  recordToolResult: createRoute({
+    ...base,
+    method: "post",
+    path: "/v1/memory/tool-results",
+    summary: "Record a tool call's outcome (embedded in the background, found by POST /v1/memory/query)",
+    request: { body: { content: { "application/json": { schema: NewToolResultSchema } }, required: true } },
+    responses: { 201: json(ToolResultSchema, "The tool result"), ...problems(400, 413) },
+  }),
+  getToolResult: createRoute({
+    ...base,
+    method: "get",
+    path: "/v1/memory/tool-results/{id}",
+    summary: "A recorded tool result",
+    request: { params: IdParam },
+    responses: { 200: json(ToolResultSchema, "The tool result"), ...problems(404) },
+  }),
   query: createRoute({
     ...base,
     method: "post",
@@ -450,6 +467,8 @@ function knowledgeHandlers(router: MemoryRouter, memory: MemoryClient): void {
     return c.body(null, 204);
   });
   router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));
+  router.openapi(routes.recordToolResult, async (c) => c.json(await memory.recordToolResult(c.req.valid("json")), 201));
+  router.openapi(routes.getToolResult, async (c) => c.json(await memory.getToolResult(c.req.valid("param").id), 200));
   router.openapi(routes.stats, async (c) => c.json(await memory.stats(), 200));
 }
 

@@ -115,6 +115,7 @@ const KIND_PREFIX: Record<EmbeddableKind, string> = {
   summary: ID_PREFIX.summary,
   episode: ID_PREFIX.episode,
   chunk: ID_PREFIX.chunk,
+  tool_result: ID_PREFIX.tool_result,
 };
 
 const ITEM_LOOKUP: Record<EmbeddableKind, [StoreName, string]> = {
@@ -126,6 +127,9 @@ const ITEM_LOOKUP: Record<EmbeddableKind, [StoreName, string]> = {
     "conversations",
     "SELECT d.conversation_id FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?",
   ],
+  // a tool result outlives its conversation (its own store keeps it), so its embedding is not filed
+  // under the conversation, whose deletion would take the vector and leave the result unembedded
+  tool_result: ["tool_results", "SELECT NULL AS conversation_id FROM tool_results WHERE id = ?"],
 };
 
 /** The row id and conversation of an embeddable item, or not_found. */
@@ -236,7 +240,7 @@ export async function listPendingEmbeddings(
 
 /**
  * Lists where the derived stores disagree with the truth stores (empty when they have converged):
- * every message, fact, episode and summary is embedded or queued exactly once, nothing is queued
+ * every message, fact, episode, summary, page chunk and tool result is embedded or queued exactly once, nothing is queued
  * for an item that is gone, and the FTS indexes pass their integrity check.
  */
 export async function checkDerived(ctx: MemoryContext): Promise<string[]> {
@@ -249,6 +253,7 @@ export async function checkDerived(ctx: MemoryContext): Promise<string[]> {
     ["episode", "experience", "SELECT id FROM episodes"],
     ["summary", "summaries", "SELECT id FROM summaries"],
     ["chunk", "conversations", "SELECT id FROM document_chunks"],
+    ["tool_result", "tool_results", "SELECT id FROM tool_results"],
   ];
   for (const [kind, store, sql] of truth) {
     const ids = new Set(db.all<{ id: number }>(store, sql).map((row) => row.id));
@@ -276,7 +281,12 @@ export async function checkDerived(ctx: MemoryContext): Promise<string[]> {
   if (orphans.length) problems.push(`${orphans.length} conversation(s) deleted but still summarised`);
   const unindexed = messageIndexBacklog(db.stores.conversations);
   if (unindexed) problems.push(`${unindexed} message(s) not yet in the full-text index`);
-  for (const [store, table] of [["conversations", "messages_fts"], ["knowledge", "facts_fts"]] as const) {
+  const ftsTables = [
+    ["conversations", "messages_fts"],
+    ["knowledge", "facts_fts"],
+    ["tool_results", "tool_results_fts"],
+  ] as const;
+  for (const [store, table] of ftsTables) {
     // rank 1 also compares the index with its table: that would only repeat a backlog reported above.
     const rank = table === "messages_fts" && unindexed ? 0 : 1;
     try {

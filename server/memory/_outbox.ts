@@ -152,7 +152,10 @@ const FEEDS: Feed[] = [
     effects: { embeddings: queue("chunk", true), meta: count("document_chunks_added") },
   },
   tail("knowledge.facts", "knowledge", "facts", { embeddings: queue("fact", false), meta: count("facts_added") }),
-  tail("tool_results.tool_results", "tool_results", "tool_results", { meta: count("tool_results_recorded") }),
+  tail("tool_results.tool_results", "tool_results", "tool_results", {
+    embeddings: queue("tool_result", false),
+    meta: count("tool_results_recorded"),
+  }),
   tail("experience.episodes", "experience", "episodes", {
     embeddings: queue("episode", false),
     meta: count("episodes_recorded"),

@@ -340,6 +340,29 @@ export function toolResultFromRow(row: ToolResultRow): ToolResult {
   };
 }
 
+/**
+ * The text a tool result is embedded and shown from: the tool's name, its arguments and what it
+ * returned (or its error), JSON strings unwrapped so the words read as words.
+ */
+export function toolResultText(
+  row: Pick<ToolResultRow, "tool_name" | "arguments" | "result" | "error">,
+): string {
+  const plain = (json: string) => {
+    try {
+      const value = JSON.parse(json);
+      return typeof value === "string" ? value : json;
+    } catch (error) {
+      if (error instanceof SyntaxError) return json;
+      throw error;
+    }
+  };
+  const lines = [`tool ${row.tool_name}`];
+  if (row.arguments !== null) lines.push(`arguments: ${plain(row.arguments)}`);
+  if (row.result !== null) lines.push(`result: ${plain(row.result)}`);
+  if (row.error !== null) lines.push(`error: ${row.error}`);
+  return lines.join("\n");
+}
+
 /** A stored row. */
 export interface EpisodeRow {
   id: number;

@@ -11,6 +11,8 @@ import type { MemoryClient } from "./client.ts";
 import { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
 import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "./local.ts";
 import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
+import { readStatsFromFiles } from "./_stats.ts";
+import type { MemoryStats } from "./types.ts";
 import type { GenerateJson } from "./weaver/model.ts";
 
 /** The settings the memory component reads. */
@@ -198,4 +200,27 @@ export async function openMemoryForCommand(
     await lock.stop();
     throw error;
   }
+}
+
+/**
+ * The stats for `tabagent memory stats`: from the running server's DatabaseService when one answers
+ * at `memoryGrpcAddress` (its index worker knows the open indexes), else read from the files
+ * through read-only connections, which is safe beside a server that could not be reached.
+ */
+export async function readStatsForCommand(
+  config: MemoryConfig,
+  token: string | null,
+): Promise<{ stats: MemoryStats; via: "server" | "files" }> {
+  if (config.memoryGrpcAddress.startsWith("unix:") || !config.memoryGrpcAddress.endsWith(":0")) {
+    const remote = new RemoteMemory({ address: config.memoryGrpcAddress, token });
+    try {
+      await remote.ready(1_000);
+      return { stats: await remote.stats(), via: "server" };
+    } catch (error) {
+      if (!(error instanceof TabAgentError && error.code === "unavailable")) throw error;
+    } finally {
+      await remote.close();
+    }
+  }
+  return { stats: await readStatsFromFiles(config.dbPath), via: "files" };
 }

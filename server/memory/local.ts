@@ -19,7 +19,7 @@ import * as experience from "./_experience.ts";
 import * as knowledge from "./_knowledge.ts";
 import * as toolResults from "./_tool_results.ts";
 import { rebuildMessageIndex } from "./_message_index.ts";
-import { applyOutboxStep, outboxBacklog, OutboxWorker, resetTails } from "./_outbox.ts";
+import { applyOutboxStep, OutboxWorker, resetTails } from "./_outbox.ts";
 import { SearchPool } from "./_search_pool.ts";
 import { WalCheckpointer } from "./_checkpoint.ts";
 import {
@@ -33,6 +33,7 @@ import {
   writeManifest,
 } from "./_backup.ts";
 import { exportLines } from "./_export.ts";
+import { collectStats } from "./_stats.ts";
 import { importJsonl, type ImportSource } from "./_import.ts";
 import { type IndexStatus, VectorIndexService } from "./index/index_service.ts";
 import { EmbeddingWriter } from "./query/embedding_writer.ts";
@@ -44,15 +45,7 @@ import {
   type MemoryQueryResult,
   MemoryQuerySchema,
 } from "./query/schema.ts";
-import {
-  closeStores,
-  openStores,
-  schemaVersion,
-  STORE_NAMES,
-  storeFile,
-  type StoreName,
-  type Stores,
-} from "./stores.ts";
+import { closeStores, openStores, schemaVersion, STORE_NAMES, type StoreName, type Stores } from "./stores.ts";
 import type { BackupManifest, ImportResult, MemoryStats } from "./types.ts";
 
 export { parse } from "./_context.ts";
@@ -126,6 +119,8 @@ export interface LocalMemoryOptions {
   embed?: MemoryEmbedder;
   /** The model memories are embedded and indexed with (default all-MiniLM-L6-v2). */
   embeddingModel?: string;
+  /** Threads the vector index worker may use to build an index (default 1: it runs beside the server). */
+  indexThreads?: number;
   /**
    * The knowledge-graph weaver (weaver/): how it extracts from the user's messages. Default off
    * here; the server turns it on (`--weaver rules` by default). It runs with the outbox.
@@ -300,7 +295,11 @@ export class LocalMemory implements MemoryClient {
 
   /** The vector index worker, started on first use. */
   #indexService(): VectorIndexService {
-    this.#indexes ??= new VectorIndexService({ storeDir: this.dir, log: this.#options.log });
+    this.#indexes ??= new VectorIndexService({
+      storeDir: this.dir,
+      log: this.#options.log,
+      threads: this.#options.indexThreads,
+    });
     return this.#indexes;
   }
 
@@ -383,42 +382,9 @@ export class LocalMemory implements MemoryClient {
 
   async stats(): Promise<MemoryStats> {
     await this.#ready();
-    const db = this.#db;
-    const countOf = (store: StoreName, table: string) =>
-      (db.get<{ n: number }>(store, `SELECT count(*) AS n FROM ${table}`))!.n;
-    const counters: Record<string, number> = {};
-    for (
-      const row of db.all<{ name: string; value: number }>("meta", "SELECT name, value FROM counters ORDER BY name")
-    ) {
-      counters[row.name] = row.value;
-    }
-    const stores = [];
-    for (const store of STORE_NAMES) {
-      let bytes = 0;
-      for (const suffix of ["", "-wal"]) {
-        try {
-          bytes += (await Deno.stat(`${this.dir}/${storeFile(store)}${suffix}`)).size;
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }
-      }
-      stores.push({ name: store, schema_version: schemaVersion(this.#stores[store]), bytes });
-    }
-    return {
-      conversations: countOf("conversations", "conversations"),
-      messages: countOf("conversations", "messages"),
-      entities: countOf("knowledge", "entities"),
-      relations: countOf("knowledge", "relations"),
-      facts: countOf("knowledge", "facts"),
-      tool_results: countOf("tool_results", "tool_results"),
-      episodes: countOf("experience", "episodes"),
-      summaries: countOf("summaries", "summaries"),
-      embeddings: countOf("embeddings", "embeddings"),
-      pending_embeddings: countOf("embeddings", "pending"),
-      outbox_pending: outboxBacklog(this.#stores),
-      counters,
-      stores,
-    };
+    // the open indexes as the worker sees them; a worker not started yet is not started for this
+    const open = this.#indexes ? await this.#indexes.status() : [];
+    return await collectStats(this.#stores, this.dir, open);
   }
 
   async *exportJsonl(options: { conversationId?: string } = {}): AsyncIterable<string> {
@@ -555,6 +521,7 @@ export class LocalMemory implements MemoryClient {
     await this.#writable();
     rebuildMessageIndex(this.#stores.conversations);
     this.#stores.knowledge.exec("INSERT INTO facts_fts(facts_fts) VALUES ('rebuild')");
+    this.#stores.tool_results.exec("INSERT INTO tool_results_fts(tool_results_fts) VALUES ('rebuild')");
     resetTails(this.#stores);
     await this.flush();
   }

@@ -36,4 +36,4 @@ export * from "./types.ts";
 export { STORE_NAMES, type StoreName, SYNCHRONOUS } from "./stores.ts";
 export { connectRemoteMemory, RemoteMemory, type RemoteMemoryOptions } from "./remote.ts";
 export { type DatabaseServer, serveDatabase } from "./grpc_server.ts";
-export { MemoryComponent, type MemoryConfig, openMemoryForCommand } from "./component.ts";
+export { MemoryComponent, type MemoryConfig, openMemoryForCommand, readStatsForCommand } from "./component.ts";

@@ -176,6 +176,20 @@ export const MIGRATIONS: Record<StoreName, string[]> = {
     CREATE INDEX tool_results_by_conversation ON tool_results(conversation_id, id);
     CREATE INDEX tool_results_by_tool ON tool_results(tool_name, id);
     ${OUTBOX}`,
+    // v2: tool results are found by hybrid queries (query/), so the keyword side needs an index;
+    // the results recorded so far are indexed by the rebuild.
+    `CREATE VIRTUAL TABLE tool_results_fts USING fts5(
+      tool_name, arguments, result, error, content='tool_results', content_rowid='id',
+      tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER tool_results_ai AFTER INSERT ON tool_results BEGIN
+      INSERT INTO tool_results_fts(rowid, tool_name, arguments, result, error)
+        VALUES (new.id, new.tool_name, new.arguments, new.result, new.error);
+    END;
+    CREATE TRIGGER tool_results_ad AFTER DELETE ON tool_results BEGIN
+      INSERT INTO tool_results_fts(tool_results_fts, rowid, tool_name, arguments, result, error)
+        VALUES ('delete', old.id, old.tool_name, old.arguments, old.result, old.error);
+    END;
+    INSERT INTO tool_results_fts(tool_results_fts) VALUES ('rebuild');`,
   ],
   experience: [
     `CREATE TABLE episodes(

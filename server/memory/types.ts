@@ -219,7 +219,7 @@ export const SummarySchema = z.object({
 export type Summary = z.infer<typeof SummarySchema>;
 
 /** The kinds of item an embedding can belong to. */
-export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode", "chunk"] as const;
+export const EMBEDDABLE_KINDS = ["message", "fact", "summary", "episode", "chunk", "tool_result"] as const;
 /** An embeddable item kind. */
 export type EmbeddableKind = typeof EMBEDDABLE_KINDS[number];
 
@@ -250,6 +250,25 @@ export const StoreStatsSchema = z.object({ name: z.string(), schema_version: z.n
 /** One store file as the stats see it. */
 export type StoreStats = z.infer<typeof StoreStatsSchema>;
 
+/** One embedding model's vector index as the stats see it. */
+export const IndexStateSchema = z.object({
+  model: z.string(),
+  /** Embeddings stored for the model (the truth the index is derived from). */
+  vectors: z.number(),
+  dimensions: z.number().nullable(),
+  /** `open` in the running server's index worker; `saved` on disk only; `missing`: built on first use. */
+  state: z.enum(["open", "saved", "missing"]),
+  backend: z.string().nullable(),
+  /** Vectors in the open index, or in the saved file. */
+  indexed: z.number().nullable(),
+  /** Changes to the model's embeddings logged since the index last caught up or was saved. */
+  behind: z.number(),
+  /** Changes the open index has not saved yet. */
+  unsaved: z.number().nullable(),
+}).meta({ id: "IndexState" });
+/** One embedding model's vector index as the stats see it. */
+export type IndexState = z.infer<typeof IndexStateSchema>;
+
 /** Counts across the stores. */
 export const MemoryStatsSchema = z.object({
   conversations: z.number(),
@@ -265,6 +284,13 @@ export const MemoryStatsSchema = z.object({
   outbox_pending: z.number(),
   counters: z.record(z.string(), z.number()),
   stores: z.array(StoreStatsSchema),
+  /** Pages kept in memory, and their chunks. */
+  documents: z.number(),
+  document_chunks: z.number(),
+  /** The embedding backlog by item kind (`pending_embeddings` in all). */
+  pending_by_kind: z.record(z.string(), z.number()),
+  /** Each embedding model's vector index. */
+  indexes: z.array(IndexStateSchema),
 }).meta({ id: "MemoryStats" });
 /** Counts across the stores. */
 export type MemoryStats = z.infer<typeof MemoryStatsSchema>;

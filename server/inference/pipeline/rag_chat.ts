@@ -46,7 +46,7 @@ export interface QueryHit {
 
 /** What a reply cites: a memory that went into the prompt. */
 export interface Citation {
-  /** `msg_…`, `fact_…` or `chunk_…`. */
+  /** `msg_…`, `fact_…`, `chunk_…` or `tool_…`. */
   id: string;
   kind: string;
   conversation_id: string | null;
@@ -129,15 +129,19 @@ export function prepareTurnPipeline(memory: ConversationMemory | undefined): Pip
     // fill the budget in rank order, measured with the chat model's tokenizer
     const count = (text: string) => turn.tokenCounter?.countTokens(text) ?? Math.ceil(text.length / 4);
     const citations: Citation[] = [];
+    const memories: string[] = [];
     let used = 0;
     for (const candidate of candidates) {
       if (citations.length >= MEMORY_RECALL_LIMIT) break;
-      const cost = count(`- ${candidate.snippet}\n`);
+      // the line exactly as the prompt will hold it
+      const line = memoryLine(candidate);
+      const cost = count(`- ${line}\n`);
       if (used + cost > MEMORY_TOKEN_BUDGET) continue;
       used += cost;
       citations.push(candidate);
+      memories.push(line);
     }
-    return { ...turn, memories: citations.map((c) => c.snippet), citations };
+    return { ...turn, memories, citations };
   })).then(stage("prompt", (turn: ChatTurn & { memories: string[]; citations: Citation[] }): PreparedTurn => {
     if (!turn.memories.length) return { ...turn, prompt: turn.messages };
     const note: ChatMessage = {
@@ -148,6 +152,19 @@ export function prepareTurnPipeline(memory: ConversationMemory | undefined): Pip
     const at = firstNonSystem === -1 ? turn.messages.length : firstNonSystem;
     return { ...turn, prompt: [...turn.messages.slice(0, at), note, ...turn.messages.slice(at)] };
   }));
+}
+
+/**
+ * A memory as one line of the prompt: a page the user kept says which page it was (so the model
+ * can name it), a tool result that it came from a tool.
+ */
+export function memoryLine(citation: Citation): string {
+  if (citation.url) {
+    const title = citation.title ? `"${citation.title}" ` : "";
+    return `From the page ${title}(${citation.url}): ${citation.snippet}`;
+  }
+  if (citation.kind === "tool_result") return `From a tool call: ${citation.snippet}`;
+  return citation.snippet;
 }
 
 /** Memories for `query`, best first: hybrid search when the memory has it, else keywords. */

@@ -16,7 +16,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 lowerThreadPriority();
 
 let db: DatabaseSync | undefined;
-let readers: { conversations: DatabaseSync; knowledge: DatabaseSync } | undefined;
+let readers: { conversations: DatabaseSync; knowledge: DatabaseSync; tool_results: DatabaseSync } | undefined;
 let settings: { storeDir: string; indexDir: string; backend: AnnBackendName; params?: HnswParams; threads: number };
 const indexes = new Map<string, Promise<VectorIndex>>();
 /** Save after this many changes once this long has passed since the last save (ms). */
@@ -96,6 +96,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
       readers ??= {
         conversations: openStoreReadOnly(`${settings.storeDir}/${storeFile("conversations")}`),
         knowledge: openStoreReadOnly(`${settings.storeDir}/${storeFile("knowledge")}`),
+        tool_results: openStoreReadOnly(`${settings.storeDir}/${storeFile("tool_results")}`),
       };
       const index = await indexOf(request.query.model);
       index.catchUp();
@@ -125,6 +126,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
       db = undefined;
       readers?.conversations.close();
       readers?.knowledge.close();
+      readers?.tool_results.close();
       readers = undefined;
       indexes.clear();
       return null;

@@ -264,7 +264,7 @@ export class VectorIndex {
    * The `k` nearest items to `query`. With `allowed`, only those keys count: the search widens
    * until it has `k` of them or has looked at every vector.
    */
-  search(query: Float32Array, k: number, allowed?: Set<number>): AnnMatches {
+  search(query: Float32Array, k: number, allowed?: { has(key: number): boolean }): AnnMatches {
     const ann = this.#ann;
     if (!ann) return { keys: [], distances: [] };
     this.#checkQuery(query);

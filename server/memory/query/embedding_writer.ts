@@ -8,6 +8,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { MemoryClient } from "../client.ts";
 import type { PendingEmbedding } from "../types.ts";
+import { jsonOrNull, toolResultText } from "../_rows.ts";
 
 /** Embeds texts (background priority); the vectors come back in the same order. */
 export type EmbedTexts = (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>;
@@ -37,6 +38,15 @@ export async function textOf(memory: MemoryClient, item: PendingEmbedding): Prom
       case "episode": {
         const episode = await memory.getEpisode(item.item_id);
         return `${episode.task}\n${episode.outcome}`;
+      }
+      case "tool_result": {
+        const tool = await memory.getToolResult(item.item_id);
+        return toolResultText({
+          tool_name: tool.tool_name,
+          arguments: jsonOrNull(tool.arguments),
+          result: jsonOrNull(tool.result),
+          error: tool.error,
+        });
       }
       case "summary": {
         const page = await memory.listSummaries(item.conversation_id ?? "", { limit: 500 });

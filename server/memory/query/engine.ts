@@ -5,23 +5,38 @@
  * → MMR diversity. Synchronous: it runs in the index worker, off the server's event loop.
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { ftsQuery } from "../_rows.ts";
+import { ftsQuery, toolResultText } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
 import { itemKey, keyItem } from "../index/keys.ts";
 import { blendScore, maximalMarginalRelevance, reciprocalRankFusion } from "./fusion.ts";
-import { HIT_TEXT_CHARS, type MemoryQuery, type MemoryQueryHit, type MemoryQueryResult } from "./schema.ts";
+import {
+  HIT_TEXT_CHARS,
+  type MemoryQuery,
+  type MemoryQueryHit,
+  type MemoryQueryResult,
+  QUERY_STORES,
+} from "./schema.ts";
 
-/** At most this many filtered candidates are reranked exactly; more go through the graph. */
+/**
+ * At most this many filtered candidates are reranked exactly (their vectors read one by one);
+ * more go through the graph, checked against the filter as they come.
+ */
 export const EXACT_RERANK_LIMIT = 5_000;
+/** Candidates always reranked exactly; between this and the limit, only when they are a small part of the index. */
+export const EXACT_RERANK_SMALL = 1_000;
 
 /** What the engine reads through. */
 export interface QuerySources {
   conversations: DatabaseSync;
   knowledge: DatabaseSync;
+  tool_results: DatabaseSync;
   /** The model's index, or null when the model has no vectors. */
   vectors: {
     dimensions: number | null;
-    search(query: Float32Array, k: number, allowed?: Set<number>): AnnMatches;
+    /** The `k` nearest keys; with `allowed`, only keys it has (the search widens until it has `k`). */
+    search(query: Float32Array, k: number, allowed?: { has(key: number): boolean }): AnnMatches;
+    /** Vectors in the index. */
+    readonly size: number;
     rerank(query: Float32Array, keys: number[], k: number): AnnMatches;
     vectorsOf(keys: number[]): Map<number, Float32Array>;
   } | null;
@@ -43,7 +58,9 @@ function tagClause(column: string, tags: string[]): string {
 function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
   const where: string[] = [];
   const params: SQLInputValue[] = [];
-  const time = kind === "message" ? "m.created_at" : kind === "fact" ? "x.created_at" : "c.created_at";
+  const time = { message: "m.created_at", fact: "x.created_at", chunk: "c.created_at", tool_result: "t.created_at" }[
+    kind
+  ];
   if (query.since) {
     where.push(`${time} >= ?`);
     params.push(Date.parse(query.since));
@@ -79,6 +96,12 @@ function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
       where.push(tagClause("x.metadata", query.tags));
       params.push(...query.tags);
     }
+  } else if (kind === "tool_result") {
+    if (query.roles || query.tags) return null;
+    if (query.conversation_id) {
+      where.push("t.conversation_id = ?");
+      params.push(query.conversation_id);
+    }
   } else {
     if (query.roles || query.tags) return null;
     if (query.conversation_id) {
@@ -89,9 +112,17 @@ function filterFor(kind: Kind, query: MemoryQuery): Filter | null {
   return { where, params };
 }
 
-const KINDS: Record<MemoryQuery["stores"][number], Kind> = { messages: "message", facts: "fact", documents: "chunk" };
+const KINDS: Record<MemoryQuery["stores"][number], Kind> = {
+  messages: "message",
+  facts: "fact",
+  documents: "chunk",
+  tool_results: "tool_result",
+};
 
-const FROM: Record<Kind, { db: "conversations" | "knowledge"; from: string; fts: string; id: string; text: string }> = {
+const FROM: Record<
+  Kind,
+  { db: "conversations" | "knowledge" | "tool_results"; from: string; fts: string; id: string; text: string }
+> = {
   message: { db: "conversations", from: "messages m", fts: "messages_fts", id: "m.id", text: "m.content" },
   fact: { db: "knowledge", from: "facts x", fts: "facts_fts", id: "x.id", text: "x.text" },
   chunk: {
@@ -100,6 +131,14 @@ const FROM: Record<Kind, { db: "conversations" | "knowledge"; from: string; fts:
     fts: "document_chunks_fts",
     id: "c.id",
     text: "c.text",
+  },
+  tool_result: {
+    db: "tool_results",
+    from: "tool_results t",
+    fts: "tool_results_fts",
+    id: "t.id",
+    text: "t.tool_name || ' ' || coalesce(t.arguments, '') || ' ' || coalesce(t.result, '') || ' ' || " +
+      "coalesce(t.error, '')",
   },
 };
 
@@ -220,10 +259,25 @@ function keywordList(
   return scored.sort((a, b) => a.rank - b.rank).slice(0, depth).map((s) => s.key);
 }
 
+/** Whether `query` filters by more than the stores it looks in. */
+function structural(query: MemoryQuery): boolean {
+  return !!(query.conversation_id || query.roles || query.since || query.until || query.tags);
+}
+
+/** Whether item `key` passes the structural filter of `query` (one indexed point read). */
+function passes(sources: QuerySources, query: MemoryQuery, kinds: Set<Kind>, key: number): boolean {
+  const { kind, id } = keyItem(key);
+  if (!kinds.has(kind as Kind)) return false;
+  const filter = filterFor(kind as Kind, query);
+  if (!filter) return false;
+  const spec = FROM[kind as Kind];
+  const where = [`${spec.id} = ?`, ...filter.where].join(" AND ");
+  return !!statement(sources[spec.db], `SELECT 1 FROM ${spec.from} WHERE ${where}`).get(id, ...filter.params);
+}
+
 /** Keys that pass the structural filter, or null when nothing filters (every item passes). */
 function candidates(sources: QuerySources, query: MemoryQuery, kinds: Kind[], limit: number): number[] | null {
-  const filtered = kinds.length < 3 || query.conversation_id || query.roles || query.since || query.until ||
-    query.tags;
+  const filtered = kinds.length < QUERY_STORES.length || structural(query);
   if (!filtered) return null;
   const keys: number[] = [];
   for (const kind of kinds) {
@@ -273,12 +327,22 @@ interface SelectedRow {
   document_id?: number;
   url?: string;
   title?: string | null;
+  tool_name?: string;
+  arguments?: string | null;
+  result?: string | null;
+  error?: string | null;
 }
 
 /** How each kind's row is read, and what counts as its importance. */
 const ROW_SELECT: Record<
   Kind,
-  { db: "conversations" | "knowledge"; sql: string; importance(row: SelectedRow): number }
+  {
+    db: "conversations" | "knowledge" | "tool_results";
+    sql: string;
+    importance(row: SelectedRow): number;
+    /** The hit's text when it is not the `text` column. */
+    textOf?(row: SelectedRow): string;
+  }
 > = {
   message: {
     db: "conversations",
@@ -298,6 +362,20 @@ const ROW_SELECT: Record<
             FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?`,
     importance: () => 0,
   },
+  tool_result: {
+    db: "tool_results",
+    sql: `SELECT conversation_id, NULL AS role, '' AS text, NULL AS metadata, NULL AS confidence, created_at,
+              tool_name, arguments, result, error
+            FROM tool_results WHERE id = ?`,
+    importance: () => 0,
+    textOf: (row) =>
+      toolResultText({
+        tool_name: row.tool_name!,
+        arguments: row.arguments ?? null,
+        result: row.result ?? null,
+        error: row.error ?? null,
+      }),
+  },
 };
 
 function loadRow(sources: QuerySources, key: number): Row | null {
@@ -311,14 +389,14 @@ function loadRow(sources: QuerySources, key: number): Row | null {
     id,
     conversation_id: row.conversation_id,
     role: row.role,
-    text: row.text,
+    text: select.textOf ? select.textOf(row) : row.text,
     created_at: row.created_at,
     importance: select.importance(row),
     ...(row.document_id === undefined ? {} : { document: { id: row.document_id, url: row.url!, title: row.title! } }),
   };
 }
 
-const PREFIX: Record<Kind, string> = { message: "msg", fact: "fact", chunk: "chunk" };
+const PREFIX: Record<Kind, string> = { message: "msg", fact: "fact", chunk: "chunk", tool_result: "tool" };
 
 type VectorIndex = NonNullable<QuerySources["vectors"]>;
 
@@ -335,10 +413,29 @@ function vectorList(
   let hits: AnnMatches;
   let exact = false;
   if (allowed === null) hits = index.search(vector, depth);
-  else if (allowed.length <= EXACT_RERANK_LIMIT) {
+  else if (
+    allowed.length <= EXACT_RERANK_SMALL || (allowed.length <= EXACT_RERANK_LIMIT && allowed.length * 4 <= index.size)
+  ) {
+    // few candidates: their exact distances cost less than a graph walk that would skip most of the graph
     hits = index.rerank(vector, allowed, depth);
     exact = true;
-  } else hits = index.search(vector, depth, new Set(allowed));
+  } else {
+    // many (the candidate list stops at the limit, so it cannot stand for the filter): walk the
+    // graph and check each item it meets
+    const wanted = new Set(kinds);
+    const verdicts = new Map<number, boolean>();
+    const filter = structural(query);
+    hits = index.search(vector, depth, {
+      has: (key) => {
+        let verdict = verdicts.get(key);
+        if (verdict === undefined) {
+          verdict = filter ? passes(sources, query, wanted, key) : wanted.has(keyItem(key).kind as Kind);
+          verdicts.set(key, verdict);
+        }
+        return verdict;
+      },
+    });
+  }
   // the index holds every kind; keep the ones asked for
   const wanted = new Set(kinds);
   const keep = hits.keys.map((key, i) => [key, hits.distances[i]] as const)

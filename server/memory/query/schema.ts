@@ -3,8 +3,8 @@ import { z } from "zod";
 import { MEMORY_MAX_EMBEDDING_DIMENSIONS, MEMORY_MAX_QUERY_LENGTH, MEMORY_MAX_SEARCH_LIMIT } from "../../config/mod.ts";
 import { ROLES } from "../types.ts";
 
-/** Where a query looks: messages, facts, or chunks of pages the user brought into a chat. */
-export const QUERY_STORES = ["messages", "facts", "documents"] as const;
+/** Where a query looks: messages, facts, chunks of pages the user brought into a chat, tool results. */
+export const QUERY_STORES = ["messages", "facts", "documents", "tool_results"] as const;
 /** A place a query looks. */
 export type QueryStore = typeof QUERY_STORES[number];
 
@@ -65,7 +65,7 @@ export type MemoryQueryInput = z.input<typeof MemoryQuerySchema>;
 
 /** One result of a hybrid query (the schema HTTP and gRPC answer with). */
 export const MemoryQueryHitSchema = z.object({
-  kind: z.enum(["message", "fact", "chunk"]),
+  kind: z.enum(["message", "fact", "chunk", "tool_result"]),
   id: z.string(),
   conversation_id: z.string().nullable(),
   role: z.string().nullable(),
@@ -86,12 +86,12 @@ export const MemoryQueryResultSchema = z.object({
 
 /** One result of a hybrid query. */
 export interface MemoryQueryHit {
-  kind: "message" | "fact" | "chunk";
-  /** `msg_…`, `fact_…` or `chunk_…`. */
+  kind: "message" | "fact" | "chunk" | "tool_result";
+  /** `msg_…`, `fact_…`, `chunk_…` or `tool_…`. */
   id: string;
   conversation_id: string | null;
   role: string | null;
-  /** The item's text (a chunk's, a fact's, a message's), at most {@link HIT_TEXT_CHARS} characters. */
+  /** The item's text (a chunk's, a fact's, a message's, a tool result's), at most {@link HIT_TEXT_CHARS} characters. */
   text: string;
   /** For a page chunk: the page. */
   document?: { id: string; url: string; title: string | null };

@@ -1,0 +1,82 @@
+/**
+ * The converged query's vector side when a filter leaves many candidates: the graph is walked and
+ * each item checked against the filter (a truncated candidate list would hide most of them).
+ */
+import assert from "node:assert/strict";
+import { openLocalMemory } from "../local.ts";
+import { EXACT_RERANK_SMALL } from "./engine.ts";
+
+const MODEL = "test/random-8";
+
+function unit(seed: number): number[] {
+  const v = Array.from({ length: 8 }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 43758.5453 % 1);
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+function cosine(a: number[], b: number[]): number {
+  return a.reduce((sum, x, i) => sum + x * b[i], 0);
+}
+
+Deno.test("a filter that leaves more candidates than are reranked exactly still finds the nearest items that pass it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
+  try {
+    const { id: big } = await memory.createConversation({ title: "big" });
+    const { id: small } = await memory.createConversation({ title: "small" });
+    const many = EXACT_RERANK_SMALL + 200;
+    const messages = [];
+    for (let from = 0; from < many; from += 500) {
+      messages.push(
+        ...await memory.appendMessages(
+          big,
+          Array.from({ length: Math.min(500, many - from) }, (_, i) => ({
+            role: "user" as const,
+            content: `note ${from + i}`,
+          })),
+        ),
+      );
+    }
+    const others = await memory.appendMessages(
+      small,
+      Array.from({ length: 20 }, (_, i) => ({ role: "assistant" as const, content: `other ${i}` })),
+    );
+    const vectors = new Map<string, number[]>();
+    for (const [i, message] of [...messages, ...others].entries()) {
+      vectors.set(message.id, unit(i + 1));
+      await memory.putEmbedding({ item_kind: "message", item_id: message.id, model: MODEL, vector: unit(i + 1) });
+    }
+    await memory.embedPending();
+    const query = unit(100_000);
+    const nearest = (ids: string[]) =>
+      ids.map((id) => ({ id, score: cosine(vectors.get(id)!, query) })).sort((a, b) => b.score - a.score)[0].id;
+
+    // the big conversation: more candidates than an exact rerank takes, so the graph is walked
+    const inBig = await memory.query({ query: "x", model: MODEL, vector: query, mode: "vector", conversation_id: big });
+    assert.deepEqual(inBig.used.exact_rerank, false);
+    assert.ok(inBig.hits.length === 10 && inBig.hits.every((h) => h.conversation_id === big));
+    assert.deepEqual(inBig.hits[0].id, nearest(messages.map((m) => m.id)));
+    // a role filter that leaves many: every hit passes it
+    const users = await memory.query({ query: "x", model: MODEL, vector: query, mode: "vector", roles: ["user"] });
+    assert.ok(users.hits.length === 10 && users.hits.every((h) => h.role === "user"));
+    // the small one: its few candidates are reranked exactly
+    const inSmall = await memory.query({
+      query: "x",
+      model: MODEL,
+      vector: query,
+      mode: "vector",
+      conversation_id: small,
+      k: 3,
+    });
+    assert.deepEqual(inSmall.used.exact_rerank, true);
+    assert.deepEqual(inSmall.hits[0].id, nearest(others.map((m) => m.id)));
+    assert.ok(inSmall.hits.every((h) => h.conversation_id === small));
+    // only messages (most of the index): the graph, keeping messages
+    const onlyMessages = await memory.query({ query: "x", model: MODEL, vector: query, stores: ["messages"] });
+    assert.deepEqual(onlyMessages.used.exact_rerank, false);
+    assert.deepEqual(onlyMessages.hits[0].id, nearest([...vectors.keys()]));
+  } finally {
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
