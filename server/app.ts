@@ -217,6 +217,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           log: log.child("inference"),
           sequencesPerModel: config.parallel,
           promptCacheSequences: config.promptCache,
+          llamaAddon: config.llamaAddon,
         }),
       );
       embedder.orchestrator = orchestrator;

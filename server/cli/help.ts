@@ -60,6 +60,8 @@ Options:
       --parallel <n>           Requests one chat model generates at once, decoded together (default: 4)
       --prompt-cache <n>       Idle conversations per chat model whose prompt state is kept, so their next
                                turn skips the history (default: 4; fewer if the memory budget is short)
+      --llama-addon <path>     A llama-addon.node built here with native CPU flags (deno run -A
+                               scripts/llama_native.ts); the prebuilt binding serves if it cannot load
 
 Modes:
   all      web + webrtc (default)   web     HTTP API + static files
@@ -96,7 +98,7 @@ Examples:
 const DOCTOR = `tabagent doctor — check this machine for local inference
 
 Usage:
-  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml]
+  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml] [--llama-addon <path>]
 
 Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
 the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.

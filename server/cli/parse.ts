@@ -42,6 +42,7 @@ const SERVE = {
   "allow-anonymous-local": { type: "boolean" },
   parallel: { type: "string" },
   "prompt-cache": { type: "string" },
+  "llama-addon": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -74,6 +75,7 @@ const DOCTOR = {
   "model-cache-path": { type: "string" },
   "no-ml": { type: "boolean" },
   port: { type: "string", short: "p" },
+  "llama-addon": { type: "string" },
 } as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
@@ -134,6 +136,7 @@ export function parseCommandLine(argv: string[]): Command {
           modelCachePath: values["model-cache-path"],
           noMl: values["no-ml"],
           port: values.port,
+          llamaAddon: values["llama-addon"],
         },
       };
     }
@@ -216,6 +219,7 @@ function parseServe(args: string[]): Command {
       allowAnonymousLocal: values["allow-anonymous-local"],
       parallel: values.parallel,
       promptCache: values["prompt-cache"],
+      llamaAddon: values["llama-addon"],
     },
   };
 }

@@ -63,6 +63,8 @@ export interface ConfigInput {
   parallel?: string | number;
   /** Idle conversations per GGUF model whose KV state is kept (prompt cache). */
   promptCache?: string | number;
+  /** A node-llama-cpp binding built here against a local llama.cpp (scripts/llama_native.ts). */
+  llamaAddon?: string;
 }
 
 const originSchema = z.string().regex(
@@ -93,6 +95,7 @@ export const configSchema = z.object({
   memoryBackend: z.enum(MEMORY_BACKENDS),
   parallel: z.coerce.number().int().min(1).max(64).optional(),
   promptCache: z.coerce.number().int().min(0).max(256).optional(),
+  llamaAddon: z.string().regex(/\.node$/, "must be the path of a llama-addon.node").optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
@@ -145,6 +148,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     allowAnonymousLocal: truthy(env.TABAGENT_ALLOW_ANONYMOUS_LOCAL),
     parallel: env.TABAGENT_PARALLEL,
     promptCache: env.TABAGENT_PROMPT_CACHE,
+    llamaAddon: env.TABAGENT_LLAMA_ADDON,
   };
 }
 
@@ -210,6 +214,7 @@ export function resolveConfig(
     allowAnonymousLocal: pick("allowAnonymousLocal") ?? false,
     parallel: pick("parallel"),
     promptCache: pick("promptCache"),
+    llamaAddon: pick("llamaAddon"),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

