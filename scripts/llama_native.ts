@@ -90,8 +90,11 @@ export async function buildLlamaCpp(targets: string[], note: (message: string) =
       "-DGGML_NATIVE=ON",
     ]);
   }
-  note(`building ${targets.join(", ")} (once; takes a while on 2 cores)`);
-  await run("ninja", ["-C", build, "-j", "1", ...targets]);
+  const dryRun = await new Deno.Command("ninja", { args: ["-C", build, "-n", ...targets], stderr: "null" }).output();
+  if (!new TextDecoder().decode(dryRun.stdout).includes("no work to do")) {
+    note(`building ${targets.join(", ")} (once; takes a while on 2 cores)`);
+    await run("ninja", ["-C", build, "-j", "1", ...targets]);
+  }
   return build;
 }
 

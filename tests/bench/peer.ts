@@ -29,7 +29,7 @@
  * binary.
  * @module
  */
-import { buildLlamaCpp } from "../../scripts/llama_native.ts";
+import { buildLlamaCpp, llamaCacheDir } from "../../scripts/llama_native.ts";
 import { SMOLLM2_MODEL, smollm2ModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
@@ -140,6 +140,15 @@ export async function chat(
 async function llamaServer(ctx: BenchContext): Promise<string> {
   const given = Deno.env.get("TABAGENT_LLAMA_SERVER");
   if (given) return given;
+  // Not ninja on every run: llama-server's web UI target is always out of date, so ninja would
+  // compile part of the server again each time.
+  const built = `${llamaCacheDir()}/build/bin/llama-server`;
+  try {
+    await Deno.stat(built);
+    return built;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   const build = await buildLlamaCpp(["llama-server"], (message) => ctx.note(message));
   return `${build}/bin/llama-server`;
 }
