@@ -11,9 +11,8 @@
  * @module
  */
 import { loadOrCreateToken } from "./auth/mod.ts";
-import { type Config, EXTENSION_ID } from "./config/mod.ts";
+import { type Config, ensureWritableDir, EXTENSION_ID } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
-import { tokenizeRoutes } from "./http/tokenize.ts";
 import { detectHardware } from "./hardware/mod.ts";
 import { ModelOrchestrator, Scheduler } from "./inference/mod.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
@@ -25,11 +24,15 @@ import {
   type HttpEnv,
   HttpServer,
   memoryRoutes,
+  mlRoutes,
   modelRoutes,
+  OLLAMA_ANONYMOUS_ROUTES,
+  ollamaRoutes,
   systemRoutes,
+  tokenizeRoutes,
+  visionRoutes,
   webrtcRoutes,
 } from "./http/mod.ts";
-import { OLLAMA_ANONYMOUS_ROUTES, ollamaRoutes } from "./http/ollama/mod.ts";
 import { InstanceLock, Lifecycle } from "./lifecycle/mod.ts";
 import { createLogger, type Logger } from "./log/mod.ts";
 import { type MemoryClient, MemoryComponent, type MemoryEmbedder } from "./memory/mod.ts";
@@ -37,8 +40,6 @@ import { DEFAULT_EMBEDDING_MODEL } from "./memory/query/mod.ts";
 import { MetricsRegistry } from "./metrics/mod.ts";
 import { ModelsComponent } from "./models/mod.ts";
 import { MlService } from "./ml/mod.ts";
-import { mlRoutes } from "./http/ml.ts";
-import { visionRoutes } from "./http/vision.ts";
 import { locateServer, NativeHost, type ServerInfo, ServerRecordComponent, spawnDetached } from "./native/mod.ts";
 import { VERSION } from "./version.ts";
 import { WEBRTC_IDLE_TIMEOUT_MS, WEBRTC_MAX_SESSIONS } from "./config/mod.ts";
@@ -56,7 +57,7 @@ export interface App {
   readonly url: string | undefined;
   /** The memory client (modes all, web, http); calls fail with `unavailable` until started. */
   readonly memory: MemoryClient | undefined;
-  /** The Python ML service (modes all, web, http, unless --no-ml): `detect()` and `detectStream()` for vision. */
+  /** The Python ML service (every mode but native, unless --no-ml): `detect()` and `detectStream()` for vision. */
   readonly ml: MlService | undefined;
   /** Resolves when the app wants to exit by itself (native mode: Chrome closed stdin). */
   readonly ended: Promise<void>;
@@ -71,22 +72,6 @@ export interface AppOptions {
   stdout?: WritableStream<Uint8Array>;
   /** How to run this program (native mode starts `<command> serve` when no server runs). */
   serverCommand?: string[];
-}
-
-async function ensureWritableDir(path: string, what: string): Promise<void> {
-  try {
-    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
-    const probe = `${path}/.write-probe-${crypto.randomUUID()}`;
-    await Deno.writeTextFile(probe, "");
-    await Deno.remove(probe);
-  } catch (error) {
-    if (error instanceof Deno.errors.PermissionDenied || (error as { code?: string }).code === "EROFS") {
-      throw new TabAgentError("config_invalid", `The ${what} ${path} is not writable; choose another with --data-dir`, {
-        path,
-      }, { cause: error });
-    }
-    throw error;
-  }
 }
 
 /** The Python ML service for `config`: local workers from the repo's venv, plus `--ml-worker`s. */
@@ -136,23 +121,27 @@ function mlFaceDetector(ml: MlService): FrameDetector {
   };
 }
 
+/** What the builders below share while `createApp` wires one server mode. */
+interface Wiring {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
+  readonly metrics: MetricsRegistry;
+  readonly token: string | null;
+  /** Routers mounted on the HTTP app, in this order. */
+  readonly routers: OpenAPIHono<HttpEnv>[];
+  /** Aborted when the HTTP server begins to stop (streams end on it). */
+  readonly shutdownSignal: AbortSignal;
+  /** The HTTP server's URL once it listens. */
+  readonly serverUrl: () => string | undefined;
+}
+
 /** Builds the app for `config.mode`. Reads the token and checks the data dir; starts nothing. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.log ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const lifecycle = new Lifecycle(log.child("lifecycle"));
-  const metrics = new MetricsRegistry();
-  metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({
-    version: VERSION,
-    mode: config.mode,
-  }, 1);
-  metrics.gauge(
-    "tabagent_process_resident_memory_bytes",
-    "Resident memory",
-    [],
-    (g) => g.set(undefined, Deno.memoryUsage().rss),
-  );
-
-  await ensureWritableDir(config.dataDir, "data dir");
+  const metrics = createMetrics(config);
+  await ensureWritableDir(config.dataDir, { what: "data dir", flags: "--data-dir" });
   const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
   const ended = Promise.withResolvers<void>();
   let http: HttpServer | undefined;
@@ -160,97 +149,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let ml: MlService | undefined;
 
   if (config.mode === "native") {
-    const startCommand = `tabagent serve --data-dir ${config.dataDir}`;
-    lifecycle.add(
-      new NativeHost({
-        input: options.stdin ?? Deno.stdin.readable,
-        output: options.stdout ?? Deno.stdout.writable,
-        locate: async (): Promise<ServerInfo | null> => {
-          const record = await locateServer(config.dataDir);
-          if (!record) return null;
-          const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
-          return { url: record.url, token, version: record.version };
-        },
-        startServer: options.serverCommand
-          ? () =>
-            spawnDetached(
-              [...options.serverCommand!, "serve", "--data-dir", config.dataDir],
-              `${config.dataDir}/server.log`,
-            )
-          : undefined,
-        startCommand,
-        log: log.child("native"),
-        onEnd: () => ended.resolve(),
-      }),
-    );
+    lifecycle.add(createNativeHost(config, options, log, () => ended.resolve()));
   } else {
     lifecycle.add(new InstanceLock(config.dataDir));
-    const routers: OpenAPIHono<HttpEnv>[] = [];
     const httpStopping = new AbortController();
+    const wiring: Wiring = {
+      config,
+      log,
+      lifecycle,
+      metrics,
+      token,
+      routers: [],
+      shutdownSignal: httpStopping.signal,
+      serverUrl: () => http?.url,
+    };
     if (config.mode === "all" || config.mode === "web" || config.mode === "http") {
-      // memories are embedded through the orchestrator (created below) with the in-process MiniLM
-      const embedder: { orchestrator?: ModelOrchestrator } = {};
-      memory = lifecycle.add(
-        new MemoryComponent({
-          config,
-          token,
-          log: log.child("memory"),
-          embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
-        }),
-      );
-      routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
-      const models = lifecycle.add(
-        new ModelsComponent({
-          modelCachePath: config.modelCachePath,
-          dataDir: config.dataDir,
-          env: Deno.env.toObject(),
-          log: log.child("models"),
-        }),
-      );
-      const hardware = await detectHardware();
-      const scheduler = new Scheduler();
-      const orchestrator = lifecycle.add(
-        new ModelOrchestrator({
-          models: models.cache,
-          hardware,
-          scheduler,
-          log: log.child("inference"),
-          sequencesPerModel: config.parallel,
-          promptCacheSequences: config.promptCache,
-          llamaAddon: config.llamaAddon,
-        }),
-      );
-      embedder.orchestrator = orchestrator;
-      const shutdownSignal = httpStopping.signal;
-      ml = config.ml ? lifecycle.add(createMlService(config, token, log, () => http?.url)) : undefined;
-      if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
-      routers.push(
-        chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory, ml }),
-        completionRoutes({ orchestrator, shutdownSignal, ml }),
-        embeddingRoutes({ orchestrator, ml }),
-        tokenizeRoutes({ orchestrator }),
-        systemRoutes({ orchestrator, hardware }),
-      );
-      routers.push(
-        modelRoutes({
-          models,
-          shutdownSignal,
-          isLoaded: (id) => orchestrator.isLoaded(id),
-          unload: async (id) => {
-            await orchestrator.unloadForDelete(id);
-            await ml?.unload(id);
-          },
-        }),
-      );
-      routers.push(ollamaRoutes({
-        orchestrator,
-        models,
-        version: VERSION,
-        memory: memory.memory,
-        ml,
-        shutdownSignal,
-        serveRoot: config.mode === "http",
-      }));
+      ({ memory, ml } = await addApi(wiring));
     }
     if (config.allowAnonymousLocal) {
       log.warn("anonymous local access is on: these Ollama routes answer without the token", {
@@ -259,40 +173,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     if (config.mode === "webrtc" && config.ml) {
       // Tab video needs the vision model even without the rest of the API.
-      ml = lifecycle.add(createMlService(config, token, log, () => http?.url));
+      ml = lifecycle.add(createMlService(config, token, log, wiring.serverUrl));
     }
-    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") {
-      // The vision model frames go to: MediaPipe face detection in the ML service; without it
-      // (--no-ml) frames are answered with errors.
-      const frameDetector: FrameDetector | undefined = ml ? mlFaceDetector(ml) : undefined;
-      const webrtc = lifecycle.add(
-        new WebRtcSessions({
-          maxSessions: WEBRTC_MAX_SESSIONS,
-          idleTimeoutMs: WEBRTC_IDLE_TIMEOUT_MS,
-          log: log.child("webrtc"),
-          metrics,
-          detector: () => frameDetector,
-        }),
-      );
-      routers.push(webrtcRoutes({ sessions: webrtc }));
-    }
-    const app = createHttpApp({
-      config,
-      version: VERSION,
-      log: log.child("http"),
-      lifecycle,
-      metrics,
-      token,
-      routers,
-      serveStaticFiles: config.mode === "all" || config.mode === "web",
-      nodeModules: new URL("node_modules/", REPO_ROOT),
-      anonymousRoutes: config.allowAnonymousLocal ? OLLAMA_ANONYMOUS_ROUTES : [],
-    });
-    http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
+    // Issue 13: modes web and webrtc start tab video; all includes it.
+    if (config.mode === "all" || config.mode === "web" || config.mode === "webrtc") addWebRtc(wiring, ml);
+    http = addHttpServer(wiring);
     http.shutdownSignal.addEventListener("abort", () => httpStopping.abort(http!.shutdownSignal.reason));
-    lifecycle.add(
-      new ServerRecordComponent({ dataDir: config.dataDir, url: () => http?.url, version: VERSION, mode: config.mode }),
-    );
   }
 
   return {
@@ -308,6 +194,158 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     start: () => lifecycle.startAll(),
     stop: () => lifecycle.stopAll(config.shutdownGraceMs),
   };
+}
+
+/** The process-wide metrics: build info and resident memory. */
+function createMetrics(config: Config): MetricsRegistry {
+  const metrics = new MetricsRegistry();
+  metrics.gauge("tabagent_build_info", "Build information", ["version", "mode"]).set({
+    version: VERSION,
+    mode: config.mode,
+  }, 1);
+  metrics.gauge(
+    "tabagent_process_resident_memory_bytes",
+    "Resident memory",
+    [],
+    (g) => g.set(undefined, Deno.memoryUsage().rss),
+  );
+  return metrics;
+}
+
+/** Native mode: the messaging host that finds (or starts) the server for the extension. */
+function createNativeHost(config: Config, options: AppOptions, log: Logger, onEnd: () => void): NativeHost {
+  return new NativeHost({
+    input: options.stdin ?? Deno.stdin.readable,
+    output: options.stdout ?? Deno.stdout.writable,
+    locate: async (): Promise<ServerInfo | null> => {
+      const record = await locateServer(config.dataDir);
+      if (!record) return null;
+      const token = config.auth ? await loadOrCreateToken(config.tokenPath) : null;
+      return { url: record.url, token, version: record.version };
+    },
+    startServer: options.serverCommand
+      ? () =>
+        spawnDetached(
+          [...options.serverCommand!, "serve", "--data-dir", config.dataDir],
+          `${config.dataDir}/server.log`,
+        )
+      : undefined,
+    startCommand: `tabagent serve --data-dir ${config.dataDir}`,
+    log: log.child("native"),
+    onEnd,
+  });
+}
+
+/** The API modes' components (memory, models, inference, ML) and their routes, in start order. */
+async function addApi(w: Wiring): Promise<{ memory: MemoryComponent; ml: MlService | undefined }> {
+  const { config, lifecycle, log, routers, shutdownSignal } = w;
+  // memories are embedded through the orchestrator (created below) with the in-process MiniLM
+  const embedder: { orchestrator?: ModelOrchestrator } = {};
+  const memory = lifecycle.add(
+    new MemoryComponent({
+      config,
+      token: w.token,
+      log: log.child("memory"),
+      embed: (texts, options) => embedWith(embedder.orchestrator, DEFAULT_EMBEDDING_MODEL, texts, options),
+    }),
+  );
+  routers.push(memoryRoutes({ memory: memory.memory, backupDir: `${config.dataDir}/backups` }));
+  const { models, orchestrator, hardware } = await addInference(w);
+  embedder.orchestrator = orchestrator;
+  const ml = config.ml ? lifecycle.add(createMlService(config, w.token, log, w.serverUrl)) : undefined;
+  if (ml) routers.push(visionRoutes({ ml, deadlineMs: config.requestTimeoutMs }), mlRoutes({ ml }));
+  routers.push(
+    chatRoutes({ orchestrator, shutdownSignal, memory: memory.memory, ml }),
+    completionRoutes({ orchestrator, shutdownSignal, ml }),
+    embeddingRoutes({ orchestrator, ml }),
+    tokenizeRoutes({ orchestrator }),
+    systemRoutes({ orchestrator, hardware }),
+  );
+  routers.push(
+    modelRoutes({
+      models,
+      shutdownSignal,
+      isLoaded: (id) => orchestrator.isLoaded(id),
+      unload: async (id) => {
+        await orchestrator.unloadForDelete(id);
+        await ml?.unload(id);
+      },
+    }),
+  );
+  routers.push(ollamaRoutes({
+    orchestrator,
+    models,
+    version: VERSION,
+    memory: memory.memory,
+    ml,
+    shutdownSignal,
+    serveRoot: config.mode === "http",
+  }));
+  return { memory, ml };
+}
+
+/** The model cache and the orchestrator that loads models from it within the hardware's budget. */
+async function addInference(w: Wiring) {
+  const { config, lifecycle, log } = w;
+  const models = lifecycle.add(
+    new ModelsComponent({
+      modelCachePath: config.modelCachePath,
+      dataDir: config.dataDir,
+      env: Deno.env.toObject(),
+      log: log.child("models"),
+    }),
+  );
+  const hardware = await detectHardware();
+  const orchestrator = lifecycle.add(
+    new ModelOrchestrator({
+      models: models.cache,
+      hardware,
+      scheduler: new Scheduler(),
+      log: log.child("inference"),
+      sequencesPerModel: config.parallel,
+      promptCacheSequences: config.promptCache,
+      llamaAddon: config.llamaAddon,
+    }),
+  );
+  return { models, orchestrator, hardware };
+}
+
+/** Tab video: WebRTC sessions whose frames go to the ML service's face detection. */
+function addWebRtc(w: Wiring, ml: MlService | undefined): void {
+  // Without the ML service (--no-ml) frames are answered with errors.
+  const frameDetector: FrameDetector | undefined = ml ? mlFaceDetector(ml) : undefined;
+  const webrtc = w.lifecycle.add(
+    new WebRtcSessions({
+      maxSessions: WEBRTC_MAX_SESSIONS,
+      idleTimeoutMs: WEBRTC_IDLE_TIMEOUT_MS,
+      log: w.log.child("webrtc"),
+      metrics: w.metrics,
+      detector: () => frameDetector,
+    }),
+  );
+  w.routers.push(webrtcRoutes({ sessions: webrtc }));
+}
+
+/** The HTTP listener over every router, and the record that lets native mode find it. */
+function addHttpServer(w: Wiring): HttpServer {
+  const { config, lifecycle, log } = w;
+  const app = createHttpApp({
+    config,
+    version: VERSION,
+    log: log.child("http"),
+    lifecycle,
+    metrics: w.metrics,
+    token: w.token,
+    routers: w.routers,
+    serveStaticFiles: config.mode === "all" || config.mode === "web",
+    nodeModules: new URL("node_modules/", REPO_ROOT),
+    anonymousRoutes: config.allowAnonymousLocal ? OLLAMA_ANONYMOUS_ROUTES : [],
+  });
+  const http = lifecycle.add(new HttpServer({ app, host: config.host, port: config.port, log: log.child("http") }));
+  lifecycle.add(
+    new ServerRecordComponent({ dataDir: config.dataDir, url: w.serverUrl, version: VERSION, mode: config.mode }),
+  );
+  return http;
 }
 
 export { EXTENSION_ID };

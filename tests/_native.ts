@@ -39,13 +39,16 @@ export interface HostProcess extends AsyncDisposable {
  * logs `listening`, which is when `startServer` returns.
  */
 export async function waitForServerRecord(dataDir: string): Promise<{ url: string; pid: number }> {
-  for (let attempt = 0;; attempt++) {
+  // Watching before the first read: a record written in between is still an event.
+  using watcher = Deno.watchFs(dataDir, { recursive: false });
+  const changes = watcher[Symbol.asyncIterator]();
+  for (;;) {
     try {
       return JSON.parse(await Deno.readTextFile(`${dataDir}/server.json`));
     } catch (error) {
-      if (attempt > 400 || !(error instanceof Deno.errors.NotFound || error instanceof SyntaxError)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      if (!(error instanceof Deno.errors.NotFound || error instanceof SyntaxError)) throw error;
     }
+    if ((await changes.next()).done) throw new Error(`stopped watching ${dataDir} before server.json appeared`);
   }
 }
 

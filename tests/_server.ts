@@ -23,6 +23,8 @@ export interface TestServer extends AsyncDisposable {
   process: Deno.ChildProcess;
   /** Every stderr line so far (JSON logs). */
   logs: string[];
+  /** Resolves with the first log record (already logged or still to come) that `matches`; rejects if the server exits first. */
+  logged(matches: (record: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** `Authorization` header for the token. */
   auth: { authorization: string };
   /** Sends `signal` and waits for exit; returns the exit code. */
@@ -65,6 +67,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     stderr: "piped",
   }).spawn();
   const logs: string[] = [];
+  const records: Record<string, unknown>[] = [];
+  const waiters = new Set<
+    { matches: (record: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }
+  >();
   const listening = Promise.withResolvers<string>();
   const exited = process.status;
   (async () => {
@@ -80,6 +86,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
         try {
           const record = JSON.parse(line);
           if (record.msg === "listening" && typeof record.url === "string") listening.resolve(record.url);
+          records.push(record);
+          for (const waiter of waiters) {
+            if (waiter.matches(record)) {
+              waiters.delete(waiter);
+              waiter.resolve(record);
+            }
+          }
         } catch {
           // not a JSON log line (e.g. a crash trace): kept in `logs` for the failure message
         }
@@ -118,12 +131,23 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
     })();
     return stopped;
   };
+  const logged = (matches: (record: Record<string, unknown>) => boolean) => {
+    const found = records.find(matches);
+    if (found) return Promise.resolve(found);
+    const waiter = { matches, ...Promise.withResolvers<Record<string, unknown>>() };
+    waiters.add(waiter);
+    exited.then(() =>
+      waiter.reject(new Error(`the server exited before logging what was awaited:\n${logs.join("\n")}`))
+    );
+    return waiter.promise;
+  };
   return {
     url,
     token,
     dataDir,
     process,
     logs,
+    logged,
     auth: { authorization: `Bearer ${token}` },
     stop,
     async [Symbol.asyncDispose]() {

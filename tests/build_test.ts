@@ -1,5 +1,5 @@
 /** `deno task build` without a local `denort` fails clearly instead of trying the network. */
-import { equal, match } from "node:assert/strict";
+import assert from "node:assert/strict";
 
 const BUILD = new URL("../scripts/build.ts", import.meta.url).pathname;
 
@@ -13,8 +13,8 @@ Deno.test("build without DENORT_BIN explains what is missing", async () => {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  equal(out.code, 1);
-  match(new TextDecoder().decode(out.stderr), /DENORT_BIN/);
+  assert.equal(out.code, 1);
+  assert.match(new TextDecoder().decode(out.stderr), /DENORT_BIN/);
 });
 
 Deno.test("build with a DENORT_BIN that does not exist says so", async () => {
@@ -24,6 +24,6 @@ Deno.test("build with a DENORT_BIN that does not exist says so", async () => {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  equal(out.code, 1);
-  match(new TextDecoder().decode(out.stderr), /not a readable file/);
+  assert.equal(out.code, 1);
+  assert.match(new TextDecoder().decode(out.stderr), /not a readable file/);
 });

@@ -1,5 +1,5 @@
 /** `deno task install` gives a working `tabagent` command, even with no `deno` on PATH. */
-import { equal, match } from "node:assert/strict";
+import assert from "node:assert/strict";
 
 const INSTALL = new URL("../scripts/install.ts", import.meta.url).pathname;
 
@@ -10,15 +10,15 @@ Deno.test("the installed tabagent shim runs without deno on PATH", async () => {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  equal(install.code, 0, new TextDecoder().decode(install.stderr));
+  assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
   const run = await new Deno.Command(`${root}/bin/tabagent`, {
     args: ["--version"],
     env: { PATH: "/usr/bin:/bin" },
     clearEnv: true,
     stdout: "piped",
   }).output();
-  equal(run.code, 0);
-  match(new TextDecoder().decode(run.stdout), /^tabagent \d+\.\d+\.\d+/);
+  assert.equal(run.code, 0);
+  assert.match(new TextDecoder().decode(run.stdout), /^tabagent \d+\.\d+\.\d+/);
   await Deno.remove(root, { recursive: true });
 });
 
@@ -26,7 +26,7 @@ Deno.test("every launcher runs the server with the same V8 flags", async () => {
   const { SERVER_V8_FLAGS } = await import("../server/config/mod.ts");
   const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
   for (const task of ["serve", "tabagent"]) {
-    match(tasks[task], new RegExp(`--v8-flags=${SERVER_V8_FLAGS}`), `deno task ${task}`);
+    assert.match(tasks[task], new RegExp(`--v8-flags=${SERVER_V8_FLAGS}`), `deno task ${task}`);
   }
   const root = await Deno.makeTempDir();
   const install = await new Deno.Command(Deno.execPath(), {
@@ -34,7 +34,7 @@ Deno.test("every launcher runs the server with the same V8 flags", async () => {
     stdout: "null",
     stderr: "null",
   }).output();
-  equal(install.code, 0);
-  match(await Deno.readTextFile(`${root}/bin/tabagent`), new RegExp(`--v8-flags=${SERVER_V8_FLAGS}`));
+  assert.equal(install.code, 0);
+  assert.match(await Deno.readTextFile(`${root}/bin/tabagent`), new RegExp(`--v8-flags=${SERVER_V8_FLAGS}`));
   await Deno.remove(root, { recursive: true });
 });

@@ -1,6 +1,6 @@
 /** End-to-end: memory through the real server process, over loopback HTTP, and the CLI commands. */
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals } from "../server/memory/_assert.ts";
+import assert from "node:assert/strict";
 import { runCli, startServer } from "./_server.ts";
 
 /** The CLI, as the memory tests call it. */
@@ -18,10 +18,10 @@ Deno.test("memory over HTTP: conversations, messages, search, stats, export/impo
     return { status: res.status, type: res.headers.get("content-type") ?? "", text, json: text ? tryJson(text) : null };
   };
   const ready = server.logs.map((line) => tryJson(line)).find((record) => record?.msg === "memory ready");
-  assert(ready?.grpc_address?.startsWith("unix:"), "the log names the gRPC address");
+  assert.ok(ready?.grpc_address?.startsWith("unix:"), "the log names the gRPC address");
 
   const created = await api("POST", "/v1/memory/conversations", { title: "Trip to Lyon" });
-  assertEquals(created.status, 201);
+  assert.deepEqual(created.status, 201);
   const id = created.json.id;
   const appended = await api("POST", `/v1/memory/conversations/${id}/messages`, {
     messages: [
@@ -29,58 +29,58 @@ Deno.test("memory over HTTP: conversations, messages, search, stats, export/impo
       { role: "assistant", content: "The 9:04 train reaches Lyon at 11:00", model: "tiny" },
     ],
   });
-  assertEquals(appended.status, 201);
-  assertEquals(appended.json.items.map((m: { role: string }) => m.role), ["user", "assistant"]);
+  assert.deepEqual(appended.status, 201);
+  assert.deepEqual(appended.json.items.map((m: { role: string }) => m.role), ["user", "assistant"]);
   const messageId = appended.json.items[1].id;
-  assertEquals((await api("GET", `/v1/memory/messages/${messageId}`)).json.model, "tiny");
+  assert.deepEqual((await api("GET", `/v1/memory/messages/${messageId}`)).json.model, "tiny");
   const page = await api("GET", `/v1/memory/conversations/${id}/messages?limit=1`);
-  assertEquals(page.json.items.length, 1);
+  assert.deepEqual(page.json.items.length, 1);
   const next = await api("GET", `/v1/memory/conversations/${id}/messages?limit=1&cursor=${page.json.next_cursor}`);
-  assertEquals(next.json.items[0].id, messageId);
-  assertEquals(next.json.next_cursor, null);
+  assert.deepEqual(next.json.items[0].id, messageId);
+  assert.deepEqual(next.json.next_cursor, null);
   const search = await api("GET", "/v1/memory/search?q=train%20lyon&limit=5");
-  assertEquals(search.status, 200);
-  assertEquals(search.json.hits.length, 2);
-  assert(search.json.hits[0].snippet.includes("**"));
-  assertEquals((await api("PATCH", `/v1/memory/conversations/${id}`, { title: "Lyon" })).json.title, "Lyon");
-  assertEquals((await api("GET", "/v1/memory/conversations")).json.items[0].id, id);
+  assert.deepEqual(search.status, 200);
+  assert.deepEqual(search.json.hits.length, 2);
+  assert.ok(search.json.hits[0].snippet.includes("**"));
+  assert.deepEqual((await api("PATCH", `/v1/memory/conversations/${id}`, { title: "Lyon" })).json.title, "Lyon");
+  assert.deepEqual((await api("GET", "/v1/memory/conversations")).json.items[0].id, id);
 
   // Bad input: the field is named; unknown ids are 404; too much content is 413.
   const bad = await api("POST", `/v1/memory/conversations/${id}/messages`, {
     messages: [{ role: "user", content: "ok" }, { role: "robot", content: "x" }],
   });
-  assertEquals(bad.status, 400);
-  assertEquals(bad.type, "application/problem+json");
-  assertEquals(bad.json.errors[0].field, "messages.1.role");
-  assertEquals((await api("GET", "/v1/memory/conversations/conv_nope")).status, 404);
-  assertEquals((await api("GET", "/v1/memory/messages/msg_424242")).status, 404);
-  assertEquals((await api("GET", "/v1/memory/conversations?limit=0")).json.errors[0].field, "limit");
-  assertEquals((await api("GET", "/v1/memory/conversations?cursor=abc")).status, 400);
+  assert.deepEqual(bad.status, 400);
+  assert.deepEqual(bad.type, "application/problem+json");
+  assert.deepEqual(bad.json.errors[0].field, "messages.1.role");
+  assert.deepEqual((await api("GET", "/v1/memory/conversations/conv_nope")).status, 404);
+  assert.deepEqual((await api("GET", "/v1/memory/messages/msg_424242")).status, 404);
+  assert.deepEqual((await api("GET", "/v1/memory/conversations?limit=0")).json.errors[0].field, "limit");
+  assert.deepEqual((await api("GET", "/v1/memory/conversations?cursor=abc")).status, 400);
   const huge = await api("POST", `/v1/memory/conversations/${id}/messages`, {
     messages: [{ role: "user", content: "x".repeat(5 * 1024 * 1024) }],
   });
-  assertEquals(huge.status, 413);
-  assertEquals((await fetch(`${server.url}/v1/memory/stats`)).status, 401);
+  assert.deepEqual(huge.status, 413);
+  assert.deepEqual((await fetch(`${server.url}/v1/memory/stats`)).status, 401);
 
   const stats = await api("GET", "/v1/memory/stats");
-  assertEquals([stats.json.conversations, stats.json.messages, stats.json.stores.length], [1, 2, 7]);
+  assert.deepEqual([stats.json.conversations, stats.json.messages, stats.json.stores.length], [1, 2, 7]);
 
   const exported = await api("GET", "/v1/memory/export");
-  assertEquals(exported.type, "application/x-ndjson");
-  assertEquals(exported.text.trim().split("\n").map((line) => JSON.parse(line).record), [
+  assert.deepEqual(exported.type, "application/x-ndjson");
+  assert.deepEqual(exported.text.trim().split("\n").map((line) => JSON.parse(line).record), [
     "conversation",
     "message",
     "message",
   ]);
   const reimport = await api("POST", "/v1/memory/import", exported.text, { "content-type": "application/x-ndjson" });
-  assertEquals(reimport.json.skipped, { conversation: 1, message: 2 });
+  assert.deepEqual(reimport.json.skipped, { conversation: 1, message: 2 });
 
   const backup = await api("POST", "/v1/memory/backup");
-  assertEquals(backup.status, 201);
-  assert(backup.json.dir.startsWith(`${server.dataDir}/backups/`));
-  assertEquals(backup.json.files.length, 7);
-  assertEquals((await api("DELETE", `/v1/memory/conversations/${id}`)).status, 204);
-  assertEquals((await api("GET", `/v1/memory/conversations/${id}`)).status, 404);
+  assert.deepEqual(backup.status, 201);
+  assert.ok(backup.json.dir.startsWith(`${server.dataDir}/backups/`));
+  assert.deepEqual(backup.json.files.length, 7);
+  assert.deepEqual((await api("DELETE", `/v1/memory/conversations/${id}`)).status, 204);
+  assert.deepEqual((await api("GET", `/v1/memory/conversations/${id}`)).status, 404);
   const damaged = `${server.dataDir}/damaged`;
   await Deno.mkdir(damaged);
   for await (const entry of Deno.readDir(backup.json.dir)) {
@@ -88,17 +88,17 @@ Deno.test("memory over HTTP: conversations, messages, search, stats, export/impo
   }
   await Deno.writeTextFile(`${damaged}/knowledge.db`, "garbage", { append: true });
   const refused = await api("POST", "/v1/memory/restore", { dir: damaged });
-  assertEquals(refused.status, 422);
-  assert(refused.json.detail.includes("knowledge.db"));
-  assertEquals((await api("GET", `/v1/memory/conversations/${id}`)).status, 404);
-  assertEquals((await api("POST", "/v1/memory/restore", { dir: "relative" })).json.errors[0].field, "dir");
-  assertEquals((await api("POST", "/v1/memory/restore", { dir: backup.json.dir })).status, 200);
-  assertEquals((await api("GET", `/v1/memory/conversations/${id}`)).json.title, "Lyon");
-  assertEquals((await api("GET", "/v1/memory/search?q=friday")).json.hits.length, 1);
+  assert.deepEqual(refused.status, 422);
+  assert.ok(refused.json.detail.includes("knowledge.db"));
+  assert.deepEqual((await api("GET", `/v1/memory/conversations/${id}`)).status, 404);
+  assert.deepEqual((await api("POST", "/v1/memory/restore", { dir: "relative" })).json.errors[0].field, "dir");
+  assert.deepEqual((await api("POST", "/v1/memory/restore", { dir: backup.json.dir })).status, 200);
+  assert.deepEqual((await api("GET", `/v1/memory/conversations/${id}`)).json.title, "Lyon");
+  assert.deepEqual((await api("GET", "/v1/memory/search?q=friday")).json.hits.length, 1);
 
   const doc = (await api("GET", "/api-doc/openapi.json")).json;
   for (const path of ["/v1/memory/conversations/{id}/messages", "/v1/memory/search", "/v1/memory/backup"]) {
-    assert(path in doc.paths, `${path} is documented`);
+    assert.ok(path in doc.paths, `${path} is documented`);
   }
 });
 
@@ -117,15 +117,15 @@ Deno.test("memory over HTTP with --memory-backend grpc goes through the Database
     headers,
     body: JSON.stringify({ messages: [{ role: "user", content: [{ type: "text", text: "over grpc" }] }] }),
   });
-  assertEquals(appended.status, 201);
+  assert.deepEqual(appended.status, 201);
   const hits = await (await fetch(`${server.url}/v1/memory/search?q=grpc`, { headers })).json();
-  assertEquals(hits.hits[0].message.content, [{ type: "text", text: "over grpc" }]);
+  assert.deepEqual(hits.hits[0].message.content, [{ type: "text", text: "over grpc" }]);
   const missing = await fetch(`${server.url}/v1/memory/conversations/conv_missing`, { headers });
-  assertEquals(missing.status, 404);
+  assert.deepEqual(missing.status, 404);
   await missing.body?.cancel();
   const ready = server.logs.map((line) => tryJson(line)).find((record) => record?.msg === "memory ready");
-  assertEquals(ready?.backend, "grpc");
-  assert(/^127\.0\.0\.1:\d+$/.test(ready?.grpc_address), ready?.grpc_address);
+  assert.deepEqual(ready?.backend, "grpc");
+  assert.ok(/^127\.0\.0\.1:\d+$/.test(ready?.grpc_address), ready?.grpc_address);
 });
 
 Deno.test("the server refuses to start on a damaged, foreign or newer database, naming the file", async () => {
@@ -162,11 +162,11 @@ Deno.test("the server refuses to start on a damaged, foreign or newer database, 
       await damage();
       const before = await Deno.readFile(`${db}/${name === "garbage" ? "conversations" : "knowledge"}.db`);
       const run = await tabagent("serve", "--mode", "http", "--no-ml", "--port", "0", "--data-dir", dataDir);
-      assertEquals(run.code, 1, `${name}: ${run.stderr}`);
-      assert(message.test(run.stderr), `${name}: ${run.stderr}`);
-      assert(run.stderr.includes(db), `${name}: the message names the file`);
+      assert.deepEqual(run.code, 1, `${name}: ${run.stderr}`);
+      assert.ok(message.test(run.stderr), `${name}: ${run.stderr}`);
+      assert.ok(run.stderr.includes(db), `${name}: the message names the file`);
       const after = await Deno.readFile(`${db}/${name === "garbage" ? "conversations" : "knowledge"}.db`);
-      assertEquals(after, before, `${name}: the file was left as it was`);
+      assert.deepEqual(after, before, `${name}: the file was left as it was`);
       for await (const entry of Deno.readDir(pristine)) {
         await Deno.copyFile(`${pristine}/${entry.name}`, `${db}/${entry.name}`);
       }
@@ -183,8 +183,8 @@ Deno.test("the server refuses to start on a damaged, foreign or newer database, 
       "--db-path",
       "/sys/tabagent_db",
     );
-    assertEquals(readOnly.code, 1);
-    assert(readOnly.stderr.includes("/sys/tabagent_db is not writable"), readOnly.stderr);
+    assert.deepEqual(readOnly.code, 1);
+    assert.ok(readOnly.stderr.includes("/sys/tabagent_db is not writable"), readOnly.stderr);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -203,28 +203,28 @@ Deno.test("tabagent backup and restore work on the files and through a running s
       });
       conversation = (await res.json()).id;
       const online = await tabagent("backup", `${dataDir}/online`, "--data-dir", dataDir);
-      assertEquals(online.code, 0, online.stderr);
-      assert(online.stdout.includes("via the server"), online.stdout);
+      assert.deepEqual(online.code, 0, online.stderr);
+      assert.ok(online.stdout.includes("via the server"), online.stdout);
       await server.stop();
     }
     const offline = await tabagent("backup", `${dataDir}/offline`, "--data-dir", dataDir);
-    assertEquals(offline.code, 0, offline.stderr);
-    assert(offline.stdout.includes("7 stores") && offline.stdout.includes("via the files"), offline.stdout);
+    assert.deepEqual(offline.code, 0, offline.stderr);
+    assert.ok(offline.stdout.includes("7 stores") && offline.stdout.includes("via the files"), offline.stdout);
     const manifest = JSON.parse(await Deno.readTextFile(`${dataDir}/offline/manifest.json`));
-    assertEquals(manifest.files.length, 7);
+    assert.deepEqual(manifest.files.length, 7);
 
     await Deno.writeTextFile(`${dataDir}/offline/meta.db`, "x", { append: true });
     const refused = await tabagent("restore", `${dataDir}/offline`, "--data-dir", dataDir);
-    assertEquals(refused.code, 1);
-    assert(refused.stderr.includes("meta.db") && refused.stderr.includes("not changed"), refused.stderr);
-    assertEquals((await tabagent("restore", "--data-dir", dataDir)).code, 2);
+    assert.deepEqual(refused.code, 1);
+    assert.ok(refused.stderr.includes("meta.db") && refused.stderr.includes("not changed"), refused.stderr);
+    assert.deepEqual((await tabagent("restore", "--data-dir", dataDir)).code, 2);
 
     await Deno.remove(`${dataDir}/tabagent_db`, { recursive: true });
     const restored = await tabagent("restore", `${dataDir}/online`, "--data-dir", dataDir);
-    assertEquals(restored.code, 0, restored.stderr);
+    assert.deepEqual(restored.code, 0, restored.stderr);
     await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml"] });
     const res = await fetch(`${server.url}/v1/memory/conversations/${conversation}`, { headers: server.auth });
-    assertEquals((await res.json()).title, "keep me");
+    assert.deepEqual((await res.json()).title, "keep me");
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -273,8 +273,41 @@ Deno.test("an import larger than the default body limit is accepted up to the im
     body: lines.join("\n"),
   });
   const body = await res.json();
-  assertEquals(res.status, 200, JSON.stringify(body));
-  assertEquals(body.imported, { conversation: 1, message: 3 });
+  assert.deepEqual(res.status, 200, JSON.stringify(body));
+  assert.deepEqual(body.imported, { conversation: 1, message: 3 });
+});
+
+Deno.test("a streamed import with a bad line in the middle answers problem+json naming the line and writes nothing", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const now = new Date().toISOString();
+  const line = (i: number) =>
+    i === 500 ? '{"record":"conversation","id":"bad line"' : JSON.stringify({
+      record: "conversation",
+      id: `conv_stream_${i}`,
+      title: `streamed ${i}`,
+      metadata: null,
+      created_at: now,
+      updated_at: now,
+    });
+  // A body without Content-Length, sent a hundred lines a chunk as the server reads it.
+  let next = 1;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (next > 1_000) return controller.close();
+      const lines = Array.from({ length: 100 }, () => line(next++));
+      controller.enqueue(new TextEncoder().encode(lines.join("\n") + "\n"));
+    },
+  });
+  const res = await fetch(`${server.url}/v1/memory/import`, {
+    method: "POST",
+    headers: { ...server.auth, "content-type": "application/x-ndjson" },
+    body,
+  });
+  assert.deepEqual([res.status, res.headers.get("content-type")], [400, "application/problem+json"]);
+  const problem = await res.json();
+  assert.deepEqual([problem.code, problem.errors[0].field], ["validation_failed", "line 500"]);
+  const stats = await fetch(`${server.url}/v1/memory/stats`, { headers: server.auth });
+  assert.deepEqual((await stats.json()).conversations, 0);
 });
 
 Deno.test("memory over HTTP: messages are embedded in the background and POST /v1/memory/query finds them by meaning", async () => {
@@ -299,23 +332,23 @@ Deno.test("memory over HTTP: messages are embedded in the background and POST /v
   // the embedding writer works through the queue in the background; stats show the backlog
   const embedded = async (count: number) => {
     for (let tries = 0; (await api("GET", "/v1/memory/stats")).json.embeddings < count; tries++) {
-      assert(tries < 600, `not embedded: ${server.logs.filter((l) => /warn|error/.test(l)).slice(-3)}`);
+      assert.ok(tries < 600, `not embedded: ${server.logs.filter((l) => /warn|error/.test(l)).slice(-3)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assertEquals((await api("GET", "/v1/memory/stats")).json.pending_embeddings, 0);
+    assert.deepEqual((await api("GET", "/v1/memory/stats")).json.pending_embeddings, 0);
   };
   await embedded(3);
   const found = await api("POST", "/v1/memory/query", { query: "tell me about our pet dog", k: 2 });
-  assertEquals(found.status, 200);
-  assertEquals(found.json.used.vector, true);
-  assertEquals(found.json.hits[0].id, appended.items[0].id);
-  assert(found.json.hits[0].vector_rank === 1 && found.json.hits[0].keyword_rank === null);
+  assert.deepEqual(found.status, 200);
+  assert.deepEqual(found.json.used.vector, true);
+  assert.deepEqual(found.json.hits[0].id, appended.items[0].id);
+  assert.ok(found.json.hits[0].vector_rank === 1 && found.json.hits[0].keyword_rank === null);
 
   for (const bad of [{ query: "" }, { query: "dog", k: 100_000 }, { query: "dog", vector: [0.5, 0.5] }, { k: 3 }]) {
     const refused = await api("POST", "/v1/memory/query", bad);
-    assertEquals([refused.status, refused.type], [400, "application/problem+json"], JSON.stringify(bad));
+    assert.deepEqual([refused.status, refused.type], [400, "application/problem+json"], JSON.stringify(bad));
   }
-  assert("/v1/memory/query" in (await api("GET", "/api-doc/openapi.json")).json.paths);
+  assert.ok("/v1/memory/query" in (await api("GET", "/api-doc/openapi.json")).json.paths);
 
   // a page brought into the chat is kept, embedded, found by meaning and cited by URL; then forgotten
   const page = await api("POST", "/v1/memory/documents", {
@@ -324,17 +357,17 @@ Deno.test("memory over HTTP: messages are embedded in the background and POST /v
     title: "Living with a retired racing dog",
     text: "Retired racing greyhounds are gentle and sleep most of the day. They need a coat in winter.",
   });
-  assertEquals(page.status, 201);
+  assert.deepEqual(page.status, 201);
   await embedded(4);
   const read = await api("POST", "/v1/memory/query", {
     query: "what did I read about dogs in cold weather?",
     stores: ["documents"],
   });
-  assertEquals(read.json.hits[0].document.url, "https://example.org/greyhounds");
-  assertEquals(
+  assert.deepEqual(read.json.hits[0].document.url, "https://example.org/greyhounds");
+  assert.deepEqual(
     (await fetch(`${server.url}/v1/memory/documents/${page.json.id}`, { method: "DELETE", headers: server.auth }))
       .status,
     204,
   );
-  assertEquals((await api("GET", `/v1/memory/documents/${page.json.id}`)).status, 404);
+  assert.deepEqual((await api("GET", `/v1/memory/documents/${page.json.id}`)).status, 404);
 });

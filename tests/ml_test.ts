@@ -3,7 +3,7 @@
  * (embeddings, vision, chat) go through gRPC to it. Faults: SIGKILL mid-request, a breaker that
  * opens, the server SIGKILLed (no orphan), and a remote worker fetching model files over HTTP.
  */
-import { deepEqual as equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { MlClient } from "../server/ml/mod.ts";
 import { connectWeriftClient } from "../server/webrtc/_werift_client.ts";
 import { astronautJpeg720p } from "./_astronaut.ts";
@@ -30,7 +30,7 @@ interface WorkerInfo {
 
 async function workers(server: TestServer): Promise<WorkerInfo[]> {
   const res = await fetch(`${server.url}/v1/ml`, { headers: server.auth });
-  equal(res.status, 200);
+  assert.deepEqual(res.status, 200);
   return (await res.json()).workers;
 }
 
@@ -81,7 +81,7 @@ print(json.dumps(model.encode(json.loads(sys.argv[1]), normalize_embeddings=True
     stdout: "piped",
     stderr: "piped",
   }).output();
-  ok(out.success, new TextDecoder().decode(out.stderr));
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
@@ -96,22 +96,22 @@ Deno.test({
       await t.step("health reports the ML component ready", async () => {
         const body = await (await fetch(`${server.url}/v1/health`)).json();
         const ml = body.components.find((c: { name: string }) => c.name === "ml");
-        equal(ml.state, "ready", ml.detail);
-        equal(body.status, "ready");
+        assert.deepEqual(ml.state, "ready", ml.detail);
+        assert.deepEqual(body.status, "ready");
       });
 
       await t.step("embeddings: paraphrases score higher, equal to sentence-transformers", async () => {
         const res = await post(server, "/v1/embeddings", { model: MINILM, input: SENTENCES });
-        equal(res.status, 200, await res.clone().text());
+        assert.deepEqual(res.status, 200, await res.clone().text());
         const body = await res.json();
-        equal(body.object, "list");
+        assert.deepEqual(body.object, "list");
         const vectors: number[][] = body.data.map((d: { embedding: number[] }) => d.embedding);
-        equal(vectors[0].length, 384);
-        ok(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.3);
-        ok(body.usage.prompt_tokens > SENTENCES.length);
+        assert.deepEqual(vectors[0].length, 384);
+        assert.ok(cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.3);
+        assert.ok(body.usage.prompt_tokens > SENTENCES.length);
         const direct = await sentenceTransformersDirectly(SENTENCES);
         for (let i = 0; i < direct.length; i++) {
-          for (let j = 0; j < 384; j++) ok(Math.abs(vectors[i][j] - direct[i][j]) < 1e-5, `vector ${i}[${j}]`);
+          for (let j = 0; j < 384; j++) assert.ok(Math.abs(vectors[i][j] - direct[i][j]) < 1e-5, `vector ${i}[${j}]`);
         }
       });
 
@@ -122,20 +122,20 @@ Deno.test({
           headers: { ...server.auth, "content-type": "image/png" },
           body: png,
         });
-        equal(raw.status, 200, await raw.clone().text());
+        assert.deepEqual(raw.status, 200, await raw.clone().text());
         const body = await raw.json();
-        equal([body.width, body.height], [512, 512]);
-        equal(body.detections.length, 1);
+        assert.deepEqual([body.width, body.height], [512, 512]);
+        assert.deepEqual(body.detections.length, 1);
         const { box } = body.detections[0];
-        ok(Math.abs(box.x - 0.35) < 0.03 && Math.abs(box.y - 0.16) < 0.03, JSON.stringify(box));
-        ok(Math.abs(box.width - 0.19) < 0.03 && Math.abs(box.height - 0.19) < 0.03, JSON.stringify(box));
-        ok(body.timings.inference_ms > 0 && body.timings.total_ms >= body.timings.inference_ms);
+        assert.ok(Math.abs(box.x - 0.35) < 0.03 && Math.abs(box.y - 0.16) < 0.03, JSON.stringify(box));
+        assert.ok(Math.abs(box.width - 0.19) < 0.03 && Math.abs(box.height - 0.19) < 0.03, JSON.stringify(box));
+        assert.ok(body.timings.inference_ms > 0 && body.timings.total_ms >= body.timings.inference_ms);
         const json = await post(server, "/v1/vision/detect", {
           image: `data:image/png;base64,${btoa(Array.from(png, (b) => String.fromCharCode(b)).join(""))}`,
           task: ["faces", "pose"],
         });
         const both = await json.json();
-        equal(both.detections.map((d: { task: string }) => d.task).sort(), ["faces", "pose"]);
+        assert.deepEqual(both.detections.map((d: { task: string }) => d.task).sort(), ["faces", "pose"]);
       });
 
       await t.step("vision: bad input gets problem+json", async () => {
@@ -144,23 +144,23 @@ Deno.test({
           headers: { ...server.auth, "content-type": "application/octet-stream" },
           body: new TextEncoder().encode("this is not an image"),
         });
-        equal(notImage.status, 415);
-        equal(notImage.headers.get("content-type"), "application/problem+json");
-        equal((await notImage.json()).code, "unsupported_media_type");
+        assert.deepEqual(notImage.status, 415);
+        assert.deepEqual(notImage.headers.get("content-type"), "application/problem+json");
+        assert.deepEqual((await notImage.json()).code, "unsupported_media_type");
         const empty = await fetch(`${server.url}/v1/vision/detect`, {
           method: "POST",
           headers: { ...server.auth, "content-type": "image/png" },
           body: new Uint8Array(0),
         });
-        equal(empty.status, 400);
+        assert.deepEqual(empty.status, 400);
         await empty.body?.cancel();
         const task = await fetch(`${server.url}/v1/vision/detect?task=ears`, {
           method: "POST",
           headers: { ...server.auth, "content-type": "image/png" },
           body: new Uint8Array([1, 2, 3]),
         });
-        equal(task.status, 400);
-        equal((await task.json()).code, "validation_failed");
+        assert.deepEqual(task.status, 400);
+        assert.deepEqual((await task.json()).code, "validation_failed");
       });
 
       await t.step("chat: a Transformers model streams through the service", async () => {
@@ -171,20 +171,20 @@ Deno.test({
           temperature: 0,
         };
         const whole = await (await post(server, "/v1/chat/completions", request)).json();
-        equal(whole.object, "chat.completion");
-        ok(whole.usage.completion_tokens >= 1 && whole.usage.completion_tokens <= 8);
+        assert.deepEqual(whole.object, "chat.completion");
+        assert.ok(whole.usage.completion_tokens >= 1 && whole.usage.completion_tokens <= 8);
         const stream = await post(server, "/v1/chat/completions", {
           ...request,
           stream: true,
           stream_options: { include_usage: true },
         });
-        ok(stream.headers.get("content-type")?.startsWith("text/event-stream"));
+        assert.ok(stream.headers.get("content-type")?.startsWith("text/event-stream"));
         const frames = (await stream.text()).split("\n\n").filter((f) => f.startsWith("data: "));
-        equal(frames.at(-1), "data: [DONE]");
+        assert.deepEqual(frames.at(-1), "data: [DONE]");
         const chunks = frames.slice(0, -1).map((f) => JSON.parse(f.slice(6)));
         const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
-        equal(text, whole.choices[0].message.content);
-        equal(chunks.at(-1).usage.completion_tokens, whole.usage.completion_tokens);
+        assert.deepEqual(text, whole.choices[0].message.content);
+        assert.deepEqual(chunks.at(-1).usage.completion_tokens, whole.usage.completion_tokens);
       });
 
       await t.step("an aborted HTTP request stops the generation in Python", async () => {
@@ -201,7 +201,7 @@ Deno.test({
           }, { signal: controller.signal });
           const reader = res.body!.getReader();
           await reader.read();
-          equal((await client.status()).in_flight, 1);
+          assert.deepEqual((await client.status()).in_flight, 1);
           controller.abort();
           await reader.cancel().catch(() => {});
           await until("Python to stop generating", async () => (await client.status()).in_flight === 0);
@@ -224,24 +224,24 @@ Deno.test({
         await until("the request to reach the worker", async () => (await workers(server))[0].inFlight === 1);
         Deno.kill(before.pid!, "SIGKILL");
         const failed = await pending;
-        equal(failed.status, 503);
-        equal(failed.headers.get("content-type"), "application/problem+json");
-        equal((await failed.json()).code, "unavailable");
+        assert.deepEqual(failed.status, 503);
+        assert.deepEqual(failed.headers.get("content-type"), "application/problem+json");
+        assert.deepEqual((await failed.json()).code, "unavailable");
         await until("the worker to serve again", async () => {
           const [w] = await workers(server);
           return w.state === "ready" && w.pid !== before.pid;
         });
         const [after] = await workers(server);
-        equal(after.restarts, before.restarts + 1);
+        assert.deepEqual(after.restarts, before.restarts + 1);
         const again = await detect();
-        equal(again.status, 200);
-        equal((await again.json()).detections.length, 1);
+        assert.deepEqual(again.status, 200);
+        assert.deepEqual((await again.json()).detections.length, 1);
       });
 
       await t.step("the server SIGKILLed leaves no Python process behind", async () => {
         const [worker] = await workers(server);
-        ok(alive(worker.pid!));
-        equal(await server.stop("SIGKILL"), 137);
+        assert.ok(alive(worker.pid!));
+        assert.deepEqual(await server.stop("SIGKILL"), 137);
         await until("the worker to notice its lifeline closed", () => Promise.resolve(!alive(worker.pid!)), 15_000);
       });
     } finally {
@@ -261,18 +261,18 @@ Deno.test({
       return body.components.find((c: { name: string }) => c.name === "ml").detail?.includes("breaker open");
     });
     const health = await fetch(`${server.url}/v1/health`);
-    equal(health.status, 200);
-    equal((await health.json()).status, "degraded");
+    assert.deepEqual(health.status, 200);
+    assert.deepEqual((await health.json()).status, "degraded");
     const models = await fetch(`${server.url}/v1/models`, { headers: server.auth });
-    equal(models.status, 200);
+    assert.deepEqual(models.status, 200);
     await models.body?.cancel();
     const detect = await fetch(`${server.url}/v1/vision/detect`, {
       method: "POST",
       headers: { ...server.auth, "content-type": "image/png" },
       body: await Deno.readFile(ASTRONAUT_PNG),
     });
-    equal(detect.status, 503);
-    equal((await detect.json()).code, "unavailable");
+    assert.deepEqual(detect.status, 503);
+    assert.deepEqual((await detect.json()).code, "unavailable");
   },
 });
 
@@ -306,18 +306,18 @@ Deno.test({
         args: ["--mode", "http", "--ml-worker", address, "--model-cache-path", cache.path],
       });
       const [remote] = await workers(server);
-      equal([remote.name, remote.state], ["remote-0", "ready"]);
+      assert.deepEqual([remote.name, remote.state], ["remote-0", "ready"]);
       const res = await post(server, "/v1/chat/completions", {
         model: FIXTURE_MODELS.transformers,
         messages: [{ role: "user", content: "hi" }],
         max_tokens: 4,
       });
-      equal(res.status, 200, await res.clone().text());
-      equal((await res.json()).object, "chat.completion");
+      assert.deepEqual(res.status, 200, await res.clone().text());
+      assert.deepEqual((await res.json()).object, "chat.completion");
       const fetched = await Deno.readFile(`${fetchCache}/tabagent--tiny-transformers/model.safetensors`);
       const original = await Deno.readFile(`${cache.path}/tabagent--tiny-transformers/model.safetensors`);
-      equal(fetched.byteLength, original.byteLength);
-      ok(fetched.every((b, i) => b === original[i]));
+      assert.deepEqual(fetched.byteLength, original.byteLength);
+      assert.ok(fetched.every((b, i) => b === original[i]));
     } finally {
       await worker.stdin.close();
       await worker.status;
@@ -339,14 +339,14 @@ Deno.test({
       const jpeg = await Deno.readFile(await astronautJpeg720p());
       client.sendFrame({ seq: 1, captureTimeMs: Date.now(), width: 1280, height: 720, format: "jpeg" }, jpeg);
       const reply = await client.next((m) => m.type === "result" || m.type === "error");
-      ok(reply.type === "result", JSON.stringify(reply));
-      equal(reply.seq, 1);
-      equal(reply.model, "mediapipe/face_detection_short_range");
-      equal(reply.detections.length, 1);
+      assert.ok(reply.type === "result", JSON.stringify(reply));
+      assert.deepEqual(reply.seq, 1);
+      assert.deepEqual(reply.model, "mediapipe/face_detection_short_range");
+      assert.deepEqual(reply.detections.length, 1);
       const face = reply.detections[0];
       // The face sits in the middle third of the 16:9 frame (the square photo is pasted at x 280..1000).
-      ok(face.box.x > 0.25 && face.box.x + face.box.width < 0.75, JSON.stringify(face.box));
-      ok(reply.timings.inference_ms! > 0);
+      assert.ok(face.box.x > 0.25 && face.box.x + face.box.width < 0.75, JSON.stringify(face.box));
+      assert.ok(reply.timings.inference_ms! > 0);
     } finally {
       await client.close();
     }

@@ -2,7 +2,7 @@
  * `tabagent models pull` as real processes against the loopback Hub stub: a `kill -9` mid-download
  * resumes without fetching finished chunks again, and two processes pulling one file fetch it once.
  */
-import { deepEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { pseudoRandomBytes, startHubStub } from "./hub_stub/mod.ts";
 import { runCli } from "./_server.ts";
 
@@ -38,28 +38,31 @@ Deno.test("kill -9 during a pull, then pull again: only the missing chunks are f
   try {
     const dest = `${dataDir}/models/org--big-GGUF/${FILE}`;
     hub.faults.bytesPerSecond = 256 * 1024; // per connection: the pull takes a few seconds
+    // Each write of the pull's state file is an event here: the kill comes after 1 MiB is saved.
+    using watcher = Deno.watchFs(dataDir);
+    const changes = watcher[Symbol.asyncIterator]();
     const first = pull(dataDir, hub.hubUrl);
     while (await savedBytes(`${dest}.partial.json`) < 1024 * 1024) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if ((await changes.next()).done) throw new Error("stopped watching before the pull saved 1 MiB");
     }
     first.kill("SIGKILL");
     const status = await first.status;
-    equal(status.signal, "SIGKILL");
+    assert.equal(status.signal, "SIGKILL");
     await first.stdout.cancel();
     await first.stderr.cancel();
     const saved = await savedBytes(`${dest}.partial.json`);
-    assert(saved > 0 && saved < CONTENT.length, `saved ${saved}`);
+    assert.ok(saved > 0 && saved < CONTENT.length, `saved ${saved}`);
 
     hub.faults.bytesPerSecond = undefined;
     hub.resetCounters();
     const second = await pull(dataDir, hub.hubUrl).output();
-    equal(second.code, 0, new TextDecoder().decode(second.stderr));
+    assert.equal(second.code, 0, new TextDecoder().decode(second.stderr));
     // Exactly the bytes the saved chunk state lacked were fetched again.
-    equal(hub.served.get(FILE), CONTENT.length - saved);
-    assertEquals(await Deno.readFile(dest), CONTENT);
+    assert.equal(hub.served.get(FILE), CONTENT.length - saved);
+    assert.deepEqual(await Deno.readFile(dest), CONTENT);
     const manifest = JSON.parse(await Deno.readTextFile(`${dataDir}/models/org--big-GGUF/.tabagent-manifest.json`));
-    equal(manifest.complete, true);
-    equal(manifest.files[0].sha256, hub.sha256Of(ID, FILE));
+    assert.equal(manifest.complete, true);
+    assert.equal(manifest.files[0].sha256, hub.sha256Of(ID, FILE));
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -71,10 +74,10 @@ Deno.test("two processes pulling the same model fetch each byte once", async () 
   try {
     hub.faults.bytesPerSecond = 1024 * 1024;
     const [a, b] = await Promise.all([pull(dataDir, hub.hubUrl).output(), pull(dataDir, hub.hubUrl).output()]);
-    equal(a.code, 0, new TextDecoder().decode(a.stderr));
-    equal(b.code, 0, new TextDecoder().decode(b.stderr));
-    equal(hub.served.get(FILE), CONTENT.length);
-    assertEquals(await Deno.readFile(`${dataDir}/models/org--big-GGUF/${FILE}`), CONTENT);
+    assert.equal(a.code, 0, new TextDecoder().decode(a.stderr));
+    assert.equal(b.code, 0, new TextDecoder().decode(b.stderr));
+    assert.equal(hub.served.get(FILE), CONTENT.length);
+    assert.deepEqual(await Deno.readFile(`${dataDir}/models/org--big-GGUF/${FILE}`), CONTENT);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -105,21 +108,21 @@ Deno.test("login checks the token with the Hub, stores it 0600 without printing 
   };
   try {
     const wrong = await login("hf_wrongwrongwrongwrong");
-    equal(wrong.code, 1);
-    assert(!wrong.text.includes("hf_wrongwrongwrongwrong"));
+    assert.equal(wrong.code, 1);
+    assert.ok(!wrong.text.includes("hf_wrongwrongwrongwrong"));
     const right = await login(hub.token);
-    equal(right.code, 0, right.text);
-    assert(!right.text.includes(hub.token), "the token is never printed");
+    assert.equal(right.code, 0, right.text);
+    assert.ok(!right.text.includes(hub.token), "the token is never printed");
     const info = await Deno.stat(`${dataDir}/hf_token`);
-    equal(info.mode! & 0o777, 0o600);
+    assert.equal(info.mode! & 0o777, 0o600);
     const pulled = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--config", CONFIG, MAIN, "models", "pull", "org/private", "--local", "--data-dir", dataDir],
       env: { HF_ENDPOINT: hub.hubUrl },
       stdin: "null",
     }).output();
-    equal(pulled.code, 0, new TextDecoder().decode(pulled.stderr));
-    assert(!new TextDecoder().decode(pulled.stderr).includes(hub.token));
-    assertEquals(hub.cdnAuthorizations, [], "the CDN never sees the token");
+    assert.equal(pulled.code, 0, new TextDecoder().decode(pulled.stderr));
+    assert.ok(!new TextDecoder().decode(pulled.stderr).includes(hub.token));
+    assert.deepEqual(hub.cdnAuthorizations, [], "the CDN never sees the token");
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -132,12 +135,12 @@ Deno.test("offline 'models list' shows a GGUF copied into the cache by hand as d
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeFile(`${dir}/smollm2-135m-instruct-q4_1.gguf`, new Uint8Array(1 << 20));
     const table = await runCli(["models", "list", "--local", "--data-dir", dataDir]);
-    equal(table.code, 0, table.stderr);
+    assert.equal(table.code, 0, table.stderr);
     const row = table.stdout.split("\n").find((line) => line.startsWith("HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"));
-    assert(row?.endsWith("downloaded"), row);
+    assert.ok(row?.endsWith("downloaded"), row);
     const json = await runCli(["models", "list", "--local", "--json", "--data-dir", dataDir]);
     const model = JSON.parse(json.stdout).data.find((m: { id: string }) => m.id.startsWith("HuggingFaceTB/"));
-    equal(model.downloaded, true);
+    assert.equal(model.downloaded, true);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

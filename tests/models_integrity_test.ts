@@ -3,7 +3,7 @@
  * it again when its bytes differ, the manifest's sha256 is not served as the ETag of changed bytes,
  * and `POST /v1/models/{id}/verify` and `tabagent models verify` re-hash everything.
  */
-import { deepEqual as assertEquals, equal, notEqual, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { runCli, startServer } from "./_server.ts";
 import { pseudoRandomBytes, startHubStub } from "./hub_stub/mod.ts";
 
@@ -35,7 +35,7 @@ Deno.test("a damaged model file is re-hashed, re-fetched, not served with the ma
     const progress = await (await api(start.progress_url, { headers: { accept: "application/json" } })).json();
     if (progress.state === "done") return progress;
     const text = await (await api(start.progress_url)).text();
-    assert(text.includes("event: done"), text);
+    assert.ok(text.includes("event: done"), text);
   };
   const etag = async () => {
     const res = await api(`/v1/models/${ID}/files/${FILE}`, { method: "HEAD" });
@@ -46,38 +46,38 @@ Deno.test("a damaged model file is re-hashed, re-fetched, not served with the ma
   const sha = `"${hub.sha256Of(ID, FILE)}"`;
 
   await pull();
-  equal(hub.served.get(FILE), WEIGHTS.length);
-  equal(await etag(), sha);
+  assert.equal(hub.served.get(FILE), WEIGHTS.length);
+  assert.equal(await etag(), sha);
   const verified = await (await api(`/v1/models/${ID}/verify`, { method: "POST" })).json();
-  assertEquals([verified.ok, verified.files[0].state, verified.hashed_bytes], [true, "ok", WEIGHTS.length]);
+  assert.deepEqual([verified.ok, verified.files[0].state, verified.hashed_bytes], [true, "ok", WEIGHTS.length]);
 
   // Damaged in place, same size: not served under the sha256 of other bytes, and re-fetched by a pull.
   await damage(path);
-  notEqual(await etag(), sha);
+  assert.notEqual(await etag(), sha);
   await pull();
-  equal(hub.served.get(FILE), 2 * WEIGHTS.length, "the damaged file was fetched again");
-  assertEquals(await Deno.readFile(path), WEIGHTS);
-  equal(await etag(), sha);
+  assert.equal(hub.served.get(FILE), 2 * WEIGHTS.length, "the damaged file was fetched again");
+  assert.deepEqual(await Deno.readFile(path), WEIGHTS);
+  assert.equal(await etag(), sha);
 
   // verify re-hashes everything and marks the model incomplete until a pull repairs it.
   await damage(path);
   const res = await api(`/v1/models/${ID}/verify`, { method: "POST" });
-  equal(res.status, 200);
+  assert.equal(res.status, 200);
   const report = await res.json();
-  equal(report.ok, false);
-  equal(report.files[0].state, "damaged");
-  notEqual(report.files[0].actual_sha256, report.files[0].sha256);
-  equal((await (await api(`/v1/models/${ID}`)).json()).downloaded, false);
+  assert.equal(report.ok, false);
+  assert.equal(report.files[0].state, "damaged");
+  assert.notEqual(report.files[0].actual_sha256, report.files[0].sha256);
+  assert.equal((await (await api(`/v1/models/${ID}`)).json()).downloaded, false);
 
   const cli = await runCli(["models", "verify", ID, "--data-dir", server.dataDir, "--port", new URL(server.url).port]);
-  equal(cli.code, 1, cli.stderr);
-  assert(cli.stdout.includes(`damaged  ${ID}/${FILE}`), cli.stdout);
+  assert.equal(cli.code, 1, cli.stderr);
+  assert.ok(cli.stdout.includes(`damaged  ${ID}/${FILE}`), cli.stdout);
 
   await pull();
-  equal(hub.served.get(FILE), 3 * WEIGHTS.length);
+  assert.equal(hub.served.get(FILE), 3 * WEIGHTS.length);
   const repaired = await runCli(["models", "verify", "--data-dir", server.dataDir, "--port", new URL(server.url).port]);
-  equal(repaired.code, 0, repaired.stderr + repaired.stdout);
-  assert(repaired.stdout.includes(`ok       ${ID}`), repaired.stdout);
+  assert.equal(repaired.code, 0, repaired.stderr + repaired.stdout);
+  assert.ok(repaired.stdout.includes(`ok       ${ID}`), repaired.stdout);
 });
 
 Deno.test("tabagent models verify works on the cache without a server", async () => {
@@ -86,14 +86,14 @@ Deno.test("tabagent models verify works on the cache without a server", async ()
   try {
     const env = { HF_ENDPOINT: hub.hubUrl };
     const pulled = await runCli(["models", "pull", ID, "--local", "--data-dir", dataDir], env);
-    equal(pulled.code, 0, pulled.stderr);
+    assert.equal(pulled.code, 0, pulled.stderr);
     const ok = await runCli(["models", "verify", "--local", "--data-dir", dataDir]);
-    equal(ok.code, 0, ok.stderr);
-    assert(ok.stdout.includes(`ok       ${ID}`), ok.stdout);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(ok.stdout.includes(`ok       ${ID}`), ok.stdout);
     await damage(`${dataDir}/models/org--tiny-GGUF/${FILE}`);
     const bad = await runCli(["models", "verify", ID, "--local", "--data-dir", dataDir]);
-    equal(bad.code, 1);
-    assert(bad.stdout.includes("damaged"), bad.stdout);
+    assert.equal(bad.code, 1);
+    assert.ok(bad.stdout.includes("damaged"), bad.stdout);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -2,7 +2,7 @@
  * Models end to end: the real server process pulls from a loopback Hub-protocol stub, streams
  * progress as SSE, lists, serves files with Range, cancels and deletes.
  */
-import { deepEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { startServer } from "./_server.ts";
 import { pseudoRandomBytes, startHubStub } from "./hub_stub/mod.ts";
 
@@ -61,66 +61,66 @@ Deno.test("pull over HTTP: SSE progress to done, listed as downloaded, files ser
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "org/tiny-GGUF" }),
   });
-  equal(start.status, 202);
+  assert.equal(start.status, 202);
   const { job, progress_url } = await start.json();
   const events = await readEvents(await env.api(progress_url, { headers: { accept: "text/event-stream" } }));
   const last = events.at(-1)!;
-  equal(last.event, "done");
-  equal(last.data.bytes, WEIGHTS.length);
-  equal(last.data.total, WEIGHTS.length);
+  assert.equal(last.event, "done");
+  assert.equal(last.data.bytes, WEIGHTS.length);
+  assert.equal(last.data.total, WEIGHTS.length);
   // Only the default quantisation was fetched, once.
-  assertEquals((last.data.files as { path: string }[]).map((f) => f.path), ["tiny-q4_k_m.gguf"]);
-  equal(env.hub.served.get("tiny-q4_k_m.gguf"), WEIGHTS.length);
-  equal(env.hub.served.get("tiny-q8_0.gguf"), undefined);
-  assertEquals(env.hub.cdnAuthorizations, []);
+  assert.deepEqual((last.data.files as { path: string }[]).map((f) => f.path), ["tiny-q4_k_m.gguf"]);
+  assert.equal(env.hub.served.get("tiny-q4_k_m.gguf"), WEIGHTS.length);
+  assert.equal(env.hub.served.get("tiny-q8_0.gguf"), undefined);
+  assert.deepEqual(env.hub.cdnAuthorizations, []);
 
   const list = await (await env.api("/v1/models")).json();
-  equal(list.object, "list");
+  assert.equal(list.object, "list");
   const model = list.data.find((m: { id: string }) => m.id === "org/tiny-GGUF");
-  assert(model, "pulled model is listed");
-  equal(model.object, "model");
-  equal(model.downloaded, true);
-  equal(model.loaded, false);
-  equal(model.owned_by, "org");
-  equal(model.task, "text-generation");
-  assert(model.size >= WEIGHTS.length);
-  assert(list.data.some((m: { in_catalog: boolean; downloaded: boolean }) => m.in_catalog && !m.downloaded));
+  assert.ok(model, "pulled model is listed");
+  assert.equal(model.object, "model");
+  assert.equal(model.downloaded, true);
+  assert.equal(model.loaded, false);
+  assert.equal(model.owned_by, "org");
+  assert.equal(model.task, "text-generation");
+  assert.ok(model.size >= WEIGHTS.length);
+  assert.ok(list.data.some((m: { in_catalog: boolean; downloaded: boolean }) => m.in_catalog && !m.downloaded));
 
   for (const path of ["/v1/models/org/tiny-GGUF", "/v1/models/org%2Ftiny-GGUF"]) {
     const one = await env.api(path);
-    equal(one.status, 200, path);
-    equal((await one.json()).revision, env.hub.commitOf("org/tiny-GGUF"));
+    assert.equal(one.status, 200, path);
+    assert.equal((await one.json()).revision, env.hub.commitOf("org/tiny-GGUF"));
   }
 
   const ranged = await env.api("/v1/models/org/tiny-GGUF/files/tiny-q4_k_m.gguf", {
     headers: { range: "bytes=100-199" },
   });
-  equal(ranged.status, 206);
-  equal(ranged.headers.get("content-range"), `bytes 100-199/${WEIGHTS.length}`);
-  equal(ranged.headers.get("etag"), `"${env.hub.sha256Of("org/tiny-GGUF", "tiny-q4_k_m.gguf")}"`);
-  assertEquals(new Uint8Array(await ranged.arrayBuffer()), WEIGHTS.slice(100, 200));
+  assert.equal(ranged.status, 206);
+  assert.equal(ranged.headers.get("content-range"), `bytes 100-199/${WEIGHTS.length}`);
+  assert.equal(ranged.headers.get("etag"), `"${env.hub.sha256Of("org/tiny-GGUF", "tiny-q4_k_m.gguf")}"`);
+  assert.deepEqual(new Uint8Array(await ranged.arrayBuffer()), WEIGHTS.slice(100, 200));
   const whole = await env.api("/v1/models/org/tiny-GGUF/files/tiny-q4_k_m.gguf");
-  assertEquals(new Uint8Array(await whole.arrayBuffer()), WEIGHTS);
+  assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), WEIGHTS);
 
   // The cache layout other modules scan.
   const dir = `${env.server.dataDir}/models/org--tiny-GGUF`;
-  assertEquals(await Deno.readFile(`${dir}/tiny-q4_k_m.gguf`), WEIGHTS);
+  assert.deepEqual(await Deno.readFile(`${dir}/tiny-q4_k_m.gguf`), WEIGHTS);
   const manifest = JSON.parse(await Deno.readTextFile(`${dir}/.tabagent-manifest.json`));
-  equal(manifest.complete, true);
-  equal(manifest.files[0].sha256, env.hub.sha256Of("org/tiny-GGUF", "tiny-q4_k_m.gguf"));
+  assert.equal(manifest.complete, true);
+  assert.equal(manifest.files[0].sha256, env.hub.sha256Of("org/tiny-GGUF", "tiny-q4_k_m.gguf"));
 
   const again = await (await env.api("/v1/models/pull", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "org/tiny-GGUF" }),
   })).json();
-  assert(again.job !== job);
+  assert.ok(again.job !== job);
   const done = await readEvents(await env.api(again.progress_url));
-  equal(done.at(-1)!.event, "done");
-  equal(env.hub.served.get("tiny-q4_k_m.gguf"), WEIGHTS.length, "a second pull fetches nothing");
+  assert.equal(done.at(-1)!.event, "done");
+  assert.equal(env.hub.served.get("tiny-q4_k_m.gguf"), WEIGHTS.length, "a second pull fetches nothing");
 
-  equal((await env.api("/v1/models/org/tiny-GGUF", { method: "DELETE" })).status, 200);
-  equal((await env.api("/v1/models/org/tiny-GGUF")).status, 404);
+  assert.equal((await env.api("/v1/models/org/tiny-GGUF", { method: "DELETE" })).status, 200);
+  assert.equal((await env.api("/v1/models/org/tiny-GGUF")).status, 404);
 });
 
 Deno.test("ids that are not org/name and file paths that climb out are refused with 400", async () => {
@@ -130,11 +130,11 @@ Deno.test("ids that are not org/name and file paths that climb out are refused w
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "just-a-name" }),
   });
-  equal(bad.status, 400);
-  equal((await bad.json()).code, "validation_failed");
-  equal((await env.api("/v1/models/just-a-name")).status, 400);
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).code, "validation_failed");
+  assert.equal((await env.api("/v1/models/just-a-name")).status, 400);
   const traversal = await env.api("/v1/models/org/embed/files/..%2F..%2Fetc%2Fpasswd");
-  equal(traversal.status, 400);
+  assert.equal(traversal.status, 400);
 
   // A Hub listing with a path that climbs out fails the pull and writes nothing outside.
   const start = await (await env.api("/v1/models/pull", {
@@ -144,11 +144,11 @@ Deno.test("ids that are not org/name and file paths that climb out are refused w
   })).json();
   const events = await readEvents(await env.api(start.progress_url));
   const last = events.at(-1)!;
-  equal(last.event, "error");
-  equal((last.data.error as { code: string }).code, "bad_request");
+  assert.equal(last.event, "error");
+  assert.equal((last.data.error as { code: string }).code, "bad_request");
   const entries = [];
   for await (const entry of Deno.readDir(env.server.dataDir)) entries.push(entry.name);
-  assert(!entries.includes("etc"));
+  assert.ok(!entries.includes("etc"));
 });
 
 Deno.test("a pull cancelled over HTTP stops and keeps resumable state", async () => {
@@ -164,12 +164,12 @@ Deno.test("a pull cancelled over HTTP stops and keeps resumable state", async ()
   let seen = "";
   while (!/"bytes":[1-9]/.test(seen)) seen += (await reader.read()).value ?? "";
   const cancelled = await env.api(start.progress_url, { method: "DELETE" });
-  equal(cancelled.status, 200);
-  equal((await cancelled.json()).state, "cancelled");
+  assert.equal(cancelled.status, 200);
+  assert.equal((await cancelled.json()).state, "cancelled");
   while (!(await reader.read()).done) { /* drain to the final event */ }
   const dir = `${env.server.dataDir}/models/org--embed/onnx`;
   const state = JSON.parse(await Deno.readTextFile(`${dir}/model.onnx.partial.json`));
-  assert(state.done.some((n: number) => n > 0));
+  assert.ok(state.done.some((n: number) => n > 0));
   const model = await (await env.api("/v1/models/org/embed")).json();
-  equal(model.downloaded, false);
+  assert.equal(model.downloaded, false);
 });

@@ -367,12 +367,8 @@ Deno.test({
 
     await t.step("/api/embed serves the ML service's sentence-transformers model, as /v1/embeddings does", async () => {
       const minilm = "sentence-transformers/all-MiniLM-L6-v2";
-      // The Python service comes up after the HTTP listener; wait for its health (bounded), not a fixed time.
-      for (let i = 0; i < 600; i++) {
-        const health = await (await fetch(`${server.url}/v1/health`)).json();
-        if (health.components.find((c: { name: string }) => c.name === "ml")?.state === "ready") break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      // The Python service comes up after the HTTP listener: wait for its worker to say it is ready.
+      await server.logged((record) => record.msg === "ml worker state" && record.state === "ready");
       const { embeddings, model } = await ollama.embed({ model: minilm, input: ["the cat sat", "a cat was sitting"] });
       assert.equal(model, minilm);
       assert.equal(embeddings.length, 2);

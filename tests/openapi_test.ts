@@ -5,7 +5,7 @@
  * malformed body and malformed parameters; every status that comes back must be documented for
  * that operation.
  */
-import { assert, assertEquals } from "../server/memory/_assert.ts";
+import assert from "node:assert/strict";
 import { ROUTE_BODY_LIMITS } from "../server/config/mod.ts";
 import { startServer } from "./_server.ts";
 
@@ -63,16 +63,16 @@ Deno.test("every status a route answers is in the OpenAPI document", async () =>
       if (!op) continue;
       const isPublic = Array.isArray(op.security) && op.security.length === 0;
       for (const status of ["403", "500", "504", ...(isPublic ? [] : ["401"])]) {
-        assert(status in op.responses, `${method} ${path} documents ${status}`);
+        assert.ok(status in op.responses, `${method} ${path} documents ${status}`);
       }
-      if (op.requestBody) assert("413" in op.responses, `${method} ${path} documents 413`);
+      if (op.requestBody) assert.ok("413" in op.responses, `${method} ${path} documents 413`);
 
       const noToken = await check(method, path, op, {}, "without the token");
-      if (!isPublic) assertEquals(noToken, 401, `${method} ${path} without the token`);
+      if (!isPublic) assert.deepEqual(noToken, 401, `${method} ${path} without the token`);
       const foreignHost = await rawStatus(server.url, method.toUpperCase(), concrete(path), "attacker.example");
-      assertEquals(foreignHost, 403, `${method} ${path} with a foreign Host`);
-      assert("403" in op.responses);
-      assertEquals(
+      assert.deepEqual(foreignHost, 403, `${method} ${path} with a foreign Host`);
+      assert.ok("403" in op.responses);
+      assert.deepEqual(
         await check(method, path, op, { headers: { ...server.auth, origin: "https://attacker.example" } }, "Origin"),
         403,
       );
@@ -81,7 +81,7 @@ Deno.test("every status a route answers is in the OpenAPI document", async () =>
         const limit = ROUTE_BODY_LIMITS.get(path) ?? MAX_BODY_BYTES;
         const big = "x".repeat(limit + 1);
         const headers = { ...server.auth, "content-type": "application/json" };
-        assertEquals(await check(method, path, op, { headers, body: big }, "with a body over the limit"), 413);
+        assert.deepEqual(await check(method, path, op, { headers, body: big }, "with a body over the limit"), 413);
         await check(method, path, op, { headers, body: '{"x":' }, "with malformed JSON");
         await check(method, path, op, { headers, body: "{}" }, "with an empty object");
       } else if (method === "get") {
@@ -99,8 +99,8 @@ Deno.test("every status a route answers is in the OpenAPI document", async () =>
       }
     }
   }
-  assert(calls > 50, `only ${calls} calls`);
-  assertEquals(undocumented, []);
+  assert.ok(calls > 50, `only ${calls} calls`);
+  assert.deepEqual(undocumented, []);
 });
 
 Deno.test("memory import takes the export's records as a JSON array too, as the document describes", async () => {
@@ -115,25 +115,25 @@ Deno.test("memory import takes the export's records as a JSON array too, as the 
   const { id } = await created.json();
   const exported = await (await api("/v1/memory/export")).text();
   const records = exported.trim().split("\n").map((line) => JSON.parse(line));
-  assert(records.some((r) => r.record === "conversation" && r.id === id));
+  assert.ok(records.some((r) => r.record === "conversation" && r.id === id));
   await (await api(`/v1/memory/conversations/${id}`, { method: "DELETE" })).body?.cancel();
 
   const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
   const content = doc.paths["/v1/memory/import"].post.requestBody.content;
-  assertEquals(Object.keys(content).sort(), ["application/json", "application/x-ndjson"]);
+  assert.deepEqual(Object.keys(content).sort(), ["application/json", "application/x-ndjson"]);
   const res = await api("/v1/memory/import", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(records),
   });
-  assertEquals(res.status, 200);
-  assertEquals((await res.json()).imported.conversation, 1);
-  assertEquals((await (await api(`/v1/memory/conversations/${id}`)).json()).title, "exported");
+  assert.deepEqual(res.status, 200);
+  assert.deepEqual((await res.json()).imported.conversation, 1);
+  assert.deepEqual((await (await api(`/v1/memory/conversations/${id}`)).json()).title, "exported");
   const bad = await api("/v1/memory/import", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify([{ nope: 1 }]),
   });
-  assertEquals(bad.status, 400);
+  assert.deepEqual(bad.status, 400);
   await bad.body?.cancel();
 });

@@ -1,5 +1,5 @@
 /** Runs the Python ML service's own pytest suite (python-ml/tests) as part of `deno task test`. */
-import { ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname).replace(/\/$/, "");
 
@@ -12,6 +12,6 @@ Deno.test("python-ml: pytest passes", async () => {
     stderr: "piped",
   }).output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  ok(out.success, text);
-  ok(/\d+ passed/.test(text), text);
+  assert.ok(out.success, text);
+  assert.ok(/\d+ passed/.test(text), text);
 });

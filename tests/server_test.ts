@@ -1,5 +1,5 @@
 /** End-to-end: the real server process on loopback, as a user or a client would meet it. */
-import { deepEqual as assertEquals, equal, match, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { runCli, startServer } from "./_server.ts";
 import { waitForServerRecord } from "./_native.ts";
 
@@ -19,118 +19,120 @@ async function rawRequest(url: string, lines: string[]): Promise<string> {
 Deno.test("the server answers health, guards the API and stops cleanly on SIGTERM", async () => {
   await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
   const health = await fetch(`${server.url}/v1/health`);
-  equal(health.status, 200);
+  assert.equal(health.status, 200);
   const body = await health.json();
-  equal(body.status, "ready");
-  equal(body.mode, "http");
-  ok(body.components.some((c: { name: string }) => c.name === "http"));
+  assert.equal(body.status, "ready");
+  assert.equal(body.mode, "http");
+  assert.ok(body.components.some((c: { name: string }) => c.name === "http"));
 
   const noToken = await fetch(`${server.url}/metrics`);
-  equal(noToken.status, 401);
-  equal(noToken.headers.get("content-type"), "application/problem+json");
-  equal((await noToken.json()).code, "unauthorized");
+  assert.equal(noToken.status, 401);
+  assert.equal(noToken.headers.get("content-type"), "application/problem+json");
+  assert.equal((await noToken.json()).code, "unauthorized");
   const wrongToken = await fetch(`${server.url}/metrics`, { headers: { authorization: "Bearer wrong" } });
-  equal(wrongToken.status, 401);
+  assert.equal(wrongToken.status, 401);
   await wrongToken.body?.cancel();
 
   const metrics = await fetch(`${server.url}/metrics`, { headers: server.auth });
-  equal(metrics.status, 200);
-  match(await metrics.text(), /tabagent_component_state\{component="http",state="ready"\} 1/);
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /tabagent_component_state\{component="http",state="ready"\} 1/);
 
   const unknown = await fetch(`${server.url}/v1/does-not-exist`, { headers: server.auth });
-  equal(unknown.status, 404);
-  equal((await unknown.json()).code, "not_found");
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).code, "not_found");
 
   const oversized = await fetch(`${server.url}/v1/anything`, {
     method: "POST",
     headers: { ...server.auth, "content-type": "application/json" },
     body: "x".repeat(9 * 1024 * 1024),
   });
-  equal(oversized.status, 413);
-  equal((await oversized.json()).code, "payload_too_large");
+  assert.equal(oversized.status, 413);
+  assert.equal((await oversized.json()).code, "payload_too_large");
 
   const rebinding = await rawRequest(server.url, ["GET /v1/health HTTP/1.1", "Host: attacker.example:8765"]);
-  match(rebinding, /^HTTP\/1\.1 403/);
-  match(rebinding, /forbidden_host/);
+  assert.match(rebinding, /^HTTP\/1\.1 403/);
+  assert.match(rebinding, /forbidden_host/);
 
   const evil = await fetch(`${server.url}/v1/health`, { headers: { origin: "https://evil.example" } });
-  equal(evil.headers.get("access-control-allow-origin"), null);
+  assert.equal(evil.headers.get("access-control-allow-origin"), null);
   await evil.body?.cancel();
 
-  equal(await server.stop("SIGTERM"), 0);
-  ok(server.logs.some((line) => line.includes('"msg":"stopping"')));
+  assert.equal(await server.stop("SIGTERM"), 0);
+  assert.ok(server.logs.some((line) => line.includes('"msg":"stopping"')));
 });
 
 Deno.test("the token file is created with mode 0600 and `tabagent token` prints it", async () => {
   await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
   const info = await Deno.stat(`${server.dataDir}/api_token`);
-  equal(info.mode! & 0o777, 0o600);
+  assert.equal(info.mode! & 0o777, 0o600);
   const cli = await runCli(["token", "--data-dir", server.dataDir]);
-  equal(cli.code, 0);
-  equal(cli.stdout.trim(), server.token);
+  assert.equal(cli.code, 0);
+  assert.equal(cli.stdout.trim(), server.token);
 });
 
 Deno.test("the OpenAPI document is valid and every docs page loads with its assets", async () => {
   await using server = await startServer({ args: ["--mode", "web", "--no-ml"] });
   const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
-  equal(doc.openapi, "3.1.0");
-  ok(doc.info.title && doc.info.version);
+  assert.equal(doc.openapi, "3.1.0");
+  // Mode web is the API, the web files and tab video (issue 13: modes web and webrtc start WebRTC).
+  assert.ok(doc.paths["/v1/webrtc/sessions"], "WebRTC signaling is documented in mode web");
+  assert.ok(doc.info.title && doc.info.version);
   for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, { responses: object }>>)) {
-    ok(path.startsWith("/"), path);
+    assert.ok(path.startsWith("/"), path);
     for (const [method, op] of Object.entries(operations)) {
-      ok(["get", "post", "put", "patch", "delete", "head", "options"].includes(method), `${method} ${path}`);
-      ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
+      assert.ok(["get", "post", "put", "patch", "delete", "head", "options"].includes(method), `${method} ${path}`);
+      assert.ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
     }
   }
-  for (const path of ["/v1/health", "/metrics"]) ok(doc.paths[path], `${path} documented`);
+  for (const path of ["/v1/health", "/metrics"]) assert.ok(doc.paths[path], `${path} documented`);
   for (const page of ["/api-doc", "/api-doc/swagger", "/api-doc/redoc", "/api-doc/scalar"]) {
     const res = await fetch(`${server.url}${page}`);
-    equal(res.status, 200, page);
+    assert.equal(res.status, 200, page);
     const html = await res.text();
     for (const [, src] of html.matchAll(/(?:src|href)="(\/api-doc\/assets\/[^"]+)"/g)) {
       const asset = await fetch(`${server.url}${src}`);
-      equal(asset.status, 200, src);
-      ok((await asset.arrayBuffer()).byteLength > 100, `${src} has content`);
+      assert.equal(asset.status, 200, src);
+      assert.ok((await asset.arrayBuffer()).byteLength > 100, `${src} has content`);
     }
   }
   const landing = await fetch(`${server.url}/`);
-  equal(landing.status, 200);
-  match(await landing.text(), /TabAgent/);
+  assert.equal(landing.status, 200);
+  assert.match(await landing.text(), /TabAgent/);
 });
 
 Deno.test("bad command lines fail with one clear line and exit code 2", async () => {
   const unknown = await runCli(["serve", "--frobnicate"]);
-  equal(unknown.code, 2);
-  match(unknown.stderr, /^tabagent: serve: unknown option '--frobnicate'/);
-  equal(unknown.stderr.trim().split("\n").length, 1);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^tabagent: serve: unknown option '--frobnicate'/);
+  assert.equal(unknown.stderr.trim().split("\n").length, 1);
   const badPort = await runCli(["serve", "--port", "99999"]);
-  equal(badPort.code, 2);
-  match(badPort.stderr, /port/);
+  assert.equal(badPort.code, 2);
+  assert.match(badPort.stderr, /port/);
   const badMode = await runCli(["serve", "--mode", "turbo"]);
-  equal(badMode.code, 2);
-  match(badMode.stderr, /mode/);
+  assert.equal(badMode.code, 2);
+  assert.match(badMode.stderr, /mode/);
   const badCommand = await runCli(["srve"]);
-  equal(badCommand.code, 2);
-  match(badCommand.stderr, /Did you mean 'serve'/);
+  assert.equal(badCommand.code, 2);
+  assert.match(badCommand.stderr, /Did you mean 'serve'/);
   const noAuthPublic = await runCli(["serve", "--no-auth", "--host", "0.0.0.0"]);
-  equal(noAuthPublic.code, 2);
-  match(noAuthPublic.stderr, /loopback/);
+  assert.equal(noAuthPublic.code, 2);
+  assert.match(noAuthPublic.stderr, /loopback/);
 });
 
 Deno.test("--help and --version answer", async () => {
   const help = await runCli(["--help"]);
-  equal(help.code, 0);
-  match(help.stdout, /Usage:/);
-  match(help.stdout, /Examples:/);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage:/);
+  assert.match(help.stdout, /Examples:/);
   const serveHelp = await runCli(["serve", "--help"]);
-  match(serveHelp.stdout, /--mode/);
+  assert.match(serveHelp.stdout, /--mode/);
   const version = await runCli(["--version"]);
-  match(version.stdout, /^tabagent \d+\.\d+\.\d+/);
+  assert.match(version.stdout, /^tabagent \d+\.\d+\.\d+/);
 });
 
 Deno.test("--no-auth on loopback serves the API without a token", async () => {
   await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--no-auth"] });
-  equal((await fetch(`${server.url}/metrics`)).status, 200);
+  assert.equal((await fetch(`${server.url}/metrics`)).status, 200);
 });
 
 Deno.test("a port in use is reported clearly", async () => {
@@ -139,8 +141,8 @@ Deno.test("a port in use is reported clearly", async () => {
   const dataDir = await Deno.makeTempDir();
   const cli = await runCli(["serve", "--mode", "http", "--port", String(port), "--data-dir", dataDir]);
   listener.close();
-  equal(cli.code, 1);
-  match(cli.stderr, /already in use/);
+  assert.equal(cli.code, 1);
+  assert.match(cli.stderr, /already in use/);
   await Deno.remove(dataDir, { recursive: true });
 });
 
@@ -169,7 +171,7 @@ Deno.test("native mode answers framed requests on stdin/stdout and exits when st
   await writer.write(frame({ id: 3, type: "launch_missiles" }));
   await writer.close();
   const { stdout, code } = await child.output();
-  equal(code, 0);
+  assert.equal(code, 0);
   const replies: { id: number; ok: boolean; result?: Record<string, unknown>; error?: { code: string } }[] = [];
   for (let at = 0; at < stdout.length;) {
     const length = new DataView(stdout.buffer, stdout.byteOffset + at, 4).getUint32(0, true);
@@ -178,10 +180,10 @@ Deno.test("native mode answers framed requests on stdin/stdout and exits when st
   }
   // Requests are answered concurrently (a streaming relay must not hold up the rest): match by id.
   replies.sort((a, b) => a.id - b.id);
-  assertEquals(replies.map((r) => [r.id, r.ok]), [[1, true], [2, true], [3, false]]);
-  equal(replies[1].result?.url, server.url);
-  equal(replies[1].result?.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
-  equal(replies[2].error?.code, "validation_failed");
+  assert.deepEqual(replies.map((r) => [r.id, r.ok]), [[1, true], [2, true], [3, false]]);
+  assert.equal(replies[1].result?.url, server.url);
+  assert.equal(replies[1].result?.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
+  assert.equal(replies[2].error?.code, "validation_failed");
   await Deno.remove(dataDir, { recursive: true });
 });
 
@@ -192,11 +194,11 @@ Deno.test("install-host writes a launcher that Chrome can start: it answers as t
   await using _server = await startServer({ args: ["--mode", "http", "--no-ml"], dataDir });
   await waitForServerRecord(dataDir);
   const install = await runCli(["install-host", "--browser", "chromium", "--data-dir", dataDir], { HOME: home });
-  equal(install.code, 0, install.stderr);
+  assert.equal(install.code, 0, install.stderr);
   const manifest = JSON.parse(
     await Deno.readTextFile(`${home}/.config/chromium/NativeMessagingHosts/dev.tabagent.host.json`),
   );
-  assertEquals(manifest.allowed_origins, ["chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"]);
+  assert.deepEqual(manifest.allowed_origins, ["chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"]);
   // Start the launcher exactly as Chrome does: the manifest's path, the caller's origin as argument.
   const host = new Deno.Command(manifest.path, {
     args: ["chrome-extension://elgmcgkdbcjcidkoghpbchchoenbofnl/"],
@@ -212,23 +214,23 @@ Deno.test("install-host writes a launcher that Chrome can start: it answers as t
   await writer.write(frame);
   await writer.close();
   const { code, stdout, stderr } = await host.output();
-  equal(code, 0, new TextDecoder().decode(stderr));
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
   const length = new DataView(stdout.buffer, stdout.byteOffset, 4).getUint32(0, true);
   const reply = JSON.parse(new TextDecoder().decode(stdout.subarray(4, 4 + length)));
-  equal(reply.id, 7);
-  equal(reply.ok, true);
-  equal(reply.result.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
+  assert.equal(reply.id, 7);
+  assert.equal(reply.ok, true);
+  assert.equal(reply.result.token, (await Deno.readTextFile(`${dataDir}/api_token`)).trim());
   const removed = await runCli(["install-host", "--browser", "chromium", "--uninstall", "--data-dir", dataDir], {
     HOME: home,
   });
-  match(removed.stdout, /removed/);
+  assert.match(removed.stdout, /removed/);
   await Deno.remove(home, { recursive: true });
 });
 
 Deno.test("a second server on the same data dir is refused with the first one's pid", async () => {
   await using first = await startServer({ args: ["--mode", "http", "--no-ml"] });
   const second = await runCli(["serve", "--mode", "http", "--no-ml", "--port", "0", "--data-dir", first.dataDir]);
-  equal(second.code, 1);
-  match(second.stderr, new RegExp(`Another TabAgent server \\(pid ${first.process.pid}\\) is using`));
-  equal((await fetch(`${first.url}/v1/health`)).status, 200);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, new RegExp(`Another TabAgent server \\(pid ${first.process.pid}\\) is using`));
+  assert.equal((await fetch(`${first.url}/v1/health`)).status, 200);
 });

@@ -4,7 +4,7 @@
  * the connection must still come up through the server's own candidates and peer-reflexive
  * discovery. The page streams `skimage.data.astronaut()` with the extension's own streamer module.
  */
-import { equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { astronautJpeg720p } from "./_astronaut.ts";
 import { startServer } from "./_server.ts";
@@ -74,17 +74,17 @@ Deno.test("Chromium (mDNS candidates on) streams a canvas of the astronaut to th
       { timeout: 60_000 },
     );
     const listed = await (await fetch(`${server.url}/v1/webrtc/sessions`, { headers: server.auth })).json();
-    equal(listed.data.length, 1);
+    assert.equal(listed.data.length, 1);
     const session = listed.data[0];
-    equal(session.state, "connected");
-    ok(session.frames.received >= 5, `the server completed ${session.frames.received} frames`);
+    assert.equal(session.state, "connected");
+    assert.ok(session.frames.received >= 5, `the server completed ${session.frames.received} frames`);
     // Chromium's host candidates were hidden behind mDNS; the server ignored them and still connected.
-    ok(session.mdns_candidates_ignored >= 1, "Chromium sent mDNS candidates");
+    assert.ok(session.mdns_candidates_ignored >= 1, "Chromium sent mDNS candidates");
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: new URL("webrtc_chromium.png", ARTIFACTS).pathname });
     await page.evaluate(() => (globalThis as unknown as { webrtcPage: PageState }).webrtcPage.stop());
     const after = await (await fetch(`${server.url}/v1/webrtc/sessions`, { headers: server.auth })).json();
-    equal(after.data.length, 0);
+    assert.equal(after.data.length, 0);
   } finally {
     await browser.close();
     await pages.shutdown();

@@ -5,7 +5,7 @@
  * tab-capture stream, the offscreen document streams it over WebRTC, MediaPipe finds the face, and
  * the panel draws it over its preview.
  */
-import { equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { ARTIFACTS_DIR, builtExtension, launchExtensionBrowser } from "./_browser.ts";
 import { astronautJpeg720p } from "./_astronaut.ts";
 import { startServer } from "./_server.ts";
@@ -66,12 +66,12 @@ Deno.test({
         throw error;
       });
       const status = await panel.locator("#video-status").textContent();
-      equal(await preview.getAttribute("data-detections"), "1", `panel says: ${status}`);
+      assert.equal(await preview.getAttribute("data-detections"), "1", `panel says: ${status}`);
       const stats = await panel.locator("#video-stats").textContent();
-      ok(/fps/.test(stats ?? ""), stats ?? "");
+      assert.ok(/fps/.test(stats ?? ""), stats ?? "");
       const sessions = await (await fetch(`${server.url}/v1/webrtc/sessions`, { headers: server.auth })).json();
-      equal(sessions.data.length, 1);
-      ok(sessions.data[0].frames.detected >= 1);
+      assert.equal(sessions.data.length, 1);
+      assert.ok(sessions.data[0].frames.detected >= 1);
       await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
       await panel.bringToFront();
       await panel.screenshot({ path: `${ARTIFACTS_DIR}/webrtc_extension_panel.png`, fullPage: true });

@@ -2,7 +2,7 @@
  * End to end: `tabagent serve --mode webrtc` in its own process, a werift client over real loopback
  * HTTP and UDP, the session's state in /v1/health, /metrics and the sessions API.
  */
-import { equal, match, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { connectWeriftClient } from "../server/webrtc/_werift_client.ts";
 import { startServer } from "./_server.ts";
 
@@ -11,11 +11,11 @@ Deno.test("--mode webrtc serves signaling; a session shows in health and metrics
   const request = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);
   const health = await (await request("/v1/health")).json();
   const webrtc = health.components.find((c: { name: string }) => c.name === "webrtc");
-  ok(webrtc, "a webrtc component in /v1/health");
-  match(webrtc.detail, /0\/\d+ sessions/);
+  assert.ok(webrtc, "a webrtc component in /v1/health");
+  assert.match(webrtc.detail, /0\/\d+ sessions/);
 
   const unauthorized = await request("/v1/webrtc/sessions", { method: "POST", body: "{}" });
-  equal(unauthorized.status, 401);
+  assert.equal(unauthorized.status, 401);
   await unauthorized.body?.cancel();
 
   const client = await connectWeriftClient(request, server.auth);
@@ -24,18 +24,18 @@ Deno.test("--mode webrtc serves signaling; a session shows in health and metrics
     client.sendFrame({ seq: 1, captureTimeMs: Date.now(), width: 320, height: 240, format: "jpeg" }, jpeg);
     // With --no-ml there is no vision model: the frame is answered with an error, not dropped.
     const reply = await client.next((m) => m.type === "result" || m.type === "error");
-    equal(reply.type === "result" || reply.type === "error" ? reply.seq : -1, 1);
+    assert.equal(reply.type === "result" || reply.type === "error" ? reply.seq : -1, 1);
     const listed = await (await request("/v1/webrtc/sessions", { headers: server.auth })).json();
-    equal(listed.data.length, 1);
-    equal(listed.data[0].frames.received, 1);
+    assert.equal(listed.data.length, 1);
+    assert.equal(listed.data[0].frames.received, 1);
     const metrics = await (await request("/metrics", { headers: server.auth })).text();
-    match(metrics, /^tabagent_webrtc_sessions 1$/m);
-    match(metrics, /tabagent_webrtc_setup_seconds_count 1/);
+    assert.match(metrics, /^tabagent_webrtc_sessions 1$/m);
+    assert.match(metrics, /tabagent_webrtc_setup_seconds_count 1/);
     const deleted = await request(`/v1/webrtc/sessions/${client.id}`, { method: "DELETE", headers: server.auth });
-    equal(deleted.status, 204);
+    assert.equal(deleted.status, 204);
     const gone = await request(`/v1/webrtc/sessions/${client.id}`, { headers: server.auth });
-    equal(gone.status, 404);
-    equal(gone.headers.get("content-type"), "application/problem+json");
+    assert.equal(gone.status, 404);
+    assert.equal(gone.headers.get("content-type"), "application/problem+json");
     await gone.body?.cancel();
   } finally {
     await client.close();

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, notEqual as assertNotEquals, rejects } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { TabAgentError } from "../errors/mod.ts";
 import { loadOrCreateToken, tokensEqual } from "./mod.ts";
 
@@ -6,29 +6,29 @@ Deno.test("the token is created once, with mode 0600, and then reused", async ()
   const dir = await Deno.makeTempDir();
   const path = `${dir}/nested/api_token`;
   const first = await loadOrCreateToken(path);
-  assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
-  assertEquals(await loadOrCreateToken(path), first);
-  assertEquals(first.length >= 32, true);
+  assert.deepEqual((await Deno.stat(path)).mode! & 0o777, 0o600);
+  assert.deepEqual(await loadOrCreateToken(path), first);
+  assert.deepEqual(first.length >= 32, true);
   await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("concurrent first starts agree on one token", async () => {
   const dir = await Deno.makeTempDir();
   const tokens = await Promise.all(Array.from({ length: 8 }, () => loadOrCreateToken(`${dir}/api_token`)));
-  assertEquals(new Set(tokens).size, 1);
+  assert.deepEqual(new Set(tokens).size, 1);
   await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("a malformed token file is refused, not replaced", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/api_token`, "short");
-  await rejects(loadOrCreateToken(`${dir}/api_token`), TabAgentError);
-  assertEquals(await Deno.readTextFile(`${dir}/api_token`), "short");
+  await assert.rejects(loadOrCreateToken(`${dir}/api_token`), TabAgentError);
+  assert.deepEqual(await Deno.readTextFile(`${dir}/api_token`), "short");
   await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("tokens compare by content", () => {
-  assertEquals(tokensEqual("abc", "abc"), true);
-  assertNotEquals(tokensEqual("abd", "abc"), true);
-  assertEquals(tokensEqual("ab", "abc"), false);
+  assert.deepEqual(tokensEqual("abc", "abc"), true);
+  assert.notEqual(tokensEqual("abd", "abc"), true);
+  assert.deepEqual(tokensEqual("ab", "abc"), false);
 });

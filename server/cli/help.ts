@@ -64,7 +64,7 @@ Options:
                                scripts/llama_native.ts); the prebuilt binding serves if it cannot load
 
 Modes:
-  all      web + webrtc (default)   web     HTTP API + static files
+  all      everything (default)     web     HTTP API + static files + tab video (WebRTC)
   http     HTTP API only            webrtc  WebRTC signaling and sessions
   native   Chrome native-messaging host on stdin/stdout
 

@@ -1,8 +1,8 @@
-import { deepEqual as assertEquals, throws } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { parseCommandLine, UsageError } from "./mod.ts";
 
 Deno.test("no arguments means serve with defaults", () => {
-  assertEquals(parseCommandLine([]), { kind: "serve", flags: {} });
+  assert.deepEqual(parseCommandLine([]), { kind: "serve", flags: {} });
 });
 
 Deno.test("serve flags are read", () => {
@@ -19,29 +19,29 @@ Deno.test("serve flags are read", () => {
     "http://b:2",
   ]);
   if (command.kind !== "serve") throw new Error(command.kind);
-  assertEquals(command.flags.mode, "http");
-  assertEquals(command.flags.port, "9000");
-  assertEquals(command.flags.noMl, true);
-  assertEquals(command.flags.origins, ["http://a:1", "http://b:2"]);
+  assert.deepEqual(command.flags.mode, "http");
+  assert.deepEqual(command.flags.port, "9000");
+  assert.deepEqual(command.flags.noMl, true);
+  assert.deepEqual(command.flags.origins, ["http://a:1", "http://b:2"]);
 });
 
 Deno.test("Chrome's origin argument starts the native host, with the launcher's flags after it", () => {
   const bare = parseCommandLine(["chrome-extension://abc/"]);
-  assertEquals(bare.kind === "serve" && bare.flags.mode, "native");
+  assert.deepEqual(bare.kind === "serve" && bare.flags.mode, "native");
   const launched = parseCommandLine(["chrome-extension://abc/", "--parent-window=0", "--data-dir", "/d"]);
   if (launched.kind !== "serve") throw new Error(launched.kind);
-  assertEquals([launched.flags.mode, launched.flags.dataDir], ["native", "/d"]);
+  assert.deepEqual([launched.flags.mode, launched.flags.dataDir], ["native", "/d"]);
 });
 
 Deno.test("unknown options, stray positionals and commands are usage errors", () => {
-  throws(() => parseCommandLine(["serve", "--bogus"]), UsageError);
-  throws(() => parseCommandLine(["serve", "extra"]), UsageError);
-  throws(() => parseCommandLine(["srve"]), /Did you mean 'serve'/);
-  throws(() => parseCommandLine(["serve", "--port"]), UsageError);
+  assert.throws(() => parseCommandLine(["serve", "--bogus"]), UsageError);
+  assert.throws(() => parseCommandLine(["serve", "extra"]), UsageError);
+  assert.throws(() => parseCommandLine(["srve"]), /Did you mean 'serve'/);
+  assert.throws(() => parseCommandLine(["serve", "--port"]), UsageError);
 });
 
 Deno.test("help and version", () => {
-  assertEquals(parseCommandLine(["--version"]), { kind: "version" });
-  assertEquals(parseCommandLine(["help", "serve"]), { kind: "help", topic: "serve" });
-  assertEquals(parseCommandLine(["token", "--help"]), { kind: "help", topic: "token" });
+  assert.deepEqual(parseCommandLine(["--version"]), { kind: "version" });
+  assert.deepEqual(parseCommandLine(["help", "serve"]), { kind: "help", topic: "serve" });
+  assert.deepEqual(parseCommandLine(["token", "--help"]), { kind: "help", topic: "token" });
 });

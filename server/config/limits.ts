@@ -50,6 +50,8 @@ export const MEMORY_SEARCH_WORKER_STARTUP_MS = 120_000;
 export const MEMORY_MAX_EMBEDDING_DIMENSIONS = 8_192;
 /** Largest JSONL document one import call accepts (bytes). */
 export const MEMORY_MAX_IMPORT_BYTES = 64 * 1024 * 1024;
+/** Records one import writes per transaction: other writers get the stores between batches. */
+export const MEMORY_IMPORT_BATCH = 1_000;
 /** Routes whose bodies may exceed `--max-body-bytes`, with their own limit (bytes), by exact path. */
 export const ROUTE_BODY_LIMITS: ReadonlyMap<string, number> = new Map([
   ["/v1/memory/import", MEMORY_MAX_IMPORT_BYTES],

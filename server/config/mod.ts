@@ -12,3 +12,4 @@
 export * from "./config.ts";
 export * from "./limits.ts";
 export { defaultDataDir, joinPath } from "./paths.ts";
+export { ensureWritableDir } from "./writable_dir.ts";

@@ -1,27 +1,17 @@
 import assert from "node:assert/strict";
 import { parseCpuInfo, parseMemInfo, parseNvidiaSmi, readAccelNpus, readDrmGpus } from "./linux.ts";
 
-const X86_CPUINFO = `processor	: 0
+/** One processor's block of an x86 /proc/cpuinfo (hyper-threads share a core id). */
+const x86Processor = (processor: number, coreId: number) =>
+  `processor	: ${processor}
 vendor_id	: GenuineIntel
 model name	: Intel(R) Core(TM) Ultra 7 155H
 physical id	: 0
-core id		: 0
-flags		: fpu sse4_2 avx avx2 fma f16c avx_vnni
-
-processor	: 1
-vendor_id	: GenuineIntel
-model name	: Intel(R) Core(TM) Ultra 7 155H
-physical id	: 0
-core id		: 0
-flags		: fpu sse4_2 avx avx2 fma f16c avx_vnni
-
-processor	: 2
-vendor_id	: GenuineIntel
-model name	: Intel(R) Core(TM) Ultra 7 155H
-physical id	: 0
-core id		: 1
+core id		: ${coreId}
 flags		: fpu sse4_2 avx avx2 fma f16c avx_vnni
 `;
+
+const X86_CPUINFO = [x86Processor(0, 0), x86Processor(1, 0), x86Processor(2, 1)].join("\n");
 
 const ARM_CPUINFO = `processor	: 0
 BogoMIPS	: 48.00

@@ -46,20 +46,47 @@ export async function answerWithTextModel<J extends object>(
   request: TextModelRequest<J>,
 ): Promise<Response> {
   const handle = await request.orchestrator.acquire(request.model, { keepAliveMs: request.keepAliveMs });
+  const signals = [c.req.raw.signal, ...(request.shutdownSignal ? [request.shutdownSignal] : [])];
+  return await answerHolding(handle, {
+    stream: request.stream,
+    answer: () => {
+      const llama = handle.llama;
+      if (!llama) {
+        throw new TabAgentError(
+          "bad_request",
+          `The model '${request.model}' is an embedding model; it cannot generate text`,
+        );
+      }
+      return request.answer(llama, handle);
+    },
+    json: (body) => c.json(body, 200),
+    streamed: (produce) => sseResponse(signals, produce),
+  });
+}
+
+/** How {@link answerHolding} builds and sends an answer; `W` is the stream's writer (SSE or NDJSON). */
+export interface HeldAnswer<J, W> {
+  stream: boolean;
+  /** Builds the answer once the model is held; what it throws releases the model. */
+  answer: () => Promise<{ json(): Promise<J>; stream(writer: W, signal: AbortSignal): Promise<void> }> | {
+    json(): Promise<J>;
+    stream(writer: W, signal: AbortSignal): Promise<void>;
+  };
+  json: (body: J) => Response;
+  streamed: (produce: (writer: W, signal: AbortSignal) => Promise<void>) => Response;
+}
+
+/**
+ * Answers with `handle` held: released once the JSON body is built, or after the last streamed
+ * frame; the one place OpenAI's and Ollama's routes hold a model across a stream.
+ */
+export async function answerHolding<J, W>(handle: { release(): void }, how: HeldAnswer<J, W>): Promise<Response> {
   let releasedByStream = false;
   try {
-    const llama = handle.llama;
-    if (!llama) {
-      throw new TabAgentError(
-        "bad_request",
-        `The model '${request.model}' is an embedding model; it cannot generate text`,
-      );
-    }
-    const answer = await request.answer(llama, handle);
-    if (!request.stream) return c.json(await answer.json(), 200);
-    const signals = [c.req.raw.signal, ...(request.shutdownSignal ? [request.shutdownSignal] : [])];
+    const answer = await how.answer();
+    if (!how.stream) return how.json(await answer.json());
     releasedByStream = true;
-    return sseResponse(signals, async (writer, signal) => {
+    return how.streamed(async (writer, signal) => {
       try {
         await answer.stream(writer, signal);
       } finally {

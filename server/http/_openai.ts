@@ -1,9 +1,10 @@
 /** Pieces shared by the OpenAI-compatible routes: sampling fields, ids, usage, content reduction. */
-import { z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { CHAT_MAX_STOP_SEQUENCES } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import type { GenerationResult, SamplingOptions } from "../inference/llama/mod.ts";
 import { parseKeepAlive } from "../inference/orchestrator/mod.ts";
+import { BEARER_SECURITY } from "./router.ts";
 
 /** Sampling fields accepted by chat and completions (OpenAI's, plus llama.cpp's top_k/min_p/repeat_penalty). */
 export const samplingFields = {
@@ -29,21 +30,36 @@ type SamplingInput = {
   [K in keyof typeof samplingFields]?: z.infer<typeof samplingFields[K]>;
 };
 
+/** The sampling fields OpenAI's bodies and Ollama's `options` name alike; null means unset. */
+export interface SharedSamplingFields {
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  repeat_penalty?: number | null;
+  seed?: number | null;
+}
+
+/** The engine's sampling options for the fields both wire formats share (`stop` and the budget differ). */
+export function sharedSampling(fields: SharedSamplingFields): SamplingOptions {
+  return {
+    temperature: fields.temperature ?? undefined,
+    topP: fields.top_p ?? undefined,
+    topK: fields.top_k ?? undefined,
+    minP: fields.min_p ?? undefined,
+    presencePenalty: fields.presence_penalty ?? undefined,
+    frequencyPenalty: fields.frequency_penalty ?? undefined,
+    repeatPenalty: fields.repeat_penalty ?? undefined,
+    seed: fields.seed ?? undefined,
+  };
+}
+
 /** Maps OpenAI's fields to the engine's sampling options. */
 export function toSampling(body: SamplingInput, maxTokens?: number | null): SamplingOptions {
   const stop = body.stop === null || body.stop === undefined ? undefined : [body.stop].flat();
-  return {
-    temperature: body.temperature ?? undefined,
-    topP: body.top_p ?? undefined,
-    topK: body.top_k ?? undefined,
-    minP: body.min_p ?? undefined,
-    presencePenalty: body.presence_penalty ?? undefined,
-    frequencyPenalty: body.frequency_penalty ?? undefined,
-    repeatPenalty: body.repeat_penalty ?? undefined,
-    seed: body.seed ?? undefined,
-    stop,
-    maxTokens: maxTokens ?? undefined,
-  };
+  return { ...sharedSampling(body), stop, maxTokens: maxTokens ?? undefined };
 }
 
 /** The keep_alive of a request, in ms. */
@@ -80,6 +96,27 @@ export function usageOf(result: Pick<GenerationResult, "promptTokens" | "complet
 /** The fingerprint every response carries (OpenAI clients log it). */
 export const SYSTEM_FINGERPRINT = "fp_tabagent";
 
+/** The fields every object of one completion shares (the answer, each chunk, the usage chunk). */
+export interface CompletionBase {
+  id: string;
+  created: number;
+  model: string;
+  system_fingerprint: string;
+}
+
+/** A new completion's shared fields: `prefix` is `chatcmpl` for chat, `cmpl` for text completions. */
+export function completionBase(prefix: "chatcmpl" | "cmpl", model: string): CompletionBase {
+  return { id: completionId(prefix), created: nowSeconds(), model, system_fingerprint: SYSTEM_FINGERPRINT };
+}
+
+/** {@link CompletionBase} as response-schema fields. */
+export const completionBaseFields = {
+  id: z.string(),
+  created: z.number(),
+  model: z.string(),
+  system_fingerprint: z.string(),
+};
+
 /** Text of a message content (string or parts); images and audio are refused for text models. */
 export function contentText(content: unknown, field: string): string | null {
   if (content === null || content === undefined) return null;
@@ -91,4 +128,28 @@ export function contentText(content: unknown, field: string): string | null {
       errors: [{ field: `${field}.${i}.type`, message: `'${part.type}' is not supported; send text` }],
     });
   }).join("");
+}
+
+/**
+ * The OpenAPI route of a generation endpoint (`/v1/chat/completions`, `/v1/completions`): a JSON
+ * body in; the completion as JSON, or its event stream, out.
+ */
+export function generationRoute<B extends z.ZodType, R extends z.ZodType>(
+  spec: { path: string; summary: string; description?: string; body: B; result: R },
+) {
+  return createRoute({
+    method: "post",
+    path: spec.path,
+    tags: ["inference"],
+    summary: spec.summary,
+    description: spec.description,
+    security: BEARER_SECURITY,
+    request: { body: { required: true, content: { "application/json": { schema: spec.body } } } },
+    responses: {
+      200: {
+        description: "The completion, or its event stream",
+        content: { "application/json": { schema: spec.result }, "text/event-stream": { schema: z.string() } },
+      },
+    },
+  });
 }

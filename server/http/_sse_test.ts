@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { sseResponse } from "./_sse.ts";
 
 async function frames(response: Response): Promise<{ frames: string[]; reads: number }> {
@@ -21,28 +21,32 @@ Deno.test("frames produced faster than they are written arrive whole, in order, 
     await Promise.resolve();
     writer.done();
   });
-  equal(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  assert.equal(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
   const { frames: got, reads } = await frames(response);
-  equal(got.length, 202);
-  assertEquals(got[0], 'data: {"role":"assistant"}');
-  assertEquals(got.slice(1, 201).map((f) => JSON.parse(f.slice(6)).n), Array.from({ length: 200 }, (_, i) => i));
-  equal(got[201], "data: [DONE]");
-  ok(reads < 50, `${reads} reads for 202 frames`);
+  assert.equal(got.length, 202);
+  assert.deepEqual(got[0], 'data: {"role":"assistant"}');
+  assert.deepEqual(got.slice(1, 201).map((f) => JSON.parse(f.slice(6)).n), Array.from({ length: 200 }, (_, i) => i));
+  assert.equal(got[201], "data: [DONE]");
+  assert.ok(reads < 50, `${reads} reads for 202 frames`);
 });
 
 Deno.test("a slow producer's frames each go out as they come", async () => {
+  // The producer makes frame n+1 only once the client has read frame n: nothing may wait for more.
+  const read = [Promise.withResolvers<void>(), Promise.withResolvers<void>(), Promise.withResolvers<void>()];
   const response = sseResponse([], async (writer) => {
     for (let i = 0; i < 3; i++) {
       writer.sendJson(`{"n":${i}}`);
-      await new Promise((r) => setTimeout(r, 15));
+      await read[i].promise;
     }
     writer.done();
   });
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   const first = await reader.read();
-  equal(first.value, 'data: {"n":0}\n\n');
+  assert.equal(first.value, 'data: {"n":0}\n\n');
+  read[0].resolve();
   const second = await reader.read();
-  equal(second.value, 'data: {"n":1}\n\n');
+  assert.equal(second.value, 'data: {"n":1}\n\n');
+  read[1].resolve();
   await reader.cancel();
 });
 
@@ -62,7 +66,7 @@ Deno.test("the client going away aborts the producer's signal", async () => {
 Deno.test("a failing producer ends the stream with an error frame", async () => {
   const response = sseResponse([], () => Promise.reject(new Error("model crashed")));
   const { frames: got } = await frames(response);
-  assertEquals(got, ['data: {"error":{"message":"model crashed"}}']);
+  assert.deepEqual(got, ['data: {"error":{"message":"model crashed"}}']);
 });
 
 Deno.test("a stream cut by server shutdown says so", async () => {
@@ -74,5 +78,5 @@ Deno.test("a stream cut by server shutdown says so", async () => {
     signal.throwIfAborted();
   });
   const { frames: got } = await frames(response);
-  assertEquals(got, ["data: {}", 'data: {"error":{"message":"The server is stopping; this reply was cut short"}}']);
+  assert.deepEqual(got, ["data: {}", 'data: {"error":{"message":"The server is stopping; this reply was cut short"}}']);
 });

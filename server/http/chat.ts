@@ -3,19 +3,20 @@
  * tools, JSON-Schema output, `conversation_id` (both sides stored in memory) and `memory: true`
  * (relevant memories retrieved into the prompt). Routes never load models: the orchestrator does.
  */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { CHAT_MAX_MESSAGES, CHAT_MAX_TOOLS } from "../config/mod.ts";
 import type { ChatMessage, ChatRequest, GenerationResult } from "../inference/llama/mod.ts";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import { completeTurnPipeline, type ConversationMemory, prepareTurnPipeline } from "../inference/pipeline/mod.ts";
 import { answerWithTextModel } from "./_generation.ts";
 import {
-  completionId,
+  type CompletionBase,
+  completionBase,
+  completionBaseFields,
   contentText,
+  generationRoute,
   keepAliveOf,
-  nowSeconds,
   samplingFields,
-  SYSTEM_FINGERPRINT,
   toSampling,
   usageOf,
   UsageSchema,
@@ -23,7 +24,7 @@ import {
 import type { SseWriter } from "./_sse.ts";
 import { mlChatCompletion } from "./_ml_chat.ts";
 import type { MlService } from "../ml/mod.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { createRouter } from "./router.ts";
 
 const ToolCallSchema = z.object({
   id: z.string(),
@@ -84,11 +85,8 @@ export const ChatCompletionRequestSchema = z.object({
 }).openapi("ChatCompletionRequest");
 
 const ChatCompletionSchema = z.object({
-  id: z.string(),
+  ...completionBaseFields,
   object: z.literal("chat.completion"),
-  created: z.number(),
-  model: z.string(),
-  system_fingerprint: z.string(),
   choices: z.array(z.object({
     index: z.number(),
     message: z.object({
@@ -103,25 +101,14 @@ const ChatCompletionSchema = z.object({
   usage: UsageSchema,
 }).openapi("ChatCompletion");
 
-const route = createRoute({
-  method: "post",
+const route = generationRoute({
   path: "/v1/chat/completions",
-  tags: ["inference"],
   summary: "Chat completion (OpenAI-compatible)",
   description: "With `stream: true` the answer is `text/event-stream` of `chat.completion.chunk` objects ending with " +
     "`data: [DONE]`; `stream_options.include_usage` adds a final chunk with `usage`. Unknown model → 404; a prompt " +
     "longer than the context → 400 `context_overflow`.",
-  security: BEARER_SECURITY,
-  request: { body: { required: true, content: { "application/json": { schema: ChatCompletionRequestSchema } } } },
-  responses: {
-    200: {
-      description: "The completion, or its event stream",
-      content: {
-        "application/json": { schema: ChatCompletionSchema },
-        "text/event-stream": { schema: z.string() },
-      },
-    },
-  },
+  body: ChatCompletionRequestSchema,
+  result: ChatCompletionSchema,
 });
 
 type Body = z.infer<typeof ChatCompletionRequestSchema>;
@@ -205,7 +192,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
         // TabAgent's extension of the reply: the memories the prompt used, so a client can cite them
         const tabagent = body.memory ? { tabagent: { citations: turn.citations } } : {};
         const prepared = await llama.prepareChat({ ...toRequest(body, messages), messages: turn.prompt });
-        const base = { id: completionId("chatcmpl"), created: nowSeconds(), model: body.model };
+        const base = completionBase("chatcmpl", body.model);
         const complete = (signal: AbortSignal, onText?: (text: string) => void) =>
           completeTurnPipeline(memory, (_turn, ctx) =>
             handle.run(
@@ -226,14 +213,14 @@ async function streamChat(
   writer: SseWriter,
   signal: AbortSignal,
   options: {
-    base: { id: string; created: number; model: string };
+    base: CompletionBase;
     body: Body;
     complete: (signal: AbortSignal, onText: (text: string) => void) => Promise<{ result: GenerationResult }>;
     /** Extra fields of the final chunk (TabAgent's `tabagent.citations`). */
     last?: Record<string, unknown>;
   },
 ): Promise<void> {
-  const base = { ...options.base, system_fingerprint: SYSTEM_FINGERPRINT };
+  const { base } = options;
   const includeUsage = options.body.stream_options?.include_usage === true;
   const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
     ...base,
@@ -254,10 +241,9 @@ async function streamChat(
   writer.done();
 }
 
-function completionBody(base: { id: string; created: number; model: string }, result: GenerationResult) {
+function completionBody(base: CompletionBase, result: GenerationResult) {
   return {
     ...base,
-    system_fingerprint: SYSTEM_FINGERPRINT,
     object: "chat.completion" as const,
     choices: [{
       index: 0,

@@ -1,20 +1,20 @@
 /** `POST /v1/completions`: OpenAI's legacy text completion over a GGUF model (no chat template). */
 import { mlChatCompletion } from "./_ml_chat.ts";
 import type { MlService } from "../ml/mod.ts";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import {
-  completionId,
+  completionBase,
+  completionBaseFields,
+  generationRoute,
   keepAliveOf,
-  nowSeconds,
   samplingFields,
-  SYSTEM_FINGERPRINT,
   toSampling,
   usageOf,
   UsageSchema,
 } from "./_openai.ts";
 import { answerWithTextModel } from "./_generation.ts";
-import { BEARER_SECURITY, createRouter } from "./router.ts";
+import { createRouter } from "./router.ts";
 
 /** OpenAI's default max_tokens for completions. */
 export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
@@ -29,11 +29,8 @@ export const CompletionRequestSchema = z.object({
 }).openapi("CompletionRequest");
 
 const CompletionSchema = z.object({
-  id: z.string(),
+  ...completionBaseFields,
   object: z.literal("text_completion"),
-  created: z.number(),
-  model: z.string(),
-  system_fingerprint: z.string(),
   choices: z.array(z.object({
     text: z.string(),
     index: z.number(),
@@ -43,19 +40,11 @@ const CompletionSchema = z.object({
   usage: UsageSchema,
 }).openapi("Completion");
 
-const route = createRoute({
-  method: "post",
+const route = generationRoute({
   path: "/v1/completions",
-  tags: ["inference"],
   summary: "Text completion (OpenAI-compatible, legacy)",
-  security: BEARER_SECURITY,
-  request: { body: { required: true, content: { "application/json": { schema: CompletionRequestSchema } } } },
-  responses: {
-    200: {
-      description: "The completion, or its event stream",
-      content: { "application/json": { schema: CompletionSchema }, "text/event-stream": { schema: z.string() } },
-    },
-  },
+  body: CompletionRequestSchema,
+  result: CompletionSchema,
 });
 
 /** The completions resource. */
@@ -84,12 +73,7 @@ export function completionRoutes(
           prompt,
           toSampling(body, body.max_tokens ?? COMPLETIONS_DEFAULT_MAX_TOKENS),
         );
-        const base = {
-          id: completionId("cmpl"),
-          created: nowSeconds(),
-          model: body.model,
-          system_fingerprint: SYSTEM_FINGERPRINT,
-        };
+        const base = completionBase("cmpl", body.model);
         const echo = body.echo ? prompt : "";
         const generate = (signal: AbortSignal, onText?: (text: string) => void) =>
           handle.run(

@@ -314,8 +314,17 @@ const routes = {
  * ```
  */
 export function memoryRoutes(options: { memory: MemoryClient; backupDir: string }) {
-  const { memory } = options;
   const router = createRouter({ statuses: [503] });
+  conversationHandlers(router, options.memory);
+  knowledgeHandlers(router, options.memory);
+  transferHandlers(router, options.memory, options.backupDir);
+  return router;
+}
+
+type MemoryRouter = ReturnType<typeof createRouter>;
+
+/** Conversations and their messages, and search over them. */
+function conversationHandlers(router: MemoryRouter, memory: MemoryClient): void {
   router.openapi(routes.createConversation, async (c) => {
     return c.json(await memory.createConversation(c.req.valid("json")), 201);
   });
@@ -347,6 +356,10 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     const hits = await memory.searchMessages({ query: q, limit, conversationId: conversation_id, match });
     return c.json({ hits }, 200);
   });
+}
+
+/** The knowledge graph, documents, hybrid queries and stats. */
+function knowledgeHandlers(router: MemoryRouter, memory: MemoryClient): void {
   router.openapi(routes.graphEntities, async (c) => c.json(await memory.listEntities(c.req.valid("query")), 200));
   router.openapi(routes.graphEntity, async (c) => c.json(await memory.getEntity(c.req.valid("param").id), 200));
   router.openapi(routes.graphNeighbors, async (c) => {
@@ -364,31 +377,19 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
     return c.body(null, 204);
   });
   router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));
-  router.openapi(routes.query, async (c) => c.json(await memory.query(c.req.valid("json")), 200));
   router.openapi(routes.stats, async (c) => c.json(await memory.stats(), 200));
+}
+
+/** Export, import, backup and restore. */
+function transferHandlers(router: MemoryRouter, memory: MemoryClient, backupDir: string): void {
   router.openapi(routes.export, async (c) => {
     const { conversation_id } = c.req.valid("query");
     const lines = memory.exportJsonl({ conversationId: conversation_id })[Symbol.asyncIterator]();
     // Read the first line before answering, so an unknown conversation is a 404, not a broken stream.
     const first = await lines.next();
-    const encoder = new TextEncoder();
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        if (first.done) controller.close();
-        else controller.enqueue(encoder.encode(first.value + "\n"));
-      },
-      async pull(controller) {
-        const next = await lines.next();
-        if (next.done) controller.close();
-        else controller.enqueue(encoder.encode(next.value + "\n"));
-      },
-      async cancel() {
-        await lines.return?.();
-      },
-    });
     // A stream has no zod type to check against: the route's schema documents it as text.
     return streamedResponse(
-      new Response(body, {
+      new Response(ndjsonBody(first, lines), {
         headers: {
           "content-type": "application/x-ndjson",
           "content-disposition": 'attachment; filename="tabagent-memory.jsonl"',
@@ -396,30 +397,68 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
       }),
     );
   });
-  router.openapi(routes.import, async (c) => {
-    const isJson = /^application\/json\b/i.test(c.req.header("content-type") ?? "");
-    let text: string;
-    if (isJson) {
-      const records = ImportRecordsSchema.safeParse(await c.req.json().catch(() => undefined));
-      if (!records.success) throw validationError("import", records.error.issues);
-      text = records.data.map((record) => JSON.stringify(record)).join("\n");
-    } else text = await c.req.text();
-    if (text.trim() === "") {
-      throw new TabAgentError("validation_failed", "Invalid import: the body is empty", {
-        errors: [{ field: "", message: "expected JSON lines" }],
-      });
-    }
-    return c.json(await memory.importJsonl(text), 200);
-  });
+  router.openapi(routes.import, async (c) => c.json(await memory.importJsonl(await importSource(c.req.raw)), 200));
   router.openapi(routes.backup, async (c) => {
     let dir: string | undefined;
     if ((c.req.header("content-length") ?? "0") !== "0" || c.req.header("transfer-encoding")) {
       dir = c.req.valid("json")?.dir;
     }
-    dir ??= `${options.backupDir}/${new Date().toISOString().replaceAll(":", "-").replace(/\.\d+Z$/, "Z")}`;
+    dir ??= `${backupDir}/${new Date().toISOString().replaceAll(":", "-").replace(/\.\d+Z$/, "Z")}`;
     const manifest = await memory.backup(dir);
     return c.json({ ...manifest, dir }, 201);
   });
   router.openapi(routes.restore, async (c) => c.json(await memory.restore(c.req.valid("json").dir), 200));
-  return router;
+}
+
+/** The export's lines as a byte stream, starting with the `first` already read. */
+function ndjsonBody(first: IteratorResult<string>, lines: AsyncIterator<string>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (first.done) controller.close();
+      else controller.enqueue(encoder.encode(first.value + "\n"));
+    },
+    async pull(controller) {
+      const next = await lines.next();
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value + "\n"));
+    },
+    async cancel() {
+      await lines.return?.();
+    },
+  });
+}
+
+/**
+ * What an import request carries: JSON lines stay a stream (read line by line as they arrive, so a
+ * 64 MiB import is never held whole); a JSON array (for generic clients) is parsed and re-joined.
+ */
+async function importSource(request: Request): Promise<string | ReadableStream<Uint8Array>> {
+  const empty = () =>
+    new TabAgentError("validation_failed", "Invalid import: the body is empty", {
+      errors: [{ field: "", message: "expected JSON lines" }],
+    });
+  if (/^application\/json\b/i.test(request.headers.get("content-type") ?? "")) {
+    const records = ImportRecordsSchema.safeParse(await request.json().catch(() => undefined));
+    if (!records.success) throw validationError("import", records.error.issues);
+    const text = records.data.map((record) => JSON.stringify(record)).join("\n");
+    if (text.trim() === "") throw empty();
+    return text;
+  }
+  if (request.body === null || request.headers.get("content-length") === "0") throw empty();
+  return request.body.pipeThrough(nonEmpty(empty));
+}
+
+/** Passes bytes through; fails with `error()` at the end when they were all white space. */
+function nonEmpty(error: () => TabAgentError): TransformStream<Uint8Array, Uint8Array> {
+  let seen = false;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen ||= chunk.some((byte) => byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09);
+      controller.enqueue(chunk);
+    },
+    flush(controller) {
+      if (!seen) controller.error(error());
+    },
+  });
 }

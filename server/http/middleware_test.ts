@@ -1,29 +1,14 @@
-import { equal, ok } from "node:assert/strict";
-import { Lifecycle } from "../lifecycle/mod.ts";
-import { createLogger } from "../log/mod.ts";
+import assert from "node:assert/strict";
 import { MetricsRegistry } from "../metrics/mod.ts";
-import { createHttpApp } from "./mod.ts";
+import { testHttpApp } from "./testing/http_app.ts";
 
 const TOKEN = "t".repeat(40);
-const quiet = createLogger({ level: "error", sink: () => {} });
 
 function makeApp(metrics: MetricsRegistry) {
-  return createHttpApp({
-    config: {
-      host: "127.0.0.1",
-      allowedHosts: [],
-      allowedOrigins: [],
-      maxBodyBytes: 1024,
-      requestTimeoutMs: 1000,
-      mode: "http",
-      staticDir: "/nonexistent",
-    },
-    version: "test",
-    log: quiet,
-    lifecycle: new Lifecycle(quiet),
+  return testHttpApp({
+    config: { maxBodyBytes: 1024, requestTimeoutMs: 1000 },
     metrics,
     token: TOKEN,
-    nodeModules: new URL("../../node_modules/", import.meta.url),
   });
 }
 
@@ -38,10 +23,10 @@ Deno.test("invented methods and unmatched paths share one metrics label, with or
     await (await app.request(`/nothing/${i}`, { headers: { host: "127.0.0.1" } })).body?.cancel();
   }
   const text = metrics.render();
-  ok(!/FOO|BAR|BAZ|\/x\d|\/nothing/.test(text), "no invented method or path in a label");
-  ok(/tabagent_http_requests_total\{method="other",route="other",status="\d+"\} \d+/.test(text));
+  assert.ok(!/FOO|BAR|BAZ|\/x\d|\/nothing/.test(text), "no invented method or path in a label");
+  assert.ok(/tabagent_http_requests_total\{method="other",route="other",status="\d+"\} \d+/.test(text));
   // A handful of series (other×statuses, GET×other×404), not one per request.
   const growth = text.split("\n").length - before;
-  ok(growth < 80, `metrics grew by ${growth} lines`);
-  equal(metrics.render().split("\n").length, text.split("\n").length);
+  assert.ok(growth < 80, `metrics grew by ${growth} lines`);
+  assert.equal(metrics.render().split("\n").length, text.split("\n").length);
 });

@@ -462,7 +462,17 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     return c.json(job.progress() as z.infer<typeof PullProgressSchema>, 200);
   });
 
-  // Ids contain a slash, so these are matched by hand below (and described by documentIdRoutes).
+  modelIdHandlers(router, deps, live);
+  return router;
+}
+
+/** The routes under `/v1/models/{id}`: ids contain a slash, so they are matched by hand (and described by documentIdRoutes). */
+function modelIdHandlers(
+  router: ReturnType<typeof createRouter>,
+  deps: ModelRoutesDeps,
+  live: Parameters<typeof findModel>[3],
+): void {
+  const { models } = deps;
   documentIdRoutes(router);
   router.post("/v1/models/:rest{.+}/verify", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
@@ -498,6 +508,4 @@ export function modelRoutes(deps: ModelRoutesDeps) {
     }
     return c.json({ id, deleted: true as const });
   });
-
-  return router;
 }

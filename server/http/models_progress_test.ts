@@ -1,5 +1,5 @@
 /** The pull-progress SSE stream against a real pull from the loopback Hub stub. */
-import { deepEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { pseudoRandomBytes, startHubStub } from "../../tests/hub_stub/mod.ts";
 import { createLogger } from "../log/mod.ts";
 import { ModelsComponent } from "../models/mod.ts";
@@ -29,14 +29,14 @@ Deno.test("a client that stops reading pull progress is owed only the latest sna
     let updates = 0;
     job.subscribe(() => updates++);
     const response = await router.request(`/v1/models/pull/${job.id}`, { headers: { accept: "text/event-stream" } });
-    equal(response.status, 200);
+    assert.equal(response.status, 200);
     await job.done; // the client reads nothing while the pull runs
-    assert(updates >= 3, `the pull reported ${updates} times`);
+    assert.ok(updates >= 3, `the pull reported ${updates} times`);
     const events = (await response.text()).split("\n\n").filter((block) => block.trim());
-    assert(events.length <= 2, `${events.length} events were queued for a client that read none`);
-    assert(events.at(-1)!.startsWith("event: done"), events.at(-1));
+    assert.ok(events.length <= 2, `${events.length} events were queued for a client that read none`);
+    assert.ok(events.at(-1)!.startsWith("event: done"), events.at(-1));
     // Reading the progress twice changes nothing.
-    assertEquals(job.progress(), job.progress());
+    assert.deepEqual(job.progress(), job.progress());
   } finally {
     await models.stop();
     await Deno.remove(dir, { recursive: true });

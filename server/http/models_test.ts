@@ -1,9 +1,7 @@
-import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
 // The HTTP side first: it extends zod with `.openapi()` before the models module builds its schemas.
-import { createHttpApp } from "./mod.ts";
-import { Lifecycle } from "../lifecycle/mod.ts";
+import assert from "node:assert/strict";
 import { createLogger } from "../log/mod.ts";
-import { MetricsRegistry } from "../metrics/mod.ts";
+import { testHttpApp } from "./testing/http_app.ts";
 import { ModelsComponent } from "../models/mod.ts";
 import { modelRoutes } from "./models.ts";
 
@@ -12,9 +10,10 @@ const H = { host: "127.0.0.1" };
 
 async function withModels(
   run: (
-    app: ReturnType<typeof createHttpApp>,
+    app: ReturnType<typeof testHttpApp>,
     models: ModelsComponent,
     unloading: PromiseWithResolvers<void>,
+    unloadStarted: Promise<void>,
   ) => Promise<void>,
   hubUrl = "http://127.0.0.1:9",
 ) {
@@ -28,33 +27,26 @@ async function withModels(
   });
   await models.start();
   const unloading = Promise.withResolvers<void>();
-  const app = createHttpApp({
-    config: {
-      host: "127.0.0.1",
-      allowedHosts: [],
-      allowedOrigins: [],
-      maxBodyBytes: 1 << 20,
-      requestTimeoutMs: 60_000,
-      mode: "http",
-      staticDir: "/nonexistent",
-    },
-    version: "test",
+  const unloadStarted = Promise.withResolvers<void>();
+  const app = testHttpApp({
     log: quiet,
-    lifecycle: new Lifecycle(quiet),
-    metrics: new MetricsRegistry(),
-    token: null,
-    routers: [modelRoutes({ models, unload: () => unloading.promise })],
-    nodeModules: new URL("../../node_modules/", import.meta.url),
+    routers: [modelRoutes({
+      models,
+      unload: () => {
+        unloadStarted.resolve();
+        return unloading.promise;
+      },
+    })],
   });
   try {
-    await run(app, models, unloading);
+    await run(app, models, unloading, unloadStarted.promise);
   } finally {
     await models.stop();
     await Deno.remove(root, { recursive: true });
   }
 }
 
-const pull = (app: ReturnType<typeof createHttpApp>, model: string) =>
+const pull = (app: ReturnType<typeof testHttpApp>, model: string) =>
   app.request("/v1/models/pull", {
     method: "POST",
     headers: { ...H, "content-type": "application/json" },
@@ -62,25 +54,25 @@ const pull = (app: ReturnType<typeof createHttpApp>, model: string) =>
   });
 
 Deno.test("a pull cannot start while a delete of the same model (any case) waits for its unload", async () => {
-  await withModels(async (app, models, unloading) => {
+  await withModels(async (app, models, unloading, unloadStarted) => {
     await Deno.mkdir(`${models.cache.root}/org--tiny`, { recursive: true });
     await Deno.writeTextFile(`${models.cache.root}/org--tiny/weights.gguf`, "x");
     const deleting = app.request("/v1/models/org/tiny", { method: "DELETE", headers: H });
     // The delete has checked and now awaits the unload: the gap a pull used to slip into.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await unloadStarted;
     for (const id of ["org/tiny", "ORG/Tiny"]) {
       const refused = await pull(app, id);
-      equal(refused.status, 409, id);
+      assert.equal(refused.status, 409, id);
       await refused.body?.cancel();
     }
-    equal(models.jobs.isPulling("org/tiny"), false);
+    assert.equal(models.jobs.isPulling("org/tiny"), false);
     unloading.resolve();
     const deleted = await deleting;
-    equal(deleted.status, 200);
-    assertEquals(await deleted.json(), { id: "org/tiny", deleted: true });
+    assert.equal(deleted.status, 200);
+    assert.deepEqual(await deleted.json(), { id: "org/tiny", deleted: true });
     // Released: pulls start again.
     const started = await pull(app, "org/tiny");
-    equal(started.status, 202);
+    assert.equal(started.status, 202);
     await started.body?.cancel();
     await models.jobs.cancelAll();
   });
@@ -97,15 +89,15 @@ Deno.test("a delete or verify is refused while a model that differs only in case
     await withModels(async (app, models, unloading) => {
       unloading.resolve();
       const started = await pull(app, "org/tiny");
-      equal(started.status, 202);
+      assert.equal(started.status, 202);
       await started.body?.cancel();
       for (const [method, path] of [["DELETE", "/v1/models/Org/Tiny"], ["POST", "/v1/models/ORG/tiny/verify"]]) {
         const refused = await app.request(path, { method, headers: H });
-        equal(refused.status, 409, path);
+        assert.equal(refused.status, 409, path);
         await refused.body?.cancel();
       }
       const twin = await pull(app, "Org/Tiny");
-      equal(twin.status, 409);
+      assert.equal(twin.status, 409);
       await twin.body?.cancel();
       await models.jobs.cancelAll();
     }, `http://127.0.0.1:${silent.addr.port}`);
@@ -123,12 +115,12 @@ Deno.test("an id differing only in case from a cached model is refused, and neve
     await Deno.writeTextFile(`${models.cache.root}/Org--Tiny/weights.gguf`, "x");
     const job = models.jobs.start({ id: "org/tiny" });
     await job.done;
-    equal(job.progress().state, "failed");
-    equal((job.progress().error as { code: string }).code, "conflict");
-    equal(await models.cache.get("org/tiny"), null);
+    assert.equal(job.progress().state, "failed");
+    assert.equal((job.progress().error as { code: string }).code, "conflict");
+    assert.equal(await models.cache.get("org/tiny"), null);
     const deleted = await app.request("/v1/models/org/tiny", { method: "DELETE", headers: H });
-    equal(deleted.status, 404);
+    assert.equal(deleted.status, 404);
     await deleted.body?.cancel();
-    ok((await Deno.stat(`${models.cache.root}/Org--Tiny/weights.gguf`)).isFile);
+    assert.ok((await Deno.stat(`${models.cache.root}/Org--Tiny/weights.gguf`)).isFile);
   });
 });

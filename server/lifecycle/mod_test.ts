@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, rejects } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { createLogger } from "../log/mod.ts";
 import { type Component, Lifecycle } from "./mod.ts";
 
@@ -25,12 +25,12 @@ Deno.test("components start in order and stop in reverse", async () => {
   const lifecycle = new Lifecycle(quiet);
   lifecycle.add(recorder(events, "a"));
   lifecycle.add(recorder(events, "b"));
-  assertEquals(lifecycle.overall(), "starting");
+  assert.deepEqual(lifecycle.overall(), "starting");
   await lifecycle.startAll();
-  assertEquals(lifecycle.overall(), "ready");
+  assert.deepEqual(lifecycle.overall(), "ready");
   await lifecycle.stopAll(1000);
-  assertEquals(events, ["start a", "start b", "stop b", "stop a"]);
-  assertEquals(lifecycle.statuses().map((s) => s.state), ["stopped", "stopped"]);
+  assert.deepEqual(events, ["start a", "start b", "stop b", "stop a"]);
+  assert.deepEqual(lifecycle.statuses().map((s) => s.state), ["stopped", "stopped"]);
 });
 
 Deno.test("a critical failure stops what started and rethrows", async () => {
@@ -39,8 +39,8 @@ Deno.test("a critical failure stops what started and rethrows", async () => {
   lifecycle.add(recorder(events, "a"));
   lifecycle.add(recorder(events, "b", { failStart: true }));
   lifecycle.add(recorder(events, "c"));
-  await rejects(lifecycle.startAll(), /b broke/);
-  assertEquals(events, ["start a", "start b", "stop a"]);
+  await assert.rejects(lifecycle.startAll(), /b broke/);
+  assert.deepEqual(events, ["start a", "start b", "stop a"]);
 });
 
 Deno.test("a non-critical failure leaves the server degraded", async () => {
@@ -49,17 +49,17 @@ Deno.test("a non-critical failure leaves the server degraded", async () => {
   lifecycle.add(recorder(events, "a"));
   lifecycle.add(recorder(events, "ml", { critical: false, failStart: true }));
   await lifecycle.startAll();
-  assertEquals(lifecycle.overall(), "degraded");
+  assert.deepEqual(lifecycle.overall(), "degraded");
   const ml = lifecycle.statuses().find((s) => s.name === "ml");
-  assertEquals([ml?.state, ml?.detail], ["failed", "ml broke"]);
+  assert.deepEqual([ml?.state, ml?.detail], ["failed", "ml broke"]);
 });
 
 Deno.test("a component's own health is reported once started", async () => {
   const lifecycle = new Lifecycle(quiet);
   lifecycle.add(recorder([], "ml", { critical: false, health: () => ({ state: "starting", detail: "loading" }) }));
   await lifecycle.startAll();
-  assertEquals(lifecycle.overall(), "starting");
-  assertEquals(lifecycle.statuses()[0].detail, "loading");
+  assert.deepEqual(lifecycle.overall(), "starting");
+  assert.deepEqual(lifecycle.statuses()[0].detail, "loading");
 });
 
 Deno.test("a component that hangs in stop is given up on after the grace period", async () => {
@@ -67,5 +67,5 @@ Deno.test("a component that hangs in stop is given up on after the grace period"
   lifecycle.add({ name: "slow", critical: true, start: () => Promise.resolve(), stop: () => new Promise(() => {}) });
   await lifecycle.startAll();
   await lifecycle.stopAll(50);
-  assertEquals(lifecycle.statuses()[0].state, "failed");
+  assert.deepEqual(lifecycle.statuses()[0].state, "failed");
 });

@@ -5,6 +5,7 @@ import { TabAgentError, validationError } from "../errors/mod.ts";
 import { byteLength, type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
 import { catchUpMessageIndex, indexedUpTo, indexMessagesAfter, MESSAGE_INDEX_DEFER_LIMIT } from "./_message_index.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
+import { preparedOnce } from "./_prepared.ts";
 import {
   contentText,
   conversationFromRow,
@@ -57,28 +58,22 @@ interface HotStatements {
   getMessage: StatementSync;
 }
 
-const hotStatements = new WeakMap<StoreAccess, HotStatements>();
-
-function hot(db: StoreAccess): HotStatements {
-  let found = hotStatements.get(db);
-  if (!found) {
-    found = {
-      begin: db.stores.conversations.prepare("BEGIN IMMEDIATE"),
-      commit: db.stores.conversations.prepare("COMMIT"),
-      touchConversation: db.stores.conversations.prepare(
-        "UPDATE conversations SET message_count = message_count + ?, updated_at = max(updated_at, ?) WHERE id = ?",
-      ),
-      insertMessage: db.stores.conversations.prepare(
-        "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
-          "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      ),
-      getMessage: db.stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
-    };
-    found.getMessage.setReturnArrays(true);
-    hotStatements.set(db, found);
-  }
-  return found;
-}
+const hot = preparedOnce((db: StoreAccess): HotStatements => {
+  const statements = {
+    begin: db.stores.conversations.prepare("BEGIN IMMEDIATE"),
+    commit: db.stores.conversations.prepare("COMMIT"),
+    touchConversation: db.stores.conversations.prepare(
+      "UPDATE conversations SET message_count = message_count + ?, updated_at = max(updated_at, ?) WHERE id = ?",
+    ),
+    insertMessage: db.stores.conversations.prepare(
+      "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
+        "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    getMessage: db.stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
+  };
+  statements.getMessage.setReturnArrays(true);
+  return statements;
+});
 
 /** The stored row of conversation `id`, or `not_found`. */
 export function conversationRow(db: StoreAccess, id: string): ConversationRow {

@@ -1,7 +1,9 @@
 /**
- * JSONL import of what `_export.ts` wrote. Every line is validated (one discriminated union on
- * `record`) before anything is written; then each record is written with its store module's own
- * insert function, keeping the file's timestamps.
+ * JSONL import of what `_export.ts` wrote, streamed: lines are read one by one (a whole text or a
+ * byte stream such as an HTTP body), each validated with one discriminated union on `record`, and
+ * spooled to a temporary file; only when every line is valid are the records written, in batches of
+ * {@link MEMORY_IMPORT_BATCH} (one transaction each), with each store module's own insert function,
+ * keeping the file's timestamps. Memory stays bounded by a batch and the id maps, not by the body.
  *
  * Import keeps conversation ids, gives other items new ids (mapping references between them), and
  * is idempotent per record: what is already there is skipped, and the messages of a conversation
@@ -10,7 +12,7 @@
  * same file again completes what is missing.
  */
 import { z } from "zod";
-import { MEMORY_MAX_IMPORT_BYTES } from "../config/mod.ts";
+import { MEMORY_IMPORT_BATCH, MEMORY_MAX_IMPORT_BYTES } from "../config/mod.ts";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import type { StoreAccess } from "./_context.ts";
 import { insertConversation, insertMessage, prepareMessage } from "./_conversations.ts";
@@ -111,34 +113,90 @@ type ImportLine = z.infer<typeof ImportLineSchema>;
 type Kind = ImportLine["record"];
 type LineOf<K extends Kind> = Extract<ImportLine, { record: K }>;
 
-/** Parses every line first, so a bad line anywhere writes nothing. */
-function parseLines(jsonl: string): ImportLine[] {
-  if (jsonl.length > MEMORY_MAX_IMPORT_BYTES) {
-    throw new TabAgentError("payload_too_large", `The import is larger than ${MEMORY_MAX_IMPORT_BYTES} bytes`, {
-      limit: MEMORY_MAX_IMPORT_BYTES,
-    });
-  }
-  const parsed: ImportLine[] = [];
-  const lines = jsonl.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i].trim();
-    if (text === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw validationError("import", [{ path: [`line ${i + 1}`], message: "is not JSON" }]);
+/** What an import reads: a whole JSONL text, or the bytes of one as they arrive (an HTTP body). */
+export type ImportSource = string | ReadableStream<Uint8Array>;
+
+function tooLarge(): TabAgentError {
+  return new TabAgentError("payload_too_large", `The import is larger than ${MEMORY_MAX_IMPORT_BYTES} bytes`, {
+    limit: MEMORY_MAX_IMPORT_BYTES,
+  });
+}
+
+/** The lines of `source` with their numbers (from 1); refuses a source over the import limit as it arrives. */
+async function* numberedLines(source: ImportSource): AsyncGenerator<[number, string]> {
+  if (typeof source === "string" && source.length > MEMORY_MAX_IMPORT_BYTES) throw tooLarge();
+  const chunks = typeof source === "string" ? [source] : source;
+  const decoder = new TextDecoder();
+  let bytes = 0;
+  let line = 0;
+  let pending = "";
+  for await (const chunk of chunks) {
+    let text: string;
+    if (typeof chunk === "string") text = chunk;
+    else {
+      bytes += chunk.byteLength;
+      if (bytes > MEMORY_MAX_IMPORT_BYTES) throw tooLarge();
+      text = decoder.decode(chunk, { stream: true });
     }
-    const result = ImportLineSchema.safeParse(value);
-    if (!result.success) {
-      throw validationError(
-        "import",
-        result.error.issues.map((issue) => ({ path: [`line ${i + 1}`, ...issue.path], message: issue.message })),
-      );
+    let start = 0;
+    for (let end = text.indexOf("\n"); end !== -1; start = end + 1, end = text.indexOf("\n", start)) {
+      yield [++line, pending + text.slice(start, end)];
+      pending = "";
     }
-    parsed.push(result.data);
+    pending += text.slice(start);
   }
-  return parsed;
+  yield [++line, pending + decoder.decode()];
+}
+
+/** Validates line `n`; a bad one fails the import with `validation_failed` naming the line. */
+function parseLine(n: number, text: string): ImportLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw validationError("import", [{ path: [`line ${n}`], message: "is not JSON" }]);
+  }
+  const result = ImportLineSchema.safeParse(value);
+  if (!result.success) {
+    throw validationError(
+      "import",
+      result.error.issues.map((issue) => ({ path: [`line ${n}`, ...issue.path], message: issue.message })),
+    );
+  }
+  return result.data;
+}
+
+/**
+ * Validates every line of `source` into a temporary file (the parsed records, one a line), so a bad
+ * line anywhere writes nothing while only one line is held in memory. Returns the file's path.
+ */
+async function spoolValidLines(source: ImportSource): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "tabagent-import-", suffix: ".jsonl" });
+  try {
+    using file = await Deno.open(path, { write: true });
+    const encoder = new TextEncoder();
+    let buffered: string[] = [];
+    let size = 0;
+    for await (const [n, text] of numberedLines(source)) {
+      if (text.trim() === "") continue;
+      const record = JSON.stringify(parseLine(n, text.trim()));
+      buffered.push(record);
+      size += record.length;
+      if (size < 1 << 20) continue;
+      await writeAll(file, encoder.encode(buffered.join("\n") + "\n"));
+      buffered = [];
+      size = 0;
+    }
+    if (buffered.length > 0) await writeAll(file, encoder.encode(buffered.join("\n") + "\n"));
+    return path;
+  } catch (error) {
+    await Deno.remove(path);
+    throw error;
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) written += await file.write(bytes.subarray(written));
 }
 
 /** A conversation that was already there: its messages in order, matched to the file's by position. */
@@ -320,18 +378,9 @@ const IMPORTERS: { [K in Kind]: (state: ImportState, line: LineOf<K>) => boolean
 /** Truth stores first: what they committed re-imports as skipped, and the summaries then find their messages. */
 const WRITTEN: StoreName[] = ["conversations", "knowledge", "tool_results", "experience", "summaries"];
 
-/**
- * Imports a JSONL export; validates every line before writing anything.
- *
- * @example
- * ```ts
- * const { imported, skipped } = importLines(db, await Deno.readTextFile("memory.jsonl"));
- * ```
- */
-export function importLines(db: StoreAccess, jsonl: string): ImportResult {
-  const lines = parseLines(jsonl);
-  const result: ImportResult = { imported: {}, skipped: {} };
-  const state: ImportState = { db, messages: new Map(), entities: new Map(), facts: new Map(), existing: new Map() };
+/** Writes `lines` in one transaction per store, counting each record as imported or skipped. */
+function writeBatch(state: ImportState, lines: ImportLine[], result: ImportResult): void {
+  const { db } = state;
   for (const store of WRITTEN) db.stores[store].exec("BEGIN IMMEDIATE");
   try {
     for (const line of lines) {
@@ -339,12 +388,49 @@ export function importLines(db: StoreAccess, jsonl: string): ImportResult {
       const counts = importer(state, line) ? result.imported : result.skipped;
       counts[line.record] = (counts[line.record] ?? 0) + 1;
     }
-    // One index catch-up for the whole import (the index is derived; see _message_index.ts).
+    // One index catch-up a batch (the index is derived; see _message_index.ts).
     indexPendingMessages(db.stores.conversations);
     for (const store of WRITTEN) db.stores[store].exec("COMMIT");
   } catch (error) {
     for (const store of WRITTEN) if (db.stores[store].isTransaction) db.stores[store].exec("ROLLBACK");
     throw error;
   }
-  return result;
+}
+
+/**
+ * Imports a JSONL export: validates every line before writing anything, then writes in batches.
+ * `beforeBatch` runs before each batch's transaction (the caller waits out backups there).
+ *
+ * @example
+ * ```ts
+ * const { imported, skipped } = await importJsonl(db, (await Deno.open("memory.jsonl")).readable);
+ * ```
+ */
+export async function importJsonl(
+  db: StoreAccess,
+  source: ImportSource,
+  options: { beforeBatch?: () => Promise<void> } = {},
+): Promise<ImportResult> {
+  const spool = await spoolValidLines(source);
+  try {
+    const result: ImportResult = { imported: {}, skipped: {} };
+    const state: ImportState = { db, messages: new Map(), entities: new Map(), facts: new Map(), existing: new Map() };
+    let batch: ImportLine[] = [];
+    const write = async () => {
+      await options.beforeBatch?.();
+      writeBatch(state, batch, result);
+      batch = [];
+    };
+    // The stream closes the file when it ends or when the loop leaves early.
+    for await (const [, text] of numberedLines((await Deno.open(spool)).readable)) {
+      if (text === "") continue;
+      // Validated on the way in: the spool holds zod's output.
+      batch.push(JSON.parse(text) as ImportLine);
+      if (batch.length >= MEMORY_IMPORT_BATCH) await write();
+    }
+    if (batch.length > 0) await write();
+    return result;
+  } finally {
+    await Deno.remove(spool);
+  }
 }

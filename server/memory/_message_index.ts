@@ -14,6 +14,7 @@
  * last message id the index holds, so a crash anywhere only leaves work for the next catch-up.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { preparedOnce } from "./_prepared.ts";
 
 /** Messages left for a later catch-up at most; an append that brings the backlog to this many indexes it. */
 export const MESSAGE_INDEX_DEFER_LIMIT = 256;
@@ -27,25 +28,19 @@ interface Statements {
   record: StatementSync;
 }
 
-const statements = new WeakMap<DatabaseSync, Statements>();
-
-function prepared(db: DatabaseSync): Statements {
-  let found = statements.get(db);
-  if (!found) {
-    found = {
-      seq: db.prepare(`SELECT seq FROM fts_indexed WHERE name = '${INDEX}'`),
-      last: db.prepare("SELECT coalesce(max(id), 0) AS id FROM messages"),
-      index: db.prepare(
-        `INSERT INTO ${INDEX}(rowid, content) SELECT id, content FROM messages WHERE id > ? ORDER BY id`,
-      ),
-      record: db.prepare(`UPDATE fts_indexed SET seq = ? WHERE name = '${INDEX}'`),
-    };
-    found.seq.setReturnArrays(true);
-    found.last.setReturnArrays(true);
-    statements.set(db, found);
-  }
-  return found;
-}
+const prepared = preparedOnce((db: DatabaseSync): Statements => {
+  const statements = {
+    seq: db.prepare(`SELECT seq FROM fts_indexed WHERE name = '${INDEX}'`),
+    last: db.prepare("SELECT coalesce(max(id), 0) AS id FROM messages"),
+    index: db.prepare(
+      `INSERT INTO ${INDEX}(rowid, content) SELECT id, content FROM messages WHERE id > ? ORDER BY id`,
+    ),
+    record: db.prepare(`UPDATE fts_indexed SET seq = ? WHERE name = '${INDEX}'`),
+  };
+  statements.seq.setReturnArrays(true);
+  statements.last.setReturnArrays(true);
+  return statements;
+});
 
 function single(statement: StatementSync): number {
   return (statement.get() as unknown as [number])[0];

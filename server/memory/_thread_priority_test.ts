@@ -1,5 +1,5 @@
+import assert from "node:assert/strict";
 import { getPriority } from "node:os";
-import { assertEquals } from "./_assert.ts";
 import { BACKGROUND_THREAD_NICE } from "./_thread_priority.ts";
 
 Deno.test({
@@ -19,8 +19,8 @@ Deno.test({
         worker.onmessage = (event) => resolve(event.data);
         worker.onerror = (event) => reject(new Error(event.message));
       });
-      assertEquals(reply, { lowered: true, nice: Math.max(before, BACKGROUND_THREAD_NICE) });
-      assertEquals(getPriority(Deno.pid), before);
+      assert.deepEqual(reply, { lowered: true, nice: Math.max(before, BACKGROUND_THREAD_NICE) });
+      assert.deepEqual(getPriority(Deno.pid), before);
     } finally {
       worker.terminate();
       URL.revokeObjectURL(url);

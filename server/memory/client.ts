@@ -45,7 +45,7 @@ import {
   EpisodeSchema,
   FactHitSchema,
   FactSchema,
-  ImportResultSchema,
+  type ImportResult,
   MemoryStatsSchema,
   MessageSchema,
   type NewConversation,
@@ -313,12 +313,6 @@ export const MEMORY_METHODS = {
     result: MemoryStatsSchema,
     args: () => [],
   }),
-  /** Imports what `exportJsonl` wrote; what already exists is skipped. */
-  importJsonl: rpc("ImportJsonl", (jsonl: string) => ({ jsonl }))({
-    result: ImportResultSchema,
-    args: (r) => [r.jsonl],
-    long: true,
-  }),
   /** Writes a consistent snapshot of all seven stores and a checksummed manifest into `dir`. */
   backup: rpc("Backup", (dir: string) => ({ dir }))({
     result: BackupManifestSchema,
@@ -392,6 +386,12 @@ export type MemoryCalls = {
 export interface MemoryClient extends MemoryCalls {
   /** Every truth item as JSON lines (`{"record":"conversation",…}`), or one conversation's (a server stream). */
   exportJsonl(options?: { conversationId?: string }): AsyncIterable<string>;
+  /**
+   * Imports what `exportJsonl` wrote (a text, or its bytes as they arrive); what already exists is
+   * skipped. A bad line fails the import with `validation_failed` naming the line, and writes nothing.
+   * Over gRPC it is a client stream (`ImportJsonl`), so the text is never sent in one message.
+   */
+  importJsonl(source: string | ReadableStream<Uint8Array>): Promise<ImportResult>;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
  * damaged, foreign or too-new file by name; runs the outbox and search workers; serves the gRPC
  * DatabaseService; and closes everything in `stop()`.
  */
-import type { Config } from "../config/mod.ts";
+import { type Config, ensureWritableDir } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import { type Component, type ComponentHealth, InstanceLock } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -15,28 +15,14 @@ import { connectRemoteMemory, RemoteMemory } from "./remote.ts";
 /** The settings the memory component reads. */
 export type MemoryConfig = Pick<Config, "dbPath" | "memoryBackend" | "memoryGrpcAddress">;
 
+/** How a database folder that cannot be written is named in the error. */
+const DB_DIR = { what: "database directory", flags: "--db-path or --data-dir" };
+
 /**
  * Search workers: one per core beyond the event loop's, between one and four, so searches never
  * take the core the event loop needs on small machines.
  */
 const SEARCH_WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency - 1));
-
-async function ensureWritableDir(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const probe = `${dir}/.write-probe-${crypto.randomUUID()}`;
-    await Deno.writeTextFile(probe, "");
-    await Deno.remove(probe);
-  } catch (error) {
-    throw new TabAgentError(
-      "config_invalid",
-      `The database directory ${dir} is not writable (${error instanceof Error ? error.message : error}); ` +
-        "choose another with --db-path or --data-dir",
-      { path: dir },
-      { cause: error },
-    );
-  }
-}
 
 /**
  * The `memory` component. `memory` is usable as soon as the component exists (routes and other
@@ -81,7 +67,7 @@ export class MemoryComponent implements Component {
 
   async start(): Promise<void> {
     const { config, token, log } = this.#options;
-    await ensureWritableDir(config.dbPath);
+    await ensureWritableDir(config.dbPath, DB_DIR);
     this.#local = await openLocalMemory({
       dir: config.dbPath,
       searchWorkers: SEARCH_WORKERS,
@@ -162,7 +148,7 @@ export async function openMemoryForCommand(
       await remote.close();
     }
   }
-  await ensureWritableDir(config.dataDir);
+  await ensureWritableDir(config.dataDir, { what: "data dir", flags: "--data-dir" });
   const lock = new InstanceLock(config.dataDir);
   try {
     await lock.start();
@@ -178,7 +164,7 @@ export async function openMemoryForCommand(
     );
   }
   try {
-    await ensureWritableDir(config.dbPath);
+    await ensureWritableDir(config.dbPath, DB_DIR);
     const memory = await openLocalMemory({ dir: config.dbPath, searchWorkers: 0, outbox: false, checkpoints: false });
     return { memory: releasingOnClose(memory, () => lock.stop()), via: "files" };
   } catch (error) {

@@ -53,6 +53,15 @@ async function exportLines(memory: MemoryClient, call: grpc.ServerWritableStream
   call.end();
 }
 
+/** Imports the client's stream of text pieces as it arrives (the memory reads it line by line). */
+function importStream(memory: MemoryClient, call: grpc.ServerReadableStream<Wire, unknown>) {
+  const encoder = new TextEncoder();
+  const pieces = (async function* () {
+    for await (const message of call) yield encoder.encode((message as { jsonl?: string }).jsonl ?? "");
+  })();
+  return memory.importJsonl(ReadableStream.from(pieces));
+}
+
 function authorized(metadata: grpc.Metadata, token: string | null): boolean {
   if (token === null) return true;
   const header = metadata.get("authorization")[0];
@@ -83,6 +92,55 @@ function requireToken(token: string | null): grpc.ServerInterceptor {
     });
 }
 
+/** Every DatabaseService method over `memory`: the method table's unary calls, the export and import streams. */
+function serviceImplementation(
+  memory: MemoryClient,
+  proto: ReturnType<typeof loadDatabaseProto>,
+  log: Logger | undefined,
+): grpc.UntypedServiceImplementation {
+  /** Runs `work` and answers `callback` with its result on the wire, or with the gRPC status of its error. */
+  const answer = async (
+    name: string,
+    responseType: string,
+    callback: grpc.sendUnaryData<unknown>,
+    work: () => Promise<unknown>,
+  ) => {
+    try {
+      callback(null, proto.toWire(responseType, await work()));
+    } catch (error) {
+      const typed = toTabAgentError(error);
+      if (typed.code === "internal") log?.error("memory rpc failed", { rpc: name, error: typed.cause ?? typed });
+      callback(toGrpcError(typed));
+    }
+  };
+  const handlers = unaryHandlers(memory);
+  const implementation: grpc.UntypedServiceImplementation = {};
+  const types = methodTypes(proto.service);
+  for (const [name, method] of Object.entries(proto.service)) {
+    const { request: requestType, response: responseType } = types.get(name)!;
+    if (method.requestStream) {
+      implementation[name] = (
+        call: grpc.ServerReadableStream<Wire, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => answer(name, responseType, callback, () => importStream(memory, call));
+    } else if (method.responseStream) {
+      implementation[name] = async (call: grpc.ServerWritableStream<Wire, unknown>) => {
+        try {
+          await exportLines(memory, call, proto.fromWire(requestType, call.request, "input"));
+        } catch (error) {
+          call.destroy(Object.assign(new Error(), toGrpcError(toTabAgentError(error))));
+        }
+      };
+    } else {
+      const handler = handlers.get(name);
+      if (!handler) throw new Error(`DatabaseService.${name} has no entry in MEMORY_METHODS`);
+      implementation[name] = (call: grpc.ServerUnaryCall<Wire, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+        answer(name, responseType, callback, () => handler(proto.fromWire(requestType, call.request, "input")));
+    }
+  }
+  return implementation;
+}
+
 /**
  * Serves `memory` at `address` (`unix:/path.sock`, or `host:port` with port 0 for any free one).
  * Only loopback hosts are accepted for TCP: the service is for this machine.
@@ -97,35 +155,7 @@ export async function serveDatabase(
     "grpc.max_send_message_length": GRPC_MAX_MESSAGE_BYTES,
     interceptors: [requireToken(token)],
   });
-  const handlers = unaryHandlers(memory);
-  const implementation: grpc.UntypedServiceImplementation = {};
-  const types = methodTypes(proto.service);
-  for (const [name, method] of Object.entries(proto.service)) {
-    const { request: requestType, response: responseType } = types.get(name)!;
-    if (method.responseStream) {
-      implementation[name] = async (call: grpc.ServerWritableStream<Wire, unknown>) => {
-        try {
-          await exportLines(memory, call, proto.fromWire(requestType, call.request, "input"));
-        } catch (error) {
-          call.destroy(Object.assign(new Error(), toGrpcError(toTabAgentError(error))));
-        }
-      };
-      continue;
-    }
-    const handler = handlers.get(name);
-    if (!handler) throw new Error(`DatabaseService.${name} has no entry in MEMORY_METHODS`);
-    implementation[name] = async (call: grpc.ServerUnaryCall<Wire, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      try {
-        const result = await handler(proto.fromWire(requestType, call.request, "input"));
-        callback(null, proto.toWire(responseType, result));
-      } catch (error) {
-        const typed = toTabAgentError(error);
-        if (typed.code === "internal") log?.error("memory rpc failed", { rpc: name, error: typed.cause ?? typed });
-        callback(toGrpcError(typed));
-      }
-    };
-  }
-  server.addService(proto.service, implementation);
+  server.addService(proto.service, serviceImplementation(memory, proto, log));
 
   const address = options.address;
   if (!address.startsWith("unix:")) {

@@ -1,7 +1,7 @@
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
-import { assertEquals, assertRejects } from "./_assert.ts";
-import { memoryClientSuite } from "./_client_suite.ts";
+import { memoryClientSuite } from "./testing/client_suite.ts";
 import type { MemoryClient } from "./client.ts";
 import { serveDatabase } from "./grpc_server.ts";
 import { GRPC_MAX_MESSAGE_BYTES, SERVICE_NAME } from "./_proto.ts";
@@ -34,19 +34,17 @@ Deno.test("RemoteMemory (gRPC): works over loopback TCP and refuses calls withou
   try {
     const remote = await connectRemoteMemory({ address: server.address, token: TOKEN });
     const conversation = await remote.createConversation({ title: "tcp" });
-    assertEquals((await local.getConversation(conversation.id)).title, "tcp");
+    assert.deepEqual((await local.getConversation(conversation.id)).title, "tcp");
     await remote.close();
 
     for (const token of [null, "wrong-token"]) {
       const stranger = await connectRemoteMemory({ address: server.address, token });
-      const error = await assertRejects(() => stranger.getConversation(conversation.id), TabAgentError);
-      assertEquals(error.code, "unauthorized");
+      const error = await stranger.getConversation(conversation.id).then(() => assert.fail("refused"), (e) => e);
+      assert.ok(error instanceof TabAgentError);
+      assert.deepEqual(error.code, "unauthorized");
       await stranger.close();
     }
-    await assertRejects(
-      () => serveDatabase({ memory: local, address: "0.0.0.0:0", token: TOKEN }),
-      TabAgentError,
-    );
+    await assert.rejects(serveDatabase({ memory: local, address: "0.0.0.0:0", token: TOKEN }), TabAgentError);
   } finally {
     await server.close();
     await local.close();
@@ -58,8 +56,9 @@ Deno.test("RemoteMemory (gRPC): an unreachable service is 'unavailable'", async 
   const dir = await Deno.makeTempDir({ prefix: "tabagent-grpc-" });
   try {
     const remote = new RemoteMemory({ address: `unix:${dir}/none.sock`, token: TOKEN });
-    const error = await assertRejects(() => remote.ready(300), TabAgentError);
-    assertEquals(error.code, "unavailable");
+    const error = await remote.ready(300).then(() => assert.fail("unreachable"), (e) => e);
+    assert.ok(error instanceof TabAgentError);
+    assert.deepEqual(error.code, "unavailable");
     await remote.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -86,7 +85,7 @@ Deno.test("RemoteMemory (gRPC): a call without the token is refused before its m
           (error) => resolve(error),
         );
       });
-      assertEquals(status?.code, grpc.status.UNAUTHENTICATED);
+      assert.deepEqual(status?.code, grpc.status.UNAUTHENTICATED);
     }
   } finally {
     client.close();
@@ -120,7 +119,7 @@ Deno.test("RemoteMemory (gRPC): an export the client cancels while the server wa
     // Before the fix the server's export waited for a 'drain' that never comes; the guard names that hang.
     let guard: ReturnType<typeof setTimeout> | undefined;
     const hung = new Promise<string>((resolve) => guard = setTimeout(() => resolve("hung"), 20_000));
-    assertEquals(await Promise.race([ended.promise.then(() => "ended"), hung]), "ended");
+    assert.deepEqual(await Promise.race([ended.promise.then(() => "ended"), hung]), "ended");
     clearTimeout(guard);
   } finally {
     await remote.close();
@@ -135,3 +134,37 @@ function withToken(token: string): grpc.Metadata {
   metadata.set("authorization", `Bearer ${token}`);
   return metadata;
 }
+
+Deno.test("RemoteMemory (gRPC): an import goes as a client stream; pieces split inside lines; a bad line is named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-grpc-" });
+  const remote = await openRemote(`${dir}/db`);
+  try {
+    const created_at = "2026-01-01T00:00:00.000Z";
+    const line = (i: number) =>
+      JSON.stringify({
+        record: "conversation",
+        id: `conv-${i}`,
+        title: `imported ${i} `.repeat(40), // about 600 bytes a line: 3 MiB cross the 1 MiB pieces mid-line
+        metadata: null,
+        created_at,
+        updated_at: created_at,
+      });
+    const count = 5_000;
+    const bytes = new TextEncoder().encode(Array.from({ length: count }, (_, i) => line(i)).join("\n"));
+    const chunks = (data: Uint8Array) =>
+      ReadableStream.from((function* () {
+        for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
+      })());
+    const bad = new TextEncoder().encode(`${line(count)}\n{"record":"conversation"\n${line(count + 1)}`);
+    const error = await remote.importJsonl(chunks(bad)).then(() => assert.fail("refused"), (e) => e);
+    assert.ok(error instanceof TabAgentError);
+    assert.equal(error.code, "validation_failed");
+    assert.match(error.message, /line 2\b/);
+    const result = await remote.importJsonl(chunks(bytes));
+    assert.deepEqual(result, { imported: { conversation: count }, skipped: {} });
+    assert.equal((await remote.stats()).conversations, count);
+  } finally {
+    await remote.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

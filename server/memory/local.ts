@@ -33,7 +33,7 @@ import {
   writeManifest,
 } from "./_backup.ts";
 import { exportLines } from "./_export.ts";
-import { importLines } from "./_import.ts";
+import { importJsonl, type ImportSource } from "./_import.ts";
 import { type IndexStatus, VectorIndexService } from "./index/index_service.ts";
 import { EmbeddingWriter } from "./query/embedding_writer.ts";
 import {
@@ -385,10 +385,14 @@ export class LocalMemory implements MemoryClient {
     }
   }
 
-  async importJsonl(jsonl: string): Promise<ImportResult> {
+  async importJsonl(source: ImportSource): Promise<ImportResult> {
     await this.#writable();
-    this.#db.messagesBehind = true;
-    return importLines(this.#db, jsonl);
+    return await importJsonl(this.#db, source, {
+      beforeBatch: async () => {
+        await this.#writable();
+        this.#db.messagesBehind = true;
+      },
+    });
   }
 
   async backup(dir: string): Promise<BackupManifest> {

@@ -1,7 +1,7 @@
+import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals } from "./_assert.ts";
 import { WAL_AUTOCHECKPOINT_PAGES } from "./_checkpoint.ts";
-import { memoryClientSuite } from "./_client_suite.ts";
+import { memoryClientSuite } from "./testing/client_suite.ts";
 import { openLocalMemory } from "./local.ts";
 import { applicationId, MIGRATIONS, storeFile } from "./stores.ts";
 
@@ -18,7 +18,7 @@ Deno.test("LocalMemory: derived stores that lost data are rebuilt from the truth
     }]);
     await memory.addFact({ text: "the user buys milk on Mondays" });
     await memory.flush();
-    assertEquals(await memory.checkDerived(), []);
+    assert.deepEqual(await memory.checkDerived(), []);
     await memory.close();
 
     // Lose the derived embedding queue (as if embeddings.db came from an older backup).
@@ -27,13 +27,13 @@ Deno.test("LocalMemory: derived stores that lost data are rebuilt from the truth
     db.close();
     const reopened = await openLocalMemory({ dir, outbox: false });
     try {
-      assertEquals(await reopened.checkDerived(), [
+      assert.deepEqual(await reopened.checkDerived(), [
         "2 message(s) neither embedded nor queued",
         "1 fact(s) neither embedded nor queued",
       ]);
       await reopened.rebuildDerived();
-      assertEquals(await reopened.checkDerived(), []);
-      assertEquals((await reopened.searchMessages({ query: "milk" })).length, 1);
+      assert.deepEqual(await reopened.checkDerived(), []);
+      assert.deepEqual((await reopened.searchMessages({ query: "milk" })).length, 1);
     } finally {
       await reopened.close();
     }
@@ -57,19 +57,19 @@ Deno.test("LocalMemory: a conversations store from schema v1 (trigger-kept index
     const memory = await openLocalMemory({ dir, outbox: false });
     try {
       const old = await memory.getConversation("conv_old");
-      assertEquals([old.message_count, old.updated_at], [2, new Date(3000).toISOString()]);
-      assertEquals((await memory.searchMessages({ query: "lighthouse" })).length, 1);
+      assert.deepEqual([old.message_count, old.updated_at], [2, new Date(3000).toISOString()]);
+      assert.deepEqual((await memory.searchMessages({ query: "lighthouse" })).length, 1);
 
       const [added] = await memory.appendMessages("conv_old", [{ role: "user", content: "and the lighthouse cat" }]);
-      assertEquals((await memory.getConversation("conv_old")).message_count, 3);
+      assert.deepEqual((await memory.getConversation("conv_old")).message_count, 3);
       const hits = await memory.searchMessages({ query: "lighthouse" });
-      assertEquals(hits.map((hit) => hit.message.id).sort(), ["msg_1", added.id].sort());
+      assert.deepEqual(hits.map((hit) => hit.message.id).sort(), ["msg_1", added.id].sort());
 
       await memory.deleteConversation("conv_old");
       await memory.flush();
-      assertEquals(await memory.checkDerived(), []);
-      assertEquals(await memory.searchMessages({ query: "lighthouse" }), []);
-      assertEquals((await memory.stats()).stores.find((s) => s.name === "conversations")?.schema_version, 3);
+      assert.deepEqual(await memory.checkDerived(), []);
+      assert.deepEqual(await memory.searchMessages({ query: "lighthouse" }), []);
+      assert.deepEqual((await memory.stats()).stores.find((s) => s.name === "conversations")?.schema_version, 3);
     } finally {
       await memory.close();
     }
@@ -84,7 +84,7 @@ Deno.test("LocalMemory: messages appended one by one are searchable at once; an 
     const memory = await openLocalMemory({ dir, outbox: false });
     const { id } = await memory.createConversation();
     for (let i = 0; i < 5; i++) await memory.appendMessages(id, [{ role: "user", content: `note ${i} about otters` }]);
-    assertEquals((await memory.searchMessages({ query: "otters", limit: 10 })).length, 5);
+    assert.deepEqual((await memory.searchMessages({ query: "otters", limit: 10 })).length, 5);
     await memory.appendMessages(id, [{ role: "user", content: "one more otters note" }]);
     // The backup copies the files as they are: the last append is committed but not yet indexed.
     const copy = await Deno.makeTempDir({ prefix: "tabagent-memory-copy-" });
@@ -93,13 +93,13 @@ Deno.test("LocalMemory: messages appended one by one are searchable at once; an 
       await memory.close();
       const reopened = await openLocalMemory({ dir: copy, outbox: false });
       try {
-        assertEquals(await reopened.checkDerived(), [
+        assert.deepEqual(await reopened.checkDerived(), [
           "6 message(s) neither embedded nor queued",
           "1 message(s) not yet in the full-text index",
         ]);
-        assertEquals((await reopened.searchMessages({ query: "otters", limit: 10 })).length, 6);
+        assert.deepEqual((await reopened.searchMessages({ query: "otters", limit: 10 })).length, 6);
         await reopened.flush();
-        assertEquals(await reopened.checkDerived(), []);
+        assert.deepEqual(await reopened.checkDerived(), []);
       } finally {
         await reopened.close();
       }
@@ -122,31 +122,42 @@ Deno.test("LocalMemory: committed messages reach the store file in the backgroun
         const content = `message ${i} about the weather in town ${i}`;
         const [stored] = await memory.appendMessages(id, [{ role: "user", content }]);
         // Reads between writes, as when a chat is stored and shown: no reader may pin the WAL.
-        assertEquals((await memory.getMessage(stored.id)).content, content);
+        assert.deepEqual((await memory.getMessage(stored.id)).content, content);
       }
       const probe = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
       const pageSize = (probe.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
       probe.close();
       const walBytes = (await Deno.stat(`${dir}/conversations.db-wal`)).size;
-      assert(
+      assert.ok(
         walBytes <= (WAL_AUTOCHECKPOINT_PAGES + 64) * (pageSize + 24),
         `the WAL grew to ${walBytes} bytes`,
       );
       // With no more commits, only the checkpoint worker can copy the WAL into the file: a copy of
       // the file alone soon holds every message.
+      // Looked at again each time the checkpoint writes the file (watched before the first look).
+      using watcher = Deno.watchFs(`${dir}/conversations.db`);
+      const writes = watcher[Symbol.asyncIterator]();
+      const copy = await Deno.makeTempFile({ prefix: "tabagent-alone-", suffix: ".db" });
       let found = -1;
-      for (let attempt = 0; attempt < 100 && found !== messages; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        await Deno.copyFile(`${dir}/conversations.db`, `${dir}/alone.db`);
-        try {
-          const alone = new DatabaseSync(`${dir}/alone.db`, { readOnly: true });
-          found = (alone.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
-          alone.close();
-        } catch {
-          found = -1; // copied mid-checkpoint; try again
+      try {
+        for (let writesSeen = 0; writesSeen < 1_000; writesSeen++) {
+          await Deno.copyFile(`${dir}/conversations.db`, copy);
+          try {
+            const alone = new DatabaseSync(copy, { readOnly: true });
+            found = (alone.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
+            alone.close();
+          } catch {
+            found = -1; // copied mid-checkpoint; try again
+          }
+          if (found === messages) break;
+          let event;
+          do event = await writes.next(); while (!event.done && event.value.kind !== "modify");
+          if (event.done) break;
         }
+      } finally {
+        await Deno.remove(copy);
       }
-      assertEquals(found, messages);
+      assert.deepEqual(found, messages);
     } finally {
       await memory.close();
     }
@@ -177,24 +188,24 @@ Deno.test("LocalMemory: an import cut off before its summaries committed is comp
 
     const target = await openLocalMemory({ dir: `${dir}/target`, searchWorkers: 0 });
     try {
-      assertEquals((await target.importJsonl(lines.join("\n"))).imported.summary, 1);
+      assert.deepEqual((await target.importJsonl(lines.join("\n"))).imported.summary, 1);
       // The process died after the truth stores committed and before the summaries store did.
       const summaries = new DatabaseSync(`${dir}/target/${storeFile("summaries")}`);
       summaries.exec("DELETE FROM summaries");
       summaries.close();
-      assertEquals((await target.listSummaries(id)).items, []);
+      assert.deepEqual((await target.listSummaries(id)).items, []);
 
       const again = await target.importJsonl(lines.join("\n"));
-      assertEquals(again.imported, { summary: 1 });
-      assertEquals(again.skipped, { conversation: 1, message: 3 });
+      assert.deepEqual(again.imported, { summary: 1 });
+      assert.deepEqual(again.skipped, { conversation: 1, message: 3 });
       const [summary] = (await target.listSummaries(id)).items;
       const copied = (await target.listMessages(id)).items;
-      assertEquals([summary.text, summary.from_message_id, summary.to_message_id], [
+      assert.deepEqual([summary.text, summary.from_message_id, summary.to_message_id], [
         "two and three",
         copied[1].id,
         copied[2].id,
       ]);
-      assertEquals((await target.importJsonl(lines.join("\n"))).imported, {});
+      assert.deepEqual((await target.importJsonl(lines.join("\n"))).imported, {});
     } finally {
       await target.close();
     }

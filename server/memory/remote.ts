@@ -13,7 +13,27 @@ import {
   resultFromReply,
   type Wire,
 } from "./client.ts";
+import type { ImportSource } from "./_import.ts";
+import type { ImportResult } from "./types.ts";
 import { fromGrpcError, GRPC_MAX_MESSAGE_BYTES, loadDatabaseProto, methodTypes } from "./_proto.ts";
+
+/** Largest piece of an import's text in one `ImportJsonl` message (characters). */
+const IMPORT_PIECE_CHARS = 1 << 20;
+
+/** `source` in pieces of at most {@link IMPORT_PIECE_CHARS} characters, as it is read. */
+async function* importPieces(source: ImportSource): AsyncGenerator<string> {
+  if (typeof source === "string") {
+    for (let i = 0; i < source.length; i += IMPORT_PIECE_CHARS) yield source.slice(i, i + IMPORT_PIECE_CHARS);
+    return;
+  }
+  const decoder = new TextDecoder();
+  for await (const chunk of source) {
+    const text = decoder.decode(chunk, { stream: true });
+    for (let i = 0; i < text.length; i += IMPORT_PIECE_CHARS) yield text.slice(i, i + IMPORT_PIECE_CHARS);
+  }
+  const rest = decoder.decode();
+  if (rest) yield rest;
+}
 
 /** Time one call may take before it fails with `timeout` (ms); backups and restores get longer. */
 const CALL_DEADLINE_MS = 60_000;
@@ -94,6 +114,37 @@ export class RemoteMemory implements MemoryClient {
     const fn =
       (this.#client as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<Wire>>)[rpc];
     return fn.bind(this.#client);
+  }
+
+  /** Sends the import as a client stream of pieces of at most {@link IMPORT_PIECE_CHARS}, as they are read. */
+  async importJsonl(source: ImportSource): Promise<ImportResult> {
+    const reply = Promise.withResolvers<Wire>();
+    const deadline = Date.now() + LONG_CALL_DEADLINE_MS;
+    const call = (this.#client as unknown as {
+      ImportJsonl: (
+        metadata: grpc.Metadata,
+        options: grpc.CallOptions,
+        callback: (error: grpc.ServiceError | null, reply: Wire) => void,
+      ) => grpc.ClientWritableStream<Wire>;
+    }).ImportJsonl(this.#metadata, { deadline }, (error, message) => {
+      if (error) reply.reject(fromGrpcError(error));
+      else reply.resolve(message);
+    });
+    try {
+      for await (const piece of importPieces(source)) {
+        if (!call.write({ jsonl: piece })) await new Promise((resolve) => call.once("drain", resolve));
+      }
+      call.end();
+    } catch (error) {
+      call.cancel();
+      reply.promise.catch(() => {/* the local error below is the one to report */});
+      throw error;
+    }
+    return this.#proto.fromWire(
+      this.#methods.get("ImportJsonl")!.response,
+      await reply.promise,
+      "output",
+    ) as ImportResult;
   }
 
   async *exportJsonl(options: { conversationId?: string } = {}): AsyncIterable<string> {

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert.ts";
+import assert from "node:assert/strict";
 import { createLogger } from "../log/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import { PREVIOUS_GENERATIONS } from "./_backup.ts";
@@ -34,12 +34,12 @@ Deno.test("two restores at once: one succeeds, the other gets 409, and memory ke
       const results = await Promise.allSettled([memory.restore(`${root}/backup`), memory.restore(`${root}/backup`)]);
       const ok = results.filter((r) => r.status === "fulfilled");
       const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-      assertEquals(ok.length, 1);
-      assertEquals(refused.length, 1);
-      assert(refused[0].reason instanceof TabAgentError && refused[0].reason.code === "conflict", refused[0].reason);
-      assertEquals(memory.health.state, "ready");
-      assertEquals((await memory.listConversations()).items.map((c) => c.title), ["before"]);
-      assertEquals((await memory.searchMessages({ query: "restore" })).length, 1);
+      assert.deepEqual(ok.length, 1);
+      assert.deepEqual(refused.length, 1);
+      assert.ok(refused[0].reason instanceof TabAgentError && refused[0].reason.code === "conflict", refused[0].reason);
+      assert.deepEqual(memory.health.state, "ready");
+      assert.deepEqual((await memory.listConversations()).items.map((c) => c.title), ["before"]);
+      assert.deepEqual((await memory.searchMessages({ query: "restore" })).length, 1);
       await memory.appendMessages(id, [{ role: "user", content: "written after" }]);
       // A second restore after the first finished is allowed again.
       await memory.restore(`${root}/backup`);
@@ -56,11 +56,11 @@ Deno.test("restores keep the last generations of replaced files under .previous"
       await memory.backup(`${root}/backup`);
       for (let i = 0; i < PREVIOUS_GENERATIONS + 2; i++) await memory.restore(`${root}/backup`);
       const generations = [...Deno.readDirSync(`${root}/db/.previous`)].filter((e) => e.isDirectory);
-      assertEquals(generations.length, PREVIOUS_GENERATIONS);
+      assert.deepEqual(generations.length, PREVIOUS_GENERATIONS);
       for (const generation of generations) {
         for (const store of STORE_NAMES) Deno.statSync(`${root}/db/.previous/${generation.name}/${storeFile(store)}`);
       }
-      assertEquals([...Deno.readDirSync(`${root}/db`)].some((e) => e.name === ".restore-staging"), false);
+      assert.deepEqual([...Deno.readDirSync(`${root}/db`)].some((e) => e.name === ".restore-staging"), false);
     } finally {
       await memory.close();
     }
@@ -77,15 +77,15 @@ Deno.test("health reports memory failed when a restore cannot put the stores bac
     await component.start();
     try {
       await component.memory.backup(`${root}/backup`);
-      assertEquals(component.health().state, "ready");
+      assert.deepEqual(component.health().state, "ready");
       // A file where the generation folder must go: the swap fails after the stores were closed,
       // and so does finishing it.
       await Deno.writeTextFile(`${root}/db/.previous`, "in the way");
       const error = await component.memory.restore(`${root}/backup`).then(() => null, (e) => e);
-      assert(error !== null, "the restore failed");
-      assertEquals(component.health().state, "failed");
+      assert.ok(error !== null, "the restore failed");
+      assert.deepEqual(component.health().state, "failed");
       const call = await component.memory.listConversations().then(() => null, (e) => e);
-      assert(call instanceof TabAgentError && call.code === "unavailable", call);
+      assert.ok(call instanceof TabAgentError && call.code === "unavailable", call);
     } finally {
       await component.stop();
     }
@@ -104,23 +104,23 @@ Deno.test({
       const memory = await openLocalMemory({ dir: `${root}/db`, searchWorkers: 0 });
       try {
         await memory.createConversation({ title: "secret" });
-        assertEquals(mode(`${root}/db`), 0o700);
+        assert.deepEqual(mode(`${root}/db`), 0o700);
         for (const store of STORE_NAMES) {
-          assertEquals(mode(`${root}/db/${storeFile(store)}`), 0o600, storeFile(store));
+          assert.deepEqual(mode(`${root}/db/${storeFile(store)}`), 0o600, storeFile(store));
         }
         await memory.backup(`${root}/backup`);
-        assertEquals(mode(`${root}/backup`), 0o700);
+        assert.deepEqual(mode(`${root}/backup`), 0o700);
         for (const entry of Deno.readDirSync(`${root}/backup`)) {
-          assertEquals(mode(`${root}/backup/${entry.name}`), 0o600, entry.name);
+          assert.deepEqual(mode(`${root}/backup/${entry.name}`), 0o600, entry.name);
         }
         Deno.chmodSync(`${root}/backup/meta.db`, 0o644); // a backup copied around by hand
         await memory.restore(`${root}/backup`);
         for (const entry of Deno.readDirSync(`${root}/db`)) {
           const expected = entry.isDirectory ? 0o700 : 0o600;
-          assertEquals(mode(`${root}/db/${entry.name}`), expected, entry.name);
+          assert.deepEqual(mode(`${root}/db/${entry.name}`), expected, entry.name);
         }
         for (const generation of Deno.readDirSync(`${root}/db/.previous`)) {
-          assertEquals(mode(`${root}/db/.previous/${generation.name}`), 0o700);
+          assert.deepEqual(mode(`${root}/db/.previous/${generation.name}`), 0o700);
         }
       } finally {
         await memory.close();

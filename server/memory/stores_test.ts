@@ -1,5 +1,5 @@
+import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals } from "./_assert.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import { applicationId, closeStores, latestVersion, openStores, STORE_NAMES, storeFile } from "./stores.ts";
 
@@ -19,19 +19,19 @@ Deno.test("stores: a fresh folder gets seven migrated WAL stores, and reopening 
     const stores = openStores(`${dir}/db`);
     for (const name of STORE_NAMES) {
       const db = stores[name];
-      assertEquals((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
-      assertEquals((db.prepare("PRAGMA foreign_keys").get() as { foreign_keys: number }).foreign_keys, 1);
-      assertEquals(
+      assert.deepEqual((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
+      assert.deepEqual((db.prepare("PRAGMA foreign_keys").get() as { foreign_keys: number }).foreign_keys, 1);
+      assert.deepEqual(
         (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
         latestVersion(name),
       );
-      assertEquals(
+      assert.deepEqual(
         (db.prepare("PRAGMA application_id").get() as { application_id: number }).application_id,
         applicationId(name),
       );
     }
     const versions = stores.meta.prepare("SELECT store, version FROM schema_versions ORDER BY store").all();
-    assertEquals(versions.length, 7);
+    assert.deepEqual(versions.length, 7);
     closeStores(stores);
     closeStores(openStores(`${dir}/db`));
   } finally {
@@ -60,23 +60,23 @@ Deno.test("stores: damaged, foreign and newer files are refused by name and left
     bytes.fill(0x5a, 100, 4096); // wreck the first page's b-tree header and cells
     await Deno.writeFile(path, bytes);
     let error = refusal(() => openStores(dir));
-    assertEquals(error.code, "storage_corrupt");
-    assert(error.message.includes(path), error.message);
-    assertEquals(await Deno.readFile(path), bytes);
+    assert.deepEqual(error.code, "storage_corrupt");
+    assert.ok(error.message.includes(path), error.message);
+    assert.deepEqual(await Deno.readFile(path), bytes);
 
     await Deno.writeFile(path, pristine);
     const db = new DatabaseSync(path);
     db.exec(`PRAGMA user_version = ${latestVersion("tool_results") + 1}`);
     db.close();
     error = refusal(() => openStores(dir));
-    assert(error.message.includes("newer than this TabAgent"), error.message);
+    assert.ok(error.message.includes("newer than this TabAgent"), error.message);
 
     await Deno.remove(path);
     const foreign = new DatabaseSync(path);
     foreign.exec("CREATE TABLE notes(text)");
     foreign.close();
     error = refusal(() => openStores(dir));
-    assert(error.message.includes("not a TabAgent 'tool_results' store"), error.message);
+    assert.ok(error.message.includes("not a TabAgent 'tool_results' store"), error.message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { MetricsRegistry } from "./mod.ts";
 
 Deno.test("renders counters, gauges and cumulative histogram buckets", () => {
@@ -13,11 +13,11 @@ Deno.test("renders counters, gauges and cumulative histogram buckets", () => {
   histogram.observe({ route: "/a" }, 0.5);
   histogram.observe({ route: "/a" }, 5);
   const text = registry.render();
-  assertMatch(text, /# TYPE t_requests_total counter\nt_requests_total\{route="\/a"\} 3\n/);
-  assertMatch(text, /t_requests_total\{route="we\\"ird"\} 1/);
-  assertMatch(text, /t_up 1/);
-  assertMatch(text, /t_seconds_bucket\{route="\/a",le="0.1"\} 1\nt_seconds_bucket\{route="\/a",le="1"\} 2\n/);
-  assertMatch(
+  assert.match(text, /# TYPE t_requests_total counter\nt_requests_total\{route="\/a"\} 3\n/);
+  assert.match(text, /t_requests_total\{route="we\\"ird"\} 1/);
+  assert.match(text, /t_up 1/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",le="0.1"\} 1\nt_seconds_bucket\{route="\/a",le="1"\} 2\n/);
+  assert.match(
     text,
     /t_seconds_bucket\{route="\/a",le="\+Inf"\} 3\nt_seconds_sum\{route="\/a"\} 5.55\nt_seconds_count\{route="\/a"\} 3/,
   );
@@ -28,5 +28,5 @@ Deno.test("registering a name twice returns the same metric", () => {
   const a = registry.counter("t_total", "x");
   const b = registry.counter("t_total", "x");
   a.inc();
-  assertEquals(b.get(), 1);
+  assert.deepEqual(b.get(), 1);
 });

@@ -86,6 +86,19 @@ export abstract class WorkerBase {
     return this._state === "ready" ? this._client : undefined;
   }
 
+  /** This worker's state for health, doctor and dispatch; `where` says how it is reached. */
+  protected statusOf(where: { kind: WorkerStatus["kind"]; address: string; pid: number | null }): WorkerStatus {
+    return {
+      name: this.name,
+      ...where,
+      state: this._state,
+      restarts: this._restarts,
+      inFlight: this.inFlight,
+      lastError: this._lastError,
+      since: this._since,
+    };
+  }
+
   protected setState(state: WorkerState, error?: string): void {
     if (error !== undefined) this._lastError = error;
     if (state === this._state) return;

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { generateMlTypes } from "../../scripts/gen_ml_types.ts";
 import { loadMlProto } from "./_proto.ts";
 
@@ -20,9 +20,9 @@ Deno.test("the committed TypeScript types match protos/ml_inference.proto", asyn
     await generateMlTypes(dir);
     const fresh = await files(dir);
     const committed = await files(GENERATED);
-    assertEquals([...committed.keys()].sort(), [...fresh.keys()].sort());
+    assert.deepEqual([...committed.keys()].sort(), [...fresh.keys()].sort());
     for (const [name, text] of fresh) {
-      assertEquals(committed.get(name), text, `${name} is stale: run 'deno run -A scripts/gen_ml_types.ts'`);
+      assert.deepEqual(committed.get(name), text, `${name} is stale: run 'deno run -A scripts/gen_ml_types.ts'`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -31,15 +31,15 @@ Deno.test("the committed TypeScript types match protos/ml_inference.proto", asyn
 
 Deno.test("the proto loads with every service the server calls", () => {
   const proto = loadMlProto();
-  assertEquals(Object.keys(proto.ml.ModelManagement.service).sort(), [
+  assert.deepEqual(Object.keys(proto.ml.ModelManagement.service).sort(), [
     "ListModels",
     "LoadModel",
     "Ping",
     "Status",
     "UnloadModel",
   ]);
-  assertEquals(Object.keys(proto.ml.Transformers.service).sort(), ["Classify", "Embed", "Generate"]);
-  assertEquals(Object.keys(proto.ml.MediaPipe.service).sort(), ["Detect", "DetectStream"]);
-  assertEquals(Object.keys(proto.ml.LiteRT.service), ["Run"]);
-  assertEquals(Object.keys(proto.health.Health.service).sort(), ["Check", "Watch"]);
+  assert.deepEqual(Object.keys(proto.ml.Transformers.service).sort(), ["Classify", "Embed", "Generate"]);
+  assert.deepEqual(Object.keys(proto.ml.MediaPipe.service).sort(), ["Detect", "DetectStream"]);
+  assert.deepEqual(Object.keys(proto.ml.LiteRT.service), ["Run"]);
+  assert.deepEqual(Object.keys(proto.health.Health.service).sort(), ["Check", "Watch"]);
 });

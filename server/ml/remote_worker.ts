@@ -36,17 +36,7 @@ export class RemoteWorker extends WorkerBase implements MlWorker {
   }
 
   status(): WorkerStatus {
-    return {
-      name: this.name,
-      kind: "remote",
-      address: this.#options.address,
-      state: this._state,
-      pid: null,
-      restarts: this._restarts,
-      inFlight: this.inFlight,
-      lastError: this._lastError,
-      since: this._since,
-    };
+    return this.statusOf({ kind: "remote", address: this.#options.address, pid: null });
   }
 
   async start(): Promise<void> {

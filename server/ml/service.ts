@@ -11,15 +11,7 @@ import { locateWeights, ModelCache, modelIdSchema } from "../models/mod.ts";
 import type { ComponentHealth } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { CallOptions, MlClient } from "./client.ts";
-import type {
-  DetectResult,
-  EmbedResult,
-  FrameStream,
-  GenerateEvent,
-  TensorValue,
-  VisionImage,
-  VisionTask,
-} from "./types.ts";
+import type * as Ml from "./types.ts";
 import type { GenerateRequest } from "./_generated/tabagent/ml/v1/GenerateRequest.ts";
 import type { ModelKind } from "./_generated/tabagent/ml/v1/ModelKind.ts";
 import { type MlWorker, type WorkerStatus } from "./_worker_base.ts";
@@ -283,7 +275,7 @@ export class MlService {
 
   /** Embeddings from a sentence-transformers model. */
   embed(request: { model: string; inputs: string[]; normalize?: boolean }, options: CallOptions = {}) {
-    return this.run<EmbedResult>(async (client, worker) => {
+    return this.run<Ml.EmbedResult>(async (client, worker) => {
       await this.#prepare(client, worker, request.model, "MODEL_KIND_EMBEDDING", options);
       return await client.embed(request, options);
     }, options.signal);
@@ -297,7 +289,7 @@ export class MlService {
     worker.inFlight++;
     try {
       await this.#prepare(client, worker, request.model, "MODEL_KIND_GENERATION", options);
-      yield* client.generate(request, options) as AsyncGenerator<GenerateEvent>;
+      yield* client.generate(request, options) as AsyncGenerator<Ml.GenerateEvent>;
     } finally {
       worker.inFlight--;
     }
@@ -320,10 +312,10 @@ export class MlService {
    * ```
    */
   detect(
-    image: VisionImage,
-    task: VisionTask | VisionTask[],
+    image: Ml.VisionImage,
+    task: Ml.VisionTask | Ml.VisionTask[],
     options: CallOptions & { minConfidence?: number } = {},
-  ): Promise<DetectResult> {
+  ): Promise<Ml.DetectResult> {
     const tasks = Array.isArray(task) ? task : [task];
     return this.run(
       (client) => client.detect({ ...image, tasks, minConfidence: options.minConfidence }, options),
@@ -342,7 +334,7 @@ export class MlService {
    * for await (const result of stream) console.log(result.frameId, result.detections.length);
    * ```
    */
-  async detectStream(options: CallOptions = {}): Promise<FrameStream> {
+  async detectStream(options: CallOptions = {}): Promise<Ml.FrameStream> {
     const worker = this.#pickNow() ?? await this.#pick(options.signal);
     const client = worker.client;
     if (!client) throw new TabAgentError("unavailable", `ML worker ${worker.name} stopped`);
@@ -371,7 +363,7 @@ export class MlService {
   }
 
   /** Runs a .tflite model with LiteRT. */
-  runTflite(request: { model: string; inputs: TensorValue[] }, options: CallOptions = {}) {
+  runTflite(request: { model: string; inputs: Ml.TensorValue[] }, options: CallOptions = {}) {
     return this.run((client) => client.runTflite(request, options), options.signal);
   }
 }

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { TabAgentError } from "../errors/mod.ts";
 import { createLogger } from "../log/mod.ts";
 import { MlService, type MlServiceOptions } from "./service.ts";
@@ -13,7 +13,7 @@ async function failure(fn: () => Promise<unknown>): Promise<TabAgentError> {
   try {
     await fn();
   } catch (error) {
-    assert(error instanceof TabAgentError, String(error));
+    assert.ok(error instanceof TabAgentError, String(error));
     return error;
   }
   throw new Error("expected a rejection");
@@ -44,186 +44,163 @@ async function service(options: Partial<MlServiceOptions> = {}) {
   };
 }
 
+/** A test over a started service with `options`: its Python children outlive Deno's op and resource sanitizers. */
+function serviceTest(
+  name: string,
+  options: Partial<MlServiceOptions>,
+  fn: (t: Awaited<ReturnType<typeof service>>) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      await using t = await service(options);
+      await t.ml.start();
+      await fn(t);
+    },
+  });
+}
+
 Deno.test("restart delays grow exponentially with jitter, capped", () => {
-  assertEquals(restartDelay(1, () => 0), 50);
-  assertEquals(restartDelay(1, () => 1), 100);
-  assertEquals(restartDelay(4, () => 1), 800);
-  assert(restartDelay(30, () => 1) <= RESTART_MAX_MS);
+  assert.deepEqual(restartDelay(1, () => 0), 50);
+  assert.deepEqual(restartDelay(1, () => 1), 100);
+  assert.deepEqual(restartDelay(4, () => 1), 800);
+  assert.ok(restartDelay(30, () => 1) <= RESTART_MAX_MS);
   const spread = new Set(Array.from({ length: 20 }, () => restartDelay(3)));
-  assert(spread.size > 1, "jitter spreads restarts");
+  assert.ok(spread.size > 1, "jitter spreads restarts");
 });
 
-Deno.test({
-  name: "a supervised worker serves, logs through the server's logger, and stops",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service();
-    await t.ml.start();
-    assertEquals(t.ml.health().state, "ready");
-    const worker = t.ml.workers[0] as LocalWorker;
-    const { pid } = await t.ml.run((client) => client.ping());
-    assertEquals(pid, worker.pid);
-    const listening = t.logs.map((l) => JSON.parse(l)).find((r) => r.msg === "listening");
-    assert(listening, "Python's own log line reached the server's log");
-    assertEquals(listening.component, "");
-    assertEquals(listening.worker, "ml-0");
-    // Model management: load a built-in .tflite, see it listed, unload it everywhere.
-    const face = "mediapipe/face_detection_short_range";
-    const info = await t.ml.run((client) => client.loadModel({ model: face, kind: "MODEL_KIND_TFLITE" }));
-    assertEquals([info.model, info.loaded, info.source], [face, true, "package mediapipe"]);
-    const listed = await t.ml.run((client) => client.listModels());
-    assert(listed.some((m) => m.model === face && m.loaded));
-    // LiteRT: the face detector on a blank 128x128 image: its two outputs, and no face scores high.
-    const blank = new Float32Array(128 * 128 * 3).fill(-1);
-    const run = await t.ml.runTflite({
-      model: face,
-      inputs: [{ dtype: "float32", shape: [1, 128, 128, 3], data: new Uint8Array(blank.buffer) }],
-    });
-    assertEquals(run.outputs.map((o) => o.shape).sort(), [[1, 896, 1], [1, 896, 16]]);
-    const logits = run.outputs.find((o) => o.shape[2] === 1)!;
-    const scores = new Float32Array(logits.data.buffer, logits.data.byteOffset, 896);
-    assert(scores.every((logit) => 1 / (1 + Math.exp(-logit)) < 0.5), "no face on a blank image");
-    const wrong = await failure(() =>
-      t.ml.runTflite({ model: face, inputs: [{ dtype: "float32", shape: [1, 2], data: new Uint8Array(8) }] })
-    );
-    assertEquals(wrong.code, "validation_failed");
-    assertEquals(await t.ml.unload(face), true);
-    assertEquals(await t.ml.unload(face), false);
-    await t.ml.stop(3_000);
-    assertEquals(worker.state, "stopped");
-    assertEquals(worker.pid, null);
-  },
+serviceTest("a supervised worker serves, logs through the server's logger, and stops", {}, async (t) => {
+  assert.deepEqual(t.ml.health().state, "ready");
+  const worker = t.ml.workers[0] as LocalWorker;
+  const { pid } = await t.ml.run((client) => client.ping());
+  assert.deepEqual(pid, worker.pid);
+  const listening = t.logs.map((l) => JSON.parse(l)).find((r) => r.msg === "listening");
+  assert.ok(listening, "Python's own log line reached the server's log");
+  assert.deepEqual(listening.component, "");
+  assert.deepEqual(listening.worker, "ml-0");
+  // Model management: load a built-in .tflite, see it listed, unload it everywhere.
+  const face = "mediapipe/face_detection_short_range";
+  const info = await t.ml.run((client) => client.loadModel({ model: face, kind: "MODEL_KIND_TFLITE" }));
+  assert.deepEqual([info.model, info.loaded, info.source], [face, true, "package mediapipe"]);
+  const listed = await t.ml.run((client) => client.listModels());
+  assert.ok(listed.some((m) => m.model === face && m.loaded));
+  // LiteRT: the face detector on a blank 128x128 image: its two outputs, and no face scores high.
+  const blank = new Float32Array(128 * 128 * 3).fill(-1);
+  const run = await t.ml.runTflite({
+    model: face,
+    inputs: [{ dtype: "float32", shape: [1, 128, 128, 3], data: new Uint8Array(blank.buffer) }],
+  });
+  assert.deepEqual(run.outputs.map((o) => o.shape).sort(), [[1, 896, 1], [1, 896, 16]]);
+  const logits = run.outputs.find((o) => o.shape[2] === 1)!;
+  const scores = new Float32Array(logits.data.buffer, logits.data.byteOffset, 896);
+  assert.ok(scores.every((logit) => 1 / (1 + Math.exp(-logit)) < 0.5), "no face on a blank image");
+  const wrong = await failure(() =>
+    t.ml.runTflite({ model: face, inputs: [{ dtype: "float32", shape: [1, 2], data: new Uint8Array(8) }] })
+  );
+  assert.deepEqual(wrong.code, "validation_failed");
+  assert.deepEqual(await t.ml.unload(face), true);
+  assert.deepEqual(await t.ml.unload(face), false);
+  await t.ml.stop(3_000);
+  assert.deepEqual(worker.state, "stopped");
+  assert.deepEqual(worker.pid, null);
 });
 
-Deno.test({
-  name: "a hung worker: the call hits its deadline; cancellation reaches Python",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service();
-    await t.ml.start();
-    const worker = t.ml.workers[0] as LocalWorker;
-    worker.signal("SIGSTOP");
-    try {
-      const error = await failure(() => t.ml.run((client) => client.ping(undefined, { deadlineMs: 300 })));
-      assertEquals(error.code, "timeout", error.message);
-    } finally {
-      worker.signal("SIGCONT");
-    }
-    // An aborted signal cancels the call at once, with `cancelled`.
-    const controller = new AbortController();
-    worker.signal("SIGSTOP");
-    try {
-      const call = t.ml.run((client) => client.ping(undefined, { signal: controller.signal }));
-      controller.abort();
-      assertEquals((await failure(() => call)).code, "cancelled");
-    } finally {
-      worker.signal("SIGCONT");
-    }
-    await t.ml.run((client) => client.ping());
-  },
+serviceTest("a hung worker: the call hits its deadline; cancellation reaches Python", {}, async (t) => {
+  const worker = t.ml.workers[0] as LocalWorker;
+  worker.signal("SIGSTOP");
+  try {
+    const error = await failure(() => t.ml.run((client) => client.ping(undefined, { deadlineMs: 300 })));
+    assert.deepEqual(error.code, "timeout", error.message);
+  } finally {
+    worker.signal("SIGCONT");
+  }
+  // An aborted signal cancels the call at once, with `cancelled`.
+  const controller = new AbortController();
+  worker.signal("SIGSTOP");
+  try {
+    const call = t.ml.run((client) => client.ping(undefined, { signal: controller.signal }));
+    controller.abort();
+    assert.deepEqual((await failure(() => call)).code, "cancelled");
+  } finally {
+    worker.signal("SIGCONT");
+  }
+  await t.ml.run((client) => client.ping());
 });
 
-Deno.test({
-  name: "stop: a worker that does not exit on SIGTERM is killed after the grace period",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service();
-    await t.ml.start();
-    const worker = t.ml.workers[0] as LocalWorker;
-    const pid = worker.pid!;
-    worker.signal("SIGSTOP"); // a stopped process cannot act on SIGTERM
-    await t.ml.stop(800);
-    assertEquals(worker.state, "stopped");
-    assert(t.logs.some((l) => l.includes("ignored SIGTERM; killing it")));
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return "";
-      throw error;
-    });
-    assert(!/^\d+ \(.*\) [RSDT]/.test(stat), "the worker process is gone");
-  },
+serviceTest("stop: a worker that does not exit on SIGTERM is killed after the grace period", {}, async (t) => {
+  const worker = t.ml.workers[0] as LocalWorker;
+  const pid = worker.pid!;
+  worker.signal("SIGSTOP"); // a stopped process cannot act on SIGTERM
+  await t.ml.stop(800);
+  assert.deepEqual(worker.state, "stopped");
+  assert.ok(t.logs.some((l) => l.includes("ignored SIGTERM; killing it")));
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  });
+  assert.ok(!/^\d+ \(.*\) [RSDT]/.test(stat), "the worker process is gone");
 });
 
-Deno.test({
-  name: "SIGKILL mid-call fails that call with unavailable, then the worker restarts and serves",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service();
-    await t.ml.start();
-    const worker = t.ml.workers[0] as LocalWorker;
-    const before = worker.pid;
-    worker.signal("SIGSTOP"); // holds the call inside Python
-    const call = t.ml.run((client) => client.ping());
-    while (worker.inFlight === 0) await worker.changed(10);
-    worker.signal("SIGKILL");
-    assertEquals((await failure(() => call)).code, "unavailable");
-    while (worker.state !== "ready" || worker.pid === before) await worker.changed(30_000);
-    const { pid } = await t.ml.run((client) => client.ping());
-    assert(pid !== before, "a new process serves");
-    assertEquals(worker.status().restarts, 1);
-  },
+serviceTest("SIGKILL mid-call fails that call with unavailable, then the worker restarts and serves", {}, async (t) => {
+  const worker = t.ml.workers[0] as LocalWorker;
+  const before = worker.pid;
+  worker.signal("SIGSTOP"); // holds the call inside Python
+  const call = t.ml.run((client) => client.ping());
+  while (worker.inFlight === 0) await worker.changed(10);
+  worker.signal("SIGKILL");
+  assert.deepEqual((await failure(() => call)).code, "unavailable");
+  while (worker.state !== "ready" || worker.pid === before) await worker.changed(30_000);
+  const { pid } = await t.ml.run((client) => client.ping());
+  assert.ok(pid !== before, "a new process serves");
+  assert.deepEqual(worker.status().restarts, 1);
 });
 
-Deno.test({
-  name: "detect() and the frame stream find the astronaut's face, one result per frame in order",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service();
-    await t.ml.start();
-    const image = await Deno.readFile(`${ROOT}/tests/.fixtures/astronaut.png`);
-    const single = await t.ml.detect({ image }, "faces");
-    assertEquals(single.detections.length, 1);
-    assertEquals(single.detections[0].landmarks.length, 6);
-    const stream = await t.ml.detectStream();
-    for (let id = 1; id <= 3; id++) stream.send({ id, image, tasks: ["faces"] });
-    stream.end();
-    const results = [];
-    for await (const result of stream) results.push(result);
-    assertEquals(results.map((r) => r.frameId), [1, 2, 3]);
-    for (const result of results) {
-      assertEquals(result.detections.length, 1);
-      assert(Math.abs(result.detections[0].box.x - single.detections[0].box.x) < 0.02);
-    }
-    assertEquals(t.ml.workers[0].inFlight, 0);
-    const bad = await failure(() => t.ml.detect({ image: new TextEncoder().encode("not an image") }, "faces"));
-    assertEquals(bad.code, "unsupported_media_type");
-  },
+serviceTest("detect() and the frame stream find the astronaut's face, one result per frame in order", {}, async (t) => {
+  const image = await Deno.readFile(`${ROOT}/tests/.fixtures/astronaut.png`);
+  const single = await t.ml.detect({ image }, "faces");
+  assert.deepEqual(single.detections.length, 1);
+  assert.deepEqual(single.detections[0].landmarks.length, 6);
+  const stream = await t.ml.detectStream();
+  for (let id = 1; id <= 3; id++) stream.send({ id, image, tasks: ["faces"] });
+  stream.end();
+  const results = [];
+  for await (const result of stream) results.push(result);
+  assert.deepEqual(results.map((r) => r.frameId), [1, 2, 3]);
+  for (const result of results) {
+    assert.deepEqual(result.detections.length, 1);
+    assert.ok(Math.abs(result.detections[0].box.x - single.detections[0].box.x) < 0.02);
+  }
+  assert.deepEqual(t.ml.workers[0].inFlight, 0);
+  const bad = await failure(() => t.ml.detect({ image: new TextEncoder().encode("not an image") }, "faces"));
+  assert.deepEqual(bad.code, "unsupported_media_type");
 });
 
-Deno.test({
-  name: "a worker that keeps crashing opens the breaker: degraded, and calls fail fast",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service({ python: "/bin/false" });
-    await t.ml.start();
+serviceTest(
+  "a worker that keeps crashing opens the breaker: degraded, and calls fail fast",
+  { python: "/bin/false" },
+  async (t) => {
     const worker = t.ml.workers[0];
     while (worker.state !== "broken") await worker.changed(30_000);
     const health = t.ml.health();
-    assertEquals(health.state, "degraded");
-    assert(health.detail?.includes("breaker open"), health.detail);
-    assert(worker.status().restarts >= BREAKER_CRASHES);
+    assert.deepEqual(health.state, "degraded");
+    assert.ok(health.detail?.includes("breaker open"), health.detail);
+    assert.ok(worker.status().restarts >= BREAKER_CRASHES);
     const error = await failure(() => t.ml.run((client) => client.ping()));
-    assertEquals(error.code, "unavailable");
+    assert.deepEqual(error.code, "unavailable");
   },
-});
+);
 
-Deno.test({
-  name: "two workers share the load: least-loaded spreads concurrent calls, round-robin alternates",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    await using t = await service({ workers: 2 });
-    await t.ml.start();
+serviceTest(
+  "two workers share the load: least-loaded spreads concurrent calls, round-robin alternates",
+  { workers: 2 },
+  async (t) => {
     while (t.ml.workers.some((w) => w.state !== "ready")) {
       await t.ml.workers.find((w) => w.state !== "ready")!.changed(30_000);
     }
     const pids = await Promise.all(Array.from({ length: 16 }, () => t.ml.run((client) => client.ping())));
-    assertEquals(new Set(pids.map((p) => p.pid)).size, 2);
+    assert.deepEqual(new Set(pids.map((p) => p.pid)).size, 2);
     await using rr = await service({ workers: 2, dispatch: "round-robin" });
     await rr.ml.start();
     while (rr.ml.workers.some((w) => w.state !== "ready")) {
@@ -231,39 +208,50 @@ Deno.test({
     }
     const sequence = [];
     for (let i = 0; i < 4; i++) sequence.push((await rr.ml.run((client) => client.ping())).pid);
-    assert(sequence[0] !== sequence[1] && sequence[0] === sequence[2] && sequence[1] === sequence[3], String(sequence));
+    assert.ok(
+      sequence[0] !== sequence[1] && sequence[0] === sequence[2] && sequence[1] === sequence[3],
+      String(sequence),
+    );
   },
-});
+);
+
+/**
+ * A worker someone else runs (`python -m tabagent_ml` with `args`), alive while its stdin is open;
+ * resolves with the address it listens on.
+ */
+async function standaloneWorker(args: string[], token: string) {
+  const child = new Deno.Command(PYTHON, {
+    args: ["-m", "tabagent_ml", ...args, "--lifeline", "stdin"],
+    cwd: `${ROOT}/python-ml`,
+    env: { TABAGENT_ML_TOKEN: token, PYTHONPATH: `${ROOT}/python-ml` },
+    stdin: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes('"listening"')) text += (await reader.read()).value ?? "";
+  reader.releaseLock();
+  return { child, address: /"address": "([^"]+)"/.exec(text)![1] };
+}
 
 Deno.test({
   name: "a remote worker on loopback is used with the token, and refused without it",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const child = new Deno.Command(PYTHON, {
-      args: ["-m", "tabagent_ml", "--address", "127.0.0.1:0", "--lifeline", "stdin"],
-      cwd: `${ROOT}/python-ml`,
-      env: { TABAGENT_ML_TOKEN: "remote-token", PYTHONPATH: `${ROOT}/python-ml` },
-      stdin: "piped",
-      stderr: "piped",
-    }).spawn();
+    const { child, address } = await standaloneWorker(["--address", "127.0.0.1:0"], "remote-token");
     try {
-      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!text.includes('"listening"')) text += (await reader.read()).value ?? "";
-      reader.releaseLock();
-      const address = /"address": "([^"]+)"/.exec(text)![1];
       {
         await using t = await service({ workers: 0, remote: [address], token: "remote-token" });
         await t.ml.start();
-        assertEquals(t.ml.statuses()[0].kind, "remote");
-        assertEquals((await t.ml.run((client) => client.ping())).pid, child.pid);
+        assert.deepEqual(t.ml.statuses()[0].kind, "remote");
+        assert.deepEqual((await t.ml.run((client) => client.ping())).pid, child.pid);
       }
       {
         await using t = await service({ workers: 0, remote: [address], token: "wrong" });
         await t.ml.start();
         const error = await failure(() => t.ml.run((client) => client.ping()));
-        assertEquals(error.code, "upstream_failed");
+        assert.deepEqual(error.code, "upstream_failed");
       }
     } finally {
       await child.stdin.close();
@@ -279,7 +267,7 @@ function lanAddress(): string | undefined {
 
 async function openssl(cwd: string, ...args: string[]): Promise<void> {
   const out = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" }).output();
-  assert(out.success, new TextDecoder().decode(out.stderr));
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
 }
 
 Deno.test({
@@ -299,24 +287,11 @@ Deno.test({
       ..."x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 1 -extfile san.ext"
         .split(" "),
     );
-    const child = new Deno.Command(PYTHON, {
-      args: [
-        "-m",
-        "tabagent_ml",
-        ...["--address", `${ip}:0`, "--lifeline", "stdin"],
-        ...["--tls-cert", `${dir}/cert.pem`, "--tls-key", `${dir}/key.pem`],
-      ],
-      cwd: `${ROOT}/python-ml`,
-      env: { TABAGENT_ML_TOKEN: "tls-token", PYTHONPATH: `${ROOT}/python-ml` },
-      stdin: "piped",
-      stderr: "piped",
-    }).spawn();
+    const { child, address } = await standaloneWorker(
+      ["--address", `${ip}:0`, "--tls-cert", `${dir}/cert.pem`, "--tls-key", `${dir}/key.pem`],
+      "tls-token",
+    );
     try {
-      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!text.includes('"listening"')) text += (await reader.read()).value ?? "";
-      reader.releaseLock();
-      const address = /"address": "([^"]+)"/.exec(text)![1];
       {
         await using t = await service({
           workers: 0,
@@ -326,8 +301,8 @@ Deno.test({
           remoteTlsName: "ml-worker.test",
         });
         await t.ml.start();
-        assertEquals(t.ml.health().state, "ready", t.ml.health().detail);
-        assertEquals((await t.ml.run((client) => client.ping())).pid, child.pid);
+        assert.deepEqual(t.ml.health().state, "ready", t.ml.health().detail);
+        assert.deepEqual((await t.ml.run((client) => client.ping())).pid, child.pid);
       }
       {
         // Without the CA the certificate is not trusted: the worker never becomes ready.
@@ -338,7 +313,7 @@ Deno.test({
           remoteTlsName: "ml-worker.test",
         });
         await t.ml.start();
-        assert(t.ml.health().state !== "ready");
+        assert.ok(t.ml.health().state !== "ready");
       }
     } finally {
       await child.stdin.close();

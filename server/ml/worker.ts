@@ -82,17 +82,7 @@ export class LocalWorker extends WorkerBase implements MlWorker {
   }
 
   status(): WorkerStatus {
-    return {
-      name: this.name,
-      kind: "local",
-      address: this.#address,
-      state: this._state,
-      pid: this.pid,
-      restarts: this._restarts,
-      inFlight: this.inFlight,
-      lastError: this._lastError,
-      since: this._since,
-    };
+    return this.statusOf({ kind: "local", address: this.#address, pid: this.pid });
   }
 
   /** Spawns the process; resolves when it is SERVING or has failed for now (it keeps retrying). */
@@ -108,35 +98,7 @@ export class LocalWorker extends WorkerBase implements MlWorker {
     const listening = Promise.withResolvers<string>();
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(o.python, {
-        args: [
-          "-m",
-          "tabagent_ml",
-          "--address",
-          o.address,
-          "--lifeline",
-          "stdin",
-          "--parent-pid",
-          String(Deno.pid),
-          "--model-cache",
-          o.modelCachePath,
-          "--fetch-cache",
-          o.fetchCachePath,
-          "--log-level",
-          o.logLevel ?? "info",
-        ],
-        cwd: o.packageDir,
-        env: {
-          ...(o.token !== null ? { TABAGENT_ML_TOKEN: o.token } : {}),
-          ...(o.threads ? { TABAGENT_ML_THREADS: String(o.threads), OMP_NUM_THREADS: String(o.threads) } : {}),
-          PYTHONUNBUFFERED: "1",
-          PYTHONPATH: o.packageDir,
-          ...o.env,
-        },
-        stdin: "piped",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      child = this.#command().spawn();
     } catch (error) {
       const message = error instanceof Deno.errors.NotFound
         ? `the Python interpreter ${o.python} does not exist: run 'deno task setup' (or set TABAGENT_ML_PYTHON)`
@@ -150,10 +112,49 @@ export class LocalWorker extends WorkerBase implements MlWorker {
     this.#exited = exited;
     this.#pipeLogs(child, listening.resolve);
     exited.then((status) => this.#onExit(child, status));
+    await this.#connect(child, listening.promise, exited);
+  }
+
+  /** `python -m tabagent_ml` with this worker's address, caches, token and threads. */
+  #command(): Deno.Command {
+    const o = this.#options;
+    return new Deno.Command(o.python, {
+      args: [
+        "-m",
+        "tabagent_ml",
+        "--address",
+        o.address,
+        "--lifeline",
+        "stdin",
+        "--parent-pid",
+        String(Deno.pid),
+        "--model-cache",
+        o.modelCachePath,
+        "--fetch-cache",
+        o.fetchCachePath,
+        "--log-level",
+        o.logLevel ?? "info",
+      ],
+      cwd: o.packageDir,
+      env: {
+        ...(o.token !== null ? { TABAGENT_ML_TOKEN: o.token } : {}),
+        ...(o.threads ? { TABAGENT_ML_THREADS: String(o.threads), OMP_NUM_THREADS: String(o.threads) } : {}),
+        PYTHONUNBUFFERED: "1",
+        PYTHONPATH: o.packageDir,
+        ...o.env,
+      },
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    });
+  }
+
+  /** Waits for `child` to listen and answer SERVING, then makes it the ready client; kills it if it cannot. */
+  async #connect(child: Deno.ChildProcess, listening: Promise<string>, exited: Promise<Deno.CommandStatus>) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const address = await Promise.race([
-        listening.promise,
+        listening,
         exited.then((s) => {
           throw new Error(`exited with code ${s.code}${s.signal ? ` (${s.signal})` : ""} before listening`);
         }),
@@ -162,7 +163,7 @@ export class LocalWorker extends WorkerBase implements MlWorker {
         }),
       ]);
       this.#address = address;
-      const client = new MlClient({ address, token: o.token, name: this.name });
+      const client = new MlClient({ address, token: this.#options.token, name: this.name });
       const status = await client.health({ deadlineMs: 10_000 });
       if (status !== "SERVING") throw new Error(`health says ${status}`);
       if (this.#child !== child) {

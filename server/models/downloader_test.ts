@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { pseudoRandomBytes, startHubStub } from "../../tests/hub_stub/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import { downloadFile } from "./downloader.ts";
@@ -10,7 +10,7 @@ async function failure(run: () => Promise<unknown>): Promise<TabAgentError> {
   try {
     await run();
   } catch (error) {
-    assert(error instanceof TabAgentError, `expected a TabAgentError, got ${error}`);
+    assert.ok(error instanceof TabAgentError, `expected a TabAgentError, got ${error}`);
     return error;
   }
   throw new Error("expected a rejection");
@@ -30,11 +30,24 @@ async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-dl-" });
   const client = new HubClient({ endpoint: hub.hubUrl, token: hub.token });
   const commit = hub.commitOf(ID);
+  const url = (path: string) => client.resolveUrl(ID, commit, path);
+  const bigExpected = { size: BIG.length, sha256: hub.sha256Of(ID, "model.gguf") };
   return {
     hub,
     dir,
     client,
-    url: (path: string) => client.resolveUrl(ID, commit, path),
+    url,
+    bigExpected,
+    /** Downloads the large LFS file to `<dir>/model.gguf` in {@link PIECE}-sized ranges; `options` override. */
+    downloadBig: (options: Partial<Parameters<typeof downloadFile>[0]> = {}) =>
+      downloadFile({
+        hub: client,
+        url: url("model.gguf"),
+        dest: `${dir}/model.gguf`,
+        expected: bigExpected,
+        pieceBytes: PIECE,
+        ...options,
+      }),
     async [Symbol.asyncDispose]() {
       await hub.close();
       await Deno.remove(dir, { recursive: true });
@@ -48,22 +61,17 @@ Deno.test("a file downloads in parallel ranges, is verified and renamed; the CDN
   await using env = await setup();
   const dest = `${env.dir}/model.gguf`;
   const progress: number[] = [];
-  const result = await downloadFile({
-    hub: env.client,
-    url: env.url("model.gguf"),
-    dest,
-    expected: { size: BIG.length, sha256: env.hub.sha256Of(ID, "model.gguf") },
-    pieceBytes: PIECE,
+  const result = await env.downloadBig({
     onProgress: (bytes) => progress.push(bytes),
   });
-  assertEquals(await Deno.readFile(dest), BIG);
-  assertEquals(result.fetchedBytes, BIG.length);
-  assertEquals(env.hub.served.get("model.gguf"), BIG.length);
-  assert((env.hub.requests.get("model.gguf") ?? 0) >= Math.ceil(BIG.length / PIECE));
-  assertEquals(env.hub.cdnAuthorizations, []);
-  assertEquals(progress.at(-1), BIG.length);
+  assert.deepEqual(await Deno.readFile(dest), BIG);
+  assert.deepEqual(result.fetchedBytes, BIG.length);
+  assert.deepEqual(env.hub.served.get("model.gguf"), BIG.length);
+  assert.ok((env.hub.requests.get("model.gguf") ?? 0) >= Math.ceil(BIG.length / PIECE));
+  assert.deepEqual(env.hub.cdnAuthorizations, []);
+  assert.deepEqual(progress.at(-1), BIG.length);
   for (const leftover of [".partial", ".partial.json", ".lock"]) {
-    await rejects(() => Deno.stat(dest + leftover), Deno.errors.NotFound);
+    await assert.rejects(() => Deno.stat(dest + leftover), Deno.errors.NotFound);
   }
 });
 
@@ -76,8 +84,8 @@ Deno.test("a small non-LFS file is checked against its git blob id", async () =>
     dest,
     expected: { size: SMALL.length },
   });
-  assertEquals(await Deno.readFile(dest), SMALL);
-  assertEquals(result.gitSha1?.length, 40);
+  assert.deepEqual(await Deno.readFile(dest), SMALL);
+  assert.deepEqual(result.gitSha1?.length, 40);
 });
 
 Deno.test("500s and connections dropped mid-chunk are retried without refetching what arrived", async () => {
@@ -86,34 +94,20 @@ Deno.test("500s and connections dropped mid-chunk are retried without refetching
   env.hub.faults.dropAfterBytes = 100_000;
   env.hub.faults.dropTimes = 4;
   const dest = `${env.dir}/model.gguf`;
-  await downloadFile({
-    hub: env.client,
-    url: env.url("model.gguf"),
-    dest,
-    expected: { size: BIG.length, sha256: env.hub.sha256Of(ID, "model.gguf") },
-    pieceBytes: PIECE,
-  });
-  assertEquals(await Deno.readFile(dest), BIG);
+  await env.downloadBig();
+  assert.deepEqual(await Deno.readFile(dest), BIG);
   // Dropped responses delivered their first 100 kB, which were kept: nothing was served twice.
-  assertEquals(env.hub.served.get("model.gguf"), BIG.length);
+  assert.deepEqual(env.hub.served.get("model.gguf"), BIG.length);
 });
 
 Deno.test("wrong bytes fail the checksum and the file is not promoted", async () => {
   await using env = await setup();
   env.hub.faults.corrupt = true;
   const dest = `${env.dir}/model.gguf`;
-  const error = await failure(() =>
-    downloadFile({
-      hub: env.client,
-      url: env.url("model.gguf"),
-      dest,
-      expected: { size: BIG.length, sha256: env.hub.sha256Of(ID, "model.gguf") },
-      pieceBytes: PIECE,
-    })
-  );
-  assertEquals(error.code, "checksum_mismatch");
+  const error = await failure(() => env.downloadBig());
+  assert.deepEqual(error.code, "checksum_mismatch");
   for (const path of [dest, `${dest}.partial`, `${dest}.partial.json`]) {
-    await rejects(() => Deno.stat(path), Deno.errors.NotFound);
+    await assert.rejects(() => Deno.stat(path), Deno.errors.NotFound);
   }
 });
 
@@ -121,16 +115,10 @@ Deno.test("cancel leaves a resumable partial file; the resume fetches only the r
   await using env = await setup();
   env.hub.faults.bytesPerSecond = 1024 * 1024;
   const dest = `${env.dir}/model.gguf`;
-  const expected = { size: BIG.length, sha256: env.hub.sha256Of(ID, "model.gguf") };
   const controller = new AbortController();
   let seen = 0;
   const error = await failure(() =>
-    downloadFile({
-      hub: env.client,
-      url: env.url("model.gguf"),
-      dest,
-      expected,
-      pieceBytes: PIECE,
+    env.downloadBig({
       connections: 2,
       signal: controller.signal,
       onProgress: (bytes) => {
@@ -139,40 +127,31 @@ Deno.test("cancel leaves a resumable partial file; the resume fetches only the r
       },
     })
   );
-  assertEquals(error.code, "cancelled");
-  assert(seen > 0 && seen < BIG.length);
+  assert.deepEqual(error.code, "cancelled");
+  assert.ok(seen > 0 && seen < BIG.length);
   const state = JSON.parse(await Deno.readTextFile(`${dest}.partial.json`));
   const saved = state.done.reduce((a: number, b: number) => a + b, 0);
-  assertEquals(saved, seen);
-  await rejects(() => Deno.stat(dest), Deno.errors.NotFound);
+  assert.deepEqual(saved, seen);
+  await assert.rejects(() => Deno.stat(dest), Deno.errors.NotFound);
 
   env.hub.faults.bytesPerSecond = undefined;
   env.hub.resetCounters();
-  const result = await downloadFile({ hub: env.client, url: env.url("model.gguf"), dest, expected });
-  assertEquals(result.resumedBytes, saved);
-  assertEquals(env.hub.served.get("model.gguf"), BIG.length - saved);
-  assertEquals(await Deno.readFile(dest), BIG);
+  const result = await env.downloadBig({ pieceBytes: undefined });
+  assert.deepEqual(result.resumedBytes, saved);
+  assert.deepEqual(env.hub.served.get("model.gguf"), BIG.length - saved);
+  assert.deepEqual(await Deno.readFile(dest), BIG);
 });
 
 Deno.test("two concurrent downloads of one file fetch it once", async () => {
   await using env = await setup();
   const dest = `${env.dir}/model.gguf`;
-  const expected = { size: BIG.length, sha256: env.hub.sha256Of(ID, "model.gguf") };
   let waits = 0;
-  const pull = () =>
-    downloadFile({
-      hub: env.client,
-      url: env.url("model.gguf"),
-      dest,
-      expected,
-      pieceBytes: PIECE,
-      onWait: () => waits++,
-    });
+  const pull = () => env.downloadBig({ onWait: () => waits++ });
   const [a, b] = await Promise.all([pull(), pull()]);
-  assertEquals(waits, 1, "one waited for the other's lock");
-  assertEquals([a.alreadyPresent, b.alreadyPresent].sort(), [false, true]);
-  assertEquals(env.hub.served.get("model.gguf"), BIG.length);
-  assertEquals(await Deno.readFile(dest), BIG);
+  assert.deepEqual(waits, 1, "one waited for the other's lock");
+  assert.deepEqual([a.alreadyPresent, b.alreadyPresent].sort(), [false, true]);
+  assert.deepEqual(env.hub.served.get("model.gguf"), BIG.length);
+  assert.deepEqual(await Deno.readFile(dest), BIG);
 });
 
 Deno.test("a download needing more space than is free is refused before any byte", async () => {
@@ -188,11 +167,11 @@ Deno.test("a download needing more space than is free is refused before any byte
     })
   );
   // The Hub's size disagrees with the claimed one first; check the space check directly too.
-  assertEquals(error.code, "upstream_failed");
+  assert.deepEqual(error.code, "upstream_failed");
   const { checkDiskSpace } = await import("./downloader.ts");
   const full = await failure(() => checkDiskSpace(env.dir, huge));
-  assertEquals(full.code, "insufficient_storage");
-  assertEquals(env.hub.served.get("model.gguf"), undefined);
+  assert.deepEqual(full.code, "insufficient_storage");
+  assert.deepEqual(env.hub.served.get("model.gguf"), undefined);
 });
 
 Deno.test("a file large enough to be hashed on the worker thread is verified, and wrong bytes are caught", async () => {
@@ -209,15 +188,15 @@ Deno.test("a file large enough to be hashed on the worker thread is verified, an
     hub.faults.dropAfterBytes = 300_000;
     hub.faults.dropTimes = 3;
     const result = await downloadFile({ hub: client, url, dest: `${dir}/large.gguf`, expected, pieceBytes: 1 << 20 });
-    assertEquals(result.sha256, expected.sha256);
-    assertEquals(await Deno.readFile(`${dir}/large.gguf`), large);
+    assert.deepEqual(result.sha256, expected.sha256);
+    assert.deepEqual(await Deno.readFile(`${dir}/large.gguf`), large);
 
     hub.faults.corrupt = true;
     const error = await failure(() =>
       downloadFile({ hub: client, url, dest: `${dir}/again.gguf`, expected, pieceBytes: 1 << 20 })
     );
-    assertEquals(error.code, "checksum_mismatch");
-    await rejects(() => Deno.stat(`${dir}/again.gguf`), Deno.errors.NotFound);
+    assert.deepEqual(error.code, "checksum_mismatch");
+    await assert.rejects(() => Deno.stat(`${dir}/again.gguf`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

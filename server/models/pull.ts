@@ -83,6 +83,49 @@ function assertPinned(id: ModelId, chosen: HubFile[], entry: CatalogEntry | unde
   }
 }
 
+type ManifestFile = Manifest["files"][number];
+
+/** `file`'s manifest entry when the cache holds it already, at the same content; null when it must be downloaded. */
+async function intactFile(dest: string, file: HubFile, previous: Manifest | null): Promise<ManifestFile | null> {
+  const known = previous?.files.find((f) => f.path === file.path);
+  const onDisk = await Deno.stat(dest).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  });
+  const sameFile = known && known.size === file.size &&
+    (file.sha256 ? known.sha256 === file.sha256 : known.git_oid !== undefined && known.git_oid === file.gitOid);
+  // The size alone does not prove the bytes: a file changed on disk since it was hashed is re-hashed.
+  return sameFile && onDisk?.isFile ? await confirmFile(dest, known, onDisk) : null;
+}
+
+/** Downloads one file of the pull (verified against the Hub's hashes) and returns its manifest entry. */
+async function downloadInto(
+  options: PullOptions,
+  target: { commit: string; file: HubFile; dest: string },
+  onState: (state: "waiting" | "downloading", bytes?: number) => void,
+): Promise<ManifestFile> {
+  const { hub, request } = options;
+  const { file, dest } = target;
+  const result = await downloadFile({
+    hub,
+    url: hub.resolveUrl(request.id, target.commit, file.path),
+    dest,
+    expected: { size: file.size, sha256: file.sha256, gitSha1: file.gitOid },
+    connections: request.connections,
+    signal: options.signal,
+    log: options.log,
+    onWait: () => onState("waiting"),
+    onProgress: (bytes) => onState("downloading", bytes),
+  });
+  return {
+    path: file.path,
+    size: file.size,
+    sha256: result.sha256,
+    ...(file.sha256 ? {} : { git_oid: result.gitSha1 }),
+    mtime_ms: (await Deno.stat(dest)).mtime?.getTime(),
+  };
+}
+
 /**
  * Pulls a model into the cache and returns its manifest. Files already complete at the same
  * content are skipped; interrupted ones resume.
@@ -122,15 +165,7 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
   });
   for (const [index, file] of chosen.entries()) {
     const dest = cache.filePath(request.id, file.path);
-    const known = previous?.files.find((f) => f.path === file.path);
-    const onDisk = await Deno.stat(dest).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return null;
-      throw error;
-    });
-    const sameFile = known && known.size === file.size &&
-      (file.sha256 ? known.sha256 === file.sha256 : known.git_oid !== undefined && known.git_oid === file.gitOid);
-    // The size alone does not prove the bytes: a file changed on disk since it was hashed is re-hashed.
-    const intact = sameFile && onDisk?.isFile ? await confirmFile(dest, known, onDisk) : null;
+    const intact = await intactFile(dest, file, previous);
     if (intact) {
       progress[index] = { ...progress[index], bytes: file.size, state: "done" };
       manifestFiles.push(intact);
@@ -138,32 +173,14 @@ export async function pullModel(options: PullOptions): Promise<Manifest> {
       continue;
     }
     progress[index].state = "downloading";
-    const result = await downloadFile({
-      hub,
-      url: hub.resolveUrl(request.id, repo.commit, file.path),
-      dest,
-      expected: { size: file.size, sha256: file.sha256, gitSha1: file.gitOid },
-      connections: request.connections,
-      signal: options.signal,
-      log,
-      onWait: () => {
-        progress[index].state = "waiting";
+    manifestFiles.push(
+      await downloadInto(options, { commit: repo.commit, file, dest }, (state, bytes) => {
+        progress[index].state = state;
+        if (bytes !== undefined) progress[index].bytes = bytes;
         report();
-      },
-      onProgress: (bytes) => {
-        progress[index].bytes = bytes;
-        progress[index].state = "downloading";
-        report();
-      },
-    });
+      }),
+    );
     progress[index] = { ...progress[index], bytes: file.size, state: "done" };
-    manifestFiles.push({
-      path: file.path,
-      size: file.size,
-      sha256: result.sha256,
-      ...(file.sha256 ? {} : { git_oid: result.gitSha1 }),
-      mtime_ms: (await Deno.stat(dest)).mtime?.getTime(),
-    });
     report();
   }
   const manifest: Manifest = {

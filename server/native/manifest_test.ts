@@ -1,20 +1,23 @@
-import { deepEqual as assertEquals, equal, match, rejects } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { buildManifest, HOST_NAME, installHost, launcherScript, manifestDir } from "./mod.ts";
 
 Deno.test("manifest folders per browser and platform", () => {
   const env = { HOME: "/home/ann" };
-  equal(manifestDir("chrome", "linux", env), "/home/ann/.config/google-chrome/NativeMessagingHosts");
-  equal(manifestDir("chromium", "linux", env), "/home/ann/.config/chromium/NativeMessagingHosts");
-  equal(manifestDir("edge", "linux", env), "/home/ann/.config/microsoft-edge/NativeMessagingHosts");
-  equal(manifestDir("brave", "linux", env), "/home/ann/.config/BraveSoftware/Brave-Browser/NativeMessagingHosts");
-  equal(
+  assert.equal(manifestDir("chrome", "linux", env), "/home/ann/.config/google-chrome/NativeMessagingHosts");
+  assert.equal(manifestDir("chromium", "linux", env), "/home/ann/.config/chromium/NativeMessagingHosts");
+  assert.equal(manifestDir("edge", "linux", env), "/home/ann/.config/microsoft-edge/NativeMessagingHosts");
+  assert.equal(
+    manifestDir("brave", "linux", env),
+    "/home/ann/.config/BraveSoftware/Brave-Browser/NativeMessagingHosts",
+  );
+  assert.equal(
     manifestDir("chrome", "darwin", env),
     "/home/ann/Library/Application Support/Google/Chrome/NativeMessagingHosts",
   );
 });
 
 Deno.test("the manifest allows exactly the extension's origin", () => {
-  assertEquals(buildManifest("/x/host.sh", ["abc"]), {
+  assert.deepEqual(buildManifest("/x/host.sh", ["abc"]), {
     name: HOST_NAME,
     description: "TabAgent local AI server",
     path: "/x/host.sh",
@@ -24,7 +27,7 @@ Deno.test("the manifest allows exactly the extension's origin", () => {
 });
 
 Deno.test("the launcher quotes its command and runs native mode", () => {
-  match(
+  assert.match(
     launcherScript(["/opt/my deno/deno", "run", "it's.ts"], ["--data-dir", "/d"], "linux"),
     /exec '\/opt\/my deno\/deno' 'run' 'it'\\''s.ts' "\$@" '--data-dir' '\/d'/,
   );
@@ -46,17 +49,17 @@ Deno.test("install-host writes and removes manifests for each browser", async ()
     ...common,
     platform: "linux",
   });
-  assertEquals(installed.map((r) => r.action), ["installed", "installed"]);
+  assert.deepEqual(installed.map((r) => r.action), ["installed", "installed"]);
   const manifest = JSON.parse(await Deno.readTextFile(installed[0].manifestPath));
-  equal(manifest.path, common.launcherPath);
-  equal((await Deno.stat(common.launcherPath)).mode! & 0o111, 0o111);
+  assert.equal(manifest.path, common.launcherPath);
+  assert.equal((await Deno.stat(common.launcherPath)).mode! & 0o111, 0o111);
   const removed = await installHost({
     browsers: ["chrome", "brave", "edge"],
     uninstall: true,
     ...common,
     platform: "linux",
   });
-  assertEquals(removed.map((r) => r.action), ["removed", "removed", "absent"]);
-  await rejects(Deno.stat(installed[0].manifestPath), Deno.errors.NotFound);
+  assert.deepEqual(removed.map((r) => r.action), ["removed", "removed", "absent"]);
+  await assert.rejects(Deno.stat(installed[0].manifestPath), Deno.errors.NotFound);
   await Deno.remove(home, { recursive: true });
 });

@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import assert from "node:assert/strict";
 import {
   CHUNK_PAYLOAD_BYTES,
   encodeFrame,
@@ -17,18 +17,18 @@ const bytes = (n: number, fill = 0) => Uint8Array.from({ length: n }, (_, i) => 
 Deno.test("a frame is cut into messages of at most 16 KiB and put back together in any order", () => {
   const data = bytes(CHUNK_PAYLOAD_BYTES * 3 + 17);
   const messages = encodeFrame(header(7), data);
-  equal(messages.length, 4);
-  ok(messages.every((m) => m.byteLength <= MAX_MESSAGE_BYTES));
+  assert.equal(messages.length, 4);
+  assert.ok(messages.every((m) => m.byteLength <= MAX_MESSAGE_BYTES));
   const reassembler = new FrameReassembler();
-  equal(reassembler.push(messages[2]), undefined);
-  equal(reassembler.push(messages[0]), undefined);
-  equal(reassembler.push(messages[0]), undefined); // a duplicate changes nothing
-  equal(reassembler.push(messages[3]), undefined);
+  assert.equal(reassembler.push(messages[2]), undefined);
+  assert.equal(reassembler.push(messages[0]), undefined);
+  assert.equal(reassembler.push(messages[0]), undefined); // a duplicate changes nothing
+  assert.equal(reassembler.push(messages[3]), undefined);
   const frame = reassembler.push(messages[1])!;
-  deepEqual({ ...frame, data: undefined }, { ...header(7), data: undefined });
-  deepEqual(frame.data, data);
-  equal(reassembler.stats.frames, 1);
-  equal(reassembler.pendingFrames, 0);
+  assert.deepEqual({ ...frame, data: undefined }, { ...header(7), data: undefined });
+  assert.deepEqual(frame.data, data);
+  assert.equal(reassembler.stats.frames, 1);
+  assert.equal(reassembler.pendingFrames, 0);
 });
 
 Deno.test("a frame missing a chunk is given up when a newer one completes; late chunks are ignored", () => {
@@ -37,18 +37,18 @@ Deno.test("a frame missing a chunk is given up when a newer one completes; late 
   const second = encodeFrame(header(2), bytes(CHUNK_PAYLOAD_BYTES + 1, 9));
   reassembler.push(first[0]); // first[1] is lost
   reassembler.push(second[0]);
-  equal(reassembler.push(second[1])?.seq, 2);
-  equal(reassembler.stats.lost, 1);
-  equal(reassembler.push(first[1]), undefined);
-  equal(reassembler.stats.late, 1);
-  equal(reassembler.pendingFrames, 0);
+  assert.equal(reassembler.push(second[1])?.seq, 2);
+  assert.equal(reassembler.stats.lost, 1);
+  assert.equal(reassembler.push(first[1]), undefined);
+  assert.equal(reassembler.stats.late, 1);
+  assert.equal(reassembler.pendingFrames, 0);
 });
 
 Deno.test("at most MAX_PENDING_FRAMES partial frames are held, whatever the sender does", () => {
   const reassembler = new FrameReassembler();
   for (let seq = 1; seq <= 100; seq++) reassembler.push(encodeFrame(header(seq), bytes(CHUNK_PAYLOAD_BYTES * 2))[0]);
-  equal(reassembler.pendingFrames, MAX_PENDING_FRAMES);
-  equal(reassembler.stats.lost, 100 - MAX_PENDING_FRAMES);
+  assert.equal(reassembler.pendingFrames, MAX_PENDING_FRAMES);
+  assert.equal(reassembler.stats.lost, 100 - MAX_PENDING_FRAMES);
 });
 
 Deno.test("bad headers are refused with a reason and counted, never thrown", () => {
@@ -79,20 +79,20 @@ Deno.test("bad headers are refused with a reason and counted, never thrown", () 
   const reassembler = new FrameReassembler({ onReject: (reason) => rejected.push(reason) });
   for (const [message, reason] of cases) {
     const parsed = parseChunk(message);
-    equal(parsed.ok, false);
-    if (!parsed.ok) equal(parsed.reason, reason);
-    equal(reassembler.push(message), undefined);
+    assert.equal(parsed.ok, false);
+    if (!parsed.ok) assert.equal(parsed.reason, reason);
+    assert.equal(reassembler.push(message), undefined);
   }
-  deepEqual(rejected, cases.map(([, reason]) => reason));
-  equal(reassembler.stats.malformed + reassembler.stats.oversized, cases.length);
-  equal(reassembler.push(good)?.seq, 3);
+  assert.deepEqual(rejected, cases.map(([, reason]) => reason));
+  assert.equal(reassembler.stats.malformed + reassembler.stats.oversized, cases.length);
+  assert.equal(reassembler.push(good)?.seq, 3);
 });
 
 Deno.test("encodeFrame refuses what the receiver would refuse", () => {
-  throws(() => encodeFrame({ ...header(1), width: 0 }, bytes(10)), RangeError);
-  throws(() => encodeFrame({ ...header(-1) }, bytes(10)), RangeError);
-  throws(() => encodeFrame(header(1), new Uint8Array(0)), RangeError);
-  throws(() => encodeFrame(header(1), new Uint8Array(MAX_FRAME_BYTES + 1)), RangeError);
+  assert.throws(() => encodeFrame({ ...header(1), width: 0 }, bytes(10)), RangeError);
+  assert.throws(() => encodeFrame({ ...header(-1) }, bytes(10)), RangeError);
+  assert.throws(() => encodeFrame(header(1), new Uint8Array(0)), RangeError);
+  assert.throws(() => encodeFrame(header(1), new Uint8Array(MAX_FRAME_BYTES + 1)), RangeError);
 });
 
 class FakeBufferChannel implements FrameChannel {
@@ -109,19 +109,19 @@ class FakeBufferChannel implements FrameChannel {
 Deno.test("a sender under backpressure keeps one waiting frame, the newest, and sends it when the buffer drains", () => {
   const channel = new FakeBufferChannel();
   const sender = new FrameSender(channel, { highWaterBytes: 40_000 });
-  equal(channel.bufferedAmountLowThreshold, 20_000);
-  ok(sender.send(header(1), bytes(50_000))); // goes out: the buffer was empty
-  equal(sender.send(header(2), bytes(1000)), false); // buffer above high water: waits
-  equal(sender.send(header(3), bytes(1000)), false); // replaces 2
-  equal(sender.stats.dropped, 1);
-  equal(sender.drain(), false);
+  assert.equal(channel.bufferedAmountLowThreshold, 20_000);
+  assert.ok(sender.send(header(1), bytes(50_000))); // goes out: the buffer was empty
+  assert.equal(sender.send(header(2), bytes(1000)), false); // buffer above high water: waits
+  assert.equal(sender.send(header(3), bytes(1000)), false); // replaces 2
+  assert.equal(sender.stats.dropped, 1);
+  assert.equal(sender.drain(), false);
   channel.bufferedAmount = 0; // the channel sent its buffer ("bufferedamountlow")
-  ok(sender.drain());
-  equal(sender.waiting, false);
+  assert.ok(sender.drain());
+  assert.equal(sender.waiting, false);
   const seqs = channel.sent.map((m) => parseChunk(m)).map((p) => p.ok ? p.header.seq : -1);
-  deepEqual([...new Set(seqs)], [1, 3]);
-  deepEqual(sender.stats, { sent: 2, dropped: 1 });
+  assert.deepEqual([...new Set(seqs)], [1, 3]);
+  assert.deepEqual(sender.stats, { sent: 2, dropped: 1 });
   channel.readyState = "closed";
-  equal(sender.send(header(4), bytes(10)), false);
-  equal(sender.stats.dropped, 2);
+  assert.equal(sender.send(header(4), bytes(10)), false);
+  assert.equal(sender.stats.dropped, 2);
 });

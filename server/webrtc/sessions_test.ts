@@ -1,4 +1,4 @@
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createHttpApp } from "../http/mod.ts";
 import { webrtcRoutes } from "../http/webrtc.ts";
@@ -113,20 +113,20 @@ Deno.test("a werift client opens a session, and a multi-chunk frame comes back d
   const client = await connectWeriftClient(server.request, AUTH);
   try {
     const data = randomBytes(100_000); // 7 chunks
-    ok(client.sendFrame({ seq: 1, captureTimeMs: Date.now(), width: 1280, height: 720, format: "jpeg" }, data));
+    assert.ok(client.sendFrame({ seq: 1, captureTimeMs: Date.now(), width: 1280, height: 720, format: "jpeg" }, data));
     const result = await client.next((m) => m.type === "result") as ResultMessage;
-    equal(result.seq, 1);
-    equal(result.width, 1280);
-    equal(result.model, "test/sha256");
-    equal(result.detections[0].label, sha256(data));
+    assert.equal(result.seq, 1);
+    assert.equal(result.width, 1280);
+    assert.equal(result.model, "test/sha256");
+    assert.equal(result.detections[0].label, sha256(data));
     const info = await (await server.request(`/v1/webrtc/sessions/${client.id}`, { headers: AUTH })).json();
-    equal(info.state, "connected");
-    equal(info.frames.received, 1);
-    equal(info.frames.detected, 1);
-    ok(info.setup_ms > 0);
+    assert.equal(info.state, "connected");
+    assert.equal(info.frames.received, 1);
+    assert.equal(info.frames.detected, 1);
+    assert.ok(info.setup_ms > 0);
     const pong = await (client.results.send(JSON.stringify({ type: "ping", id: 7 })),
       client.next((m) => m.type === "pong"));
-    deepEqual(pong, { type: "pong", id: 7 });
+    assert.deepEqual(pong, { type: "pong", id: 7 });
   } finally {
     await client.close();
   }
@@ -147,11 +147,11 @@ Deno.test("a slow detector never builds a backlog: the newest frame wins", async
     await until(() => server.sessions.get(client.id).info().frames.received === 21);
     server.detector.gate.resolve();
     const result = await client.next((m) => m.type === "result" && m.seq === 21) as ResultMessage;
-    equal(result.detections[0].label, sha256(last));
-    deepEqual(server.detector.seen, [1, 21]);
+    assert.equal(result.detections[0].label, sha256(last));
+    assert.deepEqual(server.detector.seen, [1, 21]);
     const info = server.sessions.get(client.id).info();
-    equal(info.frames.superseded, 19);
-    equal(result.skipped, 19);
+    assert.equal(info.frames.superseded, 19);
+    assert.equal(result.skipped, 19);
   } finally {
     await client.close();
   }
@@ -173,20 +173,20 @@ Deno.test("malformed and oversized frame messages are dropped and counted; the s
     client.sendRaw(oversized);
     client.sendRaw(good);
     const result = await client.next((m) => m.type === "result") as ResultMessage;
-    equal(result.seq, 5);
+    assert.equal(result.seq, 5);
     const info = server.sessions.get(client.id).info();
-    equal(info.frames.malformed, 3);
-    equal(info.frames.oversized, 1);
+    assert.equal(info.frames.malformed, 3);
+    assert.equal(info.frames.oversized, 1);
     const metrics = await (await server.request("/metrics", { headers: AUTH })).text();
-    match(metrics, /tabagent_webrtc_frame_messages_rejected_total\{reason="malformed"\} 3/);
-    match(metrics, /tabagent_webrtc_sessions 1/);
+    assert.match(metrics, /tabagent_webrtc_frame_messages_rejected_total\{reason="malformed"\} 3/);
+    assert.match(metrics, /tabagent_webrtc_sessions 1/);
   } finally {
     await client.close();
   }
 });
 
 async function problem(response: Response) {
-  equal(response.headers.get("content-type"), "application/problem+json");
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
   return await response.json() as { code: string; status: number };
 }
 
@@ -202,11 +202,11 @@ Deno.test("signaling faults: malformed SDP is 400 problem+json, an unknown sessi
     const sdp of ["hello", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", "v=0\r\nm=application 9 UDP/DTLS/SCTP garbage\r\n"]
   ) {
     const response = await post({ type: "offer", sdp });
-    equal(response.status, 400, sdp);
-    equal((await problem(response)).code, "bad_request");
+    assert.equal(response.status, 400, sdp);
+    assert.equal((await problem(response)).code, "bad_request");
   }
-  equal((await post({ type: "answer", sdp: "v=0" })).status, 400);
-  equal(server.sessions.size, 0);
+  assert.equal((await post({ type: "answer", sdp: "v=0" })).status, 400);
+  assert.equal(server.sessions.size, 0);
   for (
     const [method, path] of [
       ["GET", "/v1/webrtc/sessions/rtc_nope"],
@@ -215,15 +215,15 @@ Deno.test("signaling faults: malformed SDP is 400 problem+json, an unknown sessi
     ]
   ) {
     const response = await server.request(path, { method, headers: AUTH });
-    equal(response.status, 404, `${method} ${path}`);
-    equal((await problem(response)).code, "not_found");
+    assert.equal(response.status, 404, `${method} ${path}`);
+    assert.equal((await problem(response)).code, "not_found");
   }
   const response = await server.request("/v1/webrtc/sessions/rtc_nope/candidates", {
     method: "POST",
     headers: { ...AUTH, "content-type": "application/json" },
     body: JSON.stringify({ candidates: [{ candidate: "", sdpMid: "0" }] }),
   });
-  equal(response.status, 404);
+  assert.equal(response.status, 404);
 });
 
 Deno.test("trickle ICE: the server's candidates stream as SSE, the client's are accepted (mDNS ones skipped)", async () => {
@@ -238,14 +238,14 @@ Deno.test("trickle ICE: the server's candidates stream as SSE, the client's are 
       headers: { ...AUTH, "content-type": "application/json" },
       body: JSON.stringify({ type: "offer", sdp: pc.localDescription!.sdp }),
     });
-    equal(created.status, 201);
+    assert.equal(created.status, 201);
     const answer = await created.json();
-    match(answer.sdp, /a=candidate:/);
+    assert.match(answer.sdp, /a=candidate:/);
     const events = await (await server.request(answer.candidates_url, { headers: AUTH })).text();
     const candidates = [...events.matchAll(/event: candidate\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]));
-    ok(candidates.length > 0);
-    ok(candidates.every((c) => c.candidate.startsWith("candidate:") && typeof c.sdpMid === "string"));
-    match(events, /event: end\n/);
+    assert.ok(candidates.length > 0);
+    assert.ok(candidates.every((c) => c.candidate.startsWith("candidate:") && typeof c.sdpMid === "string"));
+    assert.match(events, /event: end\n/);
     const trickle = await server.request(answer.candidates_url, {
       method: "POST",
       headers: { ...AUTH, "content-type": "application/json" },
@@ -259,17 +259,17 @@ Deno.test("trickle ICE: the server's candidates stream as SSE, the client's are 
         ],
       }),
     });
-    equal(trickle.status, 204);
-    equal(server.sessions.get(answer.id).info().mdns_candidates_ignored, 1);
+    assert.equal(trickle.status, 204);
+    assert.equal(server.sessions.get(answer.id).info().mdns_candidates_ignored, 1);
     const bad = await server.request(answer.candidates_url, {
       method: "POST",
       headers: { ...AUTH, "content-type": "application/json" },
       body: JSON.stringify({ candidates: [] }),
     });
-    equal(bad.status, 400);
+    assert.equal(bad.status, 400);
     const deleted = await server.request(`/v1/webrtc/sessions/${answer.id}`, { method: "DELETE", headers: AUTH });
-    equal(deleted.status, 204);
-    equal(server.sessions.size, 0);
+    assert.equal(deleted.status, 204);
+    assert.equal(server.sessions.size, 0);
   } finally {
     await pc.close();
   }
@@ -280,13 +280,13 @@ Deno.test("the session limit answers 429 and frees up when a session closes", as
   const first = await connectWeriftClient(server.request, AUTH);
   try {
     await connectWeriftClient(server.request, AUTH).then(
-      () => ok(false, "a second session was accepted"),
-      (error) => match(String(error), /offer refused: 429/),
+      () => assert.ok(false, "a second session was accepted"),
+      (error) => assert.match(String(error), /offer refused: 429/),
     );
     const health = await (await server.request("/v1/health", { headers: AUTH })).json();
     const webrtc = health.components.find((c: { name: string }) => c.name === "webrtc");
-    equal(webrtc.state, "ready");
-    match(webrtc.detail, /1\/1 sessions/);
+    assert.equal(webrtc.state, "ready");
+    assert.match(webrtc.detail, /1\/1 sessions/);
     await server.sessions.delete(first.id);
     const second = await connectWeriftClient(server.request, AUTH);
     await second.close();
@@ -299,7 +299,7 @@ Deno.test("a peer that vanishes (its process killed) has its session freed withi
   await using server = await setup({ idleTimeoutMs: 1_500 });
   const app = await server.listen();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./_vanishing_client.ts", import.meta.url).pathname, app.url, TOKEN],
+    args: ["run", "-A", new URL("./testing/vanishing_client.ts", import.meta.url).pathname, app.url, TOKEN],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -317,8 +317,8 @@ Deno.test("a peer that vanishes (its process killed) has its session freed withi
   await child.status;
   await reader.cancel();
   const reason = await session.closed;
-  ok(reason === "idle" || reason === "peer_failed", reason);
-  equal(server.sessions.size, 0);
+  assert.ok(reason === "idle" || reason === "peer_failed", reason);
+  assert.equal(server.sessions.size, 0);
   await app.close();
 });
 
@@ -351,12 +351,12 @@ Deno.test({
     const heapBefore = Deno.memoryUsage().heapUsed;
     // Half end with DELETE, half by the client going away.
     for (let i = 0; i < 50; i += 5) await batch(i);
-    equal(server.sessions.size, 0);
+    assert.equal(server.sessions.size, 0);
     gc();
     const heapGrowth = Deno.memoryUsage().heapUsed - heapBefore;
     const fdGrowth = openFds() - fdsBefore;
-    ok(fdGrowth <= 0, `${fdGrowth} file descriptors more than before`);
+    assert.ok(fdGrowth <= 0, `${fdGrowth} file descriptors more than before`);
     // 50 sessions' worth of peers, channels and frames is tens of MB if any of it is kept.
-    ok(heapGrowth < 8 * 1024 * 1024, `heap grew by ${heapGrowth} bytes`);
+    assert.ok(heapGrowth < 8 * 1024 * 1024, `heap grew by ${heapGrowth} bytes`);
   },
 });

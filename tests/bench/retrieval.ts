@@ -14,7 +14,7 @@
  * - Hybrid over 100,000 stored messages (query vectors given, so the figure is the search, not the
  *   embedding): p99 of `POST /v1/memory/query`'s work against `searchMessages` (FTS5 only), median of
  *   5 paired rounds.
- * - Relevance: nDCG@10 on the labelled set (server/memory/query/_relevance_set.ts), real MiniLM.
+ * - Relevance: nDCG@10 on the labelled set (server/memory/query/testing/relevance_set.ts), real MiniLM.
  * - Embedding: 256 sentences through our ONNX path against sentence-transformers on PyTorch, both on
  *   2 threads, interleaved, median of 5 rounds (`embed_ratio_vs_sentence_transformers` > 1: we are faster).
  *
@@ -28,7 +28,7 @@ import { ANN_BACKENDS, createAnnIndex, DEFAULT_HNSW, loadAnnBackend } from "../.
 import { exactSearch } from "../../server/memory/index/exact.ts";
 import { openLocalMemory } from "../../server/memory/local.ts";
 import { ndcgAtK } from "../../server/memory/query/fusion.ts";
-import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "../../server/memory/query/_relevance_set.ts";
+import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "../../server/memory/query/testing/relevance_set.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 
 const N = Number(Deno.env.get("RETRIEVAL_BENCH_N") ?? 100_000);

@@ -1,4 +1,4 @@
-import { equal } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { adoptTokenFromFragment } from "./pairing.ts";
 
 function fakes(hash: string) {
@@ -15,10 +15,10 @@ function fakes(hash: string) {
 
 Deno.test("the pairing link's token moves to sessionStorage and leaves the address bar", () => {
   const f = fakes("#token=abc%2Bdef");
-  equal(adoptTokenFromFragment(f.location, f.storage, f.history), "abc+def");
-  equal(f.replaced[0], "/?x=1");
+  assert.equal(adoptTokenFromFragment(f.location, f.storage, f.history), "abc+def");
+  assert.equal(f.replaced[0], "/?x=1");
   const again = fakes("");
   again.storage.setItem("tabagent.token", "kept");
-  equal(adoptTokenFromFragment(again.location, again.storage, again.history), "kept");
-  equal(again.replaced.length, 0);
+  assert.equal(adoptTokenFromFragment(again.location, again.storage, again.history), "kept");
+  assert.equal(again.replaced.length, 0);
 });

@@ -1,4 +1,4 @@
-import { deepEqual } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { readSse } from "./sse.ts";
 
 function streamOf(...parts: string[]) {
@@ -20,7 +20,7 @@ Deno.test("SSE events split across chunks, multi-line data, comments and named e
   ) {
     events.push(e);
   }
-  deepEqual(events, [
+  assert.deepEqual(events, [
     { event: "message", data: '{"a":1}' },
     { event: "progress", data: "x\ny" },
     { event: "message", data: "[DONE]" },

@@ -1,4 +1,4 @@
-import { deepEqual as assertEquals, equal, ok } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { NDJSON_CONTENT_TYPE, ndjsonResponse } from "./_ndjson.ts";
 
 function lines(text: string): unknown[] {
@@ -12,10 +12,10 @@ Deno.test("every object is one line; the stream ends when produce returns", asyn
     writer.sendJson('{"n":2}');
     writer.send({ done: true });
   });
-  equal(res.headers.get("content-type"), NDJSON_CONTENT_TYPE);
+  assert.equal(res.headers.get("content-type"), NDJSON_CONTENT_TYPE);
   const text = await res.text();
-  equal(text.split("\n").length, 4, "three lines and the final newline");
-  assertEquals(lines(text), [{ n: 1, text: "a\nb" }, { n: 2 }, { done: true }]);
+  assert.equal(text.split("\n").length, 4, "three lines and the final newline");
+  assert.deepEqual(lines(text), [{ n: 1, text: "a\nb" }, { n: 2 }, { done: true }]);
 });
 
 Deno.test("an error thrown mid-stream becomes a last {error} line", async () => {
@@ -23,7 +23,7 @@ Deno.test("an error thrown mid-stream becomes a last {error} line", async () => 
     writer.send({ done: false });
     return Promise.reject(new Error("the model went away"));
   });
-  assertEquals(lines(await res.text()), [{ done: false }, { error: "the model went away" }]);
+  assert.deepEqual(lines(await res.text()), [{ done: false }, { error: "the model went away" }]);
 });
 
 Deno.test("a client that goes away aborts produce's signal; a server signal too", async () => {
@@ -39,7 +39,7 @@ Deno.test("a client that goes away aborts produce's signal; a server signal too"
   await reader.read();
   await reader.cancel();
   await gone.promise;
-  ok(seen?.aborted);
+  assert.ok(seen?.aborted);
 
   const server = new AbortController();
   const stopped = ndjsonResponse([server.signal], async (writer, signal) => {
@@ -48,7 +48,7 @@ Deno.test("a client that goes away aborts produce's signal; a server signal too"
     signal.throwIfAborted();
   });
   server.abort();
-  assertEquals(lines(await stopped.text()), [{ first: true }, {
+  assert.deepEqual(lines(await stopped.text()), [{ first: true }, {
     error: "the server is stopping; this reply was cut short",
   }]);
   // Returning quietly on the abort (as generation does) still tells the client why.
@@ -58,7 +58,7 @@ Deno.test("a client that goes away aborts produce's signal; a server signal too"
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   });
   quiet.abort();
-  assertEquals(lines(await returned.text()), [{ first: true }, {
+  assert.deepEqual(lines(await returned.text()), [{ first: true }, {
     error: "the server is stopping; this reply was cut short",
   }]);
 });

@@ -6,6 +6,7 @@ import type { GenerationResult, SamplingOptions } from "../../inference/llama/mo
 import { type ModelHandle, type ModelOrchestrator, parseKeepAlive } from "../../inference/orchestrator/mod.ts";
 import type { ModelCache, ModelLocation } from "../../models/mod.ts";
 import type { HttpEnv } from "../router.ts";
+import { sharedSampling } from "../_openai.ts";
 import { modelNotFound, quantOfFile, type ResolvedName, resolveModelName } from "./_names.ts";
 import type { OllamaOptions } from "./_schemas.ts";
 
@@ -40,14 +41,7 @@ export function samplingOf(options: OllamaOptions | null | undefined): SamplingO
   const stop = options.stop == null ? undefined : [options.stop].flat().filter((s) => s.length > 0);
   const predict = options.num_predict ?? undefined;
   return {
-    temperature: options.temperature ?? undefined,
-    topK: options.top_k ?? undefined,
-    topP: options.top_p ?? undefined,
-    minP: options.min_p ?? undefined,
-    repeatPenalty: options.repeat_penalty ?? undefined,
-    presencePenalty: options.presence_penalty ?? undefined,
-    frequencyPenalty: options.frequency_penalty ?? undefined,
-    seed: options.seed ?? undefined,
+    ...sharedSampling(options),
     stop: stop?.length ? stop : undefined,
     // -1 (no limit) and -2 (fill the context) both mean: what is left of the context.
     maxTokens: predict !== undefined && predict > 0 ? predict : undefined,

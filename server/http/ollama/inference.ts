@@ -11,7 +11,7 @@ import type {
   LlamaTextModel,
   ToolCall,
 } from "../../inference/llama/mod.ts";
-import type { ModelOrchestrator } from "../../inference/orchestrator/mod.ts";
+import type { ModelHandle, ModelOrchestrator } from "../../inference/orchestrator/mod.ts";
 import {
   completeTurnPipeline,
   type ConversationMemory,
@@ -20,7 +20,8 @@ import {
 } from "../../inference/pipeline/mod.ts";
 import type { MlService } from "../../ml/mod.ts";
 import type { HttpEnv } from "../router.ts";
-import { ndjsonResponse } from "./_ndjson.ts";
+import { answerHolding } from "../_generation.ts";
+import { ndjsonResponse, type NdjsonWriter } from "./_ndjson.ts";
 import { budgetFor, keepAliveMs, type ModelNames, readBody, samplingOf, Timings } from "./_request.ts";
 import {
   type ChatRequestBody,
@@ -157,6 +158,44 @@ function tokenLine(model: string, field: "message" | "response"): (text: string)
   };
 }
 
+/** The answer of a generation route: one JSON body, or NDJSON lines written as they come. */
+interface OllamaAnswer {
+  json(): Promise<object>;
+  stream(writer: NdjsonWriter, signal: AbortSignal): Promise<void>;
+}
+
+/** Answers as JSON or NDJSON with `handle` held until the answer (its last streamed line too) is complete. */
+function answerHeld(
+  c: Ctx,
+  deps: OllamaInferenceDeps,
+  handle: ModelHandle,
+  options: { stream: boolean; answer: () => Promise<OllamaAnswer> | OllamaAnswer },
+): Promise<Response> {
+  const signals = [c.req.raw.signal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
+  return answerHolding(handle, {
+    ...options,
+    json: (body) => c.json(body),
+    streamed: (produce) => ndjsonResponse(signals, produce),
+  });
+}
+
+/** The engine's chat request for an Ollama chat body. */
+function chatRequestOf(body: ChatRequestBody, messages: ChatMessage[]): ChatRequest {
+  return {
+    ...samplingOf(body.options),
+    messages,
+    tools: body.tools?.map((t) => ({
+      name: t.function.name,
+      description: t.function.description,
+      parameters: t.function.parameters,
+    })),
+    toolChoice: body.tool_choice && typeof body.tool_choice === "object"
+      ? { name: body.tool_choice.function.name }
+      : body.tool_choice ?? undefined,
+    ...formatOf(body.format),
+  };
+}
+
 /** `POST /api/chat`. */
 export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn = prepareTurnPipeline(deps.memory)) {
   const timings = new Timings();
@@ -175,20 +214,7 @@ export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn
     });
   }
   const messages = toChatMessages(body.messages);
-  const request: ChatRequest = {
-    ...samplingOf(body.options),
-    messages,
-    tools: body.tools?.map((t) => ({
-      name: t.function.name,
-      description: t.function.description,
-      parameters: t.function.parameters,
-    })),
-    toolChoice: body.tool_choice && typeof body.tool_choice === "object"
-      ? { name: body.tool_choice.function.name }
-      : body.tool_choice ?? undefined,
-    ...formatOf(body.format),
-  };
-  const requestSignal = c.req.raw.signal;
+  const request = chatRequestOf(body, messages);
   const resolved = await deps.names.resolve(body.model);
   const turn = await prepareTurn.run(
     {
@@ -197,75 +223,74 @@ export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn
       conversationId: body.conversation_id ?? undefined,
       useMemory: body.memory ?? undefined,
     },
-    { signal: requestSignal },
+    { signal: c.req.raw.signal },
   );
   const { handle } = await deps.names.acquire(body.model, keepAlive, resolved);
   timings.loaded = performance.now();
-  let releaseLater = false;
-  try {
-    const llama = requireChat(body.model, handle.llama);
-    const prepared = await llama.prepareChat({ ...request, messages: turn.prompt });
-    prepared.maxTokens = budgetFor(prepared, body.options?.num_ctx);
-    const generateWith = (onText?: (text: string) => void) => (_turn: PreparedTurn, ctx: { signal?: AbortSignal }) =>
-      handle.run({ priority: "interactive", signal: ctx.signal }, (lease) => {
-        timings.started = performance.now();
-        return llama.generateChat(prepared, {
-          signal: lease.signal,
-          onText: (text) => {
-            timings.first ||= performance.now();
-            if (text) onText?.(text);
-          },
-        });
-      });
-    const finalMessage = (result: GenerationResult, content: string) => ({
-      role: "assistant" as const,
-      content,
-      ...(result.toolCalls.length ? { tool_calls: toOllamaToolCalls(result.toolCalls) } : {}),
-    });
-
-    if (body.stream === false) {
-      const { result } = await completeTurnPipeline(deps.memory, generateWith()).run(turn, { signal: requestSignal });
-      return c.json({
-        model: body.model,
-        created_at: new Date().toISOString(),
-        message: finalMessage(result, result.text),
-        done_reason: doneReason(result),
-        done: true,
-        ...timings.metrics(result),
-      });
-    }
-
-    releaseLater = true;
-    const signals = [requestSignal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
-    return ndjsonResponse(signals, async (writer, signal) => {
-      try {
-        const line = tokenLine(body.model, "message");
-        const { result } = await completeTurnPipeline(deps.memory, generateWith((text) => writer.sendJson(line(text))))
-          .run(turn, { signal });
-        if (result.aborted) return;
-        if (result.toolCalls.length) {
-          writer.send({
-            model: body.model,
-            created_at: new Date().toISOString(),
-            message: finalMessage(result, ""),
-            done: false,
+  return await answerHeld(c, deps, handle, {
+    stream: body.stream !== false,
+    answer: async () => {
+      const llama = requireChat(body.model, handle.llama);
+      const prepared = await llama.prepareChat({ ...request, messages: turn.prompt });
+      prepared.maxTokens = budgetFor(prepared, body.options?.num_ctx);
+      const generateWith = (onText?: (text: string) => void) => (_turn: PreparedTurn, ctx: { signal?: AbortSignal }) =>
+        handle.run({ priority: "interactive", signal: ctx.signal }, (lease) => {
+          timings.started = performance.now();
+          return llama.generateChat(prepared, {
+            signal: lease.signal,
+            onText: (text) => {
+              timings.first ||= performance.now();
+              if (text) onText?.(text);
+            },
           });
-        }
-        writer.send({
-          model: body.model,
-          created_at: new Date().toISOString(),
-          message: { role: "assistant", content: "" },
-          done_reason: doneReason(result),
-          done: true,
-          ...timings.metrics(result),
         });
-      } finally {
-        handle.release();
+      return chatAnswer(
+        body.model,
+        timings,
+        (onText, signal = c.req.raw.signal) =>
+          completeTurnPipeline(deps.memory, generateWith(onText)).run(turn, { signal }).then(({ result }) => result),
+      );
+    },
+  });
+}
+
+/** Chat's JSON body and NDJSON lines around `generate` (which runs the turn, memory included). */
+function chatAnswer(
+  model: string,
+  timings: Timings,
+  generate: (
+    onText: ((text: string) => void) | undefined,
+    signal: AbortSignal | undefined,
+  ) => Promise<GenerationResult>,
+): OllamaAnswer {
+  const finalMessage = (result: GenerationResult, content: string) => ({
+    role: "assistant" as const,
+    content,
+    ...(result.toolCalls.length ? { tool_calls: toOllamaToolCalls(result.toolCalls) } : {}),
+  });
+  const done = (result: GenerationResult, message: object) => ({
+    model,
+    created_at: new Date().toISOString(),
+    message,
+    done_reason: doneReason(result),
+    done: true,
+    ...timings.metrics(result),
+  });
+  return {
+    json: async () => {
+      const result = await generate(undefined, undefined);
+      return done(result, finalMessage(result, result.text));
+    },
+    stream: async (writer, signal) => {
+      const line = tokenLine(model, "message");
+      const result = await generate((text) => writer.sendJson(line(text)), signal);
+      if (result.aborted) return;
+      if (result.toolCalls.length) {
+        writer.send({ model, created_at: new Date().toISOString(), message: finalMessage(result, ""), done: false });
       }
-    });
-  } finally {
-    if (!releaseLater) handle.release();
-  }
+      writer.send(done(result, { role: "assistant", content: "" }));
+    },
+  };
 }
 
 function generateMessages(body: GenerateRequestBody): ChatMessage[] {
@@ -300,70 +325,60 @@ export async function generateHandler(c: Ctx, deps: OllamaInferenceDeps) {
   }
   const { handle } = await deps.names.acquire(body.model, keepAlive);
   timings.loaded = performance.now();
-  let releaseLater = false;
-  try {
-    const llama = requireChat(body.model, handle.llama);
-    const sampling = samplingOf(body.options);
-    const numCtx = body.options?.num_ctx;
-    let run: (signal: AbortSignal, onText: (text: string) => void) => Promise<GenerationResult>;
-    if (body.suffix) {
-      if (!llama.infillSupported) throw new TabAgentError("bad_request", `"${body.model}" does not support insert`);
-      const prepared = llama.prepareInfill(body.prompt, body.suffix, sampling);
-      prepared.maxTokens = budgetFor(prepared, numCtx);
-      run = (signal, onText) => llama.generateInfill(prepared, { signal, onText });
-    } else if (body.raw) {
-      const prepared = llama.prepareCompletion(body.prompt, sampling);
-      prepared.maxTokens = budgetFor(prepared, numCtx);
-      run = (signal, onText) => llama.generateCompletion(prepared, { signal, onText });
-    } else {
-      const prepared = await llama.prepareChat({
-        ...sampling,
-        messages: generateMessages(body),
-        ...formatOf(body.format),
-      });
-      prepared.maxTokens = budgetFor(prepared, numCtx);
-      run = (signal, onText) => llama.generateChat(prepared, { signal, onText });
-    }
-    const generate = (signal: AbortSignal, onText?: (text: string) => void) =>
-      handle.run({ priority: "interactive", signal }, (lease) => {
-        timings.started = performance.now();
-        return run(lease.signal, (text) => {
-          timings.first ||= performance.now();
-          if (text) onText?.(text);
+  return await answerHeld(c, deps, handle, {
+    stream: body.stream !== false,
+    answer: async () => {
+      const run = await generationOf(body, requireChat(body.model, handle.llama));
+      const generate = (signal: AbortSignal, onText?: (text: string) => void) =>
+        handle.run({ priority: "interactive", signal }, (lease) => {
+          timings.started = performance.now();
+          return run(lease.signal, (text) => {
+            timings.first ||= performance.now();
+            if (text) onText?.(text);
+          });
         });
-      });
-
-    if (body.stream === false) {
-      const result = await generate(c.req.raw.signal);
-      return c.json({
+      const done = (result: GenerationResult, response: string) => ({
         model: body.model,
         created_at: new Date().toISOString(),
-        response: result.text,
+        response,
         done: true,
         done_reason: doneReason(result),
         ...timings.metrics(result),
       });
-    }
-    releaseLater = true;
-    const signals = [c.req.raw.signal, ...(deps.shutdownSignal ? [deps.shutdownSignal] : [])];
-    return ndjsonResponse(signals, async (writer, signal) => {
-      try {
-        const line = tokenLine(body.model, "response");
-        const result = await generate(signal, (text) => writer.sendJson(line(text)));
-        if (result.aborted) return;
-        writer.send({
-          model: body.model,
-          created_at: new Date().toISOString(),
-          response: "",
-          done: true,
-          done_reason: doneReason(result),
-          ...timings.metrics(result),
-        });
-      } finally {
-        handle.release();
-      }
-    });
-  } finally {
-    if (!releaseLater) handle.release();
+      return {
+        json: async () => {
+          const result = await generate(c.req.raw.signal);
+          return done(result, result.text);
+        },
+        stream: async (writer, signal) => {
+          const line = tokenLine(body.model, "response");
+          const result = await generate(signal, (text) => writer.sendJson(line(text)));
+          if (!result.aborted) writer.send(done(result, ""));
+        },
+      };
+    },
+  });
+}
+
+/** The generation `/api/generate` asks for: fill in the middle (`suffix`), a raw prompt, or a chat turn. */
+async function generationOf(
+  body: GenerateRequestBody,
+  llama: LlamaTextModel,
+): Promise<(signal: AbortSignal, onText: (text: string) => void) => Promise<GenerationResult>> {
+  const sampling = samplingOf(body.options);
+  const numCtx = body.options?.num_ctx;
+  if (body.suffix) {
+    if (!llama.infillSupported) throw new TabAgentError("bad_request", `"${body.model}" does not support insert`);
+    const prepared = llama.prepareInfill(body.prompt, body.suffix, sampling);
+    prepared.maxTokens = budgetFor(prepared, numCtx);
+    return (signal, onText) => llama.generateInfill(prepared, { signal, onText });
   }
+  if (body.raw) {
+    const prepared = llama.prepareCompletion(body.prompt, sampling);
+    prepared.maxTokens = budgetFor(prepared, numCtx);
+    return (signal, onText) => llama.generateCompletion(prepared, { signal, onText });
+  }
+  const prepared = await llama.prepareChat({ ...sampling, messages: generateMessages(body), ...formatOf(body.format) });
+  prepared.maxTokens = budgetFor(prepared, numCtx);
+  return (signal, onText) => llama.generateChat(prepared, { signal, onText });
 }

@@ -2,12 +2,10 @@
  * The security rules on `/api/*` through `app.request()`: the token, Host and Origin checks answer in
  * Ollama's `{"error"}` shape, and `--allow-anonymous-local` opens only the listed routes.
  */
-import { deepEqual as assertEquals, equal, match } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { TabAgentError } from "../../errors/mod.ts";
-import { Lifecycle } from "../../lifecycle/mod.ts";
-import { createLogger } from "../../log/mod.ts";
-import { MetricsRegistry } from "../../metrics/mod.ts";
-import { createHttpApp, createRouter } from "../mod.ts";
+import { createRouter } from "../mod.ts";
+import { testHttpApp } from "../testing/http_app.ts";
 import { OLLAMA_ANONYMOUS_ROUTES } from "./mod.ts";
 
 const TOKEN = "t".repeat(40);
@@ -27,74 +25,69 @@ function echoRoutes() {
 }
 
 function makeApp(anonymousRoutes: readonly string[] = []) {
-  const quiet = createLogger({ level: "error", sink: () => {} });
-  return createHttpApp({
-    config: {
-      host: "127.0.0.1",
-      allowedHosts: [],
-      allowedOrigins: ["chrome-extension://pageassist"],
-      maxBodyBytes: 1024,
-      requestTimeoutMs: 5000,
-      mode: "http",
-      staticDir: "/nonexistent",
-    },
-    version: "test",
-    log: quiet,
-    lifecycle: new Lifecycle(quiet),
-    metrics: new MetricsRegistry(),
+  return testHttpApp({
+    config: { allowedOrigins: ["chrome-extension://pageassist"], maxBodyBytes: 1024, requestTimeoutMs: 5000 },
     token: TOKEN,
     routers: [echoRoutes()],
-    nodeModules: new URL("../../../node_modules/", import.meta.url),
     anonymousRoutes,
   });
 }
 
 async function ollamaError(res: Response, status: number): Promise<string> {
-  equal(res.status, status);
-  match(res.headers.get("content-type") ?? "", /^application\/json/);
+  assert.equal(res.status, status);
+  assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
   const body = await res.json();
-  assertEquals(Object.keys(body), ["error"]);
+  assert.deepEqual(Object.keys(body), ["error"]);
   return body.error;
 }
 
 Deno.test("/api/* needs the token and refuses in Ollama's {error} shape", async () => {
   const app = makeApp();
-  match(await ollamaError(await app.request("/api/tags", { headers: H }), 401), /Authorization: Bearer/);
+  assert.match(await ollamaError(await app.request("/api/tags", { headers: H }), 401), /Authorization: Bearer/);
   const wrong = await app.request("/api/tags", { headers: { ...H, authorization: "Bearer nope" } });
-  match(await ollamaError(wrong, 401), /not valid/);
+  assert.match(await ollamaError(wrong, 401), /not valid/);
   const ok = await app.request("/api/tags", { headers: { ...H, authorization: `Bearer ${TOKEN}` } });
-  assertEquals(await ok.json(), { route: "GET /api/tags" });
+  assert.deepEqual(await ok.json(), { route: "GET /api/tags" });
   const auth = { authorization: `Bearer ${TOKEN}` };
-  match(await ollamaError(await app.request("/api/boom", { headers: { ...H, ...auth } }), 404), /^model "x" not found/);
-  match(await ollamaError(await app.request("/api/nothing", { headers: { ...H, ...auth } }), 404), /No route/);
+  assert.match(
+    await ollamaError(await app.request("/api/boom", { headers: { ...H, ...auth } }), 404),
+    /^model "x" not found/,
+  );
+  assert.match(await ollamaError(await app.request("/api/nothing", { headers: { ...H, ...auth } }), 404), /No route/);
   // The docs stay public and keep problem+json elsewhere.
-  equal((await app.request("/api-doc/openapi.json", { headers: H })).status, 200);
-  equal((await app.request("/v1/models", { headers: H })).headers.get("content-type"), "application/problem+json");
+  assert.equal((await app.request("/api-doc/openapi.json", { headers: H })).status, 200);
+  assert.equal(
+    (await app.request("/v1/models", { headers: H })).headers.get("content-type"),
+    "application/problem+json",
+  );
 });
 
 Deno.test("Host and Origin checks apply to /api/* too; an allowed extension origin gets CORS", async () => {
   const app = makeApp();
   const auth = { authorization: `Bearer ${TOKEN}` };
-  match(await ollamaError(await app.request("/api/tags", { headers: { host: "evil.example", ...auth } }), 403), /Host/);
+  assert.match(
+    await ollamaError(await app.request("/api/tags", { headers: { host: "evil.example", ...auth } }), 403),
+    /Host/,
+  );
   const page = await app.request("/api/tags", { headers: { ...H, ...auth, origin: "https://evil.example" } });
-  match(await ollamaError(page, 403), /--origin/);
+  assert.match(await ollamaError(page, 403), /--origin/);
   const extension = await app.request("/api/tags", {
     headers: { ...H, ...auth, origin: "chrome-extension://pageassist" },
   });
-  equal(extension.status, 200);
-  equal(extension.headers.get("access-control-allow-origin"), "chrome-extension://pageassist");
+  assert.equal(extension.status, 200);
+  assert.equal(extension.headers.get("access-control-allow-origin"), "chrome-extension://pageassist");
 });
 
 Deno.test("--allow-anonymous-local opens only the listed routes", async () => {
   const app = makeApp(OLLAMA_ANONYMOUS_ROUTES);
   const chat = await app.request("/api/chat", { method: "POST", headers: H, body: "{}" });
-  assertEquals(await chat.json(), { route: "POST /api/chat" });
-  assertEquals(await (await app.request("/api/tags", { headers: H })).json(), { route: "GET /api/tags" });
-  equal((await app.request("/api/tags", { method: "HEAD", headers: H })).status, 200);
+  assert.deepEqual(await chat.json(), { route: "POST /api/chat" });
+  assert.deepEqual(await (await app.request("/api/tags", { headers: H })).json(), { route: "GET /api/tags" });
+  assert.equal((await app.request("/api/tags", { method: "HEAD", headers: H })).status, 200);
   await ollamaError(await app.request("/api/pull", { method: "POST", headers: H, body: "{}" }), 401);
   await ollamaError(await app.request("/api/delete", { method: "DELETE", headers: H, body: "{}" }), 401);
-  equal((await app.request("/v1/models", { headers: H })).status, 401);
-  equal((await app.request("/v1/memory/conversations", { headers: H })).status, 401);
+  assert.equal((await app.request("/v1/models", { headers: H })).status, 401);
+  assert.equal((await app.request("/v1/memory/conversations", { headers: H })).status, 401);
   // Still no way in for a web page.
   const page = await app.request("/api/tags", { headers: { ...H, origin: "https://evil.example" } });
   await ollamaError(page, 403);

@@ -7,6 +7,7 @@ import {
   type Llama,
   LlamaChat,
   LlamaCompletion,
+  type LlamaCompletionGenerationOptions,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
@@ -393,16 +394,36 @@ export class LlamaTextModel implements TokenCounter {
   }
 
   /** Continues a raw prompt (no chat template), for `/v1/completions`. */
-  async generateCompletion(
-    prepared: PreparedCompletion,
-    callbacks: GenerationCallbacks = {},
-  ): Promise<GenerationResult> {
+  generateCompletion(prepared: PreparedCompletion, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
     const tokens = this.model.tokenize(prepared.prompt, false);
-    const sequence = await this.#acquire(tokens);
+    return this.#complete(prepared, callbacks, {
+      prompt: tokens,
+      keep: tokens,
+      run: (completion, options) => completion.generateCompletionWithMeta(prepared.prompt, options),
+    });
+  }
+
+  /**
+   * Runs one template-free completion on a sequence holding `how.prompt` (its prefix reused), and
+   * keeps `how.keep` for the next prompt.
+   */
+  async #complete(
+    prepared: { promptTokens: number; maxTokens: number; sampling: SamplingOptions },
+    callbacks: GenerationCallbacks,
+    how: {
+      prompt?: Token[];
+      keep: Token[];
+      run: (
+        completion: LlamaCompletion,
+        options: LlamaCompletionGenerationOptions,
+      ) => Promise<{ response: string; metadata: { stopReason: string } }>;
+    },
+  ): Promise<GenerationResult> {
+    const sequence = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
-      const result = await completion.generateCompletionWithMeta(prepared.prompt, {
+      const result = await how.run(completion, {
         ...this.#samplingOptions(prepared.sampling),
         maxTokens: prepared.maxTokens,
         signal: callbacks.signal,
@@ -419,7 +440,7 @@ export class LlamaTextModel implements TokenCounter {
       });
     } finally {
       completion.dispose({ disposeSequence: false });
-      await this.#release(sequence, tokens);
+      await this.#release(sequence, how.keep);
     }
   }
 
@@ -438,31 +459,13 @@ export class LlamaTextModel implements TokenCounter {
   }
 
   /** Generates the text that fits between `prompt` and `suffix` (Ollama's `/api/generate` with `suffix`). */
-  async generateInfill(prepared: PreparedInfill, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
-    const sequence = await this.#acquire();
-    const completion = new LlamaCompletion({ contextSequence: sequence });
-    const outputBefore = sequence.tokenMeter.usedOutputTokens;
-    try {
-      const result = await completion.generateInfillCompletionWithMeta(prepared.prompt, prepared.suffix, {
-        ...this.#samplingOptions(prepared.sampling),
-        maxTokens: prepared.maxTokens,
-        signal: callbacks.signal,
-        stopOnAbortSignal: true,
-        onTextChunk: callbacks.onText,
-      });
-      return this.#count({
-        text: result.response,
-        toolCalls: [],
-        finishReason: finishReasonOf(result.metadata.stopReason),
-        promptTokens: prepared.promptTokens,
-        completionTokens: generatedTokens(sequence, outputBefore, prepared.maxTokens),
-        aborted: result.metadata.stopReason === "abort",
-      });
-    } finally {
-      completion.dispose({ disposeSequence: false });
+  generateInfill(prepared: PreparedInfill, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
+    return this.#complete(prepared, callbacks, {
       // The markers make the state useless to a later prompt: nothing of it is kept for reuse.
-      await this.#release(sequence, []);
-    }
+      keep: [],
+      run: (completion, options) =>
+        completion.generateInfillCompletionWithMeta(prepared.prompt, prepared.suffix, options),
+    });
   }
 
   /** Unit-length embeddings for each text, and the tokens they took. */

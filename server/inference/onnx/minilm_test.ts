@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../../memory/_assert.ts";
+import assert from "node:assert/strict";
 import { loadTokenizer } from "../tokenizers/mod.ts";
 import { EMBEDDING_SUB_BATCH, OnnxEmbeddingModel } from "./embedding.ts";
 
@@ -25,16 +25,16 @@ Deno.test("MiniLM (ONNX): sentence-transformers' similarities, and batching chan
       "long ".repeat(400), // past max_seq_length: truncated, not refused
     ];
     const { vectors, promptTokens } = await model.embed(texts);
-    assertEquals(vectors.length, texts.length);
-    assert(vectors.every((v) => v.length === 384 && Math.abs(cosine(v, v) - 1) < 1e-5));
+    assert.deepEqual(vectors.length, texts.length);
+    assert.ok(vectors.every((v) => v.length === 384 && Math.abs(cosine(v, v) - 1) < 1e-5));
     // the figures sentence-transformers gives for the same pair (see shared/VERIFIED.md)
-    assert(Math.abs(cosine(vectors[0], vectors[1]) - 0.755) < 0.01, `similar: ${cosine(vectors[0], vectors[1])}`);
-    assert(Math.abs(cosine(vectors[0], vectors[2])) < 0.1, `unrelated: ${cosine(vectors[0], vectors[2])}`);
-    assert(promptTokens <= texts.length * 256);
+    assert.ok(Math.abs(cosine(vectors[0], vectors[1]) - 0.755) < 0.01, `similar: ${cosine(vectors[0], vectors[1])}`);
+    assert.ok(Math.abs(cosine(vectors[0], vectors[2])) < 0.1, `unrelated: ${cosine(vectors[0], vectors[2])}`);
+    assert.ok(promptTokens <= texts.length * 256);
     // sorted sub-batches hand every vector back in input order, equal to embedding the text alone
     for (const i of [0, 2, 10, texts.length - 1]) {
       const alone = (await model.embed([texts[i]])).vectors[0];
-      assert(cosine(alone, vectors[i]) > 0.99999, `text ${i}`);
+      assert.ok(cosine(alone, vectors[i]) > 0.99999, `text ${i}`);
     }
   } finally {
     await model.close();

@@ -8,7 +8,20 @@ import { parseKeepAlive } from "./keep_alive.ts";
 import { ModelCache } from "../../models/mod.ts";
 import { ModelOrchestrator } from "./orchestrator.ts";
 
-const log = createLogger({ level: "error" });
+/** Settles when the orchestrator logs that it unloaded a model, by model id: tests wait on it, not on time. */
+const unloads = new Map<string, PromiseWithResolvers<void>>();
+const unloaded = (id: string) => {
+  if (!unloads.has(id)) unloads.set(id, Promise.withResolvers<void>());
+  return unloads.get(id)!;
+};
+const log = createLogger({
+  level: "info",
+  sink: (line) => {
+    const record = JSON.parse(line);
+    if (record.msg === "model unloaded") unloaded(record.model).resolve();
+    if (record.level === "error") console.error(line);
+  },
+});
 
 /** An orchestrator over the fixture cache with a small context; `options` override the rest. */
 function orchestratorFor(
@@ -69,7 +82,7 @@ Deno.test({
       const { vectors } = await onnx.run({}, () => onnx.onnx!.embed(["hello"]));
       assert.equal(vectors[0].length, 32);
       onnx.release();
-      await new Promise((r) => setTimeout(r, 50));
+      await unloaded(FIXTURE_MODELS.embedOnnx).promise;
       assert.equal(orchestrator.isLoaded(FIXTURE_MODELS.embedOnnx), false);
 
       await assert.rejects(

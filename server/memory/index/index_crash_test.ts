@@ -3,12 +3,12 @@
  * the vector index converge (every message embedded once, the index holding exactly the stored
  * vectors, whatever file state the kill left).
  */
-import { assert, assertEquals } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
 import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
 import { openLocalMemory } from "../local.ts";
 
-const CHILD = new URL("./_crash_indexer.ts", import.meta.url);
+const CHILD = new URL("./testing/crash_indexer.ts", import.meta.url);
 const CONFIG = new URL("../../../deno.json", import.meta.url);
 const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
   .pathname;
@@ -33,7 +33,7 @@ Deno.test("vector index: SIGKILLs during embedding and indexing converge after r
           break;
         }
       }
-      assertEquals((await child.status).signal, "SIGKILL");
+      assert.deepEqual((await child.status).signal, "SIGKILL");
     }
     const model = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
       providers: ["cpu"],
@@ -48,13 +48,13 @@ Deno.test("vector index: SIGKILLs during embedding and indexing converge after r
     try {
       await memory.embedPending();
       const stats = await memory.stats();
-      assertEquals(await memory.checkDerived(), []);
-      assertEquals(stats.pending_embeddings, 0);
-      assertEquals(stats.embeddings, stats.messages);
+      assert.deepEqual(await memory.checkDerived(), []);
+      assert.deepEqual(stats.pending_embeddings, 0);
+      assert.deepEqual(stats.embeddings, stats.messages);
       const [index] = await memory.indexStatus();
-      assertEquals(index.size, stats.embeddings);
+      assert.deepEqual(index.size, stats.embeddings);
       const { hits, used } = await memory.query({ query: "note about a lighthouse", k: 3, mode: "vector" });
-      assert(used.vector && hits.length === 3);
+      assert.ok(used.vector && hits.length === 3);
     } finally {
       await memory.close();
       await model.close();

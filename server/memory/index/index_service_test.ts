@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { openLocalMemory } from "../local.ts";
 import { TabAgentError } from "../../errors/mod.ts";
 import { createAnnIndex, loadAnnBackend, METRICS } from "./ann.ts";
@@ -55,16 +55,16 @@ for (const backend of ["usearch", "hnswlib"] as const) {
       for (let i = 0; i < rows; i++) matrix.set(randomUnit(dims, i + 7), i * dims);
       const keys = Array.from({ length: rows }, (_, i) => i + 1000);
       index.addMany(keys, matrix);
-      assertEquals(index.size(), rows);
+      assert.deepEqual(index.size(), rows);
       const query = Float32Array.from(randomUnit(dims, 99));
       const exact = exactSearch(query, matrix, keys, 5, metric);
-      assertEquals(index.search(query, 5).keys, exact.keys);
+      assert.deepEqual(index.search(query, 5).keys, exact.keys);
       index.remove(exact.keys[0]);
-      assert(!index.has(exact.keys[0]));
-      assertEquals(index.search(query, 1).keys[0], exact.keys[1]);
+      assert.ok(!index.has(exact.keys[0]));
+      assert.deepEqual(index.search(query, 1).keys[0], exact.keys[1]);
       index.addMany([exact.keys[0]], query);
-      assertEquals(index.search(query, 1).keys[0], exact.keys[0]);
-      assertEquals(index.size(), rows);
+      assert.deepEqual(index.search(query, 1).keys[0], exact.keys[0]);
+      assert.deepEqual(index.size(), rows);
     });
   }
 }
@@ -74,9 +74,9 @@ Deno.test("VectorIndexService: builds from the store, follows new and deleted em
     const indexes = new VectorIndexService({ storeDir: dir });
     try {
       const first = await indexes.sync(MODEL);
-      assertEquals([first.size, first.dimensions, first.opened], [40, 16, "missing"]);
+      assert.deepEqual([first.size, first.dimensions, first.opened], [40, 16, "missing"]);
       const hit = await indexes.search(MODEL, randomUnit(16, 3), 1);
-      assertEquals(hit.keys, [itemKey("message", rowId(ids[2]))]);
+      assert.deepEqual(hit.keys, [itemKey("message", rowId(ids[2]))]);
 
       // a deleted conversation takes its vectors with it (through the outbox), and the index follows
       const memory = await openLocalMemory({ dir, searchWorkers: 0 });
@@ -85,19 +85,21 @@ Deno.test("VectorIndexService: builds from the store, follows new and deleted em
       const [extra] = await memory.appendMessages(id, [{ role: "user", content: "new" }]);
       await memory.flush();
       await memory.putEmbedding({ item_kind: "message", item_id: extra.id, model: MODEL, vector: randomUnit(16, 500) });
-      assertEquals((await indexes.search(MODEL, randomUnit(16, 500), 1)).keys, [itemKey("message", rowId(extra.id))]);
+      assert.deepEqual((await indexes.search(MODEL, randomUnit(16, 500), 1)).keys, [
+        itemKey("message", rowId(extra.id)),
+      ]);
       await memory.deleteConversation(conversation);
       await memory.flush();
       await memory.close();
       const after = await indexes.search(MODEL, randomUnit(16, 3), 5);
-      assertEquals(after.keys, [itemKey("message", rowId(extra.id))]);
+      assert.deepEqual(after.keys, [itemKey("message", rowId(extra.id))]);
     } finally {
       await indexes.close();
     }
     const reopened = new VectorIndexService({ storeDir: dir });
     try {
       const status = await reopened.sync(MODEL);
-      assertEquals([status.opened, status.size], ["loaded", 1]);
+      assert.deepEqual([status.opened, status.size], ["loaded", 1]);
     } finally {
       await reopened.close();
     }
@@ -116,8 +118,8 @@ Deno.test("VectorIndexService: a damaged or stale index file is detected and reb
     const damaged = new VectorIndexService({ storeDir: dir });
     try {
       const status = await damaged.sync(MODEL);
-      assertEquals([status.opened, status.size], ["damaged", 40]);
-      assertEquals((await damaged.search(MODEL, randomUnit(16, 3), 1)).keys.length, 1);
+      assert.deepEqual([status.opened, status.size], ["damaged", 40]);
+      assert.deepEqual((await damaged.search(MODEL, randomUnit(16, 3), 1)).keys.length, 1);
     } finally {
       await damaged.close();
     }
@@ -127,7 +129,7 @@ Deno.test("VectorIndexService: a damaged or stale index file is detected and reb
     await Deno.writeTextFile(sidecar, JSON.stringify({ ...meta, seq: meta.seq + 1_000 }));
     const stale = new VectorIndexService({ storeDir: dir });
     try {
-      assertEquals((await stale.sync(MODEL)).opened, "stale");
+      assert.deepEqual((await stale.sync(MODEL)).opened, "stale");
     } finally {
       await stale.close();
     }
@@ -144,8 +146,9 @@ Deno.test("VectorIndexService: refuses a vector of the wrong size, NaN and an ab
           0,
         ], [randomUnit(16, 1), 1e9]] as const
       ) {
-        const error = await assertRejects(() => indexes.search(MODEL, [...vector], k), TabAgentError);
-        assertEquals((error as TabAgentError).code, "validation_failed");
+        const error = await indexes.search(MODEL, [...vector], k).then(() => assert.fail("refused"), (e) => e);
+        assert.ok(error instanceof TabAgentError);
+        assert.deepEqual(error.code, "validation_failed");
       }
     } finally {
       await indexes.close();
@@ -161,9 +164,9 @@ Deno.test("VectorIndexService: exact rerank over allowed items and filtered sear
       const query = randomUnit(16, 3); // message 2, not allowed
       const exact = await indexes.search(MODEL, query, 3, { allowed, exact: true });
       const walked = await indexes.search(MODEL, query, 3, { allowed });
-      assertEquals(exact.keys.length, 3);
-      assert(exact.keys.every((key) => allowed.includes(key)));
-      assertEquals(walked.keys, exact.keys);
+      assert.deepEqual(exact.keys.length, 3);
+      assert.ok(exact.keys.every((key) => allowed.includes(key)));
+      assert.deepEqual(walked.keys, exact.keys);
     } finally {
       await indexes.close();
     }

@@ -262,74 +262,150 @@ function importanceOf(metadata: string | null): number {
   }
 }
 
+/** A row as `ROW_SELECT` reads it: every kind with the same column names. */
+interface SelectedRow {
+  conversation_id: string | null;
+  role: string | null;
+  text: string;
+  metadata: string | null;
+  confidence: number | null;
+  created_at: number;
+  document_id?: number;
+  url?: string;
+  title?: string | null;
+}
+
+/** How each kind's row is read, and what counts as its importance. */
+const ROW_SELECT: Record<
+  Kind,
+  { db: "conversations" | "knowledge"; sql: string; importance(row: SelectedRow): number }
+> = {
+  message: {
+    db: "conversations",
+    sql: `SELECT conversation_id, role, content AS text, metadata, NULL AS confidence, created_at
+            FROM messages WHERE id = ?`,
+    importance: (row) => importanceOf(row.metadata),
+  },
+  fact: {
+    db: "knowledge",
+    sql: "SELECT conversation_id, NULL AS role, text, metadata, confidence, created_at FROM facts WHERE id = ?",
+    importance: (row) => Math.max(row.confidence ?? 0, importanceOf(row.metadata)),
+  },
+  chunk: {
+    db: "conversations",
+    sql: `SELECT d.conversation_id, NULL AS role, c.text, NULL AS metadata, NULL AS confidence, c.created_at,
+              d.id AS document_id, d.url, d.title
+            FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?`,
+    importance: () => 0,
+  },
+};
+
 function loadRow(sources: QuerySources, key: number): Row | null {
   const { kind, id } = keyItem(key);
-  if (kind === "message") {
-    const row = statement(
-      sources.conversations,
-      "SELECT conversation_id, role, content, metadata, created_at FROM messages WHERE id = ?",
-    ).get(id) as
-      | { conversation_id: string; role: string; content: string; metadata: string | null; created_at: number }
-      | undefined;
-    return row ? { kind, id, ...row, text: row.content, importance: importanceOf(row.metadata) } : null;
-  }
-  if (kind === "fact") {
-    const row = statement(
-      sources.knowledge,
-      "SELECT conversation_id, text, confidence, metadata, created_at FROM facts WHERE id = ?",
-    ).get(id) as
-      | {
-        conversation_id: string | null;
-        text: string;
-        confidence: number | null;
-        metadata: string | null;
-        created_at: number;
-      }
-      | undefined;
-    return row
-      ? {
-        kind,
-        id,
-        conversation_id: row.conversation_id,
-        role: null,
-        text: row.text,
-        created_at: row.created_at,
-        importance: Math.max(row.confidence ?? 0, importanceOf(row.metadata)),
-      }
-      : null;
-  }
-  if (kind === "chunk") {
-    const row = statement(
-      sources.conversations,
-      `SELECT c.text, c.created_at, d.id AS document_id, d.url, d.title, d.conversation_id
-       FROM document_chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?`,
-    ).get(id) as
-      | {
-        text: string;
-        created_at: number;
-        document_id: number;
-        url: string;
-        title: string | null;
-        conversation_id: string | null;
-      }
-      | undefined;
-    return row
-      ? {
-        kind,
-        id,
-        conversation_id: row.conversation_id,
-        role: null,
-        text: row.text,
-        created_at: row.created_at,
-        importance: 0,
-        document: { id: row.document_id, url: row.url, title: row.title },
-      }
-      : null;
-  }
-  return null;
+  const select = ROW_SELECT[kind as Kind];
+  if (!select) return null;
+  const row = statement(sources[select.db], select.sql).get(id) as SelectedRow | undefined;
+  if (!row) return null;
+  return {
+    kind: kind as Kind,
+    id,
+    conversation_id: row.conversation_id,
+    role: row.role,
+    text: row.text,
+    created_at: row.created_at,
+    importance: select.importance(row),
+    ...(row.document_id === undefined ? {} : { document: { id: row.document_id, url: row.url!, title: row.title! } }),
+  };
 }
 
 const PREFIX: Record<Kind, string> = { message: "msg", fact: "fact", chunk: "chunk" };
+
+type VectorIndex = NonNullable<QuerySources["vectors"]>;
+
+/** The nearest items to `vector` of the kinds asked for; exactly reranked when the filters leave few. */
+function vectorList(
+  sources: QuerySources,
+  query: MemoryQuery,
+  kinds: Kind[],
+  depth: number,
+  vector: Float32Array,
+  index: VectorIndex,
+): { hits: AnnMatches; exact: boolean } {
+  const allowed = candidates(sources, query, kinds, EXACT_RERANK_LIMIT);
+  let hits: AnnMatches;
+  let exact = false;
+  if (allowed === null) hits = index.search(vector, depth);
+  else if (allowed.length <= EXACT_RERANK_LIMIT) {
+    hits = index.rerank(vector, allowed, depth);
+    exact = true;
+  } else hits = index.search(vector, depth, new Set(allowed));
+  // the index holds every kind; keep the ones asked for
+  const wanted = new Set(kinds);
+  const keep = hits.keys.map((key, i) => [key, hits.distances[i]] as const)
+    .filter(([key]) => wanted.has(keyItem(key).kind as Kind));
+  return { hits: { keys: keep.map(([key]) => key), distances: keep.map(([, d]) => d) }, exact };
+}
+
+/** The first `needed` fused candidates that still exist, with their rows. */
+function liveRows<C extends { id: number }>(sources: QuerySources, fused: C[], needed: number) {
+  const rows = new Map<number, Row>();
+  const live: C[] = [];
+  for (const candidate of fused) {
+    if (live.length >= needed) break;
+    const row = loadRow(sources, candidate.id);
+    if (!row) continue;
+    rows.set(candidate.id, row);
+    live.push(candidate);
+  }
+  return { rows, live };
+}
+
+/** Blends the fused score with recency and importance, then diversifies when asked. */
+function rank(
+  live: { id: number; score: number }[],
+  rows: Map<number, Row>,
+  query: MemoryQuery,
+  index: VectorIndex | null | undefined,
+): { id: number; score: number }[] {
+  const best = live[0]?.score ?? 0;
+  const now = Date.now();
+  const weights = {
+    recency: query.ranking.recency,
+    importance: query.ranking.importance,
+    halfLifeDays: query.ranking.half_life_days,
+  };
+  const ranked = live.map(({ id, score }) => {
+    const row = rows.get(id)!;
+    return { id, score: blendScore(score, best, now - row.created_at, row.importance, weights) };
+  }).sort((a, b) => b.score - a.score);
+  if (query.diversity === undefined || query.diversity >= 1 || !index) return ranked;
+  const pool = ranked.slice(0, query.k * 3);
+  const vectors = index.vectorsOf(pool.map((c) => c.id));
+  return maximalMarginalRelevance(pool.map((c) => ({ ...c, vector: vectors.get(c.id) })), query.k, query.diversity);
+}
+
+/** One hit as the API answers it. */
+function toHit(
+  row: Row,
+  score: number,
+  ranks: { keyword: number | null; vector: number | null; distance: number | null },
+): MemoryQueryHit {
+  return {
+    kind: row.kind,
+    id: `${PREFIX[row.kind]}_${row.id}`,
+    conversation_id: row.conversation_id,
+    role: row.role,
+    text: row.text.length > HIT_TEXT_CHARS ? `${row.text.slice(0, HIT_TEXT_CHARS)}…` : row.text,
+    ...(row.document
+      ? { document: { id: `doc_${row.document.id}`, url: row.document.url, title: row.document.title } }
+      : {}),
+    created_at: new Date(row.created_at).toISOString(),
+    score,
+    keyword_rank: ranks.keyword,
+    vector_rank: ranks.vector,
+    distance: ranks.distance,
+  };
+}
 
 /**
  * Runs `query` (already parsed) with an optional query `vector`.
@@ -355,17 +431,9 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
     lists.push({ ids: keywordKeys, weight: query.mode === "keyword" ? 1 : query.weights.keyword });
   }
   if (vectorSide && vector && index) {
-    const allowed = candidates(sources, query, kinds, EXACT_RERANK_LIMIT);
-    if (allowed === null) vectorHits = index.search(vector, depth);
-    else if (allowed.length <= EXACT_RERANK_LIMIT) {
-      vectorHits = index.rerank(vector, allowed, depth);
-      used.exact_rerank = true;
-    } else vectorHits = index.search(vector, depth, new Set(allowed));
-    // the index holds every kind; keep the ones asked for
-    const wanted = new Set(kinds);
-    const keep = vectorHits.keys.map((key, i) => [key, vectorHits.distances[i]] as const)
-      .filter(([key]) => wanted.has(keyItem(key).kind as Kind));
-    vectorHits = { keys: keep.map(([key]) => key), distances: keep.map(([, d]) => d) };
+    const found = vectorList(sources, query, kinds, depth, vector, index);
+    vectorHits = found.hits;
+    used.exact_rerank = found.exact;
     used.vector = true;
     lists.push({ ids: vectorHits.keys, weight: query.mode === "vector" ? 1 : query.weights.vector });
   }
@@ -375,52 +443,18 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
   // at the k best that still exist
   const reranks = query.ranking.recency > 0 || query.ranking.importance > 0 || query.diversity !== undefined;
   const needed = reranks ? fused.length : query.k;
-  const rows = new Map<number, Row>();
-  const live: typeof fused = [];
-  for (const candidate of fused) {
-    if (live.length >= needed) break;
-    const row = loadRow(sources, candidate.id);
-    if (!row) continue;
-    rows.set(candidate.id, row);
-    live.push(candidate);
-  }
-  const best = live[0]?.score ?? 0;
-  const now = Date.now();
-  const weights = {
-    recency: query.ranking.recency,
-    importance: query.ranking.importance,
-    halfLifeDays: query.ranking.half_life_days,
-  };
-  let ranked = live.map(({ id, score }) => {
-    const row = rows.get(id)!;
-    return { id, score: blendScore(score, best, now - row.created_at, row.importance, weights) };
-  }).sort((a, b) => b.score - a.score);
-  if (query.diversity !== undefined && query.diversity < 1 && index) {
-    const pool = ranked.slice(0, query.k * 3);
-    const vectors = index.vectorsOf(pool.map((c) => c.id));
-    ranked = maximalMarginalRelevance(pool.map((c) => ({ ...c, vector: vectors.get(c.id) })), query.k, query.diversity);
-  }
+  const { rows, live } = liveRows(sources, fused, needed);
+  const ranked = rank(live, rows, query, index);
 
   const keywordRank = new Map(keywordKeys.map((key, i) => [key, i + 1]));
   const vectorRank = new Map(vectorHits.keys.map((key, i) => [key, i + 1]));
-  const hits = ranked.slice(0, query.k).map(({ id, score }): MemoryQueryHit => {
-    const row = rows.get(id)!;
+  const hits = ranked.slice(0, query.k).map(({ id, score }) => {
     const vr = vectorRank.get(id) ?? null;
-    return {
-      kind: row.kind,
-      id: `${PREFIX[row.kind]}_${row.id}`,
-      conversation_id: row.conversation_id,
-      role: row.role,
-      text: row.text.length > HIT_TEXT_CHARS ? `${row.text.slice(0, HIT_TEXT_CHARS)}…` : row.text,
-      ...(row.document
-        ? { document: { id: `doc_${row.document.id}`, url: row.document.url, title: row.document.title } }
-        : {}),
-      created_at: new Date(row.created_at).toISOString(),
-      score,
-      keyword_rank: keywordRank.get(id) ?? null,
-      vector_rank: vr,
+    return toHit(rows.get(id)!, score, {
+      keyword: keywordRank.get(id) ?? null,
+      vector: vr,
       distance: vr === null ? null : vectorHits.distances[vr - 1],
-    };
+    });
   });
   return { hits, used };
 }

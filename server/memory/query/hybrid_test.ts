@@ -3,13 +3,13 @@
  * embeddings (the ONNX export from setup): relevance on the labelled set, filters, diversity, and
  * refusals of bad input.
  */
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import assert from "node:assert/strict";
 import { TabAgentError } from "../../errors/mod.ts";
 import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
 import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
 import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "../local.ts";
 import { ndcgAtK } from "./fusion.ts";
-import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./_relevance_set.ts";
+import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./testing/relevance_set.ts";
 
 const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
   .pathname;
@@ -53,7 +53,7 @@ async function withWorld(fn: (world: World) => Promise<void>): Promise<void> {
     RELEVANCE_MESSAGES.forEach((_, i) => (ids[i] = stored[i % 3][Math.floor(i / 3)].id));
     await memory.embedPending(); // the background writer may have stored some of them already
     const stats = await memory.stats();
-    assertEquals([stats.pending_embeddings, stats.embeddings], [0, RELEVANCE_MESSAGES.length]);
+    assert.deepEqual([stats.pending_embeddings, stats.embeddings], [0, RELEVANCE_MESSAGES.length]);
     await fn({ memory, ids, conversations });
   } finally {
     await memory.close();
@@ -69,30 +69,30 @@ Deno.test("hybrid query: beats vector-only and keyword-only on the labelled set,
       let sum = 0;
       for (const { query, relevant } of RELEVANCE_QUERIES) {
         const { hits, used } = await memory.query({ query, mode, k: 10 });
-        assertEquals([used.keyword, used.vector], [mode !== "vector", mode !== "keyword"]);
+        assert.deepEqual([used.keyword, used.vector], [mode !== "vector", mode !== "keyword"]);
         sum += ndcgAtK(hits.map((h) => h.id), new Map([[ids[relevant], 1]]), 10);
       }
       ndcg[mode] = sum / RELEVANCE_QUERIES.length;
     }
-    assert(ndcg.hybrid > ndcg.vector && ndcg.hybrid > ndcg.keyword, `nDCG@10 ${JSON.stringify(ndcg)}`);
+    assert.ok(ndcg.hybrid > ndcg.vector && ndcg.hybrid > ndcg.keyword, `nDCG@10 ${JSON.stringify(ndcg)}`);
 
     // a paraphrase with no shared word is found by meaning, with both ranks reported
     const { hits } = await memory.query({ query: "tell me about our pet dog", k: 3 });
-    assertEquals(hits[0].id, ids[3]);
-    assert(hits[0].vector_rank === 1 && hits[0].distance !== null && hits[0].text.includes("greyhound"));
+    assert.deepEqual(hits[0].id, ids[3]);
+    assert.ok(hits[0].vector_rank === 1 && hits[0].distance !== null && hits[0].text.includes("greyhound"));
 
     // structural filters: conversation, role, tags, time scope; a filtered query reranks exactly
     const inConversation = await memory.query({ query: "dentist Okonkwo", conversation_id: conversations[1] });
-    assert(inConversation.hits.every((h) => h.conversation_id === conversations[1]));
-    assert(inConversation.used.exact_rerank);
+    assert.ok(inConversation.hits.every((h) => h.conversation_id === conversations[1]));
+    assert.ok(inConversation.used.exact_rerank);
     const assistant = await memory.query({ query: "allergic", roles: ["assistant"] });
-    assert(assistant.hits.length > 0 && assistant.hits.every((h) => h.role === "assistant"));
+    assert.ok(assistant.hits.length > 0 && assistant.hits.every((h) => h.role === "assistant"));
     const tagged = await memory.query({ query: "allergic", tags: ["work"] });
-    assert(tagged.hits.length > 0 && tagged.hits.every((h) => h.conversation_id === conversations[2]));
+    assert.ok(tagged.hits.length > 0 && tagged.hits.every((h) => h.conversation_id === conversations[2]));
     const future = new Date(Date.now() + 3_600_000).toISOString();
-    assertEquals((await memory.query({ query: "allergic", since: future })).hits, []);
+    assert.deepEqual((await memory.query({ query: "allergic", since: future })).hits, []);
     const onlyFacts = await memory.query({ query: "allergic", stores: ["facts"] });
-    assertEquals(onlyFacts.hits, []);
+    assert.deepEqual(onlyFacts.hits, []);
 
     // diversity: the same message stored three times fills the top only without MMR
     const [copy] = conversations;
@@ -103,8 +103,8 @@ Deno.test("hybrid query: beats vector-only and keyword-only on the labelled set,
     await memory.embedPending();
     const plain = await memory.query({ query: "ferry to the island", k: 3 });
     const diverse = await memory.query({ query: "ferry to the island", k: 3, diversity: 0.3 });
-    assertEquals(new Set(plain.hits.map((h) => h.text)).size, 1);
-    assert(new Set(diverse.hits.map((h) => h.text)).size >= 2, JSON.stringify(diverse.hits.map((h) => h.text)));
+    assert.deepEqual(new Set(plain.hits.map((h) => h.text)).size, 1);
+    assert.ok(new Set(diverse.hits.map((h) => h.text)).size >= 2, JSON.stringify(diverse.hits.map((h) => h.text)));
 
     // bad input is refused with validation_failed
     const bad = [
@@ -118,8 +118,9 @@ Deno.test("hybrid query: beats vector-only and keyword-only on the labelled set,
       { query: "x", ranking: { recency: 0.8, importance: 0.5 } },
     ];
     for (const input of bad) {
-      const error = await assertRejects(() => memory.query(input as never), TabAgentError);
-      assertEquals((error as TabAgentError).code, "validation_failed", JSON.stringify(input));
+      const error = await memory.query(input as never).then(() => assert.fail("refused"), (e) => e);
+      assert.ok(error instanceof TabAgentError);
+      assert.deepEqual(error.code, "validation_failed", JSON.stringify(input));
     }
   });
 });

@@ -3,7 +3,7 @@
  * the token in `Deno.args[1]`, prints the session id, sends a frame now and then, and waits to be
  * killed (a peer that vanishes without a goodbye).
  */
-import { connectWeriftClient } from "./_werift_client.ts";
+import { connectWeriftClient } from "../_werift_client.ts";
 
 const [url, token] = Deno.args;
 const client = await connectWeriftClient(

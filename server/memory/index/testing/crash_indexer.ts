@@ -3,9 +3,9 @@
  * them with the real MiniLM and the vector index follows (and saves), printing one line per
  * acknowledged append, until it is killed.
  */
-import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
-import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
-import { openLocalMemory } from "../local.ts";
+import { loadTokenizer } from "../../../inference/tokenizers/mod.ts";
+import { OnnxEmbeddingModel } from "../../../inference/onnx/embedding.ts";
+import { openLocalMemory } from "../../local.ts";
 
 const [dir, modelDir, run] = Deno.args;
 const model = await OnnxEmbeddingModel.load(`${modelDir}/onnx/model.onnx`, await loadTokenizer(modelDir), {

@@ -2,7 +2,7 @@
  * The child process of `crash_test.ts`: writes to memory as fast as it can and prints one JSON line
  * per operation, `{"try":…}` before and `{"ack":…}` after it is acknowledged, until it is killed.
  */
-import { openLocalMemory } from "./local.ts";
+import { openLocalMemory } from "../local.ts";
 
 const dir = Deno.args[0];
 const memory = await openLocalMemory({ dir, searchWorkers: 0 });
