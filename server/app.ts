@@ -284,6 +284,7 @@ async function addInference(w: Wiring) {
       log: log.child("inference"),
       sequencesPerModel: config.parallel,
       promptCacheSequences: config.promptCache,
+      llamaAddon: config.llamaAddon,
     }),
   );
   return { models, orchestrator, hardware };

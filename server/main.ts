@@ -130,7 +130,11 @@ async function main(): Promise<void> {
     case "doctor": {
       const cfg = config(command.flags);
       const hardware = await detectHardware();
-      const checks = await inferenceChecks({ modelCachePath: cfg.modelCachePath, hardware });
+      const checks = await inferenceChecks({
+        modelCachePath: cfg.modelCachePath,
+        hardware,
+        llamaAddon: cfg.llamaAddon,
+      });
       if (cfg.ml) checks.push(...await mlChecks(mlDoctorOptions(cfg)));
       console.log(formatDoctorReport(hardware, checks));
       if (checks.some((check) => !check.ok)) Deno.exit(1);

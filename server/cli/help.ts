@@ -67,6 +67,8 @@ Options:
                                (default: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)
       --weaver-merge-threshold <x>
                                Name-embedding similarity at which entities merge (0.5-1, default: 0.85)
+      --llama-addon <path>     A llama-addon.node built here with native CPU flags (deno run -A
+                               scripts/llama_native.ts); the prebuilt binding serves if it cannot load
 
 Modes:
   all      everything (default)     web     HTTP API + static files + tab video (WebRTC)
@@ -103,7 +105,7 @@ Examples:
 const DOCTOR = `tabagent doctor — check this machine for local inference
 
 Usage:
-  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml]
+  tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml] [--llama-addon <path>]
 
 Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
 the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.

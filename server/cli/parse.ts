@@ -47,6 +47,7 @@ const SERVE = {
   weaver: { type: "string" },
   "weaver-model": { type: "string" },
   "weaver-merge-threshold": { type: "string" },
+  "llama-addon": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -80,6 +81,7 @@ const DOCTOR = {
   "model-cache-path": { type: "string" },
   "no-ml": { type: "boolean" },
   port: { type: "string", short: "p" },
+  "llama-addon": { type: "string" },
 } as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
@@ -140,6 +142,7 @@ export function parseCommandLine(argv: string[]): Command {
           modelCachePath: values["model-cache-path"],
           noMl: values["no-ml"],
           port: values.port,
+          llamaAddon: values["llama-addon"],
         },
       };
     }
@@ -244,6 +247,7 @@ function parseServe(args: string[]): Command {
       weaver: values.weaver,
       weaverModel: values["weaver-model"],
       weaverMergeThreshold: values["weaver-merge-threshold"],
+      llamaAddon: values["llama-addon"],
     },
   };
 }

@@ -69,6 +69,8 @@ export interface ConfigInput {
   weaverModel?: string;
   /** Name-embedding similarity at which the weaver merges entities. */
   weaverMergeThreshold?: string | number;
+  /** A node-llama-cpp binding built here against a local llama.cpp (scripts/llama_native.ts). */
+  llamaAddon?: string;
 }
 
 /** How the weaver extracts the knowledge graph (server/memory/weaver/). */
@@ -104,6 +106,7 @@ export const configSchema = z.object({
   memoryBackend: z.enum(MEMORY_BACKENDS),
   parallel: z.coerce.number().int().min(1).max(64).optional(),
   promptCache: z.coerce.number().int().min(0).max(256).optional(),
+  llamaAddon: z.string().regex(/\.node$/, "must be the path of a llama-addon.node").optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
@@ -162,6 +165,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     weaver: env.TABAGENT_WEAVER,
     weaverModel: env.TABAGENT_WEAVER_MODEL,
     weaverMergeThreshold: env.TABAGENT_WEAVER_MERGE_THRESHOLD,
+    llamaAddon: env.TABAGENT_LLAMA_ADDON,
   };
 }
 
@@ -230,6 +234,7 @@ export function resolveConfig(
     weaver: pick("weaver") ?? "rules",
     weaverModel: pick("weaverModel") ?? DEFAULT_WEAVER_MODEL,
     weaverMergeThreshold: pick("weaverMergeThreshold") ?? 0.85,
+    llamaAddon: pick("llamaAddon"),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

@@ -116,3 +116,14 @@ Deno.test("the weaver: rules by default, set by flag or environment, bad values 
   assert.throws(() => resolveConfig({ weaver: "llm" }, {}, linux), /weaver/);
   assert.throws(() => resolveConfig({ weaverMergeThreshold: "2" }, {}, linux), /weaverMergeThreshold/);
 });
+
+Deno.test("config: --llama-addon and TABAGENT_LLAMA_ADDON name a local llama.cpp binding; other files are refused", () => {
+  const env = configFromEnv({ TABAGENT_LLAMA_ADDON: "/env/llama-addon.node" });
+  assert.equal(resolveConfig({}, env, linux).llamaAddon, "/env/llama-addon.node");
+  assert.equal(
+    resolveConfig({ llamaAddon: "/flag/llama-addon.node" }, env, linux).llamaAddon,
+    "/flag/llama-addon.node",
+  );
+  assert.equal(resolveConfig({}, {}, linux).llamaAddon, undefined);
+  assert.throws(() => resolveConfig({ llamaAddon: "/tmp/libllama.so" }, {}, linux));
+});

@@ -1,16 +1,21 @@
 /**
  * The streaming body that SSE (`_sse.ts`) and Ollama's NDJSON (`ollama/_ndjson.ts`) share: text
- * pieces wait here until the socket asks for more. When it keeps up, each piece goes out alone at
- * once; when tokens come faster than it writes, the waiting pieces leave in one write, so a fast
- * model does not pay a syscall (and the client a read) per token. Writes are also spaced at least
- * FLUSH_INTERVAL_MS apart: a model slower than that (every real one on a CPU) sees each token sent
- * the moment it exists; a faster one has its tokens batched.
+ * pieces wait here until the socket asks for more. The first two writes (e.g. the role frame, then
+ * the first token) leave at once, so time to first token is what the model makes it; after that,
+ * writes are spaced at least FLUSH_INTERVAL_MS apart and the pieces that arrived in between leave
+ * in one write. A model slower than that interval (every real one on a CPU: SmolLM2-135M decodes
+ * at 13–20 ms a token on 2 cores) sees each token sent the moment it exists; a faster one has its
+ * tokens batched, so it does not pay a write (and the client a read and a wake-up) per token: on a
+ * 2-core machine those compete with the model's own threads for the cores.
  */
 
 const encoder = new TextEncoder();
 
-/** Least time between two writes of one stream (ms). */
-export const FLUSH_INTERVAL_MS = 2;
+/**
+ * Least time between two writes of one stream (ms): under one frame at 60 Hz, so batching is never
+ * visible, and above the 2 ms it was, which still wrote every 3–4 tokens of a tiny test model.
+ */
+export const FLUSH_INTERVAL_MS = 8;
 
 /** What a paced stream's producer writes through. */
 export interface PacedSink {
@@ -32,37 +37,46 @@ export function pacedStream(signals: AbortSignal[], start: (sink: PacedSink) => 
   let flushes = 0;
   let open = true;
   let finished = false;
+  // Resolves the wait in `pull`: a piece arrived (when waiting for one), or the stream finished.
   let wake: (() => void) | undefined;
-  const ended = Promise.withResolvers<void>();
+  let waitingForPiece = false;
   const sink: PacedSink = {
     push(text) {
       if (!open || finished) return;
       pending.push(text);
-      wake?.();
+      if (waitingForPiece) wake?.();
     },
     finish() {
       finished = true;
-      ended.resolve();
       wake?.();
     },
     signal: AbortSignal.any([cancelled.signal, ...signals]),
     clientGone: cancelled.signal,
   };
+  const wait = (ms?: number) =>
+    new Promise<void>((resolve) => {
+      // One timer per paced write, cleared when the stream ends first: the last pieces leave at once.
+      const timer = ms === undefined ? undefined : setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, ms);
+      wake = () => {
+        wake = undefined;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   return new ReadableStream<Uint8Array>({
     start: () => start(sink),
     async pull(controller) {
       while (pending.length === 0 && !finished) {
-        await new Promise<void>((resolve) => wake = resolve);
-        wake = undefined;
+        waitingForPiece = true;
+        await wait();
+        waitingForPiece = false;
       }
-      // The first two writes (e.g. the role frame, then the first token) never wait: time to first
-      // token stays what the model makes it.
-      const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
-      if (flushes >= 2 && early > 0 && !finished) {
-        // The last pieces leave as soon as the stream ends, not at the next tick.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([new Promise((resolve) => timer = setTimeout(resolve, early)), ended.promise]);
-        clearTimeout(timer);
+      if (flushes >= 2 && !finished) {
+        const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
+        if (early > 0) await wait(early);
       }
       lastFlush = performance.now();
       flushes++;

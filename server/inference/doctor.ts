@@ -1,6 +1,6 @@
 /** The inference checks `tabagent doctor` prints: llama.cpp loads, ONNX providers, models in the cache. */
 import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
-import { chooseLlamaThreads, createLlamaRuntime } from "./llama/mod.ts";
+import { chooseLlamaThreads, createLlamaRuntime, llamaBinding } from "./llama/mod.ts";
 import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
 import { ModelCache } from "../models/mod.ts";
 
@@ -13,7 +13,7 @@ import { ModelCache } from "../models/mod.ts";
  * ```
  */
 export async function inferenceChecks(
-  options: { modelCachePath: string; hardware: HardwareInfo },
+  options: { modelCachePath: string; hardware: HardwareInfo; llamaAddon?: string },
 ): Promise<DoctorCheck[]> {
   const { hardware } = options;
   const checks: DoctorCheck[] = [];
@@ -29,12 +29,18 @@ export async function inferenceChecks(
     const llama = await createLlamaRuntime({
       threads: policy.threads,
       gpu: hardware.recommended.llamaGpu,
+      addon: options.llamaAddon,
     });
     try {
       const wanted = hardware.recommended.llamaGpu;
       const got = llama.gpu || "cpu";
       if (wanted && got !== wanted) throw new Error(`${wanted} backend did not load; running on ${got}`);
-      return `${got} backend, ${policy.threads} thread(s) for decode and prompt processing: ${policy.reason}`;
+      const binding = llamaBinding(llama);
+      if (options.llamaAddon && binding === "prebuilt") {
+        throw new Error(`the local build ${options.llamaAddon} did not load; the prebuilt binding serves instead`);
+      }
+      return `${got} backend (${binding === "prebuilt" ? "prebuilt binding" : `local build ${binding}`}), ` +
+        `${policy.threads} thread(s) for decode and prompt processing: ${policy.reason}`;
     } finally {
       await llama.dispose();
     }

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-export { createLlamaRuntime, type LlamaRuntimeOptions } from "./runtime.ts";
+export { createLlamaRuntime, llamaBinding, type LlamaRuntimeOptions } from "./runtime.ts";
 export {
   DEFAULT_CONTEXT_SIZE,
   DEFAULT_TEMPERATURE,

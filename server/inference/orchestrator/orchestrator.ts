@@ -12,6 +12,7 @@ import {
   chooseLlamaThreads,
   createLlamaRuntime,
   DEFAULT_CONTEXT_SIZE,
+  llamaBinding,
   LlamaTextModel,
   type ThreadPolicy,
 } from "../llama/mod.ts";
@@ -129,6 +130,8 @@ export interface OrchestratorOptions {
   /** Sequences per GGUF model kept for idle conversations (prompt cache), within the memory budget. */
   promptCacheSequences?: number;
   contextSize?: number;
+  /** A locally built node-llama-cpp binding to use instead of the prebuilt one (falls back to it). */
+  llamaAddon?: string;
 }
 
 /**
@@ -173,11 +176,13 @@ export class ModelOrchestrator implements Component {
     this.#llama = await createLlamaRuntime({
       threads: this.#threads.threads,
       gpu: hardware.recommended.llamaGpu,
+      addon: this.#options.llamaAddon,
       log: log.child("llama"),
     });
     this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
     log.info("inference ready", {
       llama_backend: this.#llama.gpu || "cpu",
+      llama_binding: llamaBinding(this.#llama),
       threads: this.#threads.threads,
       threads_reason: this.#threads.reason,
       memory_budget_bytes: this.#budget,
