@@ -8,6 +8,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { MemoryClient } from "../client.ts";
 import type { PendingEmbedding } from "../types.ts";
+import { BackgroundLoop } from "../_background_loop.ts";
 import { jsonOrNull, toolResultText } from "../_rows.ts";
 
 /** Embeds texts (background priority); the vectors come back in the same order. */
@@ -76,13 +77,9 @@ export async function textOf(memory: MemoryClient, item: PendingEmbedding): Prom
  * ```
  */
 export class EmbeddingWriter {
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #running: Promise<void> | null = null;
-  #stopped = true;
-  #stop = new AbortController();
   /** Items with no text to embed: skipped until the process restarts (the outbox drops deleted ones). */
   #skipped = new Set<string>();
-  #failures = 0;
+  #loop: BackgroundLoop;
 
   constructor(
     private readonly options: {
@@ -93,7 +90,14 @@ export class EmbeddingWriter {
       /** Called after a batch was stored (the index catches up then). */
       onStored?: (count: number) => void;
     },
-  ) {}
+  ) {
+    this.#loop = new BackgroundLoop({
+      pass: () => this.pass(),
+      idleMs: EMBED_IDLE_MS,
+      failure: "embedding memories failed",
+      log: options.log,
+    });
+  }
 
   /** Embeds and stores at most one batch of queued items; returns how many were stored. */
   async pass(): Promise<number> {
@@ -109,7 +113,7 @@ export class EmbeddingWriter {
       else texts.push({ item, text });
     }
     if (!texts.length) return 0;
-    const vectors = await embed(texts.map((t) => t.text), this.#stop.signal);
+    const vectors = await embed(texts.map((t) => t.text), this.#loop.signal);
     let stored = 0;
     for (const [i, { item }] of texts.entries()) {
       try {
@@ -127,32 +131,7 @@ export class EmbeddingWriter {
 
   /** Embeds until the queue is empty, then polls. */
   start(): void {
-    if (!this.#stopped) return;
-    this.#stopped = false;
-    this.#stop = new AbortController();
-    this.#schedule(0);
-  }
-
-  #schedule(ms: number): void {
-    if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#running = this.#tick().finally(() => (this.#running = null));
-    }, ms);
-  }
-
-  async #tick(): Promise<void> {
-    let stored = 0;
-    try {
-      stored = await this.pass();
-      this.#failures = 0;
-    } catch (error) {
-      if (this.#stopped) return;
-      this.#failures++;
-      this.options.log?.warn("embedding memories failed; will retry", { error, failures: this.#failures });
-    }
-    const backoff = Math.min(60_000, EMBED_IDLE_MS * 2 ** this.#failures);
-    this.#schedule(stored > 0 ? 0 : this.#failures ? backoff : EMBED_IDLE_MS);
+    this.#loop.start();
   }
 
   /** Embeds everything queued now (tests, and `memory stats` after a flush). */
@@ -163,10 +142,7 @@ export class EmbeddingWriter {
   }
 
   /** Stops the loop and waits for a batch in progress. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#stop.abort(new TabAgentError("unavailable", "Memory is closing"));
-    await this.#running?.catch(() => {});
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 }

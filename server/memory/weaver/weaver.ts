@@ -11,6 +11,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { MemoryContext } from "../_context.ts";
 import { contentText } from "../_rows.ts";
+import { BackgroundLoop } from "../_background_loop.ts";
 import type { ContentPart } from "../types.ts";
 import { extractWithModel, type GenerateJson } from "./model.ts";
 import { extractWithRules } from "./rules.ts";
@@ -66,11 +67,7 @@ export interface WeaverSettings {
  * ```
  */
 export class Weaver {
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #running: Promise<void> | null = null;
-  #stopped = true;
-  #stop = new AbortController();
-  #failures = 0;
+  #loop: BackgroundLoop;
   #lastError: string | null = null;
   /** One pass at a time (the loop, drain and consolidation share the knowledge writes). */
   #busy: Promise<unknown> = Promise.resolve();
@@ -87,6 +84,15 @@ export class Weaver {
     if (options.settings.mode === "model" && !options.settings.generate) {
       throw new TabAgentError("config_invalid", "--weaver model needs a model to extract with (--weaver-model)");
     }
+    this.#loop = new BackgroundLoop({
+      pass: () => this.pass(),
+      idleMs: WEAVE_IDLE_MS,
+      failure: "weaving memories failed",
+      log: options.log,
+      onPass: (error) => {
+        this.#lastError = error === null ? null : error instanceof Error ? error.message : String(error);
+      },
+    });
   }
 
   get mode(): WeaverMode {
@@ -174,7 +180,7 @@ export class Weaver {
     if (settings.mode !== "model") return { extraction: extractWithRules(text), extractor: "rules" };
     const model = `model:${settings.model ?? "unknown"}`;
     try {
-      return { extraction: await extractWithModel(settings.generate!, text, this.#stop.signal), extractor: model };
+      return { extraction: await extractWithModel(settings.generate!, text, this.#loop.signal), extractor: model };
     } catch (error) {
       // an answer that is not the schema's is this message's problem: the rules still read it
       if (error instanceof TabAgentError && error.code === "upstream_failed") {
@@ -210,7 +216,7 @@ export class Weaver {
       const rows = entitiesToEmbed(ctx.db, embeddingModel, EMBED_BATCH);
       if (!rows.length) return true;
       const texts = rows.map(entityText);
-      const vectors = await embed(texts, this.#stop.signal);
+      const vectors = await embed(texts, this.#loop.signal);
       await ctx.writable();
       ctx.db.transaction("knowledge", () => {
         rows.forEach((row, i) => putEntityVector(ctx.db, row.id, embeddingModel, texts[i], vectors[i]));
@@ -248,7 +254,7 @@ export class Weaver {
     return {
       mode: this.mode,
       model: this.mode === "model" ? this.options.settings.model ?? null : null,
-      running: !this.#stopped,
+      running: this.#loop.running,
       backlog: count("SELECT count(*) AS n FROM weave_pending"),
       woven: count("SELECT count(*) AS n FROM woven"),
       extractors: Object.fromEntries(
@@ -288,42 +294,12 @@ export class Weaver {
 
   /** Weaves in the background until stopped. */
   start(): void {
-    if (!this.#stopped || this.mode === "off") return;
-    this.#stopped = false;
-    this.#stop = new AbortController();
-    this.#schedule(0);
-  }
-
-  #schedule(ms: number): void {
-    if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#running = this.#tick().finally(() => (this.#running = null));
-    }, ms);
-  }
-
-  async #tick(): Promise<void> {
-    let done = 0;
-    try {
-      done = await this.pass();
-      this.#failures = 0;
-      this.#lastError = null;
-    } catch (error) {
-      if (this.#stopped) return;
-      this.#failures++;
-      this.#lastError = error instanceof Error ? error.message : String(error);
-      this.options.log?.warn("weaving memories failed; will retry", { error, failures: this.#failures });
-    }
-    const backoff = Math.min(60_000, WEAVE_IDLE_MS * 2 ** this.#failures);
-    this.#schedule(done > 0 ? 0 : this.#failures ? backoff : WEAVE_IDLE_MS);
+    if (this.mode !== "off") this.#loop.start();
   }
 
   /** Stops the loop and waits for a pass in progress. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#stop.abort(new TabAgentError("unavailable", "Memory is closing"));
-    await this.#running?.catch(() => {});
+    await this.#loop.stop();
     await this.#busy;
   }
 }
