@@ -4,14 +4,11 @@
  * vectors, whatever file state the kill left).
  */
 import assert from "node:assert/strict";
-import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
-import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
 import { openLocalMemory } from "../local.ts";
+import { loadMiniLm, MINILM } from "../testing/minilm.ts";
 
 const CHILD = new URL("./testing/crash_indexer.ts", import.meta.url);
 const CONFIG = new URL("../../../deno.json", import.meta.url);
-const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
-  .pathname;
 const ROUNDS = 3;
 
 Deno.test("vector index: SIGKILLs during embedding and indexing converge after restart", async () => {
@@ -35,16 +32,8 @@ Deno.test("vector index: SIGKILLs during embedding and indexing converge after r
       }
       assert.deepEqual((await child.status).signal, "SIGKILL");
     }
-    const model = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
-      providers: ["cpu"],
-      threads: 1,
-      maxTokens: 256,
-    });
-    const memory = await openLocalMemory({
-      dir: `${dir}/db`,
-      searchWorkers: 0,
-      embed: async (texts) => (await model.embed(texts)).vectors,
-    });
+    const minilm = await loadMiniLm();
+    const memory = await openLocalMemory({ dir: `${dir}/db`, searchWorkers: 0, embed: minilm.embed });
     try {
       await memory.embedPending();
       const stats = await memory.stats();
@@ -57,7 +46,7 @@ Deno.test("vector index: SIGKILLs during embedding and indexing converge after r
       assert.ok(used.vector && hits.length === 3);
     } finally {
       await memory.close();
-      await model.close();
+      await minilm.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -4,32 +4,20 @@
  * to them; deleting a conversation or a kept page takes its vectors out of the index.
  */
 import assert from "node:assert/strict";
-import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
-import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
 import { type LocalMemory, openLocalMemory } from "../local.ts";
-
-const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
-  .pathname;
+import { loadMiniLm } from "../testing/minilm.ts";
 
 async function withMemory(fn: (memory: LocalMemory, dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-embed-write-" });
-  const model = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
-    providers: ["cpu"],
-    threads: 1,
-    maxTokens: 256,
-  });
+  const minilm = await loadMiniLm();
   // the background loops run as in the server; the test waits with embedPending() and asserts on
   // what is stored, never on which loop stored it
-  const memory = await openLocalMemory({
-    dir,
-    searchWorkers: 0,
-    embed: async (texts) => (await model.embed(texts)).vectors,
-  });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, embed: minilm.embed });
   try {
     await fn(memory, dir);
   } finally {
     await memory.close();
-    await model.close();
+    await minilm.close();
     await Deno.remove(dir, { recursive: true });
   }
 }

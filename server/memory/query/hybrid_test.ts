@@ -5,23 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { TabAgentError } from "../../errors/mod.ts";
-import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
-import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
-import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "../local.ts";
+import { type LocalMemory, openLocalMemory } from "../local.ts";
+import { loadMiniLm } from "../testing/minilm.ts";
 import { ndcgAtK } from "./fusion.ts";
 import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./testing/relevance_set.ts";
-
-const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
-  .pathname;
-
-async function loadMiniLm(): Promise<{ embed: MemoryEmbedder; close: () => Promise<void> }> {
-  const model = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
-    providers: ["cpu"],
-    threads: 1,
-    maxTokens: 256,
-  });
-  return { embed: async (texts) => (await model.embed(texts)).vectors, close: () => model.close() };
-}
 
 interface World {
   memory: LocalMemory;

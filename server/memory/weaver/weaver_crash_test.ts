@@ -8,22 +8,12 @@
 import assert from "node:assert/strict";
 import { type LocalMemory, openLocalMemory } from "../local.ts";
 import { scriptedMessage } from "./testing/crash_script.ts";
+import { allPages as everything } from "../testing/pages.ts";
 
 const CHILD = new URL("./testing/crash_weaver.ts", import.meta.url);
 const CONFIG = new URL("../../../deno.json", import.meta.url);
 const MESSAGES = 96;
 const KILLS = 6;
-
-async function everything<T>(list: (cursor?: string) => Promise<{ items: T[]; next_cursor: string | null }>) {
-  const out: T[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await list(cursor);
-    out.push(...page.items);
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
-  return out;
-}
 
 /** The graph in a form two runs can be compared by (ids of entities differ; message ids do not). */
 async function graphOf(memory: LocalMemory) {

@@ -6,34 +6,11 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import assert from "node:assert/strict";
-import { loadTokenizer } from "../../inference/tokenizers/mod.ts";
-import { OnnxEmbeddingModel } from "../../inference/onnx/embedding.ts";
-import { type LocalMemory, type MemoryEmbedder, openLocalMemory } from "../local.ts";
+import { type LocalMemory, openLocalMemory } from "../local.ts";
+import { loadMiniLm } from "../testing/minilm.ts";
+import { allPages as all } from "../testing/pages.ts";
 import { applicationId, MIGRATIONS, storeFile } from "../stores.ts";
 import type { Entity, Fact } from "../types.ts";
-
-const MINILM = new URL("../../../tests/.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url)
-  .pathname;
-
-async function loadMiniLm(): Promise<{ embed: MemoryEmbedder; close: () => Promise<void> }> {
-  const model = await OnnxEmbeddingModel.load(`${MINILM}/onnx/model.onnx`, await loadTokenizer(MINILM), {
-    providers: ["cpu"],
-    threads: 1,
-    maxTokens: 256,
-  });
-  return { embed: async (texts) => (await model.embed(texts)).vectors, close: () => model.close() };
-}
-
-async function all<T>(list: (cursor?: string) => Promise<{ items: T[]; next_cursor: string | null }>): Promise<T[]> {
-  const out: T[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await list(cursor);
-    out.push(...page.items);
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
-  return out;
-}
 
 /** Appends one user message, then waits for the clock to move on, so the next message is strictly later. */
 async function say(memory: LocalMemory, conversation: string, content: string): Promise<string> {

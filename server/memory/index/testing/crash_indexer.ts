@@ -3,21 +3,12 @@
  * them with the real MiniLM and the vector index follows (and saves), printing one line per
  * acknowledged append, until it is killed.
  */
-import { loadTokenizer } from "../../../inference/tokenizers/mod.ts";
-import { OnnxEmbeddingModel } from "../../../inference/onnx/embedding.ts";
 import { openLocalMemory } from "../../local.ts";
+import { loadMiniLm } from "../../testing/minilm.ts";
 
 const [dir, modelDir, run] = Deno.args;
-const model = await OnnxEmbeddingModel.load(`${modelDir}/onnx/model.onnx`, await loadTokenizer(modelDir), {
-  providers: ["cpu"],
-  threads: 1,
-  maxTokens: 256,
-});
-const memory = await openLocalMemory({
-  dir,
-  searchWorkers: 0,
-  embed: async (texts) => (await model.embed(texts)).vectors,
-});
+const minilm = await loadMiniLm(modelDir);
+const memory = await openLocalMemory({ dir, searchWorkers: 0, embed: minilm.embed });
 const encoder = new TextEncoder();
 const { id } = await memory.createConversation({ title: `run ${run}` });
 for (let i = 0;; i++) {
