@@ -23,6 +23,26 @@ export const MAX_GRAPH_DEPTH = 4;
 /** Most entities one traversal returns (nearest first). */
 export const MAX_GRAPH_NODES = 500;
 
+/** Walk every current relation (no extra condition). */
+const WALK_ALL = "";
+/** Stop walking at the goal: its node is the extra `?` parameter after the depth. */
+const WALK_UNTIL_GOAL = "AND walk.node <> ?";
+
+/**
+ * The recursive CTE `walk(node, depth)` over current relations in either direction, from the node
+ * in its first `?` up to the depth in its second; `extra` narrows which nodes it walks on from.
+ * UNION (not UNION ALL) drops repeated (node, depth) pairs, so cycles end at the depth limit.
+ */
+function walkFrom(extra: typeof WALK_ALL | typeof WALK_UNTIL_GOAL): string {
+  return `WITH RECURSIVE walk(node, depth) AS (
+       SELECT ?, 0
+       UNION
+       SELECT CASE WHEN r.subject_id = walk.node THEN r.object_id ELSE r.subject_id END, walk.depth + 1
+       FROM walk JOIN relations r ON r.subject_id = walk.node OR r.object_id = walk.node
+       WHERE walk.depth < ? AND r.valid_to IS NULL ${extra}
+     )`;
+}
+
 /** What {@link entityNeighbors} returns. */
 export const NeighborhoodSchema = z.object({
   entity: EntitySchema,
@@ -45,16 +65,9 @@ export async function entityNeighbors(ctx: MemoryContext, id: string, depth = 1)
   const db = ctx.db;
   const root = db.get<EntityRow>("knowledge", "SELECT * FROM entities WHERE id = ?", n);
   if (!root) throw notFound("entity", String(id));
-  // UNION (not UNION ALL) drops repeated (node, depth) pairs, so cycles end at the depth limit
   const reached = db.all<EntityRow & { depth: number }>(
     "knowledge",
-    `WITH RECURSIVE walk(node, depth) AS (
-       SELECT ?, 0
-       UNION
-       SELECT CASE WHEN r.subject_id = walk.node THEN r.object_id ELSE r.subject_id END, walk.depth + 1
-       FROM walk JOIN relations r ON r.subject_id = walk.node OR r.object_id = walk.node
-       WHERE walk.depth < ? AND r.valid_to IS NULL
-     )
+    `${walkFrom(WALK_ALL)}
      SELECT e.*, min(walk.depth) AS depth FROM walk JOIN entities e ON e.id = walk.node
      WHERE walk.node <> ? GROUP BY e.id ORDER BY depth, e.id LIMIT ?`,
     n,
@@ -116,13 +129,7 @@ export async function graphPath(ctx: MemoryContext, from: string, to: string, ma
   if (start.id === goal.id) return { found: true, length: 0, entities: [entityFromRow(start)], relations: [] };
   const distances = db.all<{ node: number; depth: number }>(
     "knowledge",
-    `WITH RECURSIVE walk(node, depth) AS (
-       SELECT ?, 0
-       UNION
-       SELECT CASE WHEN r.subject_id = walk.node THEN r.object_id ELSE r.subject_id END, walk.depth + 1
-       FROM walk JOIN relations r ON r.subject_id = walk.node OR r.object_id = walk.node
-       WHERE walk.depth < ? AND r.valid_to IS NULL AND walk.node <> ?
-     )
+    `${walkFrom(WALK_UNTIL_GOAL)}
      SELECT node, min(depth) AS depth FROM walk GROUP BY node`,
     start.id,
     maxDepth,
