@@ -22,6 +22,14 @@ async function withMemory(fn: (memory: LocalMemory, dir: string) => Promise<void
   }
 }
 
+/** Records a successful tool call; the writer embeds its name, arguments and result. */
+function recordOk(
+  memory: LocalMemory,
+  call: { tool_name: string; arguments: unknown; result: unknown; conversation_id?: string },
+): ReturnType<LocalMemory["recordToolResult"]> {
+  return memory.recordToolResult({ ...call, status: "ok", duration_ms: 100 });
+}
+
 async function indexSize(memory: LocalMemory): Promise<number> {
   await memory.embedPending();
   const [status] = await memory.indexStatus();
@@ -32,21 +40,15 @@ Deno.test("tool results are embedded from the outbox, once, and a query filtered
   await withMemory(async (memory) => {
     const { id: conversation } = await memory.createConversation({ title: "weather" });
     await memory.appendMessages(conversation, [{ role: "user", content: "Is it going to rain in Lyon tomorrow?" }]);
-    const weather = await memory.recordToolResult({
+    const forecast = { summary: "Heavy showers and thunderstorms all afternoon", high_c: 14 };
+    const weather = await recordOk(memory, {
       tool_name: "get_forecast",
       arguments: { city: "Lyon" },
-      result: { summary: "Heavy showers and thunderstorms all afternoon", high_c: 14 },
-      status: "ok",
-      duration_ms: 120,
+      result: forecast,
       conversation_id: conversation,
     });
-    const stock = await memory.recordToolResult({
-      tool_name: "get_quote",
-      arguments: { symbol: "ACME" },
-      result: "ACME closed at 41.20, down 3 percent",
-      status: "ok",
-      duration_ms: 80,
-    });
+    const quote = "ACME closed at 41.20, down 3 percent";
+    const stock = await recordOk(memory, { tool_name: "get_quote", arguments: { symbol: "ACME" }, result: quote });
     await memory.embedPending();
     let stats = await memory.stats();
     assert.deepEqual([stats.embeddings, stats.pending_embeddings], [3, 0]);
