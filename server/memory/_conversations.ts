@@ -5,7 +5,7 @@ import { TabAgentError, validationError } from "../errors/mod.ts";
 import { byteLength, type MemoryContext, pageOf, pageOptions, parse, type StoreAccess, tooLarge } from "./_context.ts";
 import { catchUpMessageIndex, indexedUpTo, indexMessagesAfter, MESSAGE_INDEX_DEFER_LIMIT } from "./_message_index.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
-import { preparedOnce } from "./_prepared.ts";
+import { prepareAll, preparedOnce } from "./_prepared.ts";
 import {
   contentText,
   conversationFromRow,
@@ -50,30 +50,21 @@ function newConversationId(): string {
 }
 
 /** The statements on the hot paths, prepared once per open of the stores (a restore reopens them). */
-interface HotStatements {
-  begin: StatementSync;
-  commit: StatementSync;
-  touchConversation: StatementSync;
-  insertMessage: StatementSync;
-  getMessage: StatementSync;
-}
-
-const hot = preparedOnce((db: StoreAccess): HotStatements => {
-  const statements = {
-    begin: db.stores.conversations.prepare("BEGIN IMMEDIATE"),
-    commit: db.stores.conversations.prepare("COMMIT"),
-    touchConversation: db.stores.conversations.prepare(
-      "UPDATE conversations SET message_count = message_count + ?, updated_at = max(updated_at, ?) WHERE id = ?",
-    ),
-    insertMessage: db.stores.conversations.prepare(
-      "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
+const hot = preparedOnce((db: StoreAccess) =>
+  prepareAll((sql) => db.stores.conversations.prepare(sql), {
+    sql: {
+      begin: "BEGIN IMMEDIATE",
+      commit: "COMMIT",
+      touchConversation:
+        "UPDATE conversations SET message_count = message_count + ?, updated_at = max(updated_at, ?) WHERE id = ?",
+      insertMessage:
+        "INSERT INTO messages(conversation_id, role, content, parts, model, tool_calls, tool_call_id, prompt_tokens, " +
         "completion_tokens, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    ),
-    getMessage: db.stores.conversations.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`),
-  };
-  statements.getMessage.setReturnArrays(true);
-  return statements;
-});
+      getMessage: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = ?`,
+    },
+    arrays: ["getMessage"],
+  })
+);
 
 /** The stored row of conversation `id`, or `not_found`. */
 export function conversationRow(db: StoreAccess, id: string): ConversationRow {

@@ -14,33 +14,24 @@
  * last message id the index holds, so a crash anywhere only leaves work for the next catch-up.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { preparedOnce } from "./_prepared.ts";
+import { prepareAll, preparedOnce } from "./_prepared.ts";
 
 /** Messages left for a later catch-up at most; an append that brings the backlog to this many indexes it. */
 export const MESSAGE_INDEX_DEFER_LIMIT = 256;
 
 const INDEX = "messages_fts";
 
-interface Statements {
-  seq: StatementSync;
-  last: StatementSync;
-  index: StatementSync;
-  record: StatementSync;
-}
-
-const prepared = preparedOnce((db: DatabaseSync): Statements => {
-  const statements = {
-    seq: db.prepare(`SELECT seq FROM fts_indexed WHERE name = '${INDEX}'`),
-    last: db.prepare("SELECT coalesce(max(id), 0) AS id FROM messages"),
-    index: db.prepare(
-      `INSERT INTO ${INDEX}(rowid, content) SELECT id, content FROM messages WHERE id > ? ORDER BY id`,
-    ),
-    record: db.prepare(`UPDATE fts_indexed SET seq = ? WHERE name = '${INDEX}'`),
-  };
-  statements.seq.setReturnArrays(true);
-  statements.last.setReturnArrays(true);
-  return statements;
-});
+const prepared = preparedOnce((db: DatabaseSync) =>
+  prepareAll((sql) => db.prepare(sql), {
+    sql: {
+      seq: `SELECT seq FROM fts_indexed WHERE name = '${INDEX}'`,
+      last: "SELECT coalesce(max(id), 0) AS id FROM messages",
+      index: `INSERT INTO ${INDEX}(rowid, content) SELECT id, content FROM messages WHERE id > ? ORDER BY id`,
+      record: `UPDATE fts_indexed SET seq = ? WHERE name = '${INDEX}'`,
+    },
+    arrays: ["seq", "last"],
+  })
+);
 
 function single(statement: StatementSync): number {
   return (statement.get() as unknown as [number])[0];
