@@ -42,18 +42,23 @@ export interface SharedSamplingFields {
   seed?: number | null;
 }
 
+/** Each shared wire field, by the engine's name for it. */
+const SHARED_SAMPLING = {
+  temperature: "temperature",
+  topP: "top_p",
+  topK: "top_k",
+  minP: "min_p",
+  presencePenalty: "presence_penalty",
+  frequencyPenalty: "frequency_penalty",
+  repeatPenalty: "repeat_penalty",
+  seed: "seed",
+} as const satisfies Record<string, keyof SharedSamplingFields>;
+
 /** The engine's sampling options for the fields both wire formats share (`stop` and the budget differ). */
 export function sharedSampling(fields: SharedSamplingFields): SamplingOptions {
-  return {
-    temperature: fields.temperature ?? undefined,
-    topP: fields.top_p ?? undefined,
-    topK: fields.top_k ?? undefined,
-    minP: fields.min_p ?? undefined,
-    presencePenalty: fields.presence_penalty ?? undefined,
-    frequencyPenalty: fields.frequency_penalty ?? undefined,
-    repeatPenalty: fields.repeat_penalty ?? undefined,
-    seed: fields.seed ?? undefined,
-  };
+  const options: Record<string, number | undefined> = {};
+  for (const [option, field] of Object.entries(SHARED_SAMPLING)) options[option] = fields[field] ?? undefined;
+  return options as Pick<SamplingOptions, keyof typeof SHARED_SAMPLING>;
 }
 
 /** Maps OpenAI's fields to the engine's sampling options. */
