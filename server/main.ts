@@ -110,6 +110,19 @@ function selfCommand(): string[] {
   return [exec];
 }
 
+/** `tabagent doctor`: prints the hardware and every check; exits 1 when one fails. */
+async function doctor(cfg: ReturnType<typeof config>): Promise<void> {
+  const hardware = await detectHardware();
+  const checks = await inferenceChecks({
+    modelCachePath: cfg.modelCachePath,
+    hardware,
+    llamaAddon: cfg.llamaAddon,
+  });
+  if (cfg.ml) checks.push(...await mlChecks(mlDoctorOptions(cfg)));
+  console.log(formatDoctorReport(hardware, checks));
+  if (checks.some((check) => !check.ok)) Deno.exit(1);
+}
+
 async function main(): Promise<void> {
   const command = parseCommandLine(Deno.args);
   switch (command.kind) {
@@ -127,19 +140,8 @@ async function main(): Promise<void> {
       console.log(await loadOrCreateToken(cfg.tokenPath));
       return;
     }
-    case "doctor": {
-      const cfg = config(command.flags);
-      const hardware = await detectHardware();
-      const checks = await inferenceChecks({
-        modelCachePath: cfg.modelCachePath,
-        hardware,
-        llamaAddon: cfg.llamaAddon,
-      });
-      if (cfg.ml) checks.push(...await mlChecks(mlDoctorOptions(cfg)));
-      console.log(formatDoctorReport(hardware, checks));
-      if (checks.some((check) => !check.ok)) Deno.exit(1);
-      return;
-    }
+    case "doctor":
+      return await doctor(config(command.flags));
     case "install-host": {
       const cfg = config(command.flags);
       const unknown = command.browsers.filter((b) => !BROWSERS.includes(b as Browser));
