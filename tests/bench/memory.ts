@@ -22,6 +22,7 @@ import { MESSAGE_INDEX_DEFER_LIMIT } from "../../server/memory/_message_index.ts
 import { CACHE_KIB, MIGRATIONS, MMAP_BYTES } from "../../server/memory/stores.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, pairedRounds, percentile, reportPaired } from "./_harness.ts";
+import { seededRandom, zipfVocabulary } from "./_synthetic.ts";
 
 const VOCABULARY = 10_000;
 /** A word no message holds (every vocabulary word ends in "o"): a search for it only catches the index up. */
@@ -38,35 +39,8 @@ const SEARCH_CLIENTS = 8;
 /** Seconds of probing per side per paired round of the health-under-search figure. */
 const HEALTH_SECONDS = 2;
 
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = rng(42);
-const words = Array.from({ length: VOCABULARY }, (_, i) => {
-  const letters = "abcdefghijklmnopqrstuvwxyz";
-  let word = "";
-  for (let n = i + 1; n > 0; n = Math.floor(n / 26)) word += letters[n % 26];
-  return word + "o";
-});
-// Zipf(1): cumulative weights 1/rank.
-const cumulative = new Float64Array(VOCABULARY);
-for (let i = 0, sum = 0; i < VOCABULARY; i++) cumulative[i] = sum += 1 / (i + 1);
-function zipfWord(): string {
-  const target = random() * cumulative[VOCABULARY - 1];
-  let lo = 0, hi = VOCABULARY - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid] < target) lo = mid + 1;
-    else hi = mid;
-  }
-  return words[lo];
-}
+const random = seededRandom(42);
+const { words, word: zipfWord } = zipfVocabulary(VOCABULARY, random);
 function sentence(): string {
   const out: string[] = [];
   for (let i = 0; i < 20; i++) out.push(zipfWord());

@@ -39,6 +39,7 @@ import { openLocalMemory } from "../../server/memory/local.ts";
 import { ndcgAtK } from "../../server/memory/query/fusion.ts";
 import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "../../server/memory/query/testing/relevance_set.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
+import { seededRandom, zipfVocabulary } from "./_synthetic.ts";
 
 const N = Number(Deno.env.get("RETRIEVAL_BENCH_N") ?? 100_000);
 const D = 384;
@@ -49,15 +50,7 @@ const MESSAGES = N;
 const MINILM = new URL("../.fixtures/models/sentence-transformers--all-MiniLM-L6-v2", import.meta.url).pathname;
 const VENV_PYTHON = new URL("../../python-ml/.venv/bin/python", import.meta.url).pathname;
 
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(7);
+const random = seededRandom(7);
 const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 
 /** `rows` unit vectors: embedding-shaped (latent mix + noise) or uniform on the sphere. */
@@ -178,23 +171,7 @@ async function annSuite(ctx: BenchContext): Promise<void> {
 }
 
 const VOCABULARY = 10_000;
-const words = Array.from({ length: VOCABULARY }, (_, i) => {
-  let word = "";
-  for (let n = i + 1; n > 0; n = Math.floor(n / 26)) word += "abcdefghijklmnopqrstuvwxyz"[n % 26];
-  return word + "o";
-});
-const cumulative = new Float64Array(VOCABULARY);
-for (let i = 0, sum = 0; i < VOCABULARY; i++) cumulative[i] = sum += 1 / (i + 1);
-function zipfWord(): string {
-  const target = random() * cumulative[VOCABULARY - 1];
-  let lo = 0, hi = VOCABULARY - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid] < target) lo = mid + 1;
-    else hi = mid;
-  }
-  return words[lo];
-}
+const { words, word: zipfWord } = zipfVocabulary(VOCABULARY, random);
 
 async function hybridSuite(ctx: BenchContext): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-bench-retrieval-" });
