@@ -1,6 +1,6 @@
 /**
  * Starts the real server as a child process on a free loopback port, for end-to-end tests and
- * benchmarks. It reads the `listening` log line to learn the URL, and the token from the data dir.
+ * benchmarks. It reads the `ready` log line (every component started) to learn the URL, and the token from the data dir.
  *
  * @example
  * ```ts
@@ -34,12 +34,12 @@ export interface TestServer extends AsyncDisposable {
 /** Options for {@link startServer}. */
 export interface StartServerOptions {
   /** Extra `serve` arguments (`--port 0` and `--data-dir` are added unless given). The log level must stay
-   * `info` or lower: the `listening` line is how the URL is learned. */
+   * `info` or lower: the `ready` line is how the URL is learned. */
   args?: string[];
   /** Data dir to use; a fresh temp dir by default (removed on dispose). */
   dataDir?: string;
   env?: Record<string, string>;
-  /** How long to wait for `listening` (ms). */
+  /** How long to wait for `ready` (ms). */
   timeoutMs?: number;
 }
 
@@ -85,7 +85,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Tes
         if (Deno.env.get("TABAGENT_TEST_LOGS")) console.error(line);
         try {
           const record = JSON.parse(line);
-          if (record.msg === "listening" && typeof record.url === "string") listening.resolve(record.url);
+          // `ready` comes after every component started; `listening` only after HTTP did, so a
+          // request sent on `listening` could meet a component still starting (503 from health).
+          if (record.msg === "ready" && typeof record.url === "string") listening.resolve(record.url);
           records.push(record);
           for (const waiter of waiters) {
             if (waiter.matches(record)) {
