@@ -6,7 +6,8 @@
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
 import { BUSY_TIMEOUT_MS, openStoreReadOnly, storeFile } from "../stores.ts";
-import { runQuery } from "../query/engine.ts";
+import { runQueryConcurrently } from "../query/engine.ts";
+import { KeywordThread } from "../query/keyword_thread.ts";
 import { lowerThreadPriority } from "../_thread_priority.ts";
 import type { AnnBackendName, HnswParams, Metric } from "./ann.ts";
 import { VectorIndex } from "./vector_index.ts";
@@ -17,6 +18,8 @@ lowerThreadPriority();
 
 let db: DatabaseSync | undefined;
 let readers: { conversations: DatabaseSync; knowledge: DatabaseSync; tool_results: DatabaseSync } | undefined;
+/** Reads hybrid queries' keyword lists while this worker searches the vectors. */
+let keywords: KeywordThread | undefined;
 let settings: { storeDir: string; indexDir: string; backend: AnnBackendName; params?: HnswParams; threads: number };
 const indexes = new Map<string, Promise<VectorIndex>>();
 /** Save after this many changes once this long has passed since the last save (ms). */
@@ -76,6 +79,8 @@ async function handle(request: IndexRequest): Promise<unknown> {
   switch (request.kind) {
     case "init":
       settings = request.settings;
+      // started now, so the first hybrid query does not wait for it (its connections open on first use)
+      keywords = new KeywordThread(settings.storeDir);
       return null;
     case "sync": {
       const index = await indexOf(request.model, request.metric);
@@ -100,10 +105,12 @@ async function handle(request: IndexRequest): Promise<unknown> {
       };
       const index = await indexOf(request.query.model);
       index.catchUp();
-      return runQuery(
+      const thread = keywords ??= new KeywordThread(settings.storeDir);
+      return await runQueryConcurrently(
         { ...readers, vectors: index.dimensions === null ? null : index },
         request.query,
         request.vector ? new Float32Array(request.vector) : null,
+        (query, fused) => thread.keys(query, fused),
       );
     }
     case "status": {
@@ -128,6 +135,8 @@ async function handle(request: IndexRequest): Promise<unknown> {
       readers?.knowledge.close();
       readers?.tool_results.close();
       readers = undefined;
+      await keywords?.close();
+      keywords = undefined;
       indexes.clear();
       return null;
   }

@@ -2,7 +2,8 @@
  * Runs a {@link MemoryQuery} against read connections to the stores and a model's vector index:
  * structural filter → keyword list (FTS5 BM25) and vector list (HNSW, or an exact rerank of the
  * filtered candidates when the filter leaves few) → reciprocal rank fusion → recency and importance
- * → MMR diversity. Synchronous: it runs in the index worker, off the server's event loop.
+ * → MMR diversity. It runs in the index worker, off the server's event loop; there a hybrid query
+ * reads its keyword list in a second worker while it searches the vectors (`runQueryConcurrently`).
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { ftsQuery, toolResultText } from "../_rows.ts";
@@ -504,36 +505,50 @@ function toHit(
   };
 }
 
-/**
- * Runs `query` (already parsed) with an optional query `vector`.
- *
- * @example
- * ```ts
- * const { hits } = runQuery(sources, MemoryQuerySchema.parse({ query: "train to Lyon" }), vector);
- * ```
- */
-export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Float32Array | null): MemoryQueryResult {
-  const kinds = query.stores.map((store) => KINDS[store]);
-  const depth = query.depth ?? Math.min(1_000, query.k * 5);
-  const used = { keyword: false, vector: false, exact_rerank: false };
-  const lists: { ids: number[]; weight: number }[] = [];
-  let keywordKeys: number[] = [];
-  let vectorHits: AnnMatches = { keys: [], distances: [] };
+/** What a query will run: the kinds it looks in, each list's depth, and which lists. */
+interface Plan {
+  kinds: Kind[];
+  depth: number;
+  keyword: boolean;
+  vector: boolean;
+}
 
+function planOf(query: MemoryQuery, index: VectorIndex | null, vector: Float32Array | null): Plan {
+  return {
+    kinds: query.stores.map((store) => KINDS[store]),
+    depth: query.depth ?? Math.min(1_000, query.k * 5),
+    keyword: query.mode !== "vector",
+    vector: query.mode !== "keyword" && !!vector && !!index && index.dimensions !== null,
+  };
+}
+
+/** The connections the keyword list reads through (no vector index). */
+export type KeywordSources = Pick<QuerySources, "conversations" | "knowledge" | "tool_results">;
+
+/**
+ * The keyword list of `query` (item keys, best first), as {@link runQuery} computes it; `fused`
+ * says whether a vector list will be fused with it (then most of the query's words must match).
+ * It reads only the stores, so it can run in another thread while the vector list is searched.
+ */
+export function keywordKeysOf(sources: KeywordSources, query: MemoryQuery, fused: boolean): number[] {
+  const plan = planOf(query, null, null);
+  return keywordList(sources as QuerySources, query, plan.kinds, plan.depth, fused);
+}
+
+/** Fuses the lists, ranks and reads the `k` best rows. */
+function finish(
+  sources: QuerySources,
+  query: MemoryQuery,
+  plan: Plan,
+  keywordKeys: number[],
+  found: { hits: AnnMatches; exact: boolean } | null,
+): MemoryQueryResult {
   const index = sources.vectors;
-  const vectorSide = query.mode !== "keyword" && !!vector && !!index && index.dimensions !== null;
-  if (query.mode !== "vector") {
-    keywordKeys = keywordList(sources, query, kinds, depth, vectorSide);
-    used.keyword = true;
-    lists.push({ ids: keywordKeys, weight: query.mode === "keyword" ? 1 : query.weights.keyword });
-  }
-  if (vectorSide && vector && index) {
-    const found = vectorList(sources, query, kinds, depth, vector, index);
-    vectorHits = found.hits;
-    used.exact_rerank = found.exact;
-    used.vector = true;
-    lists.push({ ids: vectorHits.keys, weight: query.mode === "vector" ? 1 : query.weights.vector });
-  }
+  const used = { keyword: plan.keyword, vector: !!found, exact_rerank: found?.exact ?? false };
+  const vectorHits = found?.hits ?? { keys: [], distances: [] };
+  const lists: { ids: number[]; weight: number }[] = [];
+  if (plan.keyword) lists.push({ ids: keywordKeys, weight: query.mode === "keyword" ? 1 : query.weights.keyword });
+  if (found) lists.push({ ids: vectorHits.keys, weight: query.mode === "vector" ? 1 : query.weights.vector });
 
   const fused = reciprocalRankFusion(lists);
   // ranking by recency or importance, or diversifying, looks at every candidate; plain fusion only
@@ -554,4 +569,49 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
     });
   });
   return { hits, used };
+}
+
+/**
+ * Runs `query` (already parsed) with an optional query `vector`.
+ *
+ * @example
+ * ```ts
+ * const { hits } = runQuery(sources, MemoryQuerySchema.parse({ query: "train to Lyon" }), vector);
+ * ```
+ */
+export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Float32Array | null): MemoryQueryResult {
+  const plan = planOf(query, sources.vectors, vector);
+  const keywordKeys = plan.keyword ? keywordList(sources, query, plan.kinds, plan.depth, plan.vector) : [];
+  const found = plan.vector ? vectorList(sources, query, plan.kinds, plan.depth, vector!, sources.vectors!) : null;
+  return finish(sources, query, plan, keywordKeys, found);
+}
+
+/**
+ * {@link runQuery} with the two lists searched at the same time: `keywords` computes the keyword
+ * list elsewhere (another thread, through {@link keywordKeysOf}) while this thread searches the
+ * vector index; the lists are then fused here. Same result as {@link runQuery}; a query with one
+ * list only runs here, as it has nothing to overlap.
+ *
+ * @example
+ * ```ts
+ * const result = await runQueryConcurrently(sources, query, vector, (q, fused) => keywordWorker.keys(q, fused));
+ * ```
+ */
+export async function runQueryConcurrently(
+  sources: QuerySources,
+  query: MemoryQuery,
+  vector: Float32Array | null,
+  keywords: (query: MemoryQuery, fused: boolean) => Promise<number[]>,
+): Promise<MemoryQueryResult> {
+  const plan = planOf(query, sources.vectors, vector);
+  if (!plan.keyword || !plan.vector) return runQuery(sources, query, vector);
+  const keywordKeys = keywords(query, true);
+  let found: { hits: AnnMatches; exact: boolean };
+  try {
+    found = vectorList(sources, query, plan.kinds, plan.depth, vector!, sources.vectors!);
+  } catch (error) {
+    keywordKeys.catch(() => {}); // the vector side's error is the one to report
+    throw error;
+  }
+  return finish(sources, query, plan, await keywordKeys, found);
 }

@@ -23,7 +23,8 @@ export {
   QUERY_STORES,
   type QueryStore,
 } from "./schema.ts";
-export { EXACT_RERANK_LIMIT, runQuery } from "./engine.ts";
+export { EXACT_RERANK_LIMIT, keywordKeysOf, type KeywordSources, runQuery, runQueryConcurrently } from "./engine.ts";
+export { KeywordThread } from "./keyword_thread.ts";
 export {
   blendScore,
   cosineSimilarity,

@@ -1,0 +1,112 @@
+/**
+ * The concurrent hybrid query (keyword list in its own worker, vector list here) against the
+ * serial one, over real stores, a real index and real all-MiniLM-L6-v2 vectors: same hits, same
+ * ranks, with filters, ranking and diversity; and a keyword worker that cannot read its stores
+ * answers a typed error.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { TabAgentError } from "../../errors/mod.ts";
+import { openLocalMemory } from "../local.ts";
+import { openStoreReadOnly, storeFile } from "../stores.ts";
+import { loadMiniLm } from "../testing/minilm.ts";
+import { VectorIndex } from "../index/vector_index.ts";
+import { DEFAULT_ANN_BACKEND } from "../index/ann.ts";
+import { keywordKeysOf, runQuery, runQueryConcurrently } from "./engine.ts";
+import { KeywordThread } from "./keyword_thread.ts";
+import { DEFAULT_EMBEDDING_MODEL, MemoryQuerySchema } from "./schema.ts";
+import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./testing/relevance_set.ts";
+
+Deno.test("hybrid query with the keyword list in its own worker: the same result as the serial query", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-keyword-thread-" });
+  const minilm = await loadMiniLm();
+  const thread = new KeywordThread(dir);
+  const embeddings = new DatabaseSync(`${dir}/${storeFile("embeddings")}`);
+  const readers: DatabaseSync[] = [];
+  try {
+    const memory = await openLocalMemory({ dir, searchWorkers: 0, embed: minilm.embed });
+    const conversations = [(await memory.createConversation()).id, (await memory.createConversation()).id];
+    const messages = RELEVANCE_MESSAGES.slice(0, 60);
+    for (const [c, conversation] of conversations.entries()) {
+      await memory.appendMessages(
+        conversation,
+        messages.flatMap((content, i) =>
+          i % 2 === c ? [{ role: i % 3 ? "user" as const : "assistant" as const, content }] : []
+        ),
+      );
+    }
+    await memory.embedPending();
+    await memory.flush();
+    await memory.close();
+
+    const index = await VectorIndex.open({
+      dir: `${dir}/index`,
+      db: embeddings,
+      model: DEFAULT_EMBEDDING_MODEL,
+      backend: DEFAULT_ANN_BACKEND,
+    });
+    assert.equal(index.size, messages.length);
+    const open = (store: "conversations" | "knowledge" | "tool_results") => {
+      const db = openStoreReadOnly(`${dir}/${storeFile(store)}`);
+      readers.push(db);
+      return db;
+    };
+    const sources = {
+      conversations: open("conversations"),
+      knowledge: open("knowledge"),
+      tool_results: open("tool_results"),
+      vectors: index,
+    };
+    const shapes = [
+      {},
+      { conversation_id: conversations[1] },
+      { roles: ["assistant"] },
+      { stores: ["messages", "facts"] },
+      { ranking: { recency: 0.3, importance: 0.2 } },
+      { diversity: 0.5, k: 5 },
+      { mode: "keyword" },
+      { mode: "vector" },
+    ];
+    let compared = 0;
+    for (const { query: text } of RELEVANCE_QUERIES.slice(0, 12)) {
+      const [vector] = await minilm.embed([text], { priority: "interactive" });
+      for (const shape of shapes) {
+        const query = MemoryQuerySchema.parse({ query: text, ...shape });
+        const serial = runQuery(sources, query, vector);
+        const concurrent = await runQueryConcurrently(sources, query, vector, (q, fused) => thread.keys(q, fused));
+        // scores blend in Date.now() when recency counts: compare the order and the lists' ranks
+        const strip = (r: typeof serial) => ({ used: r.used, hits: r.hits.map(({ score: _, ...hit }) => hit) });
+        assert.deepEqual(strip(concurrent), strip(serial), `${text} ${JSON.stringify(shape)}`);
+        if (query.mode === "hybrid") {
+          assert.deepEqual(await thread.keys(query, true), keywordKeysOf(sources, query, true));
+        }
+        compared += serial.hits.length;
+      }
+    }
+    assert.ok(compared > 100, `only ${compared} hits compared`);
+  } finally {
+    await thread.close();
+    for (const db of readers) db.close();
+    embeddings.close();
+    await minilm.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("keyword worker: stores it cannot open give a typed error, and it serves again once they exist", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-keyword-thread-" });
+  const thread = new KeywordThread(`${dir}/missing`);
+  try {
+    const query = MemoryQuerySchema.parse({ query: "anything at all" });
+    await assert.rejects(thread.keys(query, true), (error) => error instanceof TabAgentError);
+    const memory = await openLocalMemory({ dir: `${dir}/missing`, searchWorkers: 0 });
+    const { id } = await memory.createConversation();
+    await memory.appendMessages(id, [{ role: "user", content: "anything at all here" }]);
+    await memory.flush(); // the full-text index is written in the background
+    await memory.close();
+    assert.equal((await thread.keys(query, false)).length, 1);
+  } finally {
+    await thread.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
