@@ -35,7 +35,13 @@ import { DatabaseSync } from "node:sqlite";
 import { exactSearch as usearchExact, MetricKind } from "usearch";
 import { loadTokenizer } from "../../server/inference/tokenizers/mod.ts";
 import { OnnxEmbeddingModel } from "../../server/inference/onnx/embedding.ts";
-import { ANN_BACKENDS, createAnnIndex, DEFAULT_HNSW, loadAnnBackend } from "../../server/memory/index/ann.ts";
+import {
+  ANN_BACKENDS,
+  createAnnIndex,
+  DEFAULT_ANN_BACKEND,
+  DEFAULT_HNSW,
+  loadAnnBackend,
+} from "../../server/memory/index/ann.ts";
 import { exactSearch } from "../../server/memory/index/exact.ts";
 import { openLocalMemory } from "../../server/memory/local.ts";
 import { ndcgAtK } from "../../server/memory/query/fusion.ts";
@@ -154,7 +160,7 @@ async function annSuite(ctx: BenchContext): Promise<void> {
       } ms; speedup per round ${ratios.map((r) => r.toFixed(1)).join(", ")}`,
     );
     ctx.report(`${backend}_ann_speedup_vs_exact`, percentile(ratios, 50), "x");
-    if (backend === ANN_BACKENDS[0]) {
+    if (backend === DEFAULT_ANN_BACKEND) {
       ctx.report("exact_search_p99_ms", percentile(exactAll, 99), "ms");
       ctx.report("index_build_s", buildMs / 1000, "s");
       ctx.report("ann_recall_at_10", hits / (QUERIES * 10), "ratio");
@@ -166,7 +172,7 @@ async function annSuite(ctx: BenchContext): Promise<void> {
   const uniform = vectors(20_000, false);
   const uniformQueries = vectors(200, false);
   const uniformTruth = truthOf(uniform, uniformQueries, 10);
-  const index = createAnnIndex(ANN_BACKENDS[0], { dimensions: D, metric: "cosine" });
+  const index = createAnnIndex(DEFAULT_ANN_BACKEND, { dimensions: D, metric: "cosine" });
   index.addMany(Array.from({ length: 20_000 }, (_, i) => i), uniform, 2);
   let hits = 0;
   for (let q = 0; q < 200; q++) {
