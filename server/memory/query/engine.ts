@@ -379,7 +379,8 @@ const ROW_SELECT: Record<
   },
 };
 
-function loadRow(sources: QuerySources, key: number): Row | null {
+/** Reads item `key`'s row; its importance (a JSON parse of its metadata) only when `importance` counts. */
+function loadRow(sources: QuerySources, key: number, importance: boolean): Row | null {
   const { kind, id } = keyItem(key);
   const select = ROW_SELECT[kind as Kind];
   if (!select) return null;
@@ -392,7 +393,7 @@ function loadRow(sources: QuerySources, key: number): Row | null {
     role: row.role,
     text: select.textOf ? select.textOf(row) : row.text,
     created_at: row.created_at,
-    importance: select.importance(row),
+    importance: importance ? select.importance(row) : 0,
     ...(row.document_id === undefined ? {} : { document: { id: row.document_id, url: row.url!, title: row.title! } }),
   };
 }
@@ -445,12 +446,12 @@ function vectorList(
 }
 
 /** The first `needed` fused candidates that still exist, with their rows. */
-function liveRows<C extends { id: number }>(sources: QuerySources, fused: C[], needed: number) {
+function liveRows<C extends { id: number }>(sources: QuerySources, fused: C[], needed: number, importance: boolean) {
   const rows = new Map<number, Row>();
   const live: C[] = [];
   for (const candidate of fused) {
     if (live.length >= needed) break;
-    const row = loadRow(sources, candidate.id);
+    const row = loadRow(sources, candidate.id, importance);
     if (!row) continue;
     rows.set(candidate.id, row);
     live.push(candidate);
@@ -555,7 +556,8 @@ function finish(
   // at the k best that still exist
   const reranks = query.ranking.recency > 0 || query.ranking.importance > 0 || query.diversity !== undefined;
   const needed = reranks ? fused.length : query.k;
-  const { rows, live } = liveRows(sources, fused, needed);
+  // with importance weighted 0 it adds nothing to a score: its metadata need not be parsed
+  const { rows, live } = liveRows(sources, fused, needed, query.ranking.importance > 0);
   const ranked = rank(live, rows, query, index);
 
   const keywordRank = new Map(keywordKeys.map((key, i) => [key, i + 1]));
