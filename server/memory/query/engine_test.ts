@@ -1,6 +1,7 @@
 /**
- * The converged query's vector side when a filter leaves many candidates: the graph is walked and
- * each item checked against the filter (a truncated candidate list would hide most of them).
+ * The converged query: its vector side when a filter leaves many candidates (the graph is walked and
+ * each item checked against the filter: a truncated candidate list would hide most of them), and
+ * importance ranking.
  */
 import assert from "node:assert/strict";
 import { openLocalMemory } from "../local.ts";
@@ -75,6 +76,28 @@ Deno.test("a filter that leaves more candidates than are reranked exactly still 
     const onlyMessages = await memory.query({ query: "x", model: MODEL, vector: query, stores: ["messages"] });
     assert.deepEqual(onlyMessages.used.exact_rerank, false);
     assert.deepEqual(onlyMessages.hits[0].id, nearest([...vectors.keys()]));
+  } finally {
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("importance (metadata.importance) lifts an item only when it is weighted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
+  try {
+    const { id } = await memory.createConversation();
+    const [plain, important] = await memory.appendMessages(id, [
+      { role: "user", content: "harbour ferry timetable harbour ferry" },
+      { role: "user", content: "harbour ferry timetable", metadata: { importance: 1 } },
+    ]);
+    await memory.flush();
+    const ids = async (ranking?: { importance: number }) =>
+      (await memory.query({ query: "harbour ferry", mode: "keyword", ...(ranking ? { ranking } : {}) })).hits
+        .map((h) => h.id);
+    // by keywords alone the message that repeats the words ranks first
+    assert.deepEqual(await ids(), [plain.id, important.id]);
+    assert.deepEqual(await ids({ importance: 0.9 }), [important.id, plain.id]);
   } finally {
     await memory.close();
     await Deno.remove(dir, { recursive: true });
