@@ -253,6 +253,10 @@ async function hybridSuite(ctx: BenchContext): Promise<void> {
       all.hybrid.push(...hybrid);
       ratios.push(percentile(hybrid, 99) / percentile(fts, 99));
     }
+    ctx.note(
+      `hybrid: p50 FTS ${percentile(all.fts, 50).toFixed(2)} ms, hybrid ${percentile(all.hybrid, 50).toFixed(2)} ms; ` +
+        `p99 ratio per round ${ratios.map((r) => r.toFixed(2)).join(", ")}`,
+    );
     ctx.report("fts_p99_ms", percentile(all.fts, 99), "ms");
     ctx.report("hybrid_p99_ms", percentile(all.hybrid, 99), "ms");
     ctx.report("hybrid_p99_ratio_vs_fts", percentile(ratios, 50), "x");
