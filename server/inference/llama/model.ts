@@ -187,16 +187,24 @@ export class LlamaTextModel implements TokenCounter {
     return this.model.tokenize(text).length;
   }
 
+  /**
+   * Evaluates the idle conversations' last replies now (normally done in the background once the
+   * model has been idle for a moment), so that their next turns only process the new messages.
+   */
+  refillPromptCache(): Promise<void> {
+    return this.#pool.refillNow();
+  }
+
   /** Forgets the idle conversations' KV state: their next turns process the whole prompt again. */
   clearPromptCache(): Promise<void> {
     return this.#pool.clear();
   }
 
-  async #acquire(tokens?: readonly Token[]): Promise<LlamaContextSequence> {
+  #acquire(tokens?: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     if (this.#pool.busy >= this.#parallel) {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
-    return (await this.#pool.acquire(tokens)).sequence;
+    return this.#pool.acquire(tokens);
   }
 
   #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
@@ -327,7 +335,7 @@ export class LlamaTextModel implements TokenCounter {
 
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
   async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
-    const sequence = await this.#acquire(prepared.tokens);
+    const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -357,6 +365,7 @@ export class LlamaTextModel implements TokenCounter {
             : [],
           finishReason: done ? "tool_calls" : "length",
           promptTokens: prepared.promptTokens,
+          cachedTokens: reusedTokens,
           completionTokens,
           aborted,
         });
@@ -372,6 +381,7 @@ export class LlamaTextModel implements TokenCounter {
         toolCalls,
         finishReason: toolCalls.length ? "tool_calls" : finishReasonOf(response.metadata.stopReason),
         promptTokens: prepared.promptTokens,
+        cachedTokens: reusedTokens,
         completionTokens,
         aborted,
       });
@@ -419,7 +429,7 @@ export class LlamaTextModel implements TokenCounter {
       ) => Promise<{ response: string; metadata: { stopReason: string } }>;
     },
   ): Promise<GenerationResult> {
-    const sequence = await this.#acquire(how.prompt);
+    const { sequence, reusedTokens } = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -435,6 +445,7 @@ export class LlamaTextModel implements TokenCounter {
         toolCalls: [],
         finishReason: finishReasonOf(result.metadata.stopReason),
         promptTokens: prepared.promptTokens,
+        cachedTokens: reusedTokens,
         completionTokens: generatedTokens(sequence, outputBefore, prepared.maxTokens),
         aborted: result.metadata.stopReason === "abort",
       });
