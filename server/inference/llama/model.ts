@@ -19,6 +19,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
+import { lockstepBatches } from "./lockstep.ts";
 import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
@@ -102,13 +103,19 @@ export class LlamaTextModel implements TokenCounter {
   #threads: number;
   #stats = { total: 0, aborted: 0, completionTokens: 0 };
 
-  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, threads: number, parallel: number) {
+  private constructor(
+    llama: Llama,
+    model: LlamaModel,
+    context: LlamaContext,
+    pool: SequencePool,
+    options: { threads: number; parallel: number },
+  ) {
     this.#llama = llama;
     this.model = model;
     this.context = context;
-    this.#threads = threads;
-    this.#parallel = parallel;
-    this.#pool = new SequencePool(context);
+    this.#threads = options.threads;
+    this.#parallel = options.parallel;
+    this.#pool = pool;
     const chosen = chooseChatWrapper(model);
     this.chatWrapper = chosen.wrapper;
     this.chatTemplateFallback = chosen.fallbackReason;
@@ -126,6 +133,8 @@ export class LlamaTextModel implements TokenCounter {
     const model = await llama.loadModel({ modelPath: path });
     try {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
+      // The pool exists only once the context does; the strategy asks it how many sequences generate.
+      const held: { pool?: SequencePool } = {};
       const context = await model.createContext({
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
@@ -133,8 +142,13 @@ export class LlamaTextModel implements TokenCounter {
         // Without flash attention a prompt's evaluation does not depend on how it is split into
         // batches, so a reply is the same whether its prefix came from the cache (sequence_pool.ts).
         flashAttention: false,
+        batching: { itemPrioritizationStrategy: lockstepBatches(() => held.pool?.busy ?? 0) },
       });
-      return new LlamaTextModel(llama, model, context, options.threads, options.sequences);
+      held.pool = new SequencePool(context);
+      return new LlamaTextModel(llama, model, context, held.pool, {
+        threads: options.threads,
+        parallel: options.sequences,
+      });
     } catch (error) {
       await model.dispose();
       throw error;
