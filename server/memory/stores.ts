@@ -7,6 +7,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { TabAgentError } from "../errors/mod.ts";
 import { makePrivateSync, makeStoreFilesPrivateSync } from "./_private.ts";
+import { pathExistsSync } from "../fs/mod.ts";
 
 /** The stores, in open order. Truth stores first; `embeddings`, `summaries` and `meta` are derived. */
 export const STORE_NAMES = [
@@ -300,16 +301,6 @@ function headerOf(path: string): { size: number; header: string } | null {
   }
 }
 
-function existsSync(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** Applies the connection settings every read-write connection uses. */
 function configure(db: DatabaseSync, path: string): void {
   db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -327,7 +318,7 @@ export function openStore(store: StoreName, path: string): DatabaseSync {
   const head = headerOf(path);
   if (head && head.size > 0 && head.header !== SQLITE_HEADER) throw corrupt(path, "is not a SQLite database");
   // A zero-length file with no WAL holds nothing: it is what a crash during the very first open leaves.
-  const fresh = !head || (head.size === 0 && !existsSync(`${path}-wal`));
+  const fresh = !head || (head.size === 0 && !pathExistsSync(`${path}-wal`));
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);

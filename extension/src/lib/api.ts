@@ -155,8 +155,11 @@ export class ApiClient {
   }
 
   /** `GET /v1/health`. */
-  health(): Promise<{ status: string; version?: string }> {
-    return this.#json("/v1/health", z.object({ status: z.string(), version: z.string().optional() }).passthrough());
+  health(): Promise<{ status: string; version?: string; mode?: string }> {
+    return this.#json(
+      "/v1/health",
+      z.object({ status: z.string(), version: z.string().optional(), mode: z.string().optional() }).passthrough(),
+    );
   }
 
   /** Chat models, downloaded first. */

@@ -3,25 +3,31 @@
  * `tabagent.citations` (message ids and snippets, a page's URL and title); this section lists them
  * under the answer, as "Sources".
  */
+import { z } from "zod";
 import { h } from "../lib/dom.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
 
-/** One cited memory, as the server sends it. */
-interface Citation {
-  id: string;
-  kind: string;
-  conversation_id: string | null;
-  snippet: string;
-  url?: string;
-  title?: string | null;
-}
+/**
+ * One cited memory, as the server sends it (its `Citation` in rag_chat.ts). The panel checks what
+ * arrives at its boundary like every other server answer, and drops an entry it cannot show.
+ */
+const CitationSchema = z.object({
+  id: z.string(),
+  kind: z.string(),
+  conversation_id: z.string().nullable(),
+  snippet: z.string(),
+  url: z.string().optional(),
+  title: z.string().nullable().optional(),
+});
+type Citation = z.infer<typeof CitationSchema>;
 
 function citationsOf(chunk: Record<string, unknown>): Citation[] {
   const list = (chunk.tabagent as { citations?: unknown } | undefined)?.citations;
   if (!Array.isArray(list)) return [];
-  return list.filter((c): c is Citation =>
-    !!c && typeof c === "object" && typeof c.id === "string" && typeof c.snippet === "string"
-  );
+  return list.flatMap((entry) => {
+    const parsed = CitationSchema.safeParse(entry);
+    return parsed.success ? [parsed.data] : [];
+  });
 }
 
 const isWebUrl = (url: string | undefined): url is string => !!url && /^https?:\/\//i.test(url);

@@ -1,5 +1,5 @@
 /** The model picker: downloaded chat models, and catalog models with download and progress. */
-import type { Model } from "../lib/api.ts";
+import { ApiError, type Model } from "../lib/api.ts";
 import { h } from "../lib/dom.ts";
 import { chatModels, formatBytes, pullNote } from "../lib/models.ts";
 import type { PanelContext, PanelSection } from "./context.ts";
@@ -36,7 +36,10 @@ export const modelsSection: PanelSection = {
       try {
         models = chatModels(await context.api.models());
       } catch (error) {
-        note.textContent = `Could not list models: ${(error as Error).message}`;
+        const why = await modelsUnavailable(context, error as Error);
+        note.textContent = why.text;
+        note.title = why.hint ?? "";
+        select.hidden = why.hint !== undefined; // nothing to pick from on this server
         return;
       }
       const want = context.model || context.settings.defaultModel;
@@ -104,3 +107,20 @@ export const modelsSection: PanelSection = {
     });
   },
 };
+
+/**
+ * Why the model list is unavailable, in the user's terms. A server started with `--mode webrtc`
+ * serves tab video only and has no model routes: say so rather than showing its 404.
+ */
+async function modelsUnavailable(context: PanelContext, error: Error): Promise<{ text: string; hint?: string }> {
+  if (error instanceof ApiError && error.status === 404 && context.api) {
+    const mode = await context.api.health().then((h) => h.mode, () => undefined);
+    if (mode === "webrtc") {
+      return {
+        text: "This server runs tab video only (--mode webrtc).",
+        hint: "Chat needs a server started with --mode all (the default) or --mode http.",
+      };
+    }
+  }
+  return { text: `Could not list models: ${error.message}` };
+}

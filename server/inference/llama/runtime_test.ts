@@ -3,18 +3,9 @@ import { llamaAddonPath } from "../../../scripts/llama_native.ts";
 import { createLogger } from "../../log/mod.ts";
 import { LlamaTextModel } from "./model.ts";
 import { createLlamaRuntime, llamaBinding } from "./runtime.ts";
+import { pathExists } from "../../fs/mod.ts";
 
 const FIXTURES = decodeURIComponent(new URL("../../../tests/.fixtures", import.meta.url).pathname);
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 async function greedy(addon?: string): Promise<{ binding: string; text: string }> {
   const llama = await createLlamaRuntime({ threads: 1, gpu: false, addon });
@@ -60,7 +51,7 @@ Deno.test({
 // Runs where `deno run -A scripts/llama_native.ts` has built the binding (not in CI).
 Deno.test({
   name: "llama runtime: the binding built from the sdist loads and replies as the prebuilt one does (greedy)",
-  ignore: !await exists(llamaAddonPath()),
+  ignore: !await pathExists(llamaAddonPath()),
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
