@@ -162,9 +162,11 @@ export class SequencePool {
   async refillNow(): Promise<void> {
     clearTimeout(this.#pumpTimer);
     this.#pumpTimer = undefined;
-    for (const slot of this.#free) {
-      await slot.refilling;
-      if (slot.pending.length && !slot.sequence.disposed) await this.#refill(slot, slot.pending.length);
+    for (const slot of [...this.#free]) {
+      // The background pump may be refilling this slot: one batch at a time on a sequence.
+      while (slot.refilling || (slot.pending.length && !slot.sequence.disposed)) {
+        await (slot.refilling ?? this.#refill(slot, slot.pending.length));
+      }
     }
   }
 
@@ -247,7 +249,7 @@ export class SequencePool {
     (async () => {
       try {
         while (this.#busy === 0) {
-          const slot = this.#free.find((s) => s.pending.length > 0 && !s.sequence.disposed);
+          const slot = this.#free.find((s) => s.pending.length > 0 && !s.refilling && !s.sequence.disposed);
           if (!slot) break;
           await this.#refill(slot, REFILL_BATCH_TOKENS);
         }
