@@ -1,7 +1,8 @@
 /**
  * `deno task bench peer`: our server against llama.cpp's own `llama-server`, both on the real
  * SmolLM2-135M-Instruct GGUF, each with its defaults, through the same streaming client, in
- * alternating order, reporting medians of paired per-round ratios:
+ * alternating order, each measurement starting once both servers are idle ({@link settle}),
+ * reporting medians of paired per-round ratios:
  *
  *   decode_ratio_vs_llama_server          our decode tokens/s ÷ theirs, one stream (goal ≥ 1.0)
  *   ttft_ratio_vs_llama_server            our time to first token ÷ theirs, short prompt (goal ≤ 1.0)
