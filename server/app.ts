@@ -285,6 +285,7 @@ async function addInference(w: Wiring) {
       sequencesPerModel: config.parallel,
       promptCacheSequences: config.promptCache,
       llamaAddon: config.llamaAddon,
+      llamaThreads: config.llamaThreads,
     }),
   );
   return { models, orchestrator, hardware };

@@ -117,6 +117,7 @@ async function doctor(cfg: ReturnType<typeof config>): Promise<void> {
     modelCachePath: cfg.modelCachePath,
     hardware,
     llamaAddon: cfg.llamaAddon,
+    llamaThreads: cfg.llamaThreads,
   });
   if (cfg.ml) checks.push(...await mlChecks(mlDoctorOptions(cfg)));
   console.log(formatDoctorReport(hardware, checks));

@@ -69,6 +69,8 @@ Options:
                                Name-embedding similarity at which entities merge (0.5-1, default: 0.85)
       --llama-addon <path>     A llama-addon.node built here with native CPU flags (deno run -A
                                scripts/llama_native.ts); the prebuilt binding serves if it cannot load
+      --llama-threads <n>      llama.cpp threads per chat model, instead of the policy that tabagent
+                               doctor shows (default: from cores and the machine's load)
 
 Modes:
   all      everything (default)     web     HTTP API + static files + tab video (WebRTC)
@@ -106,6 +108,7 @@ const DOCTOR = `tabagent doctor — check this machine for local inference
 
 Usage:
   tabagent doctor [--data-dir <dir>] [--model-cache-path <dir>] [--port <port>] [--no-ml] [--llama-addon <path>]
+                  [--llama-threads <n>]
 
 Prints CPU, memory, GPUs with VRAM, NPUs and usable acceleration, the threads and memory budget
 the server will use, then checks that llama.cpp and ONNX Runtime load and lists cached models.

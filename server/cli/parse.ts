@@ -48,6 +48,7 @@ const SERVE = {
   "weaver-model": { type: "string" },
   "weaver-merge-threshold": { type: "string" },
   "llama-addon": { type: "string" },
+  "llama-threads": { type: "string" },
 } as const;
 
 const MEMORY_COMMAND = {
@@ -82,6 +83,7 @@ const DOCTOR = {
   "no-ml": { type: "boolean" },
   port: { type: "string", short: "p" },
   "llama-addon": { type: "string" },
+  "llama-threads": { type: "string" },
 } as const;
 
 function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
@@ -143,6 +145,7 @@ export function parseCommandLine(argv: string[]): Command {
           noMl: values["no-ml"],
           port: values.port,
           llamaAddon: values["llama-addon"],
+          llamaThreads: values["llama-threads"],
         },
       };
     }
@@ -248,6 +251,7 @@ function parseServe(args: string[]): Command {
       weaverModel: values["weaver-model"],
       weaverMergeThreshold: values["weaver-merge-threshold"],
       llamaAddon: values["llama-addon"],
+      llamaThreads: values["llama-threads"],
     },
   };
 }

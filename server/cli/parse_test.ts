@@ -45,3 +45,10 @@ Deno.test("help and version", () => {
   assert.deepEqual(parseCommandLine(["help", "serve"]), { kind: "help", topic: "serve" });
   assert.deepEqual(parseCommandLine(["token", "--help"]), { kind: "help", topic: "token" });
 });
+
+Deno.test("--llama-threads is read by serve and doctor", () => {
+  const serve = parseCommandLine(["serve", "--llama-threads", "1"]);
+  assert.deepEqual(serve.kind === "serve" && serve.flags.llamaThreads, "1");
+  const doctor = parseCommandLine(["doctor", "--llama-threads", "2"]);
+  assert.deepEqual(doctor.kind === "doctor" && doctor.flags.llamaThreads, "2");
+});

@@ -1,7 +1,12 @@
 import { z } from "zod";
 import { validationError } from "../errors/mod.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../log/mod.ts";
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS } from "./limits.ts";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  MAX_LLAMA_THREADS,
+} from "./limits.ts";
 import { defaultDataDir, joinPath } from "./paths.ts";
 
 /** Run modes; each starts exactly its components. */
@@ -71,6 +76,8 @@ export interface ConfigInput {
   weaverMergeThreshold?: string | number;
   /** A node-llama-cpp binding built here against a local llama.cpp (scripts/llama_native.ts). */
   llamaAddon?: string;
+  /** llama.cpp threads per chat model, overriding the thread policy (server/inference/llama/threads.ts). */
+  llamaThreads?: string | number;
 }
 
 /** How the weaver extracts the knowledge graph (server/memory/weaver/). */
@@ -107,6 +114,7 @@ export const configSchema = z.object({
   parallel: z.coerce.number().int().min(1).max(64).optional(),
   promptCache: z.coerce.number().int().min(0).max(256).optional(),
   llamaAddon: z.string().regex(/\.node$/, "must be the path of a llama-addon.node").optional(),
+  llamaThreads: z.coerce.number().int().min(1).max(MAX_LLAMA_THREADS).optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,
     "must be unix:<path> or a loopback host:port such as 127.0.0.1:0",
@@ -166,6 +174,7 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     weaverModel: env.TABAGENT_WEAVER_MODEL,
     weaverMergeThreshold: env.TABAGENT_WEAVER_MERGE_THRESHOLD,
     llamaAddon: env.TABAGENT_LLAMA_ADDON,
+    llamaThreads: env.TABAGENT_LLAMA_THREADS,
   };
 }
 
@@ -235,6 +244,7 @@ export function resolveConfig(
     weaverModel: pick("weaverModel") ?? DEFAULT_WEAVER_MODEL,
     weaverMergeThreshold: pick("weaverMergeThreshold") ?? 0.85,
     llamaAddon: pick("llamaAddon"),
+    llamaThreads: pick("llamaThreads"),
   };
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) throw validationError("configuration", parsed.error.issues);

@@ -127,3 +127,13 @@ Deno.test("config: --llama-addon and TABAGENT_LLAMA_ADDON name a local llama.cpp
   assert.equal(resolveConfig({}, {}, linux).llamaAddon, undefined);
   assert.throws(() => resolveConfig({ llamaAddon: "/tmp/libllama.so" }, {}, linux));
 });
+
+Deno.test("config: --llama-threads and TABAGENT_LLAMA_THREADS fix llama.cpp's threads; bad counts are refused", () => {
+  const env = configFromEnv({ TABAGENT_LLAMA_THREADS: "3" });
+  assert.equal(resolveConfig({}, env, linux).llamaThreads, 3);
+  assert.equal(resolveConfig({ llamaThreads: "1" }, env, linux).llamaThreads, 1);
+  assert.equal(resolveConfig({}, {}, linux).llamaThreads, undefined);
+  assert.throws(() => resolveConfig({ llamaThreads: "0" }, {}, linux), /llamaThreads/);
+  assert.throws(() => resolveConfig({ llamaThreads: "two" }, {}, linux), /llamaThreads/);
+  assert.throws(() => resolveConfig({}, configFromEnv({ TABAGENT_LLAMA_THREADS: "1.5" }), linux), /llamaThreads/);
+});

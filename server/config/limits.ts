@@ -89,3 +89,7 @@ export const WEBRTC_IDLE_TIMEOUT_MS = 30_000;
 export const WEBRTC_MAX_SDP_BYTES = 64 * 1024;
 /** Most ICE candidates one trickle request may carry. */
 export const WEBRTC_MAX_CANDIDATES_PER_POST = 64;
+
+// llama.cpp.
+/** Most llama.cpp threads `--llama-threads` accepts: more than any CPU this runs on has cores. */
+export const MAX_LLAMA_THREADS = 256;

@@ -4,8 +4,9 @@ import type { Lifecycle } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../metrics/mod.ts";
 import { mountDocs } from "./docs.ts";
-import { healthRoutes } from "./health.ts";
-import { requestContext, requestGuard } from "./middleware.ts";
+import { serveHealthFast } from "./_fast_health.ts";
+import { HealthBody, healthRoutes } from "./health.ts";
+import { RequestAdmission, requestContext, requestGuard, RequestRecorder } from "./middleware.ts";
 import { ollamaErrorShape } from "./ollama/mod.ts";
 import { handleError, handleNotFound } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
@@ -81,10 +82,11 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
   const app = createRouter();
   app.onError(handleError);
   app.notFound(handleNotFound);
-  app.use(requestContext({ log, requests, duration }));
+  const recorder = new RequestRecorder({ log, requests, duration });
+  app.use(requestContext(recorder));
   // Before the security checks, so their refusals on /api/* reach Ollama clients as {"error": ...}.
   app.use("/api/*", ollamaErrorShape());
-  app.use(requestGuard({
+  const admission = new RequestAdmission({
     allowedHosts: config.allowedHosts,
     bindHost: config.host,
     allowedOrigins: config.allowedOrigins,
@@ -93,12 +95,15 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
     maxBodyBytes: config.maxBodyBytes,
     bodyLimits: deps.bodyLimits ?? ROUTE_BODY_LIMITS,
     timeoutMs: config.requestTimeoutMs,
-  }));
+  });
+  app.use(requestGuard(admission));
 
-  app.route("/", healthRoutes({ lifecycle: deps.lifecycle, version: deps.version, mode: config.mode }));
+  const health = new HealthBody({ lifecycle: deps.lifecycle, version: deps.version, mode: config.mode });
+  app.route("/", healthRoutes(health));
   app.openapi(metricsRoute, (c) => c.text(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
   for (const router of deps.routers ?? []) app.route("/", router);
   mountDocs(app, { version: deps.version, nodeModules: deps.nodeModules });
   if (deps.serveStaticFiles) app.use("/*", serveStatic({ root: config.staticDir }));
+  serveHealthFast(app, { admission, recorder, health });
   return app;
 }

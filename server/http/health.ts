@@ -33,33 +33,51 @@ const healthRoute = createRoute({
 });
 
 /**
- * The health resource. Probes call it often (and a load balancer or the extension may poll it
- * while the server is busy), so the body is assembled from cached JSON: everything but the uptime
- * is re-serialised only when a component's state, detail or `since` changed. Serialising it on
- * every call was the largest cost of a health request in a CPU profile; building a key string to
- * notice changes was the largest allocation after that.
+ * The health body. Probes call it often (and a load balancer or the extension may poll it while
+ * the server is busy), so it is assembled from cached JSON: everything but the uptime is
+ * re-serialised only when a component's state, detail or `since` changed. Serialising it on every
+ * call was the largest cost of a health request in a CPU profile; building a key string to notice
+ * changes was the largest allocation after that. Shared by the route and the fast path in
+ * `_fast_health.ts`, so both send the same document.
  */
-export function healthRoutes(options: { lifecycle: Lifecycle; version: string; mode: string }) {
-  const { lifecycle, version, mode } = options;
-  const started = performance.now();
-  const head = `,"version":${JSON.stringify(version)},"mode":${JSON.stringify(mode)},"uptime_s":`;
-  let cached: ComponentStatus[] = [];
-  let status: OverallState = "starting";
-  let prefix = "";
-  let suffix = "";
-  return createRouter().openapi(healthRoute, (c) => {
-    const components = lifecycle.statuses();
-    const overall = lifecycle.overall(components);
-    if (prefix === "" || overall !== status || changed(components, cached)) {
-      cached = components;
-      status = overall;
-      prefix = `{"status":"${status}"${head}`;
-      suffix = `,"components":${JSON.stringify(components)}}`;
+export class HealthBody {
+  #lifecycle: Lifecycle;
+  #started = performance.now();
+  #head: string;
+  #cached: ComponentStatus[] = [];
+  #overall: OverallState = "starting";
+  #prefix = "";
+  #suffix = "";
+  /** The HTTP status of the last {@link render}: 200 when ready or degraded, else 503. */
+  status = 503;
+
+  constructor(options: { lifecycle: Lifecycle; version: string; mode: string }) {
+    this.#lifecycle = options.lifecycle;
+    this.#head = `,"version":${JSON.stringify(options.version)},"mode":${JSON.stringify(options.mode)},"uptime_s":`;
+  }
+
+  /** The current body (JSON text of {@link HealthSchema}); sets {@link status} to go with it. */
+  render(): string {
+    const components = this.#lifecycle.statuses();
+    const overall = this.#lifecycle.overall(components);
+    if (this.#prefix === "" || overall !== this.#overall || changed(components, this.#cached)) {
+      this.#cached = components;
+      this.#overall = overall;
+      this.#prefix = `{"status":"${overall}"${this.#head}`;
+      this.#suffix = `,"components":${JSON.stringify(components)}}`;
+      this.status = overall === "ready" || overall === "degraded" ? 200 : 503;
     }
-    const uptime = Math.round(performance.now() - started) / 1000;
-    return c.body(prefix + uptime + suffix, status === "ready" || status === "degraded" ? 200 : 503, {
-      "content-type": "application/json",
-    }) as never;
+    const uptime = Math.round(performance.now() - this.#started) / 1000;
+    return this.#prefix + uptime + this.#suffix;
+  }
+}
+
+/** The health resource: `GET /v1/health` answering {@link HealthBody}. */
+export function healthRoutes(options: { lifecycle: Lifecycle; version: string; mode: string } | HealthBody) {
+  const health = options instanceof HealthBody ? options : new HealthBody(options);
+  return createRouter().openapi(healthRoute, (c) => {
+    const body = health.render();
+    return c.body(body, health.status as 200 | 503, { "content-type": "application/json" }) as never;
   });
 }
 

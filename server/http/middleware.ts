@@ -21,6 +21,89 @@ const METRIC_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
 const CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, last-event-id, range";
 const CORS_EXPOSE_HEADERS = "x-request-id, content-range, content-length, accept-ranges, etag";
 
+/** One request's metric series: its counter and its latency histogram, bound to their labels. */
+interface Series {
+  count: () => void;
+  observe: (seconds: number) => void;
+}
+
+/**
+ * The bookkeeping every request gets, whichever path serves it (the Hono middleware or the health
+ * fast path in `_fast_health.ts`): its request id, its metrics and its access log line.
+ */
+export class RequestRecorder {
+  readonly log: Logger;
+  #requests: Counter;
+  #duration: Histogram;
+  #sequence = 0;
+  #prefix = crypto.randomUUID().slice(0, 8);
+  // Series are resolved once per (route, method, status), so a request costs three Map lookups.
+  #series = new Map<string, Map<string, Map<number, Series>>>();
+
+  constructor(options: { log: Logger; requests: Counter; duration: Histogram }) {
+    this.log = options.log;
+    this.#requests = options.requests;
+    this.#duration = options.duration;
+  }
+
+  /** The request's id: a sane incoming `X-Request-Id`, or a new one. */
+  requestId(incoming: string | null): string {
+    return incoming && incoming.length <= MAX_REQUEST_ID_LENGTH && REQUEST_ID_PATTERN.test(incoming)
+      ? incoming
+      : `${this.#prefix}-${(++this.#sequence).toString(36)}`;
+  }
+
+  /**
+   * Counts a finished request and logs it at debug level. `route` is the matched route's pattern;
+   * "/*" (where middleware-only answers land: refusals, static files, 404s) and methods a client
+   * invents fold into "other": labels must stay a bounded set, or anyone who can reach the port
+   * (no token needed) grows /metrics without end.
+   */
+  record(
+    request: { method: string; route: string; path: string; id: string; began: number },
+    status: number,
+  ): void {
+    const route = request.route === "/*" ? "other" : request.route;
+    const method = METRIC_METHODS.has(request.method) ? request.method : "other";
+    const seconds = (performance.now() - request.began) / 1000;
+    const { count, observe } = this.#seriesFor(method, route, status);
+    count();
+    observe(seconds);
+    if (this.log.enabled("debug")) {
+      this.log.debug("request", {
+        request_id: request.id,
+        method: request.method,
+        path: request.path,
+        status,
+        ms: seconds * 1000,
+      });
+    }
+  }
+
+  #seriesFor(method: string, route: string, status: number): Series {
+    let byMethod = this.#series.get(route);
+    if (!byMethod) this.#series.set(route, byMethod = new Map());
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, byStatus = new Map());
+    let found = byStatus.get(status);
+    if (!found) {
+      found = {
+        count: this.#requests.bind({ method, route, status: String(status) }),
+        observe: this.#duration.bind({ method, route }),
+      };
+      byStatus.set(status, found);
+    }
+    return found;
+  }
+}
+
+/** Adds the CORS headers an allowed origin's response carries to `headers` (mutable ones). */
+export function addCorsHeaders(headers: Headers, origin: string): void {
+  headers.set("access-control-allow-origin", origin);
+  headers.set("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+  headers.append("vary", "origin");
+}
+
 /**
  * Assigns a request id (keeping a sane incoming `X-Request-Id`), records metrics and logs access.
  * Once the response is built, whoever built it (a handler, a guard's refusal, the error handler,
@@ -33,34 +116,13 @@ const CORS_EXPOSE_HEADERS = "x-request-id, content-range, content-length, accept
  * microbenchmark. Adding headers afterwards is cheap.
  */
 export function requestContext(
-  options: { log: Logger; requests: Counter; duration: Histogram },
+  options: { log: Logger; requests: Counter; duration: Histogram } | RequestRecorder,
 ): MiddlewareHandler<HttpEnv> {
-  const { log, requests, duration } = options;
-  let sequence = 0;
-  const prefix = crypto.randomUUID().slice(0, 8);
-  // Series are resolved once per (route, method, status), so a request costs three Map lookups.
-  const series = new Map<string, Map<string, Map<number, { count: () => void; observe: (s: number) => void }>>>();
-  const seriesFor = (method: string, route: string, status: number) => {
-    let byMethod = series.get(route);
-    if (!byMethod) series.set(route, byMethod = new Map());
-    let byStatus = byMethod.get(method);
-    if (!byStatus) byMethod.set(method, byStatus = new Map());
-    let found = byStatus.get(status);
-    if (!found) {
-      found = {
-        count: requests.bind({ method, route, status: String(status) }),
-        observe: duration.bind({ method, route }),
-      };
-      byStatus.set(status, found);
-    }
-    return found;
-  };
+  const recorder = options instanceof RequestRecorder ? options : new RequestRecorder(options);
+  const log = recorder.log;
   return async (c, next) => {
     const began = performance.now();
-    const incoming = c.req.raw.headers.get("x-request-id");
-    const requestId = incoming && incoming.length <= MAX_REQUEST_ID_LENGTH && REQUEST_ID_PATTERN.test(incoming)
-      ? incoming
-      : `${prefix}-${(++sequence).toString(36)}`;
+    const requestId = recorder.requestId(c.req.raw.headers.get("x-request-id"));
     c.set("requestId", requestId);
     c.set("log", log);
     await next();
@@ -70,29 +132,12 @@ export function requestContext(
     const corsOrigin = c.get("corsOrigin");
     if (corsOrigin !== undefined) {
       res = setHeader(c, res, "access-control-allow-origin", corsOrigin);
-      res.headers.set("access-control-expose-headers", CORS_EXPOSE_HEADERS);
-      res.headers.append("vary", "origin");
+      addCorsHeaders(res.headers, corsOrigin);
     }
-    const status = res.status;
-    // "/*" is where middleware-only answers (rejections, static files, 404s) land. Methods and
-    // routes a client invents fold into "other": labels must stay a bounded set, or anyone who can
-    // reach the port (no token needed) grows /metrics without end.
-    const routePath = c.req.routePath;
-    const route = routePath === "/*" ? "other" : routePath;
-    const method = METRIC_METHODS.has(c.req.method) ? c.req.method : "other";
-    const seconds = (performance.now() - began) / 1000;
-    const { count, observe } = seriesFor(method, route, status);
-    count();
-    observe(seconds);
-    if (log.enabled("debug")) {
-      log.debug("request", {
-        request_id: requestId,
-        method: c.req.method,
-        path: c.req.path,
-        status,
-        ms: seconds * 1000,
-      });
-    }
+    recorder.record(
+      { method: c.req.method, route: c.req.routePath, path: c.req.path, id: requestId, began },
+      res.status,
+    );
   };
 }
 
@@ -157,30 +202,20 @@ export interface RequestGuardOptions {
  * 5. A handler that takes longer than `timeoutMs` to produce its response gets 504. A streaming
  *    response counts as produced once its headers are ready, so SSE streams are not cut.
  */
-export function requestGuard(options: RequestGuardOptions): MiddlewareHandler<HttpEnv> {
-  const isAllowedHost = hostCheck(options);
-  const allowedOrigins = new Set(options.allowedOrigins);
-  const authorize = tokenCheck(options);
-  const countBody = bodyCounter(options);
-  const inTime = deadlines(options.timeoutMs);
+export function requestGuard(options: RequestGuardOptions | RequestAdmission): MiddlewareHandler<HttpEnv> {
+  const admission = options instanceof RequestAdmission ? options : new RequestAdmission(options);
+  const countBody = bodyCounter(admission.options);
+  const inTime = deadlines(admission.options.timeoutMs);
   // Not async: Hono awaits what a layer returns, and an async function here would add a promise
   // and a turn of the microtask queue to every request for nothing.
   return (c, next) => {
     const headers = c.req.raw.headers;
-    const host = headers.get("host");
-    if (host === null || !isAllowedHost(host)) {
-      throw new TabAgentError("forbidden_host", `Host '${host ?? ""}' is not allowed; add it with --allowed-host`);
+    const corsOrigin = admission.origin(headers);
+    if (corsOrigin !== undefined) {
+      c.set("corsOrigin", corsOrigin);
+      if (c.req.method === "OPTIONS" && headers.get("access-control-request-method")) return preflight();
     }
-    const origin = headers.get("origin");
-    if (origin !== null) {
-      if (allowedOrigins.has(origin)) {
-        c.set("corsOrigin", origin);
-        if (c.req.method === "OPTIONS" && headers.get("access-control-request-method")) return preflight();
-      } else if (origin !== `http://${host}` && origin !== `https://${host}`) {
-        throw new TabAgentError("forbidden", `Origin '${origin}' is not allowed; add it with --origin`);
-      }
-    }
-    authorize(c);
+    admission.authorize(c.req.method, c.req.path, headers);
     const counted = countBody(c);
     const done = inTime(next());
     if (counted === null) return done;
@@ -189,6 +224,62 @@ export function requestGuard(options: RequestGuardOptions): MiddlewareHandler<Ht
       if (counted.exceeded) throw tooLarge(counted.limit);
     });
   };
+}
+
+/**
+ * The request guard's checks on a request's head (steps 1 to 3 of {@link requestGuard}), apart
+ * from Hono so that the health fast path runs the very same code. Each check throws the
+ * {@link TabAgentError} the client gets.
+ */
+export class RequestAdmission {
+  readonly options: RequestGuardOptions;
+  #isAllowedHost: (hostHeader: string) => boolean;
+  #allowedOrigins: Set<string>;
+  #token: string | null;
+  #anonymous: Set<string>;
+
+  constructor(options: RequestGuardOptions) {
+    this.options = options;
+    this.#isAllowedHost = hostCheck(options);
+    this.#allowedOrigins = new Set(options.allowedOrigins);
+    this.#token = options.token;
+    this.#anonymous = new Set(options.anonymousRoutes ?? []);
+  }
+
+  /**
+   * Checks `Host` (DNS rebinding) and `Origin`. Returns the origin whose response gets CORS
+   * headers, or undefined (no `Origin`, or the server's own); throws for a refused one.
+   */
+  origin(headers: Headers): string | undefined {
+    const host = headers.get("host");
+    if (host === null || !this.#isAllowedHost(host)) {
+      throw new TabAgentError("forbidden_host", `Host '${host ?? ""}' is not allowed; add it with --allowed-host`);
+    }
+    const origin = headers.get("origin");
+    if (origin === null) return undefined;
+    if (this.#allowedOrigins.has(origin)) return origin;
+    if (origin !== `http://${host}` && origin !== `https://${host}`) {
+      throw new TabAgentError("forbidden", `Origin '${origin}' is not allowed; add it with --origin`);
+    }
+    return undefined;
+  }
+
+  /** Checks the bearer token on every non-public path but the anonymous routes. */
+  authorize(method: string, path: string, headers: Headers): void {
+    const token = this.#token;
+    if (token === null || isPublicPath(path) || this.#anonymous.has(`${method} ${path}`)) return;
+    const header = headers.get("authorization");
+    if (!header) {
+      throw new TabAgentError(
+        "unauthorized",
+        "Missing 'Authorization: Bearer <token>'; run 'tabagent token' to see it",
+      );
+    }
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !tokensEqual(match[1].trim(), token)) {
+      throw new TabAgentError("unauthorized", "The bearer token is not valid for this server");
+    }
+  }
 }
 
 function hostCheck(options: { allowedHosts: string[]; bindHost: string }): (hostHeader: string) => boolean {
@@ -221,27 +312,6 @@ function preflight(): Promise<Response> {
       },
     }),
   );
-}
-
-function tokenCheck(
-  options: { token: string | null; anonymousRoutes?: readonly string[] },
-): (c: Context<HttpEnv>) => void {
-  const { token } = options;
-  const anonymous = new Set(options.anonymousRoutes ?? []);
-  return (c) => {
-    if (token === null || isPublicPath(c.req.path) || anonymous.has(`${c.req.method} ${c.req.path}`)) return;
-    const header = c.req.raw.headers.get("authorization");
-    if (!header) {
-      throw new TabAgentError(
-        "unauthorized",
-        "Missing 'Authorization: Bearer <token>'; run 'tabagent token' to see it",
-      );
-    }
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !tokensEqual(match[1].trim(), token)) {
-      throw new TabAgentError("unauthorized", "The bearer token is not valid for this server");
-    }
-  };
 }
 
 function tooLarge(maxBytes: number): TabAgentError {

@@ -1,6 +1,6 @@
 /** The inference checks `tabagent doctor` prints: llama.cpp loads, ONNX providers, models in the cache. */
 import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
-import { chooseLlamaThreads, createLlamaRuntime, llamaBinding } from "./llama/mod.ts";
+import { chooseLlamaThreads, createLlamaRuntime, fixedLlamaThreads, llamaBinding } from "./llama/mod.ts";
 import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
 import { ModelCache } from "../models/mod.ts";
 
@@ -13,7 +13,7 @@ import { ModelCache } from "../models/mod.ts";
  * ```
  */
 export async function inferenceChecks(
-  options: { modelCachePath: string; hardware: HardwareInfo; llamaAddon?: string },
+  options: { modelCachePath: string; hardware: HardwareInfo; llamaAddon?: string; llamaThreads?: number },
 ): Promise<DoctorCheck[]> {
   const { hardware } = options;
   const checks: DoctorCheck[] = [];
@@ -24,7 +24,9 @@ export async function inferenceChecks(
       checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
     }
   };
-  const policy = chooseLlamaThreads(hardware.cpu);
+  const policy = options.llamaThreads !== undefined
+    ? fixedLlamaThreads(options.llamaThreads)
+    : chooseLlamaThreads(hardware.cpu);
   await attempt("llama.cpp", async () => {
     const llama = await createLlamaRuntime({
       threads: policy.threads,
@@ -40,7 +42,8 @@ export async function inferenceChecks(
         throw new Error(`the local build ${options.llamaAddon} did not load; the prebuilt binding serves instead`);
       }
       return `${got} backend (${binding === "prebuilt" ? "prebuilt binding" : `local build ${binding}`}), ` +
-        `${policy.threads} thread(s) for decode and prompt processing: ${policy.reason}`;
+        `${policy.threads} thread(s) for decode and prompt processing: ${policy.reason}` +
+        (policy.source === "policy" ? "; the server decides again at each request as the load changes" : "");
     } finally {
       await llama.dispose();
     }

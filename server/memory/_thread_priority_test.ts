@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getPriority } from "node:os";
-import { BACKGROUND_THREAD_NICE } from "./_thread_priority.ts";
+import { BACKGROUND_THREAD_NICE, backgroundNice } from "./_thread_priority.ts";
 
 Deno.test({
   name: "thread priority: a background worker runs below the event loop, which keeps its priority",
@@ -19,11 +19,20 @@ Deno.test({
         worker.onmessage = (event) => resolve(event.data);
         worker.onerror = (event) => reject(new Error(event.message));
       });
-      assert.deepEqual(reply, { lowered: true, nice: Math.max(before, BACKGROUND_THREAD_NICE) });
+      // Always below the event loop, even when the whole process already runs niced.
+      assert.deepEqual(reply, { lowered: true, nice: Math.min(19, before + BACKGROUND_THREAD_NICE) });
+      if (before < 19) assert.ok(reply.nice > before);
       assert.deepEqual(getPriority(Deno.pid), before);
     } finally {
       worker.terminate();
       URL.revokeObjectURL(url);
     }
   },
+});
+
+Deno.test("thread priority: background threads sit ten steps below the main thread, floored at 19", () => {
+  assert.equal(backgroundNice(0), 10);
+  assert.equal(backgroundNice(5), 15);
+  assert.equal(backgroundNice(10), 19);
+  assert.equal(backgroundNice(19), 19);
 });

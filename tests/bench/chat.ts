@@ -1,6 +1,16 @@
 /**
  * `deno task bench chat`: streaming chat through HTTP SSE against node-llama-cpp in-process, on the
- * generated tiny GGUF, in the same run and with the same threads, sequences and context.
+ * generated tiny GGUF, in the same run and on equal terms:
+ *
+ * - the same llama.cpp thread count on both sides: the server gets it with `--llama-threads` (the
+ *   thread policy would pick by load, and on 2 cores it picked 2 for each side, whose spinning pools
+ *   then fought: 104–126 tok/s instead of ~4,000 on 1 thread). It leaves one core to the HTTP client
+ *   and the event loops (`TABAGENT_LLAMA_THREADS` overrides it);
+ * - the same model, context and sequence pool (the server's parallelism and prompt cache), and a
+ *   fresh user message each round on both sides: neither reuses the previous round's prompt, both
+ *   reuse the template's fixed prefix alike;
+ * - one side at a time: rounds alternate, and the in-process model is closed before the server
+ *   alone is measured (4 clients, Ollama's API), so its threads never run beside the server's.
  *
  *   decode_ratio_vs_direct  tokens/s streamed over HTTP ÷ tokens/s generated directly (goal ≥ 0.97)
  *   ttft_overhead_ms        time to first token over HTTP minus direct (goal ≤ 5 ms)
@@ -10,8 +20,12 @@
  * @module
  */
 import { detectHardware } from "../../server/hardware/mod.ts";
-import { chooseLlamaThreads, createLlamaRuntime, LlamaTextModel } from "../../server/inference/llama/mod.ts";
-import { DEFAULT_SEQUENCES_PER_MODEL } from "../../server/inference/orchestrator/mod.ts";
+import { SERVER_V8_FLAGS } from "../../server/config/mod.ts";
+import { chooseLlamaThreads } from "../../server/inference/llama/mod.ts";
+import {
+  DEFAULT_PROMPT_CACHE_SEQUENCES,
+  DEFAULT_SEQUENCES_PER_MODEL,
+} from "../../server/inference/orchestrator/mod.ts";
 import { FIXTURE_MODELS, fixtureModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, pairedRounds } from "./_harness.ts";
@@ -21,37 +35,99 @@ const ROUNDS = 31;
 const CLIENTS = 4;
 const MESSAGES = [{ role: "user" as const, content: "Tell me a long story about the sea." }];
 
+/** A user message no earlier round sent, so neither side finds it in a cache. */
+function freshMessages(round: number, side: string) {
+  return [{ role: "user" as const, content: `Story ${side}${round}: tell me a long story about the sea.` }];
+}
+
+/** Threads for both sides: every core the server would use on an idle machine, less one for the client. */
+function benchThreads(cpu: Parameters<typeof chooseLlamaThreads>[0]): number {
+  const fromEnv = Deno.env.get("TABAGENT_LLAMA_THREADS");
+  if (fromEnv) return Number(fromEnv);
+  return Math.max(1, chooseLlamaThreads(cpu, 0).threads - 1);
+}
+
 interface Run {
   ttftMs: number;
   tokensPerS: number;
   tokens: number;
 }
 
-async function direct(model: LlamaTextModel): Promise<Run> {
-  const began = performance.now();
-  let first = 0;
-  const prepared = await model.prepareChat({ messages: MESSAGES, maxTokens: TOKENS, temperature: 0 });
-  const result = await model.generateChat(prepared, {
-    onText: () => {
-      first ||= performance.now();
-    },
-  });
-  const end = performance.now();
-  return {
-    ttftMs: first - began,
-    tokensPerS: (result.completionTokens - 1) / ((end - first) / 1000),
-    tokens: result.completionTokens,
-  };
+/** The baseline's process (`_direct_chat.ts`): one request at a time over stdin/stdout. */
+class DirectChat implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** Starts the baseline like the server: same Deno, V8 flags and niceness (inherited). */
+  static async start(options: { model: string; threads: number }): Promise<DirectChat> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `--v8-flags=${SERVER_V8_FLAGS}`,
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        new URL("./_direct_chat.ts", import.meta.url).pathname,
+        options.model,
+        String(options.threads),
+        String(DEFAULT_SEQUENCES_PER_MODEL),
+        String(DEFAULT_PROMPT_CACHE_SEQUENCES),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const direct = new DirectChat(child);
+    await direct.#next();
+    return direct;
+  }
+
+  async #next(): Promise<Record<string, unknown>> {
+    let end: number;
+    while ((end = this.#buffer.indexOf("\n")) === -1) {
+      const { done, value } = await this.#reader.read();
+      if (done) throw new Error(`the direct baseline exited: ${JSON.stringify(await this.#child.status)}`);
+      this.#buffer += value;
+    }
+    const line = this.#buffer.slice(0, end);
+    this.#buffer = this.#buffer.slice(end + 1);
+    return JSON.parse(line);
+  }
+
+  /** One greedy reply of `TOKENS` tokens, timed inside the baseline's process. */
+  async run(messages: typeof MESSAGES): Promise<Run> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify({ messages, maxTokens: TOKENS }) + "\n"));
+    return await this.#next() as unknown as Run;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#writer.close();
+    await this.#reader.cancel();
+    await this.#child.status;
+  }
 }
 
-async function overHttp(url: string, auth: Record<string, string>, seed?: number): Promise<Run> {
+async function overHttp(
+  url: string,
+  auth: Record<string, string>,
+  options: { seed?: number; messages?: typeof MESSAGES } = {},
+): Promise<Run> {
+  const { seed, messages = MESSAGES } = options;
   const began = performance.now();
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },
     body: JSON.stringify({
       model: FIXTURE_MODELS.chat,
-      messages: MESSAGES,
+      messages,
       max_tokens: TOKENS,
       temperature: seed === undefined ? 0 : 1,
       seed,
@@ -82,18 +158,18 @@ async function overHttp(url: string, auth: Record<string, string>, seed?: number
 export default async function (ctx: BenchContext): Promise<void> {
   await using cache = await fixtureModelCache();
   const hardware = await detectHardware();
-  const threads = chooseLlamaThreads(hardware.cpu).threads; // what the server chooses
-  ctx.note(`threads ${threads}, ${TOKENS} tokens a reply, ${ROUNDS} rounds, ${CLIENTS} concurrent clients`);
+  const threads = benchThreads(hardware.cpu);
+  ctx.note(
+    `threads ${threads} on both sides, ${TOKENS} tokens a reply, ${ROUNDS} rounds, ${CLIENTS} concurrent clients`,
+  );
 
-  const llama = await createLlamaRuntime({ threads, gpu: hardware.recommended.llamaGpu });
-  const model = await LlamaTextModel.load(llama, `${cache.path}/tabagent--tiny-chat/tiny-chat.gguf`, {
-    sequences: DEFAULT_SEQUENCES_PER_MODEL,
-    threads,
+  await using server = await startServer({
+    args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path, "--llama-threads", String(threads)],
   });
-  await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path] });
-  try {
-    await direct(model);
-    await overHttp(server.url, server.auth); // loads the model in the server
+  {
+    await using direct = await DirectChat.start({ model: `${cache.path}/tabagent--tiny-chat/tiny-chat.gguf`, threads });
+    await direct.run(freshMessages(0, "wd"));
+    await overHttp(server.url, server.auth, { messages: freshMessages(0, "wh") }); // loads the model
     // Paired rounds in alternating order, and the median of the per-round ratios: one llama.cpp thread
     // on a shared 2-core VM drifts by ±20% between runs, which a ratio of two separate medians shows
     // as noise; a pair measured back to back shares the drift.
@@ -101,13 +177,13 @@ export default async function (ctx: BenchContext): Promise<void> {
     const httpRuns: Run[] = [];
     const { ratios } = await pairedRounds({
       rounds: ROUNDS,
-      ours: async () => {
-        const run = await overHttp(server.url, server.auth);
+      ours: async (round) => {
+        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round, "h") });
         httpRuns.push(run);
         return run.tokensPerS;
       },
-      baseline: async () => {
-        const run = await direct(model);
+      baseline: async (round) => {
+        const run = await direct.run(freshMessages(round, "d"));
         directRuns.push(run);
         return run.tokensPerS;
       },
@@ -115,6 +191,12 @@ export default async function (ctx: BenchContext): Promise<void> {
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
     }
+    const status = await (await fetch(`${server.url}/v1/system`, { headers: server.auth })).json();
+    const served = status.inference.models.find((m: { id: string }) => m.id === FIXTURE_MODELS.chat);
+    ctx.note(
+      `server threads ${status.inference.backend.threads} (${status.inference.backend.threads_source}); ` +
+        `prompt cache over HTTP ${JSON.stringify(served?.prompt_cache)}`,
+    );
     const directRate = median(directRuns.map((r) => r.tokensPerS));
     const httpRate = median(httpRuns.map((r) => r.tokensPerS));
     const directTtft = median(directRuns.map((r) => r.ttftMs));
@@ -125,22 +207,20 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("ttft_direct_ms", directTtft, "ms");
     ctx.report("ttft_http_ms", httpTtft, "ms");
     ctx.report("ttft_overhead_ms", httpTtft - directTtft, "ms");
+  } // the baseline's process exits here
 
-    const concurrentRates: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const began = performance.now();
-      const runs = await Promise.all(
-        Array.from({ length: CLIENTS }, (_, c) => overHttp(server.url, server.auth, 100 * i + c)),
-      );
-      const seconds = (performance.now() - began) / 1000;
-      concurrentRates.push(runs.reduce((n, r) => n + r.tokens, 0) / seconds);
-    }
-    ctx.report("concurrent_tokens_per_s", median(concurrentRates), "tokens/s");
-    await ollamaApiOverhead(ctx, server);
-  } finally {
-    await model.close();
-    await llama.dispose();
+  // The server alone from here on.
+  const concurrentRates: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const began = performance.now();
+    const runs = await Promise.all(
+      Array.from({ length: CLIENTS }, (_, c) => overHttp(server.url, server.auth, { seed: 100 * i + c })),
+    );
+    const seconds = (performance.now() - began) / 1000;
+    concurrentRates.push(runs.reduce((n, r) => n + r.tokens, 0) / seconds);
   }
+  ctx.report("concurrent_tokens_per_s", median(concurrentRates), "tokens/s");
+  await ollamaApiOverhead(ctx, server);
 }
 
 /** Paired rounds for the Ollama-over-OpenAI ratio (as many as the direct-over-HTTP one: the drift is the same). */

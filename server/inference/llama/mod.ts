@@ -26,5 +26,11 @@ export {
 } from "./model.ts";
 export { toChatHistory } from "./history.ts";
 export type { PromptCacheStats } from "./sequence_pool.ts";
-export { chooseLlamaThreads, type ThreadPolicy } from "./threads.ts";
+export {
+  chooseLlamaThreads,
+  fixedLlamaThreads,
+  LlamaThreadGovernor,
+  type LoadProbe,
+  type ThreadPolicy,
+} from "./threads.ts";
 export type * from "./types.ts";

@@ -9,11 +9,12 @@ import type { HardwareInfo } from "../../hardware/mod.ts";
 import type { Component, ComponentHealth } from "../../lifecycle/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import {
-  chooseLlamaThreads,
   createLlamaRuntime,
   DEFAULT_CONTEXT_SIZE,
   llamaBinding,
   LlamaTextModel,
+  LlamaThreadGovernor,
+  type LoadProbe,
   type ThreadPolicy,
 } from "../llama/mod.ts";
 import {
@@ -104,7 +105,14 @@ export interface LoadedModelStatus {
 
 /** The orchestrator's whole state. */
 export interface InferenceStatus {
-  backend: { llama: string; threads: number; threads_reason: string; onnx_providers: string[] };
+  backend: {
+    llama: string;
+    threads: number;
+    threads_reason: string;
+    /** `flag` when `--llama-threads` set the count, `policy` when it follows cores and load. */
+    threads_source: "flag" | "policy";
+    onnx_providers: string[];
+  };
   memory_budget_bytes: number;
   memory_in_use_bytes: number;
   models: LoadedModelStatus[];
@@ -132,6 +140,10 @@ export interface OrchestratorOptions {
   contextSize?: number;
   /** A locally built node-llama-cpp binding to use instead of the prebuilt one (falls back to it). */
   llamaAddon?: string;
+  /** llama.cpp threads, fixed (`--llama-threads`); without it the thread policy decides at each request. */
+  llamaThreads?: number;
+  /** Where the thread policy reads the machine's load (this machine when absent; tests set the load). */
+  loadProbe?: LoadProbe;
 }
 
 /**
@@ -154,7 +166,8 @@ export class ModelOrchestrator implements Component {
   readonly #entries = new Map<string, Entry>();
   #llama?: Llama;
   #providers: ProviderStatus[] = [];
-  #threads: ThreadPolicy = { threads: 1, reason: "not started" };
+  #threads: ThreadPolicy = { threads: 1, reason: "not started", source: "policy" };
+  #governor?: LlamaThreadGovernor;
   #stopped = false;
 
   constructor(options: OrchestratorOptions) {
@@ -172,7 +185,11 @@ export class ModelOrchestrator implements Component {
 
   async start(): Promise<void> {
     const { hardware, log } = this.#options;
-    this.#threads = chooseLlamaThreads(hardware.cpu);
+    this.#governor = new LlamaThreadGovernor(hardware.cpu, {
+      fixed: this.#options.llamaThreads,
+      probe: this.#options.loadProbe,
+    });
+    this.#threads = this.#governor.current;
     this.#llama = await createLlamaRuntime({
       threads: this.#threads.threads,
       gpu: hardware.recommended.llamaGpu,
@@ -199,12 +216,33 @@ export class ModelOrchestrator implements Component {
 
   health(): ComponentHealth {
     const models = [...this.#entries.values()];
-    if (!models.length) return { state: "ready", detail: "no model loaded" };
+    const threads = `llama.cpp ${this.#threads.threads} thread(s), ${
+      this.#threads.source === "flag" ? "set by flag" : "by policy"
+    }`;
+    if (!models.length) return { state: "ready", detail: `no model loaded; ${threads}` };
     const loading = models.some((m) => m.state === "loading");
     return {
       state: "ready",
-      detail: models.map((m) => `${m.location.id} (${m.state})`).join(", ") + (loading ? "; loading" : ""),
+      detail: models.map((m) => `${m.location.id} (${m.state})`).join(", ") + (loading ? "; loading" : "") +
+        `; ${threads}`,
     };
+  }
+
+  /**
+   * Decides the thread count again from the machine's load and applies it to llama.cpp's cap, which
+   * every context honours from its next batch (contexts are created with the governor's maximum).
+   */
+  #retuneThreads(): void {
+    if (!this.#governor || !this.#llama) return;
+    const before = this.#threads.threads;
+    this.#threads = this.#governor.decide();
+    if (this.#threads.threads === before) return;
+    this.#llama.maxThreads = this.#threads.threads;
+    this.#options.log.info("llama.cpp threads changed", {
+      threads: this.#threads.threads,
+      was: before,
+      threads_reason: this.#threads.reason,
+    });
   }
 
   /**
@@ -236,6 +274,7 @@ export class ModelOrchestrator implements Component {
    */
   async acquire(id: string, options: { keepAliveMs?: number } = {}): Promise<ModelHandle> {
     if (this.#stopped || !this.#llama) throw new TabAgentError("unavailable", "Inference is not running");
+    this.#retuneThreads();
     let entry = this.#entries.get(id);
     if (!entry || entry.state === "unloading") {
       const location = await this.#options.models.locate(id);
@@ -372,12 +411,15 @@ export class ModelOrchestrator implements Component {
       await this.#makeRoom(needed, location.id);
       entry.memoryBytes = needed;
       if (location.format === "gguf") {
+        // A context's thread ceiling is clamped to llama.cpp's cap when it is created: create it
+        // under the governor's maximum, then put back the current decision.
+        this.#llama!.maxThreads = this.#governor!.max;
         entry.llama = await LlamaTextModel.load(this.#llama!, location.file, {
           sequences: this.#sequences,
           promptCacheSequences: promptCache,
-          threads: this.#threads.threads,
+          threads: this.#governor!.max,
           contextSize: this.#options.contextSize,
-        });
+        }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
       } else {
         const tokenizer = await loadTokenizer(location.dir);
@@ -429,6 +471,7 @@ export class ModelOrchestrator implements Component {
         llama: this.#llama ? (this.#llama.gpu || "cpu") : "not started",
         threads: this.#threads.threads,
         threads_reason: this.#threads.reason,
+        threads_source: this.#threads.source,
         onnx_providers: chooseProviders(this.#providers),
       },
       memory_budget_bytes: this.#budget,

@@ -152,3 +152,70 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "orchestrator: llama.cpp's threads follow the machine's load per request; replies stay the same",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using cache = await fixtureModelCache();
+    const hardware = await detectHardware();
+    const machine = { load: 0, cpu: 0, now: 0 };
+    const orchestrator = new ModelOrchestrator({
+      models: new ModelCache(cache.path),
+      hardware,
+      scheduler: new Scheduler(),
+      log,
+      contextSize: 512,
+      sequencesPerModel: 1,
+      loadProbe: { load: () => machine.load, cpuSeconds: () => machine.cpu, now: () => machine.now },
+    });
+    await orchestrator.start();
+    const reply = async () => {
+      machine.now += 10;
+      const chat = await orchestrator.acquire(FIXTURE_MODELS.chat);
+      try {
+        const prepared = await chat.llama!.prepareChat({
+          messages: [{ role: "user", content: "hi" }],
+          maxTokens: 6,
+          temperature: 0,
+        });
+        const result = await chat.run({}, (lease) => chat.llama!.generateChat(prepared, { signal: lease.signal }));
+        return { text: result.text, threads: chat.llama!.context.currentThreads };
+      } finally {
+        chat.release();
+      }
+    };
+    try {
+      const idle = await reply();
+      const most = orchestrator.status().backend.threads;
+      assert.equal(idle.threads, most);
+      machine.load = 10_000; // other work arrives, more than any machine has cores
+      const busy = await reply();
+      assert.deepEqual([busy.threads, busy.text], [1, idle.text]);
+      assert.match(orchestrator.status().backend.threads_reason, /busy/);
+      assert.equal(orchestrator.status().backend.threads_source, "policy");
+      machine.load = 0; // and goes away: the loaded model gets its threads back
+      const again = await reply();
+      assert.deepEqual([again.threads, again.text], [most, idle.text]);
+      assert.match(orchestrator.health().detail!, new RegExp(`llama.cpp ${most} thread\\(s\\), by policy`));
+    } finally {
+      await orchestrator.stop();
+    }
+
+    const fixed = new ModelOrchestrator({
+      models: new ModelCache(cache.path),
+      hardware,
+      scheduler: new Scheduler(),
+      log,
+      llamaThreads: 1,
+    });
+    await fixed.start();
+    try {
+      assert.deepEqual([fixed.status().backend.threads, fixed.status().backend.threads_source], [1, "flag"]);
+      assert.match(fixed.health().detail!, /llama\.cpp 1 thread\(s\), set by flag/);
+    } finally {
+      await fixed.stop();
+    }
+  },
+});
