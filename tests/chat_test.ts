@@ -56,6 +56,30 @@ Deno.test({
       assert.equal(usage?.total_tokens, usage!.prompt_tokens + usage!.completion_tokens);
     });
 
+    await t.step("a next turn sent as plain messages reports its reused prefix as cached_tokens", async () => {
+      const first = [{ role: "user" as const, content: "Tell me about the sea and the harbour." }];
+      const turn1 = await client.chat.completions.create({
+        model: MODEL,
+        messages: first,
+        max_tokens: 8,
+        temperature: 0,
+      });
+      const turn2 = await client.chat.completions.create({
+        model: MODEL,
+        messages: [
+          ...first,
+          { role: "assistant", content: turn1.choices[0].message.content },
+          { role: "user", content: "And the lighthouse?" },
+        ],
+        max_tokens: 4,
+        temperature: 0,
+      });
+      // Turn 1's whole prompt was not processed again; the reply and the new message were.
+      const cached = turn2.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+      assert.ok(cached >= turn1.usage!.prompt_tokens, `${cached} of ${turn2.usage?.prompt_tokens}`);
+      assert.ok(cached < turn2.usage!.prompt_tokens);
+    });
+
     await t.step("non-streamed: max_tokens gives finish_reason length; a stop sequence cuts the reply", async () => {
       const full = await client.chat.completions.create({
         model: MODEL,

@@ -82,19 +82,22 @@ export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-/** OpenAI's usage object. */
 /** OpenAI's `usage` object of a completion. */
 export const UsageSchema = z.object({
   prompt_tokens: z.number(),
   completion_tokens: z.number(),
   total_tokens: z.number(),
+  /** How many prompt tokens came from the prompt cache (not processed again), as OpenAI reports it. */
+  prompt_tokens_details: z.object({ cached_tokens: z.number() }).optional(),
 }).openapi("Usage");
 
-export function usageOf(result: Pick<GenerationResult, "promptTokens" | "completionTokens">) {
+/** The usage object of `result`; `prompt_tokens_details.cached_tokens` when the model says what it reused. */
+export function usageOf(result: Pick<GenerationResult, "promptTokens" | "completionTokens" | "cachedTokens">) {
   return {
     prompt_tokens: result.promptTokens,
     completion_tokens: result.completionTokens,
     total_tokens: result.promptTokens + result.completionTokens,
+    ...(result.cachedTokens === undefined ? {} : { prompt_tokens_details: { cached_tokens: result.cachedTokens } }),
   };
 }
 

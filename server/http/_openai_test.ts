@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sharedSampling, toSampling } from "./_openai.ts";
+import { sharedSampling, toSampling, usageOf, UsageSchema } from "./_openai.ts";
 
 Deno.test("sharedSampling names every shared wire field as the engine does; null and absent mean unset", () => {
   assert.deepEqual(
@@ -40,4 +40,21 @@ Deno.test("toSampling adds OpenAI's stop (one or many) and the token budget", ()
   const options = toSampling({ stop: "END", top_k: 5 }, 32);
   assert.deepEqual([options.stop, options.topK, options.maxTokens], [["END"], 5, 32]);
   assert.deepEqual(toSampling({ stop: null }).stop, undefined);
+});
+
+Deno.test("usageOf reports the prompt tokens taken from the prompt cache as OpenAI's cached_tokens", () => {
+  const usage = usageOf({ promptTokens: 94, completionTokens: 32, cachedTokens: 74 });
+  assert.deepEqual(usage, {
+    prompt_tokens: 94,
+    completion_tokens: 32,
+    total_tokens: 126,
+    prompt_tokens_details: { cached_tokens: 74 },
+  });
+  assert.deepEqual(UsageSchema.parse(usage), usage);
+  // A generation that cannot say (an ML-service model) reports no details rather than a guess.
+  assert.deepEqual(usageOf({ promptTokens: 5, completionTokens: 1 }), {
+    prompt_tokens: 5,
+    completion_tokens: 1,
+    total_tokens: 6,
+  });
 });

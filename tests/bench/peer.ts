@@ -1,7 +1,8 @@
 /**
  * `deno task bench peer`: our server against llama.cpp's own `llama-server`, both on the real
  * SmolLM2-135M-Instruct GGUF, each with its defaults, through the same streaming client, in
- * alternating order, reporting medians of paired per-round ratios:
+ * alternating order, each measurement starting once both servers are idle ({@link settle}),
+ * reporting medians of paired per-round ratios:
  *
  *   decode_ratio_vs_llama_server          our decode tokens/s ÷ theirs, one stream (goal ≥ 1.0)
  *   ttft_ratio_vs_llama_server            our time to first token ÷ theirs, short prompt (goal ≤ 1.0)
@@ -65,6 +66,39 @@ export const PARITY: { role: "system" | "user" | "assistant"; content: string }[
 
 const median = (values: number[]) => percentile(values, 50);
 
+/** The parts of the bench to run: `PEER_BENCH_ONLY=decode,multiturn` (parity, decode, ttft, multiturn, concurrent). */
+const ONLY = new Set((Deno.env.get("PEER_BENCH_ONLY") ?? "").split(",").map((part) => part.trim()).filter(Boolean));
+const runs = (part: string) => ONLY.size === 0 || ONLY.has(part);
+
+/** CPU time (ms) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms clock ticks
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Waits until none of `pids` is using the CPU (at most one clock tick over 100 ms), for up to 15 s.
+ * A server finishing background work (ours evaluates a finished reply again for the next turn's
+ * prompt cache) must not run while the other peer is measured: on 2 cores both servers' llama.cpp
+ * workers spin at their barriers, and the one measured then crawls (llama-server's decode read
+ * 10.7 tok/s instead of ~75 when our server refilled its cache during llama-server's rounds).
+ */
+export async function settle(pids: number[]): Promise<void> {
+  const deadline = performance.now() + 15_000;
+  let before = pids.map(cpuMs);
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = pids.map(cpuMs);
+    if (now.every((ms, i) => ms === undefined || before[i] === undefined || ms - before[i]! <= 10)) return;
+    before = now;
+  }
+}
+
 /**
  * Parity requests make llama-server evaluate the whole prompt: its reply to a prompt whose prefix it
  * reused from its cache can differ from its reply to the same prompt evaluated afresh ("Give me a
@@ -81,6 +115,8 @@ export interface Peer {
   model: string;
   /** Extra request fields (llama-server's own options). */
   body?: Record<string, unknown>;
+  /** The server's process (its CPU use is watched so that no peer is measured while another works). */
+  pid?: number;
 }
 
 /** One streamed reply, timed at the client. */
@@ -89,6 +125,8 @@ export interface Reply {
   tokensPerS: number;
   completionTokens: number;
   promptTokens: number;
+  /** Prompt tokens the server took from its cache (`usage.prompt_tokens_details.cached_tokens`). */
+  cachedTokens: number;
   text: string;
   seconds: number;
 }
@@ -117,7 +155,12 @@ export async function chat(
   let first = 0;
   let chunks = 0;
   let text = "";
-  let usage: { prompt_tokens?: number; completion_tokens?: number } = {};
+  let usage: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+  } = {};
+  let timings: { cache_n?: number } = {};
   let buffer = "";
   for await (const piece of response.body!.pipeThrough(new TextDecoderStream())) {
     buffer += piece;
@@ -128,6 +171,7 @@ export async function chat(
       if (!frame.startsWith("data: ") || frame === "data: [DONE]") continue;
       const data = JSON.parse(frame.slice(6));
       if (data.usage) usage = data.usage;
+      if (data.timings) timings = data.timings; // llama-server's own figures
       const delta = data.choices?.[0]?.delta?.content;
       if (delta) {
         first ||= performance.now();
@@ -143,6 +187,7 @@ export async function chat(
     tokensPerS: (completionTokens - 1) / ((end - first) / 1000),
     completionTokens,
     promptTokens: usage.prompt_tokens ?? NaN,
+    cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? timings.cache_n ?? NaN,
     text,
     seconds: (end - began) / 1000,
   };
@@ -170,7 +215,7 @@ async function startLlamaServer(
   binary: string,
   model: string,
   extraArgs: string[] = [],
-): Promise<AsyncDisposable & { url: string }> {
+): Promise<AsyncDisposable & { url: string; pid: number }> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -192,6 +237,7 @@ async function startLlamaServer(
   }
   return {
     url,
+    pid: child.pid,
     async [Symbol.asyncDispose]() {
       child.kill("SIGTERM");
       await child.status;
@@ -215,16 +261,24 @@ async function parity(ctx: BenchContext, ours: Peer, theirs: Peer): Promise<numb
   return same / PARITY.length;
 }
 
-/** Runs `measure` for both peers in alternating order, `ROUNDS` times; returns the pairs. */
+/**
+ * Runs `measure` for both peers in alternating order, `ROUNDS` times; returns the pairs. Each
+ * measurement starts once both servers are idle ({@link settle}).
+ */
 export async function paired<T>(peers: [Peer, Peer], measure: (peer: Peer, round: number) => Promise<T>) {
+  const pids = peers.flatMap((peer) => peer.pid === undefined ? [] : [peer.pid]);
+  const measured = async (peer: Peer, round: number) => {
+    await settle(pids);
+    return await measure(peer, round);
+  };
   const pairs: [T, T][] = [];
   for (let round = 0; round < ROUNDS; round++) {
     if (round % 2 === 0) {
-      const a = await measure(peers[0], round);
-      pairs.push([a, await measure(peers[1], round)]);
+      const a = await measured(peers[0], round);
+      pairs.push([a, await measured(peers[1], round)]);
     } else {
-      const b = await measure(peers[1], round);
-      pairs.push([await measure(peers[0], round), b]);
+      const b = await measured(peers[1], round);
+      pairs.push([await measured(peers[0], round), b]);
     }
   }
   return pairs;
@@ -235,69 +289,91 @@ export default async function (ctx: BenchContext): Promise<void> {
   await using cache = await smollm2ModelCache();
   await using theirs = await startLlamaServer(binary, cache.file);
   await using server = await startServer({ args: ["--mode", "http", "--no-ml", "--model-cache-path", cache.path] });
-  const ours: Peer = { name: "tabagent", url: server.url, headers: server.auth, model: SMOLLM2_MODEL };
-  const peer: Peer = { name: "llama-server", url: theirs.url, headers: {}, model: SMOLLM2_MODEL };
+  const ours: Peer = {
+    name: "tabagent",
+    url: server.url,
+    headers: server.auth,
+    model: SMOLLM2_MODEL,
+    pid: server.process.pid,
+  };
+  const peer: Peer = { name: "llama-server", url: theirs.url, headers: {}, model: SMOLLM2_MODEL, pid: theirs.pid };
   const peers: [Peer, Peer] = [ours, peer];
   ctx.note(`${ROUNDS} paired rounds; ours ${server.url}, llama-server ${theirs.url} (${binary})`);
   for (const p of peers) await chat(p, [{ role: "user", content: "Hello" }], 4); // load and warm up
 
-  // Fidelity: the same prompt tokens and the same greedy reply, against a llama-server computing
-  // attention as we do (flash attention off), and, for information, against its defaults.
-  {
-    await using matched = await startLlamaServer(binary, cache.file, ["-fa", "off"]);
-    const sameAttention: Peer = { ...peer, name: "llama-server -fa off", url: matched.url, body: FRESH_PROMPT };
-    await chat(sameAttention, [{ role: "user", content: "Hello" }], 4);
-    ctx.report("template_parity", await parity(ctx, ours, sameAttention), "share");
-  }
-  ctx.report(
-    "template_parity_llama_server_defaults",
-    await parity(ctx, ours, { ...peer, body: FRESH_PROMPT }),
-    "share",
-  );
-
-  // Decode, one stream; a different story each round so neither server answers from a cached prompt.
-  const decode = await paired(
-    peers,
-    (p, round) => chat(p, [{ role: "user", content: `${STORY} (Story ${round + 1}.)` }], DECODE_TOKENS),
-  );
-  ctx.report("decode_tokens_per_s", median(decode.map(([a]) => a.tokensPerS)), "tokens/s");
-  ctx.report("llama_server_decode_tokens_per_s", median(decode.map(([, b]) => b.tokensPerS)), "tokens/s");
-  ctx.report("decode_ratio_vs_llama_server", median(decode.map(([a, b]) => a.tokensPerS / b.tokensPerS)), "ratio");
-
-  // Time to first token, a short prompt that differs each round.
-  const ttft = await paired(peers, (p, round) => chat(p, [{ role: "user", content: `What is ${round + 2}+2?` }], 1));
-  ctx.report("ttft_ms", median(ttft.map(([a]) => a.ttftMs)), "ms");
-  ctx.report("llama_server_ttft_ms", median(ttft.map(([, b]) => b.ttftMs)), "ms");
-  ctx.report("ttft_ratio_vs_llama_server", median(ttft.map(([a, b]) => a.ttftMs / b.ttftMs)), "ratio");
-
-  // A growing conversation, each server continuing with its own replies; TTFT of turns 3–6.
-  const multiturn = await paired(peers, async (p, round) => {
-    const messages: { role: string; content: string }[] = [];
-    const ttfts: number[] = [];
-    for (const [turn, text] of TURNS.entries()) {
-      messages.push({ role: "user", content: round ? `${text} (${round})` : text });
-      const reply = await chat(p, messages, TURN_TOKENS);
-      if (turn >= 2) ttfts.push(reply.ttftMs);
-      messages.push({ role: "assistant", content: reply.text });
+  if (runs("parity")) {
+    // Fidelity: the same prompt tokens and the same greedy reply, against a llama-server computing
+    // attention as we do (flash attention off), and, for information, against its defaults.
+    {
+      await using matched = await startLlamaServer(binary, cache.file, ["-fa", "off"]);
+      const sameAttention: Peer = { ...peer, name: "llama-server -fa off", url: matched.url, body: FRESH_PROMPT };
+      await chat(sameAttention, [{ role: "user", content: "Hello" }], 4);
+      ctx.report("template_parity", await parity(ctx, ours, sameAttention), "share");
     }
-    return median(ttfts);
-  });
-  ctx.report("multiturn_ttft_ms", median(multiturn.map(([a]) => a)), "ms");
-  ctx.report("llama_server_multiturn_ttft_ms", median(multiturn.map(([, b]) => b)), "ms");
-  ctx.report("multiturn_ttft_ratio_vs_llama_server", median(multiturn.map(([a, b]) => a / b)), "ratio");
-
-  // Four clients at once: total completion tokens per second of wall time.
-  const concurrent = await paired(peers, async (p, round) => {
-    const began = performance.now();
-    const replies = await Promise.all(
-      Array.from(
-        { length: CONCURRENT_CLIENTS },
-        (_, c) => chat(p, [{ role: "user", content: `${STORY} (Client ${c}, round ${round}.)` }], CONCURRENT_TOKENS),
-      ),
+    ctx.report(
+      "template_parity_llama_server_defaults",
+      await parity(ctx, ours, { ...peer, body: FRESH_PROMPT }),
+      "share",
     );
-    return replies.reduce((n, r) => n + r.completionTokens, 0) / ((performance.now() - began) / 1000);
-  });
-  ctx.report("concurrent4_tokens_per_s", median(concurrent.map(([a]) => a)), "tokens/s");
-  ctx.report("llama_server_concurrent4_tokens_per_s", median(concurrent.map(([, b]) => b)), "tokens/s");
-  ctx.report("concurrent4_ratio_vs_llama_server", median(concurrent.map(([a, b]) => a / b)), "ratio");
+  }
+
+  if (runs("decode")) {
+    // Decode, one stream; a different story each round so neither server answers from a cached prompt.
+    const decode = await paired(
+      peers,
+      (p, round) => chat(p, [{ role: "user", content: `${STORY} (Story ${round + 1}.)` }], DECODE_TOKENS),
+    );
+    ctx.report("decode_tokens_per_s", median(decode.map(([a]) => a.tokensPerS)), "tokens/s");
+    ctx.report("llama_server_decode_tokens_per_s", median(decode.map(([, b]) => b.tokensPerS)), "tokens/s");
+    ctx.report("decode_ratio_vs_llama_server", median(decode.map(([a, b]) => a.tokensPerS / b.tokensPerS)), "ratio");
+  }
+
+  if (runs("ttft")) {
+    // Time to first token, a short prompt that differs each round.
+    const ttft = await paired(peers, (p, round) => chat(p, [{ role: "user", content: `What is ${round + 2}+2?` }], 1));
+    ctx.report("ttft_ms", median(ttft.map(([a]) => a.ttftMs)), "ms");
+    ctx.report("llama_server_ttft_ms", median(ttft.map(([, b]) => b.ttftMs)), "ms");
+    ctx.report("ttft_ratio_vs_llama_server", median(ttft.map(([a, b]) => a.ttftMs / b.ttftMs)), "ratio");
+  }
+
+  if (runs("multiturn")) {
+    // A growing conversation, each server continuing with its own replies; TTFT of turns 3–6.
+    const multiturn = await paired(peers, async (p, round) => {
+      const messages: { role: string; content: string }[] = [];
+      const ttfts: number[] = [];
+      for (const [turn, text] of TURNS.entries()) {
+        messages.push({ role: "user", content: round ? `${text} (${round})` : text });
+        const reply = await chat(p, messages, TURN_TOKENS);
+        if (turn >= 2) ttfts.push(reply.ttftMs);
+        if (round === 0) {
+          ctx.note(
+            `multiturn ${p.name} turn ${turn + 1}: prompt ${reply.promptTokens} tokens, ${reply.cachedTokens} from ` +
+              `its cache, ttft ${reply.ttftMs.toFixed(1)} ms`,
+          );
+        }
+        messages.push({ role: "assistant", content: reply.text });
+      }
+      return median(ttfts);
+    });
+    ctx.report("multiturn_ttft_ms", median(multiturn.map(([a]) => a)), "ms");
+    ctx.report("llama_server_multiturn_ttft_ms", median(multiturn.map(([, b]) => b)), "ms");
+    ctx.report("multiturn_ttft_ratio_vs_llama_server", median(multiturn.map(([a, b]) => a / b)), "ratio");
+  }
+
+  if (runs("concurrent")) {
+    // Four clients at once: total completion tokens per second of wall time.
+    const concurrent = await paired(peers, async (p, round) => {
+      const began = performance.now();
+      const replies = await Promise.all(
+        Array.from(
+          { length: CONCURRENT_CLIENTS },
+          (_, c) => chat(p, [{ role: "user", content: `${STORY} (Client ${c}, round ${round}.)` }], CONCURRENT_TOKENS),
+        ),
+      );
+      return replies.reduce((n, r) => n + r.completionTokens, 0) / ((performance.now() - began) / 1000);
+    });
+    ctx.report("concurrent4_tokens_per_s", median(concurrent.map(([a]) => a)), "tokens/s");
+    ctx.report("llama_server_concurrent4_tokens_per_s", median(concurrent.map(([, b]) => b)), "tokens/s");
+    ctx.report("concurrent4_ratio_vs_llama_server", median(concurrent.map(([a, b]) => a / b)), "ratio");
+  }
 }

@@ -19,6 +19,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
+import { lockstepBatches } from "./lockstep.ts";
 import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
@@ -102,13 +103,19 @@ export class LlamaTextModel implements TokenCounter {
   #threads: number;
   #stats = { total: 0, aborted: 0, completionTokens: 0 };
 
-  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, threads: number, parallel: number) {
+  private constructor(
+    llama: Llama,
+    model: LlamaModel,
+    context: LlamaContext,
+    pool: SequencePool,
+    options: { threads: number; parallel: number },
+  ) {
     this.#llama = llama;
     this.model = model;
     this.context = context;
-    this.#threads = threads;
-    this.#parallel = parallel;
-    this.#pool = new SequencePool(context);
+    this.#threads = options.threads;
+    this.#parallel = options.parallel;
+    this.#pool = pool;
     const chosen = chooseChatWrapper(model);
     this.chatWrapper = chosen.wrapper;
     this.chatTemplateFallback = chosen.fallbackReason;
@@ -126,6 +133,8 @@ export class LlamaTextModel implements TokenCounter {
     const model = await llama.loadModel({ modelPath: path });
     try {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
+      // The pool exists only once the context does; the strategy asks it how many sequences generate.
+      const held: { pool?: SequencePool } = {};
       const context = await model.createContext({
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
@@ -133,8 +142,13 @@ export class LlamaTextModel implements TokenCounter {
         // Without flash attention a prompt's evaluation does not depend on how it is split into
         // batches, so a reply is the same whether its prefix came from the cache (sequence_pool.ts).
         flashAttention: false,
+        batching: { itemPrioritizationStrategy: lockstepBatches(() => held.pool?.busy ?? 0) },
       });
-      return new LlamaTextModel(llama, model, context, options.threads, options.sequences);
+      held.pool = new SequencePool(context);
+      return new LlamaTextModel(llama, model, context, held.pool, {
+        threads: options.threads,
+        parallel: options.sequences,
+      });
     } catch (error) {
       await model.dispose();
       throw error;
@@ -187,16 +201,24 @@ export class LlamaTextModel implements TokenCounter {
     return this.model.tokenize(text).length;
   }
 
+  /**
+   * Evaluates the idle conversations' last replies now (normally done in the background once the
+   * model has been idle for a moment), so that their next turns only process the new messages.
+   */
+  refillPromptCache(): Promise<void> {
+    return this.#pool.refillNow();
+  }
+
   /** Forgets the idle conversations' KV state: their next turns process the whole prompt again. */
   clearPromptCache(): Promise<void> {
     return this.#pool.clear();
   }
 
-  async #acquire(tokens?: readonly Token[]): Promise<LlamaContextSequence> {
+  #acquire(tokens?: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     if (this.#pool.busy >= this.#parallel) {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
-    return (await this.#pool.acquire(tokens)).sequence;
+    return this.#pool.acquire(tokens);
   }
 
   #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
@@ -327,7 +349,7 @@ export class LlamaTextModel implements TokenCounter {
 
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
   async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
-    const sequence = await this.#acquire(prepared.tokens);
+    const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -357,6 +379,7 @@ export class LlamaTextModel implements TokenCounter {
             : [],
           finishReason: done ? "tool_calls" : "length",
           promptTokens: prepared.promptTokens,
+          cachedTokens: reusedTokens,
           completionTokens,
           aborted,
         });
@@ -372,6 +395,7 @@ export class LlamaTextModel implements TokenCounter {
         toolCalls,
         finishReason: toolCalls.length ? "tool_calls" : finishReasonOf(response.metadata.stopReason),
         promptTokens: prepared.promptTokens,
+        cachedTokens: reusedTokens,
         completionTokens,
         aborted,
       });
@@ -419,7 +443,7 @@ export class LlamaTextModel implements TokenCounter {
       ) => Promise<{ response: string; metadata: { stopReason: string } }>;
     },
   ): Promise<GenerationResult> {
-    const sequence = await this.#acquire(how.prompt);
+    const { sequence, reusedTokens } = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -435,6 +459,7 @@ export class LlamaTextModel implements TokenCounter {
         toolCalls: [],
         finishReason: finishReasonOf(result.metadata.stopReason),
         promptTokens: prepared.promptTokens,
+        cachedTokens: reusedTokens,
         completionTokens: generatedTokens(sequence, outputBefore, prepared.maxTokens),
         aborted: result.metadata.stopReason === "abort",
       });

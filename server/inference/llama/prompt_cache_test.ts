@@ -50,17 +50,27 @@ Deno.test({
     withSmolLM2({ sequences: 2, promptCacheSequences: 1 }, async (model) => {
       const turn1 = await greedy(model, first);
       const before = model.promptCache;
+      // Sent at once: the reply is not evaluated again yet, so it goes through the model with the new turn.
       const cached = await greedy(model, next(turn1.text));
       const after = model.promptCache;
       assert.equal(after.hits, before.hits + 1);
-      // The first turn's whole prompt was not processed again (nor its reply, when the model had idle time
-      // to evaluate it again in the background).
-      assert.ok(after.reusedTokens - before.reusedTokens >= turn1.promptTokens, JSON.stringify(after));
+      // The first turn's whole prompt was not processed again, and the usage says so.
+      assert.equal(cached.cachedTokens, turn1.promptTokens);
+      assert.equal(after.reusedTokens - before.reusedTokens, turn1.promptTokens, JSON.stringify(after));
+
+      // Sent once the model had time to evaluate the reply again: only the new message is processed.
+      await model.clearPromptCache();
+      const turn1Again = await greedy(model, first);
+      await model.refillPromptCache();
+      const refilled = await greedy(model, next(turn1Again.text));
+      assert.ok(refilled.cachedTokens! > turn1.promptTokens + 1, `${refilled.cachedTokens}`);
 
       await model.clearPromptCache();
       const fresh = await greedy(model, next(turn1.text));
-      assert.equal(model.promptCache.hits, after.hits, "a cleared cache cannot hit");
+      assert.equal(fresh.cachedTokens, 0);
+      assert.equal(model.promptCache.hits, after.hits + 1, "a cleared cache cannot hit");
       assert.equal(cached.text, fresh.text);
+      assert.equal(refilled.text, fresh.text);
       assert.ok(fresh.text.length > 0);
 
       // A conversation where keeping the reply's generated tokens as they were would change the reply.
@@ -73,7 +83,13 @@ Deno.test({
       const shortReply = (await greedy(model, short)).text;
       const shortCached = await greedy(model, again(shortReply));
       await model.clearPromptCache();
-      assert.equal(shortCached.text, (await greedy(model, again(shortReply))).text);
+      await greedy(model, short);
+      await model.refillPromptCache();
+      const shortRefilled = await greedy(model, again(shortReply));
+      await model.clearPromptCache();
+      const shortFresh = (await greedy(model, again(shortReply))).text;
+      assert.equal(shortCached.text, shortFresh);
+      assert.equal(shortRefilled.text, shortFresh);
     }),
 });
 

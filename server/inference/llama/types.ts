@@ -63,6 +63,8 @@ export interface GenerationResult {
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens taken from the prompt cache instead of being processed (when known). */
+  cachedTokens?: number;
   /** True when the signal stopped it (client gone, shutdown). */
   aborted: boolean;
 }
