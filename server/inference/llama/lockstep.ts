@@ -57,3 +57,25 @@ export function lockstepBatches(generating: () => number): CustomBatchingPriorit
     return shareBatch(items, size);
   };
 }
+
+/**
+ * `strategy`, with the thread count of each batch it forms set through `apply` (llama.cpp's cap,
+ * which node-llama-cpp reads right after the strategy, before the batch runs).
+ */
+export function withBatchThreads(
+  strategy: CustomBatchingPrioritizationStrategy,
+  threadsFor: ((batch: { tokens: number; sequences: number }) => number) | undefined,
+  apply: (threads: number) => void,
+): CustomBatchingPrioritizationStrategy {
+  if (!threadsFor) return strategy;
+  return (input) => {
+    const chosen = strategy(input);
+    if (chosen.length === 0) return chosen;
+    const tokens = chosen.reduce(
+      (n, entry) => n + Math.max(1, Math.min(entry.processAmount, entry.item.tokens.length)),
+      0,
+    );
+    apply(threadsFor({ tokens, sequences: chosen.length }));
+    return chosen;
+  };
+}

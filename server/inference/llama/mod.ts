@@ -33,4 +33,5 @@ export {
   type LoadProbe,
   type ThreadPolicy,
 } from "./threads.ts";
+export { DecodeThreadTuner } from "./decode_threads.ts";
 export type * from "./types.ts";

@@ -19,7 +19,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { lockstepBatches } from "./lockstep.ts";
+import { lockstepBatches, withBatchThreads } from "./lockstep.ts";
 import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
@@ -49,6 +49,11 @@ export interface LlamaModelOptions {
    */
   promptCacheSequences?: number;
   threads: number;
+  /**
+   * The thread count for each batch, given how many tokens and sequences it holds (applied through
+   * llama.cpp's cap before the batch runs). Without it every batch runs on `threads`.
+   */
+  batchThreads?: (batch: { tokens: number; sequences: number }) => number;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
@@ -142,7 +147,13 @@ export class LlamaTextModel implements TokenCounter {
         // Without flash attention a prompt's evaluation does not depend on how it is split into
         // batches, so a reply is the same whether its prefix came from the cache (sequence_pool.ts).
         flashAttention: false,
-        batching: { itemPrioritizationStrategy: lockstepBatches(() => held.pool?.busy ?? 0) },
+        batching: {
+          itemPrioritizationStrategy: withBatchThreads(
+            lockstepBatches(() => held.pool?.busy ?? 0),
+            options.batchThreads,
+            (threads) => llama.maxThreads = threads,
+          ),
+        },
       });
       held.pool = new SequencePool(context);
       return new LlamaTextModel(llama, model, context, held.pool, {

@@ -10,6 +10,7 @@ import type { Component, ComponentHealth } from "../../lifecycle/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import {
   createLlamaRuntime,
+  DecodeThreadTuner,
   DEFAULT_CONTEXT_SIZE,
   llamaBinding,
   LlamaTextModel,
@@ -50,6 +51,8 @@ interface Entry {
   loaded?: Promise<void>;
   llama?: LlamaTextModel;
   onnx?: OnnxEmbeddingModel;
+  /** Learns the decode steps' thread count for this model (its size decides what is faster). */
+  decodeThreads?: DecodeThreadTuner;
   memoryBytes: number;
   lastUsed: number;
   active: number;
@@ -223,8 +226,8 @@ export class ModelOrchestrator implements Component {
     const loading = models.some((m) => m.state === "loading");
     return {
       state: "ready",
-      detail: models.map((m) => `${m.location.id} (${m.state})`).join(", ") + (loading ? "; loading" : "") +
-        `; ${threads}`,
+      detail: models.map((m) => `${m.location.id} (${m.state}${decodeNote(m, this.#threads.threads)})`).join(", ") +
+        (loading ? "; loading" : "") + `; ${threads}`,
     };
   }
 
@@ -414,11 +417,15 @@ export class ModelOrchestrator implements Component {
         // A context's thread ceiling is clamped to llama.cpp's cap when it is created: create it
         // under the governor's maximum, then put back the current decision.
         this.#llama!.maxThreads = this.#governor!.max;
+        const tuner = entry.decodeThreads = new DecodeThreadTuner();
         entry.llama = await LlamaTextModel.load(this.#llama!, location.file, {
           sequences: this.#sequences,
           promptCacheSequences: promptCache,
           threads: this.#governor!.max,
           contextSize: this.#options.contextSize,
+          // A count set by flag holds for every batch; otherwise decode steps run on what they measured best.
+          batchThreads: (batch) =>
+            this.#threads.source === "flag" ? this.#threads.threads : tuner.threadsFor(batch, this.#threads.threads),
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
       } else {
@@ -520,4 +527,10 @@ async function sentenceTransformersMaxTokens(dir: string): Promise<number | unde
     if (error instanceof Deno.errors.NotFound || error instanceof SyntaxError) return undefined;
     throw error;
   }
+}
+
+/** ", decode on N thread(s), measured" once a model's decode steps have been timed at both counts. */
+function decodeNote(entry: Entry, cap: number): string {
+  const chosen = entry.decodeThreads?.chosen(cap);
+  return chosen === undefined ? "" : `, decode on ${chosen} thread(s), measured`;
 }

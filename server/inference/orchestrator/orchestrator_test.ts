@@ -187,9 +187,12 @@ Deno.test({
       }
     };
     try {
+      // A lone decode step may run on fewer threads than the cap when that measured faster
+      // (decode_threads.ts); the prompt and everything else run on the cap.
       const idle = await reply();
       const most = orchestrator.status().backend.threads;
-      assert.equal(idle.threads, most);
+      const tuned = new Set([most, Math.ceil(most / 2)]);
+      assert.ok(tuned.has(idle.threads), `${idle.threads} of ${most}`);
       machine.load = 10_000; // other work arrives, more than any machine has cores
       const busy = await reply();
       assert.deepEqual([busy.threads, busy.text], [1, idle.text]);
@@ -197,7 +200,9 @@ Deno.test({
       assert.equal(orchestrator.status().backend.threads_source, "policy");
       machine.load = 0; // and goes away: the loaded model gets its threads back
       const again = await reply();
-      assert.deepEqual([again.threads, again.text], [most, idle.text]);
+      assert.equal(again.text, idle.text);
+      assert.ok(tuned.has(again.threads), `${again.threads} of ${most}`);
+      assert.equal(orchestrator.status().backend.threads, most);
       assert.match(orchestrator.health().detail!, new RegExp(`llama.cpp ${most} thread\\(s\\), by policy`));
     } finally {
       await orchestrator.stop();
