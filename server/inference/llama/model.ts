@@ -19,7 +19,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { lockstepBatches, withBatchThreads } from "./lockstep.ts";
+import { shareBatch, withBatchThreads } from "./batching.ts";
 import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
@@ -138,8 +138,6 @@ export class LlamaTextModel implements TokenCounter {
     const model = await llama.loadModel({ modelPath: path });
     try {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
-      // The pool exists only once the context does; the strategy asks it how many sequences generate.
-      const held: { pool?: SequencePool } = {};
       const context = await model.createContext({
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
@@ -149,14 +147,14 @@ export class LlamaTextModel implements TokenCounter {
         flashAttention: false,
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
-            lockstepBatches(() => held.pool?.busy ?? 0),
+            ({ items, size }) => shareBatch(items, size),
             options.batchThreads,
             (threads) => llama.maxThreads = threads,
           ),
         },
       });
-      held.pool = new SequencePool(context);
-      return new LlamaTextModel(llama, model, context, held.pool, {
+      const pool = new SequencePool(context);
+      return new LlamaTextModel(llama, model, context, pool, {
         threads: options.threads,
         parallel: options.sequences,
       });
