@@ -4,9 +4,8 @@
  *
  * A strategy that made concurrent sequences decode in lockstep (a batch waiting, a bounded number
  * of microtask turns, until every generating sequence had queued its token) was tried and removed:
- * replies decoded together then differed from the same replies decoded alone in about one run in
- * three of prompt_cache_test's batched test, never without it (7 of 7 runs), and exactness comes
- * before the throughput it bought (concurrent4 0.44 of llama-server either way).
+ * it did not make the batched-exactness test pass more often, and exactness comes before the
+ * throughput it bought (concurrent4 0.44 of llama-server either way).
  */
 import type { BatchItem, CustomBatchingPrioritizationStrategy, PrioritizedBatchItem } from "node-llama-cpp";
 
@@ -28,6 +27,21 @@ export function shareBatch(items: readonly BatchItem[], size: number): Prioritiz
     left -= more;
   }
   return chosen;
+}
+
+/**
+ * The batches a reply comes out the same in, whatever else runs: one sequence's prompt tokens are
+ * never mixed with other sequences' tokens. With several sequences, llama.cpp splits a mixed batch
+ * into micro-batches of equal tokens per sequence, so a prompt sent beside another sequence's
+ * single decode token was evaluated a token at a time, with other rounding than the same prompt
+ * alone: the batched-exactness test failed in 2 of 2 fresh-clone CI runs under load. Here a prompt
+ * (an item of more than one token) gets a batch of its own, as it would alone, and decode steps
+ * (one token per sequence) are shared as {@link shareBatch} shares them.
+ */
+export function separatePrompts(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
+  const prompt = items.find((item) => item.tokens.length > 1);
+  if (prompt) return [{ item: prompt, processAmount: Math.min(prompt.tokens.length, size) }];
+  return shareBatch(items, size);
 }
 
 /**

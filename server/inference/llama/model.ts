@@ -19,7 +19,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { shareBatch, withBatchThreads } from "./batching.ts";
+import { separatePrompts, withBatchThreads } from "./batching.ts";
 import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import type {
   ChatRequest,
@@ -147,7 +147,7 @@ export class LlamaTextModel implements TokenCounter {
         flashAttention: false,
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
-            ({ items, size }) => shareBatch(items, size),
+            ({ items, size }) => separatePrompts(items, size),
             options.batchThreads,
             (threads) => llama.maxThreads = threads,
           ),
