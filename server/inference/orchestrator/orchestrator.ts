@@ -226,7 +226,7 @@ export class ModelOrchestrator implements Component {
     const loading = models.some((m) => m.state === "loading");
     return {
       state: "ready",
-      detail: models.map((m) => `${m.location.id} (${m.state}${decodeNote(m, this.#threads.threads)})`).join(", ") +
+      detail: models.map((m) => `${m.location.id} (${m.state})${decodeNote(m, this.#threads.threads)}`).join(", ") +
         (loading ? "; loading" : "") + `; ${threads}`,
     };
   }
@@ -529,8 +529,8 @@ async function sentenceTransformersMaxTokens(dir: string): Promise<number | unde
   }
 }
 
-/** ", decode on N thread(s), measured" once a model's decode steps have been timed at both counts. */
+/** " decoding on N thread(s), measured" once a model's decode steps have been timed at both counts. */
 function decodeNote(entry: Entry, cap: number): string {
   const chosen = entry.decodeThreads?.chosen(cap);
-  return chosen === undefined ? "" : `, decode on ${chosen} thread(s), measured`;
+  return chosen === undefined ? "" : ` decoding on ${chosen} thread(s), measured`;
 }
