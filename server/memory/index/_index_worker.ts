@@ -5,9 +5,9 @@
  */
 /// <reference lib="deno.worker" />
 import { DatabaseSync } from "node:sqlite";
-import { BUSY_TIMEOUT_MS, openStoreReadOnly, storeFile } from "../stores.ts";
-import { runQueryConcurrently } from "../query/engine.ts";
-import { KeywordThread } from "../query/keyword_thread.ts";
+import { BUSY_TIMEOUT_MS, storeFile } from "../stores.ts";
+import { type KeywordSources, runQueryConcurrently } from "../query/engine.ts";
+import { closeKeywordSources, KeywordThread, openKeywordSources } from "../query/keyword_thread.ts";
 import { lowerThreadPriority } from "../_thread_priority.ts";
 import type { AnnBackendName, HnswParams, Metric } from "./ann.ts";
 import { VectorIndex } from "./vector_index.ts";
@@ -17,7 +17,7 @@ import { TabAgentError } from "../../errors/mod.ts";
 lowerThreadPriority();
 
 let db: DatabaseSync | undefined;
-let readers: { conversations: DatabaseSync; knowledge: DatabaseSync; tool_results: DatabaseSync } | undefined;
+let readers: KeywordSources | undefined;
 /** Reads hybrid queries' keyword lists while this worker searches the vectors. */
 let keywords: KeywordThread | undefined;
 let settings: { storeDir: string; indexDir: string; backend: AnnBackendName; params?: HnswParams; threads: number };
@@ -98,11 +98,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
         : index.search(query, request.k, allowed);
     }
     case "query": {
-      readers ??= {
-        conversations: openStoreReadOnly(`${settings.storeDir}/${storeFile("conversations")}`),
-        knowledge: openStoreReadOnly(`${settings.storeDir}/${storeFile("knowledge")}`),
-        tool_results: openStoreReadOnly(`${settings.storeDir}/${storeFile("tool_results")}`),
-      };
+      readers ??= openKeywordSources(settings.storeDir);
       const index = await indexOf(request.query.model);
       index.catchUp();
       const thread = keywords ??= new KeywordThread(settings.storeDir);
@@ -131,9 +127,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
       await saveDue(true);
       db?.close();
       db = undefined;
-      readers?.conversations.close();
-      readers?.knowledge.close();
-      readers?.tool_results.close();
+      closeKeywordSources(readers);
       readers = undefined;
       await keywords?.close();
       keywords = undefined;

@@ -4,35 +4,24 @@
  * {@link KeywordThread}.
  */
 /// <reference lib="deno.worker" />
-import { openStoreReadOnly, storeFile } from "../stores.ts";
 import { lowerThreadPriority } from "../_thread_priority.ts";
 import { keywordKeysOf, type KeywordSources } from "./engine.ts";
-import type { KeywordReply, KeywordRequest } from "./keyword_thread.ts";
+import { closeKeywordSources, type KeywordReply, type KeywordRequest, openKeywordSources } from "./keyword_thread.ts";
 
 lowerThreadPriority();
 
 let sources: KeywordSources | undefined;
-
-function close(): void {
-  sources?.conversations.close();
-  sources?.knowledge.close();
-  sources?.tool_results.close();
-  sources = undefined;
-}
 
 self.onmessage = (event: MessageEvent<KeywordRequest>) => {
   const request = event.data;
   let reply: KeywordReply;
   try {
     if (request.kind === "close") {
-      close();
+      closeKeywordSources(sources);
+      sources = undefined;
       reply = { id: request.id, keys: [] };
     } else {
-      sources ??= {
-        conversations: openStoreReadOnly(`${request.storeDir}/${storeFile("conversations")}`),
-        knowledge: openStoreReadOnly(`${request.storeDir}/${storeFile("knowledge")}`),
-        tool_results: openStoreReadOnly(`${request.storeDir}/${storeFile("tool_results")}`),
-      };
+      sources ??= openKeywordSources(request.storeDir);
       reply = { id: request.id, keys: keywordKeysOf(sources, request.query, request.fused) };
     }
   } catch (error) {

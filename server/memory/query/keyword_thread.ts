@@ -4,7 +4,25 @@
  * two lists instead of their sum.
  */
 import { TabAgentError } from "../../errors/mod.ts";
+import { openStoreReadOnly, storeFile } from "../stores.ts";
+import type { KeywordSources } from "./engine.ts";
 import type { MemoryQuery } from "./schema.ts";
+
+/** Read-only connections to the stores a keyword list reads (for a worker thread of its own). */
+export function openKeywordSources(storeDir: string): KeywordSources {
+  return {
+    conversations: openStoreReadOnly(`${storeDir}/${storeFile("conversations")}`),
+    knowledge: openStoreReadOnly(`${storeDir}/${storeFile("knowledge")}`),
+    tool_results: openStoreReadOnly(`${storeDir}/${storeFile("tool_results")}`),
+  };
+}
+
+/** Closes what {@link openKeywordSources} opened. */
+export function closeKeywordSources(sources: KeywordSources | undefined): void {
+  sources?.conversations.close();
+  sources?.knowledge.close();
+  sources?.tool_results.close();
+}
 
 /** A message to the keyword worker. */
 export type KeywordRequest =
