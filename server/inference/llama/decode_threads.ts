@@ -38,8 +38,8 @@ interface Candidate {
 export class DecodeThreadTuner {
   readonly #now: () => number;
   /** Candidates per cap (the thread policy's count can change with the machine's load). */
-  readonly #candidates = new Map<string, Candidate[]>();
-  #last?: { key: string; candidate: Candidate; at: number };
+  readonly #candidates = new Map<number, Candidate[]>();
+  #last?: { cap: number; candidate: Candidate; at: number };
   #steps = 0;
 
   constructor(now: () => number = () => performance.now()) {
@@ -56,30 +56,29 @@ export class DecodeThreadTuner {
     // keep the cap, like prompts; a lone step's result does not depend on the count.
     const lone = batch.tokens === 1 && batch.sequences === 1;
     if (!lone || cap <= 1) return cap;
-    const key = `${cap}:${batch.sequences}`;
     // The time since the previous step of the same shape is what that step cost, JS side included.
-    if (last && last.key === key && at - last.at <= MAX_STEP_MS) {
+    if (last && last.cap === cap && at - last.at <= MAX_STEP_MS) {
       const c = last.candidate;
       c.averageMs = c.samples === 0 ? at - last.at : c.averageMs + SMOOTHING * (at - last.at - c.averageMs);
       c.samples++;
     }
-    const candidate = this.#choose(key, cap);
-    this.#last = { key, candidate, at };
+    const candidate = this.#choose(cap);
+    this.#last = { cap, candidate, at };
     return candidate.threads;
   }
 
-  /** The decode thread count chosen so far for one sequence under `cap` (for health and doctor). */
-  chosen(cap: number, sequences = 1): number | undefined {
-    const list = this.#candidates.get(`${cap}:${sequences}`);
+  /** The decode thread count chosen so far under `cap` (shown in /v1/health). */
+  chosen(cap: number): number | undefined {
+    const list = this.#candidates.get(cap);
     if (!list || list.some((c) => c.samples < DECODE_PROBE_STEPS)) return undefined;
     return fastest(list).threads;
   }
 
-  #choose(key: string, cap: number): Candidate {
-    let list = this.#candidates.get(key);
+  #choose(cap: number): Candidate {
+    let list = this.#candidates.get(cap);
     if (!list) {
       list = [{ threads: cap, samples: 0, averageMs: 0 }, { threads: Math.ceil(cap / 2), samples: 0, averageMs: 0 }];
-      this.#candidates.set(key, list);
+      this.#candidates.set(cap, list);
     }
     // Probe in runs, so that consecutive steps share a count and time each other.
     const probing = list.find((c) => c.samples < DECODE_PROBE_STEPS);
