@@ -8,6 +8,7 @@
 import { closeSync, openSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { TabAgentError } from "../errors/mod.ts";
+import { removeIfPresent, statIfExists } from "../fs/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type ChunkState, doneBytes, freshState, loadState, saveState } from "./_chunk_state.ts";
 import type { Digests } from "./_hash_core.ts";
@@ -73,23 +74,6 @@ export function choosePieceBytes(size: number, connections: number): number {
   const target = Math.ceil(size / (connections * 4));
   const clamped = Math.min(MAX_PIECE_BYTES, Math.max(MIN_PIECE_BYTES, target));
   return Math.ceil(clamped / 65536) * 65536;
-}
-
-async function exists(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
-async function removeIfPresent(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
 }
 
 function parentOf(path: string): string {
@@ -183,7 +167,7 @@ async function presentAndVerified(
   dest: string,
   expected: ExpectedFile,
 ): Promise<{ path: string; size: number } & Digests | null> {
-  const present = await exists(dest);
+  const present = await statIfExists(dest);
   if (!present || present.size !== expected.size || !(expected.sha256 || expected.gitSha1)) return null;
   const digests = await hashExisting(dest, present.size, !expected.sha256);
   return matches(digests, expected) ? { path: dest, size: present.size, ...digests } : null;
@@ -226,7 +210,7 @@ async function startState(
   const { size } = expected;
   const connections = connectionsFor(options);
   const identity = `${expected.sha256 ?? ""}:${expected.gitSha1 ?? ""}`;
-  const loaded = located.ranges && await exists(partialPath)
+  const loaded = located.ranges && await statIfExists(partialPath)
     ? await loadState(`${partialPath}.json`, size, identity)
     : null;
   const state = loaded ?? freshState(
