@@ -2,6 +2,11 @@
  * A small pool of search workers. Each request goes to the least busy worker; one that runs past
  * its deadline is terminated (SQLite cannot be interrupted from outside) and replaced, and the
  * caller gets a `timeout` error.
+ *
+ * Deadlines are checked by one shared sweep while searches are pending, not by a timer and a
+ * `Promise.race` per search: under eight searching clients those were a tenth of the event loop's
+ * own work per search, work that every `/v1/health` call waiting behind it paid for. A deadline is
+ * therefore enforced to within a sweep (a tenth of the timeout, at most a second).
  */
 import { MEMORY_SEARCH_WORKER_STARTUP_MS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
@@ -25,7 +30,14 @@ interface Slot {
   ready: Promise<unknown>;
   /** True once `ready` settled: queries skip the start-up wait (a timer and a race each). */
   started: boolean;
-  pending: Map<number, { resolve: (rows: Record<string, unknown>[]) => void; reject: (error: unknown) => void }>;
+  pending: Map<number, Waiter>;
+}
+
+interface Waiter {
+  resolve: (rows: Record<string, unknown>[]) => void;
+  reject: (error: unknown) => void;
+  /** When the query times out (`performance.now()` time); Infinity for a worker's init and close. */
+  deadline: number;
 }
 
 /** Runs FTS queries in `size` workers with their own read-only connections to the stores in `dir`. */
@@ -33,13 +45,26 @@ export class SearchPool {
   #slots: Slot[] = [];
   #next = 1;
   #closed = false;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #sweepMs: number;
 
-  constructor(private readonly options: { dir: string; size: number; timeoutMs: number }) {
+  constructor(
+    private readonly options: {
+      dir: string;
+      size: number;
+      timeoutMs: number;
+      /** The worker's module (default `_search_worker.ts`); tests give one that never answers a query. */
+      worker?: URL;
+    },
+  ) {
+    this.#sweepMs = Math.min(1000, Math.max(10, Math.floor(options.timeoutMs / 10)));
     for (let i = 0; i < options.size; i++) this.#slots.push(this.#spawn());
   }
 
   #spawn(): Slot {
-    const worker = new Worker(new URL("./_search_worker.ts", import.meta.url), { type: "module" });
+    const worker = new Worker(this.options.worker ?? new URL("./_search_worker.ts", import.meta.url), {
+      type: "module",
+    });
     const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve(), started: false };
     worker.onmessage = (event: MessageEvent<SearchReply>) => {
       const reply = event.data;
@@ -69,12 +94,49 @@ export class SearchPool {
     if (index >= 0 && !this.#closed) this.#slots[index] = this.#spawn();
   }
 
-  #send(slot: Slot, request: DistributiveOmit<SearchRequest, "id">): Promise<Record<string, unknown>[]> {
+  #send(
+    slot: Slot,
+    request: DistributiveOmit<SearchRequest, "id">,
+    deadline = Infinity,
+  ): Promise<Record<string, unknown>[]> {
     const id = this.#next++;
-    const done = Promise.withResolvers<Record<string, unknown>[]>();
-    slot.pending.set(id, done);
+    const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>[]>();
+    slot.pending.set(id, { resolve, reject, deadline });
     slot.worker.postMessage({ ...request, id });
-    return done.promise;
+    if (deadline !== Infinity && this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), this.#sweepMs);
+      // Never keep the process alive just to time searches out.
+      Deno.unrefTimer(this.#sweeper as unknown as number);
+    }
+    return promise;
+  }
+
+  /** Times out the queries past their deadline (replacing their workers); stops when none has one. */
+  #sweep(): void {
+    const now = performance.now();
+    let timed = 0;
+    for (const slot of [...this.#slots]) {
+      for (const waiter of slot.pending.values()) {
+        if (waiter.deadline === Infinity) continue;
+        if (waiter.deadline > now) {
+          timed++;
+          continue;
+        }
+        // The worker is stuck in this query: it goes, and every query waiting on it fails alike.
+        this.#replace(
+          slot,
+          new TabAgentError(
+            "timeout",
+            `The search did not finish within ${this.options.timeoutMs} ms; use fewer or rarer words`,
+          ),
+        );
+        break;
+      }
+    }
+    if (timed === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   /** Runs one query in the least busy worker. */
@@ -84,26 +146,11 @@ export class SearchPool {
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
     // The deadline is the query's, not the worker's start-up: a worker starting at low priority on a
     // busy machine (or type-checked under `deno test`) took over 10 s at a load average of 30.
-    if (!slot.started) await this.#startup(slot);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result = this.#send(slot, request);
-    try {
-      return await Promise.race([
-        result,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new TabAgentError(
-              "timeout",
-              `The search did not finish within ${this.options.timeoutMs} ms; use fewer or rarer words`,
-            );
-            reject(error);
-            this.#replace(slot, error);
-          }, this.options.timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
+    if (!slot.started) {
+      await this.#startup(slot);
+      if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
     }
+    return await this.#send(slot, request, performance.now() + this.options.timeoutMs);
   }
 
   /** Waits for a worker's start-up, bounded so that a worker that never starts still fails the query. */
@@ -131,6 +178,8 @@ export class SearchPool {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
     await Promise.all(this.#slots.map((slot) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       return Promise.race([

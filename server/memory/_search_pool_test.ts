@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { TabAgentError } from "../errors/mod.ts";
+import { openLocalMemory } from "./local.ts";
+import { SearchPool } from "./_search_pool.ts";
+
+const STUCK = new URL("./testing/stuck_search_worker.ts", import.meta.url);
+
+Deno.test("a search pool answers queries from its workers' own connections", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "search-pool-" });
+  try {
+    const memory = await openLocalMemory({ dir, searchWorkers: 0 });
+    const conversation = (await memory.createConversation({ title: "t" })).id;
+    await memory.appendMessages(conversation, [
+      { role: "user", content: "the heron stood in the reeds" },
+      { role: "user", content: "a kettle of hawks" },
+    ]);
+    await memory.searchMessages({ query: "heron", limit: 1 }); // catches the full-text index up
+    await memory.close();
+    const pool = new SearchPool({ dir, size: 2, timeoutMs: 10_000 });
+    try {
+      const rows = await Promise.all([
+        pool.run({ kind: "messages", query: '"heron"', limit: 10 }),
+        pool.run({ kind: "messages", query: '"hawks"', limit: 10 }),
+      ]);
+      assert.deepEqual(rows.map((found) => found.map((row) => row.content)), [
+        ["the heron stood in the reeds"],
+        ["a kettle of hawks"],
+      ]);
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a query past its deadline fails with timeout, its worker is replaced, and the pool keeps serving", async () => {
+  const pool = new SearchPool({ dir: "/nonexistent", size: 1, timeoutMs: 30, worker: STUCK });
+  try {
+    const queries = [
+      pool.run({ kind: "messages", query: '"a"', limit: 1 }),
+      pool.run({ kind: "facts", query: '"b"', limit: 1 }),
+    ];
+    for (const query of queries) {
+      await assert.rejects(query, (error) => error instanceof TabAgentError && error.code === "timeout");
+    }
+    // The replacement worker is stuck too (the same module), so a new query times out as well:
+    // the sweep restarts after stopping with nothing left to time.
+    await assert.rejects(
+      pool.run({ kind: "messages", query: '"c"', limit: 1 }),
+      (error) => error instanceof TabAgentError && error.code === "timeout",
+    );
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("closing the pool fails the queries still waiting with unavailable", async () => {
+  const pool = new SearchPool({ dir: "/nonexistent", size: 1, timeoutMs: 60_000, worker: STUCK });
+  const query = pool.run({ kind: "messages", query: '"a"', limit: 1 });
+  // Whether the query is still waiting for the worker to start or already sent, it fails alike.
+  const closed = pool.close();
+  await assert.rejects(query, (error) => error instanceof TabAgentError && error.code === "unavailable");
+  await closed;
+  await assert.rejects(
+    pool.run({ kind: "messages", query: '"a"', limit: 1 }),
+    (error) => error instanceof TabAgentError && error.code === "unavailable",
+  );
+});
