@@ -12,13 +12,14 @@ import { removeIfPresent, statIfExists } from "../fs/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type ChunkState, doneBytes, freshState, loadState, saveState } from "./_chunk_state.ts";
 import type { Digests } from "./_hash_core.ts";
-import { followHash } from "./_hash_follower.ts";
+import { followHash, warmHashThread } from "./_hash_follower.ts";
 import { PieceDownload } from "./_pieces.ts";
 import { acquireFileLock } from "./file_lock.ts";
 import type { HubClient, ResolvedFile } from "./hub_client.ts";
 import {
   DEFAULT_CONNECTIONS,
   DISK_RESERVE_BYTES,
+  HASH_WORKER_MIN_BYTES,
   MAX_CONNECTIONS,
   MAX_PIECE_BYTES,
   MIN_PIECE_BYTES,
@@ -126,6 +127,7 @@ function matches(digests: Digests, expected: { sha256?: string; gitSha1?: string
 export async function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
   const { dest } = options;
   const signal = options.signal ?? new AbortController().signal;
+  if (options.expected.size >= HASH_WORKER_MIN_BYTES) warmHashThread(); // starts while we lock and locate
   await Deno.mkdir(parentOf(dest), { recursive: true });
   if (signal.aborted) throw new TabAgentError("cancelled", `Download of ${dest} cancelled`);
   await using _lock = await acquireFileLock(`${dest}.lock`, { signal, onWait: options.onWait });
@@ -279,6 +281,7 @@ async function fetchAndHash(run: {
     onProgress: options.onProgress,
     log,
   }, run.resumedBytes);
+  const began = performance.now();
   try {
     await pieces.run(connectionsFor(options), (reason) => internal.abort(reason));
   } catch (error) {
@@ -291,5 +294,13 @@ async function fetchAndHash(run: {
   }
   clearInterval(saver);
   await saving.catch(() => {}); // the state is about to be removed either way
-  return { fetchedBytes: pieces.fetchedBytes, digests: await hasher.finish() };
+  const fetched = performance.now();
+  const digests = await hasher.finish();
+  // How long the last piece took to hash after it landed: the time hashing adds to a download.
+  log?.debug("file fetched and hashed", {
+    path: dest,
+    fetch_ms: Math.round(fetched - began),
+    hash_tail_ms: Math.round(performance.now() - fetched),
+  });
+  return { fetchedBytes: pieces.fetchedBytes, digests };
 }
