@@ -25,14 +25,18 @@ const ADVANCE_STEP_BYTES = 8 * 1024 * 1024;
 /**
  * Idle hash threads kept for the next download. Starting one costs ≈35 ms of CPU (an isolate and
  * the node:crypto layer), measured here: 12% of a 256 MiB download on loopback. Idle threads are
- * unref'd, so they never keep the process alive.
+ * unref'd, so they never keep the process alive; each holds ≈25 MB, so one is kept, and only for
+ * {@link IDLE_THREAD_MS} after its last file (the files of a pull follow one another).
  */
-const MAX_IDLE_THREADS = 2;
+const MAX_IDLE_THREADS = 1;
+const IDLE_THREAD_MS = 30_000;
 
 /** One worker thread, lent to one follower at a time. */
 class HashThread {
   readonly #worker: Worker;
   #alive = true;
+  /** Ends the thread once it has idled too long. */
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** The job whose answer is awaited, and how to settle it. */
   #waiting: { job: number; settle: (reply: HashReply) => void } | undefined;
 
@@ -92,6 +96,7 @@ export function hashThreadStats(): { started: number; idle: number } {
 function takeThread(): HashThread {
   let thread = idleThreads.pop();
   while (thread && !thread.alive) thread = idleThreads.pop();
+  clearTimeout(thread?.idleTimer);
   if (!thread) {
     thread = new HashThread();
     threadsStarted++;
@@ -102,8 +107,15 @@ function takeThread(): HashThread {
 
 function returnThread(thread: HashThread): void {
   thread.hold(false);
-  if (thread.alive && idleThreads.length < MAX_IDLE_THREADS) idleThreads.push(thread);
-  else thread.terminate();
+  if (!thread.alive || idleThreads.length >= MAX_IDLE_THREADS) return thread.terminate();
+  idleThreads.push(thread);
+  const timer = setTimeout(() => {
+    const at = idleThreads.indexOf(thread);
+    if (at >= 0) idleThreads.splice(at, 1);
+    thread.terminate();
+  }, IDLE_THREAD_MS);
+  Deno.unrefTimer(timer);
+  thread.idleTimer = timer;
 }
 
 /**
