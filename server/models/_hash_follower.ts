@@ -131,14 +131,17 @@ class WorkerFollower implements HashFollower {
   readonly #job = nextJob++;
   #thread: HashThread | undefined;
   #sent = 0;
+  readonly #size: number;
 
   constructor(path: string, size: number, gitSha1: boolean) {
+    this.#size = size;
     this.#thread = takeThread();
     this.#thread.send({ type: "init", job: this.#job, path, size, gitSha1 });
   }
 
   advance(to: number): void {
-    if (to - this.#sent < ADVANCE_STEP_BYTES) return;
+    // In the last step every advance is sent: what the worker has not heard of is hashed after the last byte.
+    if (to <= this.#sent || (to - this.#sent < ADVANCE_STEP_BYTES && to < this.#size - ADVANCE_STEP_BYTES)) return;
     this.#sent = to;
     this.#thread?.send({ type: "advance", job: this.#job, to });
   }
