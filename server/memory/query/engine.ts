@@ -154,8 +154,16 @@ export function statement(db: DatabaseSync, sql: string): StatementSync {
   return found;
 }
 
+/** Tables seen to exist, per connection: a table is never dropped under a running query engine. */
+const existingTables = new WeakMap<DatabaseSync, Set<string>>();
+
 function hasTable(db: DatabaseSync, name: string): boolean {
-  return !!statement(db, "SELECT 1 FROM sqlite_schema WHERE name = ?").get(name);
+  let seen = existingTables.get(db);
+  if (seen?.has(name)) return true;
+  if (!statement(db, "SELECT 1 FROM sqlite_schema WHERE name = ?").get(name)) return false;
+  if (!seen) existingTables.set(db, seen = new Set());
+  seen.add(name);
+  return true;
 }
 
 /**
