@@ -241,12 +241,14 @@ async function probeHealth(url: string, seconds: number): Promise<number[]> {
 class SearchLoad {
   #worker = new Worker(new URL("./_search_load.ts", import.meta.url), { type: "module" });
   #replies: { resolve: (data: { searches?: number }) => void; reject: (error: Error) => void }[] = [];
+  #failed: Error | undefined;
 
   constructor(server: { url: string; token: string }) {
     this.#worker.onmessage = (event) => this.#replies.shift()?.resolve(event.data);
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      for (const reply of this.#replies.splice(0)) reply.reject(new Error(`search load failed: ${event.message}`));
+      this.#failed = new Error(`search load failed: ${event.message}`);
+      for (const reply of this.#replies.splice(0)) reply.reject(this.#failed);
     };
     this.#worker.postMessage({
       kind: "setup",
@@ -259,6 +261,7 @@ class SearchLoad {
   }
 
   #send(kind: "resume" | "pause"): Promise<{ searches?: number }> {
+    if (this.#failed) return Promise.reject(this.#failed);
     return new Promise((resolve, reject) => {
       this.#replies.push({ resolve, reject });
       this.#worker.postMessage({ kind });
