@@ -77,6 +77,11 @@ export const MEMORY_CHECKPOINT_IDLE_MS = 100;
  * native-messaging launcher, `deno compile`, the test starter). A small young generation keeps each
  * scavenge short: under 8 concurrent searches the default let single scavenges reach ~10 ms, which
  * showed as /v1/health p99; with 4 MB they stay under ~4 ms for more, cheaper collections.
+ * Measured again under 8 searching clients on 2 shared cores (the event loop allocates ~25-35 KB
+ * a search): 4 MB gave 15-30 scavenges/s of 0.6-0.8 ms (p90 ~1 ms), 1-2% of the event loop's
+ * time; 16 MB gave 5-7/s of 0.4-1.6 ms (p90 2-3 ms), about 0.5%. Fewer pauses but longer ones:
+ * compare on a quiet machine with TABAGENT_TEST_V8_FLAGS before changing it (both http and memory
+ * benches honour it).
  */
 export const SERVER_V8_FLAGS = "--max-semi-space-size=4";
 
