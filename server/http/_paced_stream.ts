@@ -7,6 +7,14 @@
  * at 13–20 ms a token on 2 cores) sees each token sent the moment it exists; a faster one has its
  * tokens batched, so it does not pay a write (and the client a read and a wake-up) per token: on a
  * 2-core machine those compete with the model's own threads for the cores.
+ *
+ * A write also waits, for two turns of the event loop, until the model has gone back to work: a
+ * producer hands over a token (`push`) in the middle of the model's per-token work, and a write
+ * done then (or when a timer fires between that token and the next step's dispatch) would hold the
+ * next step back by its cost. Two `setImmediate` turns later, node-llama-cpp has dispatched its
+ * next batch (it does so in a `setImmediate` of its own, queued before ours) and the write runs on
+ * the event loop while llama.cpp computes on its own thread. The producer's own per-token cost is
+ * then one string concatenation.
  */
 
 const encoder = new TextEncoder();
@@ -29,70 +37,89 @@ export interface PacedSink {
   readonly clientGone: AbortSignal;
 }
 
-/** A byte stream fed through `start`'s sink, written in paced batches. */
-export function pacedStream(signals: AbortSignal[], start: (sink: PacedSink) => void): ReadableStream<Uint8Array> {
+/** A byte stream fed through `start`'s sink, written in paced batches (`intervalMs` apart, FLUSH_INTERVAL_MS by default). */
+export function pacedStream(
+  signals: AbortSignal[],
+  start: (sink: PacedSink) => void,
+  options: { intervalMs?: number } = {},
+): ReadableStream<Uint8Array> {
+  const intervalMs = options.intervalMs ?? FLUSH_INTERVAL_MS;
   const cancelled = new AbortController();
-  let pending: string[] = [];
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let pending = "";
   let lastFlush = -Infinity;
   let flushes = 0;
   let open = true;
   let finished = false;
-  // Resolves the wait in `pull`: a piece arrived (when waiting for one), or the stream finished.
-  let wake: (() => void) | undefined;
-  let waitingForPiece = false;
+  /** The socket asked for more (a read is waiting): a write can go now. */
+  let readerWaiting = false;
+  /** A write is due but the socket has not asked for more yet: the next pull writes. */
+  let due = false;
+  /** A write is on its way (timer or event-loop turns): pushes only append. */
+  let scheduled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const write = () => {
+    scheduled = false;
+    clearTimeout(timer);
+    timer = undefined;
+    if (!open) return;
+    if (!readerWaiting) {
+      due = true;
+      return;
+    }
+    due = false;
+    if (pending) {
+      readerWaiting = false;
+      lastFlush = performance.now();
+      flushes++;
+      const text = pending;
+      pending = "";
+      controller.enqueue(encoder.encode(text));
+    }
+    if (finished) {
+      open = false;
+      controller.close();
+    }
+  };
+  // Two turns: the first runs in the turn that queued it, beside the model's dispatch; the second
+  // after it (immediates queued by an immediate wait for the next turn).
+  const afterDispatch = () => setImmediate(() => setImmediate(write));
+  const schedule = () => {
+    if (scheduled || !open) return;
+    scheduled = true;
+    const early = lastFlush + intervalMs - performance.now();
+    if (early > 0) timer = setTimeout(afterDispatch, early);
+    else afterDispatch();
+  };
   const sink: PacedSink = {
     push(text) {
       if (!open || finished) return;
-      pending.push(text);
-      if (waitingForPiece) wake?.();
+      pending += text;
+      if (flushes < 2 && !scheduled) write();
+      else schedule();
     },
     finish() {
+      if (finished) return;
       finished = true;
-      wake?.();
+      write();
     },
     signal: AbortSignal.any([cancelled.signal, ...signals]),
     clientGone: cancelled.signal,
   };
-  const wait = (ms?: number) =>
-    new Promise<void>((resolve) => {
-      // One timer per paced write, cleared when the stream ends first: the last pieces leave at once.
-      const timer = ms === undefined ? undefined : setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        wake = undefined;
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   return new ReadableStream<Uint8Array>({
-    start: () => start(sink),
-    async pull(controller) {
-      while (pending.length === 0 && !finished) {
-        waitingForPiece = true;
-        await wait();
-        waitingForPiece = false;
-      }
-      if (flushes >= 2 && !finished) {
-        const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
-        if (early > 0) await wait(early);
-      }
-      lastFlush = performance.now();
-      flushes++;
-      if (pending.length > 0) {
-        const text = pending.length === 1 ? pending[0] : pending.join("");
-        pending = [];
-        controller.enqueue(encoder.encode(text));
-      }
-      if (finished && pending.length === 0) {
-        open = false;
-        controller.close();
-      }
+    start: (c) => {
+      controller = c;
+      start(sink);
+    },
+    pull() {
+      readerWaiting = true;
+      if (due) write();
     },
     cancel(reason) {
       open = false;
-      pending = [];
+      pending = "";
+      clearTimeout(timer);
       cancelled.abort(reason ?? new DOMException("client disconnected", "AbortError"));
     },
   }, { highWaterMark: 0 });
