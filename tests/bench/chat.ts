@@ -10,7 +10,15 @@
  *   fresh user message each round on both sides: neither reuses the previous round's prompt, both
  *   reuse the template's fixed prefix alike;
  * - one side at a time: rounds alternate, and the in-process model is closed before the server
- *   alone is measured (4 clients, Ollama's API), so its threads never run beside the server's.
+ *   alone is measured (4 clients, Ollama's API), so its threads never run beside the server's;
+ * - each side's background work finished before the other side runs: once a reply is sent, the
+ *   sequence pool evaluates it again after REFILL_DELAY_MS (sequence_pool.ts), which on 2 cores
+ *   landed in the middle of the other side's next reply and slowed whichever side ran second by
+ *   10–30% (rounds alternate, so the per-round ratios split into two clusters and the median
+ *   fell on either);
+ * - the same moments on both sides: the baseline times its first text callback and its return;
+ *   the HTTP client the arrival of the bytes holding the first token and of the stream's end,
+ *   before it parses them (the parse is the client's work, not the server's).
  *
  *   decode_ratio_vs_direct  tokens/s streamed over HTTP ÷ tokens/s generated directly (goal ≥ 0.97)
  *   ttft_overhead_ms        time to first token over HTTP minus direct (goal ≤ 5 ms)
@@ -21,7 +29,7 @@
  */
 import { detectHardware } from "../../server/hardware/mod.ts";
 import { SERVER_V8_FLAGS } from "../../server/config/mod.ts";
-import { chooseLlamaThreads } from "../../server/inference/llama/mod.ts";
+import { chooseLlamaThreads, REFILL_DELAY_MS } from "../../server/inference/llama/mod.ts";
 import {
   DEFAULT_PROMPT_CACHE_SEQUENCES,
   DEFAULT_SEQUENCES_PER_MODEL,
@@ -47,6 +55,45 @@ function benchThreads(cpu: Parameters<typeof chooseLlamaThreads>[0]): number {
   return Math.max(1, chooseLlamaThreads(cpu, 0).threads - 1);
 }
 
+/** CPU time (ms) `pid`'s threads have used so far, from /proc; undefined where there is none. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error; // the thread ended meanwhile
+      }
+    }
+    return ns / 1e6;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until the process `pid` has finished the work a reply leaves behind (the sequence pool's
+ * re-evaluation of the reply, starting REFILL_DELAY_MS after it): it must use under 10% of a core
+ * over a 10 ms window. Where /proc is missing, it waits a fixed time.
+ */
+async function settle(pid: number): Promise<void> {
+  await delay(REFILL_DELAY_MS + 10);
+  for (let i = 0; i < 200; i++) {
+    const before = cpuMs(pid);
+    await delay(10);
+    const after = cpuMs(pid);
+    if (before === undefined || after === undefined) {
+      await delay(100);
+      return;
+    }
+    if (after - before < 1) return;
+  }
+}
+
 interface Run {
   ttftMs: number;
   tokensPerS: number;
@@ -56,12 +103,14 @@ interface Run {
 /** The baseline's process (`_direct_chat.ts`): one request at a time over stdin/stdout. */
 class DirectChat implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
+  readonly pid: number;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #reader: ReadableStreamDefaultReader<string>;
   #buffer = "";
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
+    this.pid = child.pid;
     this.#writer = child.stdin.getWriter();
     this.#reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   }
@@ -137,22 +186,29 @@ async function overHttp(
   });
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
   let first = 0;
+  let last = 0;
   let tokens = 0;
   let buffer = "";
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+    // When these bytes arrived: the moments compared with the baseline's callbacks are arrivals.
+    const arrived = performance.now();
     buffer += chunk;
     let end: number;
     while ((end = buffer.indexOf("\n\n")) !== -1) {
       const frame = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      if (!frame.startsWith("data: ") || frame === "data: [DONE]") continue;
+      if (!frame.startsWith("data: ")) continue;
+      if (frame === "data: [DONE]") {
+        last = arrived;
+        continue;
+      }
       const data = JSON.parse(frame.slice(6));
       if (data.usage) tokens = data.usage.completion_tokens;
-      if (!first && data.choices?.[0]?.delta?.content) first = performance.now();
+      if (!first && data.choices?.[0]?.delta?.content) first = arrived;
     }
   }
-  const end = performance.now();
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((end - first) / 1000), tokens };
+  if (!last) throw new Error("the stream ended without data: [DONE]");
+  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens };
 }
 
 export default async function (ctx: BenchContext): Promise<void> {
@@ -169,7 +225,9 @@ export default async function (ctx: BenchContext): Promise<void> {
   {
     await using direct = await DirectChat.start({ model: `${cache.path}/tabagent--tiny-chat/tiny-chat.gguf`, threads });
     await direct.run(freshMessages(0, "wd"));
+    await settle(direct.pid);
     await overHttp(server.url, server.auth, { messages: freshMessages(0, "wh") }); // loads the model
+    await settle(server.process.pid);
     // Paired rounds in alternating order, and the median of the per-round ratios: one llama.cpp thread
     // on a shared 2-core VM drifts by ±20% between runs, which a ratio of two separate medians shows
     // as noise; a pair measured back to back shares the drift.
@@ -179,11 +237,13 @@ export default async function (ctx: BenchContext): Promise<void> {
       rounds: ROUNDS,
       ours: async (round) => {
         const run = await overHttp(server.url, server.auth, { messages: freshMessages(round, "h") });
+        await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
         const run = await direct.run(freshMessages(round, "d"));
+        await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;
       },
@@ -204,6 +264,9 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("direct_tokens_per_s", directRate, "tokens/s");
     ctx.report("http_tokens_per_s", httpRate, "tokens/s");
     ctx.report("decode_ratio_vs_direct", median(ratios), "ratio");
+    const sorted = [...ratios].sort((a, b) => a - b);
+    const quartile = (q: number) => sorted[Math.round(q * (sorted.length - 1))].toFixed(3);
+    ctx.note(`decode ratio per round: p25 ${quartile(0.25)}, median ${quartile(0.5)}, p75 ${quartile(0.75)}`);
     ctx.report("ttft_direct_ms", directTtft, "ms");
     ctx.report("ttft_http_ms", httpTtft, "ms");
     ctx.report("ttft_overhead_ms", httpTtft - directTtft, "ms");
@@ -226,7 +289,7 @@ export default async function (ctx: BenchContext): Promise<void> {
 /** Paired rounds for the Ollama-over-OpenAI ratio (as many as the direct-over-HTTP one: the drift is the same). */
 const OLLAMA_ROUNDS = 31;
 
-/** Streams one reply through Ollama's `/api/chat` (NDJSON), timed like {@link overHttp}. */
+/** Streams one reply through Ollama's `/api/chat` (NDJSON), timed like {@link overHttp} (at arrival). */
 async function overOllama(url: string, auth: Record<string, string>): Promise<Run> {
   const began = performance.now();
   const response = await fetch(`${url}/api/chat`, {
@@ -240,9 +303,11 @@ async function overOllama(url: string, auth: Record<string, string>): Promise<Ru
   });
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
   let first = 0;
+  let last = 0;
   let tokens = 0;
   let buffer = "";
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+    const arrived = performance.now();
     buffer += chunk;
     let end: number;
     while ((end = buffer.indexOf("\n")) !== -1) {
@@ -251,12 +316,14 @@ async function overOllama(url: string, auth: Record<string, string>): Promise<Ru
       if (!line) continue;
       const data = JSON.parse(line);
       if (data.error) throw new Error(data.error);
-      if (data.done) tokens = data.eval_count;
-      else if (!first && data.message?.content) first = performance.now();
+      if (data.done) {
+        tokens = data.eval_count;
+        last = arrived;
+      } else if (!first && data.message?.content) first = arrived;
     }
   }
-  const end = performance.now();
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((end - first) / 1000), tokens };
+  if (!last) throw new Error("the stream ended without its done line");
+  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens };
 }
 
 /**
