@@ -6,9 +6,9 @@
  *   thread policy would pick by load, and on 2 cores it picked 2 for each side, whose spinning pools
  *   then fought: 104–126 tok/s instead of ~4,000 on 1 thread). It leaves one core to the HTTP client
  *   and the event loops (`TABAGENT_LLAMA_THREADS` overrides it);
- * - the same model, context and sequence pool (the server's parallelism and prompt cache), and a
- *   fresh user message each round on both sides: neither reuses the previous round's prompt, both
- *   reuse the template's fixed prefix alike;
+ * - the same model, context and sequence pool (the server's parallelism and prompt cache), and
+ *   the same fresh user message in a round on both sides (each process sees it once, so neither
+ *   reuses an earlier round's prompt, and both generate the same reply, token for token);
  * - one side at a time: rounds alternate, and the in-process model is closed before the server
  *   alone is measured (4 clients, Ollama's API), so its threads never run beside the server's;
  * - each side's background work finished before the other side runs: once a reply is sent, the
@@ -44,8 +44,8 @@ const CLIENTS = 4;
 const MESSAGES = [{ role: "user" as const, content: "Tell me a long story about the sea." }];
 
 /** A user message no earlier round sent, so neither side finds it in a cache. */
-function freshMessages(round: number, side: string) {
-  return [{ role: "user" as const, content: `Story ${side}${round}: tell me a long story about the sea.` }];
+function freshMessages(round: number | string) {
+  return [{ role: "user" as const, content: `Story ${round}: tell me a long story about the sea.` }];
 }
 
 /** Threads for both sides: every core the server would use on an idle machine, less one for the client. */
@@ -98,6 +98,8 @@ interface Run {
   ttftMs: number;
   tokensPerS: number;
   tokens: number;
+  /** The reply (both sides of a round must give the same one). */
+  text?: string;
 }
 
 /** The baseline's process (`_direct_chat.ts`): one request at a time over stdin/stdout. */
@@ -188,6 +190,7 @@ async function overHttp(
   let first = 0;
   let last = 0;
   let tokens = 0;
+  let text = "";
   let buffer = "";
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
     // When these bytes arrived: the moments compared with the baseline's callbacks are arrivals.
@@ -204,11 +207,15 @@ async function overHttp(
       }
       const data = JSON.parse(frame.slice(6));
       if (data.usage) tokens = data.usage.completion_tokens;
-      if (!first && data.choices?.[0]?.delta?.content) first = arrived;
+      const content = data.choices?.[0]?.delta?.content;
+      if (content) {
+        first ||= arrived;
+        text += content;
+      }
     }
   }
   if (!last) throw new Error("the stream ended without data: [DONE]");
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens };
+  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens, text };
 }
 
 export default async function (ctx: BenchContext): Promise<void> {
@@ -224,9 +231,9 @@ export default async function (ctx: BenchContext): Promise<void> {
   });
   {
     await using direct = await DirectChat.start({ model: `${cache.path}/tabagent--tiny-chat/tiny-chat.gguf`, threads });
-    await direct.run(freshMessages(0, "wd"));
+    await direct.run(freshMessages("warm-up"));
     await settle(direct.pid);
-    await overHttp(server.url, server.auth, { messages: freshMessages(0, "wh") }); // loads the model
+    await overHttp(server.url, server.auth, { messages: freshMessages("warm-up") }); // loads the model
     await settle(server.process.pid);
     // Paired rounds in alternating order, and the median of the per-round ratios: one llama.cpp thread
     // on a shared 2-core VM drifts by ±20% between runs, which a ratio of two separate medians shows
@@ -236,13 +243,13 @@ export default async function (ctx: BenchContext): Promise<void> {
     const { ratios } = await pairedRounds({
       rounds: ROUNDS,
       ours: async (round) => {
-        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round, "h") });
+        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
         await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
-        const run = await direct.run(freshMessages(round, "d"));
+        const run = await direct.run(freshMessages(round));
         await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;
@@ -250,6 +257,18 @@ export default async function (ctx: BenchContext): Promise<void> {
     });
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
+    }
+    const differing = httpRuns.flatMap((r, i) => r.text === directRuns[i].text ? [] : [i]);
+    if (differing.length) {
+      const i = differing[0];
+      const [a, b] = [httpRuns[i].text ?? "", directRuns[i].text ?? ""];
+      let at = 0;
+      while (at < a.length && a[at] === b[at]) at++;
+      ctx.note(
+        `the two sides gave different replies in ${differing.length} of ${ROUNDS} rounds; round ${i} from ` +
+          `character ${at}: HTTP ${JSON.stringify(a.slice(at, at + 40))} (${a.length}), ` +
+          `direct ${JSON.stringify(b.slice(at, at + 40))} (${b.length})`,
+      );
     }
     const status = await (await fetch(`${server.url}/v1/system`, { headers: server.auth })).json();
     const served = status.inference.models.find((m: { id: string }) => m.id === FIXTURE_MODELS.chat);
