@@ -80,7 +80,11 @@ export class KeywordThread {
     const id = this.#next++;
     const done = Promise.withResolvers<number[]>();
     this.#pending.set(id, done);
-    this.#worker.postMessage({ id, kind: "keywords", storeDir: this.storeDir, query, fused } satisfies KeywordRequest);
+    // the keyword list never reads the query's vector; cloning its JS array would cost more than the rest
+    const { vector: _unused, ...words } = query;
+    this.#worker.postMessage(
+      { id, kind: "keywords", storeDir: this.storeDir, query: words, fused } satisfies KeywordRequest,
+    );
     return done.promise;
   }
 
