@@ -8,13 +8,14 @@
  * tokens batched, so it does not pay a write (and the client a read and a wake-up) per token: on a
  * 2-core machine those compete with the model's own threads for the cores.
  *
- * A write also waits, for two turns of the event loop, until the model has gone back to work: a
- * producer hands over a token (`push`) in the middle of the model's per-token work, and a write
- * done then (or when a timer fires between that token and the next step's dispatch) would hold the
- * next step back by its cost. Two `setImmediate` turns later, node-llama-cpp has dispatched its
- * next batch (it does so in a `setImmediate` of its own, queued before ours) and the write runs on
- * the event loop while llama.cpp computes on its own thread. The producer's own per-token cost is
- * then one string concatenation.
+ * A write also waits until the model has gone back to work. A producer hands over a token
+ * (`push`) in the middle of the model's per-token work, and node-llama-cpp dispatches the next
+ * decode step in a `setImmediate` queued in that same turn of the event loop; a write done before
+ * it (at the push, or from a timer that fired between the token and the dispatch, as about half of
+ * them did) held the next step back by the write's cost, on every write. The write now runs in an
+ * immediate queued by an immediate, i.e. in the next turn, after the dispatch, on the event loop
+ * while llama.cpp computes on its own thread. The producer's own cost per token is one string
+ * concatenation.
  */
 
 const encoder = new TextEncoder();
@@ -82,8 +83,8 @@ export function pacedStream(
       controller.close();
     }
   };
-  // Two turns: the first runs in the turn that queued it, beside the model's dispatch; the second
-  // after it (immediates queued by an immediate wait for the next turn).
+  // The outer immediate runs in this turn, before or after the model's dispatch; the inner one
+  // waits for the next turn, after it (see the module note).
   const afterDispatch = () => setImmediate(() => setImmediate(write));
   const schedule = () => {
     if (scheduled || !open) return;
