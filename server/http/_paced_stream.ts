@@ -87,7 +87,8 @@ export function pacedStream(
   // waits for the next turn, after it (see the module note).
   const afterDispatch = () => setImmediate(() => setImmediate(write));
   const schedule = () => {
-    if (scheduled || !open) return;
+    // Due already: the client's next read writes it, with whatever comes meanwhile.
+    if (scheduled || due || !open) return;
     scheduled = true;
     const early = lastFlush + intervalMs - performance.now();
     if (early > 0) timer = setTimeout(afterDispatch, early);
