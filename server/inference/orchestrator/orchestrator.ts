@@ -423,9 +423,11 @@ export class ModelOrchestrator implements Component {
           promptCacheSequences: promptCache,
           threads: this.#governor!.max,
           contextSize: this.#options.contextSize,
-          // A count set by flag holds for every batch; otherwise decode steps run on what they measured best.
-          batchThreads: (batch) =>
-            this.#threads.source === "flag" ? this.#threads.threads : tuner.threadsFor(batch, this.#threads.threads),
+          // A count set by flag holds for every batch (llama.cpp's cap, set below): nothing to choose per
+          // batch. Otherwise decode steps run on what they measured best.
+          batchThreads: this.#threads.source === "flag"
+            ? undefined
+            : (batch) => tuner.threadsFor(batch, this.#threads.threads),
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
       } else {
