@@ -44,85 +44,107 @@ export function pacedStream(
   start: (sink: PacedSink) => void,
   options: { intervalMs?: number } = {},
 ): ReadableStream<Uint8Array> {
-  const intervalMs = options.intervalMs ?? FLUSH_INTERVAL_MS;
   const cancelled = new AbortController();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let pending = "";
-  let lastFlush = -Infinity;
-  let flushes = 0;
-  let open = true;
-  let finished = false;
-  /** The socket asked for more (a read is waiting): a write can go now. */
-  let readerWaiting = false;
-  /** A write is due but the socket has not asked for more yet: the next pull writes. */
-  let due = false;
-  /** A write is on its way (timer or event-loop turns): pushes only append. */
-  let scheduled = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-
-  const write = () => {
-    scheduled = false;
-    clearTimeout(timer);
-    timer = undefined;
-    if (!open) return;
-    if (!readerWaiting) {
-      due = true;
-      return;
-    }
-    due = false;
-    if (pending) {
-      readerWaiting = false;
-      lastFlush = performance.now();
-      flushes++;
-      const text = pending;
-      pending = "";
-      controller.enqueue(encoder.encode(text));
-    }
-    if (finished) {
-      open = false;
-      controller.close();
-    }
-  };
-  // The outer immediate runs in this turn, before or after the model's dispatch; the inner one
-  // waits for the next turn, after it (see the module note).
-  const afterDispatch = () => setImmediate(() => setImmediate(write));
-  const schedule = () => {
-    // Due already: the client's next read writes it, with whatever comes meanwhile.
-    if (scheduled || due || !open) return;
-    scheduled = true;
-    const early = lastFlush + intervalMs - performance.now();
-    if (early > 0) timer = setTimeout(afterDispatch, early);
-    else afterDispatch();
-  };
+  let writer!: PacedWriter;
   const sink: PacedSink = {
-    push(text) {
-      if (!open || finished) return;
-      pending += text;
-      if (flushes < 2 && !scheduled) write();
-      else schedule();
-    },
-    finish() {
-      if (finished) return;
-      finished = true;
-      write();
-    },
+    push: (text) => writer.push(text),
+    finish: () => writer.finish(),
     signal: AbortSignal.any([cancelled.signal, ...signals]),
     clientGone: cancelled.signal,
   };
   return new ReadableStream<Uint8Array>({
-    start: (c) => {
-      controller = c;
+    start: (controller) => {
+      writer = new PacedWriter(controller, options.intervalMs ?? FLUSH_INTERVAL_MS);
       start(sink);
     },
-    pull() {
-      readerWaiting = true;
-      if (due) write();
-    },
+    pull: () => writer.pull(),
     cancel(reason) {
-      open = false;
-      pending = "";
-      clearTimeout(timer);
+      writer.cancel();
       cancelled.abort(reason ?? new DOMException("client disconnected", "AbortError"));
     },
   }, { highWaterMark: 0 });
+}
+
+/** The pacing behind {@link pacedStream}: what waits, when it is written, and to which controller. */
+class PacedWriter {
+  readonly #controller: ReadableStreamDefaultController<Uint8Array>;
+  readonly #intervalMs: number;
+  #pending = "";
+  #lastFlush = -Infinity;
+  #flushes = 0;
+  #open = true;
+  #finished = false;
+  /** The socket asked for more (a read is waiting): a write can go now. */
+  #readerWaiting = false;
+  /** A write is due but the socket has not asked for more yet: the next pull writes. */
+  #due = false;
+  /** A write is on its way (timer or event-loop turns): pushes only append. */
+  #scheduled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #write = () => this.#writeNow();
+  // The outer immediate runs in this turn, before or after the model's dispatch; the inner one
+  // waits for the next turn, after it (see the module note).
+  readonly #afterDispatch = () => setImmediate(() => setImmediate(this.#write));
+
+  constructor(controller: ReadableStreamDefaultController<Uint8Array>, intervalMs: number) {
+    this.#controller = controller;
+    this.#intervalMs = intervalMs;
+  }
+
+  push(text: string): void {
+    if (!this.#open || this.#finished) return;
+    this.#pending += text;
+    if (this.#flushes < 2 && !this.#scheduled) this.#writeNow();
+    else this.#schedule();
+  }
+
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#writeNow();
+  }
+
+  pull(): void {
+    this.#readerWaiting = true;
+    if (this.#due) this.#writeNow();
+  }
+
+  cancel(): void {
+    this.#open = false;
+    this.#pending = "";
+    clearTimeout(this.#timer);
+  }
+
+  #schedule(): void {
+    // Due already: the client's next read writes it, with whatever comes meanwhile.
+    if (this.#scheduled || this.#due || !this.#open) return;
+    this.#scheduled = true;
+    const early = this.#lastFlush + this.#intervalMs - performance.now();
+    if (early > 0) this.#timer = setTimeout(this.#afterDispatch, early);
+    else this.#afterDispatch();
+  }
+
+  #writeNow(): void {
+    this.#scheduled = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#open) return;
+    if (!this.#readerWaiting) {
+      this.#due = true;
+      return;
+    }
+    this.#due = false;
+    if (this.#pending) {
+      this.#readerWaiting = false;
+      this.#lastFlush = performance.now();
+      this.#flushes++;
+      const text = this.#pending;
+      this.#pending = "";
+      this.#controller.enqueue(encoder.encode(text));
+    }
+    if (this.#finished) {
+      this.#open = false;
+      this.#controller.close();
+    }
+  }
 }
