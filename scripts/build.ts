@@ -55,6 +55,21 @@ const pkg = JSON.parse(await Deno.readTextFile(`${ROOT}/package.json`));
 for (const dev of Object.keys(pkg.devDependencies ?? {})) excludes.push(`node_modules/${dev}`);
 for (const name of await listDir(`${ROOT}/node_modules/@esbuild`)) excludes.push(`node_modules/@esbuild/${name}`);
 
+/**
+ * Worker entry modules (files named `_*worker.ts` under `server/`): each is started from a URL at run time, which
+ * `deno compile` does not follow, so every one is included by name.
+ */
+async function workerModules(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(`${ROOT}/${dir}`)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) found.push(...await workerModules(path));
+    else if (/^_.*worker\.ts$/.test(entry.name)) found.push(path);
+  }
+  return found.sort();
+}
+const workers = await workerModules("server");
+
 const target = Deno.build.os === "windows" ? "dist/tabagent.exe" : "dist/tabagent";
 const args = [
   "compile",
@@ -72,10 +87,15 @@ const args = [
   "node_modules/redoc/bundles/redoc.standalone.js",
   "--include",
   "node_modules/@scalar/api-reference/dist/browser/standalone.js",
+  ...workers.flatMap((path) => ["--include", path]),
   ...excludes.flatMap((path) => ["--exclude", path]),
   "server/main.ts",
 ];
-console.error(`build: deno ${args.slice(0, 4).join(" ")} … (${excludes.length} paths excluded)`);
+console.error(
+  `build: deno ${
+    args.slice(0, 4).join(" ")
+  } … (${workers.length} worker modules included, ${excludes.length} paths excluded)`,
+);
 const { code } = await new Deno.Command(Deno.execPath(), {
   args,
   cwd: ROOT,

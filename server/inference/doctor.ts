@@ -1,6 +1,6 @@
 /** The inference checks `tabagent doctor` prints: llama.cpp loads, ONNX providers, models in the cache. */
 import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
-import { chooseLlamaThreads, createLlamaRuntime, fixedLlamaThreads, llamaBinding } from "./llama/mod.ts";
+import { createLlamaRuntime, llamaBinding, LlamaThreadGovernor } from "./llama/mod.ts";
 import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
 import { ModelCache } from "../models/mod.ts";
 
@@ -24,9 +24,8 @@ export async function inferenceChecks(
       checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
     }
   };
-  const policy = options.llamaThreads !== undefined
-    ? fixedLlamaThreads(options.llamaThreads)
-    : chooseLlamaThreads(hardware.cpu);
+  // the server's own policy, as it would decide at a request arriving now
+  const policy = new LlamaThreadGovernor(hardware.cpu, { fixed: options.llamaThreads }).current;
   await attempt("llama.cpp", async () => {
     const llama = await createLlamaRuntime({
       threads: policy.threads,

@@ -1,13 +1,15 @@
 /**
- * The network half of {@link downloadFile}: a file's missing pieces fetched by parallel Range
- * requests straight into the `.partial` file, retried with backoff, each byte counted in the chunk
- * state only once written, the hash follower advanced over the finished prefix.
+ * The network half of {@link downloadFile}: a file's missing bytes fetched by parallel Range
+ * requests (runs, planned by `_piece_plan.ts`) straight into the `.partial` file, retried with
+ * backoff, each byte counted in the chunk state only once written, the hash follower advanced over
+ * the finished prefix.
  */
 import { writeSync } from "node:fs";
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { ChunkState } from "./_chunk_state.ts";
 import type { HashFollower } from "./_hash_follower.ts";
+import { planRuns, type Run } from "./_piece_plan.ts";
 import { sleep } from "./_sleep.ts";
 import type { HubClient, ResolvedFile } from "./hub_client.ts";
 import { MAX_PIECE_ATTEMPTS, RETRY_BASE_MS, RETRY_MAX_MS, STALL_TIMEOUT_MS } from "./limits.ts";
@@ -43,6 +45,8 @@ export interface PieceTarget {
   state: ChunkState;
   size: number;
   hasher: HashFollower;
+  /** The usual Range request size (see {@link planRuns}). */
+  runBytes: number;
   /** Aborted on cancel and on the first final failure. */
   signal: AbortSignal;
   onProgress?: (bytes: number, total: number) => void;
@@ -50,7 +54,8 @@ export interface PieceTarget {
 }
 
 /**
- * Fetches the pieces of one file that are not done yet. Mutates `target.state.done` as bytes land.
+ * Fetches the bytes of one file that are not written yet. Mutates `target.state.done` (bytes
+ * written per unit of `state.pieceBytes`) as bytes land.
  *
  * @example
  * ```ts
@@ -81,6 +86,15 @@ export class PieceDownload {
     return i * this.#target.state.pieceBytes;
   }
 
+  /** The first byte of `run` not written yet (`run.to` once it is complete). */
+  #resumeAt(run: Run): number {
+    const { done, pieceBytes } = this.#target.state;
+    for (let u = Math.floor(run.from / pieceBytes); this.#start(u) < run.to; u++) {
+      if (done[u] < this.#length(u)) return Math.max(run.from, this.#start(u) + done[u]);
+    }
+    return run.to;
+  }
+
   #length(i: number): number {
     const { size, state } = this.#target;
     return Math.min(size, (i + 1) * state.pieceBytes) - i * state.pieceBytes;
@@ -103,11 +117,10 @@ export class PieceDownload {
     this.#target.onProgress?.(this.#total, this.#target.size);
   }
 
-  /** Runs `connections` workers over the missing pieces; the first final failure stops them all. */
+  /** Runs `connections` workers over the missing bytes; the first final failure stops them all. */
   async run(connections: number, abort: (reason: unknown) => void): Promise<void> {
-    const { done } = this.#target.state;
-    const queue: number[] = [];
-    for (let i = 0; i < done.length; i++) if (done[i] < this.#length(i)) queue.push(i);
+    const { state, size, runBytes } = this.#target;
+    const queue = planRuns(state, size, { connections, runBytes });
     this.#advanceFrontier();
     this.#target.onProgress?.(this.#total, this.#target.size);
     let next = 0;
@@ -125,21 +138,22 @@ export class PieceDownload {
     if (failure !== undefined) throw failure;
   }
 
-  /** Fetches piece `i` to its end, retrying what the network breaks. */
-  async #fetchPiece(i: number): Promise<void> {
-    const { state, signal, log } = this.#target;
+  /** Fetches `run` to its end, retrying what the network breaks. */
+  async #fetchPiece(run: Run): Promise<void> {
+    const { signal, log } = this.#target;
     let attempts = 0;
-    while (state.done[i] < this.#length(i)) {
+    while (this.#resumeAt(run) < run.to) {
       if (signal.aborted) throw signal.reason;
-      const before = state.done[i];
+      const before = this.#resumeAt(run);
       const target = this.#target.located;
       try {
-        await this.#streamPiece(i, target);
+        await this.#streamPiece(before, run.to, target);
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         // Our own failures (disk, checks) are final; anything from the network is worth a retry.
         if (error instanceof TabAgentError) throw error;
-        if (!this.#ranges && state.done[i] > 0) {
+        const reached = this.#resumeAt(run);
+        if (!this.#ranges && reached > run.from) {
           throw new TabAgentError(
             "upstream_failed",
             `The connection to ${target.url} broke and the server does not support resuming (no Range)`,
@@ -147,7 +161,7 @@ export class PieceDownload {
             { cause: error },
           );
         }
-        attempts = state.done[i] > before ? 0 : attempts + 1;
+        attempts = reached > before ? 0 : attempts + 1;
         if (attempts >= MAX_PIECE_ATTEMPTS) {
           throw new TabAgentError(
             "upstream_failed",
@@ -156,7 +170,7 @@ export class PieceDownload {
             { cause: error },
           );
         }
-        log?.debug("retrying piece", { path: this.#target.partialPath, piece: i, attempt: attempts });
+        log?.debug("retrying piece", { path: this.#target.partialPath, from: reached, attempt: attempts });
         if (error instanceof RetryableError && error.relocate) await this.#relocate(target);
         if (attempts > 0) await sleep(backoff(attempts - 1), signal);
       }
@@ -174,10 +188,9 @@ export class PieceDownload {
     return this.#relocating;
   }
 
-  /** One Range request of piece `i`, from where it stands, with a stall watchdog. */
-  async #streamPiece(i: number, target: ResolvedFile): Promise<void> {
-    const from = this.#start(i) + this.#target.state.done[i];
-    const to = this.#start(i) + this.#length(i) - 1;
+  /** One Range request of bytes `from` to `end` (exclusive), with a stall watchdog. */
+  async #streamPiece(from: number, end: number, target: ResolvedFile): Promise<void> {
+    const to = end - 1;
     const request = new AbortController();
     const activity = { last: performance.now() };
     const watchdog = setInterval(() => {
@@ -185,8 +198,8 @@ export class PieceDownload {
     }, Math.min(STALL_TIMEOUT_MS, 5_000));
     try {
       const response = await this.#request(target, from, to, AbortSignal.any([this.#target.signal, request.signal]));
-      await this.#copyBody(i, response.body!, { from, to, activity });
-      if (this.#target.state.done[i] < this.#length(i)) throw new RetryableError("connection closed early");
+      const reached = await this.#copyBody(response.body!, { from, to, activity });
+      if (reached < end) throw new RetryableError("connection closed early");
     } finally {
       clearInterval(watchdog);
       // Bytes that arrived before a reset are written and kept: the hash checks them at the end.
@@ -236,11 +249,9 @@ export class PieceDownload {
    * 6× less often.
    */
   async #copyBody(
-    i: number,
     body: ReadableStream<Uint8Array>,
     range: { from: number; to: number; activity: { last: number } },
-  ): Promise<void> {
-    const { state } = this.#target;
+  ): Promise<number> {
     const reader = body.getReader({ mode: "byob" });
     let buffer = new Uint8Array(READ_BUFFER_BYTES);
     let position = range.from;
@@ -252,14 +263,27 @@ export class PieceDownload {
         range.activity.last = performance.now();
         if (position + value.length > range.to + 1) throw new RetryableError("server sent more bytes than asked for");
         this.#write(value, position);
+        this.#credit(position, value.length);
         position += value.length;
-        state.done[i] += value.length;
         this.#total += value.length;
         this.fetchedBytes += value.length;
-        this.#report(state.done[i] === this.#length(i));
+        this.#report(position === range.to + 1);
       }
     } finally {
       reader.releaseLock();
+    }
+    return position;
+  }
+
+  /** Counts `length` bytes written at `position` in the units they fall in. */
+  #credit(position: number, length: number): void {
+    const { done, pieceBytes } = this.#target.state;
+    while (length > 0) {
+      const u = Math.floor(position / pieceBytes);
+      const n = Math.min(length, this.#start(u) + this.#length(u) - position);
+      done[u] += n;
+      position += n;
+      length -= n;
     }
   }
 

@@ -12,16 +12,16 @@ import { removeIfPresent, statIfExists } from "../fs/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type ChunkState, doneBytes, freshState, loadState, saveState } from "./_chunk_state.ts";
 import type { Digests } from "./_hash_core.ts";
-import { followHash } from "./_hash_follower.ts";
+import { followHash, warmHashThread } from "./_hash_follower.ts";
+import { chooseRunBytes, chooseUnitBytes } from "./_piece_plan.ts";
 import { PieceDownload } from "./_pieces.ts";
 import { acquireFileLock } from "./file_lock.ts";
 import type { HubClient, ResolvedFile } from "./hub_client.ts";
 import {
   DEFAULT_CONNECTIONS,
   DISK_RESERVE_BYTES,
+  HASH_WORKER_MIN_BYTES,
   MAX_CONNECTIONS,
-  MAX_PIECE_BYTES,
-  MIN_PIECE_BYTES,
   STATE_SAVE_INTERVAL_MS,
 } from "./limits.ts";
 
@@ -44,7 +44,10 @@ export interface DownloadOptions {
   expected: ExpectedFile;
   /** Parallel Range requests (default 8). */
   connections?: number;
-  /** Bytes per Range request; by default sized from the file and `connections`. */
+  /**
+   * Bytes per Range request, and the unit resumable progress is counted in; by default sized from
+   * the file and `connections` (see `_piece_plan.ts`: the first and last requests are smaller).
+   */
   pieceBytes?: number;
   signal?: AbortSignal;
   /** Bytes of the file on disk so far (resumed ones included), after each write. */
@@ -67,13 +70,6 @@ export interface DownloadResult {
   resumedBytes: number;
   /** The file was already complete and verified (e.g. another process fetched it meanwhile). */
   alreadyPresent: boolean;
-}
-
-/** The piece size for a file: about four pieces per connection, within the limits. */
-export function choosePieceBytes(size: number, connections: number): number {
-  const target = Math.ceil(size / (connections * 4));
-  const clamped = Math.min(MAX_PIECE_BYTES, Math.max(MIN_PIECE_BYTES, target));
-  return Math.ceil(clamped / 65536) * 65536;
 }
 
 function parentOf(path: string): string {
@@ -126,6 +122,7 @@ function matches(digests: Digests, expected: { sha256?: string; gitSha1?: string
 export async function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
   const { dest } = options;
   const signal = options.signal ?? new AbortController().signal;
+  if (options.expected.size >= HASH_WORKER_MIN_BYTES) warmHashThread(); // starts while we lock and locate
   await Deno.mkdir(parentOf(dest), { recursive: true });
   if (signal.aborted) throw new TabAgentError("cancelled", `Download of ${dest} cancelled`);
   await using _lock = await acquireFileLock(`${dest}.lock`, { signal, onWait: options.onWait });
@@ -205,7 +202,7 @@ async function startState(
   options: DownloadOptions,
   located: ResolvedFile,
   expected: ExpectedFile,
-): Promise<{ state: ChunkState; resumedBytes: number; resumed: boolean }> {
+): Promise<{ state: ChunkState; resumedBytes: number; resumed: boolean; runBytes: number }> {
   const partialPath = `${options.dest}.partial`;
   const { size } = expected;
   const connections = connectionsFor(options);
@@ -213,15 +210,14 @@ async function startState(
   const loaded = located.ranges && await statIfExists(partialPath)
     ? await loadState(`${partialPath}.json`, size, identity)
     : null;
-  const state = loaded ?? freshState(
-    size,
-    identity,
-    located.ranges ? (options.pieceBytes ?? choosePieceBytes(size, connections)) : size || 1,
-  );
+  // Without Range support the file is one request, counted as one unit.
+  const runBytes = located.ranges ? (options.pieceBytes ?? chooseRunBytes(size, connections)) : size || 1;
+  const unitBytes = located.ranges ? (options.pieceBytes ?? chooseUnitBytes(size, runBytes, connections)) : runBytes;
+  const state = loaded ?? freshState(size, identity, unitBytes);
   const resumedBytes = doneBytes(state);
   await checkDiskSpace(parentOf(options.dest), size - resumedBytes);
   if (loaded) options.log?.info("resuming download", { path: options.dest, bytes: resumedBytes, size });
-  return { state, resumedBytes, resumed: loaded !== null };
+  return { state, resumedBytes, resumed: loaded !== null, runBytes };
 }
 
 function connectionsFor(options: DownloadOptions): number {
@@ -240,6 +236,7 @@ async function fetchAndHash(run: {
   state: ChunkState;
   resumedBytes: number;
   resumed: boolean;
+  runBytes: number;
 }): Promise<{ fetchedBytes: number; digests: Digests }> {
   const { options, state, expected } = run;
   const { dest, log } = options;
@@ -275,10 +272,12 @@ async function fetchAndHash(run: {
     state,
     size: expected.size,
     hasher,
+    runBytes: run.runBytes,
     signal: internal.signal,
     onProgress: options.onProgress,
     log,
   }, run.resumedBytes);
+  const began = performance.now();
   try {
     await pieces.run(connectionsFor(options), (reason) => internal.abort(reason));
   } catch (error) {
@@ -291,5 +290,13 @@ async function fetchAndHash(run: {
   }
   clearInterval(saver);
   await saving.catch(() => {}); // the state is about to be removed either way
-  return { fetchedBytes: pieces.fetchedBytes, digests: await hasher.finish() };
+  const fetched = performance.now();
+  const digests = await hasher.finish();
+  // How long the last piece took to hash after it landed: the time hashing adds to a download.
+  log?.debug("file fetched and hashed", {
+    path: dest,
+    fetch_ms: Math.round(fetched - began),
+    hash_tail_ms: Math.round(performance.now() - fetched),
+  });
+  return { fetchedBytes: pieces.fetchedBytes, digests };
 }

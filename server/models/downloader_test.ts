@@ -201,3 +201,44 @@ Deno.test("a file large enough to be hashed on the worker thread is verified, an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("with the default plan (runs over several units), a large file cancelled and resumed verifies and is fetched once", async () => {
+  const large = pseudoRandomBytes(HASH_WORKER_MIN_BYTES + 5 * 1024 * 1024 + 99, 17);
+  await using hub = await startHubStub({
+    repos: [{ id: ID, files: [{ path: "large.gguf", content: large, lfs: true }] }],
+  });
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-dl-" });
+  try {
+    const client = new HubClient({ endpoint: hub.hubUrl });
+    const url = client.resolveUrl(ID, hub.commitOf(ID), "large.gguf");
+    const expected = { size: large.length, sha256: hub.sha256Of(ID, "large.gguf") };
+    const dest = `${dir}/large.gguf`;
+    // Dropped connections end runs part-way, inside a unit: the retry continues from that byte.
+    hub.faults.dropAfterBytes = 150_001;
+    hub.faults.dropTimes = 4;
+    const controller = new AbortController();
+    const cancelled = await failure(() =>
+      downloadFile({
+        hub: client,
+        url,
+        dest,
+        expected,
+        signal: controller.signal,
+        onProgress: (bytes) => bytes > large.length / 2 && controller.abort(),
+      })
+    );
+    assert.deepEqual(cancelled.code, "cancelled");
+    const state = JSON.parse(await Deno.readTextFile(`${dest}.partial.json`));
+    const saved = state.done.reduce((a: number, b: number) => a + b, 0);
+    assert.ok(saved > large.length / 2 && saved < large.length, `${saved} bytes saved`);
+
+    hub.resetCounters();
+    const result = await downloadFile({ hub: client, url, dest, expected });
+    assert.deepEqual(result.resumedBytes, saved);
+    assert.deepEqual(result.sha256, expected.sha256);
+    assert.deepEqual(hub.served.get("large.gguf"), large.length - saved);
+    assert.deepEqual(await Deno.readFile(dest), large);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -301,6 +301,15 @@ export default async function (ctx: BenchContext): Promise<void> {
   ctx.note(`${ROUNDS} paired rounds; ours ${server.url}, llama-server ${theirs.url} (${binary})`);
   for (const p of peers) await chat(p, [{ role: "user", content: "Hello" }], 4); // load and warm up
 
+  // what our thread policy and decode tuner chose after each phase (the health line of inference)
+  const noteThreads = async (phase: string) => {
+    const health = await (await fetch(`${server.url}/v1/health`, { headers: server.auth })).json() as {
+      components: { name: string; detail?: string }[];
+    };
+    const inference = health.components.find((c) => c.name === "inference");
+    ctx.note(`after ${phase}: ${inference?.detail ?? "no inference component"}`);
+  };
+
   if (runs("parity")) {
     // Fidelity: the same prompt tokens and the same greedy reply, against a llama-server computing
     // attention as we do (flash attention off), and, for information, against its defaults.
@@ -326,6 +335,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("decode_tokens_per_s", median(decode.map(([a]) => a.tokensPerS)), "tokens/s");
     ctx.report("llama_server_decode_tokens_per_s", median(decode.map(([, b]) => b.tokensPerS)), "tokens/s");
     ctx.report("decode_ratio_vs_llama_server", median(decode.map(([a, b]) => a.tokensPerS / b.tokensPerS)), "ratio");
+    await noteThreads("decode");
   }
 
   if (runs("ttft")) {
@@ -334,6 +344,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("ttft_ms", median(ttft.map(([a]) => a.ttftMs)), "ms");
     ctx.report("llama_server_ttft_ms", median(ttft.map(([, b]) => b.ttftMs)), "ms");
     ctx.report("ttft_ratio_vs_llama_server", median(ttft.map(([a, b]) => a.ttftMs / b.ttftMs)), "ratio");
+    await noteThreads("ttft");
   }
 
   if (runs("multiturn")) {
@@ -358,6 +369,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("multiturn_ttft_ms", median(multiturn.map(([a]) => a)), "ms");
     ctx.report("llama_server_multiturn_ttft_ms", median(multiturn.map(([, b]) => b)), "ms");
     ctx.report("multiturn_ttft_ratio_vs_llama_server", median(multiturn.map(([a, b]) => a / b)), "ratio");
+    await noteThreads("multiturn");
   }
 
   if (runs("concurrent")) {
@@ -375,5 +387,6 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("concurrent4_tokens_per_s", median(concurrent.map(([a]) => a)), "tokens/s");
     ctx.report("llama_server_concurrent4_tokens_per_s", median(concurrent.map(([, b]) => b)), "tokens/s");
     ctx.report("concurrent4_ratio_vs_llama_server", median(concurrent.map(([a, b]) => a / b)), "ratio");
+    await noteThreads("concurrent");
   }
 }

@@ -28,6 +28,7 @@ export { toChatHistory } from "./history.ts";
 export { type PromptCacheStats, REFILL_DELAY_MS } from "./sequence_pool.ts";
 export {
   chooseLlamaThreads,
+  chooseLlamaThreadsForBusy,
   fixedLlamaThreads,
   LlamaThreadGovernor,
   type LoadProbe,

@@ -10,11 +10,16 @@
  * compute.
  *
  * The load changes while the server runs, so {@link LlamaThreadGovernor} decides again at each
- * request (two cheap reads: the load average and this process's CPU time) and llama.cpp applies
- * the count from the next batch on; the server's own recent CPU use is taken out of the load
- * average, or its own busy threads would make it give itself fewer. Greedy replies are the same
- * on 1 and 2 threads (each output row is computed by one thread), so a change never alters a reply.
+ * request and llama.cpp applies the count from the next batch on; the server's own CPU use is taken
+ * out, or its own busy threads would make it give itself fewer. Where the kernel tells the machine's
+ * CPU time (Linux: /proc/stat), the governor looks at what other processes used in the last quarter
+ * to three seconds, and decides again every quarter second while it generates: the 1-minute load
+ * average lags by a minute, so a process that had just stopped (another server answering in turn,
+ * a build that finished) cost half the decode speed for that minute. Elsewhere it reads the load
+ * average. Greedy replies are the same on 1 and 2 threads (each output row is computed by one
+ * thread), so a change never alters a reply.
  */
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import process from "node:process";
 import type { CpuInfo } from "../../hardware/mod.ts";
@@ -64,6 +69,32 @@ export function chooseLlamaThreads(
   };
 }
 
+/**
+ * The thread count for llama.cpp on `cpu` when other processes keep `othersBusy` cores busy
+ * (measured, 0..cores): the cores they leave free, rounded, at least 1 and at most what
+ * {@link chooseLlamaThreads} gives an idle machine.
+ *
+ * @example
+ * ```ts
+ * chooseLlamaThreadsForBusy({ physicalCores: 2, logicalCores: 2 }, 0.8).threads; // 1
+ * ```
+ */
+export function chooseLlamaThreadsForBusy(
+  cpu: Pick<CpuInfo, "physicalCores" | "logicalCores">,
+  othersBusy: number,
+): ThreadPolicy {
+  const idle = chooseLlamaThreads(cpu, 0);
+  const cores = Math.max(1, Math.min(cpu.physicalCores, cpu.logicalCores));
+  const free = Math.max(1, Math.round(cores - othersBusy));
+  if (free >= idle.threads) return idle;
+  return {
+    threads: free,
+    source: "policy",
+    reason: `other processes keep ${othersBusy.toFixed(1)} of ${cores} cores busy: more spinning workers would ` +
+      `fight them for cores`,
+  };
+}
+
 /** The count `--llama-threads` / `TABAGENT_LLAMA_THREADS` sets, as a {@link ThreadPolicy}. */
 export function fixedLlamaThreads(threads: number): ThreadPolicy {
   return {
@@ -84,6 +115,39 @@ export interface LoadProbe {
   cpuSeconds(): number;
   /** Seconds on a monotonic clock. */
   now(): number;
+  /**
+   * CPU seconds every process on the machine has used so far (all cores, idle and steal left out),
+   * or null where the kernel does not tell (then the load average decides).
+   */
+  machineCpuSeconds?(): number | null;
+  /** Threads runnable on the machine at this instant, this one included, or null where unknown. */
+  runnable?(): number | null;
+}
+
+/** The kernel's clock tick for /proc/stat (USER_HZ, 100 on every Linux architecture we run on). */
+const USER_HZ = 100;
+
+/** /proc/stat's first line, summed: user, nice, system, irq and softirq (guest is inside user). */
+function procStatBusySeconds(): number | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").slice(0, 256).split("\n", 1)[0];
+    const [label, user, nice, system, _idle, _iowait, irq, softirq] = line.trim().split(/\s+/);
+    if (label !== "cpu") return null;
+    const busy = [user, nice, system, irq, softirq].map(Number);
+    return busy.every(Number.isFinite) ? busy.reduce((a, b) => a + b, 0) / USER_HZ : null;
+  } catch {
+    return null;
+  }
+}
+
+/** /proc/loadavg's fourth field, "runnable/total". */
+function procRunnable(): number | null {
+  try {
+    const running = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[3]?.split("/")[0]);
+    return Number.isFinite(running) ? running : null;
+  } catch {
+    return null;
+  }
 }
 
 const systemProbe: LoadProbe = {
@@ -93,7 +157,14 @@ const systemProbe: LoadProbe = {
     return (user + system) / 1e6;
   },
   now: () => performance.now() / 1000,
+  machineCpuSeconds: procStatBusySeconds,
+  runnable: procRunnable,
 };
+
+/** Shortest window the machine's CPU time is measured over (s): shorter ones are mostly tick noise. */
+export const BUSY_WINDOW_MIN_S = 0.25;
+/** Longest window that still says what the machine does now (s); past it, the instant runnable count. */
+export const BUSY_WINDOW_MAX_S = 3;
 
 /**
  * Decides llama.cpp's thread count again whenever asked, from the load of other work: the load
@@ -114,6 +185,8 @@ export class LlamaThreadGovernor {
   #ownLoad = 0;
   #lastCpu: number;
   #lastAt: number;
+  /** The last reading of the machine's and this process's CPU time, where the kernel gives it. */
+  #sample?: { at: number; machine: number; own: number };
 
   constructor(
     cpu: Pick<CpuInfo, "physicalCores" | "logicalCores">,
@@ -124,9 +197,7 @@ export class LlamaThreadGovernor {
     this.#probe = options.probe ?? systemProbe;
     this.#lastCpu = this.#probe.cpuSeconds();
     this.#lastAt = this.#probe.now();
-    this.#current = this.#fixed !== undefined
-      ? fixedLlamaThreads(this.#fixed)
-      : chooseLlamaThreads(cpu, this.#probe.load());
+    this.#current = this.#fixed !== undefined ? fixedLlamaThreads(this.#fixed) : this.#decideNow();
   }
 
   /** The most threads a decision can give: what each llama.cpp context is created with. */
@@ -144,9 +215,46 @@ export class LlamaThreadGovernor {
     return this.#ownLoad;
   }
 
-  /** Decides again from the load now; cheap enough to call at every request. */
+  /**
+   * Decides again from the load now; cheap enough to call at every batch (where the machine's CPU
+   * time is known, a call within a quarter second of the last measurement keeps the decision).
+   */
   decide(): ThreadPolicy {
     if (this.#fixed !== undefined) return this.#current;
+    this.#current = this.#decideNow();
+    return this.#current;
+  }
+
+  #decideNow(): ThreadPolicy {
+    const machine = this.#probe.machineCpuSeconds?.() ?? null;
+    return machine === null ? this.#decideFromLoadAverage() : this.#decideFromBusy(machine);
+  }
+
+  /** From what other processes used since the last reading, or who is runnable when that is old. */
+  #decideFromBusy(machine: number): ThreadPolicy {
+    const now = this.#probe.now();
+    const own = this.#probe.cpuSeconds();
+    const last = this.#sample;
+    if (last && now - last.at < BUSY_WINDOW_MIN_S) return this.#current;
+    this.#sample = { at: now, machine, own };
+    if (last && now - last.at <= BUSY_WINDOW_MAX_S) {
+      const window = now - last.at;
+      const others = Math.max(0, (machine - last.machine - (own - last.own)) / window);
+      const policy = chooseLlamaThreadsForBusy(this.#cpu, others);
+      return {
+        ...policy,
+        reason: `${policy.reason} (others used ${others.toFixed(1)} cores over ${window.toFixed(2)} s)`,
+      };
+    }
+    // Nothing measured for a while (no request ran): an average over that stretch says little about
+    // now, so count the threads runnable at this instant, less the one reading.
+    const runnable = this.#probe.runnable?.() ?? null;
+    const others = runnable === null ? 0 : Math.max(0, runnable - 1);
+    const policy = chooseLlamaThreadsForBusy(this.#cpu, others);
+    return { ...policy, reason: `${policy.reason} (${others} other thread(s) runnable now)` };
+  }
+
+  #decideFromLoadAverage(): ThreadPolicy {
     const now = this.#probe.now();
     const cpu = this.#probe.cpuSeconds();
     const elapsed = now - this.#lastAt;
@@ -159,9 +267,8 @@ export class LlamaThreadGovernor {
     const load = this.#probe.load();
     const others = Math.max(0, load - this.#ownLoad);
     const policy = chooseLlamaThreads(this.#cpu, others);
-    this.#current = this.#ownLoad >= 0.05
+    return this.#ownLoad >= 0.05
       ? { ...policy, reason: `${policy.reason} (load ${load.toFixed(1)}, ${this.#ownLoad.toFixed(1)} of it ours)` }
       : policy;
-    return this.#current;
   }
 }

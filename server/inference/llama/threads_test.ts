@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { chooseLlamaThreads, fixedLlamaThreads, LlamaThreadGovernor } from "./threads.ts";
+import {
+  BUSY_WINDOW_MAX_S,
+  chooseLlamaThreads,
+  chooseLlamaThreadsForBusy,
+  fixedLlamaThreads,
+  LlamaThreadGovernor,
+} from "./threads.ts";
 
 Deno.test("thread policy: every physical core up to 4, one left for the event loop above, 1 when busy", () => {
   assert.equal(chooseLlamaThreads({ physicalCores: 2, logicalCores: 4 }, 0.3).threads, 2);
@@ -60,4 +66,74 @@ Deno.test("thread governor: a count set by flag never changes and says so", () =
   assert.deepEqual([decided.threads, decided.source, governor.max], [3, "flag", 3]);
   assert.match(decided.reason, /set by flag/);
   assert.deepEqual(fixedLlamaThreads(2).source, "flag");
+});
+
+Deno.test("thread policy from busy cores: the cores other processes leave free, at least 1, at most the idle count", () => {
+  const two = { physicalCores: 2, logicalCores: 2 };
+  assert.equal(chooseLlamaThreadsForBusy(two, 0).threads, 2);
+  assert.equal(chooseLlamaThreadsForBusy(two, 0.3).threads, 2);
+  const busy = chooseLlamaThreadsForBusy(two, 0.9);
+  assert.equal(busy.threads, 1);
+  assert.match(busy.reason, /other processes keep 0\.9 of 2 cores busy/);
+  assert.equal(chooseLlamaThreadsForBusy(two, 5).threads, 1);
+  assert.equal(chooseLlamaThreadsForBusy({ physicalCores: 16, logicalCores: 32 }, 0).threads, 15);
+  assert.equal(chooseLlamaThreadsForBusy({ physicalCores: 16, logicalCores: 32 }, 3.2).threads, 13);
+});
+
+/** A Linux-like machine: its total CPU time and runnable count are known too. */
+function linuxMachine() {
+  const state = { load: 0, cpu: 0, now: 0, machine: 0, runnable: 1 };
+  return {
+    state,
+    probe: {
+      load: () => state.load,
+      cpuSeconds: () => state.cpu,
+      now: () => state.now,
+      machineCpuSeconds: () => state.machine,
+      runnable: () => state.runnable,
+    },
+  };
+}
+
+Deno.test("thread governor: with the machine's CPU time, a process that just stopped no longer halves the threads", () => {
+  const { state, probe } = linuxMachine();
+  state.load = 3; // a minute of another server's work still in the load average
+  const governor = new LlamaThreadGovernor({ physicalCores: 2, logicalCores: 2 }, { probe });
+  assert.equal(governor.current.threads, 2, "nothing else runnable now: the lagging load average is not read");
+  assert.match(governor.current.reason, /0 other thread\(s\) runnable now/);
+  // while we generate on two threads for a second, our own use is not counted as others'
+  state.now = 1;
+  state.cpu = 2;
+  state.machine = 2;
+  assert.equal(governor.decide().threads, 2);
+  assert.match(governor.current.reason, /others used 0\.0 cores over 1\.00 s/);
+  // another process takes a core: the next reading (a quarter second on) gives it up
+  state.now = 1.1;
+  state.machine = 2.2;
+  state.cpu = 2.1;
+  assert.equal(governor.decide().threads, 2, "too soon to measure again: the decision stands");
+  state.now = 1.5;
+  state.machine = 2 + 0.5 * 2;
+  state.cpu = 2 + 0.5;
+  assert.equal(governor.decide().threads, 1);
+  // it stops; the next quarter second shows the core free again
+  state.now = 1.8;
+  state.machine += 0.3 * 1;
+  state.cpu += 0.3;
+  assert.equal(governor.decide().threads, 2);
+  // after a long idle stretch the instant runnable count decides, not the average over it
+  state.now += BUSY_WINDOW_MAX_S + 10;
+  state.machine += 20; // busy earlier in that stretch
+  state.runnable = 3;
+  assert.equal(governor.decide().threads, 1);
+  state.now += BUSY_WINDOW_MAX_S + 10;
+  state.runnable = 1;
+  assert.equal(governor.decide().threads, 2);
+});
+
+Deno.test("thread governor: this machine's probe reads /proc where it exists, and decides within the cores", () => {
+  const governor = new LlamaThreadGovernor({ physicalCores: 2, logicalCores: 2 });
+  const { threads, reason } = governor.decide();
+  assert.ok(threads === 1 || threads === 2, `${threads}`);
+  if (Deno.build.os === "linux") assert.match(reason, /runnable now|cores over/);
 });

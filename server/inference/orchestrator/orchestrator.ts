@@ -170,6 +170,7 @@ export class ModelOrchestrator implements Component {
   #llama?: Llama;
   #providers: ProviderStatus[] = [];
   #threads: ThreadPolicy = { threads: 1, reason: "not started", source: "policy" };
+  #retunedAt = 0;
   #governor?: LlamaThreadGovernor;
   #stopped = false;
 
@@ -241,11 +242,20 @@ export class ModelOrchestrator implements Component {
     this.#threads = this.#governor.decide();
     if (this.#threads.threads === before) return;
     this.#llama.maxThreads = this.#threads.threads;
-    this.#options.log.info("llama.cpp threads changed", {
+    // debug: while other work comes and goes this can change every quarter second
+    this.#options.log.debug("llama.cpp threads changed", {
       threads: this.#threads.threads,
       was: before,
       threads_reason: this.#threads.reason,
     });
+  }
+
+  /** {@link #retuneThreads} at most every {@link RETUNE_DURING_GENERATION_MS}: batches come every few ms. */
+  #retuneThreadsDuringGeneration(): void {
+    const now = performance.now();
+    if (now - this.#retunedAt < RETUNE_DURING_GENERATION_MS) return;
+    this.#retunedAt = now;
+    this.#retuneThreads();
   }
 
   /**
@@ -424,10 +434,12 @@ export class ModelOrchestrator implements Component {
           threads: this.#governor!.max,
           contextSize: this.#options.contextSize,
           // A count set by flag holds for every batch (llama.cpp's cap, set below): nothing to choose per
-          // batch. Otherwise decode steps run on what they measured best.
-          batchThreads: this.#threads.source === "flag"
-            ? undefined
-            : (batch) => tuner.threadsFor(batch, this.#threads.threads),
+          // batch. Otherwise the policy is looked at again while a reply is generated (other work may
+          // start or stop meanwhile) and decode steps run on what they measured best under it.
+          batchThreads: this.#threads.source === "flag" ? undefined : (batch) => {
+            this.#retuneThreadsDuringGeneration();
+            return tuner.threadsFor(batch, this.#threads.threads);
+          },
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
       } else {
@@ -530,6 +542,9 @@ async function sentenceTransformersMaxTokens(dir: string): Promise<number | unde
     throw error;
   }
 }
+
+/** How often a generating model looks at the thread policy again (ms). */
+const RETUNE_DURING_GENERATION_MS = 250;
 
 /** " decoding on N thread(s), measured" once a model's decode steps have been timed at both counts. */
 function decodeNote(entry: Entry, cap: number): string {
