@@ -73,6 +73,16 @@ function cpuMs(pid: number): number | undefined {
   }
 }
 
+/** CPU time (ms) the main thread (the event loop, where the per-token JS runs) of `pid` has used. */
+function mainThreadMs(pid: number): number {
+  try {
+    return Number(Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).split(" ")[0]) / 1e6;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return NaN;
+    throw error;
+  }
+}
+
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -240,21 +250,32 @@ export default async function (ctx: BenchContext): Promise<void> {
     // as noise; a pair measured back to back shares the drift.
     const directRuns: Run[] = [];
     const httpRuns: Run[] = [];
+    const directMainMs: number[] = [];
+    const httpMainMs: number[] = [];
     const { ratios } = await pairedRounds({
       rounds: ROUNDS,
       ours: async (round) => {
+        const before = mainThreadMs(server.process.pid);
         const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
+        httpMainMs.push(mainThreadMs(server.process.pid) - before);
         await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
+        const before = mainThreadMs(direct.pid);
         const run = await direct.run(freshMessages(round));
+        directMainMs.push(mainThreadMs(direct.pid) - before);
         await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;
       },
     });
+    // CPU time is less disturbed by other load than wall time: what each side's event loop spent.
+    ctx.note(
+      `main-thread CPU per reply (median): server ${median(httpMainMs).toFixed(1)} ms, ` +
+        `direct ${median(directMainMs).toFixed(1)} ms`,
+    );
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
     }
