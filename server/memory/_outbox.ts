@@ -10,6 +10,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { MEMORY_OUTBOX_BATCH, MEMORY_OUTBOX_BUSY_PAUSE_MS } from "../config/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { cachedStatement } from "./_prepared.ts";
 import { catchUpMessageIndex, messageIndexBacklog } from "./_message_index.ts";
 import type { StoreName, Stores } from "./stores.ts";
 
@@ -167,14 +168,17 @@ const FEEDS: Feed[] = [
 ];
 
 function appliedSeq(target: DatabaseSync, feed: string): number {
-  const row = target.prepare("SELECT seq FROM applied WHERE source = ?").get(feed) as { seq: number } | undefined;
+  const row = cachedStatement(target, "SELECT seq FROM applied WHERE source = ?").get(feed) as
+    | { seq: number }
+    | undefined;
   return row?.seq ?? 0;
 }
 
 function applyFeed(stores: Stores, feed: Feed, batch: number): number {
   const targets = Object.keys(feed.effects) as StoreName[];
   const from = Math.min(...targets.map((target) => appliedSeq(stores[target], feed.name)));
-  const rows = stores[feed.store].prepare(feed.sql).all(from, batch) as Row[];
+  // an idle step (every 250 ms on the event loop) prepared ~30 statements, 0.25 ms; now it reuses them
+  const rows = cachedStatement(stores[feed.store], feed.sql).all(from, batch) as Row[];
   if (rows.length === 0) return 0;
   for (const target of targets) {
     const db = stores[target];
@@ -184,7 +188,8 @@ function applyFeed(stores: Stores, feed: Feed, batch: number): number {
       const fresh = rows.filter((row) => row.id > seq);
       if (fresh.length > 0) {
         feed.effects[target]!(db, fresh);
-        db.prepare(
+        cachedStatement(
+          db,
           "INSERT INTO applied(source, seq) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET seq = excluded.seq",
         ).run(feed.name, fresh[fresh.length - 1].id);
       }

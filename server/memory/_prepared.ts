@@ -2,7 +2,7 @@
  * Prepared statements kept per open database: preparing costs more than most of the reads and
  * writes they serve, and a restore reopens the stores, so the cache is keyed by the handle.
  */
-import type { StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 /**
  * `make(db)`, made once per `db` and kept while `db` is alive.
@@ -42,4 +42,23 @@ export function prepareAll<K extends string>(
   ) as Record<K, StatementSync>;
   for (const name of options.arrays ?? []) statements[name].setReturnArrays(true);
   return statements;
+}
+
+const bySql = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/**
+ * `db.prepare(sql)`, prepared once per `db` and SQL text: for statements whose text is built at run
+ * time (per store, per filter), which {@link preparedOnce} cannot list up front.
+ *
+ * @example
+ * ```ts
+ * cachedStatement(db, `SELECT seq FROM applied WHERE source = ?`).get(feed);
+ * ```
+ */
+export function cachedStatement(db: DatabaseSync, sql: string): StatementSync {
+  let cache = bySql.get(db);
+  if (!cache) bySql.set(db, cache = new Map());
+  let found = cache.get(sql);
+  if (!found) cache.set(sql, found = db.prepare(sql));
+  return found;
 }

@@ -6,6 +6,7 @@
  * reads its keyword list in a second worker while it searches the vectors (`runQueryConcurrently`).
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { cachedStatement } from "../_prepared.ts";
 import { ftsQuery, toolResultText } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
 import { itemKey, keyItem } from "../index/keys.ts";
@@ -143,15 +144,9 @@ const FROM: Record<
   },
 };
 
-const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
-
 /** `db.prepare(sql)`, prepared once per connection: preparing costs more than most of these reads. */
 export function statement(db: DatabaseSync, sql: string): StatementSync {
-  let cache = statements.get(db);
-  if (!cache) statements.set(db, cache = new Map());
-  let found = cache.get(sql);
-  if (!found) cache.set(sql, found = db.prepare(sql));
-  return found;
+  return cachedStatement(db, sql);
 }
 
 /** Tables seen to exist, per connection: a table is never dropped under a running query engine. */
