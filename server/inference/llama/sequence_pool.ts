@@ -74,6 +74,38 @@ export function refillBatchSize(pending: number, batch = REFILL_BATCH_TOKENS): n
  */
 export const REFILL_DELAY_MS = 50;
 
+/**
+ * Whether `context` evaluates a token alone exactly as inside a batch, so that a reply's KV, built
+ * one generated token at a time, equals a fresh evaluation. Compares the next-token probabilities
+ * after each of the last `positions` tokens of `tokens`, evaluated alone vs in one batch (node-llama-cpp's
+ * prebuilt CPU build differs at about 3 positions in 10 with SmolLM2; a llama.cpp built with
+ * `GGML_LLAMAFILE=OFF` differs at none). Leaves `sequence` empty.
+ */
+export async function evaluatesLoneTokensAsBatches(
+  sequence: LlamaContextSequence,
+  tokens: readonly Token[],
+  positions = 16,
+): Promise<boolean> {
+  if (tokens.length < positions + 2) throw new Error("evaluatesLoneTokensAsBatches: too few tokens");
+  const start = tokens.length - positions;
+  const withProbabilities = (token: Token) => [token, { generateNext: { probabilities: true } }] as const;
+  const top = (p: Map<Token, number> | undefined) => JSON.stringify([...(p ?? new Map()).entries()].slice(0, 5));
+  try {
+    const batch = await sequence.controlledEvaluate(
+      tokens.map((token, i) => (i >= start ? withProbabilities(token) : token) as never),
+    );
+    await sequence.clearHistory();
+    await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, start));
+    for (let i = start; i < tokens.length; i++) {
+      const [alone] = await sequence.controlledEvaluate([withProbabilities(tokens[i]) as never]);
+      if (top(alone?.next?.probabilities) !== top(batch[i]?.next?.probabilities)) return false;
+    }
+    return true;
+  } finally {
+    await sequence.clearHistory();
+  }
+}
+
 /** Tokens `a` and `b` share from the start. */
 export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
   const n = Math.min(a.length, b.length);
@@ -99,8 +131,23 @@ export class SequencePool {
   #tick = 0;
   #stats: PromptCacheStats = { hits: 0, misses: 0, reusedTokens: 0, evictions: 0 };
 
-  constructor(context: LlamaContext) {
+  readonly #keepReplies: boolean;
+
+  /**
+   * `sequences`: empty sequences already taken from `context`.
+   * `keepReplies`: keep a reply's KV as generated instead of evaluating it again, for a build where
+   * a lone token evaluates exactly as in a batch ({@link evaluatesLoneTokensAsBatches}).
+   */
+  constructor(context: LlamaContext, options: { keepReplies?: boolean; sequences?: LlamaContextSequence[] } = {}) {
     this.#context = context;
+    this.#keepReplies = options.keepReplies ?? false;
+    // Sequences already taken from the context (empty): free from the start.
+    for (const sequence of options.sequences ?? []) this.#free.push({ sequence, lastUsed: 0, tokens: [], pending: [] });
+  }
+
+  /** Whether replies are kept as generated (true) or evaluated again before the next turn (false). */
+  get keepsReplies(): boolean {
+    return this.#keepReplies;
   }
 
   /** Sequences generating now. */
@@ -212,6 +259,17 @@ export class SequencePool {
     try {
       if (sequence.disposed) return;
       const held = sequence.contextTokens;
+      if (prompt.length === 0) {
+        // Nothing to keep (an infill's markers): the state is useless to a later prompt.
+        await sequence.clearHistory();
+        this.#free.push({ sequence, lastUsed: ++this.#tick, tokens: [], pending: [] });
+        return;
+      }
+      if (this.#keepReplies) {
+        // The build evaluates a lone token as a batch would: the generated KV is the fresh one.
+        this.#free.push({ sequence, lastUsed: ++this.#tick, tokens: [...held], pending: [] });
+        return;
+      }
       const matched = commonPrefixLength(held, prompt);
       const reply = held.slice(matched);
       if (matched < sequence.nextTokenIndex) {

@@ -9,7 +9,13 @@ import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { smollm2Path } from "../../../tests/_models.ts";
 import { createLlamaRuntime } from "./runtime.ts";
 import { LlamaTextModel } from "./model.ts";
-import { MIN_EVALUATED_TOKENS, REFILL_BATCH_TOKENS, refillBatchSize } from "./sequence_pool.ts";
+import {
+  evaluatesLoneTokensAsBatches,
+  MIN_EVALUATED_TOKENS,
+  REFILL_BATCH_TOKENS,
+  refillBatchSize,
+} from "./sequence_pool.ts";
+import type { ChatMessage } from "./types.ts";
 
 Deno.test("refill batches never evaluate a lone token nor leave one over", () => {
   assert.equal(refillBatchSize(0), 0);
@@ -104,6 +110,75 @@ Deno.test({
       assert.equal(again.cachedTokens, prepared.promptTokens - MIN_EVALUATED_TOKENS);
       assert.equal(again.text, fresh.text);
       assert.ok(fresh.text.length > 0);
+    } finally {
+      await model.close();
+      await llama.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "the probe finds that the prebuilt binding evaluates a lone token unlike a batch, and frees its sequence",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const llama = await createLlamaRuntime({ threads: 1, gpu: false });
+    const model = await LlamaTextModel.load(llama, await smollm2Path(), { sequences: 1, threads: 1, contextSize: 256 });
+    try {
+      // Prebuilt: not probed, known to differ (the test above); the probe agrees.
+      assert.equal(model.keepsReplyState, false);
+      const tokens = model.model.tokenize(
+        "The harbour was quiet that morning. Fishermen sold what they caught, gulls circled the lighthouse, " +
+          "and a girl named Ada walked along the beach, counting the boats: one, two, three.",
+        false,
+      );
+      const sequence = model.context.getSequence();
+      assert.equal(await evaluatesLoneTokensAsBatches(sequence, tokens), false);
+      assert.equal(sequence.nextTokenIndex, 0);
+    } finally {
+      await model.close();
+      await llama.dispose();
+    }
+  },
+});
+
+// A local build (scripts/llama_native.ts) made with GGML_LLAMAFILE=OFF evaluates a lone token as a
+// batch: run with TABAGENT_LLAMA_ADDON pointing at its llama-addon.node.
+const addon = Deno.env.get("TABAGENT_LLAMA_ADDON");
+
+Deno.test({
+  name: "prompt cache with a local build: a next turn on the kept reply answers exactly as a fresh evaluation",
+  ignore: !addon,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const llama = await createLlamaRuntime({ threads: 1, gpu: false, addon });
+    const model = await LlamaTextModel.load(llama, await smollm2Path(), {
+      sequences: 1,
+      threads: 1,
+      contextSize: 1024,
+    });
+    try {
+      const ask = async (messages: ChatMessage[]) =>
+        await model.generateChat(await model.prepareChat({ messages, maxTokens: 24, temperature: 0 }));
+      const first: ChatMessage[] = [{ role: "user", content: "Hi! My name is Ada. I like the sea." }];
+      const turn1 = await ask(first);
+      const conversation: ChatMessage[] = [
+        ...first,
+        { role: "assistant", content: turn1.text },
+        { role: "user", content: "Tell me one fact about it." },
+      ];
+      const kept = await ask(conversation);
+      await model.clearPromptCache();
+      const fresh = await ask(conversation);
+      assert.equal(fresh.cachedTokens, 0);
+      assert.equal(kept.text, fresh.text);
+      assert.ok(fresh.text.length > 0);
+      if (Deno.env.get("TABAGENT_EXPECT_KEPT_REPLIES")) assert.equal(model.keepsReplyState, true);
+      if (model.keepsReplyState) {
+        // Only the new message (and the reply's last, never evaluated, token) went through the model.
+        assert.ok(kept.cachedTokens! >= turn1.promptTokens + turn1.completionTokens - 1, `${kept.cachedTokens}`);
+      }
     } finally {
       await model.close();
       await llama.dispose();
