@@ -7,6 +7,15 @@
  * at 13–20 ms a token on 2 cores) sees each token sent the moment it exists; a faster one has its
  * tokens batched, so it does not pay a write (and the client a read and a wake-up) per token: on a
  * 2-core machine those compete with the model's own threads for the cores.
+ *
+ * A write also waits until the model has gone back to work. A producer hands over a token
+ * (`push`) in the middle of the model's per-token work, and node-llama-cpp dispatches the next
+ * decode step in a `setImmediate` queued in that same turn of the event loop; a write done before
+ * it (at the push, or from a timer that fired between the token and the dispatch, as about half of
+ * them did) held the next step back by the write's cost, on every write. The write now runs in an
+ * immediate queued by an immediate, i.e. in the next turn, after the dispatch, on the event loop
+ * while llama.cpp computes on its own thread. The producer's own cost per token is one string
+ * concatenation.
  */
 
 const encoder = new TextEncoder();
@@ -29,71 +38,113 @@ export interface PacedSink {
   readonly clientGone: AbortSignal;
 }
 
-/** A byte stream fed through `start`'s sink, written in paced batches. */
-export function pacedStream(signals: AbortSignal[], start: (sink: PacedSink) => void): ReadableStream<Uint8Array> {
+/** A byte stream fed through `start`'s sink, written in paced batches (`intervalMs` apart, FLUSH_INTERVAL_MS by default). */
+export function pacedStream(
+  signals: AbortSignal[],
+  start: (sink: PacedSink) => void,
+  options: { intervalMs?: number } = {},
+): ReadableStream<Uint8Array> {
   const cancelled = new AbortController();
-  let pending: string[] = [];
-  let lastFlush = -Infinity;
-  let flushes = 0;
-  let open = true;
-  let finished = false;
-  // Resolves the wait in `pull`: a piece arrived (when waiting for one), or the stream finished.
-  let wake: (() => void) | undefined;
-  let waitingForPiece = false;
+  let writer!: PacedWriter;
   const sink: PacedSink = {
-    push(text) {
-      if (!open || finished) return;
-      pending.push(text);
-      if (waitingForPiece) wake?.();
-    },
-    finish() {
-      finished = true;
-      wake?.();
-    },
+    push: (text) => writer.push(text),
+    finish: () => writer.finish(),
     signal: AbortSignal.any([cancelled.signal, ...signals]),
     clientGone: cancelled.signal,
   };
-  const wait = (ms?: number) =>
-    new Promise<void>((resolve) => {
-      // One timer per paced write, cleared when the stream ends first: the last pieces leave at once.
-      const timer = ms === undefined ? undefined : setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        wake = undefined;
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   return new ReadableStream<Uint8Array>({
-    start: () => start(sink),
-    async pull(controller) {
-      while (pending.length === 0 && !finished) {
-        waitingForPiece = true;
-        await wait();
-        waitingForPiece = false;
-      }
-      if (flushes >= 2 && !finished) {
-        const early = lastFlush + FLUSH_INTERVAL_MS - performance.now();
-        if (early > 0) await wait(early);
-      }
-      lastFlush = performance.now();
-      flushes++;
-      if (pending.length > 0) {
-        const text = pending.length === 1 ? pending[0] : pending.join("");
-        pending = [];
-        controller.enqueue(encoder.encode(text));
-      }
-      if (finished && pending.length === 0) {
-        open = false;
-        controller.close();
-      }
+    start: (controller) => {
+      writer = new PacedWriter(controller, options.intervalMs ?? FLUSH_INTERVAL_MS);
+      start(sink);
     },
+    pull: () => writer.pull(),
     cancel(reason) {
-      open = false;
-      pending = [];
+      writer.cancel();
       cancelled.abort(reason ?? new DOMException("client disconnected", "AbortError"));
     },
   }, { highWaterMark: 0 });
+}
+
+/** The pacing behind {@link pacedStream}: what waits, when it is written, and to which controller. */
+class PacedWriter {
+  readonly #controller: ReadableStreamDefaultController<Uint8Array>;
+  readonly #intervalMs: number;
+  #pending = "";
+  #lastFlush = -Infinity;
+  #flushes = 0;
+  #open = true;
+  #finished = false;
+  /** The socket asked for more (a read is waiting): a write can go now. */
+  #readerWaiting = false;
+  /** A write is due but the socket has not asked for more yet: the next pull writes. */
+  #due = false;
+  /** A write is on its way (timer or event-loop turns): pushes only append. */
+  #scheduled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #write = () => this.#writeNow();
+  // The outer immediate runs in this turn, before or after the model's dispatch; the inner one
+  // waits for the next turn, after it (see the module note).
+  readonly #afterDispatch = () => setImmediate(() => setImmediate(this.#write));
+
+  constructor(controller: ReadableStreamDefaultController<Uint8Array>, intervalMs: number) {
+    this.#controller = controller;
+    this.#intervalMs = intervalMs;
+  }
+
+  push(text: string): void {
+    if (!this.#open || this.#finished) return;
+    this.#pending += text;
+    if (this.#flushes < 2 && !this.#scheduled) this.#writeNow();
+    else this.#schedule();
+  }
+
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#writeNow();
+  }
+
+  pull(): void {
+    this.#readerWaiting = true;
+    if (this.#due) this.#writeNow();
+  }
+
+  cancel(): void {
+    this.#open = false;
+    this.#pending = "";
+    clearTimeout(this.#timer);
+  }
+
+  #schedule(): void {
+    // Due already: the client's next read writes it, with whatever comes meanwhile.
+    if (this.#scheduled || this.#due || !this.#open) return;
+    this.#scheduled = true;
+    const early = this.#lastFlush + this.#intervalMs - performance.now();
+    if (early > 0) this.#timer = setTimeout(this.#afterDispatch, early);
+    else this.#afterDispatch();
+  }
+
+  #writeNow(): void {
+    this.#scheduled = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#open) return;
+    if (!this.#readerWaiting) {
+      this.#due = true;
+      return;
+    }
+    this.#due = false;
+    if (this.#pending) {
+      this.#readerWaiting = false;
+      this.#lastFlush = performance.now();
+      this.#flushes++;
+      const text = this.#pending;
+      this.#pending = "";
+      this.#controller.enqueue(encoder.encode(text));
+    }
+    if (this.#finished) {
+      this.#open = false;
+      this.#controller.close();
+    }
+  }
 }

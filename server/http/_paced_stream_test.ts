@@ -69,3 +69,46 @@ Deno.test("paced stream: a server-side signal aborts the producer's signal but n
   sink.finish();
   assert.deepEqual(await chunksOf(stream), ["cut short"]);
 });
+
+Deno.test("paced stream: a due write waits until the producer's own next event-loop task has run", async () => {
+  // node-llama-cpp hands a token over, then dispatches the next decode step in a setImmediate: a
+  // write must come after that dispatch, so that it runs while the model computes.
+  let sink!: PacedSink;
+  const stream = pacedStream([], (s) => sink = s, { intervalMs: 0 });
+  const reader = stream.getReader();
+  sink.push("role ");
+  await reader.read();
+  sink.push("first ");
+  await reader.read();
+  for (let i = 0; i < 3; i++) {
+    const order: string[] = [];
+    const reading = reader.read().then(({ value }) => order.push(new TextDecoder().decode(value)));
+    sink.push(`token${i}`);
+    order.push("pushed");
+    setImmediate(() => order.push("dispatch"));
+    await reading;
+    assert.deepEqual(order, ["pushed", "dispatch", `token${i}`]);
+  }
+  sink.finish();
+  assert.equal((await reader.read()).done, true);
+});
+
+Deno.test("paced stream: pieces wait while the client is not reading and leave in one write when it reads", async () => {
+  let sink!: PacedSink;
+  const stream = pacedStream([], (s) => sink = s, { intervalMs: 0 });
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  sink.push("a");
+  sink.push("b");
+  assert.equal(decoder.decode((await reader.read()).value), "ab"); // nobody read before: one write
+  for (let i = 0; i < 20; i++) {
+    sink.push(`${i},`);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the turns a write would wait for
+  }
+  assert.equal(
+    decoder.decode((await reader.read()).value),
+    Array.from({ length: 20 }, (_, i) => `${i},`).join(""),
+  );
+  sink.finish();
+  assert.equal((await reader.read()).done, true);
+});

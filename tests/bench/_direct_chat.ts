@@ -35,10 +35,13 @@ for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream(
     buffer = buffer.slice(end + 1);
     const began = performance.now();
     let first = 0;
+    // The streamed pieces, as an HTTP client sees them (the final text can differ in whitespace).
+    let text = "";
     const prepared = await model.prepareChat({ ...request, temperature: 0 });
     const result = await model.generateChat(prepared, {
-      onText: () => {
+      onText: (piece) => {
         first ||= performance.now();
+        text += piece;
       },
     });
     const done = performance.now();
@@ -46,6 +49,7 @@ for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream(
       ttftMs: first - began,
       tokensPerS: (result.completionTokens - 1) / ((done - first) / 1000),
       tokens: result.completionTokens,
+      text,
     });
   }
 }

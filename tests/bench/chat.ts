@@ -6,11 +6,19 @@
  *   thread policy would pick by load, and on 2 cores it picked 2 for each side, whose spinning pools
  *   then fought: 104–126 tok/s instead of ~4,000 on 1 thread). It leaves one core to the HTTP client
  *   and the event loops (`TABAGENT_LLAMA_THREADS` overrides it);
- * - the same model, context and sequence pool (the server's parallelism and prompt cache), and a
- *   fresh user message each round on both sides: neither reuses the previous round's prompt, both
- *   reuse the template's fixed prefix alike;
+ * - the same model, context and sequence pool (the server's parallelism and prompt cache), and
+ *   the same fresh user message in a round on both sides (each process sees it once, so neither
+ *   reuses an earlier round's prompt, and both generate the same reply, token for token);
  * - one side at a time: rounds alternate, and the in-process model is closed before the server
- *   alone is measured (4 clients, Ollama's API), so its threads never run beside the server's.
+ *   alone is measured (4 clients, Ollama's API), so its threads never run beside the server's;
+ * - each side's background work finished before the other side runs: once a reply is sent, the
+ *   sequence pool evaluates it again after REFILL_DELAY_MS (sequence_pool.ts), which on 2 cores
+ *   landed in the middle of the other side's next reply and slowed whichever side ran second by
+ *   10–30% (rounds alternate, so the per-round ratios split into two clusters and the median
+ *   fell on either);
+ * - the same moments on both sides: the baseline times its first text callback and its return;
+ *   the HTTP client the arrival of the bytes holding the first token and of the stream's end,
+ *   before it parses them (the parse is the client's work, not the server's).
  *
  *   decode_ratio_vs_direct  tokens/s streamed over HTTP ÷ tokens/s generated directly (goal ≥ 0.97)
  *   ttft_overhead_ms        time to first token over HTTP minus direct (goal ≤ 5 ms)
@@ -21,7 +29,7 @@
  */
 import { detectHardware } from "../../server/hardware/mod.ts";
 import { SERVER_V8_FLAGS } from "../../server/config/mod.ts";
-import { chooseLlamaThreads } from "../../server/inference/llama/mod.ts";
+import { chooseLlamaThreads, REFILL_DELAY_MS } from "../../server/inference/llama/mod.ts";
 import {
   DEFAULT_PROMPT_CACHE_SEQUENCES,
   DEFAULT_SEQUENCES_PER_MODEL,
@@ -35,9 +43,23 @@ const ROUNDS = 31;
 const CLIENTS = 4;
 const MESSAGES = [{ role: "user" as const, content: "Tell me a long story about the sea." }];
 
+/**
+ * Tokens of the short reply each side gives just before its measured one. Without it the side that
+ * ran second in a round found its weights and code out of the CPU caches, evicted by the other
+ * process, and the one that ran first did not: the per-round ratios split by order (1.05 and 0.94
+ * in one run), and the median fell on either cluster. Primed, both run as a server does between
+ * its own requests.
+ */
+const PRIMER_TOKENS = 8;
+
+/** The primer's message: never the measured one, so it leaves nothing the measured reply can reuse. */
+function primerMessages(round: number) {
+  return [{ role: "user" as const, content: `Primer ${round}: say hello.` }];
+}
+
 /** A user message no earlier round sent, so neither side finds it in a cache. */
-function freshMessages(round: number, side: string) {
-  return [{ role: "user" as const, content: `Story ${side}${round}: tell me a long story about the sea.` }];
+function freshMessages(round: number | string) {
+  return [{ role: "user" as const, content: `Story ${round}: tell me a long story about the sea.` }];
 }
 
 /** Threads for both sides: every core the server would use on an idle machine, less one for the client. */
@@ -47,21 +69,74 @@ function benchThreads(cpu: Parameters<typeof chooseLlamaThreads>[0]): number {
   return Math.max(1, chooseLlamaThreads(cpu, 0).threads - 1);
 }
 
+/** CPU time (ms) `pid`'s threads have used so far, from /proc; undefined where there is none. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error; // the thread ended meanwhile
+      }
+    }
+    return ns / 1e6;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** CPU time (ms) the main thread (the event loop, where the per-token JS runs) of `pid` has used. */
+function mainThreadMs(pid: number): number {
+  try {
+    return Number(Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).split(" ")[0]) / 1e6;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return NaN;
+    throw error;
+  }
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until the process `pid` has finished the work a reply leaves behind (the sequence pool's
+ * re-evaluation of the reply, starting REFILL_DELAY_MS after it): it must use under 10% of a core
+ * over a 10 ms window. Where /proc is missing, it waits a fixed time.
+ */
+async function settle(pid: number): Promise<void> {
+  await delay(REFILL_DELAY_MS + 10);
+  for (let i = 0; i < 200; i++) {
+    const before = cpuMs(pid);
+    await delay(10);
+    const after = cpuMs(pid);
+    if (before === undefined || after === undefined) {
+      await delay(100);
+      return;
+    }
+    if (after - before < 1) return;
+  }
+}
+
 interface Run {
   ttftMs: number;
   tokensPerS: number;
   tokens: number;
+  /** The reply (both sides of a round must give the same one). */
+  text?: string;
 }
 
 /** The baseline's process (`_direct_chat.ts`): one request at a time over stdin/stdout. */
 class DirectChat implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
+  readonly pid: number;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #reader: ReadableStreamDefaultReader<string>;
   #buffer = "";
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
+    this.pid = child.pid;
     this.#writer = child.stdin.getWriter();
     this.#reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   }
@@ -103,8 +178,8 @@ class DirectChat implements AsyncDisposable {
   }
 
   /** One greedy reply of `TOKENS` tokens, timed inside the baseline's process. */
-  async run(messages: typeof MESSAGES): Promise<Run> {
-    await this.#writer.write(new TextEncoder().encode(JSON.stringify({ messages, maxTokens: TOKENS }) + "\n"));
+  async run(messages: typeof MESSAGES, maxTokens = TOKENS): Promise<Run> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify({ messages, maxTokens }) + "\n"));
     return await this.#next() as unknown as Run;
   }
 
@@ -118,9 +193,9 @@ class DirectChat implements AsyncDisposable {
 async function overHttp(
   url: string,
   auth: Record<string, string>,
-  options: { seed?: number; messages?: typeof MESSAGES } = {},
+  options: { seed?: number; messages?: typeof MESSAGES; maxTokens?: number } = {},
 ): Promise<Run> {
-  const { seed, messages = MESSAGES } = options;
+  const { seed, messages = MESSAGES, maxTokens = TOKENS } = options;
   const began = performance.now();
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
@@ -128,7 +203,7 @@ async function overHttp(
     body: JSON.stringify({
       model: FIXTURE_MODELS.chat,
       messages,
-      max_tokens: TOKENS,
+      max_tokens: maxTokens,
       temperature: seed === undefined ? 0 : 1,
       seed,
       stream: true,
@@ -137,22 +212,34 @@ async function overHttp(
   });
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
   let first = 0;
+  let last = 0;
   let tokens = 0;
+  let text = "";
   let buffer = "";
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+    // When these bytes arrived: the moments compared with the baseline's callbacks are arrivals.
+    const arrived = performance.now();
     buffer += chunk;
     let end: number;
     while ((end = buffer.indexOf("\n\n")) !== -1) {
       const frame = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      if (!frame.startsWith("data: ") || frame === "data: [DONE]") continue;
+      if (!frame.startsWith("data: ")) continue;
+      if (frame === "data: [DONE]") {
+        last = arrived;
+        continue;
+      }
       const data = JSON.parse(frame.slice(6));
       if (data.usage) tokens = data.usage.completion_tokens;
-      if (!first && data.choices?.[0]?.delta?.content) first = performance.now();
+      const content = data.choices?.[0]?.delta?.content;
+      if (content) {
+        first ||= arrived;
+        text += content;
+      }
     }
   }
-  const end = performance.now();
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((end - first) / 1000), tokens };
+  if (!last) throw new Error("the stream ended without data: [DONE]");
+  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens, text };
 }
 
 export default async function (ctx: BenchContext): Promise<void> {
@@ -168,28 +255,57 @@ export default async function (ctx: BenchContext): Promise<void> {
   });
   {
     await using direct = await DirectChat.start({ model: `${cache.path}/tabagent--tiny-chat/tiny-chat.gguf`, threads });
-    await direct.run(freshMessages(0, "wd"));
-    await overHttp(server.url, server.auth, { messages: freshMessages(0, "wh") }); // loads the model
+    await direct.run(freshMessages("warm-up"));
+    await settle(direct.pid);
+    await overHttp(server.url, server.auth, { messages: freshMessages("warm-up") }); // loads the model
+    await settle(server.process.pid);
     // Paired rounds in alternating order, and the median of the per-round ratios: one llama.cpp thread
     // on a shared 2-core VM drifts by ±20% between runs, which a ratio of two separate medians shows
     // as noise; a pair measured back to back shares the drift.
     const directRuns: Run[] = [];
     const httpRuns: Run[] = [];
+    const directMainMs: number[] = [];
+    const httpMainMs: number[] = [];
     const { ratios } = await pairedRounds({
       rounds: ROUNDS,
       ours: async (round) => {
-        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round, "h") });
+        await overHttp(server.url, server.auth, { messages: primerMessages(round), maxTokens: PRIMER_TOKENS });
+        const before = mainThreadMs(server.process.pid);
+        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
+        httpMainMs.push(mainThreadMs(server.process.pid) - before);
+        await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
-        const run = await direct.run(freshMessages(round, "d"));
+        await direct.run(primerMessages(round), PRIMER_TOKENS);
+        const before = mainThreadMs(direct.pid);
+        const run = await direct.run(freshMessages(round));
+        directMainMs.push(mainThreadMs(direct.pid) - before);
+        await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;
       },
     });
+    // CPU time is less disturbed by other load than wall time: what each side's event loop spent.
+    ctx.note(
+      `main-thread CPU per reply (median): server ${median(httpMainMs).toFixed(1)} ms, ` +
+        `direct ${median(directMainMs).toFixed(1)} ms`,
+    );
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
+    }
+    const differing = httpRuns.flatMap((r, i) => r.text === directRuns[i].text ? [] : [i]);
+    if (differing.length) {
+      const i = differing[0];
+      const [a, b] = [httpRuns[i].text ?? "", directRuns[i].text ?? ""];
+      let at = 0;
+      while (at < a.length && a[at] === b[at]) at++;
+      ctx.note(
+        `the two sides gave different replies in ${differing.length} of ${ROUNDS} rounds; round ${i} from ` +
+          `character ${at}: HTTP ${JSON.stringify(a.slice(at, at + 40))} (${a.length}), ` +
+          `direct ${JSON.stringify(b.slice(at, at + 40))} (${b.length})`,
+      );
     }
     const status = await (await fetch(`${server.url}/v1/system`, { headers: server.auth })).json();
     const served = status.inference.models.find((m: { id: string }) => m.id === FIXTURE_MODELS.chat);
@@ -204,6 +320,13 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("direct_tokens_per_s", directRate, "tokens/s");
     ctx.report("http_tokens_per_s", httpRate, "tokens/s");
     ctx.report("decode_ratio_vs_direct", median(ratios), "ratio");
+    const sorted = [...ratios].sort((a, b) => a - b);
+    const quartile = (q: number) => sorted[Math.round(q * (sorted.length - 1))].toFixed(3);
+    const byOrder = (first: number) => median(ratios.filter((_, i) => i % 2 === first)).toFixed(3);
+    ctx.note(
+      `decode ratio per round: p25 ${quartile(0.25)}, median ${quartile(0.5)}, p75 ${quartile(0.75)}; ` +
+        `median when HTTP ran first ${byOrder(0)}, second ${byOrder(1)}`,
+    );
     ctx.report("ttft_direct_ms", directTtft, "ms");
     ctx.report("ttft_http_ms", httpTtft, "ms");
     ctx.report("ttft_overhead_ms", httpTtft - directTtft, "ms");
@@ -226,7 +349,7 @@ export default async function (ctx: BenchContext): Promise<void> {
 /** Paired rounds for the Ollama-over-OpenAI ratio (as many as the direct-over-HTTP one: the drift is the same). */
 const OLLAMA_ROUNDS = 31;
 
-/** Streams one reply through Ollama's `/api/chat` (NDJSON), timed like {@link overHttp}. */
+/** Streams one reply through Ollama's `/api/chat` (NDJSON), timed like {@link overHttp} (at arrival). */
 async function overOllama(url: string, auth: Record<string, string>): Promise<Run> {
   const began = performance.now();
   const response = await fetch(`${url}/api/chat`, {
@@ -240,9 +363,11 @@ async function overOllama(url: string, auth: Record<string, string>): Promise<Ru
   });
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
   let first = 0;
+  let last = 0;
   let tokens = 0;
   let buffer = "";
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+    const arrived = performance.now();
     buffer += chunk;
     let end: number;
     while ((end = buffer.indexOf("\n")) !== -1) {
@@ -251,12 +376,14 @@ async function overOllama(url: string, auth: Record<string, string>): Promise<Ru
       if (!line) continue;
       const data = JSON.parse(line);
       if (data.error) throw new Error(data.error);
-      if (data.done) tokens = data.eval_count;
-      else if (!first && data.message?.content) first = performance.now();
+      if (data.done) {
+        tokens = data.eval_count;
+        last = arrived;
+      } else if (!first && data.message?.content) first = arrived;
     }
   }
-  const end = performance.now();
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((end - first) / 1000), tokens };
+  if (!last) throw new Error("the stream ended without its done line");
+  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens };
 }
 
 /**

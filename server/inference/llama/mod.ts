@@ -25,7 +25,7 @@ export {
   type PreparedInfill,
 } from "./model.ts";
 export { toChatHistory } from "./history.ts";
-export type { PromptCacheStats } from "./sequence_pool.ts";
+export { type PromptCacheStats, REFILL_DELAY_MS } from "./sequence_pool.ts";
 export {
   chooseLlamaThreads,
   chooseLlamaThreadsForBusy,

@@ -433,11 +433,10 @@ export class ModelOrchestrator implements Component {
           promptCacheSequences: promptCache,
           threads: this.#governor!.max,
           contextSize: this.#options.contextSize,
-          // A count set by flag holds for every batch; otherwise the policy is looked at again while a
-          // reply is generated (other work may start or stop meanwhile) and decode steps run on what
-          // they measured best under it.
-          batchThreads: (batch) => {
-            if (this.#threads.source === "flag") return this.#threads.threads;
+          // A count set by flag holds for every batch (llama.cpp's cap, set below): nothing to choose per
+          // batch. Otherwise the policy is looked at again while a reply is generated (other work may
+          // start or stop meanwhile) and decode steps run on what they measured best under it.
+          batchThreads: this.#threads.source === "flag" ? undefined : (batch) => {
             this.#retuneThreadsDuringGeneration();
             return tuner.threadsFor(batch, this.#threads.threads);
           },
