@@ -20,7 +20,8 @@ import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
 import { separatePrompts, withBatchThreads } from "./batching.ts";
-import { type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
+import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
+import { llamaBinding } from "./runtime.ts";
 import type {
   ChatRequest,
   FinishReason,
@@ -36,6 +37,10 @@ export const DEFAULT_TEMPERATURE = 0.8;
 export const PENALTY_LAST_TOKENS = 64;
 /** Largest context a model gets unless configured otherwise (per sequence, tokens). */
 export const DEFAULT_CONTEXT_SIZE = 4096;
+
+/** Text whose tokens probe whether a lone token evaluates as in a batch (about 40 tokens in most vocabularies). */
+const INVARIANCE_PROBE_TEXT = "The harbour was quiet that morning. Fishermen sold what they caught, gulls " +
+  "circled the lighthouse, and a girl named Ada walked along the beach, counting the boats: one, two, three.";
 
 /** How a model is loaded. */
 export interface LlamaModelOptions {
@@ -153,7 +158,15 @@ export class LlamaTextModel implements TokenCounter {
           ),
         },
       });
-      const pool = new SequencePool(context);
+      // node-llama-cpp's prebuilt binding evaluates a lone token (each generated one) unlike a batch, so
+      // replies are evaluated again before they are kept; a local build may not (sequence_pool.ts).
+      let keepReplies = false;
+      const sequences: LlamaContextSequence[] = [];
+      if (llamaBinding(llama) !== "prebuilt") {
+        sequences.push(context.getSequence());
+        keepReplies = await evaluatesLoneTokensAsBatches(sequences[0], model.tokenize(INVARIANCE_PROBE_TEXT, false));
+      }
+      const pool = new SequencePool(context, { keepReplies, sequences });
       return new LlamaTextModel(llama, model, context, pool, {
         threads: options.threads,
         parallel: options.sequences,
@@ -172,6 +185,14 @@ export class LlamaTextModel implements TokenCounter {
   /** Parallel sequences: how many requests may generate at once. */
   get sequences(): number {
     return this.#parallel;
+  }
+
+  /**
+   * Whether a reply's KV is kept as generated (the binding evaluates a lone token exactly as a batch)
+   * rather than evaluated again before the conversation's next turn.
+   */
+  get keepsReplyState(): boolean {
+    return this.#pool.keepsReplies;
   }
 
   /** Sequences generating now. */

@@ -9,14 +9,22 @@ import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 
 /**
- * Why a reply is evaluated again before it is kept, measured on SmolLM2 with llama.cpp's CPU kernels: with flash
- * attention off, a prompt gives bit-identical next-token probabilities however it is split into
- * batches (72; 41 + 31; chunks of 16; 71 + 1), so a prompt continued from a cached prefix is
- * evaluated exactly as a fresh one. Generated tokens are evaluated one at a time, and a run of
- * single-token evaluations does not give the same state (0.729 vs 0.694 for the top token); with
- * flash attention on, even a cached prompt prefix does not. Keeping a reply's generated tokens would change
- * greedy replies at near ties, so once the reply is sent its tokens are evaluated again as one
- * batch, in the background: the next turn then finds prompt and reply as a fresh evaluation would.
+ * Why a reply is evaluated again before it is kept, measured on SmolLM2 (Q4_1, F16 KV cache) with
+ * node-llama-cpp 3.21.1's CPU build, flash attention off: a run of tokens evaluated in batches of
+ * two or more tokens gives bit-identical next-token probabilities however it is split (one batch;
+ * chunks of 2; 42 + 2), whatever the thread count, but a batch of ONE token does not: llama.cpp
+ * sends matrix products with one row to ggml's own dot products and those with two or more rows to
+ * llamafile's sgemm ("only enable sgemm for prompt processing", `n < 2`), which sums in another
+ * order. For this model that concerns the attention products against the F16 KV cache and the Q8_0
+ * output head (Q4_1 weights use the same kernel either way), so the results are often identical
+ * and sometimes not: evaluating the last token of a prompt alone changed the top probability at
+ * 14 of 50 positions, by up to 0.03 (0.260 vs 0.235). Generated tokens are evaluated one at a time,
+ * so a reply's KV is not what a fresh evaluation of the conversation gives (next turn's top token
+ * 0.326 with the reply's KV kept vs 0.338 fresh), and keeping it would change greedy replies at near
+ * ties. So once the reply is sent its tokens are evaluated again in batches of two or more, and a
+ * continued prompt always evaluates at least {@link MIN_EVALUATED_TOKENS} tokens: the next turn then
+ * finds prompt and reply exactly as a fresh evaluation would. With flash attention on, even a
+ * cached prompt prefix is not exact.
  */
 /** What the pool has done so far. */
 export interface PromptCacheStats {
@@ -45,6 +53,19 @@ interface Slot {
 export const REFILL_BATCH_TOKENS = 32;
 
 /**
+ * The fewest tokens evaluated together on a sequence: a lone token takes llama.cpp's one-row
+ * kernels, which do not give what a batch gives (see the module note).
+ */
+export const MIN_EVALUATED_TOKENS = 2;
+
+/** How many of `pending` tokens to evaluate in the next refill batch: never one alone, nor one left over. */
+export function refillBatchSize(pending: number, batch = REFILL_BATCH_TOKENS): number {
+  if (pending < MIN_EVALUATED_TOKENS) return 0;
+  if (pending <= batch) return pending;
+  return pending - batch < MIN_EVALUATED_TOKENS ? batch - MIN_EVALUATED_TOKENS + 1 : batch;
+}
+
+/**
  * How long a released reply waits before it is evaluated again in the background (ms). A client
  * that sends the conversation's next turn at once (an agent's tool loop, the peer bench) finds the
  * reply not yet evaluated, and the reply and the new turn go through the model in one pass (one
@@ -52,6 +73,38 @@ export const REFILL_BATCH_TOKENS = 32;
  * A person typing the next turn never notices the wait.
  */
 export const REFILL_DELAY_MS = 50;
+
+/**
+ * Whether `context` evaluates a token alone exactly as inside a batch, so that a reply's KV, built
+ * one generated token at a time, equals a fresh evaluation. Compares the next-token probabilities
+ * after each of the last `positions` tokens of `tokens`, evaluated alone vs in one batch (node-llama-cpp's
+ * prebuilt CPU build differs at about 3 positions in 10 with SmolLM2; a llama.cpp built with
+ * `GGML_LLAMAFILE=OFF` differs at none). Leaves `sequence` empty.
+ */
+export async function evaluatesLoneTokensAsBatches(
+  sequence: LlamaContextSequence,
+  tokens: readonly Token[],
+  positions = 16,
+): Promise<boolean> {
+  if (tokens.length < positions + 2) throw new Error("evaluatesLoneTokensAsBatches: too few tokens");
+  const start = tokens.length - positions;
+  const withProbabilities = (token: Token) => [token, { generateNext: { probabilities: true } }] as const;
+  const top = (p: Map<Token, number> | undefined) => JSON.stringify([...(p ?? new Map()).entries()].slice(0, 5));
+  try {
+    const batch = await sequence.controlledEvaluate(
+      tokens.map((token, i) => (i >= start ? withProbabilities(token) : token) as never),
+    );
+    await sequence.clearHistory();
+    await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, start));
+    for (let i = start; i < tokens.length; i++) {
+      const [alone] = await sequence.controlledEvaluate([withProbabilities(tokens[i]) as never]);
+      if (top(alone?.next?.probabilities) !== top(batch[i]?.next?.probabilities)) return false;
+    }
+    return true;
+  } finally {
+    await sequence.clearHistory();
+  }
+}
 
 /** Tokens `a` and `b` share from the start. */
 export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
@@ -78,8 +131,23 @@ export class SequencePool {
   #tick = 0;
   #stats: PromptCacheStats = { hits: 0, misses: 0, reusedTokens: 0, evictions: 0 };
 
-  constructor(context: LlamaContext) {
+  readonly #keepReplies: boolean;
+
+  /**
+   * `sequences`: empty sequences already taken from `context`.
+   * `keepReplies`: keep a reply's KV as generated instead of evaluating it again, for a build where
+   * a lone token evaluates exactly as in a batch ({@link evaluatesLoneTokensAsBatches}).
+   */
+  constructor(context: LlamaContext, options: { keepReplies?: boolean; sequences?: LlamaContextSequence[] } = {}) {
     this.#context = context;
+    this.#keepReplies = options.keepReplies ?? false;
+    // Sequences already taken from the context (empty): free from the start.
+    for (const sequence of options.sequences ?? []) this.#free.push({ sequence, lastUsed: 0, tokens: [], pending: [] });
+  }
+
+  /** Whether replies are kept as generated (true) or evaluated again before the next turn (false). */
+  get keepsReplies(): boolean {
+    return this.#keepReplies;
   }
 
   /** Sequences generating now. */
@@ -106,8 +174,9 @@ export class SequencePool {
     let best: { index: number; matched: number } | undefined;
     for (const [index, slot] of this.#free.entries()) {
       const held = slot.tokens;
-      // The last prompt token is always evaluated again to sample from, so it never counts.
-      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - 1));
+      // The last prompt tokens are always evaluated again, with the one to sample from: never fewer than
+      // MIN_EVALUATED_TOKENS, as a lone token would not evaluate as in a fresh prompt (module note).
+      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - MIN_EVALUATED_TOKENS));
       // Taking a sequence that shares only a little (a system prompt) would throw away another
       // conversation's state for a few tokens: that counts as no match.
       if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
@@ -164,8 +233,9 @@ export class SequencePool {
     this.#pumpTimer = undefined;
     for (const slot of [...this.#free]) {
       // The background pump may be refilling this slot: one batch at a time on a sequence.
-      while (slot.refilling || (slot.pending.length && !slot.sequence.disposed)) {
-        await (slot.refilling ?? this.#refill(slot, slot.pending.length));
+      // A lone pending token stays pending: the next turn evaluates it with its own tokens.
+      while (slot.refilling || (refillBatchSize(slot.pending.length) && !slot.sequence.disposed)) {
+        await (slot.refilling ?? this.#refill(slot, refillBatchSize(slot.pending.length, slot.pending.length)));
       }
     }
   }
@@ -189,6 +259,17 @@ export class SequencePool {
     try {
       if (sequence.disposed) return;
       const held = sequence.contextTokens;
+      if (prompt.length === 0) {
+        // Nothing to keep (an infill's markers): the state is useless to a later prompt.
+        await sequence.clearHistory();
+        this.#free.push({ sequence, lastUsed: ++this.#tick, tokens: [], pending: [] });
+        return;
+      }
+      if (this.#keepReplies) {
+        // The build evaluates a lone token as a batch would: the generated KV is the fresh one.
+        this.#free.push({ sequence, lastUsed: ++this.#tick, tokens: [...held], pending: [] });
+        return;
+      }
       const matched = commonPrefixLength(held, prompt);
       const reply = held.slice(matched);
       if (matched < sequence.nextTokenIndex) {
@@ -249,9 +330,11 @@ export class SequencePool {
     (async () => {
       try {
         while (this.#busy === 0) {
-          const slot = this.#free.find((s) => s.pending.length > 0 && !s.refilling && !s.sequence.disposed);
+          const slot = this.#free.find((s) =>
+            refillBatchSize(s.pending.length) > 0 && !s.refilling && !s.sequence.disposed
+          );
           if (!slot) break;
-          await this.#refill(slot, REFILL_BATCH_TOKENS);
+          await this.#refill(slot, refillBatchSize(slot.pending.length));
         }
       } finally {
         this.#pumping = false;
