@@ -174,8 +174,20 @@ Deno.test("a download needing more space than is free is refused before any byte
   assert.deepEqual(env.hub.served.get("model.gguf"), undefined);
 });
 
-Deno.test("a file large enough to be hashed on the worker thread is verified, and wrong bytes are caught", async () => {
-  const large = pseudoRandomBytes(HASH_WORKER_MIN_BYTES + 3 * 1024 * 1024 + 17, 13);
+/** A Hub stub serving one large LFS file (`extra` bytes past the hash worker's threshold), a temporary folder, and what its download expects. */
+async function withLargeFile(
+  extra: number,
+  seed: number,
+  body: (env: {
+    hub: Awaited<ReturnType<typeof startHubStub>>;
+    client: HubClient;
+    url: string;
+    expected: { size: number; sha256: string };
+    dir: string;
+    large: Uint8Array;
+  }) => Promise<void>,
+): Promise<void> {
+  const large = pseudoRandomBytes(HASH_WORKER_MIN_BYTES + extra, seed);
   await using hub = await startHubStub({
     repos: [{ id: ID, files: [{ path: "large.gguf", content: large, lfs: true }] }],
   });
@@ -184,6 +196,14 @@ Deno.test("a file large enough to be hashed on the worker thread is verified, an
     const client = new HubClient({ endpoint: hub.hubUrl });
     const url = client.resolveUrl(ID, hub.commitOf(ID), "large.gguf");
     const expected = { size: large.length, sha256: hub.sha256Of(ID, "large.gguf") };
+    await body({ hub, client, url, expected, dir, large });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a file large enough to be hashed on the worker thread is verified, and wrong bytes are caught", async () => {
+  await withLargeFile(3 * 1024 * 1024 + 17, 13, async ({ hub, client, url, expected, dir, large }) => {
     // Dropped connections make pieces finish out of order, so the hash follows a prefix with gaps.
     hub.faults.dropAfterBytes = 300_000;
     hub.faults.dropTimes = 3;
@@ -197,21 +217,11 @@ Deno.test("a file large enough to be hashed on the worker thread is verified, an
     );
     assert.deepEqual(error.code, "checksum_mismatch");
     await assert.rejects(() => Deno.stat(`${dir}/again.gguf`), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("with the default plan (runs over several units), a large file cancelled and resumed verifies and is fetched once", async () => {
-  const large = pseudoRandomBytes(HASH_WORKER_MIN_BYTES + 5 * 1024 * 1024 + 99, 17);
-  await using hub = await startHubStub({
-    repos: [{ id: ID, files: [{ path: "large.gguf", content: large, lfs: true }] }],
-  });
-  const dir = await Deno.makeTempDir({ prefix: "tabagent-dl-" });
-  try {
-    const client = new HubClient({ endpoint: hub.hubUrl });
-    const url = client.resolveUrl(ID, hub.commitOf(ID), "large.gguf");
-    const expected = { size: large.length, sha256: hub.sha256Of(ID, "large.gguf") };
+  await withLargeFile(5 * 1024 * 1024 + 99, 17, async ({ hub, client, url, expected, dir, large }) => {
     const dest = `${dir}/large.gguf`;
     // Dropped connections end runs part-way, inside a unit: the retry continues from that byte.
     hub.faults.dropAfterBytes = 150_001;
@@ -238,7 +248,5 @@ Deno.test("with the default plan (runs over several units), a large file cancell
     assert.deepEqual(result.sha256, expected.sha256);
     assert.deepEqual(hub.served.get("large.gguf"), large.length - saved);
     assert.deepEqual(await Deno.readFile(dest), large);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
