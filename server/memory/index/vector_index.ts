@@ -20,7 +20,7 @@ import {
 } from "./ann.ts";
 import { distance } from "./exact.ts";
 import { itemKey, keyItem } from "./keys.ts";
-import { statement } from "../query/engine.ts";
+import { cachedStatement as statement } from "../_prepared.ts";
 
 /** Bumped when the sidecar or file layout changes: older files are rebuilt. */
 const FORMAT = 1;

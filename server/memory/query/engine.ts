@@ -5,8 +5,9 @@
  * → MMR diversity. It runs in the index worker, off the server's event loop; there a hybrid query
  * reads its keyword list in a second worker while it searches the vectors (`runQueryConcurrently`).
  */
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { cachedStatement } from "../_prepared.ts";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+// prepared once per connection: preparing costs more than most of these reads
+import { cachedStatement as statement } from "../_prepared.ts";
 import { ftsQuery, toolResultText } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
 import { itemKey, keyItem } from "../index/keys.ts";
@@ -143,11 +144,6 @@ const FROM: Record<
       "coalesce(t.error, '')",
   },
 };
-
-/** `db.prepare(sql)`, prepared once per connection: preparing costs more than most of these reads. */
-export function statement(db: DatabaseSync, sql: string): StatementSync {
-  return cachedStatement(db, sql);
-}
 
 /** Tables seen to exist, per connection: a table is never dropped under a running query engine. */
 const existingTables = new WeakMap<DatabaseSync, Set<string>>();
