@@ -161,7 +161,10 @@ const systemProbe: LoadProbe = {
   runnable: procRunnable,
 };
 
-/** Shortest window the machine's CPU time is measured over (s): shorter ones are mostly tick noise. */
+/**
+ * Shortest time between two decisions (s): `decide` may be called at every batch, and a shorter
+ * window of the machine's CPU time is mostly tick noise.
+ */
 export const BUSY_WINDOW_MIN_S = 0.25;
 /** Longest window that still says what the machine does now (s); past it, the instant runnable count. */
 export const BUSY_WINDOW_MAX_S = 3;
@@ -187,6 +190,8 @@ export class LlamaThreadGovernor {
   #lastAt: number;
   /** The last reading of the machine's and this process's CPU time, where the kernel gives it. */
   #sample?: { at: number; machine: number; own: number };
+  /** When the current decision was made (probe seconds). */
+  #decidedAt: number;
 
   constructor(
     cpu: Pick<CpuInfo, "physicalCores" | "logicalCores">,
@@ -197,6 +202,7 @@ export class LlamaThreadGovernor {
     this.#probe = options.probe ?? systemProbe;
     this.#lastCpu = this.#probe.cpuSeconds();
     this.#lastAt = this.#probe.now();
+    this.#decidedAt = this.#lastAt;
     this.#current = this.#fixed !== undefined ? fixedLlamaThreads(this.#fixed) : this.#decideNow();
   }
 
@@ -216,11 +222,14 @@ export class LlamaThreadGovernor {
   }
 
   /**
-   * Decides again from the load now; cheap enough to call at every batch (where the machine's CPU
-   * time is known, a call within a quarter second of the last measurement keeps the decision).
+   * Decides again from the load now; cheap enough to call at every batch: a call within
+   * {@link BUSY_WINDOW_MIN_S} of the last decision keeps it.
    */
   decide(): ThreadPolicy {
     if (this.#fixed !== undefined) return this.#current;
+    const now = this.#probe.now();
+    if (now - this.#decidedAt < BUSY_WINDOW_MIN_S) return this.#current;
+    this.#decidedAt = now;
     this.#current = this.#decideNow();
     return this.#current;
   }
@@ -235,7 +244,6 @@ export class LlamaThreadGovernor {
     const now = this.#probe.now();
     const own = this.#probe.cpuSeconds();
     const last = this.#sample;
-    if (last && now - last.at < BUSY_WINDOW_MIN_S) return this.#current;
     this.#sample = { at: now, machine, own };
     if (last && now - last.at <= BUSY_WINDOW_MAX_S) {
       const window = now - last.at;

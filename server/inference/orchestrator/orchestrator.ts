@@ -170,7 +170,6 @@ export class ModelOrchestrator implements Component {
   #llama?: Llama;
   #providers: ProviderStatus[] = [];
   #threads: ThreadPolicy = { threads: 1, reason: "not started", source: "policy" };
-  #retunedAt = 0;
   #governor?: LlamaThreadGovernor;
   #stopped = false;
 
@@ -248,14 +247,6 @@ export class ModelOrchestrator implements Component {
       was: before,
       threads_reason: this.#threads.reason,
     });
-  }
-
-  /** {@link #retuneThreads} at most every {@link RETUNE_DURING_GENERATION_MS}: batches come every few ms. */
-  #retuneThreadsDuringGeneration(): void {
-    const now = performance.now();
-    if (now - this.#retunedAt < RETUNE_DURING_GENERATION_MS) return;
-    this.#retunedAt = now;
-    this.#retuneThreads();
   }
 
   /**
@@ -437,7 +428,7 @@ export class ModelOrchestrator implements Component {
           // batch. Otherwise the policy is looked at again while a reply is generated (other work may
           // start or stop meanwhile) and decode steps run on what they measured best under it.
           batchThreads: this.#threads.source === "flag" ? undefined : (batch) => {
-            this.#retuneThreadsDuringGeneration();
+            this.#retuneThreads(); // the governor decides again at most every quarter second
             return tuner.threadsFor(batch, this.#threads.threads);
           },
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
@@ -542,9 +533,6 @@ async function sentenceTransformersMaxTokens(dir: string): Promise<number | unde
     throw error;
   }
 }
-
-/** How often a generating model looks at the thread policy again (ms). */
-const RETUNE_DURING_GENERATION_MS = 250;
 
 /** " decoding on N thread(s), measured" once a model's decode steps have been timed at both counts. */
 function decodeNote(entry: Entry, cap: number): string {
