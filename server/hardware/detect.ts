@@ -54,9 +54,14 @@ export interface DetectOptions {
   exists?: (path: string) => Promise<boolean>;
 }
 
+/** The cores that compute in parallel: physical ones (SMT threads add nothing), at least 1. */
+export function usableCores(cpu: Pick<CpuInfo, "physicalCores" | "logicalCores">): number {
+  return Math.max(1, Math.min(cpu.physicalCores, cpu.logicalCores));
+}
+
 /** Threads for one model: leave a core for the event loop and HTTP on small machines. */
 export function recommendThreads(cpu: CpuInfo): number {
-  const cores = Math.max(1, Math.min(cpu.physicalCores, cpu.logicalCores));
+  const cores = usableCores(cpu);
   if (cores <= 2) return 1;
   if (cores <= 4) return cores - 1;
   return cores;

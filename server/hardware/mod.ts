@@ -23,6 +23,7 @@ export {
   recommendMemoryBudget,
   recommendThreads,
   runCommand,
+  usableCores,
 } from "./detect.ts";
 export { type DoctorCheck, formatDoctorReport } from "./doctor.ts";
 export { parseCpuInfo, parseMemInfo, parseNvidiaSmi, readAccelNpus, readDrmGpus } from "./linux.ts";

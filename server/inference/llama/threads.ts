@@ -22,7 +22,7 @@
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import process from "node:process";
-import type { CpuInfo } from "../../hardware/mod.ts";
+import { type CpuInfo, usableCores } from "../../hardware/mod.ts";
 
 /** The chosen thread count and the reason `tabagent doctor` prints. */
 export interface ThreadPolicy {
@@ -44,7 +44,7 @@ export function chooseLlamaThreads(
   cpu: Pick<CpuInfo, "physicalCores" | "logicalCores">,
   load: number = loadavg()[0],
 ): ThreadPolicy {
-  const cores = Math.max(1, Math.min(cpu.physicalCores, cpu.logicalCores));
+  const cores = usableCores(cpu);
   if (cores > 1 && load >= cores) {
     return {
       threads: 1,
@@ -84,7 +84,7 @@ export function chooseLlamaThreadsForBusy(
   othersBusy: number,
 ): ThreadPolicy {
   const idle = chooseLlamaThreads(cpu, 0);
-  const cores = Math.max(1, Math.min(cpu.physicalCores, cpu.logicalCores));
+  const cores = usableCores(cpu);
   const free = Math.max(1, Math.round(cores - othersBusy));
   if (free >= idle.threads) return idle;
   return {
