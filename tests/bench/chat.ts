@@ -37,6 +37,7 @@ import {
 import { FIXTURE_MODELS, fixtureModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, pairedRounds } from "./_harness.ts";
+import { mainThreadCpuMs, waitIdle } from "./_proc.ts";
 
 const TOKENS = 256;
 const ROUNDS = 31;
@@ -69,34 +70,6 @@ function benchThreads(cpu: Parameters<typeof chooseLlamaThreads>[0]): number {
   return Math.max(1, chooseLlamaThreads(cpu, 0).threads - 1);
 }
 
-/** CPU time (ms) `pid`'s threads have used so far, from /proc; undefined where there is none. */
-function cpuMs(pid: number): number | undefined {
-  try {
-    let ns = 0;
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error; // the thread ended meanwhile
-      }
-    }
-    return ns / 1e6;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-/** CPU time (ms) the main thread (the event loop, where the per-token JS runs) of `pid` has used. */
-function mainThreadMs(pid: number): number {
-  try {
-    return Number(Deno.readTextFileSync(`/proc/${pid}/task/${pid}/schedstat`).split(" ")[0]) / 1e6;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return NaN;
-    throw error;
-  }
-}
-
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -106,16 +79,7 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 async function settle(pid: number): Promise<void> {
   await delay(REFILL_DELAY_MS + 10);
-  for (let i = 0; i < 200; i++) {
-    const before = cpuMs(pid);
-    await delay(10);
-    const after = cpuMs(pid);
-    if (before === undefined || after === undefined) {
-      await delay(100);
-      return;
-    }
-    if (after - before < 1) return;
-  }
+  if (!await waitIdle([pid], { windowMs: 10, underMs: 1, timeoutMs: 2_000 })) await delay(100);
 }
 
 interface Run {
@@ -270,18 +234,18 @@ export default async function (ctx: BenchContext): Promise<void> {
       rounds: ROUNDS,
       ours: async (round) => {
         await overHttp(server.url, server.auth, { messages: primerMessages(round), maxTokens: PRIMER_TOKENS });
-        const before = mainThreadMs(server.process.pid);
+        const before = mainThreadCpuMs(server.process.pid) ?? NaN;
         const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
-        httpMainMs.push(mainThreadMs(server.process.pid) - before);
+        httpMainMs.push((mainThreadCpuMs(server.process.pid) ?? NaN) - before);
         await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
         await direct.run(primerMessages(round), PRIMER_TOKENS);
-        const before = mainThreadMs(direct.pid);
+        const before = mainThreadCpuMs(direct.pid) ?? NaN;
         const run = await direct.run(freshMessages(round));
-        directMainMs.push(mainThreadMs(direct.pid) - before);
+        directMainMs.push((mainThreadCpuMs(direct.pid) ?? NaN) - before);
         await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;

@@ -22,6 +22,7 @@
 import { SERVER_V8_FLAGS } from "../../server/config/mod.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, type PairedResult, pairedRounds, percentile, reportPaired } from "./_harness.ts";
+import { mainThreadCpuMs } from "./_proc.ts";
 
 /** Paired rounds of the latency goal. */
 const ROUNDS = 7;
@@ -89,18 +90,6 @@ async function sameResponse(ours: Response, bare: Response): Promise<void> {
   const names = (res: Response) => [...res.headers.keys()].filter((name) => name !== "date").sort().join(", ");
   if (names(ours) !== names(bare) || (await bare.text()).length !== Number(ours.headers.get("content-length"))) {
     throw new Error(`the bare server does not answer like ours: [${names(bare)}] against [${names(ours)}]`);
-  }
-}
-
-/** CPU time (ms) a process's main thread has used, or null where /proc cannot tell (not Linux). */
-function mainThreadCpuMs(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime, in clock ticks (100 a second on Linux)
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return null; // no /proc here: the CPU figures are left out
   }
 }
 

@@ -28,6 +28,7 @@ import { MESSAGE_INDEX_DEFER_LIMIT } from "../../server/memory/_message_index.ts
 import { CACHE_KIB, MIGRATIONS, MMAP_BYTES } from "../../server/memory/stores.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, type PairedResult, percentile, reportPaired } from "./_harness.ts";
+import { mainThreadCpuMs } from "./_proc.ts";
 import { seededRandom, zipfVocabulary } from "./_synthetic.ts";
 
 const VOCABULARY = 10_000;
@@ -317,17 +318,6 @@ async function healthUnderSearch(
     result.ratios.push(result.ours[round] / result.baseline[round]);
   }
   return { result, searches, loadedSeconds, mainThreadMs };
-}
-
-/** CPU time (ms) a process's main thread has used, or null where /proc cannot tell (not Linux). */
-function mainThreadCpuMs(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in ticks of 10 ms
-  } catch {
-    return null; // no /proc here: the CPU figure is left out
-  }
 }
 
 export default async function (ctx: BenchContext): Promise<void> {

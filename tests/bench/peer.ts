@@ -35,6 +35,7 @@ import { buildLlamaCpp, llamaCacheDir } from "../../scripts/llama_native.ts";
 import { SMOLLM2_MODEL, smollm2ModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
+import { waitIdle } from "./_proc.ts";
 
 /** Paired rounds per figure. */
 export const ROUNDS = 5;
@@ -70,33 +71,15 @@ const median = (values: number[]) => percentile(values, 50);
 const ONLY = new Set((Deno.env.get("PEER_BENCH_ONLY") ?? "").split(",").map((part) => part.trim()).filter(Boolean));
 const runs = (part: string) => ONLY.size === 0 || ONLY.has(part);
 
-/** CPU time (ms) a process has used so far, from /proc (Linux); undefined elsewhere. */
-function cpuMs(pid: number): number | undefined {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 10 ms clock ticks
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 /**
- * Waits until none of `pids` is using the CPU (at most one clock tick over 100 ms), for up to 15 s.
+ * Waits until none of `pids` is using the CPU (under 10 ms of it over 100 ms), for up to 15 s.
  * A server finishing background work (ours evaluates a finished reply again for the next turn's
  * prompt cache) must not run while the other peer is measured: on 2 cores both servers' llama.cpp
  * workers spin at their barriers, and the one measured then crawls (llama-server's decode read
  * 10.7 tok/s instead of ~75 when our server refilled its cache during llama-server's rounds).
  */
 export async function settle(pids: number[]): Promise<void> {
-  const deadline = performance.now() + 15_000;
-  let before = pids.map(cpuMs);
-  while (performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const now = pids.map(cpuMs);
-    if (now.every((ms, i) => ms === undefined || before[i] === undefined || ms - before[i]! <= 10)) return;
-    before = now;
-  }
+  await waitIdle(pids, { windowMs: 100, underMs: 10, timeoutMs: 15_000 });
 }
 
 /**
