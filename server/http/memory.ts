@@ -16,6 +16,7 @@ import {
   NewConversationSchema,
   NewMessageSchema,
   pageSchema as pageOf,
+  type SearchBodySource,
   SearchHitSchema,
 } from "../memory/mod.ts";
 import { MemoryQueryResultSchema, MemoryQuerySchema } from "../memory/query/mod.ts";
@@ -394,6 +395,14 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
 
 type MemoryRouter = ReturnType<typeof createRouter>;
 
+/**
+ * A 200 whose JSON body is already built (the route's declared schema, encoded elsewhere), typed
+ * as the route's JSON answer. Only `content-type`, as `c.json` sends: see requestContext.
+ */
+function builtJson(body: Uint8Array<ArrayBuffer>): never {
+  return new Response(body, { status: 200, headers: { "content-type": "application/json" } }) as never;
+}
+
 /** Conversations and their messages, and search over them. */
 function conversationHandlers(router: MemoryRouter, memory: MemoryClient): void {
   router.openapi(routes.createConversation, async (c) => {
@@ -424,8 +433,11 @@ function conversationHandlers(router: MemoryRouter, memory: MemoryClient): void 
   router.openapi(routes.getMessage, async (c) => c.json(await memory.getMessage(c.req.valid("param").id), 200));
   router.openapi(routes.search, async (c) => {
     const { q, limit, conversation_id, match } = c.req.valid("query");
-    const hits = await memory.searchMessages({ query: q, limit, conversationId: conversation_id, match });
-    return c.json({ hits }, 200);
+    const options = { query: q, limit, conversationId: conversation_id, match };
+    // The body built in the search worker where the memory can (LocalMemory): see SearchBodySource.
+    const body = (memory as Partial<SearchBodySource>).searchMessagesBody;
+    if (body) return builtJson(await body.call(memory, options));
+    return c.json({ hits: await memory.searchMessages(options) }, 200);
   });
 }
 

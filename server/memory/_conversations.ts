@@ -22,6 +22,8 @@ import {
   messageSearchSql,
   notFound,
   parseId,
+  searchHitFromRow,
+  searchHitsBody,
 } from "./_rows.ts";
 import {
   type Conversation,
@@ -378,8 +380,11 @@ export async function listMessages(
   return pageOf(rows, limit, messageFromRow, (row) => [row.id]);
 }
 
-/** Full-text search over messages, best BM25 first (in a search worker when there is one). */
-export async function searchMessages(ctx: MemoryContext, options: SearchOptions): Promise<SearchHit[]> {
+/** A message search's terms, checked, once memory is ready and the full-text index has caught up. */
+async function messageSearch(
+  ctx: MemoryContext,
+  options: SearchOptions,
+): Promise<{ query: string; limit: number; conversationId?: string }> {
   const parsed = parse(SearchOptionsSchema, options, "search");
   const query = ftsQuery(parsed.query, parsed.match);
   if (query === null) {
@@ -388,18 +393,34 @@ export async function searchMessages(ctx: MemoryContext, options: SearchOptions)
   await ctx.ready();
   if (ctx.db.messagesBehind) await catchUpBeforeSearch(ctx);
   if (parsed.conversationId !== undefined) conversationRow(ctx.db, parsed.conversationId);
-  const limit = parsed.limit ?? 10;
-  const rows = ctx.pool
-    ? await ctx.pool.run({ kind: "messages", query, limit, conversationId: parsed.conversationId })
-    : ctx.db.all<Record<string, unknown>>(
-      "conversations",
-      messageSearchSql(parsed.conversationId !== undefined),
-      ...(parsed.conversationId !== undefined ? [query, parsed.conversationId, limit] : [query, limit]),
-    );
-  return rows.map((row) => ({
-    message: messageFromRow(row as unknown as MessageRow),
-    conversation_id: row.conversation_id as string,
-    score: row.score as number,
-    snippet: row.snippet as string,
-  }));
+  return { query, limit: parsed.limit ?? 10, conversationId: parsed.conversationId };
+}
+
+/** Runs a message search on the main thread's connection (no search worker). */
+function searchInline(
+  ctx: MemoryContext,
+  search: { query: string; limit: number; conversationId?: string },
+): Record<string, unknown>[] {
+  const { query, limit, conversationId } = search;
+  return ctx.db.all<Record<string, unknown>>(
+    "conversations",
+    messageSearchSql(conversationId !== undefined),
+    ...(conversationId !== undefined ? [query, conversationId, limit] : [query, limit]),
+  );
+}
+
+/** Full-text search over messages, best BM25 first (in a search worker when there is one). */
+export async function searchMessages(ctx: MemoryContext, options: SearchOptions): Promise<SearchHit[]> {
+  const search = await messageSearch(ctx, options);
+  const rows = ctx.pool ? await ctx.pool.run({ kind: "messages", ...search }) : searchInline(ctx, search);
+  return rows.map(searchHitFromRow);
+}
+
+/**
+ * {@link searchMessages} answered as the HTTP body, `{"hits": [...]}` in UTF-8 JSON, built in the
+ * search worker when there is one: the event loop then only passes the bytes on.
+ */
+export async function searchMessagesBody(ctx: MemoryContext, options: SearchOptions): Promise<Uint8Array<ArrayBuffer>> {
+  const search = await messageSearch(ctx, options);
+  return ctx.pool ? await ctx.pool.body(search) : searchHitsBody(searchInline(ctx, search));
 }

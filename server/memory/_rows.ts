@@ -11,6 +11,7 @@ import type {
   Metadata,
   Relation,
   Role,
+  SearchHit,
   Summary,
   ToolResult,
 } from "./types.ts";
@@ -104,6 +105,26 @@ export function messageFromRow(row: MessageRow): Message {
     metadata: row.metadata === null ? null : JSON.parse(row.metadata) as Metadata,
     created_at: iso(row.created_at),
   };
+}
+
+/** A message search hit from its row: the message columns, `score` and `snippet` (see {@link messageSearchSql}). */
+export function searchHitFromRow(row: Record<string, unknown>): SearchHit {
+  return {
+    message: messageFromRow(row as unknown as MessageRow),
+    conversation_id: row.conversation_id as string,
+    score: row.score as number,
+    snippet: row.snippet as string,
+  };
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * A message search's answer as the HTTP route sends it: `{"hits": [...]}` in UTF-8 JSON, best
+ * first. The search worker builds it, so the event loop only passes the bytes on.
+ */
+export function searchHitsBody(rows: Record<string, unknown>[]): Uint8Array<ArrayBuffer> {
+  return utf8.encode(JSON.stringify({ hits: rows.map(searchHitFromRow) }));
 }
 
 /**

@@ -15,11 +15,25 @@ import { TabAgentError } from "../errors/mod.ts";
 export type SearchRequest =
   | { id: number; kind: "init"; dir: string }
   | { id: number; kind: "close" }
-  | { id: number; kind: "messages"; query: string; limit: number; conversationId?: string }
+  | {
+    id: number;
+    kind: "messages";
+    query: string;
+    limit: number;
+    conversationId?: string;
+    /** "body": answer the HTTP body itself (see {@link SearchPool.body}) instead of the rows. */
+    answer?: "rows" | "body";
+  }
   | { id: number; kind: "facts"; query: string; limit: number };
 
-/** A worker's answer. */
-export type SearchReply = { id: number; rows: Record<string, unknown>[] } | { id: number; error: string };
+/** A worker's answer: rows, the HTTP body (its buffer transferred, not copied), or an error. */
+export type SearchReply =
+  | { id: number; rows: Record<string, unknown>[] }
+  | { id: number; body: Uint8Array<ArrayBuffer> }
+  | { id: number; error: string };
+
+/** A successful answer. */
+type Answer = Exclude<SearchReply, { error: string }>;
 
 type Query = Exclude<SearchRequest, { kind: "init" | "close" }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -34,7 +48,7 @@ interface Slot {
 }
 
 interface Waiter {
-  resolve: (rows: Record<string, unknown>[]) => void;
+  resolve: (answer: Answer) => void;
   reject: (error: unknown) => void;
   /** When the query times out (`performance.now()` time); Infinity for a worker's init and close. */
   deadline: number;
@@ -73,7 +87,7 @@ export class SearchPool {
       slot.pending.delete(reply.id);
       if ("error" in reply) {
         waiter.reject(new TabAgentError("internal", `Search failed: ${reply.error}`));
-      } else waiter.resolve(reply.rows);
+      } else waiter.resolve(reply);
     };
     worker.onerror = (event) => {
       event.preventDefault();
@@ -98,9 +112,9 @@ export class SearchPool {
     slot: Slot,
     request: DistributiveOmit<SearchRequest, "id">,
     deadline = Infinity,
-  ): Promise<Record<string, unknown>[]> {
+  ): Promise<Answer> {
     const id = this.#next++;
-    const { promise, resolve, reject } = Promise.withResolvers<Record<string, unknown>[]>();
+    const { promise, resolve, reject } = Promise.withResolvers<Answer>();
     slot.pending.set(id, { resolve, reject, deadline });
     slot.worker.postMessage({ ...request, id });
     if (deadline !== Infinity && this.#sweeper === undefined) {
@@ -139,8 +153,28 @@ export class SearchPool {
     }
   }
 
-  /** Runs one query in the least busy worker. */
+  /** Runs one query in the least busy worker; resolves with its rows. */
   async run(request: DistributiveOmit<Query, "id">): Promise<Record<string, unknown>[]> {
+    const answer = await this.#query(request);
+    if (!("rows" in answer)) throw new TabAgentError("internal", "Search failed: the worker sent no rows");
+    return answer.rows;
+  }
+
+  /**
+   * Runs a message search in the least busy worker; resolves with the HTTP route's body, built there
+   * (`{"hits": [...]}`, see `searchHitsBody` in `_rows.ts`) and handed over without a copy. The event loop
+   * then neither decodes rows nor encodes JSON: what a `/v1/health` call queued behind a burst of
+   * searches would otherwise wait for.
+   */
+  async body(
+    request: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
+  ): Promise<Uint8Array<ArrayBuffer>> {
+    const answer = await this.#query({ ...request, kind: "messages", answer: "body" });
+    if (!("body" in answer)) throw new TabAgentError("internal", "Search failed: the worker sent no body");
+    return answer.body;
+  }
+
+  async #query(request: DistributiveOmit<Query, "id">): Promise<Answer> {
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { TabAgentError } from "../errors/mod.ts";
 import { openLocalMemory } from "./local.ts";
 import { SearchPool } from "./_search_pool.ts";
+import { SearchHitSchema } from "./types.ts";
 
 const STUCK = new URL("./testing/stuck_search_worker.ts", import.meta.url);
 
@@ -26,6 +27,41 @@ Deno.test("a search pool answers queries from its workers' own connections", asy
         ["the heron stood in the reeds"],
         ["a kettle of hawks"],
       ]);
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a search pool builds the HTTP body in its worker: the same hits as the rows, valid, in UTF-8", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "search-pool-" });
+  try {
+    const memory = await openLocalMemory({ dir, searchWorkers: 0 });
+    const conversation = (await memory.createConversation({ title: "t" })).id;
+    await memory.appendMessages(conversation, [
+      { role: "user", content: "the heron stood in the reeds, naïvely" },
+      { role: "assistant", content: [{ type: "text", text: "a heron fishes" }], metadata: { source: "test" } },
+      { role: "user", content: "a kettle of hawks" },
+    ]);
+    const inline = await memory.searchMessages({ query: "heron", limit: 10 }); // also catches the index up
+    const inlineBody = await memory.searchMessagesBody({ query: "heron", limit: 10 });
+    await memory.close();
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(inlineBody)), { hits: inline });
+    const pool = new SearchPool({ dir, size: 1, timeoutMs: 10_000 });
+    try {
+      const body = await pool.body({ query: '"heron"', limit: 10 });
+      const parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+      assert.deepEqual(Object.keys(parsed), ["hits"]);
+      assert.deepEqual(parsed.hits.map((hit: unknown) => SearchHitSchema.parse(hit)), inline);
+      const byRole = (role: string) =>
+        parsed.hits.find((hit: { message: { role: string } }) => hit.message.role === role);
+      assert.deepEqual(byRole("user").message.content, "the heron stood in the reeds, naïvely");
+      assert.deepEqual(byRole("assistant").message.content, [{ type: "text", text: "a heron fishes" }]);
+      assert.deepEqual(byRole("assistant").message.metadata, { source: "test" });
+      const none = await pool.body({ query: '"osprey"', limit: 10, conversationId: conversation });
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(none)), { hits: [] });
     } finally {
       await pool.close();
     }

@@ -4,7 +4,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { FACT_SEARCH_SQL, messageSearchSql } from "./_rows.ts";
+import { FACT_SEARCH_SQL, messageSearchSql, searchHitsBody } from "./_rows.ts";
 import { openStoreReadOnly, storeFile } from "./stores.ts";
 import type { SearchReply, SearchRequest } from "./_search_pool.ts";
 import { lowerThreadPriority } from "./_thread_priority.ts";
@@ -51,7 +51,13 @@ self.onmessage = (event: MessageEvent<SearchRequest>) => {
       const args = request.conversationId !== undefined
         ? [request.query, request.conversationId, request.limit]
         : [request.query, request.limit];
-      reply = { id: request.id, rows: statement(conversations!, sql).all(...args) as Record<string, unknown>[] };
+      const rows = statement(conversations!, sql).all(...args) as Record<string, unknown>[];
+      if (request.answer === "body") {
+        const body = searchHitsBody(rows);
+        self.postMessage({ id: request.id, body } satisfies SearchReply, [body.buffer]);
+        return;
+      }
+      reply = { id: request.id, rows };
     } else {
       reply = {
         id: request.id,

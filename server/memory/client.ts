@@ -425,6 +425,16 @@ export interface MemoryClient extends MemoryCalls {
   close(): Promise<void>;
 }
 
+/**
+ * A memory that can also answer {@link MemoryClient.searchMessages} as the HTTP route's body:
+ * `{"hits": [...]}` in UTF-8 JSON, the same hits, built off the event loop (`LocalMemory` builds it
+ * in its search worker). The route uses it where the client has it and `searchMessages` elsewhere
+ * (`RemoteMemory`, whose hits arrive over gRPC as objects anyway).
+ */
+export interface SearchBodySource {
+  searchMessagesBody(options: SearchOptions): Promise<Uint8Array<ArrayBuffer>>;
+}
+
 /** Every call of {@link MEMORY_METHODS} with its spec, for code that generates clients or servers. */
 export function methodEntries(): [MemoryMethodName, MethodSpec<unknown[], z.ZodType>][] {
   return Object.entries(MEMORY_METHODS) as [MemoryMethodName, MethodSpec<unknown[], z.ZodType>][];

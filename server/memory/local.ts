@@ -9,7 +9,7 @@
 import { MEMORY_OUTBOX_INTERVAL_MS, MEMORY_SEARCH_TIMEOUT_MS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import type { MemoryCalls, MemoryClient } from "./client.ts";
+import type { MemoryCalls, MemoryClient, SearchBodySource } from "./client.ts";
 import { type MemoryContext, parse, StoreAccess } from "./_context.ts";
 import * as conversations from "./_conversations.ts";
 import * as derived from "./_derived.ts";
@@ -46,7 +46,7 @@ import {
   MemoryQuerySchema,
 } from "./query/schema.ts";
 import { closeStores, openStores, schemaVersion, STORE_NAMES, type StoreName, type Stores } from "./stores.ts";
-import type { BackupManifest, ImportResult, MemoryStats } from "./types.ts";
+import type { BackupManifest, ImportResult, MemoryStats, SearchOptions } from "./types.ts";
 
 export { parse } from "./_context.ts";
 
@@ -162,7 +162,7 @@ export interface LocalMemory extends StoreCalls {}
  * await memory.close();
  * ```
  */
-export class LocalMemory implements MemoryClient {
+export class LocalMemory implements MemoryClient, SearchBodySource {
   #db: StoreAccess;
   #pool: SearchPool | null = null;
   #outbox: OutboxWorker | null = null;
@@ -311,6 +311,11 @@ export class LocalMemory implements MemoryClient {
   async #writable(): Promise<void> {
     while (this.#gate || this.#writeGate) await (this.#gate ?? this.#writeGate);
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
+  }
+
+  /** {@link searchMessages}' hits as the HTTP route's body, built in the search worker (see {@link SearchBodySource}). */
+  searchMessagesBody(options: SearchOptions): Promise<Uint8Array<ArrayBuffer>> {
+    return conversations.searchMessagesBody(this.#ctx, options);
   }
 
   // ---- retrieval (index/, query/) ----

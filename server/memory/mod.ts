@@ -30,7 +30,13 @@
  * ```
  * @module
  */
-export { MEMORY_METHODS, type MemoryCalls, type MemoryClient, type MemoryMethodName } from "./client.ts";
+export {
+  MEMORY_METHODS,
+  type MemoryCalls,
+  type MemoryClient,
+  type MemoryMethodName,
+  type SearchBodySource,
+} from "./client.ts";
 export { LocalMemory, type LocalMemoryOptions, type MemoryEmbedder, openLocalMemory } from "./local.ts";
 export * from "./types.ts";
 export { STORE_NAMES, type StoreName, SYNCHRONOUS } from "./stores.ts";
