@@ -37,7 +37,7 @@ import {
 import { FIXTURE_MODELS, fixtureModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, pairedRounds } from "./_harness.ts";
-import { mainThreadCpuMs, waitIdle } from "./_proc.ts";
+import { mainThreadCpuMs, processCpuMs, waitIdle } from "./_proc.ts";
 
 const TOKENS = 256;
 const ROUNDS = 31;
@@ -80,6 +80,25 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function settle(pid: number): Promise<void> {
   await delay(REFILL_DELAY_MS + 10);
   if (!await waitIdle([pid], { windowMs: 10, underMs: 1, timeoutMs: 2_000 })) await delay(100);
+}
+
+/** Main-thread and whole-process CPU time of one process over each measured reply. */
+function cpuMeter() {
+  const main: number[] = [];
+  const whole: number[] = [];
+  return {
+    /** Starts a window on `pid`; the returned function ends it. */
+    start(pid: number): () => void {
+      const [mainBefore, wholeBefore] = [mainThreadCpuMs(pid) ?? NaN, processCpuMs(pid) ?? NaN];
+      return () => {
+        main.push((mainThreadCpuMs(pid) ?? NaN) - mainBefore);
+        whole.push((processCpuMs(pid) ?? NaN) - wholeBefore);
+      };
+    },
+    summary(withWhole = true): string {
+      return `${median(main).toFixed(1)} ms` + (withWhole ? ` / ${median(whole).toFixed(1)} ms` : "");
+    },
+  };
 }
 
 interface Run {
@@ -228,33 +247,35 @@ export default async function (ctx: BenchContext): Promise<void> {
     // as noise; a pair measured back to back shares the drift.
     const directRuns: Run[] = [];
     const httpRuns: Run[] = [];
-    const directMainMs: number[] = [];
-    const httpMainMs: number[] = [];
+    const directCpu = cpuMeter();
+    const httpCpu = cpuMeter();
+    const clientCpu = cpuMeter();
     const { ratios } = await pairedRounds({
       rounds: ROUNDS,
       ours: async (round) => {
         await overHttp(server.url, server.auth, { messages: primerMessages(round), maxTokens: PRIMER_TOKENS });
-        const before = mainThreadCpuMs(server.process.pid) ?? NaN;
+        const stop = [httpCpu.start(server.process.pid), clientCpu.start(Deno.pid)];
         const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
-        httpMainMs.push((mainThreadCpuMs(server.process.pid) ?? NaN) - before);
+        for (const meter of stop) meter();
         await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
         await direct.run(primerMessages(round), PRIMER_TOKENS);
-        const before = mainThreadCpuMs(direct.pid) ?? NaN;
+        const stop = directCpu.start(direct.pid);
         const run = await direct.run(freshMessages(round));
-        directMainMs.push((mainThreadCpuMs(direct.pid) ?? NaN) - before);
+        stop();
         await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;
       },
     });
-    // CPU time is less disturbed by other load than wall time: what each side's event loop spent.
+    // CPU time is less disturbed by other load than wall time: what each side's event loop spent, and
+    // (all threads) with llama.cpp's; the HTTP client's event loop reads and parses the stream.
     ctx.note(
-      `main-thread CPU per reply (median): server ${median(httpMainMs).toFixed(1)} ms, ` +
-        `direct ${median(directMainMs).toFixed(1)} ms`,
+      `CPU per reply (median), main thread / whole process: server ${httpCpu.summary()}, ` +
+        `direct ${directCpu.summary()}; the HTTP client's main thread ${clientCpu.summary(false)}`,
     );
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
