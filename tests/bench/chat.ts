@@ -107,6 +107,11 @@ interface Run {
   tokens: number;
   /** The reply (both sides of a round must give the same one). */
   text?: string;
+  /**
+   * CPU time (ms) the generating process's main thread used from the first token to the end: what
+   * the event loop spends per token while the model decodes, apart from the request around it.
+   */
+  decodeMainMs?: number;
 }
 
 /** The baseline's process (`_direct_chat.ts`): one request at a time over stdin/stdout. */
@@ -176,9 +181,15 @@ class DirectChat implements AsyncDisposable {
 async function overHttp(
   url: string,
   auth: Record<string, string>,
-  options: { seed?: number; messages?: typeof MESSAGES; maxTokens?: number } = {},
+  options: {
+    seed?: number;
+    messages?: typeof MESSAGES;
+    maxTokens?: number;
+    /** The server's process: its main thread's CPU time is read when the first token and the end arrive. */
+    serverPid?: number;
+  } = {},
 ): Promise<Run> {
-  const { seed, messages = MESSAGES, maxTokens = TOKENS } = options;
+  const { seed, messages = MESSAGES, maxTokens = TOKENS, serverPid } = options;
   const began = performance.now();
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
@@ -199,6 +210,8 @@ async function overHttp(
   let tokens = 0;
   let text = "";
   let buffer = "";
+  let firstMainMs = NaN;
+  let lastMainMs = NaN;
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
     // When these bytes arrived: the moments compared with the baseline's callbacks are arrivals.
     const arrived = performance.now();
@@ -210,19 +223,27 @@ async function overHttp(
       if (!frame.startsWith("data: ")) continue;
       if (frame === "data: [DONE]") {
         last = arrived;
+        if (serverPid !== undefined) lastMainMs = mainThreadCpuMs(serverPid) ?? NaN;
         continue;
       }
       const data = JSON.parse(frame.slice(6));
       if (data.usage) tokens = data.usage.completion_tokens;
       const content = data.choices?.[0]?.delta?.content;
       if (content) {
+        if (!first && serverPid !== undefined) firstMainMs = mainThreadCpuMs(serverPid) ?? NaN;
         first ||= arrived;
         text += content;
       }
     }
   }
   if (!last) throw new Error("the stream ended without data: [DONE]");
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens, text };
+  return {
+    ttftMs: first - began,
+    tokensPerS: (tokens - 1) / ((last - first) / 1000),
+    tokens,
+    text,
+    decodeMainMs: lastMainMs - firstMainMs,
+  };
 }
 
 export default async function (ctx: BenchContext): Promise<void> {
@@ -255,7 +276,10 @@ export default async function (ctx: BenchContext): Promise<void> {
       ours: async (round) => {
         await overHttp(server.url, server.auth, { messages: primerMessages(round), maxTokens: PRIMER_TOKENS });
         const stop = [httpCpu.start(server.process.pid), clientCpu.start(Deno.pid)];
-        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
+        const run = await overHttp(server.url, server.auth, {
+          messages: freshMessages(round),
+          serverPid: server.process.pid,
+        });
         for (const meter of stop) meter();
         await settle(server.process.pid);
         httpRuns.push(run);
@@ -275,7 +299,11 @@ export default async function (ctx: BenchContext): Promise<void> {
     // (all threads) with llama.cpp's; the HTTP client's event loop reads and parses the stream.
     ctx.note(
       `CPU per reply (median), main thread / whole process: server ${httpCpu.summary()}, ` +
-        `direct ${directCpu.summary()}; the HTTP client's main thread ${clientCpu.summary(false)}`,
+        `direct ${directCpu.summary()}; the HTTP client's main thread ${clientCpu.summary(false)}; ` +
+        `main thread from the first token to the end: server ${
+          median(httpRuns.map((r) => r.decodeMainMs!)).toFixed(1)
+        } ms, ` +
+        `direct ${median(directRuns.map((r) => r.decodeMainMs!)).toFixed(1)} ms`,
     );
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
