@@ -40,7 +40,7 @@ import { type BenchContext, median, pairedRounds } from "./_harness.ts";
 import { mainThreadCpuMs, processCpuMs, waitIdle } from "./_proc.ts";
 
 const TOKENS = 256;
-const ROUNDS = 31;
+const ROUNDS = 61;
 const CLIENTS = 4;
 const MESSAGES = [{ role: "user" as const, content: "Tell me a long story about the sea." }];
 
@@ -333,12 +333,18 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("direct_tokens_per_s", directRate, "tokens/s");
     ctx.report("http_tokens_per_s", httpRate, "tokens/s");
     ctx.report("decode_ratio_vs_direct", median(ratios), "ratio");
-    const sorted = [...ratios].sort((a, b) => a - b);
-    const quartile = (q: number) => sorted[Math.round(q * (sorted.length - 1))].toFixed(3);
+    const quartile = (values: number[], q: number, digits = 3) =>
+      [...values].sort((a, b) => a - b)[Math.round(q * (values.length - 1))].toFixed(digits);
     const byOrder = (first: number) => median(ratios.filter((_, i) => i % 2 === first)).toFixed(3);
+    // Whether one side's rate spreads more than the other's (it would suffer something the other does not).
+    const spread = (runs: Run[]) => {
+      const rates = runs.map((r) => r.tokensPerS);
+      return `${quartile(rates, 0.25, 0)}–${quartile(rates, 0.75, 0)}`;
+    };
     ctx.note(
-      `decode ratio per round: p25 ${quartile(0.25)}, median ${quartile(0.5)}, p75 ${quartile(0.75)}; ` +
-        `median when HTTP ran first ${byOrder(0)}, second ${byOrder(1)}`,
+      `decode ratio per round: p25 ${quartile(ratios, 0.25)}, median ${quartile(ratios, 0.5)}, ` +
+        `p75 ${quartile(ratios, 0.75)}; median when HTTP ran first ${byOrder(0)}, second ${byOrder(1)}; ` +
+        `tokens/s p25–p75: HTTP ${spread(httpRuns)}, direct ${spread(directRuns)}`,
     );
     ctx.report("ttft_direct_ms", directTtft, "ms");
     ctx.report("ttft_http_ms", httpTtft, "ms");
