@@ -3,10 +3,10 @@
  * pieces wait here until the socket asks for more. The first two writes (e.g. the role frame, then
  * the first token) leave at once, so time to first token is what the model makes it; after that,
  * writes are spaced at least FLUSH_INTERVAL_MS apart and the pieces that arrived in between leave
- * in one write. A model slower than that interval (every real one on a CPU: SmolLM2-135M decodes
- * at 13–20 ms a token on 2 cores) sees each token sent the moment it exists; a faster one has its
- * tokens batched, so it does not pay a write (and the client a read and a wake-up) per token: on a
- * 2-core machine those compete with the model's own threads for the cores.
+ * in one write. A model slower than that interval sees each token sent the moment it exists
+ * (SmolLM2-135M, at 13–20 ms a token on 2 cores, at worst 3 ms later); a faster one has its tokens
+ * batched, so it does not pay a write (and the client a read and a wake-up) per token: on a 2-core
+ * machine those compete with the model's own threads for the cores.
  *
  * A write also waits until the model has gone back to work. A producer hands over a token
  * (`push`) in the middle of the model's per-token work, and node-llama-cpp dispatches the next
@@ -21,10 +21,12 @@
 const encoder = new TextEncoder();
 
 /**
- * Least time between two writes of one stream (ms): under one frame at 60 Hz, so batching is never
- * visible, and above the 2 ms it was, which still wrote every 3–4 tokens of a tiny test model.
+ * Least time between two writes of one stream (ms): one frame of a 60 Hz display, which cannot show
+ * text sooner than that, so batching is never visible. Each write costs this process its encoding,
+ * the stream's and the socket's work (~0.2 ms of the event loop in the chat bench on 2 cores), and
+ * the client a wake-up and a parse: at 8 ms, about 3% of a 4,000 tok/s model's decode rate.
  */
-export const FLUSH_INTERVAL_MS = 8;
+export const FLUSH_INTERVAL_MS = 16;
 
 /** What a paced stream's producer writes through. */
 export interface PacedSink {

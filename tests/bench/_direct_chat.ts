@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { chooseLlamaBinding, createLlamaRuntime, LlamaTextModel } from "../../server/inference/llama/mod.ts";
+import { mainThreadCpuMs } from "./_proc.ts";
 
 const [path, threads, sequences, promptCacheSequences] = Deno.args;
 const requestSchema = z.object({
@@ -36,21 +37,27 @@ for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream(
     buffer = buffer.slice(end + 1);
     const began = performance.now();
     let first = 0;
+    let firstMainMs = NaN;
     // The streamed pieces, as an HTTP client sees them (the final text can differ in whitespace).
     let text = "";
     const prepared = await model.prepareChat({ ...request, temperature: 0 });
     const result = await model.generateChat(prepared, {
       onText: (piece) => {
-        first ||= performance.now();
+        if (!first) {
+          first = performance.now();
+          firstMainMs = mainThreadCpuMs(Deno.pid) ?? NaN;
+        }
         text += piece;
       },
     });
     const done = performance.now();
+    const decodeMainMs = (mainThreadCpuMs(Deno.pid) ?? NaN) - firstMainMs;
     await write({
       ttftMs: first - began,
       tokensPerS: (result.completionTokens - 1) / ((done - first) / 1000),
       tokens: result.completionTokens,
       text,
+      decodeMainMs,
     });
   }
 }

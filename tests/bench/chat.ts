@@ -37,10 +37,10 @@ import {
 import { FIXTURE_MODELS, fixtureModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, median, pairedRounds } from "./_harness.ts";
-import { mainThreadCpuMs, waitIdle } from "./_proc.ts";
+import { mainThreadCpuMs, processCpuMs, waitIdle } from "./_proc.ts";
 
 const TOKENS = 256;
-const ROUNDS = 31;
+const ROUNDS = 61;
 const CLIENTS = 4;
 const MESSAGES = [{ role: "user" as const, content: "Tell me a long story about the sea." }];
 
@@ -82,12 +82,36 @@ async function settle(pid: number): Promise<void> {
   if (!await waitIdle([pid], { windowMs: 10, underMs: 1, timeoutMs: 2_000 })) await delay(100);
 }
 
+/** Main-thread and whole-process CPU time of one process over each measured reply. */
+function cpuMeter() {
+  const main: number[] = [];
+  const whole: number[] = [];
+  return {
+    /** Starts a window on `pid`; the returned function ends it. */
+    start(pid: number): () => void {
+      const [mainBefore, wholeBefore] = [mainThreadCpuMs(pid) ?? NaN, processCpuMs(pid) ?? NaN];
+      return () => {
+        main.push((mainThreadCpuMs(pid) ?? NaN) - mainBefore);
+        whole.push((processCpuMs(pid) ?? NaN) - wholeBefore);
+      };
+    },
+    summary(withWhole = true): string {
+      return `${median(main).toFixed(1)} ms` + (withWhole ? ` / ${median(whole).toFixed(1)} ms` : "");
+    },
+  };
+}
+
 interface Run {
   ttftMs: number;
   tokensPerS: number;
   tokens: number;
   /** The reply (both sides of a round must give the same one). */
   text?: string;
+  /**
+   * CPU time (ms) the generating process's main thread used from the first token to the end: what
+   * the event loop spends per token while the model decodes, apart from the request around it.
+   */
+  decodeMainMs?: number;
 }
 
 /** The baseline's process (`_direct_chat.ts`): one request at a time over stdin/stdout. */
@@ -157,9 +181,15 @@ class DirectChat implements AsyncDisposable {
 async function overHttp(
   url: string,
   auth: Record<string, string>,
-  options: { seed?: number; messages?: typeof MESSAGES; maxTokens?: number } = {},
+  options: {
+    seed?: number;
+    messages?: typeof MESSAGES;
+    maxTokens?: number;
+    /** The server's process: its main thread's CPU time is read when the first token and the end arrive. */
+    serverPid?: number;
+  } = {},
 ): Promise<Run> {
-  const { seed, messages = MESSAGES, maxTokens = TOKENS } = options;
+  const { seed, messages = MESSAGES, maxTokens = TOKENS, serverPid } = options;
   const began = performance.now();
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
@@ -180,6 +210,8 @@ async function overHttp(
   let tokens = 0;
   let text = "";
   let buffer = "";
+  let firstMainMs = NaN;
+  let lastMainMs = NaN;
   for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
     // When these bytes arrived: the moments compared with the baseline's callbacks are arrivals.
     const arrived = performance.now();
@@ -191,19 +223,27 @@ async function overHttp(
       if (!frame.startsWith("data: ")) continue;
       if (frame === "data: [DONE]") {
         last = arrived;
+        if (serverPid !== undefined) lastMainMs = mainThreadCpuMs(serverPid) ?? NaN;
         continue;
       }
       const data = JSON.parse(frame.slice(6));
       if (data.usage) tokens = data.usage.completion_tokens;
       const content = data.choices?.[0]?.delta?.content;
       if (content) {
+        if (!first && serverPid !== undefined) firstMainMs = mainThreadCpuMs(serverPid) ?? NaN;
         first ||= arrived;
         text += content;
       }
     }
   }
   if (!last) throw new Error("the stream ended without data: [DONE]");
-  return { ttftMs: first - began, tokensPerS: (tokens - 1) / ((last - first) / 1000), tokens, text };
+  return {
+    ttftMs: first - began,
+    tokensPerS: (tokens - 1) / ((last - first) / 1000),
+    tokens,
+    text,
+    decodeMainMs: lastMainMs - firstMainMs,
+  };
 }
 
 export default async function (ctx: BenchContext): Promise<void> {
@@ -228,33 +268,42 @@ export default async function (ctx: BenchContext): Promise<void> {
     // as noise; a pair measured back to back shares the drift.
     const directRuns: Run[] = [];
     const httpRuns: Run[] = [];
-    const directMainMs: number[] = [];
-    const httpMainMs: number[] = [];
+    const directCpu = cpuMeter();
+    const httpCpu = cpuMeter();
+    const clientCpu = cpuMeter();
     const { ratios } = await pairedRounds({
       rounds: ROUNDS,
       ours: async (round) => {
         await overHttp(server.url, server.auth, { messages: primerMessages(round), maxTokens: PRIMER_TOKENS });
-        const before = mainThreadCpuMs(server.process.pid) ?? NaN;
-        const run = await overHttp(server.url, server.auth, { messages: freshMessages(round) });
-        httpMainMs.push((mainThreadCpuMs(server.process.pid) ?? NaN) - before);
+        const stop = [httpCpu.start(server.process.pid), clientCpu.start(Deno.pid)];
+        const run = await overHttp(server.url, server.auth, {
+          messages: freshMessages(round),
+          serverPid: server.process.pid,
+        });
+        for (const meter of stop) meter();
         await settle(server.process.pid);
         httpRuns.push(run);
         return run.tokensPerS;
       },
       baseline: async (round) => {
         await direct.run(primerMessages(round), PRIMER_TOKENS);
-        const before = mainThreadCpuMs(direct.pid) ?? NaN;
+        const stop = directCpu.start(direct.pid);
         const run = await direct.run(freshMessages(round));
-        directMainMs.push((mainThreadCpuMs(direct.pid) ?? NaN) - before);
+        stop();
         await settle(direct.pid);
         directRuns.push(run);
         return run.tokensPerS;
       },
     });
-    // CPU time is less disturbed by other load than wall time: what each side's event loop spent.
+    // CPU time is less disturbed by other load than wall time: what each side's event loop spent, and
+    // (all threads) with llama.cpp's; the HTTP client's event loop reads and parses the stream.
     ctx.note(
-      `main-thread CPU per reply (median): server ${median(httpMainMs).toFixed(1)} ms, ` +
-        `direct ${median(directMainMs).toFixed(1)} ms`,
+      `CPU per reply (median), main thread / whole process: server ${httpCpu.summary()}, ` +
+        `direct ${directCpu.summary()}; the HTTP client's main thread ${clientCpu.summary(false)}; ` +
+        `main thread from the first token to the end: server ${
+          median(httpRuns.map((r) => r.decodeMainMs!)).toFixed(1)
+        } ms, ` +
+        `direct ${median(directRuns.map((r) => r.decodeMainMs!)).toFixed(1)} ms`,
     );
     if (httpRuns.some((r) => r.tokens !== TOKENS) || directRuns.some((r) => r.tokens !== TOKENS)) {
       ctx.note("some replies ended before max_tokens");
@@ -284,12 +333,18 @@ export default async function (ctx: BenchContext): Promise<void> {
     ctx.report("direct_tokens_per_s", directRate, "tokens/s");
     ctx.report("http_tokens_per_s", httpRate, "tokens/s");
     ctx.report("decode_ratio_vs_direct", median(ratios), "ratio");
-    const sorted = [...ratios].sort((a, b) => a - b);
-    const quartile = (q: number) => sorted[Math.round(q * (sorted.length - 1))].toFixed(3);
+    const quartile = (values: number[], q: number, digits = 3) =>
+      [...values].sort((a, b) => a - b)[Math.round(q * (values.length - 1))].toFixed(digits);
     const byOrder = (first: number) => median(ratios.filter((_, i) => i % 2 === first)).toFixed(3);
+    // Whether one side's rate spreads more than the other's (it would suffer something the other does not).
+    const spread = (runs: Run[]) => {
+      const rates = runs.map((r) => r.tokensPerS);
+      return `${quartile(rates, 0.25, 0)}–${quartile(rates, 0.75, 0)}`;
+    };
     ctx.note(
-      `decode ratio per round: p25 ${quartile(0.25)}, median ${quartile(0.5)}, p75 ${quartile(0.75)}; ` +
-        `median when HTTP ran first ${byOrder(0)}, second ${byOrder(1)}`,
+      `decode ratio per round: p25 ${quartile(ratios, 0.25)}, median ${quartile(ratios, 0.5)}, ` +
+        `p75 ${quartile(ratios, 0.75)}; median when HTTP ran first ${byOrder(0)}, second ${byOrder(1)}; ` +
+        `tokens/s p25–p75: HTTP ${spread(httpRuns)}, direct ${spread(directRuns)}`,
     );
     ctx.report("ttft_direct_ms", directTtft, "ms");
     ctx.report("ttft_http_ms", httpTtft, "ms");
