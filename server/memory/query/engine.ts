@@ -10,7 +10,7 @@ import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { cachedStatement as statement } from "../_prepared.ts";
 import { ftsQuery, toolResultText } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
-import { itemKey, keyItem } from "../index/keys.ts";
+import { itemKey, keyItem, keyKind } from "../index/keys.ts";
 import { blendScore, maximalMarginalRelevance, reciprocalRankFusion } from "./fusion.ts";
 import {
   HIT_TEXT_CHARS,
@@ -438,18 +438,21 @@ function vectorList(
       has: (key) => {
         let verdict = verdicts.get(key);
         if (verdict === undefined) {
-          verdict = filter ? passes(sources, query, wanted, key) : wanted.has(keyItem(key).kind as Kind);
+          verdict = filter ? passes(sources, query, wanted, key) : wanted.has(keyKind(key) as Kind);
           verdicts.set(key, verdict);
         }
         return verdict;
       },
     });
   }
-  // the index holds every kind; keep the ones asked for
+  // the index holds every kind; keep the ones asked for (copying only when one is not)
   const wanted = new Set(kinds);
-  const keep = hits.keys.map((key, i) => [key, hits.distances[i]] as const)
-    .filter(([key]) => wanted.has(keyItem(key).kind as Kind));
-  return { hits: { keys: keep.map(([key]) => key), distances: keep.map(([, d]) => d) }, exact };
+  if (hits.keys.every((key) => wanted.has(keyKind(key) as Kind))) return { hits, exact };
+  const kept: AnnMatches = { keys: [], distances: [] };
+  hits.keys.forEach((key, i) => {
+    if (wanted.has(keyKind(key) as Kind)) kept.keys.push(key), kept.distances.push(hits.distances[i]);
+  });
+  return { hits: kept, exact };
 }
 
 /** The first `needed` fused candidates that still exist, with their rows. */
@@ -567,14 +570,14 @@ function finish(
   const { rows, live } = liveRows(sources, fused, needed, query.ranking.importance > 0);
   const ranked = rank(live, rows, query, index);
 
-  const keywordRank = new Map(keywordKeys.map((key, i) => [key, i + 1]));
-  const vectorRank = new Map(vectorHits.keys.map((key, i) => [key, i + 1]));
+  // each hit's ranks by a scan of the lists (k × depth comparisons): cheaper than two maps of every candidate
   const hits = ranked.slice(0, query.k).map(({ id, score }) => {
-    const vr = vectorRank.get(id) ?? null;
+    const kr = keywordKeys.indexOf(id);
+    const vr = vectorHits.keys.indexOf(id);
     return toHit(rows.get(id)!, score, {
-      keyword: keywordRank.get(id) ?? null,
-      vector: vr,
-      distance: vr === null ? null : vectorHits.distances[vr - 1],
+      keyword: kr < 0 ? null : kr + 1,
+      vector: vr < 0 ? null : vr + 1,
+      distance: vr < 0 ? null : vectorHits.distances[vr],
     });
   });
   return { hits, used };
