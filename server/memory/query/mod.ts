@@ -12,6 +12,7 @@
 export {
   DEFAULT_EMBEDDING_MODEL,
   HIT_TEXT_CHARS,
+  isQueryVector,
   MAX_QUERY_DEPTH,
   type MemoryQuery,
   type MemoryQueryHit,
