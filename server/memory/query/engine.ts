@@ -245,11 +245,17 @@ function keywordList(
     // the FTS rowid is the item's id: with nothing to filter or check, the item's table need not be
     // joined (a B-tree lookup per row read; the rows that no longer exist are dropped when the hits
     // are read), which cut this list's p99 by ~15% at 100k messages
+    // ranked by bm25() itself, which the stores leave as FTS5's `rank`: ordering by the `rank` column
+    // takes FTS5's sorted-rank path, which cost ~1.45× as much on queries of common words (2.06
+    // against 1.41 ms for 649 matches of 100k messages), where a hybrid query's keyword list is slowest
+    const bm25 = `bm25(${spec.fts})`;
     const sql = filter.where.length === 0 && !check
-      ? `SELECT f.rowid AS id, f.rank AS rank, NULL AS text FROM ${spec.fts} f
-         WHERE ${where} ORDER BY f.rank LIMIT ?`
-      : `SELECT ${spec.id} AS id, f.rank AS rank, ${check ? spec.text : "NULL"} AS text FROM ${spec.fts} f, ${spec.from}
-         WHERE ${spec.id} = f.rowid AND ${where} ORDER BY f.rank LIMIT ?`;
+      ? `SELECT f.rowid AS id, ${bm25} AS rank, NULL AS text FROM ${spec.fts} f
+         WHERE ${where} ORDER BY ${bm25} LIMIT ?`
+      : `SELECT ${spec.id} AS id, ${bm25} AS rank, ${
+        check ? spec.text : "NULL"
+      } AS text FROM ${spec.fts} f, ${spec.from}
+         WHERE ${spec.id} = f.rowid AND ${where} ORDER BY ${bm25} LIMIT ?`;
     // read past `depth` so the rows that cover too few terms can be dropped
     const rows = statement(db, sql).all(match, ...filter.params, check ? depth * 4 : depth) as {
       id: number;
