@@ -281,8 +281,9 @@ async function hybridSuite(ctx: BenchContext): Promise<void> {
       all.hybrid.push(...hybrid);
       ratios.push(percentile(hybrid, 99) / percentile(fts, 99));
     }
+    const spread = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} p99 ${percentile(xs, 99).toFixed(2)} ms`;
     ctx.note(
-      `hybrid: p50 FTS ${percentile(all.fts, 50).toFixed(2)} ms, hybrid ${percentile(all.hybrid, 50).toFixed(2)} ms; ` +
+      `hybrid: FTS ${spread(all.fts)}, hybrid ${spread(all.hybrid)}; ` +
         `p99 ratio per round ${ratios.map((r) => r.toFixed(2)).join(", ")}`,
     );
     ctx.report("fts_p99_ms", percentile(all.fts, 99), "ms");

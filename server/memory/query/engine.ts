@@ -552,6 +552,18 @@ export function keywordKeysOf(sources: KeywordSources, query: MemoryQuery, fused
   return keywordList(sources as QuerySources, query, plan.kinds, plan.depth, fused);
 }
 
+/** A keyword list asked of another thread (see keyword_thread.ts). */
+export interface KeywordJob {
+  /** The list, from the other thread (never settles once withdrawn). */
+  keys: Promise<number[]>;
+  /**
+   * Takes the job back if the other thread has not started it: true means the caller computes the
+   * list itself (the other thread will skip it); false, that the other thread has it and `keys`
+   * will answer.
+   */
+  withdraw(): boolean;
+}
+
 /** Fuses the lists, ranks and reads the `k` best rows. */
 function finish(
   sources: QuerySources,
@@ -605,31 +617,36 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
 }
 
 /**
- * {@link runQuery} with the two lists searched at the same time: `keywords` computes the keyword
- * list elsewhere (another thread, through {@link keywordKeysOf}) while this thread searches the
- * vector index; the lists are then fused here. Same result as {@link runQuery}; a query with one
- * list only runs here, as it has nothing to overlap.
+ * {@link runQuery} with the two lists searched at the same time: `keywords` asks another thread
+ * for the keyword list (through {@link keywordKeysOf}) while this thread searches the vector
+ * index; the lists are then fused here. If the other thread has not started the keyword list by
+ * the time the vector list is done (no core was free for it), this thread takes it back and reads
+ * it itself. Same result as {@link runQuery}; a query with one list only runs here, as it has
+ * nothing to overlap.
  *
  * @example
  * ```ts
- * const result = await runQueryConcurrently(sources, query, vector, (q, fused) => keywordWorker.keys(q, fused));
+ * const result = await runQueryConcurrently(sources, query, vector, (q, fused) => keywordWorker.job(q, fused));
  * ```
  */
 export async function runQueryConcurrently(
   sources: QuerySources,
   query: MemoryQuery,
   vector: Float32Array | null,
-  keywords: (query: MemoryQuery, fused: boolean) => Promise<number[]>,
+  keywords: (query: MemoryQuery, fused: boolean) => KeywordJob,
 ): Promise<MemoryQueryResult> {
   const plan = planOf(query, sources.vectors, vector);
   if (!plan.keyword || !plan.vector) return runQuery(sources, query, vector);
-  const keywordKeys = keywords(query, true);
+  const job = keywords(query, true);
   let found: { hits: AnnMatches; exact: boolean };
   try {
     found = vectorList(sources, query, plan.kinds, plan.depth, vector!, sources.vectors!);
   } catch (error) {
-    keywordKeys.catch(() => {}); // the vector side's error is the one to report
+    if (!job.withdraw()) job.keys.catch(() => {}); // the vector side's error is the one to report
     throw error;
   }
-  return finish(sources, query, plan, await keywordKeys, found);
+  const keywordKeys = job.withdraw()
+    ? keywordList(sources, query, plan.kinds, plan.depth, plan.vector)
+    : await job.keys;
+  return finish(sources, query, plan, keywordKeys, found);
 }
