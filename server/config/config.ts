@@ -74,7 +74,10 @@ export interface ConfigInput {
   weaverModel?: string;
   /** Name-embedding similarity at which the weaver merges entities. */
   weaverMergeThreshold?: string | number;
-  /** A node-llama-cpp binding built here against a local llama.cpp (scripts/llama_native.ts). */
+  /**
+   * `prebuilt`, or a node-llama-cpp binding built here against a local llama.cpp
+   * (scripts/llama_native.ts); unset, the one setup built is used when there is a current one.
+   */
   llamaAddon?: string;
   /** llama.cpp threads per chat model, overriding the thread policy (server/inference/llama/threads.ts). */
   llamaThreads?: string | number;
@@ -113,7 +116,10 @@ export const configSchema = z.object({
   memoryBackend: z.enum(MEMORY_BACKENDS),
   parallel: z.coerce.number().int().min(1).max(64).optional(),
   promptCache: z.coerce.number().int().min(0).max(256).optional(),
-  llamaAddon: z.string().regex(/\.node$/, "must be the path of a llama-addon.node").optional(),
+  llamaAddon: z.union([
+    z.literal("prebuilt"),
+    z.string().regex(/\.node$/, "must be 'prebuilt' or the path of a llama-addon.node"),
+  ]).optional(),
   llamaThreads: z.coerce.number().int().min(1).max(MAX_LLAMA_THREADS).optional(),
   memoryGrpcAddress: z.string().regex(
     /^(unix:.+|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/,

@@ -117,7 +117,7 @@ Deno.test("the weaver: rules by default, set by flag or environment, bad values 
   assert.throws(() => resolveConfig({ weaverMergeThreshold: "2" }, {}, linux), /weaverMergeThreshold/);
 });
 
-Deno.test("config: --llama-addon and TABAGENT_LLAMA_ADDON name a local llama.cpp binding; other files are refused", () => {
+Deno.test("config: --llama-addon and TABAGENT_LLAMA_ADDON name a local llama.cpp binding or 'prebuilt'; other files are refused", () => {
   const env = configFromEnv({ TABAGENT_LLAMA_ADDON: "/env/llama-addon.node" });
   assert.equal(resolveConfig({}, env, linux).llamaAddon, "/env/llama-addon.node");
   assert.equal(
@@ -125,7 +125,8 @@ Deno.test("config: --llama-addon and TABAGENT_LLAMA_ADDON name a local llama.cpp
     "/flag/llama-addon.node",
   );
   assert.equal(resolveConfig({}, {}, linux).llamaAddon, undefined);
-  assert.throws(() => resolveConfig({ llamaAddon: "/tmp/libllama.so" }, {}, linux));
+  assert.equal(resolveConfig({ llamaAddon: "prebuilt" }, env, linux).llamaAddon, "prebuilt");
+  assert.throws(() => resolveConfig({ llamaAddon: "/tmp/libllama.so" }, {}, linux), /prebuilt/);
 });
 
 Deno.test("config: --llama-threads and TABAGENT_LLAMA_THREADS fix llama.cpp's threads; bad counts are refused", () => {

@@ -1,6 +1,6 @@
 /** The inference checks `tabagent doctor` prints: llama.cpp loads, ONNX providers, models in the cache. */
 import type { DoctorCheck, HardwareInfo } from "../hardware/mod.ts";
-import { createLlamaRuntime, llamaBinding, LlamaThreadGovernor } from "./llama/mod.ts";
+import { chooseLlamaBinding, createLlamaRuntime, llamaBinding, LlamaThreadGovernor } from "./llama/mod.ts";
 import { chooseProviders, compiledBackends, installedProviderLibraries, providerStatuses } from "./onnx/mod.ts";
 import { ModelCache } from "../models/mod.ts";
 
@@ -27,20 +27,22 @@ export async function inferenceChecks(
   // the server's own policy, as it would decide at a request arriving now
   const policy = new LlamaThreadGovernor(hardware.cpu, { fixed: options.llamaThreads }).current;
   await attempt("llama.cpp", async () => {
+    const choice = await chooseLlamaBinding(options.llamaAddon);
     const llama = await createLlamaRuntime({
       threads: policy.threads,
       gpu: hardware.recommended.llamaGpu,
-      addon: options.llamaAddon,
+      addon: choice.addon,
     });
     try {
       const wanted = hardware.recommended.llamaGpu;
       const got = llama.gpu || "cpu";
       if (wanted && got !== wanted) throw new Error(`${wanted} backend did not load; running on ${got}`);
       const binding = llamaBinding(llama);
-      if (options.llamaAddon && binding === "prebuilt") {
-        throw new Error(`the local build ${options.llamaAddon} did not load; the prebuilt binding serves instead`);
+      if (choice.addon && binding === "prebuilt") {
+        throw new Error(`the local build ${choice.addon} did not load; the prebuilt binding serves instead`);
       }
-      return `${got} backend (${binding === "prebuilt" ? "prebuilt binding" : `local build ${binding}`}), ` +
+      return `${got} backend (${binding === "prebuilt" ? "prebuilt binding" : `local build ${binding}`}; ` +
+        `${choice.reason}), ` +
         `${policy.threads} thread(s) for decode and prompt processing: ${policy.reason}` +
         (policy.source === "policy" ? "; the server decides again at each request as the load changes" : "");
     } finally {

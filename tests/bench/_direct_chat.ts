@@ -1,14 +1,14 @@
 /**
  * The `chat` suite's baseline in a process of its own, started like the server (same Deno, V8
- * flags and niceness): node-llama-cpp called directly, with the server's model, context, sequence
- * pool and thread count. Reads one JSON request a line on stdin (`{"messages","maxTokens"}`) and
+ * flags and niceness): node-llama-cpp called directly, with the server's binding (the local build
+ * when setup made one), model, context, sequence pool and thread count. Reads one JSON request a line on stdin (`{"messages","maxTokens"}`) and
  * answers each with one JSON line on stdout: time to first token and decode rate, timed here.
  *
  *   deno run -A tests/bench/_direct_chat.ts <model.gguf> <threads> <sequences> <prompt-cache sequences>
  * @module
  */
 import { z } from "zod";
-import { createLlamaRuntime, LlamaTextModel } from "../../server/inference/llama/mod.ts";
+import { chooseLlamaBinding, createLlamaRuntime, LlamaTextModel } from "../../server/inference/llama/mod.ts";
 
 const [path, threads, sequences, promptCacheSequences] = Deno.args;
 const requestSchema = z.object({
@@ -16,7 +16,8 @@ const requestSchema = z.object({
   maxTokens: z.number().int().min(2),
 });
 
-const llama = await createLlamaRuntime({ threads: Number(threads), gpu: false });
+const { addon } = await chooseLlamaBinding(Deno.env.get("TABAGENT_LLAMA_ADDON"));
+const llama = await createLlamaRuntime({ threads: Number(threads), gpu: false, addon });
 const model = await LlamaTextModel.load(llama, path, {
   sequences: Number(sequences),
   promptCacheSequences: Number(promptCacheSequences),

@@ -8,8 +8,8 @@
  *   native_ttft_ratio_vs_prebuilt    time to first token, short prompt, native ÷ prebuilt (≤ 1.0 is better)
  *   native_greedy_parity             share of prompts with the same prompt tokens and greedy reply (1.0)
  *
- * The first run builds llama.cpp and the binding into `~/.cache/tabagent-bench/` (one compiler at a
- * time, `nice -n 19`); `TABAGENT_LLAMA_ADDON` names another binding.
+ * The first run builds llama.cpp and the binding into `~/.cache/tabagent/` (one compiler at a
+ * time, `nice -n 19`) when setup has not; `TABAGENT_LLAMA_ADDON` names another binding.
  * @module
  */
 import { buildLlamaAddon } from "../../scripts/llama_native.ts";
@@ -27,7 +27,7 @@ export default async function (ctx: BenchContext): Promise<void> {
   const addon = Deno.env.get("TABAGENT_LLAMA_ADDON") ?? await buildLlamaAddon((message) => ctx.note(message));
   await using cache = await smollm2ModelCache();
   const args = ["--mode", "http", "--no-ml", "--model-cache-path", cache.path];
-  await using prebuiltServer = await startServer({ args });
+  await using prebuiltServer = await startServer({ args: [...args, "--llama-addon", "prebuilt"] });
   await using nativeServer = await startServer({ args: [...args, "--llama-addon", addon] });
   if (!nativeServer.logs.some((line) => line.includes(`"llama_binding":${JSON.stringify(addon)}`))) {
     throw new Error(`the server did not load ${addon}:\n${nativeServer.logs.join("\n")}`);

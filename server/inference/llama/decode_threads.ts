@@ -5,8 +5,12 @@
  * thread decoded 70 tok/s and two threads 52 (the JS side's per-token work then has no core of its
  * own, and llama.cpp's workers wait on each other), while the prompt took 255 ms on two threads
  * against 490 ms on one. A large model is the other way round (decode is bound by memory bandwidth
- * and gains from threads), so nothing here is fixed: the tuner times consecutive decode steps at
- * the policy's count and at half of it, keeps the faster, and keeps checking the other now and then.
+ * and gains from threads), and so is the local build setup makes: with its persistent thread pool,
+ * on the same machine and quiet, 2 threads decode at about 90 tok/s against 65 on 1 (the
+ * prebuilt's loss came from starting and joining its threads at every token; under other work, 2
+ * spinning threads fall to 5–25 tok/s, and the thread policy's cap of 1 decides). So nothing here
+ * is fixed: the tuner times consecutive decode steps at the policy's count and at half of it, keeps
+ * the faster, and keeps checking the other now and then.
  * Thread counts do not change results: llama.cpp splits a matrix product by rows, whatever the count.
  */
 

@@ -35,4 +35,5 @@ export {
   type ThreadPolicy,
 } from "./threads.ts";
 export { DecodeThreadTuner } from "./decode_threads.ts";
+export { type BindingChoice, chooseLlamaBinding, findNativeBinding, llamaCacheDir } from "./native_binding.ts";
 export type * from "./types.ts";

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { llamaAddonPath } from "../../../scripts/llama_native.ts";
 import { createLogger } from "../../log/mod.ts";
 import { LlamaTextModel } from "./model.ts";
 import { createLlamaRuntime, llamaBinding } from "./runtime.ts";
-import { pathExists } from "../../fs/mod.ts";
+import { findNativeBinding } from "./native_binding.ts";
 
 const FIXTURES = decodeURIComponent(new URL("../../../tests/.fixtures", import.meta.url).pathname);
 
@@ -48,16 +47,18 @@ Deno.test({
   },
 });
 
-// Runs where `deno run -A scripts/llama_native.ts` has built the binding (not in CI).
+// Runs where setup (scripts/llama_native.ts) has built the binding: Linux with cmake, ninja and g++.
+const native = await findNativeBinding();
+
 Deno.test({
   name: "llama runtime: the binding built from the sdist loads and replies as the prebuilt one does (greedy)",
-  ignore: !await pathExists(llamaAddonPath()),
+  ignore: !native,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const local = await greedy(llamaAddonPath());
+    const local = await greedy(native);
     const prebuilt = await greedy();
-    assert.equal(local.binding, llamaAddonPath());
+    assert.equal(local.binding, native);
     assert.equal(prebuilt.binding, "prebuilt");
     assert.ok(local.text.length > 0);
     assert.equal(local.text, prebuilt.text);

@@ -9,6 +9,7 @@ import type { HardwareInfo } from "../../hardware/mod.ts";
 import type { Component, ComponentHealth } from "../../lifecycle/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import {
+  chooseLlamaBinding,
   createLlamaRuntime,
   DecodeThreadTuner,
   DEFAULT_CONTEXT_SIZE,
@@ -141,7 +142,10 @@ export interface OrchestratorOptions {
   /** Sequences per GGUF model kept for idle conversations (prompt cache), within the memory budget. */
   promptCacheSequences?: number;
   contextSize?: number;
-  /** A locally built node-llama-cpp binding to use instead of the prebuilt one (falls back to it). */
+  /**
+   * `--llama-addon`: `prebuilt`, or a locally built node-llama-cpp binding to use instead of the prebuilt one
+   * (which it falls back to); unset, the binding setup built when there is a current one.
+   */
   llamaAddon?: string;
   /** llama.cpp threads, fixed (`--llama-threads`); without it the thread policy decides at each request. */
   llamaThreads?: number;
@@ -193,16 +197,18 @@ export class ModelOrchestrator implements Component {
       probe: this.#options.loadProbe,
     });
     this.#threads = this.#governor.current;
+    const binding = await chooseLlamaBinding(this.#options.llamaAddon);
     this.#llama = await createLlamaRuntime({
       threads: this.#threads.threads,
       gpu: hardware.recommended.llamaGpu,
-      addon: this.#options.llamaAddon,
+      addon: binding.addon,
       log: log.child("llama"),
     });
     this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
     log.info("inference ready", {
       llama_backend: this.#llama.gpu || "cpu",
       llama_binding: llamaBinding(this.#llama),
+      llama_binding_reason: binding.reason,
       threads: this.#threads.threads,
       threads_reason: this.#threads.reason,
       memory_budget_bytes: this.#budget,

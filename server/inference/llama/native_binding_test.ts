@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { patchAddonContext } from "../../../scripts/llama_native.ts";
+import {
+  chooseLlamaBinding,
+  findNativeBinding,
+  llamaCacheDir,
+  nativeBindingPath,
+  nativeBindingStamp,
+  nodeLlamaCppVersion,
+} from "./native_binding.ts";
+
+/** A cache folder holding a binding file with `stamp` beside it (none when undefined). */
+async function cacheWith(stamp: string | undefined): Promise<string> {
+  const cache = await Deno.makeTempDir();
+  const path = nativeBindingPath(cache);
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  await Deno.writeFile(path, new Uint8Array([0x7f, 0x45, 0x4c, 0x46]));
+  if (stamp !== undefined) await Deno.writeTextFile(`${cache}/nlc-addon/stamp`, stamp);
+  return cache;
+}
+
+Deno.test("native binding: the cache folder follows TABAGENT_LLAMA_CACHE, then XDG_CACHE_HOME, then ~/.cache", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  assert.equal(llamaCacheDir(env({ TABAGENT_LLAMA_CACHE: "/c", HOME: "/h" })), "/c");
+  assert.equal(llamaCacheDir(env({ TABAGENT_BENCH_CACHE: "/b", HOME: "/h" })), "/b");
+  if (Deno.build.os !== "windows") {
+    assert.equal(llamaCacheDir(env({ XDG_CACHE_HOME: "/x", HOME: "/h" })), "/x/tabagent");
+    assert.equal(llamaCacheDir(env({ HOME: "/h" })), "/h/.cache/tabagent");
+  }
+});
+
+Deno.test({
+  name:
+    "native binding: only a binding stamped for this node-llama-cpp and recipe is chosen; 'prebuilt' forces the prebuilt",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const current = await cacheWith(nativeBindingStamp(await nodeLlamaCppVersion()));
+    const stale = await cacheWith(nativeBindingStamp("0.0.1"));
+    const unfinished = await cacheWith(undefined);
+    const empty = await Deno.makeTempDir();
+    try {
+      assert.equal(await findNativeBinding(current), nativeBindingPath(current));
+      for (const cache of [stale, unfinished, empty]) assert.equal(await findNativeBinding(cache), undefined);
+      assert.equal((await chooseLlamaBinding(undefined, current)).addon, nativeBindingPath(current));
+      const fallback = await chooseLlamaBinding(undefined, stale);
+      assert.equal(fallback.addon, undefined);
+      assert.match(fallback.reason, /prebuilt/);
+      assert.equal((await chooseLlamaBinding("prebuilt", current)).addon, undefined);
+      assert.deepEqual((await chooseLlamaBinding("/x/llama-addon.node", empty)).addon, "/x/llama-addon.node");
+    } finally {
+      for (const dir of [current, stale, unfinished, empty]) await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("native binding: the installed node-llama-cpp's AddonContext.cpp gets its thread pool, and another shape is refused", async () => {
+  const source = await Deno.readTextFile(
+    new URL("../../../node_modules/node-llama-cpp/llama/addon/AddonContext.cpp", import.meta.url),
+  );
+  const patched = patchAddonContext(source);
+  assert.equal(patched.split("tabagent_init_from_model(").length - 1, 1);
+  assert.equal(patched.split("tabagent_free(").length - 1, 1);
+  assert.equal(patched.split("llama_init_from_model(").length - 1, 0);
+  assert.equal(patched.split("llama_free(").length - 1, 0);
+  assert.throws(() => patchAddonContext("ctx = llama_init_from_model(m, p);"), /llama_free 0 times/);
+  assert.throws(() => patchAddonContext(source + "llama_free(x);"), /llama_free 2 times/);
+});
