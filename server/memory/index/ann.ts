@@ -127,12 +127,7 @@ class UsearchIndex implements AnnIndex {
   search(query: Float32Array, k: number): AnnMatches {
     if (this.#index.size() === 0) return { keys: [], distances: [] };
     const found = this.#index.search(query, Math.min(k, this.#index.size()), 1);
-    // the keys are u64 but below 2^53 (keys.ts): read as two u32 halves (little-endian, as every
-    // platform Deno runs on), not through a BigInt each, which a hybrid query paid 50 of
-    const halves = new Uint32Array(found.keys.buffer, found.keys.byteOffset, found.keys.length * 2);
-    const keys = new Array<number>(found.keys.length);
-    for (let i = 0; i < keys.length; i++) keys[i] = halves[2 * i + 1] * 2 ** 32 + halves[2 * i];
-    return { keys, distances: Array.from(found.distances) };
+    return { keys: Array.from(found.keys, Number), distances: Array.from(found.distances) };
   }
 
   save(path: string): void {

@@ -15,7 +15,7 @@ Deno.test("keys: every kind and row id round-trips; an unknown code is refused",
   assert.throws(() => keyItem(0), TabAgentError);
 });
 
-Deno.test("keys: the usearch index answers keys above 2^32 exactly (read from the u64 halves)", () => {
+Deno.test("keys: the usearch index answers keys above 2^32 exactly", () => {
   const index = createAnnIndex("usearch", { dimensions: 2, metric: "cosine" });
   const keys = [itemKey("message", 2 ** 32 + 3), itemKey("chunk", 2 ** 40 - 1), itemKey("fact", 5)];
   index.addMany(keys, new Float32Array([1, 0, 0, 1, 0.7, 0.7]));
