@@ -41,6 +41,7 @@ import { Weaver, type WeaverSettings } from "./weaver/weaver.ts";
 import type { ConsolidateOptions, Consolidation, WeaverStatus } from "./weaver/schema.ts";
 import {
   DEFAULT_EMBEDDING_MODEL,
+  isQueryVector,
   type MemoryQueryInput,
   type MemoryQueryResult,
   MemoryQuerySchema,
@@ -326,7 +327,11 @@ export class LocalMemory implements MemoryClient, SearchBodySource {
    * embedder (and no `vector` given) it runs keyword-only and says so in `used`.
    */
   async query(input: MemoryQueryInput): Promise<MemoryQueryResult> {
-    const query = parse(MemoryQuerySchema, input, "query");
+    // a valid vector is taken as it is (see isQueryVector); anything else gets the schema's own verdict
+    const given = isQueryVector(input.vector) ? input.vector : undefined;
+    const query = given
+      ? { ...parse(MemoryQuerySchema, { ...input, vector: undefined }, "query"), vector: given }
+      : parse(MemoryQuerySchema, input, "query");
     await this.#ready();
     if (this.#db.messagesBehind) await conversations.catchUpBeforeSearch(this.#ctx);
     let vector: Float32Array | undefined = query.vector ? Float32Array.from(query.vector) : undefined;

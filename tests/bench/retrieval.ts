@@ -29,7 +29,8 @@
  *   2 threads, interleaved, median of 5 rounds (`embed_ratio_vs_sentence_transformers` > 1: we are faster).
  *
  * `RETRIEVAL_BENCH_N` shrinks the vector and message count for a quick run (e.g. 5000 for a smoke
- * run), and `RETRIEVAL_BENCH_ONLY=ann|hybrid|relevance` runs one part.
+ * run), `RETRIEVAL_BENCH_ONLY=ann|hybrid|relevance` runs one part, and `RETRIEVAL_BENCH_DIR=<folder>`
+ * keeps the hybrid part's filled store (and its index, saved on close) there for the next run.
  */
 import { DatabaseSync } from "node:sqlite";
 import { exactSearch as usearchExact, MetricKind } from "usearch";
@@ -67,10 +68,12 @@ const MINILM = new URL("../.fixtures/models/sentence-transformers--all-MiniLM-L6
 const VENV_PYTHON = new URL("../../python-ml/.venv/bin/python", import.meta.url).pathname;
 
 const random = seededRandom(7);
-const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+const gaussOf = (draw: () => number) => () => Math.sqrt(-2 * Math.log(1 - draw())) * Math.cos(2 * Math.PI * draw());
+const gauss = gaussOf(random);
 
 /** `rows` unit vectors: embedding-shaped (latent mix + noise) or uniform on the sphere. */
-function vectors(rows: number, shaped: boolean): Float32Array {
+function vectors(rows: number, shaped: boolean, normal = gauss): Float32Array {
+  const gauss = normal;
   const mix = Float32Array.from({ length: LATENT * D }, gauss);
   const out = new Float32Array(rows * D);
   const z = new Float32Array(LATENT);
@@ -189,50 +192,71 @@ async function annSuite(ctx: BenchContext): Promise<void> {
 }
 
 const VOCABULARY = 10_000;
-const { words, word: zipfWord } = zipfVocabulary(VOCABULARY, random);
+const { words } = zipfVocabulary(VOCABULARY, random);
+
+/**
+ * Fills `dir` with `MESSAGES` messages and their vectors, drawn from a seed of their own so that a
+ * kept folder (`RETRIEVAL_BENCH_DIR`) holds the same data as a fresh one.
+ */
+async function fillHybridStore(dir: string, model: string): Promise<void> {
+  const draw = seededRandom(17);
+  const { word: zipfWord } = zipfVocabulary(VOCABULARY, draw);
+  const memory = await openLocalMemory({ dir, embeddingModel: model });
+  const { id } = await memory.createConversation();
+  for (let i = 0; i < MESSAGES; i += 1_000) {
+    await memory.appendMessages(
+      id,
+      Array.from({ length: 1_000 }, () => ({
+        role: "user" as const,
+        content: Array.from({ length: 20 }, zipfWord).join(" "),
+      })),
+    );
+  }
+  await memory.flush();
+  await memory.close();
+  // the vectors go straight into the store (setup, not measured), like the embedding writer's
+  const db = new DatabaseSync(`${dir}/embeddings.db`);
+  const data = vectors(MESSAGES, true, gaussOf(draw));
+  db.exec("BEGIN");
+  const insert = db.prepare(
+    "INSERT INTO embeddings(item_kind, item_id, model, dimensions, vector, conversation_id, created_at) " +
+      "VALUES ('message', ?, ?, ?, ?, ?, ?)",
+  );
+  for (let i = 0; i < MESSAGES; i++) {
+    insert.run(i + 1, model, D, new Uint8Array(data.buffer, i * D * 4, D * 4), id, Date.now());
+  }
+  db.exec("DELETE FROM pending; COMMIT");
+  db.close();
+}
 
 async function hybridSuite(ctx: BenchContext): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tabagent-bench-retrieval-" });
+  // RETRIEVAL_BENCH_DIR keeps the filled store (and its saved index) for the next run
+  const kept = Deno.env.get("RETRIEVAL_BENCH_DIR");
+  const dir = kept ?? await Deno.makeTempDir({ prefix: "tabagent-bench-retrieval-" });
   const model = "bench/random-384";
+  const marker = `${dir}/.bench-filled`;
   try {
     const began = performance.now();
-    let memory = await openLocalMemory({ dir, embeddingModel: model });
-    const { id } = await memory.createConversation();
-    for (let i = 0; i < MESSAGES; i += 1_000) {
-      await memory.appendMessages(
-        id,
-        Array.from({ length: 1_000 }, () => ({
-          role: "user" as const,
-          content: Array.from({ length: 20 }, zipfWord).join(" "),
-        })),
-      );
+    const filledBefore = kept && await Deno.readTextFile(marker).then((n) => Number(n) === MESSAGES, () => false);
+    if (!filledBefore) {
+      if (kept) await Deno.remove(dir, { recursive: true }).catch(() => {}), await Deno.mkdir(dir, { recursive: true });
+      await fillHybridStore(dir, model);
+      if (kept) await Deno.writeTextFile(marker, String(MESSAGES));
     }
-    await memory.flush();
-    await memory.close();
-    // the vectors go straight into the store (setup, not measured), like the embedding writer's
-    const db = new DatabaseSync(`${dir}/embeddings.db`);
-    const data = vectors(MESSAGES, true);
-    db.exec("BEGIN");
-    const insert = db.prepare(
-      "INSERT INTO embeddings(item_kind, item_id, model, dimensions, vector, conversation_id, created_at) " +
-        "VALUES ('message', ?, ?, ?, ?, ?, ?)",
-    );
-    for (let i = 0; i < MESSAGES; i++) {
-      insert.run(i + 1, model, D, new Uint8Array(data.buffer, i * D * 4, D * 4), id, Date.now());
-    }
-    db.exec("DELETE FROM pending; COMMIT");
-    db.close();
     const filled = performance.now();
-    memory = await openLocalMemory({ dir, embeddingModel: model, indexThreads: navigator.hardwareConcurrency });
+    const memory = await openLocalMemory({ dir, embeddingModel: model, indexThreads: navigator.hardwareConcurrency });
     await memory.embedPending();
     const status = JSON.stringify(await memory.indexStatus());
+    const how = filledBefore ? "kept" : "stored";
     ctx.note(
-      `hybrid: ${MESSAGES} messages stored in ${((filled - began) / 1000).toFixed(1)} s, indexed in ${
+      `hybrid: ${MESSAGES} messages ${how} in ${((filled - began) / 1000).toFixed(1)} s, indexed in ${
         ((performance.now() - filled) / 1000).toFixed(1)
       } s ${status}`,
     );
-    const queryVectors = vectors(QUERIES, true);
-    const pick = () => words[10 + Math.floor(random() * 990)];
+    // the queries come from a seed of their own too: the same queries whichever parts run
+    const draw = seededRandom(23);
+    const queryVectors = vectors(QUERIES, true, gaussOf(draw));
+    const pick = () => words[10 + Math.floor(draw() * 990)];
     const texts = Array.from({ length: QUERIES }, () => `${pick()} ${pick()}`);
     const ratios: number[] = [];
     const all = { fts: [] as number[], hybrid: [] as number[] };
@@ -257,8 +281,9 @@ async function hybridSuite(ctx: BenchContext): Promise<void> {
       all.hybrid.push(...hybrid);
       ratios.push(percentile(hybrid, 99) / percentile(fts, 99));
     }
+    const spread = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} p99 ${percentile(xs, 99).toFixed(2)} ms`;
     ctx.note(
-      `hybrid: p50 FTS ${percentile(all.fts, 50).toFixed(2)} ms, hybrid ${percentile(all.hybrid, 50).toFixed(2)} ms; ` +
+      `hybrid: FTS ${spread(all.fts)}, hybrid ${spread(all.hybrid)}; ` +
         `p99 ratio per round ${ratios.map((r) => r.toFixed(2)).join(", ")}`,
     );
     ctx.report("fts_p99_ms", percentile(all.fts, 99), "ms");
@@ -266,7 +291,7 @@ async function hybridSuite(ctx: BenchContext): Promise<void> {
     ctx.report("hybrid_p99_ratio_vs_fts", percentile(ratios, 50), "x");
     await memory.close();
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    if (!kept) await Deno.remove(dir, { recursive: true });
   }
 }
 

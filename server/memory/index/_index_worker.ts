@@ -106,7 +106,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
         { ...readers, vectors: index.dimensions === null ? null : index },
         request.query,
         request.vector ? new Float32Array(request.vector) : null,
-        (query, fused) => thread.keys(query, fused),
+        (query, fused) => thread.job(query, fused),
       );
     }
     case "status": {

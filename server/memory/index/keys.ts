@@ -17,10 +17,19 @@ export function itemKey(kind: string, id: number): number {
   return code * SPAN + id;
 }
 
+/** Kinds by code: a query maps every candidate's key back, and a search of the code list allocated per call. */
+const KIND_OF_CODE: (IndexedKind | undefined)[] = [];
+for (const [kind, code] of Object.entries(KIND_CODES)) KIND_OF_CODE[code] = kind as IndexedKind;
+
+/** The kind a key stands for. */
+export function keyKind(key: number): IndexedKind {
+  const kind = KIND_OF_CODE[Math.floor(key / SPAN)];
+  if (!kind) throw new TabAgentError("internal", `Unknown index key ${key}`);
+  return kind;
+}
+
 /** The kind and row id a key stands for. */
 export function keyItem(key: number): { kind: IndexedKind; id: number } {
-  const code = Math.floor(key / SPAN);
-  const kind = (Object.keys(KIND_CODES) as IndexedKind[]).find((k) => KIND_CODES[k] === code);
-  if (!kind) throw new TabAgentError("internal", `Unknown index key ${key}`);
-  return { kind, id: key - code * SPAN };
+  const kind = keyKind(key);
+  return { kind, id: key - KIND_CODES[kind] * SPAN };
 }

@@ -103,3 +103,27 @@ Deno.test("importance (metadata.importance) lifts an item only when it is weight
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the keyword list ranks by BM25 as GET /v1/memory/search does (its bm25() is FTS5's rank)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
+  try {
+    const { id } = await memory.createConversation();
+    // every message a different length and count of "ferry": no two BM25 scores tie
+    await memory.appendMessages(
+      id,
+      Array.from({ length: 12 }, (_, i) => ({
+        role: "user" as const,
+        content: [...new Array(1 + (i % 4)).fill("ferry"), ...new Array(i + 1).fill("pier")].join(" "),
+      })),
+    );
+    await memory.flush();
+    const search = (await memory.searchMessages({ query: "ferry", limit: 10 })).map((h) => h.message.id);
+    const query = await memory.query({ query: "ferry", mode: "keyword", stores: ["messages"], k: 10 });
+    assert.deepEqual(query.hits.map((h) => h.id), search);
+    assert.deepEqual(query.hits.map((h) => h.keyword_rank), Array.from({ length: 10 }, (_, i) => i + 1));
+  } finally {
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -25,7 +25,10 @@ export function reciprocalRankFusion<T>(
     if (list.weight <= 0) continue;
     list.ids.forEach((id, rank) => scores.set(id, (scores.get(id) ?? 0) + list.weight / (k + rank + 1)));
   }
-  return [...scores].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
+  // one object per id, without the [id, score] pair per entry that spreading the map would make
+  const fused: { id: T; score: number }[] = [];
+  scores.forEach((score, id) => fused.push({ id, score }));
+  return fused.sort((a, b) => b.score - a.score);
 }
 
 /** How much recency and importance count against relevance (the rest). */

@@ -13,7 +13,7 @@ import { loadMiniLm } from "../testing/minilm.ts";
 import { VectorIndex } from "../index/vector_index.ts";
 import { DEFAULT_ANN_BACKEND } from "../index/ann.ts";
 import { keywordKeysOf, runQuery, runQueryConcurrently } from "./engine.ts";
-import { KeywordThread } from "./keyword_thread.ts";
+import { claimJob, KeywordThread } from "./keyword_thread.ts";
 import { DEFAULT_EMBEDDING_MODEL, MemoryQuerySchema } from "./schema.ts";
 import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./testing/relevance_set.ts";
 
@@ -73,7 +73,7 @@ Deno.test("hybrid query with the keyword list in its own worker: the same result
       for (const shape of shapes) {
         const query = MemoryQuerySchema.parse({ query: text, ...shape });
         const serial = runQuery(sources, query, vector);
-        const concurrent = await runQueryConcurrently(sources, query, vector, (q, fused) => thread.keys(q, fused));
+        const concurrent = await runQueryConcurrently(sources, query, vector, (q, fused) => thread.job(q, fused));
         // scores blend in Date.now() when recency counts: compare the order and the lists' ranks
         const strip = (r: typeof serial) => ({ used: r.used, hits: r.hits.map(({ score: _, ...hit }) => hit) });
         assert.deepEqual(strip(concurrent), strip(serial), `${text} ${JSON.stringify(shape)}`);
@@ -107,6 +107,47 @@ Deno.test("keyword worker: stores it cannot open give a typed error, and it serv
     assert.equal((await thread.keys(query, false)).length, 1);
   } finally {
     await thread.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("keyword jobs: exactly one side runs each; one taken back is skipped and the worker serves on", async () => {
+  // the worker takes a waiting job once, never one taken back or one whose slot moved on
+  const claims = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  claims.set([7, 0, 9 + 256]);
+  assert.equal(claimJob(claims, 0, 7), true);
+  assert.equal(claimJob(claims, 0, 7), false);
+  assert.equal(claimJob(claims, 1, 8), false);
+  assert.equal(claimJob(claims, 2, 9), false);
+  assert.deepEqual([...claims], [-7, 0, 9 + 256]);
+
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-keyword-thread-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0 });
+  const thread = new KeywordThread(dir);
+  try {
+    const { id } = await memory.createConversation();
+    await memory.appendMessages(id, [
+      { role: "user", content: "the ferry to the island leaves at noon" },
+      { role: "user", content: "a ferry timetable for the island ferry" },
+      { role: "user", content: "nothing about boats" },
+    ]);
+    await memory.flush();
+    const query = MemoryQuerySchema.parse({ query: "island ferry" });
+    const expected = await thread.keys(query, true);
+    assert.equal(expected.length, 2);
+    let withdrawn = 0;
+    for (let i = 0; i < 40; i++) {
+      const job = thread.job(query, true);
+      if (job.withdraw()) withdrawn++;
+      else assert.deepEqual(await job.keys, expected); // the worker had it: it answers
+    }
+    // jobs taken back leave nothing behind: the next ones are answered, and an answered job stays the worker's
+    const answered = thread.job(query, true);
+    assert.deepEqual(await answered.keys, expected);
+    assert.equal(answered.withdraw(), false);
+  } finally {
+    await thread.close();
+    await memory.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -12,6 +12,7 @@
 export {
   DEFAULT_EMBEDDING_MODEL,
   HIT_TEXT_CHARS,
+  isQueryVector,
   MAX_QUERY_DEPTH,
   type MemoryQuery,
   type MemoryQueryHit,
@@ -23,7 +24,14 @@ export {
   QUERY_STORES,
   type QueryStore,
 } from "./schema.ts";
-export { EXACT_RERANK_LIMIT, keywordKeysOf, type KeywordSources, runQuery, runQueryConcurrently } from "./engine.ts";
+export {
+  EXACT_RERANK_LIMIT,
+  type KeywordJob,
+  keywordKeysOf,
+  type KeywordSources,
+  runQuery,
+  runQueryConcurrently,
+} from "./engine.ts";
 export { KeywordThread } from "./keyword_thread.ts";
 export {
   blendScore,
