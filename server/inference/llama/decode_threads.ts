@@ -8,8 +8,10 @@
  * and gains from threads), and so is the local build setup makes: with its persistent thread pool,
  * on the same machine and quiet, 2 threads decode at about 90 tok/s against 65 on 1 (the
  * prebuilt's loss came from starting and joining its threads at every token; under other work, 2
- * spinning threads fall to 5–25 tok/s, and the thread policy's cap of 1 decides). So nothing here
- * is fixed: the tuner times consecutive decode steps at the policy's count and at half of it, keeps
+ * spinning threads fall to 5–25 tok/s, and the thread policy's cap of 1 decides). That build's lone
+ * steps are not tuned at all (the orchestrator asks only for the prebuilt binding's): in the server
+ * the tuner timed 1 thread faster there and decoded at 63–66. For the prebuilt, nothing here is
+ * fixed: the tuner times consecutive decode steps at the policy's count and at half of it, keeps
  * the faster, and keeps checking the other now and then.
  * Thread counts do not change results: llama.cpp splits a matrix product by rows, whatever the count.
  */

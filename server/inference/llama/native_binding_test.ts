@@ -41,12 +41,22 @@ Deno.test({
     try {
       assert.equal(await findNativeBinding(current), nativeBindingPath(current));
       for (const cache of [stale, unfinished, empty]) assert.equal(await findNativeBinding(cache), undefined);
-      assert.equal((await chooseLlamaBinding(undefined, current)).addon, nativeBindingPath(current));
+      assert.deepEqual(
+        { ...await chooseLlamaBinding(undefined, current), reason: "" },
+        { addon: nativeBindingPath(current), reason: "", threadPool: true },
+      );
       const fallback = await chooseLlamaBinding(undefined, stale);
       assert.equal(fallback.addon, undefined);
+      assert.equal(fallback.threadPool, false);
       assert.match(fallback.reason, /prebuilt/);
       assert.equal((await chooseLlamaBinding("prebuilt", current)).addon, undefined);
-      assert.deepEqual((await chooseLlamaBinding("/x/llama-addon.node", empty)).addon, "/x/llama-addon.node");
+      // a named binding has the pool only when our build script's current stamp is beside it
+      assert.deepEqual(
+        { ...await chooseLlamaBinding("/x/llama-addon.node", empty), reason: "" },
+        { addon: "/x/llama-addon.node", reason: "", threadPool: false },
+      );
+      assert.equal((await chooseLlamaBinding(nativeBindingPath(current), empty)).threadPool, true);
+      assert.equal((await chooseLlamaBinding(nativeBindingPath(stale), empty)).threadPool, false);
     } finally {
       for (const dir of [current, stale, unfinished, empty]) await Deno.remove(dir, { recursive: true });
     }

@@ -172,6 +172,8 @@ export class ModelOrchestrator implements Component {
   readonly #options: OrchestratorOptions;
   readonly #entries = new Map<string, Entry>();
   #llama?: Llama;
+  /** The loaded binding has a persistent thread pool: lone decode steps run on the policy's count. */
+  #threadPool = false;
   #providers: ProviderStatus[] = [];
   #threads: ThreadPolicy = { threads: 1, reason: "not started", source: "policy" };
   #governor?: LlamaThreadGovernor;
@@ -204,6 +206,7 @@ export class ModelOrchestrator implements Component {
       addon: binding.addon,
       log: log.child("llama"),
     });
+    this.#threadPool = binding.threadPool && llamaBinding(this.#llama) !== "prebuilt";
     this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
     log.info("inference ready", {
       llama_backend: this.#llama.gpu || "cpu",
@@ -433,9 +436,10 @@ export class ModelOrchestrator implements Component {
           // A count set by flag holds for every batch (llama.cpp's cap, set below): nothing to choose per
           // batch. Otherwise the policy is looked at again while a reply is generated (other work may
           // start or stop meanwhile) and decode steps run on what they measured best under it.
+          // With the local build's thread pool a lone decode step is not tuned (see BindingChoice).
           batchThreads: this.#threads.source === "flag" ? undefined : (batch) => {
             this.#retuneThreads(); // the governor decides again at most every quarter second
-            return tuner.threadsFor(batch, this.#threads.threads);
+            return this.#threadPool ? this.#threads.threads : tuner.threadsFor(batch, this.#threads.threads);
           },
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
