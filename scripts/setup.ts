@@ -255,12 +255,14 @@ function wantNativeBinding(): boolean {
   return Deno.build.os === "linux" && Deno.env.get("TABAGENT_LLAMA_NATIVE") !== "0";
 }
 
-/** Written when the build failed, with this script's fingerprint: a later setup does not retry each time. */
-const nativeFailureMark = () => `${llamaCacheDir()}/nlc-addon/failed`;
+/** Written when the build failed, with the build script's hash: a later setup does not retry each time. */
+const nativeFailureDir = () => `${llamaCacheDir()}/nlc-addon`;
+const nativeFailureMark = () => `${nativeFailureDir()}/failed`;
+const nativeScriptHash = async () => await sha256Hex(await Deno.readFile(`${root}/scripts/llama_native.ts`));
 
 async function nativeBuildFailedBefore(): Promise<boolean> {
   const mark = await Deno.readTextFile(nativeFailureMark()).catch(() => "");
-  return mark !== "" && mark === await sha256Hex(await Deno.readFile(`${root}/scripts/llama_native.ts`));
+  return mark !== "" && mark === await nativeScriptHash();
 }
 
 async function buildNativeBinding(): Promise<void> {
@@ -280,11 +282,8 @@ async function buildNativeBinding(): Promise<void> {
         error instanceof Error ? error.message : error
       }`,
     );
-    await Deno.mkdir(nativeFailureMark().slice(0, nativeFailureMark().lastIndexOf("/")), { recursive: true });
-    await Deno.writeTextFile(
-      nativeFailureMark(),
-      await sha256Hex(await Deno.readFile(`${root}/scripts/llama_native.ts`)),
-    );
+    await Deno.mkdir(nativeFailureDir(), { recursive: true });
+    await Deno.writeTextFile(nativeFailureMark(), await nativeScriptHash());
   }
 }
 
