@@ -63,10 +63,11 @@ export function lowerThreadPriority(): boolean {
   }
 }
 
+/** libc's `syscall` with the arguments the sched_attr calls take. */
+type Syscall = (...args: [bigint, bigint, Uint8Array, bigint, bigint]) => bigint;
+
 /** Calls `fn` with libc's `syscall`; null where FFI is not allowed or there is no such libc. */
-function withSyscall<T>(
-  fn: (syscall: (...args: [bigint, bigint, Uint8Array, bigint, bigint]) => bigint) => T,
-): T | null {
+function withSyscall<T>(fn: (syscall: Syscall) => T): T | null {
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
   let libc;
   try {
@@ -82,6 +83,12 @@ function withSyscall<T>(
   }
 }
 
+/** The calling thread's `struct sched_attr` (`sched_getattr`), or null when the kernel refuses. */
+function readSchedAttr(syscall: Syscall, get: bigint): DataView<ArrayBuffer> | null {
+  const attr = new Uint8Array(SCHED_ATTR_SIZE);
+  return syscall(get, 0n, attr, BigInt(SCHED_ATTR_SIZE), 0n) === 0n ? new DataView(attr.buffer) : null;
+}
+
 /**
  * The calling thread's time slice (ns) as the kernel reports it (`sched_getattr`), or null where it
  * cannot tell (not Linux on x86-64 or arm64, no FFI permission, a kernel before 4.13).
@@ -90,9 +97,8 @@ export function threadSliceNs(): number | null {
   const calls = Deno.build.os === "linux" ? SCHED_ATTR_SYSCALLS[Deno.build.arch] : undefined;
   if (!calls) return null;
   return withSyscall((syscall) => {
-    const attr = new Uint8Array(SCHED_ATTR_SIZE);
-    if (syscall(calls.get, 0n, attr, BigInt(SCHED_ATTR_SIZE), 0n) !== 0n) return null;
-    return Number(new DataView(attr.buffer).getBigUint64(ATTR.runtime, true));
+    const attr = readSchedAttr(syscall, calls.get);
+    return attr && Number(attr.getBigUint64(ATTR.runtime, true));
   });
 }
 
@@ -104,14 +110,12 @@ function setThreadSlice(ns: number): boolean {
   const calls = SCHED_ATTR_SYSCALLS[Deno.build.arch];
   if (!calls) return false;
   return withSyscall((syscall) => {
-    const attr = new Uint8Array(SCHED_ATTR_SIZE);
-    if (syscall(calls.get, 0n, attr, BigInt(SCHED_ATTR_SIZE), 0n) !== 0n) return false;
-    const view = new DataView(attr.buffer);
-    if (view.getUint32(ATTR.policy, true) !== SCHED_OTHER) return false; // real-time or idle: left alone
+    const view = readSchedAttr(syscall, calls.get);
+    if (!view || view.getUint32(ATTR.policy, true) !== SCHED_OTHER) return false; // real-time or idle: left alone
     view.setUint32(ATTR.size, SCHED_ATTR_SIZE, true);
     view.setBigUint64(ATTR.flags, 0n, true);
     view.setBigUint64(ATTR.runtime, BigInt(ns), true);
     // The nice value read above goes back unchanged (sched_setattr sets it too).
-    return syscall(calls.set, 0n, attr, 0n, 0n) === 0n;
+    return syscall(calls.set, 0n, new Uint8Array(view.buffer), 0n, 0n) === 0n;
   }) ?? false;
 }
