@@ -320,185 +320,225 @@ async function healthUnderSearch(
   return { result, searches, loadedSeconds, mainThreadMs };
 }
 
+/**
+ * Writes the search corpus alone ({@link CORPUS} messages in batches of {@link BATCH}, indexed), for
+ * `MEMORY_BENCH_ONLY=health`; a kept folder (`MEMORY_BENCH_DIR`) that holds it already is reused.
+ */
+async function fillCorpus(dataDir: string): Promise<void> {
+  const marker = `${dataDir}/.bench-corpus`;
+  if (await Deno.readTextFile(marker).then((n) => Number(n) === CORPUS, () => false)) return;
+  await Deno.remove(`${dataDir}/tabagent_db`, { recursive: true }).catch(() => {});
+  const memory = await openLocalMemory({ dir: `${dataDir}/tabagent_db` });
+  const corpus = (await memory.createConversation({ title: "corpus" })).id;
+  for (let done = 0; done < CORPUS; done += BATCH) {
+    await memory.appendMessages(
+      corpus,
+      Array.from({ length: BATCH }, () => ({ role: "user" as const, content: sentence() })),
+    );
+  }
+  await memory.searchMessages({ query: CATCH_UP_QUERY, limit: 1 });
+  await memory.flush();
+  await memory.close();
+  await Deno.writeTextFile(marker, String(CORPUS));
+}
+
+/**
+ * The suite. `MEMORY_BENCH_ONLY=health` runs only the health-under-search part (on a corpus written
+ * for it), and `MEMORY_BENCH_DIR=<folder>` keeps that corpus there for the next such run.
+ */
 export default async function (ctx: BenchContext): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "tabagent-bench-memory-" });
-  const dir = `${dataDir}/tabagent_db`;
+  const only = Deno.env.get("MEMORY_BENCH_ONLY");
+  if (only !== undefined && only !== "health") throw new Error(`MEMORY_BENCH_ONLY: unknown part '${only}' (health)`);
+  const kept = only === "health" ? Deno.env.get("MEMORY_BENCH_DIR") : undefined;
+  if (kept) await Deno.mkdir(kept, { recursive: true });
+  const dataDir = kept ?? await Deno.makeTempDir({ prefix: "tabagent-bench-memory-" });
   try {
-    const memory = await openLocalMemory({ dir });
-
-    // Single appends, interleaved in slices: ours on one conversation, raw on one file of its own.
-    // Both sides append the same texts; the last slice of a round indexes what waits, on both.
-    const conversation = (await memory.createConversation({ title: "singles" })).id;
-    const rawSingles = rawDatabase(`${dataDir}/raw-single.db`, "NORMAL");
-    const rawSingle = rawAppender(rawSingles);
-    const appendOne = (content: string) => memory.appendMessages(conversation, [{ role: "user", content }]);
-    const catchUp = () => memory.searchMessages({ query: CATCH_UP_QUERY, limit: 1 });
-    const warmTexts = Array.from({ length: 400 }, sentence);
-    for (const content of warmTexts) await appendOne(content);
-    await catchUp();
-    for (const text of warmTexts) rawSingle.append([text]);
-    rawSingle.finish();
-    const singles = await interleavedRounds(() => {
-      const texts = Array.from({ length: SINGLE_PER_ROUND }, sentence);
-      const per = SINGLE_PER_ROUND / SLICES;
-      return {
-        slices: SLICES,
-        units: SINGLE_PER_ROUND,
-        ours: async (slice) => {
-          for (let i = slice * per; i < (slice + 1) * per; i++) await appendOne(texts[i]);
-          // A search indexes what waits for the full-text index, so every timed message is indexed.
-          // The word is in no message: the raw side only indexes, so ours must not pay for ranking.
-          if (slice === SLICES - 1) await catchUp();
-        },
-        raw: (slice) => {
-          for (let i = slice * per; i < (slice + 1) * per; i++) rawSingle.append([texts[i]]);
-          if (slice === SLICES - 1) rawSingle.finish();
-        },
-      };
-    });
-    rawSingles.close();
-    reportPaired(ctx, singles, {
-      ours: "insert_single_per_s",
-      baseline: "insert_single_raw_per_s",
-      ratio: "insert_single_ratio_vs_raw",
-      unit: "msg/s",
-    });
-    ctx.report("store_overhead_ratio", 1 / median(singles.ratios), "x");
-    ctx.report(
-      "insert_single_raw_full_sync_per_s",
-      rawInsertRate(await Deno.makeTempDir({ dir: dataDir }), Array.from({ length: 2_000 }, sentence), "FULL"),
-      "msg/s",
-    );
-    ctx.note("synchronous=NORMAL (WAL): commits survive a process crash; FULL adds an fsync per commit");
-    ctx.report(
-      "insert_single_raw_minimal_schema_per_s",
-      rawMinimalRate(`${dataDir}/minimal-single.db`, Array.from({ length: 2_000 }, sentence), 1),
-      "msg/s",
-    );
-
-    // Batches of 1,000, interleaved batch by batch: ours builds the search corpus, raw appends the
-    // same texts to its own file.
-    const corpus = (await memory.createConversation({ title: "corpus" })).id;
-    const ids: string[] = [];
-    const asMessages = (texts: string[]) => texts.map((content) => ({ role: "user" as const, content }));
-    const appendBatch = async (messages: NewMessage[]) => {
-      for (const message of await memory.appendMessages(corpus, messages)) ids.push(message.id);
-    };
-    const appendBatches = async (count: number) => {
-      for (let i = 0; i < count; i++) await appendBatch(asMessages(Array.from({ length: BATCH }, sentence)));
-      await catchUp();
-    };
-    await appendBatch(asMessages(Array.from({ length: BATCH }, sentence)));
-    await catchUp();
-    // Raw appends to a copy of our store file: FTS5 merges its segments as they pile up, and a big
-    // merge costs many batches' time, so both sides must start from the same segments to meet the
-    // same merges at the same batch.
-    const raw = rawDatabase(`${dataDir}/raw-batch.db`, "NORMAL", `${dir}/conversations.db`);
-    const appender = rawAppender(raw);
-    const warmBatch = Array.from({ length: BATCH }, sentence);
-    await appendBatch(asMessages(warmBatch));
-    await catchUp();
-    appender.append(warmBatch);
-    appender.finish();
-    const batches = await interleavedRounds(() => {
-      const texts = Array.from({ length: BATCHES_PER_ROUND }, () => Array.from({ length: BATCH }, sentence));
-      // Built before the timing, as the raw side's texts are.
-      const messages = texts.map(asMessages);
-      return {
-        slices: BATCHES_PER_ROUND,
-        units: BATCHES_PER_ROUND * BATCH,
-        ours: async (slice) => {
-          await appendBatch(messages[slice]);
-          if (slice === BATCHES_PER_ROUND - 1) await catchUp();
-        },
-        raw: (slice) => {
-          appender.append(texts[slice]);
-          if (slice === BATCHES_PER_ROUND - 1) appender.finish();
-        },
-      };
-    });
-    reportPaired(ctx, batches, {
-      ours: "insert_batch_per_s",
-      baseline: "insert_batch_raw_per_s",
-      ratio: "insert_batch_ratio_vs_raw",
-      unit: "msg/s",
-    });
-    raw.close();
-    ctx.report(
-      "insert_batch_raw_minimal_schema_per_s",
-      rawMinimalRate(`${dataDir}/minimal-batch.db`, Array.from({ length: 10 * BATCH }, sentence), BATCH),
-      "msg/s",
-    );
-    while (ids.length < CORPUS) await appendBatches(Math.min(10, Math.ceil((CORPUS - ids.length) / BATCH)));
-
-    // Point reads by id, interleaved in slices over the same ids: ours through the store, raw with
-    // one prepared statement on a read-only handle.
-    const rawReader = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
-    const select = rawReader.prepare(`SELECT * FROM messages WHERE id = ?`);
-    const picks = () => Array.from({ length: POINT_READS_PER_ROUND }, () => ids[Math.floor(random() * ids.length)]);
-    const warmIds = picks();
-    for (const id of warmIds) await memory.getMessage(id);
-    for (const id of warmIds) select.get(Number(id.slice(4)));
-    const reads = await interleavedRounds(() => {
-      const chosen = picks();
-      const rowIds = chosen.map((id) => Number(id.slice(4)));
-      const per = POINT_READS_PER_ROUND / SLICES;
-      return {
-        slices: SLICES,
-        units: POINT_READS_PER_ROUND,
-        ours: async (slice) => {
-          for (let i = slice * per; i < (slice + 1) * per; i++) await memory.getMessage(chosen[i]);
-        },
-        raw: (slice) => {
-          for (let i = slice * per; i < (slice + 1) * per; i++) select.get(rowIds[i]);
-        },
-      };
-    });
-    rawReader.close();
-    reportPaired(ctx, reads, {
-      ours: "read_point_per_s",
-      baseline: "read_point_raw_per_s",
-      ratio: "read_point_ratio_vs_raw",
-      unit: "reads/s",
-    });
-    // FTS: two-word queries, top 10 by rank, through the search worker.
-    const total = (await memory.stats()).messages;
-    ctx.note(`searching ${total} messages`);
-    for (let i = 0; i < 50; i++) await memory.searchMessages({ query: query(), limit: 10 }); // warm the cache
-    const latencies: number[] = [];
-    let hits = 0;
-    for (let i = 0; i < QUERIES; i++) {
-      const began = performance.now();
-      hits += (await memory.searchMessages({ query: query(), limit: 10 })).length;
-      latencies.push(performance.now() - began);
-    }
-    ctx.report("fts_p99_ms", percentile(latencies, 99), "ms");
-    ctx.report("fts_p50_ms", percentile(latencies, 50), "ms");
-    ctx.note(`${(hits / QUERIES).toFixed(1)} hits per query on average`);
-    await memory.flush();
-    await memory.close();
-
-    // /v1/health while 8 clients search, against idle health, on the real server and the same files.
-    // The weaver is off: the corpus above was written without it, so a server weaving by default
-    // would spend the next minutes weaving 100,000 messages on its event loop (about 0.2 ms each),
-    // under the idle probes as well as the loaded ones, and at half the search rate. A server that
-    // weaves as messages arrive has no such backlog; this goal is about search.
-    await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml", "--weaver", "off"] });
-    await probeHealth(server.url, 0.5);
-    const { result: health, searches, loadedSeconds, mainThreadMs } = await healthUnderSearch(server);
-    reportPaired(ctx, health, {
-      ours: "health_p99_during_search_ms",
-      baseline: "health_p99_idle_ms",
-      ratio: "health_p99_during_search_ratio",
-      unit: "ms",
-    });
-    ctx.report("searches_per_s_during_probes", searches / loadedSeconds, "search/s");
-    if (Number.isFinite(mainThreadMs)) {
-      // The event loop's share of each search (routing, validation, the worker round trip, JSON):
-      // what a health call arriving behind a burst of searches waits for.
-      ctx.report("search_main_thread_us", (mainThreadMs * 1000) / searches, "us");
-    }
+    if (only === "health") await fillCorpus(dataDir);
+    else await storeSuite(ctx, dataDir);
+    await healthSuite(ctx, dataDir);
   } finally {
-    await Deno.remove(dataDir, { recursive: true });
+    if (!kept) await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/** Inserts and point reads against raw node:sqlite, then FTS latency; leaves the corpus for {@link healthSuite}. */
+async function storeSuite(ctx: BenchContext, dataDir: string): Promise<void> {
+  const dir = `${dataDir}/tabagent_db`;
+  const memory = await openLocalMemory({ dir });
+
+  // Single appends, interleaved in slices: ours on one conversation, raw on one file of its own.
+  // Both sides append the same texts; the last slice of a round indexes what waits, on both.
+  const conversation = (await memory.createConversation({ title: "singles" })).id;
+  const rawSingles = rawDatabase(`${dataDir}/raw-single.db`, "NORMAL");
+  const rawSingle = rawAppender(rawSingles);
+  const appendOne = (content: string) => memory.appendMessages(conversation, [{ role: "user", content }]);
+  const catchUp = () => memory.searchMessages({ query: CATCH_UP_QUERY, limit: 1 });
+  const warmTexts = Array.from({ length: 400 }, sentence);
+  for (const content of warmTexts) await appendOne(content);
+  await catchUp();
+  for (const text of warmTexts) rawSingle.append([text]);
+  rawSingle.finish();
+  const singles = await interleavedRounds(() => {
+    const texts = Array.from({ length: SINGLE_PER_ROUND }, sentence);
+    const per = SINGLE_PER_ROUND / SLICES;
+    return {
+      slices: SLICES,
+      units: SINGLE_PER_ROUND,
+      ours: async (slice) => {
+        for (let i = slice * per; i < (slice + 1) * per; i++) await appendOne(texts[i]);
+        // A search indexes what waits for the full-text index, so every timed message is indexed.
+        // The word is in no message: the raw side only indexes, so ours must not pay for ranking.
+        if (slice === SLICES - 1) await catchUp();
+      },
+      raw: (slice) => {
+        for (let i = slice * per; i < (slice + 1) * per; i++) rawSingle.append([texts[i]]);
+        if (slice === SLICES - 1) rawSingle.finish();
+      },
+    };
+  });
+  rawSingles.close();
+  reportPaired(ctx, singles, {
+    ours: "insert_single_per_s",
+    baseline: "insert_single_raw_per_s",
+    ratio: "insert_single_ratio_vs_raw",
+    unit: "msg/s",
+  });
+  ctx.report("store_overhead_ratio", 1 / median(singles.ratios), "x");
+  ctx.report(
+    "insert_single_raw_full_sync_per_s",
+    rawInsertRate(await Deno.makeTempDir({ dir: dataDir }), Array.from({ length: 2_000 }, sentence), "FULL"),
+    "msg/s",
+  );
+  ctx.note("synchronous=NORMAL (WAL): commits survive a process crash; FULL adds an fsync per commit");
+  ctx.report(
+    "insert_single_raw_minimal_schema_per_s",
+    rawMinimalRate(`${dataDir}/minimal-single.db`, Array.from({ length: 2_000 }, sentence), 1),
+    "msg/s",
+  );
+
+  // Batches of 1,000, interleaved batch by batch: ours builds the search corpus, raw appends the
+  // same texts to its own file.
+  const corpus = (await memory.createConversation({ title: "corpus" })).id;
+  const ids: string[] = [];
+  const asMessages = (texts: string[]) => texts.map((content) => ({ role: "user" as const, content }));
+  const appendBatch = async (messages: NewMessage[]) => {
+    for (const message of await memory.appendMessages(corpus, messages)) ids.push(message.id);
+  };
+  const appendBatches = async (count: number) => {
+    for (let i = 0; i < count; i++) await appendBatch(asMessages(Array.from({ length: BATCH }, sentence)));
+    await catchUp();
+  };
+  await appendBatch(asMessages(Array.from({ length: BATCH }, sentence)));
+  await catchUp();
+  // Raw appends to a copy of our store file: FTS5 merges its segments as they pile up, and a big
+  // merge costs many batches' time, so both sides must start from the same segments to meet the
+  // same merges at the same batch.
+  const raw = rawDatabase(`${dataDir}/raw-batch.db`, "NORMAL", `${dir}/conversations.db`);
+  const appender = rawAppender(raw);
+  const warmBatch = Array.from({ length: BATCH }, sentence);
+  await appendBatch(asMessages(warmBatch));
+  await catchUp();
+  appender.append(warmBatch);
+  appender.finish();
+  const batches = await interleavedRounds(() => {
+    const texts = Array.from({ length: BATCHES_PER_ROUND }, () => Array.from({ length: BATCH }, sentence));
+    // Built before the timing, as the raw side's texts are.
+    const messages = texts.map(asMessages);
+    return {
+      slices: BATCHES_PER_ROUND,
+      units: BATCHES_PER_ROUND * BATCH,
+      ours: async (slice) => {
+        await appendBatch(messages[slice]);
+        if (slice === BATCHES_PER_ROUND - 1) await catchUp();
+      },
+      raw: (slice) => {
+        appender.append(texts[slice]);
+        if (slice === BATCHES_PER_ROUND - 1) appender.finish();
+      },
+    };
+  });
+  reportPaired(ctx, batches, {
+    ours: "insert_batch_per_s",
+    baseline: "insert_batch_raw_per_s",
+    ratio: "insert_batch_ratio_vs_raw",
+    unit: "msg/s",
+  });
+  raw.close();
+  ctx.report(
+    "insert_batch_raw_minimal_schema_per_s",
+    rawMinimalRate(`${dataDir}/minimal-batch.db`, Array.from({ length: 10 * BATCH }, sentence), BATCH),
+    "msg/s",
+  );
+  while (ids.length < CORPUS) await appendBatches(Math.min(10, Math.ceil((CORPUS - ids.length) / BATCH)));
+
+  // Point reads by id, interleaved in slices over the same ids: ours through the store, raw with
+  // one prepared statement on a read-only handle.
+  const rawReader = new DatabaseSync(`${dir}/conversations.db`, { readOnly: true });
+  const select = rawReader.prepare(`SELECT * FROM messages WHERE id = ?`);
+  const picks = () => Array.from({ length: POINT_READS_PER_ROUND }, () => ids[Math.floor(random() * ids.length)]);
+  const warmIds = picks();
+  for (const id of warmIds) await memory.getMessage(id);
+  for (const id of warmIds) select.get(Number(id.slice(4)));
+  const reads = await interleavedRounds(() => {
+    const chosen = picks();
+    const rowIds = chosen.map((id) => Number(id.slice(4)));
+    const per = POINT_READS_PER_ROUND / SLICES;
+    return {
+      slices: SLICES,
+      units: POINT_READS_PER_ROUND,
+      ours: async (slice) => {
+        for (let i = slice * per; i < (slice + 1) * per; i++) await memory.getMessage(chosen[i]);
+      },
+      raw: (slice) => {
+        for (let i = slice * per; i < (slice + 1) * per; i++) select.get(rowIds[i]);
+      },
+    };
+  });
+  rawReader.close();
+  reportPaired(ctx, reads, {
+    ours: "read_point_per_s",
+    baseline: "read_point_raw_per_s",
+    ratio: "read_point_ratio_vs_raw",
+    unit: "reads/s",
+  });
+  // FTS: two-word queries, top 10 by rank, through the search worker.
+  const total = (await memory.stats()).messages;
+  ctx.note(`searching ${total} messages`);
+  for (let i = 0; i < 50; i++) await memory.searchMessages({ query: query(), limit: 10 }); // warm the cache
+  const latencies: number[] = [];
+  let hits = 0;
+  for (let i = 0; i < QUERIES; i++) {
+    const began = performance.now();
+    hits += (await memory.searchMessages({ query: query(), limit: 10 })).length;
+    latencies.push(performance.now() - began);
+  }
+  ctx.report("fts_p99_ms", percentile(latencies, 99), "ms");
+  ctx.report("fts_p50_ms", percentile(latencies, 50), "ms");
+  ctx.note(`${(hits / QUERIES).toFixed(1)} hits per query on average`);
+  await memory.flush();
+  await memory.close();
+}
+
+/** /v1/health's p99 while 8 clients search, over idle, on the real server and the corpus in `dataDir`. */
+async function healthSuite(ctx: BenchContext, dataDir: string): Promise<void> {
+  // /v1/health while 8 clients search, against idle health, on the real server and the same files.
+  // The weaver is off: the corpus above was written without it, so a server weaving by default
+  // would spend the next minutes weaving 100,000 messages on its event loop (about 0.2 ms each),
+  // under the idle probes as well as the loaded ones, and at half the search rate. A server that
+  // weaves as messages arrive has no such backlog; this goal is about search.
+  await using server = await startServer({ dataDir, args: ["--mode", "http", "--no-ml", "--weaver", "off"] });
+  await probeHealth(server.url, 0.5);
+  const { result: health, searches, loadedSeconds, mainThreadMs } = await healthUnderSearch(server);
+  reportPaired(ctx, health, {
+    ours: "health_p99_during_search_ms",
+    baseline: "health_p99_idle_ms",
+    ratio: "health_p99_during_search_ratio",
+    unit: "ms",
+  });
+  ctx.report("searches_per_s_during_probes", searches / loadedSeconds, "search/s");
+  if (Number.isFinite(mainThreadMs)) {
+    // The event loop's share of each search (routing, validation, the worker round trip, JSON):
+    // what a health call arriving behind a burst of searches waits for.
+    ctx.report("search_main_thread_us", (mainThreadMs * 1000) / searches, "us");
   }
 }
