@@ -14,6 +14,7 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { TabAgentError } from "../errors/mod.ts";
+import { type FastRoute, fastRouteAnswerer } from "./_fast_route.ts";
 import type { HealthBody } from "./health.ts";
 import { addCorsHeaders, type RequestAdmission, type RequestRecorder } from "./middleware.ts";
 import type { HttpEnv } from "./router.ts";
@@ -26,11 +27,18 @@ const HEALTH_PATH = "/v1/health";
  */
 export function serveHealthFast(
   app: OpenAPIHono<HttpEnv>,
-  parts: { admission: RequestAdmission; recorder: RequestRecorder; health: HealthBody },
+  parts: {
+    admission: RequestAdmission;
+    recorder: RequestRecorder;
+    health: HealthBody;
+    /** Other routes served in front of Hono the same way (see `_fast_route.ts`). */
+    routes?: readonly FastRoute[];
+  },
 ): void {
   const full = app.fetch;
   const answer = healthAnswerer(parts);
-  app.fetch = (request, ...rest) => answer(request) ?? full(request, ...rest);
+  const fast = fastRouteAnswerer({ ...parts, routes: parts.routes ?? [] });
+  app.fetch = (request, ...rest) => answer(request) ?? fast(request) ?? full(request, ...rest);
 }
 
 /** Returns the health response for a health request the guard admits, else null. */

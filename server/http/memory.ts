@@ -25,6 +25,7 @@ import { NewToolResultSchema, ToolResultSchema } from "../memory/types.ts";
 import { GraphPathSchema, MAX_GRAPH_DEPTH, MAX_PATH_LENGTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
 import { ConsolidateOptionsSchema, ConsolidationSchema, WeaverStatusSchema } from "../memory/weaver/schema.ts";
 import { defined } from "../memory/client.ts";
+import { type FastRoute, offerFastRoute } from "./_fast_route.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -72,6 +73,13 @@ const absolutePath = z.string().min(1).max(4096).refine(
 );
 
 const base = { tags: [TAG], security: BEARER_SECURITY };
+/** `GET /v1/memory/search`'s query, checked alike on the Hono route and its fast path. */
+const SearchQuery = z.object({
+  q: z.string().min(1).max(1_000).describe("Words to find"),
+  match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
+  limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
+  conversation_id: z.string().min(1).max(200).optional(),
+});
 const routes = {
   createConversation: createRoute({
     ...base,
@@ -154,14 +162,7 @@ const routes = {
     method: "get",
     path: "/v1/memory/search",
     summary: "Full-text search over messages (FTS5, BM25)",
-    request: {
-      query: z.object({
-        q: z.string().min(1).max(1_000).describe("Words to find"),
-        match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
-        limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
-        conversation_id: z.string().min(1).max(200).optional(),
-      }),
-    },
+    request: { query: SearchQuery },
     responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
   }),
   graphEntities: createRoute({
@@ -390,7 +391,28 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
   conversationHandlers(router, options.memory);
   knowledgeHandlers(router, options.memory);
   transferHandlers(router, options.memory, options.backupDir);
+  offerFastRoute(router, searchFastRoute(options.memory));
   return router;
+}
+
+/**
+ * `GET /v1/memory/search` in front of Hono (see `_fast_route.ts`), for a memory that builds the
+ * body in its search worker (looked up at each call, as the route does: the component's memory
+ * starts later): the event loop then only checks the request and passes bytes on. A query the
+ * schema refuses, or a memory without such a body, is left to the Hono route.
+ */
+function searchFastRoute(memory: MemoryClient): FastRoute {
+  return {
+    path: "/v1/memory/search",
+    answer(query) {
+      const body = (memory as Partial<SearchBodySource>).searchMessagesBody;
+      if (!body) return null;
+      const parsed = SearchQuery.safeParse(query);
+      if (!parsed.success) return null;
+      const { q, limit, conversation_id, match } = parsed.data;
+      return body.call(memory, { query: q, limit, conversationId: conversation_id, match }).then(builtJson);
+    },
+  };
 }
 
 type MemoryRouter = ReturnType<typeof createRouter>;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type MemoryClient, openLocalMemory } from "../memory/mod.ts";
+import { fastRoutesOf } from "./_fast_route.ts";
 import { memoryRoutes } from "./memory.ts";
 import { testHttpApp } from "./testing/http_app.ts";
 
@@ -29,7 +30,10 @@ Deno.test("GET /v1/memory/search: the worker-built body is searchMessages' hits;
     const expected = { hits: await memory.searchMessages({ query: "train lyon", limit: 5 }) };
     assert.deepEqual(expected.hits.length, 2);
     for (const client of [memory, withoutSearchBody(memory)]) {
-      const app = testHttpApp({ token: TOKEN, routers: [memoryRoutes({ memory: client, backupDir: `${dir}/b` })] });
+      const router = memoryRoutes({ memory: client, backupDir: `${dir}/b` });
+      // served in front of Hono where the memory builds the body (see _fast_route.ts), by Hono otherwise
+      assert.deepEqual(fastRoutesOf([router]).map((route) => route.path), ["/v1/memory/search"]);
+      const app = testHttpApp({ token: TOKEN, routers: [router] });
       const get = (query: string, headers: Record<string, string> = HEADERS) =>
         app.request(`/v1/memory/search?${query}`, { headers });
 
