@@ -70,10 +70,16 @@ export function fastRouteAnswerer(
       if (error instanceof TabAgentError) return null; // refused: the full path refuses it again, the usual way
       throw error;
     }
-    // As Hono's validator copies `c.req.queries()`: a key given once is its value (and a key such
-    // as `__proto__` becomes an own property, not the object's prototype).
-    const params = Object.entries(getQueryParams(url) as Record<string, string[]>);
-    const answered = route.answer(Object.fromEntries(params.map(([k, v]) => [k, v.length === 1 ? v[0] : v])));
+    // As Hono's validator copies `c.req.queries()`: a key given once is its value. A `__proto__`
+    // key would set this object's prototype: such a request is left to the full path.
+    const params = getQueryParams(url) as Record<string, string[]>;
+    const query: Record<string, string | string[]> = {};
+    for (const key in params) {
+      if (key === "__proto__") return null;
+      const values = params[key];
+      query[key] = values.length === 1 ? values[0] : values;
+    }
+    const answered = route.answer(query);
     if (answered === null) return null;
     const id = recorder.requestId(headers.get("x-request-id"));
     const log = recorder.log;

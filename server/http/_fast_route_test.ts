@@ -40,14 +40,14 @@ function setup(options: { timeoutMs?: number; answer?: (query: Record<string, un
 
 Deno.test("a fast route gets the query as Hono's validator sees it, and its answer the request id and metrics", async () => {
   const { request, seen, metrics } = setup({});
-  const res = await request("/v1/echo?q=a+b%20c&tag=x&tag=y&empty=&__proto__=p", {
+  const res = await request("/v1/echo?q=a+b%20c&tag=x&tag=y&empty=", {
     headers: { ...HEADERS, "x-request-id": "req-1" },
   });
   assert.ok(res);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("x-request-id"), "req-1");
-  assert.deepEqual(await res.json(), JSON.parse('{"q": "a b c", "tag": ["x", "y"], "empty": "", "__proto__": "p"}'));
-  assert.equal(Object.getPrototypeOf(seen[0]), Object.prototype, "__proto__ is an own key, not the prototype");
+  assert.deepEqual(await res.json(), { q: "a b c", tag: ["x", "y"], empty: "" });
+  assert.equal(Object.getPrototypeOf(seen[0]), Object.prototype);
   assert.match(metrics.render(), /requests\{method="GET",route="\/v1\/echo",status="200"\} 1/);
 
   const plain = await request("/v1/echo");
@@ -67,6 +67,7 @@ Deno.test("a fast route leaves to the full path what it must not answer: refusal
     ["/v1/echo", { method: "HEAD" }],
     ["/v1/echo", { method: "POST", body: "x" }],
     ["/v1/echo/more", {}],
+    ["/v1/echo?q=x&__proto__=p", {}], // Hono's copy makes it an own key; a plain copy would set the prototype
     ["/v1/ech", {}],
   ];
   for (const [path, init] of untouched) assert.equal(request(path, init), null, `${init.method ?? "GET"} ${path}`);
