@@ -36,6 +36,7 @@ import {
   NewMessageSchema,
   type Page,
   type PageOptions,
+  plainSearchOptions,
   ROLES,
   type SearchHit,
   type SearchOptions,
@@ -385,7 +386,7 @@ async function messageSearch(
   ctx: MemoryContext,
   options: SearchOptions,
 ): Promise<{ query: string; limit: number; conversationId?: string }> {
-  const parsed = parse(SearchOptionsSchema, options, "search");
+  const parsed = plainSearchOptions(options) ?? parse(SearchOptionsSchema, options, "search");
   const query = ftsQuery(parsed.query, parsed.match);
   if (query === null) {
     throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
