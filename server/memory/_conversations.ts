@@ -391,7 +391,7 @@ async function messageSearch(
   if (query === null) {
     throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
   }
-  await ctx.ready();
+  if (ctx.readBlocked) await ctx.ready(); // as getMessage: no promise to wait on when nothing blocks reads
   if (ctx.db.messagesBehind) await catchUpBeforeSearch(ctx);
   if (parsed.conversationId !== undefined) conversationRow(ctx.db, parsed.conversationId);
   return { query, limit: parsed.limit ?? 10, conversationId: parsed.conversationId };
