@@ -22,6 +22,7 @@ import { toChatHistory } from "./history.ts";
 import { separatePrompts, withBatchThreads } from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import { llamaBinding } from "./runtime.ts";
+import type { DecodePlacement } from "./placement.ts";
 import type {
   ChatRequest,
   FinishReason,
@@ -59,6 +60,11 @@ export interface LlamaModelOptions {
    * llama.cpp's cap before the batch runs). Without it every batch runs on `threads`.
    */
   batchThreads?: (batch: { tokens: number; sequences: number }) => number;
+  /**
+   * Co-locates the event loop and the compute thread while a reply generates on one thread
+   * (placement.ts); the server's orchestrator gives one to every model. Without it Linux places them.
+   */
+  placement?: DecodePlacement;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
@@ -108,6 +114,7 @@ export class LlamaTextModel implements TokenCounter {
   /** Why the model's own chat template is not used (undefined when it is). */
   readonly chatTemplateFallback?: string;
   readonly #pool: SequencePool;
+  readonly #placement?: DecodePlacement;
   readonly #parallel: number;
   #embedding?: Promise<LlamaEmbeddingContext>;
   #threads: number;
@@ -118,7 +125,7 @@ export class LlamaTextModel implements TokenCounter {
     model: LlamaModel,
     context: LlamaContext,
     pool: SequencePool,
-    options: { threads: number; parallel: number },
+    options: { threads: number; parallel: number; placement?: DecodePlacement },
   ) {
     this.#llama = llama;
     this.model = model;
@@ -126,6 +133,7 @@ export class LlamaTextModel implements TokenCounter {
     this.#threads = options.threads;
     this.#parallel = options.parallel;
     this.#pool = pool;
+    this.#placement = options.placement;
     const chosen = chooseChatWrapper(model);
     this.chatWrapper = chosen.wrapper;
     this.chatTemplateFallback = chosen.fallbackReason;
@@ -154,7 +162,10 @@ export class LlamaTextModel implements TokenCounter {
           itemPrioritizationStrategy: withBatchThreads(
             ({ items, size }) => separatePrompts(items, size),
             options.batchThreads,
-            (threads) => llama.maxThreads = threads,
+            (threads) => {
+              llama.maxThreads = threads;
+              options.placement?.update();
+            },
           ),
         },
       });
@@ -170,6 +181,7 @@ export class LlamaTextModel implements TokenCounter {
       return new LlamaTextModel(llama, model, context, pool, {
         threads: options.threads,
         parallel: options.sequences,
+        placement: options.placement,
       });
     } catch (error) {
       await model.dispose();
@@ -380,6 +392,7 @@ export class LlamaTextModel implements TokenCounter {
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
   async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
     const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
+    const leavePlacement = this.#placement?.enter();
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -435,6 +448,7 @@ export class LlamaTextModel implements TokenCounter {
       }
       throw error;
     } finally {
+      leavePlacement?.();
       chat.dispose({ disposeSequence: false });
       await this.#release(sequence, prepared.tokens);
     }
@@ -474,6 +488,7 @@ export class LlamaTextModel implements TokenCounter {
     },
   ): Promise<GenerationResult> {
     const { sequence, reusedTokens } = await this.#acquire(how.prompt);
+    const leavePlacement = this.#placement?.enter();
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     try {
@@ -494,6 +509,7 @@ export class LlamaTextModel implements TokenCounter {
         aborted: result.metadata.stopReason === "abort",
       });
     } finally {
+      leavePlacement?.();
       completion.dispose({ disposeSequence: false });
       await this.#release(sequence, how.keep);
     }
