@@ -392,9 +392,9 @@ export class LlamaTextModel implements TokenCounter {
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
   async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
     const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
-    const leavePlacement = this.#placement?.enter();
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    const leavePlacement = this.#placement?.enter();
     try {
       const common = {
         ...this.#samplingOptions(prepared.sampling),
@@ -488,9 +488,9 @@ export class LlamaTextModel implements TokenCounter {
     },
   ): Promise<GenerationResult> {
     const { sequence, reusedTokens } = await this.#acquire(how.prompt);
-    const leavePlacement = this.#placement?.enter();
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    const leavePlacement = this.#placement?.enter();
     try {
       const result = await how.run(completion, {
         ...this.#samplingOptions(prepared.sampling),

@@ -33,8 +33,19 @@ const LIBC_SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
 
+/**
+ * libc for the affinity calls, opened at the first pin and kept: libc is mapped for the process's
+ * life anyway, and opening it per generation (Deno builds the symbols' bindings) took ~1.2 ms of the
+ * time to first token.
+ */
+let libcOnce: Libc | null | undefined;
+
 /** Opens libc for the affinity calls; null where that cannot be done (not Linux, no FFI permission, no glibc). */
 function openLibc(): Libc | null {
+  return libcOnce ??= openLibcNow();
+}
+
+function openLibcNow(): Libc | null {
   if (Deno.build.os !== "linux") return null;
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
   try {
@@ -75,6 +86,78 @@ function sameMask(a: Uint8Array, b: Uint8Array): boolean {
   return a.every((byte, i) => byte === b[i]);
 }
 
+/** The process's pin while one holds: the mask, each pinned thread's own mask, and the event loop's. */
+interface Pin {
+  libc: Libc;
+  mask: Uint8Array;
+  saved: Map<number, Uint8Array>;
+  fallback: Uint8Array;
+}
+
+/**
+ * Every placement in this process. A CPU mask belongs to a thread, not to a model, so the
+ * placements decide together (tests run several servers' orchestrators in one process): the relay
+ * is pinned while some placement generates and every generating one runs on one thread.
+ */
+const placements = new Set<DecodePlacement>();
+let pin: Pin | undefined;
+
+/** `tid`'s CPU mask, or null when the thread has ended. */
+function maskOf(libc: Libc, tid: number): Uint8Array | null {
+  const mask = new Uint8Array(CPU_MASK_BYTES);
+  return libc.symbols.sched_getaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0 ? mask : null;
+}
+
+/** Pins the relay threads to the event loop's core; undefined where that cannot be done. */
+function pinRelay(): Pin | undefined {
+  const libc = openLibc();
+  if (!libc) return undefined;
+  const cpu = libc.symbols.sched_getcpu();
+  const fallback = maskOf(libc, Deno.pid);
+  if (cpu < 0 || cpu >= CPU_MASK_BYTES * 8 || !fallback) return undefined;
+  const mask = new Uint8Array(CPU_MASK_BYTES);
+  mask[cpu >> 3] = 1 << (cpu & 7);
+  const saved = new Map<number, Uint8Array>();
+  for (const tid of relayThreads()) {
+    const own = maskOf(libc, tid);
+    // A thread that ended meanwhile, or one the kernel will not move, is left out.
+    if (own && libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0) saved.set(tid, own);
+  }
+  return { libc, mask, saved, fallback };
+}
+
+/** Gives the pinned threads their own masks back, and threads started meanwhile the event loop's. */
+function unpinRelay({ libc, mask, saved, fallback }: Pin): void {
+  for (const tid of allThreads()) {
+    const own = saved.get(tid);
+    if (own) {
+      libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), own);
+      continue;
+    }
+    // Started by a pinned thread while pinned: it inherited the pin, not a choice of its own.
+    const now = maskOf(libc, tid);
+    if (now && sameMask(now, mask)) libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), fallback);
+  }
+}
+
+/** Pins or unpins for what every placement in the process says now. */
+function applyPlacements(): void {
+  let generating = false;
+  let lone = true;
+  for (const placement of placements) {
+    if (!placement.generating) continue;
+    generating = true;
+    if (placement.threads() !== 1) lone = false;
+  }
+  const wanted = generating && lone;
+  if (wanted && !pin) pin = pinRelay();
+  else if (!wanted && pin) {
+    const held = pin;
+    pin = undefined;
+    unpinRelay(held);
+  }
+}
+
 /**
  * Co-locates the event loop and llama.cpp's compute thread while a single-thread decode runs (see
  * the module note).
@@ -87,87 +170,48 @@ function sameMask(a: Uint8Array, b: Uint8Array): boolean {
  * ```
  */
 export class DecodePlacement implements Disposable {
-  readonly #threads: () => number;
-  #libc: Libc | null | undefined;
+  /** How many threads llama.cpp's next batch runs on. */
+  readonly threads: () => number;
   #generating = 0;
-  /** The pinned mask and each pinned thread's own mask, while pinned. */
-  #pinned?: { mask: Uint8Array; saved: Map<number, Uint8Array>; fallback: Uint8Array };
 
   /** `threads` says how many threads llama.cpp's next batch runs on. */
   constructor(threads: () => number) {
-    this.#threads = threads;
+    this.threads = threads;
+    placements.add(this);
   }
 
-  /** Whether the relay threads are on one core now. */
+  /** Whether this placement has a generation running. */
+  get generating(): boolean {
+    return this.#generating > 0;
+  }
+
+  /** Whether the relay threads are on one core now (for any placement in the process). */
   get pinned(): boolean {
-    return this.#pinned !== undefined;
+    return pin !== undefined;
   }
 
   /** A generation starts; call the returned function (once) when it ends. */
   enter(): () => void {
     this.#generating++;
-    this.update();
+    applyPlacements();
     let left = false;
     return () => {
       if (left) return;
       left = true;
       this.#generating--;
-      this.update();
+      applyPlacements();
     };
   }
 
   /** Pins or unpins for the current state: call it when llama.cpp's thread count changes. */
   update(): void {
-    const wanted = this.#generating > 0 && this.#threads() === 1;
-    if (wanted && !this.#pinned) this.#pin();
-    else if (!wanted && this.#pinned) this.#unpin();
+    applyPlacements();
   }
 
-  #pin(): void {
-    const libc = this.#libc ??= openLibc();
-    if (!libc) return;
-    const cpu = libc.symbols.sched_getcpu();
-    if (cpu < 0 || cpu >= CPU_MASK_BYTES * 8) return;
-    const mask = new Uint8Array(CPU_MASK_BYTES);
-    mask[cpu >> 3] = 1 << (cpu & 7);
-    const saved = new Map<number, Uint8Array>();
-    const fallback = this.#mask(libc, Deno.pid);
-    if (!fallback) return;
-    for (const tid of relayThreads()) {
-      const own = this.#mask(libc, tid);
-      // A thread that ended meanwhile, or one the kernel will not move, is left out.
-      if (own && libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0) saved.set(tid, own);
-    }
-    this.#pinned = { mask, saved, fallback };
-  }
-
-  #unpin(): void {
-    const { mask, saved, fallback } = this.#pinned!;
-    this.#pinned = undefined;
-    const libc = this.#libc!;
-    for (const tid of allThreads()) {
-      const own = saved.get(tid);
-      if (own) {
-        libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), own);
-        continue;
-      }
-      // Started by a pinned thread while pinned: it inherited the pin, not a choice of its own.
-      const now = this.#mask(libc, tid);
-      if (now && sameMask(now, mask)) libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), fallback);
-    }
-  }
-
-  /** `tid`'s CPU mask, or null when the thread has ended. */
-  #mask(libc: Libc, tid: number): Uint8Array | null {
-    const mask = new Uint8Array(CPU_MASK_BYTES);
-    return libc.symbols.sched_getaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0 ? mask : null;
-  }
-
-  /** Gives every pinned thread its mask back and closes libc. */
+  /** Stops counting this placement's generations; the threads get their masks back if no other one holds them. */
   [Symbol.dispose](): void {
-    if (this.#pinned) this.#unpin();
     this.#generating = 0;
-    this.#libc?.close();
-    this.#libc = undefined;
+    placements.delete(this);
+    applyPlacements();
   }
 }

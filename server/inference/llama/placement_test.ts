@@ -7,6 +7,18 @@ function allowedCpus(tid = Deno.pid): string {
   return /Cpus_allowed_list:\s*(\S+)/.exec(status)![1];
 }
 
+/** The CPUs of each of `tids` still running (the blocking pool ends threads idle for a while). */
+function allowedCpusOf(tids: number[]): string[] {
+  return tids.flatMap((tid) => {
+    try {
+      return [allowedCpus(tid)];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+  });
+}
+
 /** Threads of Deno's blocking pool (where native async work runs), started by a file read on it. */
 async function blockingPoolThreads(): Promise<number[]> {
   await Deno.readTextFile("/proc/self/status");
@@ -37,11 +49,11 @@ Deno.test({
     assert(placement.pinned);
     const cpu = allowedCpus();
     assert.match(cpu, /^\d+$/, "one CPU");
-    for (const tid of pool) assert.equal(allowedCpus(tid), cpu);
+    for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, cpu);
     leave();
     assert(!placement.pinned);
     assert.equal(allowedCpus(), before);
-    for (const tid of pool) assert.equal(allowedCpus(tid), before);
+    for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, before);
   },
 });
 
@@ -80,6 +92,26 @@ Deno.test({
     assert(!placement.pinned);
     assert.equal(allowedCpus(), before);
     leave();
+  },
+});
+
+Deno.test({
+  name: "placement: placements in one process decide together; one generating on two threads keeps the cores",
+  ignore: !linuxWithTwoCpus,
+  fn: () => {
+    const before = allowedCpus();
+    using lone = new DecodePlacement(() => 1);
+    using pooled = new DecodePlacement(() => 2);
+    const leaveLone = lone.enter();
+    assert(lone.pinned);
+    const leavePooled = pooled.enter();
+    assert(!lone.pinned);
+    assert.equal(allowedCpus(), before);
+    leavePooled();
+    assert(lone.pinned);
+    leaveLone();
+    assert(!lone.pinned);
+    assert.equal(allowedCpus(), before);
   },
 });
 
