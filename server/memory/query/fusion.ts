@@ -31,6 +31,56 @@ export function reciprocalRankFusion<T>(
   return fused.sort((a, b) => b.score - a.score);
 }
 
+/** Fused lists of numeric ids, flat: `ids[i]` scores `scores[i]`; `order` holds the positions, best first. */
+export interface FusedRanks {
+  ids: number[];
+  scores: number[];
+  order: number[];
+}
+
+/** Up to this many ids in all, an id's earlier entry is found by a scan; past it, through a map. */
+const FUSE_SCAN_LIMIT = 256;
+
+/**
+ * {@link reciprocalRankFusion} of numeric ids (a hybrid query's item keys) into flat arrays: the
+ * same scores, and the same order (ties in first-seen order, as its stable sort leaves them). A
+ * query's lists are short (5 × k each by default), so each id's earlier entry is found by a scan
+ * instead of a map: the map, an object per id and the number boxed in each of them made ~16 KB of
+ * garbage per query in the index worker, whose young-generation collections (~1 ms each) landed
+ * on hybrid queries.
+ *
+ * @example
+ * ```ts
+ * const { ids, order } = fuseRanks([{ ids: [7, 8], weight: 1 }, { ids: [8, 9], weight: 1 }]);
+ * ids[order[0]]; // 8: it is in both lists
+ * ```
+ */
+export function fuseRanks(lists: { ids: readonly number[]; weight: number }[], k = RRF_K): FusedRanks {
+  const ids: number[] = [];
+  const scores: number[] = [];
+  let total = 0;
+  for (const list of lists) if (list.weight > 0) total += list.ids.length;
+  const positions = total > FUSE_SCAN_LIMIT ? new Map<number, number>() : null;
+  for (const list of lists) {
+    if (list.weight <= 0) continue;
+    for (let rank = 0; rank < list.ids.length; rank++) {
+      const id = list.ids[rank];
+      const score = list.weight / (k + rank + 1);
+      const at = positions ? positions.get(id) ?? -1 : ids.indexOf(id);
+      if (at >= 0) scores[at] += score;
+      else {
+        positions?.set(id, ids.length);
+        ids.push(id);
+        scores.push(score);
+      }
+    }
+  }
+  const order: number[] = [];
+  for (let i = 0; i < ids.length; i++) order.push(i);
+  order.sort((a, b) => scores[b] - scores[a] || a - b);
+  return { ids, scores, order };
+}
+
 /** How much recency and importance count against relevance (the rest). */
 export interface RankingWeights {
   recency: number;
