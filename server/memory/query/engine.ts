@@ -498,9 +498,11 @@ function liveRows(sources: QuerySources, fused: FusedRanks, needed: number, impo
   while (live.length < needed && next < fused.order.length) {
     const from = next;
     next = Math.min(fused.order.length, next + needed - live.length);
-    const batch = fused.order.slice(from, next);
-    loadRows(sources, batch.map((at) => fused.ids[at]), importance, rows);
-    for (const at of batch) {
+    const batch: number[] = [];
+    for (let i = from; i < next; i++) batch.push(fused.ids[fused.order[i]]);
+    loadRows(sources, batch, importance, rows);
+    for (let i = from; i < next; i++) {
+      const at = fused.order[i];
       if (rows.has(fused.ids[at])) live.push({ id: fused.ids[at], score: fused.scores[at] });
     }
   }
