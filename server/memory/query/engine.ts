@@ -235,42 +235,55 @@ function keywordList(
   const expression = keywordExpression(terms, needed);
   if (!expression) return [];
   const { match, check } = expression;
-  const scored: { key: number; rank: number }[] = [];
+  // item keys and their BM25 ranks, side by side (an object per row was most of this list's garbage)
+  const keys: number[] = [];
+  const ranks: number[] = [];
+  let kindsFound = 0;
   for (const kind of kinds) {
     const filter = filterFor(kind, query);
-    const spec = FROM[kind];
-    const db = sources[spec.db];
-    if (!filter || !hasTable(db, spec.fts)) continue;
-    const where = [`${spec.fts} MATCH ?`, ...filter.where].join(" AND ");
-    // the FTS rowid is the item's id: with nothing to filter or check, the item's table need not be
-    // joined (a B-tree lookup per row read; the rows that no longer exist are dropped when the hits
-    // are read), which cut this list's p99 by ~15% at 100k messages
-    // ranked by bm25() itself, which the stores leave as FTS5's `rank`: ordering by the `rank` column
-    // takes FTS5's sorted-rank path, which cost ~1.45× as much on queries of common words (2.06
-    // against 1.41 ms for 649 matches of 100k messages), where a hybrid query's keyword list is slowest
-    const bm25 = `bm25(${spec.fts})`;
+    const db = sources[FROM[kind].db];
+    if (!filter || !hasTable(db, FROM[kind].fts)) continue;
     const sql = filter.where.length === 0 && !check
-      ? `SELECT f.rowid AS id, ${bm25} AS rank, NULL AS text FROM ${spec.fts} f
-         WHERE ${where} ORDER BY ${bm25} LIMIT ?`
-      : `SELECT ${spec.id} AS id, ${bm25} AS rank, ${
-        check ? spec.text : "NULL"
-      } AS text FROM ${spec.fts} f, ${spec.from}
-         WHERE ${spec.id} = f.rowid AND ${where} ORDER BY ${bm25} LIMIT ?`;
+      ? plainKeywordSql[kind] ??= keywordSql(kind, [], false)
+      : keywordSql(kind, filter.where, check);
     // read past `depth` so the rows that cover too few terms can be dropped
-    const rows = statement(db, sql).all(match, ...filter.params, check ? depth * 4 : depth) as {
-      id: number;
-      rank: number;
-      text: string;
-    }[];
+    const rows = statement(db, sql, { arrays: true })
+      .all(match, ...filter.params, check ? depth * 4 : depth) as unknown as [id: number, rank: number, text: string][];
     let kept = 0;
     for (const row of rows) {
       if (kept >= depth) break;
-      if (check && coverage(row.text, terms) < needed) continue;
-      scored.push({ key: itemKey(kind, row.id), rank: row.rank });
+      if (check && coverage(row[2], terms) < needed) continue;
+      keys.push(itemKey(kind, row[0]));
+      ranks.push(row[1]);
       kept++;
     }
+    if (kept) kindsFound++;
   }
-  return scored.sort((a, b) => a.rank - b.rank).slice(0, depth).map((s) => s.key);
+  // one kind's rows come ranked by BM25 already (ties in the order SQLite gave them)
+  if (kindsFound <= 1) return keys;
+  const order = keys.map((_, i) => i).sort((a, b) => ranks[a] - ranks[b] || a - b);
+  return order.slice(0, depth).map((i) => keys[i]);
+}
+
+/** Each kind's keyword SQL when nothing filters or checks (the common case), built once. */
+const plainKeywordSql: Partial<Record<Kind, string>> = {};
+
+/** The keyword list's SQL for `kind` with the filter's `where` clauses, reading texts when they are to be `check`ed. */
+function keywordSql(kind: Kind, filter: string[], check: boolean): string {
+  const spec = FROM[kind];
+  const where = [`${spec.fts} MATCH ?`, ...filter].join(" AND ");
+  // the FTS rowid is the item's id: with nothing to filter or check, the item's table need not be
+  // joined (a B-tree lookup per row read; the rows that no longer exist are dropped when the hits
+  // are read), which cut this list's p99 by ~15% at 100k messages
+  // ranked by bm25() itself, which the stores leave as FTS5's `rank`: ordering by the `rank` column
+  // takes FTS5's sorted-rank path, which cost ~1.45× as much on queries of common words (2.06
+  // against 1.41 ms for 649 matches of 100k messages), where a hybrid query's keyword list is slowest
+  const bm25 = `bm25(${spec.fts})`;
+  return filter.length === 0 && !check
+    ? `SELECT f.rowid AS id, ${bm25} AS rank, NULL AS text FROM ${spec.fts} f
+         WHERE ${where} ORDER BY ${bm25} LIMIT ?`
+    : `SELECT ${spec.id} AS id, ${bm25} AS rank, ${check ? spec.text : "NULL"} AS text FROM ${spec.fts} f, ${spec.from}
+         WHERE ${spec.id} = f.rowid AND ${where} ORDER BY ${bm25} LIMIT ?`;
 }
 
 /** Whether `query` filters by more than the stores it looks in. */
