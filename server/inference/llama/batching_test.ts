@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { BatchItem } from "node-llama-cpp";
-import { separatePrompts, shareBatch } from "./batching.ts";
+import { LockstepGate, separatePrompts, shareBatch } from "./batching.ts";
 
 const item = (tokens: number): BatchItem => ({
   tokens: Array.from({ length: tokens }, (_, i) => i) as never,
@@ -23,4 +23,65 @@ Deno.test("separatePrompts: a prompt gets a batch of its own; decode steps share
   assert.deepEqual(separatePrompts([item(900)], 512).map((x) => x.processAmount), [512]);
   const steps = separatePrompts([decodeA, decodeB], 512);
   assert.deepEqual(steps.map((x) => [x.item, x.processAmount]), [[decodeA, 1], [decodeB, 1]]);
+});
+
+/** Runs `tokens` through `gate`, logging when the step got through (node-llama-cpp's queueing, here a log line). */
+function step(gate: LockstepGate, name: string, log: string[], tokens = 1) {
+  return gate.decode(tokens, () => {
+    log.push(name);
+    return Promise.resolve(name);
+  });
+}
+
+Deno.test("LockstepGate: a step waits until every generating sequence has queued its own, then all go together", async () => {
+  const gate = new LockstepGate({ min: 60_000, max: 60_000 }); // no timeout in this test
+  const log: string[] = [];
+  for (let i = 0; i < 3; i++) gate.begin();
+  const a = step(gate, "a", log);
+  const b = step(gate, "b", log);
+  await Promise.resolve();
+  assert.deepEqual(log, []);
+  assert.equal(gate.waiting, 2);
+  const c = step(gate, "c", log);
+  assert.deepEqual(await Promise.all([a, b, c]), ["a", "b", "c"]);
+  assert.deepEqual(log, ["a", "b", "c"]);
+  assert.equal(gate.together, 1);
+  // A sequence that stops generating is no longer waited for.
+  const d = step(gate, "d", log);
+  const e = step(gate, "e", log);
+  gate.end();
+  await Promise.all([d, e]);
+  assert.equal(gate.waiting, 0);
+});
+
+Deno.test("LockstepGate: prompts are never held, and steps do not wait for a sequence evaluating its prompt", async () => {
+  const gate = new LockstepGate({ min: 60_000, max: 60_000 });
+  const log: string[] = [];
+  gate.begin();
+  gate.begin();
+  let finishPrompt!: () => void;
+  const prompt = gate.decode(40, () => {
+    log.push("prompt");
+    return new Promise<void>((resolve) => finishPrompt = resolve);
+  });
+  await step(gate, "step", log);
+  assert.deepEqual(log, ["prompt", "step"]);
+  finishPrompt();
+  await prompt;
+  // A lone generating sequence never waits.
+  gate.end();
+  await step(gate, "alone", log);
+  assert.deepEqual(log, ["prompt", "step", "alone"]);
+});
+
+Deno.test("LockstepGate: a step waits no longer than its bound for a sequence that does not come", async () => {
+  const gate = new LockstepGate({ min: 5, max: 5 });
+  const log: string[] = [];
+  gate.begin();
+  gate.begin();
+  const began = performance.now();
+  await step(gate, "a", log);
+  assert.ok(performance.now() - began >= 4, "released by the bound, not at once");
+  assert.equal(gate.waiting, 0);
+  assert.equal(gate.together, 0);
 });

@@ -19,7 +19,7 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { separatePrompts, withBatchThreads } from "./batching.ts";
+import { gateDecodes, LockstepGate, orderOutputsOnce, separatePrompts, withBatchThreads } from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import { llamaBinding } from "./runtime.ts";
 import type {
@@ -108,6 +108,7 @@ export class LlamaTextModel implements TokenCounter {
   /** Why the model's own chat template is not used (undefined when it is). */
   readonly chatTemplateFallback?: string;
   readonly #pool: SequencePool;
+  readonly #lockstep: LockstepGate;
   readonly #parallel: number;
   #embedding?: Promise<LlamaEmbeddingContext>;
   #threads: number;
@@ -118,8 +119,10 @@ export class LlamaTextModel implements TokenCounter {
     model: LlamaModel,
     context: LlamaContext,
     pool: SequencePool,
+    lockstep: LockstepGate,
     options: { threads: number; parallel: number },
   ) {
+    this.#lockstep = lockstep;
     this.#llama = llama;
     this.model = model;
     this.context = context;
@@ -167,7 +170,11 @@ export class LlamaTextModel implements TokenCounter {
         keepReplies = await evaluatesLoneTokensAsBatches(sequences[0], model.tokenize(INVARIANCE_PROBE_TEXT, false));
       }
       const pool = new SequencePool(context, { keepReplies, sequences });
-      return new LlamaTextModel(llama, model, context, pool, {
+      // Concurrent replies decode in lockstep, each batch's outputs read in order (batching.ts).
+      const lockstep = new LockstepGate();
+      gateDecodes(context, lockstep);
+      orderOutputsOnce(context);
+      return new LlamaTextModel(llama, model, context, pool, lockstep, {
         threads: options.threads,
         parallel: options.sequences,
       });
@@ -193,6 +200,11 @@ export class LlamaTextModel implements TokenCounter {
    */
   get keepsReplyState(): boolean {
     return this.#pool.keepsReplies;
+  }
+
+  /** How many decode batches held the steps of several replies together ({@link LockstepGate}). */
+  get lockstepBatches(): number {
+    return this.#lockstep.together;
   }
 
   /** Sequences generating now. */
@@ -244,14 +256,17 @@ export class LlamaTextModel implements TokenCounter {
     return this.#pool.clear();
   }
 
-  #acquire(tokens?: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+  async #acquire(tokens?: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     if (this.#pool.busy >= this.#parallel) {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
-    return this.#pool.acquire(tokens);
+    const acquired = await this.#pool.acquire(tokens);
+    this.#lockstep.begin();
+    return acquired;
   }
 
   #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    this.#lockstep.end();
     return this.#pool.release(sequence, prompt);
   }
 

@@ -6,16 +6,17 @@
 import assert from "node:assert/strict";
 import { smollm2Path } from "../../../tests/_models.ts";
 import { LlamaTextModel } from "./model.ts";
+import { findNativeBinding } from "./native_binding.ts";
 import { createLlamaRuntime } from "./runtime.ts";
 import type { ChatMessage } from "./types.ts";
 
 const TOKENS = 12;
 
 async function withSmolLM2(
-  options: { sequences: number; promptCacheSequences: number },
+  options: { sequences: number; promptCacheSequences: number; addon?: string },
   fn: (model: LlamaTextModel) => Promise<void>,
 ) {
-  const llama = await createLlamaRuntime({ threads: 1, gpu: false });
+  const llama = await createLlamaRuntime({ threads: 1, gpu: false, addon: options.addon });
   const model = await LlamaTextModel.load(llama, await smollm2Path(), { ...options, threads: 1, contextSize: 1024 });
   try {
     await fn(model);
@@ -123,25 +124,37 @@ Deno.test({
     }),
 });
 
-Deno.test({
-  name: "batched sequences: replies decoded together equal replies decoded one by one",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSmolLM2({ sequences: 3, promptCacheSequences: 0 }, async (model) => {
-      const prompts: ChatMessage[][] = [
-        [{ role: "user", content: "What is the capital of France?" }],
-        [{ role: "user", content: "Name a color." }],
-        [{ role: "system", content: "You are a poet." }, { role: "user", content: "Write about rain." }],
-      ];
-      const together = await Promise.all(prompts.map((p) => greedy(model, p)));
-      assert.equal(model.busySequences, 0);
-      const alone: string[] = [];
-      for (const p of prompts) {
-        await model.clearPromptCache();
-        alone.push((await greedy(model, p)).text);
-      }
-      assert.deepEqual(together.map((r) => r.text), alone);
-      assert.ok(alone.every((text) => text.length > 0));
-    }),
-});
+/** The bindings here: node-llama-cpp's prebuilt, and the local build when setup made one (the server's choice). */
+const bindings = [{ name: "prebuilt", addon: undefined as string | undefined }];
+{
+  const local = await findNativeBinding();
+  if (local) bindings.push({ name: "local build", addon: local });
+}
+
+for (const binding of bindings) {
+  Deno.test({
+    // In lockstep, 3 sequences sample from every batch at once: this caught replies taking tokens from
+    // another sequence's logits while llama.cpp put the batch's outputs in order (orderOutputsOnce).
+    name: `batched sequences (${binding.name}): replies decoded together equal replies decoded one by one`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSmolLM2({ sequences: 3, promptCacheSequences: 0, addon: binding.addon }, async (model) => {
+        const prompts: ChatMessage[][] = [
+          [{ role: "user", content: "What is the capital of France?" }],
+          [{ role: "user", content: "Name a color." }],
+          [{ role: "system", content: "You are a poet." }, { role: "user", content: "Write about rain." }],
+        ];
+        const together = await Promise.all(prompts.map((p) => greedy(model, p)));
+        assert.equal(model.busySequences, 0);
+        const alone: string[] = [];
+        for (const p of prompts) {
+          await model.clearPromptCache();
+          alone.push((await greedy(model, p)).text);
+        }
+        assert.deepEqual(together.map((r) => r.text), alone);
+        assert.ok(alone.every((text) => text.length > 0));
+        assert.ok(model.lockstepBatches > 0, "concurrent replies decode in lockstep");
+      }),
+  });
+}
