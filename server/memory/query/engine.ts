@@ -5,9 +5,9 @@
  * → MMR diversity. It runs in the index worker, off the server's event loop; there a hybrid query
  * reads its keyword list in a second worker while it searches the vectors (`runQueryConcurrently`).
  */
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 // prepared once per connection: preparing costs more than most of these reads
-import { cachedStatement as statement, preparedOnce } from "../_prepared.ts";
+import { cachedStatement as statement } from "../_prepared.ts";
 import { ftsQuery, toolResultText } from "../_rows.ts";
 import type { AnnMatches } from "../index/ann.ts";
 import { itemKey, keyItem, keyKind } from "../index/keys.ts";
@@ -401,20 +401,6 @@ const ROW_SELECT: Record<
   },
 };
 
-/** `ROW_SELECT`'s statements per connection and kind, returning arrays. */
-const rowStatements = preparedOnce((_db: DatabaseSync) => new Map<Kind, StatementSync>());
-
-function rowStatement(db: DatabaseSync, kind: Kind): StatementSync {
-  const prepared = rowStatements(db);
-  let found = prepared.get(kind);
-  if (!found) {
-    found = db.prepare(ROW_SELECT[kind].sql);
-    found.setReturnArrays(true);
-    prepared.set(kind, found);
-  }
-  return found;
-}
-
 /** A row of `kind` as a {@link Row}; its importance (a JSON parse of its metadata) only when `importance` counts. */
 function toRow(kind: Kind, row: SelectedRow, importance: boolean): Row {
   const select = ROW_SELECT[kind];
@@ -445,7 +431,10 @@ function loadRows(sources: QuerySources, keys: number[], importance: boolean, in
     ids.push(id);
   }
   for (const [kind, ids] of idsOf) {
-    const rows = rowStatement(sources[ROW_SELECT[kind].db], kind).all(JSON.stringify(ids)) as unknown as SelectedRow[];
+    const select = ROW_SELECT[kind];
+    const rows = statement(sources[select.db], select.sql, { arrays: true }).all(
+      JSON.stringify(ids),
+    ) as unknown as SelectedRow[];
     for (const row of rows) into.set(itemKey(kind, row[COL.id] as number), toRow(kind, row, importance));
   }
 }
