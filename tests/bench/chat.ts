@@ -20,6 +20,11 @@
  *   the HTTP client the arrival of the bytes holding the first token and of the stream's end,
  *   before it parses them (the parse is the client's work, not the server's).
  *
+ * The two sides differ in one deliberate way: while a reply generates on one llama.cpp thread the
+ * server keeps its event loop and that thread on one core (server/inference/llama/placement.ts), as
+ * raw node-llama-cpp does not, so the ratio counts what that placement saves beside what HTTP costs
+ * (with both processes pinned to one core by `taskset` the ratio read 0.93).
+ *
  *   decode_ratio_vs_direct  tokens/s streamed over HTTP ÷ tokens/s generated directly (goal ≥ 0.97)
  *   ttft_overhead_ms        time to first token over HTTP minus direct (goal ≤ 5 ms)
  *   concurrent_tokens_per_s completion tokens per second with 4 clients streaming at once

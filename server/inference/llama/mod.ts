@@ -35,5 +35,6 @@ export {
   type ThreadPolicy,
 } from "./threads.ts";
 export { DecodeThreadTuner } from "./decode_threads.ts";
+export { DecodePlacement } from "./placement.ts";
 export { type BindingChoice, chooseLlamaBinding, findNativeBinding, llamaCacheDir } from "./native_binding.ts";
 export type * from "./types.ts";

@@ -22,6 +22,7 @@ import { toChatHistory } from "./history.ts";
 import { gateDecodes, LockstepGate, orderOutputsOnce, separatePrompts, withBatchThreads } from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import { llamaBinding } from "./runtime.ts";
+import type { DecodePlacement } from "./placement.ts";
 import type {
   ChatRequest,
   FinishReason,
@@ -59,6 +60,11 @@ export interface LlamaModelOptions {
    * llama.cpp's cap before the batch runs). Without it every batch runs on `threads`.
    */
   batchThreads?: (batch: { tokens: number; sequences: number }) => number;
+  /**
+   * Co-locates the event loop and the compute thread while a reply generates on one thread
+   * (placement.ts); the server's orchestrator gives one to every model. Without it Linux places them.
+   */
+  placement?: DecodePlacement;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
@@ -108,6 +114,7 @@ export class LlamaTextModel implements TokenCounter {
   /** Why the model's own chat template is not used (undefined when it is). */
   readonly chatTemplateFallback?: string;
   readonly #pool: SequencePool;
+  readonly #placement?: DecodePlacement;
   readonly #lockstep: LockstepGate;
   readonly #parallel: number;
   #embedding?: Promise<LlamaEmbeddingContext>;
@@ -120,7 +127,7 @@ export class LlamaTextModel implements TokenCounter {
     context: LlamaContext,
     pool: SequencePool,
     lockstep: LockstepGate,
-    options: { threads: number; parallel: number },
+    options: { threads: number; parallel: number; placement?: DecodePlacement },
   ) {
     this.#lockstep = lockstep;
     this.#llama = llama;
@@ -129,6 +136,7 @@ export class LlamaTextModel implements TokenCounter {
     this.#threads = options.threads;
     this.#parallel = options.parallel;
     this.#pool = pool;
+    this.#placement = options.placement;
     const chosen = chooseChatWrapper(model);
     this.chatWrapper = chosen.wrapper;
     this.chatTemplateFallback = chosen.fallbackReason;
@@ -157,7 +165,10 @@ export class LlamaTextModel implements TokenCounter {
           itemPrioritizationStrategy: withBatchThreads(
             ({ items, size }) => separatePrompts(items, size),
             options.batchThreads,
-            (threads) => llama.maxThreads = threads,
+            (threads) => {
+              llama.maxThreads = threads;
+              options.placement?.update();
+            },
           ),
         },
       });
@@ -177,6 +188,7 @@ export class LlamaTextModel implements TokenCounter {
       return new LlamaTextModel(llama, model, context, pool, lockstep, {
         threads: options.threads,
         parallel: options.sequences,
+        placement: options.placement,
       });
     } catch (error) {
       await model.dispose();
@@ -397,6 +409,7 @@ export class LlamaTextModel implements TokenCounter {
     const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    const leavePlacement = this.#placement?.enter();
     try {
       const common = {
         ...this.#samplingOptions(prepared.sampling),
@@ -450,6 +463,7 @@ export class LlamaTextModel implements TokenCounter {
       }
       throw error;
     } finally {
+      leavePlacement?.();
       chat.dispose({ disposeSequence: false });
       await this.#release(sequence, prepared.tokens);
     }
@@ -491,6 +505,7 @@ export class LlamaTextModel implements TokenCounter {
     const { sequence, reusedTokens } = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    const leavePlacement = this.#placement?.enter();
     try {
       const result = await how.run(completion, {
         ...this.#samplingOptions(prepared.sampling),
@@ -509,6 +524,7 @@ export class LlamaTextModel implements TokenCounter {
         aborted: result.metadata.stopReason === "abort",
       });
     } finally {
+      leavePlacement?.();
       completion.dispose({ disposeSequence: false });
       await this.#release(sequence, how.keep);
     }

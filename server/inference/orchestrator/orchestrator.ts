@@ -11,6 +11,7 @@ import type { Logger } from "../../log/mod.ts";
 import {
   chooseLlamaBinding,
   createLlamaRuntime,
+  DecodePlacement,
   DecodeThreadTuner,
   DEFAULT_CONTEXT_SIZE,
   llamaBinding,
@@ -177,6 +178,8 @@ export class ModelOrchestrator implements Component {
   #providers: ProviderStatus[] = [];
   #threads: ThreadPolicy = { threads: 1, reason: "not started", source: "policy" };
   #governor?: LlamaThreadGovernor;
+  /** Keeps the event loop and a lone compute thread on one core while a reply generates. */
+  #placement?: DecodePlacement;
   #stopped = false;
 
   constructor(options: OrchestratorOptions) {
@@ -207,6 +210,8 @@ export class ModelOrchestrator implements Component {
       log: log.child("llama"),
     });
     this.#threadPool = binding.threadPool && llamaBinding(this.#llama) !== "prebuilt";
+    const llama = this.#llama;
+    this.#placement = new DecodePlacement(() => llama.maxThreads);
     this.#providers = providerStatuses(compiledBackends(), hardware, await installedProviderLibraries());
     log.info("inference ready", {
       llama_backend: this.#llama.gpu || "cpu",
@@ -224,6 +229,7 @@ export class ModelOrchestrator implements Component {
     this.#options.scheduler.close();
     await Promise.all([...this.#entries.keys()].map((id) => this.unload(id)));
     await this.#llama?.dispose();
+    this.#placement?.[Symbol.dispose]();
   }
 
   health(): ComponentHealth {
@@ -433,6 +439,7 @@ export class ModelOrchestrator implements Component {
           promptCacheSequences: promptCache,
           threads: this.#governor!.max,
           contextSize: this.#options.contextSize,
+          placement: this.#placement,
           // A count set by flag holds for every batch (llama.cpp's cap, set below): nothing to choose per
           // batch. Otherwise the policy is looked at again while a reply is generated (other work may
           // start or stop meanwhile) and decode steps run on what they measured best under it.

@@ -11,6 +11,7 @@ import { closeKeywordSources, KeywordThread, openKeywordSources } from "../query
 import { lowerThreadPriority } from "../_thread_priority.ts";
 import type { AnnBackendName, HnswParams, Metric } from "./ann.ts";
 import { VectorIndex } from "./vector_index.ts";
+import { anonymousMappings, collapseNewMemory } from "./huge_pages.ts";
 import type { IndexReply, IndexRequest, IndexStatus } from "./index_service.ts";
 import { TabAgentError } from "../../errors/mod.ts";
 
@@ -38,6 +39,8 @@ function connection(): DatabaseSync {
 function indexOf(model: string, metric: Metric = "cosine"): Promise<VectorIndex> {
   let found = indexes.get(model);
   if (!found) {
+    // the index's memory on 2 MB pages: a search reads vectors all over it (see huge_pages.ts)
+    const before = anonymousMappings();
     found = VectorIndex.open({
       dir: settings.indexDir,
       db: connection(),
@@ -46,6 +49,9 @@ function indexOf(model: string, metric: Metric = "cosine"): Promise<VectorIndex>
       backend: settings.backend,
       params: settings.params,
       threads: settings.threads,
+    }).then((index) => {
+      collapseNewMemory(before);
+      return index;
     });
     indexes.set(model, found);
     found.catch(() => indexes.delete(model));
@@ -116,7 +122,9 @@ async function handle(request: IndexRequest): Promise<unknown> {
     }
     case "rebuild": {
       const index = await indexOf(request.model, request.metric);
+      const before = anonymousMappings();
       index.rebuild();
+      collapseNewMemory(before);
       await index.save();
       return status(request.model, index);
     }

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { openLocalMemory } from "../local.ts";
-import { EXACT_RERANK_SMALL } from "./engine.ts";
+import { createAnnIndex } from "../index/ann.ts";
+import { itemKey, keyItem } from "../index/keys.ts";
+import { EXACT_RERANK_SMALL, keywordKeysOf, runQuery } from "./engine.ts";
+import { reciprocalRankFusion } from "./fusion.ts";
+import { closeKeywordSources, openKeywordSources } from "./keyword_thread.ts";
+import { MemoryQuerySchema } from "./schema.ts";
 
 const MODEL = "test/random-8";
 
@@ -123,6 +128,60 @@ Deno.test("the keyword list ranks by BM25 as GET /v1/memory/search does (its bm2
     assert.deepEqual(query.hits.map((h) => h.id), search);
     assert.deepEqual(query.hits.map((h) => h.keyword_rank), Array.from({ length: 10 }, (_, i) => i + 1));
   } finally {
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and still fill k, in fused order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
+  const sources = openKeywordSources(dir);
+  try {
+    const { id } = await memory.createConversation();
+    const stored = await memory.appendMessages(
+      id,
+      Array.from({ length: 30 }, (_, i) => ({ role: "user" as const, content: `ferry note ${i}` })),
+    );
+    await memory.flush();
+    const rowIds = stored.map((m) => Number(m.id.replace("msg_", "")));
+    // the index as a query may see it: every stored message, and 12 deleted ones it still holds,
+    // nearest to the query, so the first rows read are mostly missing
+    const ann = createAnnIndex("usearch", { dimensions: 8, metric: "cosine" });
+    const ghosts = Array.from({ length: 12 }, (_, i) => 10_000 + i);
+    const keys = [...ghosts, ...rowIds].map((n) => itemKey("message", n));
+    ann.addMany(keys, Float32Array.from(keys.flatMap((_, i) => unit(i < ghosts.length ? 0 : i))));
+    const vector = Float32Array.from(unit(0));
+    const vectors = {
+      dimensions: 8,
+      size: ann.size(),
+      search: (query: Float32Array, k: number) => ann.search(query, k),
+      rerank: () => ({ keys: [], distances: [] }),
+      vectorsOf: () => new Map(),
+    };
+    // every store: nothing filters, so the vector list is the index's search
+    // (weighted to the vectors, so that the ghosts rank among the first ten)
+    const query = MemoryQuerySchema.parse({
+      query: "ferry note",
+      model: MODEL,
+      k: 10,
+      weights: { keyword: 0.05, vector: 1 },
+    });
+    const result = runQuery({ ...sources, vectors }, query, vector);
+    // what fusion ranks, less the rows that are gone
+    const keyword = keywordKeysOf(sources, query, true);
+    const nearest = ann.search(vector, 50).keys;
+    const fused = reciprocalRankFusion([{ ids: keyword, weight: 0.05 }, { ids: nearest, weight: 1 }]).map((f) => f.id);
+    assert.ok(fused.slice(0, 10).filter((key) => keyItem(key).id >= 10_000).length >= 5);
+    const expected = fused
+      .filter((key) => !ghosts.some((ghost) => itemKey("message", ghost) === key))
+      .slice(0, 10)
+      .map((key) => `msg_${keyItem(key).id}`);
+    assert.deepEqual(result.hits.map((h) => h.id), expected);
+    assert.ok(result.used.vector && result.hits.some((h) => h.vector_rank !== null && h.keyword_rank !== null));
+    assert.ok(result.hits.every((h) => h.text.startsWith("ferry note") && h.conversation_id === id));
+  } finally {
+    closeKeywordSources(sources);
     await memory.close();
     await Deno.remove(dir, { recursive: true });
   }

@@ -31,6 +31,59 @@ export function reciprocalRankFusion<T>(
   return fused.sort((a, b) => b.score - a.score);
 }
 
+/** Fused lists of numeric ids, flat: `ids[i]` scores `scores[i]`; `order` holds the positions, best first. */
+export interface FusedRanks {
+  ids: Float64Array;
+  scores: Float64Array;
+  order: Uint32Array;
+}
+
+/** Up to this many ids in all, an id's earlier entry is found by a scan; past it, through a map. */
+const FUSE_SCAN_LIMIT = 256;
+
+/**
+ * {@link reciprocalRankFusion} of numeric ids (a hybrid query's item keys) into typed arrays: the
+ * same scores, and the same order (ties in first-seen order, as its stable sort leaves them). A
+ * query's lists are short (5 × k each by default), so each id's earlier entry is found by a scan
+ * instead of a map: the map, an object per id and the numbers boxed in them made ~16 KB of garbage
+ * per query in the index worker (against ~3 KB), whose young-generation collections (~1 ms each)
+ * landed on hybrid queries.
+ *
+ * @example
+ * ```ts
+ * const { ids, order } = fuseRanks([{ ids: [7, 8], weight: 1 }, { ids: [8, 9], weight: 1 }]);
+ * ids[order[0]]; // 8: it is in both lists
+ * ```
+ */
+export function fuseRanks(lists: { ids: readonly number[]; weight: number }[], k = RRF_K): FusedRanks {
+  let total = 0;
+  for (const list of lists) if (list.weight > 0) total += list.ids.length;
+  const ids = new Float64Array(total);
+  const scores = new Float64Array(total);
+  const positions = total > FUSE_SCAN_LIMIT ? new Map<number, number>() : null;
+  let count = 0;
+  for (const list of lists) {
+    if (list.weight <= 0) continue;
+    for (let rank = 0; rank < list.ids.length; rank++) {
+      const id = list.ids[rank];
+      const score = list.weight / (k + rank + 1);
+      let at = -1;
+      if (positions) at = positions.get(id) ?? -1;
+      else for (let i = 0; i < count && at < 0; i++) if (ids[i] === id) at = i;
+      if (at >= 0) scores[at] += score;
+      else {
+        positions?.set(id, count);
+        ids[count] = id;
+        scores[count++] = score;
+      }
+    }
+  }
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  order.sort((a, b) => scores[b] - scores[a] || a - b);
+  return { ids: ids.subarray(0, count), scores: scores.subarray(0, count), order };
+}
+
 /** How much recency and importance count against relevance (the rest). */
 export interface RankingWeights {
   recency: number;

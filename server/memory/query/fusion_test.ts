@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { blendScore, maximalMarginalRelevance, ndcgAtK, reciprocalRankFusion } from "./fusion.ts";
+import { blendScore, fuseRanks, maximalMarginalRelevance, ndcgAtK, reciprocalRankFusion } from "./fusion.ts";
 
 Deno.test("RRF: an item in both lists beats one that tops only one; weights tilt the order", () => {
   const fused = reciprocalRankFusion([{ ids: ["a", "b", "c"], weight: 1 }, { ids: ["b", "d"], weight: 1 }]);
@@ -54,4 +54,20 @@ Deno.test("keyword expression: most of the telling words, spelled out for FTS5",
   });
   const many = Array.from({ length: 12 }, (_, i) => `w${i}`);
   assert.deepEqual(keywordExpression(many, 7)?.check, true);
+});
+
+Deno.test("fuseRanks: the scores and order of reciprocalRankFusion, for short lists and long ones", () => {
+  let seed = 1;
+  const draw = (n: number) => (seed = (seed * 16807) % 2147483647) % n;
+  for (const [length, span] of [[5, 8], [50, 80], [400, 500]]) {
+    const lists = [
+      { ids: Array.from({ length }, () => 2 ** 40 + draw(span)), weight: 1 },
+      { ids: Array.from({ length }, () => 2 ** 40 + draw(span)), weight: 0.5 },
+      { ids: [2 ** 40], weight: 0 },
+    ];
+    const expected = reciprocalRankFusion(lists);
+    const { ids, scores, order } = fuseRanks(lists);
+    assert.deepEqual(Array.from(order, (at) => ({ id: ids[at], score: scores[at] })), expected);
+  }
+  assert.deepEqual(fuseRanks([{ ids: [3], weight: 0 }]).order.length, 0);
 });

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { DecodePlacement } from "./placement.ts";
+
+/** The CPUs a thread of this process may run on, as /proc lists them ("0-1", "1"). */
+function allowedCpus(tid = Deno.pid): string {
+  const status = Deno.readTextFileSync(`/proc/self/task/${tid}/status`);
+  return /Cpus_allowed_list:\s*(\S+)/.exec(status)![1];
+}
+
+/** The CPUs of each of `tids` still running (the blocking pool ends threads idle for a while). */
+function allowedCpusOf(tids: number[]): string[] {
+  return tids.flatMap((tid) => {
+    try {
+      return [allowedCpus(tid)];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+  });
+}
+
+/** Threads of Deno's blocking pool (where native async work runs), started by a file read on it. */
+async function blockingPoolThreads(): Promise<number[]> {
+  await Deno.readTextFile("/proc/self/status");
+  // Idle pool threads end after a while (earlier tests in this process leave some): one can be gone
+  // between the listing and the read of its name.
+  return [...Deno.readDirSync("/proc/self/task")].map((e) => Number(e.name)).filter((tid) => {
+    try {
+      return Deno.readTextFileSync(`/proc/self/task/${tid}/comm`).startsWith("tokio-runtime-w");
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  });
+}
+
+const linuxWithTwoCpus = Deno.build.os === "linux" && allowedCpusCount() > 1;
+
+function allowedCpusCount(): number {
+  if (Deno.build.os !== "linux") return 0;
+  return allowedCpus().split(",").reduce((n, range) => {
+    const [a, b = a] = range.split("-").map(Number);
+    return n + b - a + 1;
+  }, 0);
+}
+
+Deno.test({
+  name: "placement: a single-thread generation puts the event loop and the blocking pool on one core, then back",
+  ignore: !linuxWithTwoCpus,
+  fn: async () => {
+    const before = allowedCpus();
+    const pool = await blockingPoolThreads();
+    assert(pool.length > 0, "a file read starts a blocking-pool thread");
+    using placement = new DecodePlacement(() => 1);
+    const leave = placement.enter();
+    assert(placement.pinned);
+    const cpu = allowedCpus();
+    assert.match(cpu, /^\d+$/, "one CPU");
+    for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, cpu);
+    leave();
+    assert(!placement.pinned);
+    assert.equal(allowedCpus(), before);
+    for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, before);
+  },
+});
+
+Deno.test({
+  name: "placement: stays pinned until the last of two overlapping generations ends; leaving twice counts once",
+  ignore: !linuxWithTwoCpus,
+  fn: () => {
+    const before = allowedCpus();
+    using placement = new DecodePlacement(() => 1);
+    const first = placement.enter();
+    const second = placement.enter();
+    first();
+    first();
+    assert(placement.pinned);
+    second();
+    assert(!placement.pinned);
+    assert.equal(allowedCpus(), before);
+  },
+});
+
+Deno.test({
+  name: "placement: two or more compute threads keep their cores; a change of thread count pins or unpins",
+  ignore: !linuxWithTwoCpus,
+  fn: () => {
+    const before = allowedCpus();
+    let threads = 2;
+    using placement = new DecodePlacement(() => threads);
+    const leave = placement.enter();
+    assert(!placement.pinned);
+    assert.equal(allowedCpus(), before);
+    threads = 1;
+    placement.update();
+    assert(placement.pinned);
+    threads = 2;
+    placement.update();
+    assert(!placement.pinned);
+    assert.equal(allowedCpus(), before);
+    leave();
+  },
+});
+
+Deno.test({
+  name: "placement: placements in one process decide together; one generating on two threads keeps the cores",
+  ignore: !linuxWithTwoCpus,
+  fn: () => {
+    const before = allowedCpus();
+    using lone = new DecodePlacement(() => 1);
+    using pooled = new DecodePlacement(() => 2);
+    const leaveLone = lone.enter();
+    assert(lone.pinned);
+    const leavePooled = pooled.enter();
+    assert(!lone.pinned);
+    assert.equal(allowedCpus(), before);
+    leavePooled();
+    assert(lone.pinned);
+    leaveLone();
+    assert(!lone.pinned);
+    assert.equal(allowedCpus(), before);
+  },
+});
+
+Deno.test({
+  name: "placement: a worker thread started while pinned gets the event loop's cores back",
+  ignore: !linuxWithTwoCpus,
+  fn: async () => {
+    const before = allowedCpus();
+    using placement = new DecodePlacement(() => 1);
+    const leave = placement.enter();
+    const tasks = new Set([...Deno.readDirSync("/proc/self/task")].map((e) => e.name));
+    const worker = new Worker(
+      `data:text/javascript,${encodeURIComponent("self.onmessage = () => self.postMessage('up');")}`,
+      { type: "module" },
+    );
+    try {
+      const up = Promise.withResolvers<void>();
+      worker.onmessage = () => up.resolve();
+      worker.postMessage("");
+      await up.promise;
+      const started = [...Deno.readDirSync("/proc/self/task")].map((e) => e.name).filter((t) => !tasks.has(t));
+      assert(started.length > 0, "the worker runs on a thread of its own");
+      leave();
+      for (const tid of started) assert.equal(allowedCpus(Number(tid)), before);
+    } finally {
+      worker.terminate();
+    }
+  },
+});
