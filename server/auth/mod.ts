@@ -59,14 +59,11 @@ export async function loadOrCreateToken(path: string): Promise<string> {
   return (await Deno.readTextFile(path)).trim();
 }
 
-/**
- * Constant-time comparison, so the token cannot be guessed byte by byte from timings. It compares
- * UTF-16 code units in place, always over the expected token's whole length (a code unit past the
- * end of `given` reads as 0, and the lengths differ then anyway): two strings are equal exactly
- * when their code units are, and no copy of either is made on each authenticated request.
- */
+/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
 export function tokensEqual(given: string, expected: string): boolean {
-  let diff = given.length ^ expected.length;
-  for (let i = 0; i < expected.length; i++) diff |= (given.charCodeAt(i) | 0) ^ expected.charCodeAt(i);
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
   return diff === 0;
 }

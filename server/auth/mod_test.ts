@@ -31,11 +31,4 @@ Deno.test("tokens compare by content", () => {
   assert.deepEqual(tokensEqual("abc", "abc"), true);
   assert.notEqual(tokensEqual("abd", "abc"), true);
   assert.deepEqual(tokensEqual("ab", "abc"), false);
-  assert.deepEqual(tokensEqual("abcd", "abc"), false);
-  assert.deepEqual(tokensEqual("", "abc"), false);
-  assert.deepEqual(tokensEqual("abc", ""), false);
-  assert.deepEqual(tokensEqual("", ""), true);
-  assert.deepEqual(tokensEqual("t\u00e9st", "t\u00e9st"), true);
-  assert.deepEqual(tokensEqual("t\u00e9st", "test"), false);
-  assert.deepEqual(tokensEqual("ab\u0000", "ab"), false, "a trailing NUL is not the end of the token");
 });

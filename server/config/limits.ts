@@ -81,8 +81,7 @@ export const MEMORY_CHECKPOINT_IDLE_MS = 100;
  * a search): 4 MB gave 15-30 scavenges/s of 0.6-0.8 ms (p90 ~1 ms), 1-2% of the event loop's
  * time; 16 MB gave 5-7/s of 0.4-1.6 ms (p90 2-3 ms), about 0.5%. Fewer pauses but longer ones:
  * compare on a quiet machine with TABAGENT_TEST_V8_FLAGS before changing it (both http and memory
- * benches honour it). Since the search route's fast path a search allocates ~16 KB (heap
- * sampling), so scavenges come about half as often as in those figures.
+ * benches honour it).
  */
 export const SERVER_V8_FLAGS = "--max-semi-space-size=4";
 

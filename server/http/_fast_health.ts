@@ -14,7 +14,6 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { TabAgentError } from "../errors/mod.ts";
-import { type FastRoute, fastRouteAnswerer } from "./_fast_route.ts";
 import type { HealthBody } from "./health.ts";
 import { addCorsHeaders, type RequestAdmission, type RequestRecorder } from "./middleware.ts";
 import type { HttpEnv } from "./router.ts";
@@ -27,18 +26,11 @@ const HEALTH_PATH = "/v1/health";
  */
 export function serveHealthFast(
   app: OpenAPIHono<HttpEnv>,
-  parts: {
-    admission: RequestAdmission;
-    recorder: RequestRecorder;
-    health: HealthBody;
-    /** Other routes served in front of Hono the same way (see `_fast_route.ts`). */
-    routes?: readonly FastRoute[];
-  },
+  parts: { admission: RequestAdmission; recorder: RequestRecorder; health: HealthBody },
 ): void {
   const full = app.fetch;
   const answer = healthAnswerer(parts);
-  const fast = fastRouteAnswerer({ ...parts, routes: parts.routes ?? [] });
-  app.fetch = (request, ...rest) => answer(request) ?? fast(request) ?? full(request, ...rest);
+  app.fetch = (request, ...rest) => answer(request) ?? full(request, ...rest);
 }
 
 /** Returns the health response for a health request the guard admits, else null. */

@@ -25,7 +25,6 @@ import { NewToolResultSchema, ToolResultSchema } from "../memory/types.ts";
 import { GraphPathSchema, MAX_GRAPH_DEPTH, MAX_PATH_LENGTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
 import { ConsolidateOptionsSchema, ConsolidationSchema, WeaverStatusSchema } from "../memory/weaver/schema.ts";
 import { defined } from "../memory/client.ts";
-import { type FastRoute, offerFastRoute } from "./_fast_route.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -73,13 +72,6 @@ const absolutePath = z.string().min(1).max(4096).refine(
 );
 
 const base = { tags: [TAG], security: BEARER_SECURITY };
-/** `GET /v1/memory/search`'s query, checked alike on the Hono route and its fast path. */
-export const SearchQuery = z.object({
-  q: z.string().min(1).max(1_000).describe("Words to find"),
-  match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
-  limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
-  conversation_id: z.string().min(1).max(200).optional(),
-});
 const routes = {
   createConversation: createRoute({
     ...base,
@@ -162,7 +154,14 @@ const routes = {
     method: "get",
     path: "/v1/memory/search",
     summary: "Full-text search over messages (FTS5, BM25)",
-    request: { query: SearchQuery },
+    request: {
+      query: z.object({
+        q: z.string().min(1).max(1_000).describe("Words to find"),
+        match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
+        limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
+        conversation_id: z.string().min(1).max(200).optional(),
+      }),
+    },
     responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
   }),
   graphEntities: createRoute({
@@ -391,57 +390,7 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
   conversationHandlers(router, options.memory);
   knowledgeHandlers(router, options.memory);
   transferHandlers(router, options.memory, options.backupDir);
-  offerFastRoute(router, searchFastRoute(options.memory));
   return router;
-}
-
-/**
- * `GET /v1/memory/search` in front of Hono (see `_fast_route.ts`), for a memory that builds the
- * body in its search worker (looked up at each call, as the route does: the component's memory
- * starts later): the event loop then only checks the request and passes bytes on. A query the
- * schema refuses, or a memory without such a body, is left to the Hono route.
- */
-function searchFastRoute(memory: MemoryClient): FastRoute {
-  return {
-    path: "/v1/memory/search",
-    answer(query) {
-      const body = (memory as Partial<SearchBodySource>).searchMessagesBody;
-      if (!body) return null;
-      let checked = plainSearchQuery(query);
-      if (checked === undefined) {
-        const parsed = SearchQuery.safeParse(query);
-        if (!parsed.success) return null;
-        checked = parsed.data;
-      }
-      const { q, limit, conversation_id, match } = checked;
-      return body.call(memory, { query: q, limit, conversationId: conversation_id, match }).then(builtJson);
-    },
-  };
-}
-
-/**
- * The usual search query checked in place: a query {@link SearchQuery} accepts, given back as it
- * parses it, without zod's parse (about 3 KB of garbage a search on the event loop). Anything
- * else returns undefined and gets the schema's own verdict.
- */
-export function plainSearchQuery(query: Record<string, unknown>): z.infer<typeof SearchQuery> | undefined {
-  const { q, match, limit, conversation_id } = query;
-  if (typeof q !== "string" || q.length < 1 || q.length > 1_000) return undefined;
-  if (match !== undefined && match !== "all" && match !== "any") return undefined;
-  // z.coerce.number() takes " 5", "0x10" or "1e1" too: those get the schema's verdict
-  if (limit !== undefined && (typeof limit !== "string" || !/^[1-9][0-9]{0,3}$/.test(limit))) return undefined;
-  const count = limit === undefined ? undefined : Number(limit);
-  if (count !== undefined && count > MEMORY_MAX_SEARCH_LIMIT) return undefined;
-  if (conversation_id !== undefined) {
-    if (typeof conversation_id !== "string" || conversation_id.length < 1 || conversation_id.length > 200) {
-      return undefined;
-    }
-  }
-  const plain: z.infer<typeof SearchQuery> = { q };
-  if (match !== undefined) plain.match = match;
-  if (count !== undefined) plain.limit = count;
-  if (conversation_id !== undefined) plain.conversation_id = conversation_id;
-  return plain;
 }
 
 type MemoryRouter = ReturnType<typeof createRouter>;

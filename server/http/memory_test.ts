@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { type MemoryClient, openLocalMemory } from "../memory/mod.ts";
-import { fastRoutesOf } from "./_fast_route.ts";
-import { MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
-import { memoryRoutes, plainSearchQuery, SearchQuery } from "./memory.ts";
+import { memoryRoutes } from "./memory.ts";
 import { testHttpApp } from "./testing/http_app.ts";
 
 const TOKEN = "t".repeat(40);
@@ -31,10 +29,7 @@ Deno.test("GET /v1/memory/search: the worker-built body is searchMessages' hits;
     const expected = { hits: await memory.searchMessages({ query: "train lyon", limit: 5 }) };
     assert.deepEqual(expected.hits.length, 2);
     for (const client of [memory, withoutSearchBody(memory)]) {
-      const router = memoryRoutes({ memory: client, backupDir: `${dir}/b` });
-      // served in front of Hono where the memory builds the body (see _fast_route.ts), by Hono otherwise
-      assert.deepEqual(fastRoutesOf([router]).map((route) => route.path), ["/v1/memory/search"]);
-      const app = testHttpApp({ token: TOKEN, routers: [router] });
+      const app = testHttpApp({ token: TOKEN, routers: [memoryRoutes({ memory: client, backupDir: `${dir}/b` })] });
       const get = (query: string, headers: Record<string, string> = HEADERS) =>
         app.request(`/v1/memory/search?${query}`, { headers });
 
@@ -67,46 +62,5 @@ Deno.test("GET /v1/memory/search: the worker-built body is searchMessages' hits;
   } finally {
     await memory.close();
     await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("plainSearchQuery accepts only what the route's schema accepts, and gives what it parses", () => {
-  const valued = (value: unknown) =>
-    value && Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
-  const usual: Record<string, unknown>[] = [
-    { q: "train lyon" },
-    { q: "train", limit: "10" },
-    { q: "t", limit: "1", match: "any" },
-    { q: "x".repeat(1_000), limit: String(MEMORY_MAX_SEARCH_LIMIT), conversation_id: "conv_x", match: "all" },
-    { q: "train", other: "ignored" },
-  ];
-  const others: Record<string, unknown>[] = [
-    {},
-    { q: "" },
-    { q: "x".repeat(1_001) },
-    { q: ["a", "b"] },
-    { q: "a", limit: "0" },
-    { q: "a", limit: String(MEMORY_MAX_SEARCH_LIMIT + 1) },
-    { q: "a", limit: "1.5" },
-    { q: "a", limit: " 5" },
-    { q: "a", limit: "0x10" },
-    { q: "a", limit: "1e1" },
-    { q: "a", limit: "05" },
-    { q: "a", limit: "" },
-    { q: "a", limit: ["1", "2"] },
-    { q: "a", conversation_id: "" },
-    { q: "a", conversation_id: "c".repeat(201) },
-    { q: "a", match: "some" },
-    { q: "a", match: ["all", "any"] },
-  ];
-  for (const query of usual) {
-    const plain = plainSearchQuery(query);
-    assert.ok(plain, JSON.stringify(query));
-    assert.deepEqual(plain, valued(SearchQuery.parse(query)), JSON.stringify(query));
-  }
-  for (const query of others) {
-    const plain = plainSearchQuery(query);
-    const parsed = SearchQuery.safeParse(query);
-    if (plain !== undefined) assert.deepEqual(plain, valued(parsed.data), JSON.stringify(query));
   }
 });

@@ -205,6 +205,7 @@ export interface RequestGuardOptions {
 export function requestGuard(options: RequestGuardOptions | RequestAdmission): MiddlewareHandler<HttpEnv> {
   const admission = options instanceof RequestAdmission ? options : new RequestAdmission(options);
   const countBody = bodyCounter(admission.options);
+  const inTime = deadlines(admission.options.timeoutMs);
   // Not async: Hono awaits what a layer returns, and an async function here would add a promise
   // and a turn of the microtask queue to every request for nothing.
   return (c, next) => {
@@ -216,7 +217,7 @@ export function requestGuard(options: RequestGuardOptions | RequestAdmission): M
     }
     admission.authorize(c.req.method, c.req.path, headers);
     const counted = countBody(c);
-    const done = admission.inTime(next());
+    const done = inTime(next());
     if (counted === null) return done;
     // The handler saw a broken body (usually reported as malformed JSON): say what really happened.
     return done.then(() => {
@@ -232,11 +233,6 @@ export function requestGuard(options: RequestGuardOptions | RequestAdmission): M
  */
 export class RequestAdmission {
   readonly options: RequestGuardOptions;
-  /**
-   * Races a request's work against its deadline (`timeoutMs` after it began): a 504 `timeout`
-   * error once it passes. Step 5 of {@link requestGuard}; the fast paths in front of Hono use it too.
-   */
-  readonly inTime: <T>(work: Promise<T>) => Promise<T>;
   #isAllowedHost: (hostHeader: string) => boolean;
   #allowedOrigins: Set<string>;
   #token: string | null;
@@ -248,7 +244,6 @@ export class RequestAdmission {
     this.#allowedOrigins = new Set(options.allowedOrigins);
     this.#token = options.token;
     this.#anonymous = new Set(options.anonymousRoutes ?? []);
-    this.inTime = deadlines(options.timeoutMs);
   }
 
   /**
@@ -368,7 +363,7 @@ function bodyCounter(
  * the largest single cost of a `/v1/health` call in a profile. Deadlines are therefore enforced to
  * within a tick (a tenth of `ms`, at most one second).
  */
-function deadlines(ms: number): <T>(work: Promise<T>) => Promise<T> {
+function deadlines(ms: number): (work: Promise<unknown>) => Promise<void> {
   const tickMs = Math.min(1000, Math.max(10, Math.floor(ms / 10)));
   const inFlight = new Set<{ deadline: number; reject: (error: TabAgentError) => void }>();
   let ticker: ReturnType<typeof setInterval> | undefined;
@@ -385,8 +380,8 @@ function deadlines(ms: number): <T>(work: Promise<T>) => Promise<T> {
       ticker = undefined;
     }
   };
-  return <T>(work: Promise<T>) =>
-    new Promise<T>((resolve, reject) => {
+  return (work) =>
+    new Promise<void>((resolve, reject) => {
       const entry = { deadline: performance.now() + ms, reject };
       inFlight.add(entry);
       if (ticker === undefined) {
@@ -394,9 +389,9 @@ function deadlines(ms: number): <T>(work: Promise<T>) => Promise<T> {
         // Never keep the process alive just to time requests out.
         Deno.unrefTimer(ticker as unknown as number);
       }
-      work.then((value) => {
+      work.then(() => {
         inFlight.delete(entry);
-        resolve(value);
+        resolve();
       }, (error) => {
         inFlight.delete(entry);
         reject(error);

@@ -36,7 +36,6 @@ import {
   NewMessageSchema,
   type Page,
   type PageOptions,
-  plainSearchOptions,
   ROLES,
   type SearchHit,
   type SearchOptions,
@@ -386,12 +385,12 @@ async function messageSearch(
   ctx: MemoryContext,
   options: SearchOptions,
 ): Promise<{ query: string; limit: number; conversationId?: string }> {
-  const parsed = plainSearchOptions(options) ?? parse(SearchOptionsSchema, options, "search");
+  const parsed = parse(SearchOptionsSchema, options, "search");
   const query = ftsQuery(parsed.query, parsed.match);
   if (query === null) {
     throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
   }
-  if (ctx.readBlocked) await ctx.ready(); // as getMessage: no promise to wait on when nothing blocks reads
+  await ctx.ready();
   if (ctx.db.messagesBehind) await catchUpBeforeSearch(ctx);
   if (parsed.conversationId !== undefined) conversationRow(ctx.db, parsed.conversationId);
   return { query, limit: parsed.limit ?? 10, conversationId: parsed.conversationId };

@@ -174,23 +174,16 @@ export class SearchPool {
     return answer.body;
   }
 
-  /** Not async: a started worker's query is one promise, not one per layer (see {@link #startThenQuery}). */
-  #query(request: DistributiveOmit<Query, "id">): Promise<Answer> {
-    if (this.#closed) return Promise.reject(new TabAgentError("unavailable", "Memory is closed"));
+  async #query(request: DistributiveOmit<Query, "id">): Promise<Answer> {
+    if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
-    if (!slot.started) return this.#startThenQuery(slot, request);
-    return this.#send(slot, request, performance.now() + this.options.timeoutMs);
-  }
-
-  /**
-   * A query on a worker still starting. The deadline is the query's, not the worker's start-up: a
-   * worker starting at low priority on a busy machine (or type-checked under `deno test`) took
-   * over 10 s at a load average of 30.
-   */
-  async #startThenQuery(slot: Slot, request: DistributiveOmit<Query, "id">): Promise<Answer> {
-    await this.#startup(slot);
-    if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
+    // The deadline is the query's, not the worker's start-up: a worker starting at low priority on a
+    // busy machine (or type-checked under `deno test`) took over 10 s at a load average of 30.
+    if (!slot.started) {
+      await this.#startup(slot);
+      if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
+    }
     return await this.#send(slot, request, performance.now() + this.options.timeoutMs);
   }
 

@@ -370,35 +370,6 @@ export const SearchOptionsSchema = z.object({
   match: z.enum(["all", "any"]).optional(),
 });
 
-/**
- * The usual search options checked in place: an object {@link SearchOptionsSchema} accepts, given
- * back with the same fields, without zod's parse (about 1.5 KB of garbage a search on the event
- * loop, where a search's only other work is handing it to a worker). Anything else returns
- * undefined and gets the schema's own verdict.
- */
-export function plainSearchOptions(options: unknown): SearchOptions | undefined {
-  if (typeof options !== "object" || options === null) return undefined;
-  const { query, limit, conversationId, match } = options as Record<string, unknown>;
-  if (typeof query !== "string" || query.length < 1 || query.length > MEMORY_MAX_QUERY_LENGTH) return undefined;
-  if (
-    limit !== undefined &&
-    !(Number.isInteger(limit) && limit as number >= 1 && limit as number <= MEMORY_MAX_SEARCH_LIMIT)
-  ) {
-    return undefined;
-  }
-  if (conversationId !== undefined && !isBoundedString(conversationId, 200)) return undefined;
-  if (match !== undefined && match !== "all" && match !== "any") return undefined;
-  const plain: SearchOptions = { query };
-  if (limit !== undefined) plain.limit = limit as number;
-  if (conversationId !== undefined) plain.conversationId = conversationId as string;
-  if (match !== undefined) plain.match = match;
-  return plain;
-}
-
-function isBoundedString(value: unknown, max: number): value is string {
-  return typeof value === "string" && value.length >= 1 && value.length <= max;
-}
-
 /** `upsertEntity` input. */
 export const NewEntitySchema = z.object({ type: name, name, attributes: jsonObject.optional() });
 
