@@ -124,40 +124,6 @@ Deno.test({
     }),
 });
 
-Deno.test({
-  name:
-    "prompt cache: with no fresh sequence left, a prompt sharing a long instruction reuses it from another conversation",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSmolLM2({ sequences: 1, promptCacheSequences: 0 }, async (model) => {
-      const instruction: ChatMessage = {
-        role: "system",
-        content: "You are a careful assistant for a harbour town. Answer briefly and plainly, in one or two " +
-          "sentences, without lists, and say so when you do not know something about the town or its boats.",
-      };
-      const long: ChatMessage = {
-        role: "user",
-        content: "Here are my notes from the market: " + "the fishermen sold cod, herring and crab; ".repeat(12) +
-          "what did they sell?",
-      };
-      await greedy(model, [instruction, long]);
-      const question: ChatMessage[] = [instruction, { role: "user", content: "Where do the boats moor?" }];
-      const before = model.promptCache;
-      const reused = await greedy(model, question);
-      const instructionTokens = (await model.prepareChat({ messages: [instruction], maxTokens: 1 })).promptTokens;
-      // The other conversation shares less than half of what it holds: only its instruction is kept.
-      assert.ok(reused.cachedTokens! >= instructionTokens - 8, `${reused.cachedTokens} of ${instructionTokens}`);
-      assert.equal(model.promptCache.hits, before.hits + 1);
-      assert.equal(model.promptCache.evictions, before.evictions + 1, "the other conversation's tail is gone");
-      await model.clearPromptCache();
-      const fresh = await greedy(model, question);
-      assert.equal(fresh.cachedTokens, 0);
-      assert.equal(reused.text, fresh.text);
-      assert.ok(fresh.text.length > 0);
-    }),
-});
-
 /** The bindings here: node-llama-cpp's prebuilt, and the local build when setup made one (the server's choice). */
 const bindings = [{ name: "prebuilt", addon: undefined as string | undefined }];
 {

@@ -167,8 +167,7 @@ export class SequencePool {
 
   /**
    * A free sequence for a prompt of `tokens`: the one whose state the prompt extends (or mostly
-   * shares, as when the last message was edited), else a fresh one, else the one sharing at least
-   * half of the prompt (its tail dropped), else the least recently used.
+   * shares, as when the last message was edited), else a fresh one, else the least recently used.
    * `reusedTokens` is how much of the prompt is already evaluated there.
    */
   async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
@@ -192,27 +191,20 @@ export class SequencePool {
       this.#stats.hits++;
       this.#stats.reusedTokens += reusedTokens;
     } else {
+      this.#stats.misses++;
       if (this.#context.sequencesLeft > 0) {
         slot = { sequence: this.#context.getSequence(), lastUsed: 0, tokens: [], pending: [] };
       } else if (this.#free.length) {
-        // Some idle state must go. The sequence sharing most of this prompt (at least half of it, as
-        // clients that send one long instruction ahead of each request do) loses only its tail and
-        // saves evaluating what is shared; otherwise the least recently used goes whole.
-        const shared = this.#mostShared(tokens);
         const lru = this.#free.reduce((a, b, i) => (b.lastUsed < this.#free[a].lastUsed ? i : a), 0);
-        slot = this.#free.splice(shared?.index ?? lru, 1)[0];
-        reusedTokens = shared?.matched ?? 0;
-        this.#stats.reusedTokens += reusedTokens;
-        if (slot.tokens.length > reusedTokens) this.#stats.evictions++;
+        slot = this.#free.splice(lru, 1)[0];
+        if (slot.tokens.length > 0) this.#stats.evictions++;
       }
-      if (reusedTokens > 0) this.#stats.hits++;
-      else this.#stats.misses++;
     }
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     this.#busy++;
     try {
       await slot.refilling;
-      if (reusedTokens > 0 && slot.pending.length) {
+      if (best && slot.pending.length) {
         // Back before the model was idle long enough: the rest of the reply is not evaluated yet. It
         // is evaluated with the new prompt tokens, in the same batch (a batch of several tokens
         // evaluates exactly as a fresh prompt would, see the module note), which saves a pass.
@@ -233,19 +225,6 @@ export class SequencePool {
       throw error;
     }
     return { sequence: slot.sequence, reusedTokens };
-  }
-
-  /** The idle sequence sharing the longest prefix with `tokens`, when it covers at least half of them. */
-  #mostShared(tokens: readonly Token[]): { index: number; matched: number } | undefined {
-    let best: { index: number; matched: number } | undefined;
-    for (const [index, slot] of this.#free.entries()) {
-      const matched = Math.min(
-        commonPrefixLength(slot.tokens, tokens),
-        Math.max(0, tokens.length - MIN_EVALUATED_TOKENS),
-      );
-      if (matched > 0 && matched * 2 >= tokens.length && (!best || matched > best.matched)) best = { index, matched };
-    }
-    return best;
   }
 
   /** Evaluates every idle conversation's pending reply tokens now, without waiting for the delay. */
