@@ -108,7 +108,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
       const index = await indexOf(request.query.model);
       index.catchUp();
       const thread = keywords ??= new KeywordThread(settings.storeDir);
-      return await runQueryConcurrently(
+      return runQueryConcurrently(
         { ...readers, vectors: index.dimensions === null ? null : index },
         request.query,
         request.vector ? new Float32Array(request.vector) : null,

@@ -590,14 +590,17 @@ export function keywordKeysOf(sources: KeywordSources, query: MemoryQuery, fused
 
 /** A keyword list asked of another thread (see keyword_thread.ts). */
 export interface KeywordJob {
-  /** The list, from the other thread (never settles once withdrawn). */
-  keys: Promise<number[]>;
   /**
    * Takes the job back if the other thread has not started it: true means the caller computes the
-   * list itself (the other thread will skip it); false, that the other thread has it and `keys`
+   * list itself (the other thread will skip it); false, that the other thread has it and `take`
    * will answer.
    */
   withdraw(): boolean;
+  /**
+   * The list of a job the other thread has, waited for (blocking this thread); null when it did
+   * not come in time (the caller then computes it itself). Throws the other thread's error.
+   */
+  take(): number[] | null;
 }
 
 /** Fuses the lists, ranks and reads the `k` best rows. */
@@ -657,20 +660,20 @@ export function runQuery(sources: QuerySources, query: MemoryQuery, vector: Floa
  * for the keyword list (through {@link keywordKeysOf}) while this thread searches the vector
  * index; the lists are then fused here. If the other thread has not started the keyword list by
  * the time the vector list is done (no core was free for it), this thread takes it back and reads
- * it itself. Same result as {@link runQuery}; a query with one list only runs here, as it has
- * nothing to overlap.
+ * it itself; otherwise it waits for the other thread's list (blocking, see keyword_thread.ts). Same
+ * result as {@link runQuery}; a query with one list only runs here, as it has nothing to overlap.
  *
  * @example
  * ```ts
- * const result = await runQueryConcurrently(sources, query, vector, (q, fused) => keywordWorker.job(q, fused));
+ * const result = runQueryConcurrently(sources, query, vector, (q, fused) => keywordWorker.job(q, fused));
  * ```
  */
-export async function runQueryConcurrently(
+export function runQueryConcurrently(
   sources: QuerySources,
   query: MemoryQuery,
   vector: Float32Array | null,
   keywords: (query: MemoryQuery, fused: boolean) => KeywordJob,
-): Promise<MemoryQueryResult> {
+): MemoryQueryResult {
   const plan = planOf(query, sources.vectors, vector);
   if (!plan.keyword || !plan.vector) return runQuery(sources, query, vector);
   const job = keywords(query, true);
@@ -678,11 +681,10 @@ export async function runQueryConcurrently(
   try {
     found = vectorList(sources, query, plan.kinds, plan.depth, vector!, sources.vectors!);
   } catch (error) {
-    if (!job.withdraw()) job.keys.catch(() => {}); // the vector side's error is the one to report
+    job.withdraw(); // the vector side's error is the one to report: a list the other thread has is left unread
     throw error;
   }
-  const keywordKeys = job.withdraw()
-    ? keywordList(sources, query, plan.kinds, plan.depth, plan.vector)
-    : await job.keys;
+  const keywordKeys = (job.withdraw() ? null : job.take()) ??
+    keywordList(sources, query, plan.kinds, plan.depth, plan.vector);
   return finish(sources, query, plan, keywordKeys, found);
 }

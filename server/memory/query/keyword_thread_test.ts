@@ -13,7 +13,7 @@ import { loadMiniLm } from "../testing/minilm.ts";
 import { VectorIndex } from "../index/vector_index.ts";
 import { DEFAULT_ANN_BACKEND } from "../index/ann.ts";
 import { keywordKeysOf, runQuery, runQueryConcurrently } from "./engine.ts";
-import { claimJob, KeywordThread } from "./keyword_thread.ts";
+import { claimJob, CONTROL, keywordChannel, KeywordThread, REQUEST_BYTES } from "./keyword_thread.ts";
 import { DEFAULT_EMBEDDING_MODEL, MemoryQuerySchema } from "./schema.ts";
 import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./testing/relevance_set.ts";
 
@@ -112,14 +112,17 @@ Deno.test("keyword worker: stores it cannot open give a typed error, and it serv
 });
 
 Deno.test("keyword jobs: exactly one side runs each; one taken back is skipped and the worker serves on", async () => {
-  // the worker takes a waiting job once, never one taken back or one whose slot moved on
-  const claims = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
-  claims.set([7, 0, 9 + 256]);
-  assert.equal(claimJob(claims, 0, 7), true);
-  assert.equal(claimJob(claims, 0, 7), false);
-  assert.equal(claimJob(claims, 1, 8), false);
-  assert.equal(claimJob(claims, 2, 9), false);
-  assert.deepEqual([...claims], [-7, 0, 9 + 256]);
+  // the worker takes a waiting job once, never one taken back or one a newer job replaced
+  const { control } = keywordChannel();
+  Atomics.store(control, CONTROL.claim, 7);
+  assert.equal(claimJob(control, 7), true);
+  assert.equal(claimJob(control, 7), false);
+  assert.equal(Atomics.load(control, CONTROL.claim), -7);
+  Atomics.store(control, CONTROL.claim, 0); // taken back
+  assert.equal(claimJob(control, 8), false);
+  Atomics.store(control, CONTROL.claim, 10); // replaced by a newer job
+  assert.equal(claimJob(control, 9), false);
+  assert.equal(Atomics.load(control, CONTROL.claim), 10);
 
   const dir = await Deno.makeTempDir({ prefix: "tabagent-keyword-thread-" });
   const memory = await openLocalMemory({ dir, searchWorkers: 0 });
@@ -135,19 +138,33 @@ Deno.test("keyword jobs: exactly one side runs each; one taken back is skipped a
     const query = MemoryQuerySchema.parse({ query: "island ferry" });
     const expected = await thread.keys(query, true);
     assert.equal(expected.length, 2);
-    let withdrawn = 0;
     for (let i = 0; i < 40; i++) {
       const job = thread.job(query, true);
-      if (job.withdraw()) withdrawn++;
-      else assert.deepEqual(await job.keys, expected); // the worker had it: it answers
+      if (!job.withdraw()) assert.deepEqual(job.take(), expected); // the worker had it: it answers
     }
     // jobs taken back leave nothing behind: the next ones are answered, and an answered job stays the worker's
     const answered = thread.job(query, true);
-    assert.deepEqual(await answered.keys, expected);
+    assert.deepEqual(answered.take(), expected);
     assert.equal(answered.withdraw(), false);
+    // a job left unread (its asker failed) does not confuse the next one's answer
+    thread.job(MemoryQuerySchema.parse({ query: "nothing about boats" }), true);
+    assert.deepEqual(await thread.keys(query, true), expected);
   } finally {
     await thread.close();
     await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("keyword worker: a query too long for the shared request is left to its asker", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-keyword-thread-" });
+  const thread = new KeywordThread(dir);
+  try {
+    const query = MemoryQuerySchema.parse({ query: "ferry", tags: ["x".repeat(100)] });
+    const long = { ...query, tags: Array.from({ length: REQUEST_BYTES / 100 }, (_, i) => `${i}`.padEnd(100, "x")) };
+    assert.equal(thread.job(long, true).withdraw(), true);
+  } finally {
+    await thread.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
