@@ -116,7 +116,14 @@ export class LlamaTextModel implements TokenCounter {
   readonly #pool: SequencePool;
   readonly #placement?: DecodePlacement;
   readonly #lockstep: LockstepGate;
+  /** Each generating sequence's way out of the decode placement ({@link DecodePlacement.enter}). */
+  readonly #leavePlacement = new Map<LlamaContextSequence, () => void>();
   readonly #parallel: number;
+  /**
+   * Whether the hooks into node-llama-cpp's internals took (batching.ts): they are written for the
+   * pinned 3.21.1, and another version may lack what they wrap.
+   */
+  readonly batchingHooks: { lockstep: boolean; orderedOutputs: boolean };
   #embedding?: Promise<LlamaEmbeddingContext>;
   #threads: number;
   #stats = { total: 0, aborted: 0, completionTokens: 0 };
@@ -127,7 +134,12 @@ export class LlamaTextModel implements TokenCounter {
     context: LlamaContext,
     pool: SequencePool,
     lockstep: LockstepGate,
-    options: { threads: number; parallel: number; placement?: DecodePlacement },
+    options: {
+      threads: number;
+      parallel: number;
+      placement?: DecodePlacement;
+      hooks: { lockstep: boolean; orderedOutputs: boolean };
+    },
   ) {
     this.#lockstep = lockstep;
     this.#llama = llama;
@@ -137,6 +149,7 @@ export class LlamaTextModel implements TokenCounter {
     this.#parallel = options.parallel;
     this.#pool = pool;
     this.#placement = options.placement;
+    this.batchingHooks = options.hooks;
     const chosen = chooseChatWrapper(model);
     this.chatWrapper = chosen.wrapper;
     this.chatTemplateFallback = chosen.fallbackReason;
@@ -158,9 +171,12 @@ export class LlamaTextModel implements TokenCounter {
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
         threads: options.threads,
-        // Without flash attention a prompt's evaluation does not depend on how it is split into
-        // batches, so a reply is the same whether its prefix came from the cache (sequence_pool.ts).
-        flashAttention: false,
+        // A prompt's evaluation must not depend on how it is split into batches, so that a reply is
+        // the same whether its prefix came from the cache (sequence_pool.ts). The prebuilt's flash
+        // attention tiles a batch's rows (and splits long caches) and rounds unlike a lone row, so it
+        // stays off there. The local build computes flash attention row by row whatever the batch
+        // (scripts/llama_native.ts), which is exact and spares about 150 of 1,089 graph nodes a token.
+        flashAttention: llamaBinding(llama) !== "prebuilt",
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
             ({ items, size }) => separatePrompts(items, size),
@@ -183,12 +199,14 @@ export class LlamaTextModel implements TokenCounter {
       const pool = new SequencePool(context, { keepReplies, sequences });
       // Concurrent replies decode in lockstep, each batch's outputs read in order (batching.ts).
       const lockstep = new LockstepGate();
-      gateDecodes(context, lockstep);
-      orderOutputsOnce(context);
+      const hooks = { lockstep: gateDecodes(context, lockstep), orderedOutputs: orderOutputsOnce(context) };
       return new LlamaTextModel(llama, model, context, pool, lockstep, {
         threads: options.threads,
-        parallel: options.sequences,
+        // Without ordered outputs, replies sampled after one shared batch can read each other's
+        // logits (batching.ts): then one reply generates at a time.
+        parallel: hooks.orderedOutputs ? options.sequences : 1,
         placement: options.placement,
+        hooks,
       });
     } catch (error) {
       await model.dispose();
@@ -273,11 +291,17 @@ export class LlamaTextModel implements TokenCounter {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
     const acquired = await this.#pool.acquire(tokens);
+    // From here until #release the sequence generates: lockstep waits for its steps, and the
+    // placement keeps the event loop beside the compute thread (each sequence leaves its own).
     this.#lockstep.begin();
+    const leave = this.#placement?.enter();
+    if (leave) this.#leavePlacement.set(acquired.sequence, leave);
     return acquired;
   }
 
   #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    this.#leavePlacement.get(sequence)?.();
+    this.#leavePlacement.delete(sequence);
     this.#lockstep.end();
     return this.#pool.release(sequence, prompt);
   }
@@ -409,7 +433,6 @@ export class LlamaTextModel implements TokenCounter {
     const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
-    const leavePlacement = this.#placement?.enter();
     try {
       const common = {
         ...this.#samplingOptions(prepared.sampling),
@@ -463,7 +486,6 @@ export class LlamaTextModel implements TokenCounter {
       }
       throw error;
     } finally {
-      leavePlacement?.();
       chat.dispose({ disposeSequence: false });
       await this.#release(sequence, prepared.tokens);
     }
@@ -505,7 +527,6 @@ export class LlamaTextModel implements TokenCounter {
     const { sequence, reusedTokens } = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
-    const leavePlacement = this.#placement?.enter();
     try {
       const result = await how.run(completion, {
         ...this.#samplingOptions(prepared.sampling),
@@ -524,7 +545,6 @@ export class LlamaTextModel implements TokenCounter {
         aborted: result.metadata.stopReason === "abort",
       });
     } finally {
-      leavePlacement?.();
       completion.dispose({ disposeSequence: false });
       await this.#release(sequence, how.keep);
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { patchAddonContext } from "../../../scripts/llama_native.ts";
+import { patchAddonContext, patchFlashAttention } from "../../../scripts/llama_native.ts";
 import {
   chooseLlamaBinding,
   findNativeBinding,
@@ -74,4 +74,16 @@ Deno.test("native binding: the installed node-llama-cpp's AddonContext.cpp gets 
   assert.equal(patched.split("llama_free(").length - 1, 0);
   assert.throws(() => patchAddonContext("ctx = llama_init_from_model(m, p);"), /llama_free 0 times/);
   assert.throws(() => patchAddonContext(source + "llama_free(x);"), /llama_free 2 times/);
+});
+
+Deno.test("native binding: the build patch forces row-by-row flash attention under its macro only, once", () => {
+  const kernel = "static void fa(const ggml_compute_params * params) {\n" +
+    "    const bool use_ref = params->use_ref;\n    run(use_ref);\n}\n";
+  const patched = patchFlashAttention(kernel);
+  assert.match(patched, /#ifdef TABAGENT_FA_ROWWISE\n {4}const bool use_ref = true;[^\n]*\n#else\n/);
+  // Without the macro (llama-server's default build from the same source) the line is the original.
+  assert.match(patched, /#else\n {4}const bool use_ref = params->use_ref;\n#endif\n {4}run\(use_ref\);/);
+  assert.equal(patchFlashAttention(patched), patched, "patching again changes nothing");
+  assert.throws(() => patchFlashAttention("int x;"), /0 times/);
+  assert.throws(() => patchFlashAttention(kernel + kernel), /2 times/);
 });

@@ -23,8 +23,9 @@ import { TabAgentError } from "../../errors/mod.ts";
  * 0.326 with the reply's KV kept vs 0.338 fresh), and keeping it would change greedy replies at near
  * ties. So once the reply is sent its tokens are evaluated again in batches of two or more, and a
  * continued prompt always evaluates at least {@link MIN_EVALUATED_TOKENS} tokens: the next turn then
- * finds prompt and reply exactly as a fresh evaluation would. With flash attention on, even a
- * cached prompt prefix is not exact.
+ * finds prompt and reply exactly as a fresh evaluation would. With the prebuilt's flash attention
+ * on, even a cached prompt prefix is not exact (its kernel tiles a prompt's rows); the local build
+ * computes it row by row (scripts/llama_native.ts), which is exact, and runs with it on.
  */
 /** What the pool has done so far. */
 export interface PromptCacheStats {

@@ -450,6 +450,14 @@ export class ModelOrchestrator implements Component {
           },
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
+        const hooks = entry.llama.batchingHooks;
+        if (!hooks.lockstep || !hooks.orderedOutputs) {
+          log.warn("node-llama-cpp's internals differ from the pinned version's: batching hooks missing", {
+            model: location.id,
+            ...hooks,
+            effect: hooks.orderedOutputs ? "concurrent replies decode unsynchronised" : "one reply at a time",
+          });
+        }
       } else {
         const tokenizer = await loadTokenizer(location.dir);
         entry.onnx = await OnnxEmbeddingModel.load(location.file, tokenizer, {
