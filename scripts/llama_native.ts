@@ -262,6 +262,87 @@ export function patchAddonContext(source: string): string {
   return patched;
 }
 
+/**
+ * Functions this project adds to the binding, registered beside node-llama-cpp's own
+ * ({@link patchAddonRegistration}):
+ * - `tabagentCopySequencePrefix(context, from, to, keep)`: sequence `to` drops its state and holds
+ *   what `from` holds below position `keep`, copied bit for bit (llama.cpp copies the whole KV
+ *   stream, then the tail is removed). A new conversation starts from another's shared prefix (a
+ *   system prompt, an instruction) without evaluating it, as llama-server shares a prompt's prefix
+ *   between its slots; the bits are those a fresh evaluation gives, as the local build's kernels
+ *   compute each row the same whatever the batch. Call it only while no batch decodes: the copy is
+ *   queued in the KV cache's state, which the decoding thread reads.
+ */
+const EXTRA_ADDON_SOURCE = `// Written by scripts/llama_native.ts.
+#include "napi.h"
+#include "llama.h"
+#include "AddonContext.h"
+
+static Napi::Value tabagentCopySequencePrefix(const Napi::CallbackInfo& info) {
+    AddonContext* context = Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>());
+    if (context == nullptr || context->ctx == nullptr) {
+        Napi::Error::New(info.Env(), "Context is disposed").ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+    }
+    const int32_t from = info[1].As<Napi::Number>().Int32Value();
+    const int32_t to = info[2].As<Napi::Number>().Int32Value();
+    const int32_t keep = info[3].As<Napi::Number>().Int32Value();
+    llama_memory_t memory = llama_get_memory(context->ctx);
+    if (from == to || keep < 0 || !llama_memory_seq_rm(memory, to, -1, -1)) return Napi::Boolean::New(info.Env(), false);
+    llama_memory_seq_cp(memory, from, to, -1, -1);
+    const bool copied = llama_memory_seq_rm(memory, to, keep, -1) && llama_memory_seq_pos_max(memory, to) == keep - 1;
+    if (!copied) llama_memory_seq_rm(memory, to, -1, -1); // empty, as the caller's books say
+    return Napi::Boolean::New(info.Env(), copied);
+}
+
+void tabagent_register(Napi::Object exports) {
+    exports.Set("tabagentCopySequencePrefix", Napi::Function::New(exports.Env(), tabagentCopySequencePrefix));
+}
+`;
+
+/**
+ * node-llama-cpp's `addon.cpp` registering {@link EXTRA_ADDON_SOURCE}'s functions after its own
+ * classes; throws when the registration point is not there exactly once.
+ */
+export function patchAddonRegistration(source: string): string {
+  let patched = source;
+  for (
+    const [from, to] of [
+      [
+        "Napi::Object registerCallback(",
+        "void tabagent_register(Napi::Object exports);\nNapi::Object registerCallback(",
+      ],
+      ["    AddonContext::init(exports);\n", "    AddonContext::init(exports);\n    tabagent_register(exports);\n"],
+    ]
+  ) {
+    const count = patched.split(from).length - 1;
+    if (count !== 1) throw new Error(`addon.cpp has ${JSON.stringify(from.trim())} ${count} times, not once`);
+    patched = patched.replace(from, to);
+  }
+  return patched;
+}
+
+/** The binding's sources as compiled: node-llama-cpp's, two of them patched, and this project's. */
+async function addonSourcesAsBuilt(addon: string, dir: string): Promise<string[]> {
+  const patches: Record<string, (source: string) => string> = {
+    "AddonContext.cpp": patchAddonContext,
+    "addon.cpp": patchAddonRegistration,
+  };
+  const files: string[] = [];
+  for (const file of await addonSources(addon)) {
+    const name = file.slice(file.lastIndexOf("/") + 1);
+    const patch = file === `${addon}/${name}` ? patches[name] : undefined;
+    if (!patch) {
+      files.push(file);
+      continue;
+    }
+    await Deno.writeTextFile(`${dir}/${name}`, patch(await Deno.readTextFile(file)));
+    files.push(`${dir}/${name}`);
+  }
+  await Deno.writeTextFile(`${dir}/tabagent_addon.cpp`, EXTRA_ADDON_SOURCE);
+  return [...files, `${dir}/tabagent_addon.cpp`];
+}
+
 async function addonSources(dir: string): Promise<string[]> {
   const files: string[] = [];
   for (const sub of ["", "globals/"]) {
@@ -319,21 +400,14 @@ export async function buildLlamaAddon(note: (message: string) => void = () => {}
     `${source}/vendor`,
     source,
   ].map((path) => `-I${path}`);
-  const sources = await addonSources(addon);
+  const sources = await addonSourcesAsBuilt(addon, dir);
   note(
     `compiling node-llama-cpp ${nlc}'s binding (${sources.length} files) against llama.cpp ${LLAMA_SDIST_LLAMA_CPP}`,
   );
-  const patched = `${dir}/AddonContext.cpp`;
-  await Deno.writeTextFile(patched, patchAddonContext(await Deno.readTextFile(`${addon}/AddonContext.cpp`)));
   const objects: string[] = [];
   for (const file of sources) {
     const object = `${dir}/obj/${file.slice(file.lastIndexOf("/") + 1, -4)}.o`;
-    await compileAddonSource(
-      file.endsWith("/AddonContext.cpp") ? patched : file,
-      object,
-      includes,
-      `${dir}/nlc_compat.h`,
-    );
+    await compileAddonSource(file, object, includes, `${dir}/nlc_compat.h`);
     objects.push(object);
   }
   const libs = `${build}/bin`;

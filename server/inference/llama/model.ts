@@ -22,6 +22,7 @@ import { toChatHistory } from "./history.ts";
 import { gateDecodes, LockstepGate, orderOutputsOnce, separatePrompts, withBatchThreads } from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import { llamaBinding } from "./runtime.ts";
+import { prefixCopy } from "./prefix_copy.ts";
 import type { DecodePlacement } from "./placement.ts";
 import type {
   ChatRequest,
@@ -65,6 +66,8 @@ export interface LlamaModelOptions {
    * (placement.ts); the server's orchestrator gives one to every model. Without it Linux places them.
    */
   placement?: DecodePlacement;
+  /** Flash attention; by default on with the local build (row by row there) and off with the prebuilt. */
+  flashAttention?: boolean;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
@@ -176,7 +179,7 @@ export class LlamaTextModel implements TokenCounter {
         // attention tiles a batch's rows (and splits long caches) and rounds unlike a lone row, so it
         // stays off there. The local build computes flash attention row by row whatever the batch
         // (scripts/llama_native.ts), which is exact and spares about 150 of 1,089 graph nodes a token.
-        flashAttention: llamaBinding(llama) !== "prebuilt",
+        flashAttention: options.flashAttention ?? llamaBinding(llama) !== "prebuilt",
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
             ({ items, size }) => separatePrompts(items, size),
@@ -196,7 +199,9 @@ export class LlamaTextModel implements TokenCounter {
         sequences.push(context.getSequence());
         keepReplies = await evaluatesLoneTokensAsBatches(sequences[0], model.tokenize(INVARIANCE_PROBE_TEXT, false));
       }
-      const pool = new SequencePool(context, { keepReplies, sequences });
+      // A new conversation may start from another's shared prefix, copied: exact where replies are kept.
+      const copyPrefix = keepReplies ? prefixCopy(llama, context) : undefined;
+      const pool = new SequencePool(context, { keepReplies, sequences, copyPrefix });
       // Concurrent replies decode in lockstep, each batch's outputs read in order (batching.ts).
       const lockstep = new LockstepGate();
       const hooks = { lockstep: gateDecodes(context, lockstep), orderedOutputs: orderOutputsOnce(context) };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { patchAddonContext, patchFlashAttention } from "../../../scripts/llama_native.ts";
+import { patchAddonContext, patchAddonRegistration, patchFlashAttention } from "../../../scripts/llama_native.ts";
 import {
   chooseLlamaBinding,
   findNativeBinding,
@@ -86,4 +86,18 @@ Deno.test("native binding: the build patch forces row-by-row flash attention und
   assert.equal(patchFlashAttention(patched), patched, "patching again changes nothing");
   assert.throws(() => patchFlashAttention("int x;"), /0 times/);
   assert.throws(() => patchFlashAttention(kernel + kernel), /2 times/);
+});
+
+Deno.test("native binding: the build registers the prefix copy after node-llama-cpp's own classes, once", async () => {
+  const source = await Deno.readTextFile(
+    new URL("../../../node_modules/node-llama-cpp/llama/addon/addon.cpp", import.meta.url),
+  );
+  const patched = patchAddonRegistration(source);
+  // Declared before the function that calls it, called right after AddonContext's registration.
+  const declared = patched.indexOf("void tabagent_register(Napi::Object exports);");
+  const called = patched.indexOf("    AddonContext::init(exports);\n    tabagent_register(exports);\n");
+  assert.ok(declared > 0 && called > declared, "declared, then called");
+  assert.ok(declared < patched.indexOf("Napi::Object registerCallback("));
+  assert.equal(patched.split("tabagent_register(").length - 1, 2);
+  assert.throws(() => patchAddonRegistration("int main() {}"), /registerCallback/);
 });

@@ -139,6 +139,52 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name: "prompt cache (local build): a new conversation starts from a copy of a shared prefix, exactly",
+  ignore: !await findNativeBinding(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () =>
+    await withSmolLM2({ sequences: 2, promptCacheSequences: 2, addon: await findNativeBinding() }, async (model) => {
+      // Conversations with one long instruction in common, as an app's system prompt is.
+      const system: ChatMessage = {
+        role: "system",
+        content: "You are a ship's cook on a long voyage. You answer every question about food in two short " +
+          "sentences, you mention the weather at sea, and you never use lists or headings.",
+      };
+      const asking = (question: string): ChatMessage[] => [system, { role: "user", content: question }];
+      const questions = ["What do we eat tonight?", "How do you keep bread fresh?", "Is there any fruit left?"];
+      const breakfast = asking(
+        "We sailed from Lisbon three weeks ago, the hold is full of flour, salted fish, onions, dried beans " +
+          "and a barrel of olives, and the crew is tired of porridge. What is for breakfast tomorrow?",
+      );
+      const breakfastReply = await greedy(model, breakfast);
+      const copied = [];
+      for (const question of questions) copied.push(await greedy(model, asking(question)));
+      const stats = model.promptCache;
+      assert.equal(stats.prefixCopies, questions.length, JSON.stringify(stats));
+      // Each started after the shared instruction: only its own question was evaluated.
+      for (const reply of copied) assert.ok(reply.cachedTokens! >= 40, `${reply.cachedTokens}`);
+      // The conversation copied from still continues where it was (its state was not touched).
+      const hits = model.promptCache.hits;
+      const later = await greedy(model, [
+        ...breakfast,
+        { role: "assistant", content: breakfastReply.text },
+        { role: "user", content: "And for lunch?" },
+      ]);
+      assert.equal(model.promptCache.hits, hits + 1);
+      assert.ok(later.cachedTokens! > breakfastReply.promptTokens, `${later.cachedTokens}`);
+      const before = model.promptCache.hits;
+      for (const [i, question] of questions.entries()) {
+        await model.clearPromptCache();
+        const fresh = await greedy(model, asking(question));
+        assert.equal(fresh.cachedTokens, 0);
+        assert.equal(copied[i].text, fresh.text, question);
+      }
+      assert.equal(model.promptCache.hits, before);
+    }),
+});
+
 /** The bindings here: node-llama-cpp's prebuilt, and the local build when setup made one (the server's choice). */
 const bindings = [{ name: "prebuilt", addon: undefined as string | undefined }];
 {

@@ -101,6 +101,8 @@ export interface LoadedModelStatus {
     misses: number;
     reused_tokens: number;
     evictions: number;
+    /** Requests that started from a copy of another conversation's shared prefix (a system prompt). */
+    prefix_copies: number;
   };
   context_size?: number;
   provider?: string;
@@ -545,6 +547,7 @@ function promptCacheStatus(model: LlamaTextModel): LoadedModelStatus["prompt_cac
     misses: cache.misses,
     reused_tokens: cache.reusedTokens,
     evictions: cache.evictions,
+    prefix_copies: cache.prefixCopies,
   };
 }
 
