@@ -13,7 +13,7 @@
  *   and a second thread made decoding slower instead of faster;
  * - no llamafile kernels: with them a token evaluated alone differs from the same token in a batch,
  *   so a reply's cache could not be kept for the next turn (`sequence_pool.ts`);
- * - flash attention computed row by row ({@link patchFlashAttention}): ggml's CPU kernel otherwise
+ * - flash attention computed row by row ({@link SOURCE_PATCHES}): ggml's CPU kernel otherwise
  *   tiles a prompt's rows (64 and more) and splits a long cache across threads, and both round
  *   unlike the lone row that each generated token is, so a cached reply would not answer as a fresh
  *   evaluation does. Row by row it is exact whatever the batch, and the server can turn flash
@@ -92,7 +92,7 @@ export async function llamaSource(note: (message: string) => void = () => {}): P
   return `${source}/llama.cpp`;
 }
 
-/** The macro that turns on {@link patchFlashAttention}'s row-by-row flash attention. */
+/** The macro that turns on the binding's changes to llama.cpp ({@link SOURCE_PATCHES}). */
 const FLASH_ATTENTION_ROWWISE = "TABAGENT_FA_ROWWISE";
 
 /** Where each build goes, and how it differs from llama.cpp's defaults (see the module note). */
@@ -113,32 +113,81 @@ const BUILDS = {
   },
 } as const;
 
-const FLASH_ATTENTION_FROM = "    const bool use_ref = params->use_ref;\n";
-
-/**
- * ggml's CPU flash attention (`ops.cpp`) with its reference path, one query row at a time over the
- * whole cache, forced where {@link FLASH_ATTENTION_ROWWISE} is defined (only the binding's build
- * defines it; the source is shared with llama-server's default build, which is unchanged). Returns
- * the source as is when already patched, and throws when the line is not there exactly once
- * (another llama.cpp), rather than building a binding whose replies would drift.
- */
-export function patchFlashAttention(source: string): string {
-  if (source.includes(FLASH_ATTENTION_ROWWISE)) return source;
-  const count = source.split(FLASH_ATTENTION_FROM).length - 1;
-  if (count !== 1) throw new Error(`ops.cpp has its flash-attention reference switch ${count} times, not once`);
-  return source.replace(
-    FLASH_ATTENTION_FROM,
-    `#ifdef ${FLASH_ATTENTION_ROWWISE}\n    const bool use_ref = true; // tabagent: row by row, exact whatever the batch\n` +
-      `#else\n${FLASH_ATTENTION_FROM}#endif\n`,
-  );
+/** A change to llama.cpp's source, in effect only where {@link FLASH_ATTENTION_ROWWISE} is defined. */
+export interface SourcePatch {
+  /** The file, from the source's top folder. */
+  file: string;
+  /** What is changed, for errors. */
+  what: string;
+  /** Lines there exactly once, kept under `#else`. */
+  from: string;
+  /** Their replacement under the macro (unique text: its presence means the file is patched). */
+  to: string;
 }
 
-/** Patches the shared source's `ops.cpp` in place (see {@link patchFlashAttention}); idempotent. */
+/**
+ * The binding's changes to llama.cpp. The source is shared with llama-server's default build, which
+ * does not define the macro and so compiles the original lines.
+ * - ggml's CPU flash attention takes its reference path, one query row at a time over the whole
+ *   cache, whatever the batch (see the module note).
+ * - A KV stream copied to another sequence (`tabagentCopySequencePrefix`) copies only the rows of the
+ *   cells the destination holds, not the whole stream: 1.2 MB instead of 94 MB for SmolLM2's 48-token
+ *   system prompt in a 4,096-token sequence. Rows are cells for K, and for V where it is not
+ *   transposed (flash attention on); a transposed V is copied whole.
+ */
+export const SOURCE_PATCHES: SourcePatch[] = [
+  {
+    file: "ggml/src/ggml-cpu/ops.cpp",
+    what: "its flash-attention reference switch",
+    from: "    const bool use_ref = params->use_ref;\n",
+    to: "    const bool use_ref = true; // tabagent: row by row, exact whatever the batch\n",
+  },
+  {
+    file: "src/llama-kv-cache.cpp",
+    what: "its stream copy",
+    from: "                ggml_backend_tensor_copy(layer.k_stream[ssrc], layer.k_stream[sdst]);\n\n" +
+      "                if (layer.v_stream[ssrc]) {\n" +
+      "                    ggml_backend_tensor_copy(layer.v_stream[ssrc], layer.v_stream[sdst]);\n" +
+      "                }\n",
+    to: `                { // tabagent: the rows of the cells the destination holds
+                    const size_t rows = v_cells[sdst].used_max_p1();
+                    auto copy_rows = [rows](ggml_tensor * from, ggml_tensor * to) {
+                        if (ggml_backend_buffer_is_host(from->buffer) && ggml_backend_buffer_is_host(to->buffer)) {
+                            memcpy(to->data, from->data, rows * from->nb[1]);
+                        } else {
+                            ggml_backend_tensor_copy(from, to);
+                        }
+                    };
+                    copy_rows(layer.k_stream[ssrc], layer.k_stream[sdst]);
+                    if (layer.v_stream[ssrc]) {
+                        if (v_trans) ggml_backend_tensor_copy(layer.v_stream[ssrc], layer.v_stream[sdst]);
+                        else copy_rows(layer.v_stream[ssrc], layer.v_stream[sdst]);
+                    }
+                }
+`,
+  },
+];
+
+/**
+ * `source` with `patch` applied under {@link FLASH_ATTENTION_ROWWISE}; as it is when already
+ * patched. Throws when the lines are not there exactly once (another llama.cpp), rather than
+ * building a binding whose replies would drift.
+ */
+export function patchUnderMacro(source: string, patch: SourcePatch): string {
+  if (source.includes(patch.to)) return source;
+  const count = source.split(patch.from).length - 1;
+  if (count !== 1) throw new Error(`${patch.file} has ${patch.what} ${count} times, not once`);
+  return source.replace(patch.from, `#ifdef ${FLASH_ATTENTION_ROWWISE}\n${patch.to}#else\n${patch.from}#endif\n`);
+}
+
+/** Applies {@link SOURCE_PATCHES} to the shared source in place; idempotent. */
 async function patchSource(source: string): Promise<void> {
-  const ops = `${source}/ggml/src/ggml-cpu/ops.cpp`;
-  const text = await Deno.readTextFile(ops);
-  const patched = patchFlashAttention(text);
-  if (patched !== text) await Deno.writeTextFile(ops, patched);
+  for (const patch of SOURCE_PATCHES) {
+    const file = `${source}/${patch.file}`;
+    const text = await Deno.readTextFile(file);
+    const patched = patchUnderMacro(text, patch);
+    if (patched !== text) await Deno.writeTextFile(file, patched);
+  }
 }
 
 /**
