@@ -19,7 +19,14 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { gateDecodes, LockstepGate, orderOutputsOnce, separatePrompts, withBatchThreads } from "./batching.ts";
+import {
+  gateDecodes,
+  groupPrompts,
+  LockstepGate,
+  orderOutputsOnce,
+  separatePrompts,
+  withBatchThreads,
+} from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import { llamaBinding } from "./runtime.ts";
 import { prefixCopy } from "./prefix_copy.ts";
@@ -170,6 +177,8 @@ export class LlamaTextModel implements TokenCounter {
     const model = await llama.loadModel({ modelPath: path });
     try {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
+      // Set once the probe below shows the binding evaluates each row alike whatever the batch.
+      let rowsAlike = false;
       const context = await model.createContext({
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
@@ -182,7 +191,7 @@ export class LlamaTextModel implements TokenCounter {
         flashAttention: options.flashAttention ?? llamaBinding(llama) !== "prebuilt",
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
-            ({ items, size }) => separatePrompts(items, size),
+            ({ items, size }) => rowsAlike ? groupPrompts(items, size) : separatePrompts(items, size),
             options.batchThreads,
             (threads) => {
               llama.maxThreads = threads;
@@ -198,6 +207,7 @@ export class LlamaTextModel implements TokenCounter {
       if (llamaBinding(llama) !== "prebuilt") {
         sequences.push(context.getSequence());
         keepReplies = await evaluatesLoneTokensAsBatches(sequences[0], model.tokenize(INVARIANCE_PROBE_TEXT, false));
+        rowsAlike = keepReplies;
       }
       // A new conversation may start from another's shared prefix, copied: exact where replies are kept.
       const copyPrefix = keepReplies ? prefixCopy(llama, context) : undefined;
