@@ -248,6 +248,39 @@ Deno.test({
       assert.match(problem.detail, /maximum context length is \d+ tokens/);
     });
 
+    await t.step("a new chat that shares a system prompt with another starts from its copy (local build)", async () => {
+      const local = !server.logs.some((line) => line.includes('"llama_binding":"prebuilt"'));
+      const instruction = "You are a careful assistant for a small bakery. Answer in one sentence, mention the " +
+        "opening hours (eight to six), never invent prices, and suggest the sourdough when asked for bread.";
+      const ask = (question: string) =>
+        client.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: "system", content: instruction }, { role: "user", content: question }],
+          max_tokens: 4,
+          temperature: 0,
+        });
+      const copies = async () => {
+        const body = await (await fetch(`${server.url}/v1/system`, { headers: server.auth })).json() as {
+          inference: { models: { id: string; prompt_cache?: { prefix_copies: number } }[] };
+        };
+        return body.inference.models.find((m) => m.id === MODEL)?.prompt_cache?.prefix_copies ?? 0;
+      };
+      // A long first question, so that the two chats share less than half of what the first one holds.
+      await ask(
+        "We would like to order a large cake for a wedding of eighty guests next spring, with " +
+          "three layers, fresh berries, no nuts at all because of allergies, and a small sugar bride on top.",
+      );
+      const before = await copies();
+      const second = await ask("Do you sell bread?");
+      const cached = second.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+      if (local) {
+        assert.equal(await copies(), before + 1);
+        assert.ok(cached >= 30, `cached ${cached}`);
+      } else {
+        assert.equal(await copies(), before, "the prebuilt binding has no prefix copy");
+      }
+    });
+
     await t.step("/v1/system shows the hardware and the loaded model", async () => {
       const body = await system();
       assert.ok(body.hardware.recommended.threads >= 1);

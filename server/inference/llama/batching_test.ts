@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { BatchItem } from "node-llama-cpp";
-import { LockstepGate, separatePrompts, shareBatch } from "./batching.ts";
+import { groupPrompts, LockstepGate, separatePrompts, shareBatch } from "./batching.ts";
 
 const item = (tokens: number): BatchItem => ({
   tokens: Array.from({ length: tokens }, (_, i) => i) as never,
@@ -22,6 +22,16 @@ Deno.test("separatePrompts: a prompt gets a batch of its own; decode steps share
   assert.deepEqual(first.map((x) => [x.item, x.processAmount]), [[prompt, 40]]);
   assert.deepEqual(separatePrompts([item(900)], 512).map((x) => x.processAmount), [512]);
   const steps = separatePrompts([decodeA, decodeB], 512);
+  assert.deepEqual(steps.map((x) => [x.item, x.processAmount]), [[decodeA, 1], [decodeB, 1]]);
+});
+
+Deno.test("groupPrompts: waiting prompts share a batch without decode steps; decode steps share one", () => {
+  const [decodeA, prompt, decodeB, prompt2] = [item(1), item(40), item(1), item(30)];
+  const first = groupPrompts([decodeA, prompt, decodeB, prompt2], 512);
+  assert.deepEqual(first.map((x) => [x.item, x.processAmount]), [[prompt, 40], [prompt2, 30]]);
+  // A batch too small for both: shared fairly, the rest next time.
+  assert.deepEqual(groupPrompts([prompt, prompt2], 50).map((x) => x.processAmount), [25, 25]);
+  const steps = groupPrompts([decodeA, decodeB], 512);
   assert.deepEqual(steps.map((x) => [x.item, x.processAmount]), [[decodeA, 1], [decodeB, 1]]);
 });
 

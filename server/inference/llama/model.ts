@@ -19,9 +19,17 @@ import {
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
 import { toChatHistory } from "./history.ts";
-import { gateDecodes, LockstepGate, orderOutputsOnce, separatePrompts, withBatchThreads } from "./batching.ts";
+import {
+  gateDecodes,
+  groupPrompts,
+  LockstepGate,
+  orderOutputsOnce,
+  separatePrompts,
+  withBatchThreads,
+} from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
 import { llamaBinding } from "./runtime.ts";
+import { prefixCopy } from "./prefix_copy.ts";
 import type { DecodePlacement } from "./placement.ts";
 import type {
   ChatRequest,
@@ -65,6 +73,8 @@ export interface LlamaModelOptions {
    * (placement.ts); the server's orchestrator gives one to every model. Without it Linux places them.
    */
   placement?: DecodePlacement;
+  /** Flash attention; by default on with the local build (row by row there) and off with the prebuilt. */
+  flashAttention?: boolean;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
@@ -116,7 +126,14 @@ export class LlamaTextModel implements TokenCounter {
   readonly #pool: SequencePool;
   readonly #placement?: DecodePlacement;
   readonly #lockstep: LockstepGate;
+  /** Each generating sequence's way out of the decode placement ({@link DecodePlacement.enter}). */
+  readonly #leavePlacement = new Map<LlamaContextSequence, () => void>();
   readonly #parallel: number;
+  /**
+   * Whether the hooks into node-llama-cpp's internals took (batching.ts): they are written for the
+   * pinned 3.21.1, and another version may lack what they wrap.
+   */
+  readonly batchingHooks: { lockstep: boolean; orderedOutputs: boolean };
   #embedding?: Promise<LlamaEmbeddingContext>;
   #threads: number;
   #stats = { total: 0, aborted: 0, completionTokens: 0 };
@@ -127,7 +144,12 @@ export class LlamaTextModel implements TokenCounter {
     context: LlamaContext,
     pool: SequencePool,
     lockstep: LockstepGate,
-    options: { threads: number; parallel: number; placement?: DecodePlacement },
+    options: {
+      threads: number;
+      parallel: number;
+      placement?: DecodePlacement;
+      hooks: { lockstep: boolean; orderedOutputs: boolean };
+    },
   ) {
     this.#lockstep = lockstep;
     this.#llama = llama;
@@ -137,6 +159,7 @@ export class LlamaTextModel implements TokenCounter {
     this.#parallel = options.parallel;
     this.#pool = pool;
     this.#placement = options.placement;
+    this.batchingHooks = options.hooks;
     const chosen = chooseChatWrapper(model);
     this.chatWrapper = chosen.wrapper;
     this.chatTemplateFallback = chosen.fallbackReason;
@@ -154,16 +177,21 @@ export class LlamaTextModel implements TokenCounter {
     const model = await llama.loadModel({ modelPath: path });
     try {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
+      // Set once the probe below shows the binding evaluates each row alike whatever the batch.
+      let rowsAlike = false;
       const context = await model.createContext({
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
         threads: options.threads,
-        // Without flash attention a prompt's evaluation does not depend on how it is split into
-        // batches, so a reply is the same whether its prefix came from the cache (sequence_pool.ts).
-        flashAttention: false,
+        // A prompt's evaluation must not depend on how it is split into batches, so that a reply is
+        // the same whether its prefix came from the cache (sequence_pool.ts). The prebuilt's flash
+        // attention tiles a batch's rows (and splits long caches) and rounds unlike a lone row, so it
+        // stays off there. The local build computes flash attention row by row whatever the batch
+        // (scripts/llama_native.ts), which is exact and spares about 150 of 1,089 graph nodes a token.
+        flashAttention: options.flashAttention ?? llamaBinding(llama) !== "prebuilt",
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
-            ({ items, size }) => separatePrompts(items, size),
+            ({ items, size }) => rowsAlike ? groupPrompts(items, size) : separatePrompts(items, size),
             options.batchThreads,
             (threads) => {
               llama.maxThreads = threads;
@@ -179,16 +207,21 @@ export class LlamaTextModel implements TokenCounter {
       if (llamaBinding(llama) !== "prebuilt") {
         sequences.push(context.getSequence());
         keepReplies = await evaluatesLoneTokensAsBatches(sequences[0], model.tokenize(INVARIANCE_PROBE_TEXT, false));
+        rowsAlike = keepReplies;
       }
-      const pool = new SequencePool(context, { keepReplies, sequences });
+      // A new conversation may start from another's shared prefix, copied: exact where replies are kept.
+      const copyPrefix = keepReplies ? prefixCopy(llama, context) : undefined;
+      const pool = new SequencePool(context, { keepReplies, sequences, copyPrefix });
       // Concurrent replies decode in lockstep, each batch's outputs read in order (batching.ts).
       const lockstep = new LockstepGate();
-      gateDecodes(context, lockstep);
-      orderOutputsOnce(context);
+      const hooks = { lockstep: gateDecodes(context, lockstep), orderedOutputs: orderOutputsOnce(context) };
       return new LlamaTextModel(llama, model, context, pool, lockstep, {
         threads: options.threads,
-        parallel: options.sequences,
+        // Without ordered outputs, replies sampled after one shared batch can read each other's
+        // logits (batching.ts): then one reply generates at a time.
+        parallel: hooks.orderedOutputs ? options.sequences : 1,
         placement: options.placement,
+        hooks,
       });
     } catch (error) {
       await model.dispose();
@@ -273,11 +306,17 @@ export class LlamaTextModel implements TokenCounter {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
     const acquired = await this.#pool.acquire(tokens);
+    // From here until #release the sequence generates: lockstep waits for its steps, and the
+    // placement keeps the event loop beside the compute thread (each sequence leaves its own).
     this.#lockstep.begin();
+    const leave = this.#placement?.enter();
+    if (leave) this.#leavePlacement.set(acquired.sequence, leave);
     return acquired;
   }
 
   #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    this.#leavePlacement.get(sequence)?.();
+    this.#leavePlacement.delete(sequence);
     this.#lockstep.end();
     return this.#pool.release(sequence, prompt);
   }
@@ -409,7 +448,6 @@ export class LlamaTextModel implements TokenCounter {
     const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
-    const leavePlacement = this.#placement?.enter();
     try {
       const common = {
         ...this.#samplingOptions(prepared.sampling),
@@ -463,7 +501,6 @@ export class LlamaTextModel implements TokenCounter {
       }
       throw error;
     } finally {
-      leavePlacement?.();
       chat.dispose({ disposeSequence: false });
       await this.#release(sequence, prepared.tokens);
     }
@@ -505,7 +542,6 @@ export class LlamaTextModel implements TokenCounter {
     const { sequence, reusedTokens } = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
-    const leavePlacement = this.#placement?.enter();
     try {
       const result = await how.run(completion, {
         ...this.#samplingOptions(prepared.sampling),
@@ -524,7 +560,6 @@ export class LlamaTextModel implements TokenCounter {
         aborted: result.metadata.stopReason === "abort",
       });
     } finally {
-      leavePlacement?.();
       completion.dispose({ disposeSequence: false });
       await this.#release(sequence, how.keep);
     }

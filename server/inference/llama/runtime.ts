@@ -25,6 +25,19 @@ export function llamaBinding(llama: Llama): string {
 
 const localBuilds = new WeakMap<Llama, string>();
 
+/**
+ * `tabagentCopySequencePrefix` of a local build (scripts/llama_native.ts): sequence `to` drops its
+ * state and holds `from`'s below position `keep`; false when it could not (then `to` is empty).
+ */
+export type CopySequencePrefix = (nativeContext: unknown, from: number, to: number, keep: number) => boolean;
+
+const prefixCopiers = new WeakMap<Llama, CopySequencePrefix>();
+
+/** The local build's sequence-prefix copy, or undefined (the prebuilt binding, or an older build). */
+export function sequencePrefixCopier(llama: Llama): CopySequencePrefix | undefined {
+  return prefixCopiers.get(llama);
+}
+
 /** Linux's share of RAM node-llama-cpp keeps free when it plans model memory (its own default). */
 const ramPadding = (total: number) => Math.floor(Math.min(total * 0.25, 1024 ** 3));
 
@@ -63,8 +76,9 @@ export async function createLlamaRuntime(options: LlamaRuntimeOptions): Promise<
   }
   if (options.addon) {
     try {
-      const llama = await loadLocalBinding(options.addon, { threads: options.threads, logger });
+      const { llama, copySequencePrefix } = await loadLocalBinding(options.addon, { threads: options.threads, logger });
       localBuilds.set(llama, options.addon);
+      if (copySequencePrefix) prefixCopiers.set(llama, copySequencePrefix);
       return llama;
     } catch (error) {
       log?.warn("the local llama.cpp build did not load; using the prebuilt one", { addon: options.addon, error });
@@ -81,14 +95,14 @@ export async function createLlamaRuntime(options: LlamaRuntimeOptions): Promise<
 async function loadLocalBinding(
   path: string,
   options: { threads: number; logger: (level: LlamaLogLevel, message: string) => void },
-): Promise<Llama> {
+): Promise<{ llama: Llama; copySequencePrefix?: CopySequencePrefix }> {
   await Deno.stat(path); // a clear NotFound rather than the loader's message
   const internal = new URL("./bindings/Llama.js", import.meta.resolve("node-llama-cpp")).href;
   const { Llama: LlamaClass } = await import(internal) as {
     Llama: { _create(options: Record<string, unknown>): Promise<Llama> };
   };
   const bindings = createRequire(import.meta.url)(path);
-  return await LlamaClass._create({
+  const llama = await LlamaClass._create({
     bindings,
     bindingPath: path,
     buildType: "localBuild",
@@ -103,4 +117,6 @@ async function loadLocalBinding(
     skipLlamaInit: false,
     debug: false,
   });
+  const copy = bindings.tabagentCopySequencePrefix;
+  return { llama, copySequencePrefix: typeof copy === "function" ? copy : undefined };
 }

@@ -7,6 +7,7 @@
  */
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
+import type { CopyPrefix } from "./prefix_copy.ts";
 
 /**
  * Why a reply is evaluated again before it is kept, measured on SmolLM2 (Q4_1, F16 KV cache) with
@@ -23,8 +24,9 @@ import { TabAgentError } from "../../errors/mod.ts";
  * 0.326 with the reply's KV kept vs 0.338 fresh), and keeping it would change greedy replies at near
  * ties. So once the reply is sent its tokens are evaluated again in batches of two or more, and a
  * continued prompt always evaluates at least {@link MIN_EVALUATED_TOKENS} tokens: the next turn then
- * finds prompt and reply exactly as a fresh evaluation would. With flash attention on, even a
- * cached prompt prefix is not exact.
+ * finds prompt and reply exactly as a fresh evaluation would. With the prebuilt's flash attention
+ * on, even a cached prompt prefix is not exact (its kernel tiles a prompt's rows); the local build
+ * computes it row by row (scripts/llama_native.ts), which is exact, and runs with it on.
  */
 /** What the pool has done so far. */
 export interface PromptCacheStats {
@@ -36,6 +38,11 @@ export interface PromptCacheStats {
   reusedTokens: number;
   /** Cached conversations overwritten by another prompt (LRU). */
   evictions: number;
+  /**
+   * Requests that started from a copy of another sequence's shared prefix (a system prompt): their
+   * copied tokens count in `reusedTokens` too.
+   */
+  prefixCopies: number;
 }
 
 interface Slot {
@@ -57,6 +64,16 @@ export const REFILL_BATCH_TOKENS = 32;
  * kernels, which do not give what a batch gives (see the module note).
  */
 export const MIN_EVALUATED_TOKENS = 2;
+
+/**
+ * The shortest shared prefix worth copying from another sequence: the copy moves the donor's whole
+ * KV stream (llama.cpp copies across sequences no other way), which costs about what evaluating
+ * a few tokens does.
+ */
+export const MIN_COPIED_TOKENS = 16;
+
+/** How many held tokens past the shared prefix make a sequence another conversation, not this one's. */
+const DIVERGED_TOKENS = 4;
 
 /** How many of `pending` tokens to evaluate in the next refill batch: never one alone, nor one left over. */
 export function refillBatchSize(pending: number, batch = REFILL_BATCH_TOKENS): number {
@@ -129,18 +146,27 @@ export class SequencePool {
   readonly #free: Slot[] = [];
   #busy = 0;
   #tick = 0;
-  #stats: PromptCacheStats = { hits: 0, misses: 0, reusedTokens: 0, evictions: 0 };
+  #stats: PromptCacheStats = { hits: 0, misses: 0, reusedTokens: 0, evictions: 0, prefixCopies: 0 };
+  /** The prompt of each generating sequence: a new request may copy the prefix it shares. */
+  readonly #busyPrompts = new Map<LlamaContextSequence, readonly Token[]>();
 
   readonly #keepReplies: boolean;
+  readonly #copyPrefix?: CopyPrefix;
 
   /**
    * `sequences`: empty sequences already taken from `context`.
    * `keepReplies`: keep a reply's KV as generated instead of evaluating it again, for a build where
    * a lone token evaluates exactly as in a batch ({@link evaluatesLoneTokensAsBatches}).
+   * `copyPrefix`: where the binding can, a request that no sequence holds the start of starts from
+   * a copy of the longest prefix another sequence (idle or generating) shares with it.
    */
-  constructor(context: LlamaContext, options: { keepReplies?: boolean; sequences?: LlamaContextSequence[] } = {}) {
+  constructor(
+    context: LlamaContext,
+    options: { keepReplies?: boolean; sequences?: LlamaContextSequence[]; copyPrefix?: CopyPrefix } = {},
+  ) {
     this.#context = context;
     this.#keepReplies = options.keepReplies ?? false;
+    this.#copyPrefix = options.copyPrefix;
     // Sequences already taken from the context (empty): free from the start.
     for (const sequence of options.sequences ?? []) this.#free.push({ sequence, lastUsed: 0, tokens: [], pending: [] });
   }
@@ -183,6 +209,13 @@ export class SequencePool {
         best = { index, matched };
       }
     }
+    // A match that the prompt does not extend would cut another conversation short (two chats with
+    // one system prompt). Where the shared prefix can be copied into a fresh sequence instead, nothing
+    // is lost. A few tokens of difference are a turn's closing markers rendered again, not another chat.
+    if (
+      best && this.#copyPrefix && (this.#context.sequencesLeft > 0 || this.#free.some((free) => !free.tokens.length)) &&
+      this.#free[best.index].tokens.length - best.matched > DIVERGED_TOKENS
+    ) best = undefined;
     let slot: Slot | undefined;
     let reusedTokens = 0;
     if (best) {
@@ -201,6 +234,7 @@ export class SequencePool {
       }
     }
     if (!slot) throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
+    const donor = best ? undefined : this.#donorFor(tokens, slot);
     this.#busy++;
     try {
       await slot.refilling;
@@ -215,6 +249,11 @@ export class SequencePool {
         }
       }
       slot.pending = [];
+      if (donor && await this.#copyPrefix!(donor.sequence, slot.sequence, donor.shared)) {
+        reusedTokens = donor.shared;
+        this.#stats.prefixCopies++;
+        this.#stats.reusedTokens += reusedTokens;
+      }
       // What the prompts do not share goes now, so the sequence never holds another request's tokens.
       if (reusedTokens < slot.sequence.nextTokenIndex) {
         await slot.sequence.eraseContextTokenRanges([{ start: reusedTokens, end: slot.sequence.nextTokenIndex }]);
@@ -224,7 +263,33 @@ export class SequencePool {
       this.#free.push(slot);
       throw error;
     }
+    this.#busyPrompts.set(slot.sequence, tokens);
     return { sequence: slot.sequence, reusedTokens };
+  }
+
+  /**
+   * The sequence, idle or generating, whose evaluated state shares the longest prefix with `tokens`
+   * (at least {@link MIN_COPIED_TOKENS}), for a request given `slot`, which holds none of it; its
+   * state stays as it is.
+   */
+  #donorFor(tokens: readonly Token[], slot: Slot): { sequence: LlamaContextSequence; shared: number } | undefined {
+    if (!this.#copyPrefix) return undefined;
+    let donor: { sequence: LlamaContextSequence; shared: number } | undefined;
+    const candidates: [LlamaContextSequence, readonly Token[]][] = [
+      ...this.#free.map((free) => [free.sequence, free.tokens] as [LlamaContextSequence, readonly Token[]]),
+      ...this.#busyPrompts,
+    ];
+    for (const [sequence, held] of candidates) {
+      if (sequence === slot.sequence || sequence.disposed) continue;
+      // Only what is evaluated there now, and never the prompt's last tokens (see MIN_EVALUATED_TOKENS).
+      const shared = Math.min(
+        commonPrefixLength(held, tokens),
+        sequence.nextTokenIndex,
+        tokens.length - MIN_EVALUATED_TOKENS,
+      );
+      if (shared >= MIN_COPIED_TOKENS && shared > (donor?.shared ?? 0)) donor = { sequence, shared };
+    }
+    return donor;
   }
 
   /** Evaluates every idle conversation's pending reply tokens now, without waiting for the delay. */
@@ -256,6 +321,7 @@ export class SequencePool {
    * part of its prompt (see the module note).
    */
   async release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+    this.#busyPrompts.delete(sequence);
     try {
       if (sequence.disposed) return;
       const held = sequence.contextTokens;

@@ -101,6 +101,8 @@ export interface LoadedModelStatus {
     misses: number;
     reused_tokens: number;
     evictions: number;
+    /** Requests that started from a copy of another conversation's shared prefix (a system prompt). */
+    prefix_copies: number;
   };
   context_size?: number;
   provider?: string;
@@ -450,6 +452,14 @@ export class ModelOrchestrator implements Component {
           },
         }).finally(() => this.#llama!.maxThreads = this.#threads.threads);
         scheduler.setConcurrency(location.id, entry.llama.sequences);
+        const hooks = entry.llama.batchingHooks;
+        if (!hooks.lockstep || !hooks.orderedOutputs) {
+          log.warn("node-llama-cpp's internals differ from the pinned version's: batching hooks missing", {
+            model: location.id,
+            ...hooks,
+            effect: hooks.orderedOutputs ? "concurrent replies decode unsynchronised" : "one reply at a time",
+          });
+        }
       } else {
         const tokenizer = await loadTokenizer(location.dir);
         entry.onnx = await OnnxEmbeddingModel.load(location.file, tokenizer, {
@@ -537,6 +547,7 @@ function promptCacheStatus(model: LlamaTextModel): LoadedModelStatus["prompt_cac
     misses: cache.misses,
     reused_tokens: cache.reusedTokens,
     evictions: cache.evictions,
+    prefix_copies: cache.prefixCopies,
   };
 }
 
