@@ -9,7 +9,7 @@ import { BUSY_TIMEOUT_MS, storeFile } from "../stores.ts";
 import { type KeywordSources, runQueryConcurrently } from "../query/engine.ts";
 import { closeKeywordSources, KeywordThread, openKeywordSources } from "../query/keyword_thread.ts";
 import { lowerThreadPriority } from "../_thread_priority.ts";
-import type { Metric } from "./ann.ts";
+import type { AnnBackendName, HnswParams, Metric } from "./ann.ts";
 import { VectorIndex } from "./vector_index.ts";
 import { anonymousMappings, collapseNewMemory } from "./huge_pages.ts";
 import type { IndexReply, IndexRequest, IndexStatus } from "./index_service.ts";
@@ -21,7 +21,7 @@ let db: DatabaseSync | undefined;
 let readers: KeywordSources | undefined;
 /** Reads hybrid queries' keyword lists while this worker searches the vectors. */
 let keywords: KeywordThread | undefined;
-let settings: Extract<IndexRequest, { kind: "init" }>["settings"];
+let settings: { storeDir: string; indexDir: string; backend: AnnBackendName; params?: HnswParams; threads: number };
 const indexes = new Map<string, Promise<VectorIndex>>();
 /** Save after this many changes once this long has passed since the last save (ms). */
 const SAVE_AFTER_CHANGES = 1_000;
@@ -86,7 +86,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
     case "init":
       settings = request.settings;
       // started now, so the first hybrid query does not wait for it (its connections open on first use)
-      keywords = new KeywordThread(settings.storeDir, settings.keywords);
+      keywords = new KeywordThread(settings.storeDir);
       return null;
     case "sync": {
       const index = await indexOf(request.model, request.metric);
@@ -107,21 +107,13 @@ async function handle(request: IndexRequest): Promise<unknown> {
       readers ??= openKeywordSources(settings.storeDir);
       const index = await indexOf(request.query.model);
       index.catchUp();
-      const thread = keywords ??= new KeywordThread(settings.storeDir, settings.keywords);
-      // the main thread may have handed the keyword worker this query's list already
-      const posted = request.keywordJob === undefined ? null : thread.adopt(request.keywordJob);
-      let adopted = false;
-      try {
-        return runQueryConcurrently(
-          { ...readers, vectors: index.dimensions === null ? null : index },
-          request.query,
-          request.vector ? new Float32Array(request.vector) : null,
-          (query, fused) => posted && fused ? (adopted = true, posted) : thread.job(query, fused),
-        );
-      } finally {
-        // not used (a query with one list after all): taken back, or left to the worker to finish
-        if (posted && !adopted) posted.withdraw();
-      }
+      const thread = keywords ??= new KeywordThread(settings.storeDir);
+      return runQueryConcurrently(
+        { ...readers, vectors: index.dimensions === null ? null : index },
+        request.query,
+        request.vector ? new Float32Array(request.vector) : null,
+        (query, fused) => thread.job(query, fused),
+      );
     }
     case "status": {
       const all: IndexStatus[] = [];

@@ -7,7 +7,6 @@ import type { Logger } from "../../log/mod.ts";
 import { type AnnBackendName, type AnnMatches, DEFAULT_ANN_BACKEND, type HnswParams, type Metric } from "./ann.ts";
 import type { OpenOutcome } from "./vector_index.ts";
 import type { MemoryQuery, MemoryQueryResult } from "../query/schema.ts";
-import { type KeywordChannel, keywordChannel, postKeywordJob } from "../query/keyword_thread.ts";
 
 /** The most neighbours one search may ask for. */
 export const MAX_INDEX_K = 1_000;
@@ -36,8 +35,6 @@ export type IndexRequest =
         backend: AnnBackendName;
         params?: HnswParams;
         threads: number;
-        /** The keyword worker's channel (see keyword_thread.ts): this thread hands it jobs too. */
-        keywords: SharedArrayBuffer;
       };
     }
     | { kind: "sync" | "rebuild"; model: string; metric?: Metric }
@@ -50,13 +47,7 @@ export type IndexRequest =
       allowed?: number[];
       exact?: boolean;
     }
-    | {
-      kind: "query";
-      query: MemoryQuery;
-      vector?: Float32Array;
-      /** The keyword job this thread already handed the keyword worker for this query (odd). */
-      keywordJob?: number;
-    }
+    | { kind: "query"; query: MemoryQuery; vector?: Float32Array }
     | { kind: "status" | "save" | "close" }
   );
 
@@ -94,11 +85,6 @@ export class VectorIndexService {
   #next = 1;
   #closed = false;
   readonly #options: VectorIndexServiceOptions;
-  /** Shared with every index worker this service starts, and through it with its keyword worker. */
-  readonly #keywords: KeywordChannel = keywordChannel();
-  #nextKeywordJob = 0;
-  /** Queries sent to the worker and not answered yet. */
-  #queries = 0;
 
   constructor(options: VectorIndexServiceOptions) {
     this.#options = options;
@@ -137,7 +123,6 @@ export class VectorIndexService {
         backend: this.#options.backend ?? DEFAULT_ANN_BACKEND,
         params: this.#options.params,
         threads: this.#options.threads ?? 1,
-        keywords: this.#keywords.control.buffer as SharedArrayBuffer,
       },
     }).catch(() => {});
   }
@@ -190,18 +175,7 @@ export class VectorIndexService {
     // the worker reads the vector from `vector`: the query's own copy (a JS array) would only cost
     // a structured clone five times dearer than the rest of the message
     const { vector: _copy, ...rest } = query;
-    // a hybrid query's keyword list starts now, in the keyword worker, while the message wakes the
-    // index worker (~0.1-0.3 ms): when that list is the slower one, the query ends that much sooner.
-    // Only when no query is ahead in the worker: the channel holds one job at a time, and the
-    // worker hands the keyword worker the next query's list itself
-    let keywordJob: number | undefined;
-    if (this.#queries === 0 && vector && query.mode === "hybrid" && !this.#closed) {
-      keywordJob = ((this.#nextKeywordJob++ % 0x3fff_ffff) * 2) + 1;
-      if (!postKeywordJob(this.#keywords, keywordJob, rest, true)) keywordJob = undefined;
-    }
-    this.#queries++;
-    return this.#send<MemoryQueryResult>({ kind: "query", query: rest, vector, keywordJob })
-      .finally(() => this.#queries--);
+    return this.#send({ kind: "query", query: rest, vector });
   }
 
   /** Catches `model`'s index up with the store (opening or rebuilding it first if needed). */

@@ -93,8 +93,7 @@ Deno.test("hybrid query: beats vector-only and keyword-only on the labelled set,
     assert.deepEqual(new Set(plain.hits.map((h) => h.text)).size, 1);
     assert.ok(new Set(diverse.hits.map((h) => h.text)).size >= 2, JSON.stringify(diverse.hits.map((h) => h.text)));
 
-    // queries sent together (the main thread hands only the first one's keyword list over; the
-    // index worker hands over the others') answer as they do one at a time
+    // queries sent together (the index worker takes them one at a time) answer as they do one by one
     const texts = RELEVANCE_QUERIES.slice(0, 8).map((q) => q.query);
     const oneByOne = [];
     for (const query of texts) oneByOne.push(await memory.query({ query, k: 5 }));

@@ -64,13 +64,10 @@ export interface KeywordChannel {
   error: Uint8Array;
 }
 
-/** Shared memory for a {@link KeywordChannel}. */
-export function keywordBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(CONTROL_BYTES + REQUEST_BYTES + ANSWER_BYTES);
-}
-
 /** A channel over `buffer` (new shared memory when none is given). */
-export function keywordChannel(buffer = keywordBuffer()): KeywordChannel {
+export function keywordChannel(
+  buffer = new SharedArrayBuffer(CONTROL_BYTES + REQUEST_BYTES + ANSWER_BYTES),
+): KeywordChannel {
   return {
     control: new Int32Array(buffer, 0, CONTROL_BYTES / Int32Array.BYTES_PER_ELEMENT),
     request: new Uint8Array(buffer, CONTROL_BYTES, REQUEST_BYTES),
@@ -103,24 +100,6 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Hands the worker on `channel` the keyword list of `query` as job `token` (a positive int32 not
- * used by the job before it); false when the query is too long for the channel (nothing was
- * handed over). The channel must be free: its last job answered or taken back.
- */
-export function postKeywordJob(channel: KeywordChannel, token: number, query: MemoryQuery, fused: boolean): boolean {
-  const { control, request } = channel;
-  // the keyword list never reads the query's vector
-  const { vector: _unused, ...words } = query;
-  const json = JSON.stringify({ query: words, fused } satisfies KeywordRequest);
-  const { read, written } = encoder.encodeInto(json, request);
-  if (read < json.length) return false;
-  Atomics.store(control, CONTROL.request, written);
-  Atomics.store(control, CONTROL.claim, token);
-  Atomics.notify(control, CONTROL.claim);
-  return true;
-}
-
-/**
  * The keyword worker of one stores folder (its connections open on first use); one that fails or
  * stops answering is replaced on the next job.
  *
@@ -138,17 +117,13 @@ export class KeywordThread {
   /** Set when the worker stops: its `closed` message. */
   #closed: PromiseWithResolvers<void> | null = null;
 
-  /**
-   * `buffer` (from {@link keywordBuffer}) is the channel's memory when another thread also hands
-   * jobs to this worker (see {@link adopt}): its tokens are odd, this thread's even.
-   */
-  constructor(private readonly storeDir: string, private readonly buffer?: SharedArrayBuffer) {
+  constructor(private readonly storeDir: string) {
     this.#worker = this.#spawn();
   }
 
   #spawn(): Worker {
     const worker = new Worker(new URL("./_keyword_worker.ts", import.meta.url), { type: "module" });
-    const buffer = this.buffer ?? keywordBuffer();
+    const buffer = new SharedArrayBuffer(CONTROL_BYTES + REQUEST_BYTES + ANSWER_BYTES);
     this.#channel = keywordChannel(buffer);
     const closed = this.#closed = Promise.withResolvers<void>();
     worker.onmessage = () => closed.resolve();
@@ -181,17 +156,17 @@ export class KeywordThread {
    * worker starts it. One job at a time: the caller takes back or waits for one before the next.
    */
   job(query: MemoryQuery, fused: boolean): KeywordJob {
-    this.#worker ??= this.#spawn();
-    // a positive int32, so that its negative marks a taken job; even, as another thread's are odd
-    const token = ((this.#next++ % 0x3fff_ffff) + 1) * 2;
-    if (!postKeywordJob(this.#channel, token, query, fused)) return { withdraw: () => true, take: () => null };
-    return this.adopt(token);
-  }
-
-  /** Job `token`, handed to the worker by another thread through the shared `buffer` (see {@link postKeywordJob}). */
-  adopt(token: number): KeywordJob {
     const worker = this.#worker ??= this.#spawn();
-    const { control } = this.#channel;
+    const { control, request } = this.#channel;
+    const token = (this.#next++ % 0x3fff_ffff) + 1; // a positive int32, so that its negative marks a taken job
+    // the keyword list never reads the query's vector
+    const { vector: _unused, ...words } = query;
+    const json = JSON.stringify({ query: words, fused } satisfies KeywordRequest);
+    const { read, written } = encoder.encodeInto(json, request);
+    if (read < json.length) return { withdraw: () => true, take: () => null }; // too long: the caller reads it
+    Atomics.store(control, CONTROL.request, written);
+    Atomics.store(control, CONTROL.claim, token);
+    Atomics.notify(control, CONTROL.claim);
     return {
       withdraw: () => Atomics.compareExchange(control, CONTROL.claim, token, 0) === token,
       take: () => this.#take(worker, token),

@@ -13,17 +13,7 @@ import { loadMiniLm } from "../testing/minilm.ts";
 import { VectorIndex } from "../index/vector_index.ts";
 import { DEFAULT_ANN_BACKEND } from "../index/ann.ts";
 import { keywordKeysOf, runQuery, runQueryConcurrently } from "./engine.ts";
-import {
-  claimJob,
-  closeKeywordSources,
-  CONTROL,
-  keywordBuffer,
-  keywordChannel,
-  KeywordThread,
-  openKeywordSources,
-  postKeywordJob,
-  REQUEST_BYTES,
-} from "./keyword_thread.ts";
+import { claimJob, CONTROL, keywordChannel, KeywordThread, REQUEST_BYTES } from "./keyword_thread.ts";
 import { DEFAULT_EMBEDDING_MODEL, MemoryQuerySchema } from "./schema.ts";
 import { RELEVANCE_MESSAGES, RELEVANCE_QUERIES } from "./testing/relevance_set.ts";
 
@@ -160,38 +150,6 @@ Deno.test("keyword jobs: exactly one side runs each; one taken back is skipped a
     thread.job(MemoryQuerySchema.parse({ query: "nothing about boats" }), true);
     assert.deepEqual(await thread.keys(query, true), expected);
   } finally {
-    await thread.close();
-    await memory.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("keyword jobs handed over by another thread through the shared buffer are adopted", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tabagent-keyword-thread-" });
-  const memory = await openLocalMemory({ dir, searchWorkers: 0 });
-  const buffer = keywordBuffer();
-  const thread = new KeywordThread(dir, buffer);
-  const readers = openKeywordSources(dir);
-  try {
-    const { id } = await memory.createConversation();
-    await memory.appendMessages(id, [
-      { role: "user", content: "the ferry to the island leaves at noon" },
-      { role: "user", content: "a ferry timetable for the island ferry" },
-    ]);
-    await memory.flush();
-    const query = MemoryQuerySchema.parse({ query: "island ferry" });
-    const expected = keywordKeysOf(readers, query, true);
-    assert.equal(expected.length, 2);
-    // the other thread's jobs (odd tokens) and this one's (even) take turns on the one channel
-    const channel = keywordChannel(buffer);
-    for (let token = 1; token < 20; token += 2) {
-      assert.equal(postKeywordJob(channel, token, query, true), true);
-      const job = thread.adopt(token);
-      if (!job.withdraw()) assert.deepEqual(job.take(), expected);
-      assert.deepEqual(thread.job(query, true).take(), expected);
-    }
-  } finally {
-    closeKeywordSources(readers);
     await thread.close();
     await memory.close();
     await Deno.remove(dir, { recursive: true });
