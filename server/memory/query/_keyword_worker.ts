@@ -19,14 +19,21 @@ lowerThreadPriority();
 
 self.onmessage = (event: MessageEvent<KeywordInit>) => {
   const { storeDir, buffer } = event.data;
+  const channel = keywordChannel(buffer);
   let sources: KeywordSources | undefined;
-  try {
-    serveKeywordJobs(keywordChannel(buffer), ({ query, fused }) => {
-      sources ??= openKeywordSources(storeDir);
-      return keywordKeysOf(sources, query, fused);
-    });
-  } finally {
-    closeKeywordSources(sources);
-    self.postMessage({ closed: true } satisfies KeywordClosed);
-  }
+  const serve = () => {
+    let closed = true;
+    try {
+      closed = serveKeywordJobs(channel, ({ query, fused }) => {
+        sources ??= openKeywordSources(storeDir);
+        return keywordKeysOf(sources, query, fused);
+      });
+    } finally {
+      if (closed) {
+        closeKeywordSources(sources);
+        self.postMessage({ closed: true } satisfies KeywordClosed);
+      } else setTimeout(serve, 0); // idle: back through the event loop (see serveKeywordJobs)
+    }
+  };
+  serve();
 };

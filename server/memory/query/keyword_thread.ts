@@ -50,7 +50,7 @@ const CONTROL_BYTES = 8 * Int32Array.BYTES_PER_ELEMENT;
 export const REQUEST_BYTES = 64 * 1024;
 /** Room for an answer: a keyword list is at most `MAX_QUERY_DEPTH` keys. */
 const ANSWER_BYTES = MAX_QUERY_DEPTH * Float64Array.BYTES_PER_ELEMENT;
-/** How long the idle worker blocks before it checks again (so that terminating it never waits long). */
+/** How long the idle worker blocks before it goes back to its event loop (where `terminate()` can end it). */
 export const IDLE_WAIT_MS = 1_000;
 
 /** The memory an asker and its keyword worker share: one job at a time. */
@@ -211,15 +211,18 @@ export class KeywordThread {
 }
 
 /**
- * The worker's side: serves jobs from `channel` until asked to close, running each with `run`
- * (blocking this thread between jobs).
+ * The worker's side: serves jobs from `channel`, running each with `run` and blocking this thread
+ * between jobs, until asked to close (true) or until none came for {@link IDLE_WAIT_MS} (false:
+ * call it again from the event loop, where a `terminate()` can end the worker, which it cannot
+ * while this loop blocks).
  */
-export function serveKeywordJobs(channel: KeywordChannel, run: (request: KeywordRequest) => number[]): void {
+export function serveKeywordJobs(channel: KeywordChannel, run: (request: KeywordRequest) => number[]): boolean {
   const { control } = channel;
-  while (Atomics.load(control, CONTROL.close) === 0) {
+  for (;;) {
+    if (Atomics.load(control, CONTROL.close) !== 0) return true;
     const claim = Atomics.load(control, CONTROL.claim);
     if (claim <= 0 || !claimJob(control, claim)) {
-      Atomics.wait(control, CONTROL.claim, claim, IDLE_WAIT_MS);
+      if (Atomics.wait(control, CONTROL.claim, claim, IDLE_WAIT_MS) === "timed-out") return false;
       continue;
     }
     let answer = claim;
