@@ -100,7 +100,12 @@ export async function chooseLlamaBinding(configured?: string, cache?: string): P
   }
   const found = await findNativeBinding(cache);
   return found
-    ? { addon: found, reason: "local build from setup (native CPU flags, persistent thread pool)", threadPool: true }
+    ? {
+      addon: found,
+      reason: "local build from setup (native CPU flags, persistent thread pool, row-by-row flash attention, " +
+        "prompt-prefix copies between sequences)",
+      threadPool: true,
+    }
     : {
       reason: "prebuilt binding: setup has not built a local one here (it needs cmake, ninja and g++ on Linux)",
       threadPool: false,
