@@ -92,8 +92,12 @@ export async function llamaSource(note: (message: string) => void = () => {}): P
   return `${source}/llama.cpp`;
 }
 
-/** The macro that turns on the binding's changes to llama.cpp ({@link SOURCE_PATCHES}). */
-const FLASH_ATTENTION_ROWWISE = "TABAGENT_FA_ROWWISE";
+/**
+ * The macro that turns on the binding's changes to llama.cpp ({@link SOURCE_PATCHES}). Its value
+ * dates from the first patch (flash attention) and stays: sources already patched in a cache carry
+ * it, and {@link patchUnderMacro} leaves a patched file as it is.
+ */
+const BINDING_PATCH_MACRO = "TABAGENT_FA_ROWWISE";
 
 /** Where each build goes, and how it differs from llama.cpp's defaults (see the module note). */
 const BUILDS = {
@@ -108,12 +112,12 @@ const BUILDS = {
       "-DLLAMA_BUILD_SERVER=ON",
       "-DGGML_OPENMP=OFF",
       "-DGGML_LLAMAFILE=OFF",
-      `-DCMAKE_CXX_FLAGS=-D${FLASH_ATTENTION_ROWWISE}`,
+      `-DCMAKE_CXX_FLAGS=-D${BINDING_PATCH_MACRO}`,
     ],
   },
 } as const;
 
-/** A change to llama.cpp's source, in effect only where {@link FLASH_ATTENTION_ROWWISE} is defined. */
+/** A change to llama.cpp's source, in effect only where {@link BINDING_PATCH_MACRO} is defined. */
 export interface SourcePatch {
   /** The file, from the source's top folder. */
   file: string;
@@ -169,7 +173,7 @@ export const SOURCE_PATCHES: SourcePatch[] = [
 ];
 
 /**
- * `source` with `patch` applied under {@link FLASH_ATTENTION_ROWWISE}; as it is when already
+ * `source` with `patch` applied under {@link BINDING_PATCH_MACRO}; as it is when already
  * patched. Throws when the lines are not there exactly once (another llama.cpp), rather than
  * building a binding whose replies would drift.
  */
@@ -177,7 +181,7 @@ export function patchUnderMacro(source: string, patch: SourcePatch): string {
   if (source.includes(patch.to)) return source;
   const count = source.split(patch.from).length - 1;
   if (count !== 1) throw new Error(`${patch.file} has ${patch.what} ${count} times, not once`);
-  return source.replace(patch.from, `#ifdef ${FLASH_ATTENTION_ROWWISE}\n${patch.to}#else\n${patch.from}#endif\n`);
+  return source.replace(patch.from, `#ifdef ${BINDING_PATCH_MACRO}\n${patch.to}#else\n${patch.from}#endif\n`);
 }
 
 /** Applies {@link SOURCE_PATCHES} to the shared source in place; idempotent. */
@@ -315,8 +319,9 @@ export function patchAddonContext(source: string): string {
  * Functions this project adds to the binding, registered beside node-llama-cpp's own
  * ({@link patchAddonRegistration}):
  * - `tabagentCopySequencePrefix(context, from, to, keep)`: sequence `to` drops its state and holds
- *   what `from` holds below position `keep`, copied bit for bit (llama.cpp copies the whole KV
- *   stream, then the tail is removed). A new conversation starts from another's shared prefix (a
+ *   what `from` holds below position `keep`, copied bit for bit (llama.cpp's cross-stream copy,
+ *   patched to move only the rows of the cells copied, see {@link SOURCE_PATCHES}; then the tail
+ *   is removed). A new conversation starts from another's shared prefix (a
  *   system prompt, an instruction) without evaluating it, as llama-server shares a prompt's prefix
  *   between its slots; the bits are those a fresh evaluation gives, as the local build's kernels
  *   compute each row the same whatever the batch. Call it only while no batch decodes: the copy is

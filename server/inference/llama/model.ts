@@ -177,8 +177,10 @@ export class LlamaTextModel implements TokenCounter {
     const model = await llama.loadModel({ modelPath: path });
     try {
       const contextSize = Math.min(options.contextSize ?? DEFAULT_CONTEXT_SIZE, model.trainContextSize);
-      // Set once the probe below shows the binding evaluates each row alike whatever the batch.
-      let rowsAlike = false;
+      // node-llama-cpp's prebuilt binding evaluates a lone token (each generated one) unlike a batch, so
+      // replies are evaluated again before they are kept; a local build may not (sequence_pool.ts). The
+      // probe below decides, after the context exists; until then prompts are batched one at a time.
+      let keepReplies = false;
       const context = await model.createContext({
         contextSize,
         sequences: options.sequences + (options.promptCacheSequences ?? 0),
@@ -191,7 +193,7 @@ export class LlamaTextModel implements TokenCounter {
         flashAttention: options.flashAttention ?? llamaBinding(llama) !== "prebuilt",
         batching: {
           itemPrioritizationStrategy: withBatchThreads(
-            ({ items, size }) => rowsAlike ? groupPrompts(items, size) : separatePrompts(items, size),
+            ({ items, size }) => keepReplies ? groupPrompts(items, size) : separatePrompts(items, size),
             options.batchThreads,
             (threads) => {
               llama.maxThreads = threads;
@@ -200,14 +202,10 @@ export class LlamaTextModel implements TokenCounter {
           ),
         },
       });
-      // node-llama-cpp's prebuilt binding evaluates a lone token (each generated one) unlike a batch, so
-      // replies are evaluated again before they are kept; a local build may not (sequence_pool.ts).
-      let keepReplies = false;
       const sequences: LlamaContextSequence[] = [];
       if (llamaBinding(llama) !== "prebuilt") {
         sequences.push(context.getSequence());
         keepReplies = await evaluatesLoneTokensAsBatches(sequences[0], model.tokenize(INVARIANCE_PROBE_TEXT, false));
-        rowsAlike = keepReplies;
       }
       // A new conversation may start from another's shared prefix, copied: exact where replies are kept.
       const copyPrefix = keepReplies ? prefixCopy(llama, context) : undefined;

@@ -66,9 +66,9 @@ export const REFILL_BATCH_TOKENS = 32;
 export const MIN_EVALUATED_TOKENS = 2;
 
 /**
- * The shortest shared prefix worth copying from another sequence: the copy moves the donor's whole
- * KV stream (llama.cpp copies across sequences no other way), which costs about what evaluating
- * a few tokens does.
+ * The shortest shared prefix worth copying from another sequence. The copy waits for the batch in
+ * flight and then moves the rows of the copied cells (the local build's patched stream copy), and a
+ * few tokens evaluate cheaply anyway. The figure is a judgement, not measured against other values.
  */
 export const MIN_COPIED_TOKENS = 16;
 
