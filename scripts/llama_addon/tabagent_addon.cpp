@@ -54,8 +54,9 @@ struct DecodeJob {
  * is one llama_decode over every running job (a prompt's rest in chunks, or the token each one sampled
  * last) and one sample per job whose input is all in. No JS runs between steps; the sampled tokens
  * reach JS through the progress callback, once per step. The run ends when no job runs, or at the
- * start of a step once JS sets control[0] (a request joins, another user of the context waits), or a
- * job's own stop flag control[1 + i] (a stop string, a cancel) ends that job.
+ * start of a step once JS sets control[0] (a request joins, another user of the context waits); a
+ * job's own stop flag control[2 + i] (a stop string, a cancel) ends that job. Each step runs on
+ * control[1] threads, which JS may change meanwhile.
  */
 class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
   public:
@@ -71,7 +72,6 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
         const Napi::Array samplers = info[5].As<Napi::Array>();
         const Napi::Int32Array maxNew = info[6].As<Napi::Int32Array>();
         const Napi::Int32Array control = info[8].As<Napi::Int32Array>();
-        threads = info[9].As<Napi::Number>().Int32Value();
         const size_t count = sequences.ElementLength();
         controlRef = Napi::Persistent(control);
         controlFlags = control.Data();
@@ -104,15 +104,21 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
         const int32_t batchSize = static_cast<int32_t>(llama_n_batch(ctx));
         llama_batch batch = llama_batch_init(batchSize, 0, 1);
         const llama_vocab* vocab = llama_model_get_vocab(llama_get_model(ctx));
-        if (threads > 0) llama_set_n_threads(ctx, threads, threads);
+        int32_t threads = 0;
         std::vector<int32_t> logitRow(jobs.size());
         std::vector<int32_t> stepTokens;
         try {
             while (true) {
                 if (flag(0)) break;
+                // The thread policy can change while a reply generates (other work comes and goes).
+                const int32_t wanted = __atomic_load_n(controlFlags + 1, __ATOMIC_ACQUIRE);
+                if (wanted > 0 && wanted != threads) {
+                    threads = wanted;
+                    llama_set_n_threads(ctx, threads, threads);
+                }
                 bool running = false;
                 for (size_t i = 0; i < jobs.size(); i++) {
-                    if (jobs[i].end == JOB_RUNNING && flag(1 + i)) jobs[i].end = JOB_STOPPED;
+                    if (jobs[i].end == JOB_RUNNING && flag(2 + i)) jobs[i].end = JOB_STOPPED;
                     running |= jobs[i].end == JOB_RUNNING;
                 }
                 if (!running) break;
@@ -203,17 +209,16 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
     Napi::Promise::Deferred deferred;
     Napi::Reference<Napi::Int32Array> controlRef;
     const int32_t* controlFlags = nullptr;
-    int32_t threads = 0;
     std::vector<DecodeJob> jobs;
 };
 
 // tabagentDecodeSteps(context, sequences, positions, inputs, inputOffsets, samplers, maxNew, onStep,
-//   control, threads): Promise<Int32Array>; see TabagentDecodeWorker.
+//   control): Promise<Int32Array>; see TabagentDecodeWorker. control: [pause, threads, stop job 0, ...].
 static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
-    if (info.Length() < 10 || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
+    if (info.Length() < 9 || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
         !info[4].IsTypedArray() || !info[5].IsArray() || !info[6].IsTypedArray() || !info[7].IsFunction() ||
-        !info[8].IsTypedArray() || !info[9].IsNumber()) {
-        return "expected (context, sequences, positions, inputs, inputOffsets, samplers, maxNew, onStep, control, threads)";
+        !info[8].IsTypedArray()) {
+        return "expected (context, sequences, positions, inputs, inputOffsets, samplers, maxNew, onStep, control)";
     }
     const Napi::Int32Array sequences = info[1].As<Napi::Int32Array>();
     const Napi::Int32Array positions = info[2].As<Napi::Int32Array>();
@@ -228,8 +233,9 @@ static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
         maxNew.TypedArrayType() != napi_int32_array || control.TypedArrayType() != napi_int32_array) {
         return "wrong typed array types";
     }
+    if (control[1] < 1) return "control[1] must be the thread count";
     if (count == 0 || positions.ElementLength() != count || offsets.ElementLength() != count + 1 ||
-        samplers.Length() != count || maxNew.ElementLength() != count || control.ElementLength() < count + 1) {
+        samplers.Length() != count || maxNew.ElementLength() != count || control.ElementLength() < count + 2) {
         return "arrays of different lengths";
     }
     for (size_t i = 0; i < count; i++) {

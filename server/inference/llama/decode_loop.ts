@@ -25,8 +25,8 @@ export type DecodeSteps = (
   samplers: unknown[],
   maxNew: Int32Array,
   onStep: (pairs: Int32Array) => void,
+  /** [pause the run, threads for the next step, stop job 0, stop job 1, ...] */
   control: Int32Array,
-  threads: number,
 ) => Promise<Int32Array>;
 
 /** Why a job ended. */
@@ -230,12 +230,13 @@ export class DecodeLoop {
     if (active.stopAfter !== undefined) return;
     if (!active.job.onToken(token)) {
       active.stopAfter = active.tokens.length;
-      Atomics.store(control, index + 1, 1);
+      Atomics.store(control, index + 2, 1);
     }
   }
 
   async #runOnce(jobs: Active[]): Promise<void> {
-    const control = new Int32Array(jobs.length + 1);
+    const control = new Int32Array(jobs.length + 2);
+    Atomics.store(control, 1, this.#threads(jobs.length));
     this.#control = control;
     const offsets = [0];
     for (const active of jobs) offsets.push(offsets[offsets.length - 1] + active.input.length);
@@ -245,6 +246,8 @@ export class DecodeLoop {
     const onStep = (pairs: Int32Array) => {
       if (!open) return; // late: the run's result already delivered these
       this.#stats.steps++;
+      // The policy decides again at most every quarter second; the next step runs on its choice.
+      Atomics.store(control, 1, this.#threads(jobs.length));
       for (let i = 0; i < pairs.length; i += 2) {
         received[pairs[i]]++;
         this.#deliver(jobs[pairs[i]], pairs[i + 1] as Token, control, pairs[i]);
@@ -263,7 +266,6 @@ export class DecodeLoop {
         Int32Array.from(jobs, (active) => active.job.maxTokens - active.tokens.length),
         onStep,
         control,
-        this.#threads(jobs.length),
       );
     } finally {
       open = false;

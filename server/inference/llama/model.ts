@@ -350,7 +350,9 @@ export class LlamaTextModel implements TokenCounter {
     // From here until #release the sequence generates: lockstep waits for its steps, and the
     // placement keeps the event loop beside the compute thread (each sequence leaves its own).
     if (!native) this.#lockstep.begin();
-    const leave = this.#placement?.enter();
+    // Co-location is for node-llama-cpp's relay, where JS and the compute thread take turns; the
+    // native loop computes the next step while JS streams this one, so they want cores of their own.
+    const leave = native ? undefined : this.#placement?.enter();
     if (leave) this.#leavePlacement.set(acquired.sequence, leave);
     return acquired;
   }
