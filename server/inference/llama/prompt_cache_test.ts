@@ -140,7 +140,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "prompt cache: when every sequence holds a conversation, a prompt takes the one it shares most with",
+  name: "prompt cache (prebuilt): when every sequence holds a conversation, a prompt takes the one it shares most with",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>

@@ -196,7 +196,16 @@ export class SequencePool {
    * shares, as when the last message was edited), else a fresh one, else the least recently used.
    * `reusedTokens` is how much of the prompt is already evaluated there.
    */
-  async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+  acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+    // One at a time: a request choosing while another copies a prefix could empty its donor first.
+    const acquired = this.#acquiring.then(() => this.#acquireNow(tokens));
+    this.#acquiring = acquired.catch(() => undefined);
+    return acquired;
+  }
+
+  #acquiring: Promise<unknown> = Promise.resolve();
+
+  async #acquireNow(tokens: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     const best = this.#bestMatch(tokens);
     let slot: Slot | undefined;
     let reusedTokens = 0;
@@ -274,11 +283,10 @@ export class SequencePool {
     ) {
       return undefined;
     }
-    // Every sequence holds a conversation and one must go: the one sharing the longest prefix gives its
-    // place and keeps that prefix (llama-server's slots do the same). Emptying the least recently used
-    // one loses as much and costs a copy, and with several requests at once a donor can be emptied by
-    // another request before its prefix is copied.
-    if (!best && !emptyLeft && longest && longest.matched >= MIN_COPIED_TOKENS) return longest;
+    // Every sequence holds a conversation and one must go. Where the binding cannot copy a prefix, the
+    // one sharing the longest prefix gives its place and keeps that prefix (llama-server's slots do the
+    // same); otherwise the least recently used one goes and the prefix is copied, which keeps both.
+    if (!best && !emptyLeft && !this.#copyPrefix && longest && longest.matched >= MIN_COPIED_TOKENS) return longest;
     return best;
   }
 
