@@ -37,6 +37,26 @@ enum JobEnd : int32_t {
     JOB_FAILED = 4,   // the sampler gave no token
 };
 
+// A sampler that only takes the most likely token (temperature 0, nothing before it in the chain).
+static bool plainGreedy(const AddonSampler* sampler) {
+    return sampler->greedySampler != nullptr && sampler->xtcSampler == nullptr && sampler->tokenBiasSampler == nullptr &&
+        sampler->repeatPenaltySampler == nullptr && sampler->dryRepeatPenaltySampler == nullptr &&
+        sampler->grammarEvaluationState == nullptr;
+}
+
+// The token llama.cpp's greedy sampler picks (the first of the highest logits), without building the
+// candidate list of the whole vocabulary first; -1 where the logits are not plain ones.
+static llama_token greedyToken(llama_context* ctx, int32_t row, int32_t vocabSize) {
+    if (llama_get_sampled_probs_ith(ctx, row) != nullptr || llama_get_sampled_logits_ith(ctx, row) != nullptr) return -1;
+    const float* logits = llama_get_logits_ith(ctx, row);
+    if (logits == nullptr || vocabSize <= 0) return -1;
+    int32_t best = 0;
+    for (int32_t token = 1; token < vocabSize; token++) {
+        if (logits[token] > logits[best]) best = token;
+    }
+    return best;
+}
+
 struct DecodeJob {
     int32_t sequence;
     int32_t position;             // of the next token decoded
@@ -104,6 +124,7 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
         const int32_t batchSize = static_cast<int32_t>(llama_n_batch(ctx));
         llama_batch batch = llama_batch_init(batchSize, 0, 1);
         const llama_vocab* vocab = llama_model_get_vocab(llama_get_model(ctx));
+        const int32_t vocabSize = llama_vocab_n_tokens(vocab);
         int32_t threads = 0;
         std::vector<int32_t> logitRow(jobs.size());
         std::vector<int32_t> stepTokens;
@@ -150,14 +171,18 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
                 for (size_t i = 0; i < jobs.size(); i++) {
                     if (logitRow[i] < 0) continue;
                     DecodeJob& job = jobs[i];
-                    job.sampler->rebuildChainIfNeeded();
-                    llama_token_data_array candidates;
-                    job.sampler->sample(ctx, logitRow[i], candidates, false);
-                    if (candidates.size == 0 || candidates.selected < 0 || candidates.selected >= (int64_t)candidates.size) {
-                        job.end = JOB_FAILED;
-                        continue;
+                    llama_token token = plainGreedy(job.sampler) ? greedyToken(ctx, logitRow[i], vocabSize) : -1;
+                    if (token < 0) {
+                        job.sampler->rebuildChainIfNeeded();
+                        llama_token_data_array candidates;
+                        job.sampler->sample(ctx, logitRow[i], candidates, false);
+                        if (candidates.size == 0 || candidates.selected < 0 ||
+                            candidates.selected >= (int64_t)candidates.size) {
+                            job.end = JOB_FAILED;
+                            continue;
+                        }
+                        token = candidates.data[candidates.selected].id;
                     }
-                    const llama_token token = candidates.data[candidates.selected].id;
                     job.sampler->acceptToken(token);
                     job.sampled.push_back(token);
                     stepTokens.push_back(static_cast<int32_t>(i));
