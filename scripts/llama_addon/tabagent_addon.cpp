@@ -11,7 +11,23 @@
 #include "AddonContext.h"
 #include "AddonSampler.h"
 
+// The binding's exports, to tell node-llama-cpp's classes apart before unwrapping an argument.
+static Napi::ObjectReference addonExports;
+
+// Whether `value` is an instance of the binding's class `name` (unwrapping anything else is undefined).
+static bool isInstance(const Napi::Value& value, const char* name) {
+    if (!value.IsObject() || addonExports.IsEmpty()) return false;
+    const Napi::Value constructor = addonExports.Value().Get(name);
+    return constructor.IsFunction() && value.As<Napi::Object>().InstanceOf(constructor.As<Napi::Function>());
+}
+
 static Napi::Value tabagentCopySequencePrefix(const Napi::CallbackInfo& info) {
+    if (info.Length() < 4 || !isInstance(info[0], "AddonContext") || !info[1].IsNumber() || !info[2].IsNumber() ||
+        !info[3].IsNumber()) {
+        Napi::TypeError::New(info.Env(), "tabagentCopySequencePrefix: expected (context, from, to, keep)")
+            .ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+    }
     AddonContext* context = Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>());
     if (context == nullptr || context->ctx == nullptr) {
         Napi::Error::New(info.Env(), "Context is disposed").ThrowAsJavaScriptException();
@@ -268,7 +284,7 @@ static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
         if (from < 0 || to <= from || static_cast<size_t>(to) > inputs.ElementLength()) return "every job needs input tokens";
         if (positions[i] < 0 || maxNew[i] < 1) return "a negative position or no token to sample";
         const Napi::Value sampler = samplers.Get(i);
-        if (!sampler.IsObject()) return "a sampler is not an AddonSampler";
+        if (!isInstance(sampler, "AddonSampler")) return "a sampler is not an AddonSampler";
         AddonSampler* unwrapped = Napi::ObjectWrap<AddonSampler>::Unwrap(sampler.As<Napi::Object>());
         if (unwrapped == nullptr || unwrapped->disposed) return "a sampler is disposed";
     }
@@ -276,7 +292,7 @@ static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value tabagentDecodeSteps(const Napi::CallbackInfo& info) {
-    AddonContext* context = info.Length() > 0 && info[0].IsObject()
+    AddonContext* context = info.Length() > 0 && isInstance(info[0], "AddonContext")
         ? Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>())
         : nullptr;
     if (context == nullptr || context->ctx == nullptr || context->disposed) {
@@ -293,6 +309,8 @@ static Napi::Value tabagentDecodeSteps(const Napi::CallbackInfo& info) {
 }
 
 void tabagent_register(Napi::Object exports) {
+    addonExports = Napi::Persistent(exports);
+    addonExports.SuppressDestruct();
     exports.Set("tabagentCopySequencePrefix", Napi::Function::New(exports.Env(), tabagentCopySequencePrefix));
     exports.Set("tabagentDecodeSteps", Napi::Function::New(exports.Env(), tabagentDecodeSteps));
 }
