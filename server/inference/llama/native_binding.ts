@@ -103,7 +103,7 @@ export async function chooseLlamaBinding(configured?: string, cache?: string): P
     ? {
       addon: found,
       reason: "local build from setup (native CPU flags, persistent thread pool, row-by-row flash attention, " +
-        "prompt-prefix copies between sequences)",
+        "prompt-prefix copies between sequences, native decode loop)",
       threadPool: true,
     }
     : {
