@@ -3,6 +3,7 @@
 // AddonSampler) so that a sequence's KV cells and a request's sampler are the ones its JS side knows.
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -210,7 +211,7 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
                         job.consumed = 0;
                     }
                 }
-                if (!stepTokens.empty()) progress.Send(stepTokens.data(), stepTokens.size());
+                if (!stepTokens.empty()) sendOrHold(progress, stepTokens);
             }
         } catch (const std::exception& e) {
             SetError(e.what());
@@ -222,9 +223,17 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
 
     void OnProgress(const int32_t* data, size_t count) override {
         Napi::HandleScope scope(Env());
-        Napi::Int32Array tokens = Napi::Int32Array::New(Env(), count);
-        for (size_t i = 0; i < count; i++) tokens[i] = data[i];
-        Callback().Call({tokens});
+        std::vector<int32_t> held(data, data + count);
+        while (!held.empty()) {
+            Napi::Int32Array tokens = Napi::Int32Array::New(Env(), held.size());
+            for (size_t i = 0; i < held.size(); i++) tokens[i] = held[i];
+            Callback().Call({tokens});
+            // What the steps sampled while JS handled this message goes now, in one message.
+            std::lock_guard<std::mutex> lock(heldMutex);
+            held.swap(heldTokens);
+            heldTokens.clear();
+            if (held.empty()) messageInFlight = false;
+        }
     }
 
     // Per job: [end, decoded, sampled count, ...sampled tokens].
@@ -244,12 +253,31 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
     void OnError(const Napi::Error& error) override { deferred.Reject(error.Value()); }
 
   private:
+    /**
+     * Sends a step's tokens to JS, or holds them while JS has not handled the last message: when the
+     * steps outpace JS (a small model), one message carries several steps instead of a queue of them.
+     */
+    void sendOrHold(const ExecutionProgress& progress, const std::vector<int32_t>& step) {
+        {
+            std::lock_guard<std::mutex> lock(heldMutex);
+            if (messageInFlight) {
+                heldTokens.insert(heldTokens.end(), step.begin(), step.end());
+                return;
+            }
+            messageInFlight = true;
+        }
+        progress.Send(step.data(), step.size());
+    }
+
     bool flag(size_t index) const { return __atomic_load_n(controlFlags + index, __ATOMIC_ACQUIRE) != 0; }
 
     AddonContext* context;
     Napi::Promise::Deferred deferred;
     Napi::Reference<Napi::Int32Array> controlRef;
     const int32_t* controlFlags = nullptr;
+    std::mutex heldMutex;
+    std::vector<int32_t> heldTokens;  // sampled while a message was in flight
+    bool messageInFlight = false;
     std::vector<DecodeJob> jobs;
 };
 

@@ -45,6 +45,11 @@ export interface LoopJob {
   maxTokens: number;
   /** Each sampled token, in order; false stops the reply (a stop sequence found). */
   onToken: (token: Token) => boolean;
+  /**
+   * After the tokens that arrived together (one message from the loop: one step, or several when
+   * the steps outpaced JS), e.g. to stream them as one piece.
+   */
+  onTokensDelivered?: () => void;
   signal?: AbortSignal;
 }
 
@@ -252,6 +257,9 @@ export class DecodeLoop {
         received[pairs[i]]++;
         this.#deliver(jobs[pairs[i]], pairs[i + 1] as Token, control, pairs[i]);
       }
+      for (let i = 0; i < pairs.length; i += 2) {
+        if (i === pairs.lastIndexOf(pairs[i], pairs.length - 2)) jobs[pairs[i]].job.onTokensDelivered?.();
+      }
     };
     this.#stats.runs++;
     let result: Int32Array;
@@ -279,6 +287,7 @@ export class DecodeLoop {
       at += 3 + sampled.length;
       // The run's last steps can end before their progress messages arrive.
       for (const token of sampled.slice(received[index])) this.#deliver(active, token, control, index);
+      if (sampled.length > received[index]) active.job.onTokensDelivered?.();
       const sequence = sequences[index];
       const fed = [...active.input, ...sampled];
       sequence._contextTokens.push(...fed.slice(0, decoded));

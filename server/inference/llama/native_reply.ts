@@ -78,6 +78,12 @@ export async function generateNativeReply(
       ._resolveSamplerConfig;
     sampler.applyConfig(resolve.call(request.sequence, request.sampling));
     const reply = new ReplyText(model, request.stops);
+    // The text of the tokens that arrive together goes out as one piece (one SSE event, not one per token).
+    let pending = "";
+    const flush = () => {
+      if (pending) callbacks.onText?.(pending);
+      pending = "";
+    };
     const result = await loop.run({
       sequence: request.sequence,
       input: request.input,
@@ -86,10 +92,12 @@ export async function generateNativeReply(
       signal: callbacks.signal,
       onToken: (token) => {
         const { text, stopped } = reply.push(token);
-        if (text) callbacks.onText?.(text);
+        pending += text;
         return !stopped;
       },
+      onTokensDelivered: flush,
     });
+    flush();
     if (result.end === "failed") throw new Error("the sampler gave no token");
     const rest = reply.finish();
     if (rest) callbacks.onText?.(rest);
