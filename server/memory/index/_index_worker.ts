@@ -101,7 +101,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
       const allowed = request.allowed ? new Set(request.allowed) : undefined;
       return request.exact && request.allowed
         ? index.rerank(query, request.allowed, request.k)
-        : index.search(query, request.k, allowed);
+        : index.search(query, request.k, { allowed });
     }
     case "query": {
       readers ??= openKeywordSources(settings.storeDir);
