@@ -78,6 +78,7 @@ function status(model: string, index: VectorIndex): IndexStatus {
     seq: index.seq,
     unsaved: index.unsaved,
     opened: index.outcome,
+    perSearchExpansion: index.perSearchExpansion,
   };
 }
 

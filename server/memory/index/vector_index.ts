@@ -124,6 +124,11 @@ export class VectorIndex {
     return this.#ann?.size() ?? 0;
   }
 
+  /** Whether a search can set its own candidate list (see `AnnIndex.search`). */
+  get perSearchExpansion(): boolean {
+    return this.#ann?.perSearchExpansion ?? false;
+  }
+
   /** The last log sequence number applied. */
   get seq(): number {
     return this.#seq;
