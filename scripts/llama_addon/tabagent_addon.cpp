@@ -11,7 +11,23 @@
 #include "AddonContext.h"
 #include "AddonSampler.h"
 
+// The binding's exports, to tell node-llama-cpp's classes apart before unwrapping an argument.
+static Napi::ObjectReference addonExports;
+
+// Whether `value` is an instance of the binding's class `name` (unwrapping anything else is undefined).
+static bool isInstance(const Napi::Value& value, const char* name) {
+    if (!value.IsObject() || addonExports.IsEmpty()) return false;
+    const Napi::Value constructor = addonExports.Value().Get(name);
+    return constructor.IsFunction() && value.As<Napi::Object>().InstanceOf(constructor.As<Napi::Function>());
+}
+
 static Napi::Value tabagentCopySequencePrefix(const Napi::CallbackInfo& info) {
+    if (info.Length() < 4 || !isInstance(info[0], "AddonContext") || !info[1].IsNumber() || !info[2].IsNumber() ||
+        !info[3].IsNumber()) {
+        Napi::TypeError::New(info.Env(), "tabagentCopySequencePrefix: expected (context, from, to, keep)")
+            .ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+    }
     AddonContext* context = Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>());
     if (context == nullptr || context->ctx == nullptr) {
         Napi::Error::New(info.Env(), "Context is disposed").ThrowAsJavaScriptException();
@@ -36,6 +52,26 @@ enum JobEnd : int32_t {
     JOB_STOPPED = 3,  // its stop flag was set (its last sampled token is not decoded)
     JOB_FAILED = 4,   // the sampler gave no token
 };
+
+// A sampler that only takes the most likely token (temperature 0, nothing before it in the chain).
+static bool plainGreedy(const AddonSampler* sampler) {
+    return sampler->greedySampler != nullptr && sampler->xtcSampler == nullptr && sampler->tokenBiasSampler == nullptr &&
+        sampler->repeatPenaltySampler == nullptr && sampler->dryRepeatPenaltySampler == nullptr &&
+        sampler->grammarEvaluationState == nullptr;
+}
+
+// The token llama.cpp's greedy sampler picks (the first of the highest logits), without building the
+// candidate list of the whole vocabulary first; -1 where the logits are not plain ones.
+static llama_token greedyToken(llama_context* ctx, int32_t row, int32_t vocabSize) {
+    if (llama_get_sampled_probs_ith(ctx, row) != nullptr || llama_get_sampled_logits_ith(ctx, row) != nullptr) return -1;
+    const float* logits = llama_get_logits_ith(ctx, row);
+    if (logits == nullptr || vocabSize <= 0) return -1;
+    int32_t best = 0;
+    for (int32_t token = 1; token < vocabSize; token++) {
+        if (logits[token] > logits[best]) best = token;
+    }
+    return best;
+}
 
 struct DecodeJob {
     int32_t sequence;
@@ -104,6 +140,7 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
         const int32_t batchSize = static_cast<int32_t>(llama_n_batch(ctx));
         llama_batch batch = llama_batch_init(batchSize, 0, 1);
         const llama_vocab* vocab = llama_model_get_vocab(llama_get_model(ctx));
+        const int32_t vocabSize = llama_vocab_n_tokens(vocab);
         int32_t threads = 0;
         std::vector<int32_t> logitRow(jobs.size());
         std::vector<int32_t> stepTokens;
@@ -150,14 +187,18 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
                 for (size_t i = 0; i < jobs.size(); i++) {
                     if (logitRow[i] < 0) continue;
                     DecodeJob& job = jobs[i];
-                    job.sampler->rebuildChainIfNeeded();
-                    llama_token_data_array candidates;
-                    job.sampler->sample(ctx, logitRow[i], candidates, false);
-                    if (candidates.size == 0 || candidates.selected < 0 || candidates.selected >= (int64_t)candidates.size) {
-                        job.end = JOB_FAILED;
-                        continue;
+                    llama_token token = plainGreedy(job.sampler) ? greedyToken(ctx, logitRow[i], vocabSize) : -1;
+                    if (token < 0) {
+                        job.sampler->rebuildChainIfNeeded();
+                        llama_token_data_array candidates;
+                        job.sampler->sample(ctx, logitRow[i], candidates, false);
+                        if (candidates.size == 0 || candidates.selected < 0 ||
+                            candidates.selected >= (int64_t)candidates.size) {
+                            job.end = JOB_FAILED;
+                            continue;
+                        }
+                        token = candidates.data[candidates.selected].id;
                     }
-                    const llama_token token = candidates.data[candidates.selected].id;
                     job.sampler->acceptToken(token);
                     job.sampled.push_back(token);
                     stepTokens.push_back(static_cast<int32_t>(i));
@@ -243,7 +284,7 @@ static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
         if (from < 0 || to <= from || static_cast<size_t>(to) > inputs.ElementLength()) return "every job needs input tokens";
         if (positions[i] < 0 || maxNew[i] < 1) return "a negative position or no token to sample";
         const Napi::Value sampler = samplers.Get(i);
-        if (!sampler.IsObject()) return "a sampler is not an AddonSampler";
+        if (!isInstance(sampler, "AddonSampler")) return "a sampler is not an AddonSampler";
         AddonSampler* unwrapped = Napi::ObjectWrap<AddonSampler>::Unwrap(sampler.As<Napi::Object>());
         if (unwrapped == nullptr || unwrapped->disposed) return "a sampler is disposed";
     }
@@ -251,7 +292,7 @@ static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value tabagentDecodeSteps(const Napi::CallbackInfo& info) {
-    AddonContext* context = info.Length() > 0 && info[0].IsObject()
+    AddonContext* context = info.Length() > 0 && isInstance(info[0], "AddonContext")
         ? Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>())
         : nullptr;
     if (context == nullptr || context->ctx == nullptr || context->disposed) {
@@ -268,6 +309,8 @@ static Napi::Value tabagentDecodeSteps(const Napi::CallbackInfo& info) {
 }
 
 void tabagent_register(Napi::Object exports) {
+    addonExports = Napi::Persistent(exports);
+    addonExports.SuppressDestruct();
     exports.Set("tabagentCopySequencePrefix", Napi::Function::New(exports.Env(), tabagentCopySequencePrefix));
     exports.Set("tabagentDecodeSteps", Napi::Function::New(exports.Env(), tabagentDecodeSteps));
 }

