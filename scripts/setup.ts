@@ -13,6 +13,8 @@ import { parseArgs } from "node:util";
 import { defaultDataDir } from "../server/config/paths.ts";
 import { pathExists } from "../server/fs/mod.ts";
 import { findNativeBinding, llamaCacheDir } from "../server/inference/llama/native_binding.ts";
+import { usearchNative, usearchNativeDir, usearchVersion } from "../server/memory/index/usearch_native.ts";
+import { buildUsearchNative } from "./usearch_native.ts";
 import { buildLlamaAddon } from "./llama_native.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -177,6 +179,17 @@ const STEPS: Step[] = [
     run: buildNativeBinding,
   },
   {
+    // usearch's binding with a per-search expansion (scripts/usearch_native.ts): hybrid queries
+    // search the vector index with a smaller candidate list. Outside the repo, once; where the
+    // build fails the prebuilt binding serves, at the index's one expansion.
+    name: "usearch native binding",
+    for: ["serve", "test", "bench"],
+    inputs: ["scripts/usearch_native.ts"],
+    stamp: "",
+    done: async () => Deno.build.os !== "linux" || !!usearchNative() || await usearchBuildFailedBefore(),
+    run: buildUsearchBinding,
+  },
+  {
     name: "python ml stubs",
     for: ["serve", "test", "bench"],
     inputs: ["protos/ml_inference.proto", "python-ml/requirements.txt"],
@@ -290,6 +303,27 @@ async function buildNativeBinding(): Promise<void> {
     );
     await Deno.mkdir(nativeFailureDir(), { recursive: true });
     await Deno.writeTextFile(nativeFailureMark(), await nativeScriptHash());
+  }
+}
+
+/** Written when the usearch build failed, with its script's hash: a later setup does not retry each time. */
+const usearchFailureMark = () => `${usearchNativeDir(usearchVersion())}/failed`;
+const usearchScriptHash = async () => await sha256Hex(await Deno.readFile(`${root}/scripts/usearch_native.ts`));
+
+async function usearchBuildFailedBefore(): Promise<boolean> {
+  const mark = await Deno.readTextFile(usearchFailureMark()).catch(() => "");
+  return mark !== "" && mark === await usearchScriptHash();
+}
+
+async function buildUsearchBinding(): Promise<void> {
+  try {
+    log(`usearch binding built: ${await buildUsearchNative(log)}`);
+    await Deno.remove(usearchFailureMark()).catch(() => {});
+  } catch (error) {
+    // The prebuilt binding serves; `setup --force` (or a change to the build script) tries again.
+    log(`the usearch build failed, the prebuilt binding serves: ${error instanceof Error ? error.message : error}`);
+    await Deno.mkdir(usearchNativeDir(usearchVersion()), { recursive: true });
+    await Deno.writeTextFile(usearchFailureMark(), await usearchScriptHash());
   }
 }
 

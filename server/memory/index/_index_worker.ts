@@ -78,6 +78,7 @@ function status(model: string, index: VectorIndex): IndexStatus {
     seq: index.seq,
     unsaved: index.unsaved,
     opened: index.outcome,
+    perSearchExpansion: index.perSearchExpansion,
   };
 }
 
@@ -101,7 +102,7 @@ async function handle(request: IndexRequest): Promise<unknown> {
       const allowed = request.allowed ? new Set(request.allowed) : undefined;
       return request.exact && request.allowed
         ? index.rerank(query, request.allowed, request.k)
-        : index.search(query, request.k, allowed);
+        : index.search(query, request.k, { allowed });
     }
     case "query": {
       readers ??= openKeywordSources(settings.storeDir);

@@ -4,6 +4,7 @@
  */
 import { Index as UsearchNative, type MetricKind, type ScalarKind } from "usearch";
 import { TabAgentError } from "../../errors/mod.ts";
+import { type UsearchCompiledIndex, usearchNative } from "./usearch_native.ts";
 
 /** Distance measures an index can use. `cosine` and `ip` return 1 − similarity; `l2` squared L2. */
 export const METRICS = ["cosine", "l2", "ip"] as const;
@@ -77,59 +78,112 @@ export interface AnnIndex {
   remove(key: number): void;
   has(key: number): boolean;
   size(): number;
-  search(query: Float32Array, k: number): AnnMatches;
+  /**
+   * The `k` nearest keys. `expansion` asks for a smaller (or larger) candidate list than the
+   * index's own `expansionSearch` for this search; a backend that cannot change it per search
+   * (the prebuilt usearch binding) uses its own.
+   */
+  search(query: Float32Array, k: number, expansion?: number): AnnMatches;
+  /** Whether `search` honours its `expansion`. */
+  readonly perSearchExpansion: boolean;
   save(path: string): void;
 }
 
 const USEARCH_METRIC: Record<Metric, string> = { cosine: "cos", l2: "l2sq", ip: "ip" };
 
+/**
+ * usearch through its locally built binding when there is one (`usearch_native.ts`: the same
+ * library with a per-search expansion), else through the package's prebuilt one.
+ */
 class UsearchIndex implements AnnIndex {
   readonly backend = "usearch";
-  #index: UsearchNative;
+  readonly perSearchExpansion: boolean;
+  #index: UsearchNative | null = null;
+  #native: UsearchCompiledIndex | null = null;
+  /** The native index's expansion now, so a search changes it only when asked for another. */
+  #expansion: number;
+  readonly #defaultExpansion: number;
 
   constructor(readonly dimensions: number, readonly metric: Metric, params: HnswParams, path?: string) {
-    this.#index = new UsearchNative({
-      dimensions,
-      metric: USEARCH_METRIC[metric] as MetricKind,
-      quantization: (params.quantization ?? "f32") as ScalarKind,
-      connectivity: params.connectivity,
-      expansion_add: params.expansionAdd,
-      expansion_search: params.expansionSearch,
-      multi: false,
-    });
-    if (path) this.#index.load(path);
-    if (this.#index.dimensions() !== dimensions) {
-      throw new TabAgentError("storage_corrupt", `The index at ${path} has ${this.#index.dimensions()} dimensions`);
+    const quantization = params.quantization ?? "f32";
+    this.#defaultExpansion = this.#expansion = params.expansionSearch;
+    const Native = usearchNative();
+    if (Native) {
+      this.#native = new Native(
+        dimensions,
+        USEARCH_METRIC[metric],
+        quantization,
+        params.connectivity,
+        params.expansionAdd,
+        params.expansionSearch,
+        false,
+      );
+      if (path) this.#native.load(path);
+    } else {
+      this.#index = new UsearchNative({
+        dimensions,
+        metric: USEARCH_METRIC[metric] as MetricKind,
+        quantization: quantization as ScalarKind,
+        connectivity: params.connectivity,
+        expansion_add: params.expansionAdd,
+        expansion_search: params.expansionSearch,
+        multi: false,
+      });
+      if (path) this.#index.load(path);
+    }
+    this.perSearchExpansion = !!this.#native;
+    const stored = this.#native ? this.#native.dimensions() : this.#index!.dimensions();
+    if (stored !== dimensions) {
+      throw new TabAgentError("storage_corrupt", `The index at ${path} has ${stored} dimensions`);
     }
   }
 
   addMany(keys: number[], vectors: Float32Array, threads = 1): void {
     if (keys.length === 0) return;
     const big = BigUint64Array.from(keys, (k) => BigInt(k));
-    const present = this.#index.contains(big);
+    if (this.#native) {
+      const present = this.#native.contains(big);
+      const replaced = keys.filter((_, i) => present[i]);
+      if (replaced.length) this.#native.remove(BigUint64Array.from(replaced, (k) => BigInt(k)));
+      this.#native.add(big, vectors, threads);
+      return;
+    }
+    const present = this.#index!.contains(big);
     const replaced = keys.filter((_, i) => (Array.isArray(present) ? present[i] : present));
-    if (replaced.length) this.#index.remove(BigUint64Array.from(replaced, (k) => BigInt(k)));
-    this.#index.add(big, vectors, threads);
+    if (replaced.length) this.#index!.remove(BigUint64Array.from(replaced, (k) => BigInt(k)));
+    this.#index!.add(big, vectors, threads);
   }
 
   remove(key: number): void {
-    this.#index.remove(BigInt(key));
+    if (this.#native) this.#native.remove(BigUint64Array.of(BigInt(key)));
+    else this.#index!.remove(BigInt(key));
   }
 
   has(key: number): boolean {
-    return this.#index.contains(BigInt(key)) as boolean;
+    if (this.#native) return this.#native.contains(BigUint64Array.of(BigInt(key)))[0];
+    return this.#index!.contains(BigInt(key)) as boolean;
   }
 
   size(): number {
-    return this.#index.size();
+    return this.#native ? this.#native.size() : this.#index!.size();
   }
 
-  search(query: Float32Array, k: number): AnnMatches {
-    if (this.#index.size() === 0) return { keys: [], distances: [] };
-    const found = this.#index.search(query, Math.min(k, this.#index.size()), 1);
+  search(query: Float32Array, k: number, expansion?: number): AnnMatches {
+    const size = this.size();
+    if (size === 0) return { keys: [], distances: [] };
+    let found: { keys: BigUint64Array; distances: Float32Array; count: number };
+    if (this.#native) {
+      const wanted = expansion ?? this.#defaultExpansion;
+      if (wanted !== this.#expansion) this.#native.changeExpansionSearch(this.#expansion = wanted);
+      const [keys, distances, counts] = this.#native.search(query, Math.min(k, size), 1);
+      found = { keys, distances, count: Number(counts[0]) };
+    } else {
+      const matches = this.#index!.search(query, Math.min(k, size), 1);
+      found = { keys: matches.keys, distances: matches.distances, count: matches.keys.length };
+    }
     // a plain loop: Array.from on the typed arrays went through their iterators, ~9.9 KB of garbage
     // per 50-key search against ~5.2 KB (a hybrid query's index worker collects it in ~1 ms pauses)
-    const n = found.keys.length;
+    const n = found.count;
     const keys: number[] = new Array(n);
     const distances: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
@@ -140,7 +194,8 @@ class UsearchIndex implements AnnIndex {
   }
 
   save(path: string): void {
-    this.#index.save(path);
+    if (this.#native) this.#native.save(path);
+    else this.#index!.save(path);
   }
 }
 
@@ -168,6 +223,7 @@ const HNSWLIB_SPACE: Record<Metric, "cosine" | "l2" | "ip"> = { cosine: "cosine"
 
 class HnswlibIndex implements AnnIndex {
   readonly backend = "hnswlib";
+  readonly perSearchExpansion = true;
   // deno-lint-ignore no-explicit-any
   #index: any;
   #params: HnswParams;
@@ -230,9 +286,9 @@ class HnswlibIndex implements AnnIndex {
     return this.#live.size;
   }
 
-  search(query: Float32Array, k: number): AnnMatches {
+  search(query: Float32Array, k: number, expansion?: number): AnnMatches {
     if (this.#live.size === 0) return { keys: [], distances: [] };
-    this.#index.setEf(Math.max(this.#params.expansionSearch, k));
+    this.#index.setEf(Math.max(expansion ?? this.#params.expansionSearch, k));
     const found = this.#index.searchKnn(Array.from(query), Math.min(k, this.#live.size));
     return { keys: found.neighbors, distances: found.distances };
   }

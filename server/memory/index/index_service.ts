@@ -21,6 +21,8 @@ export interface IndexStatus {
   seq: number;
   unsaved: number;
   opened: OpenOutcome;
+  /** Whether a search can set its own candidate list (usearch's binding built here; see usearch_native.ts). */
+  perSearchExpansion: boolean;
 }
 
 /** A message to the index worker. */

@@ -124,6 +124,11 @@ export class VectorIndex {
     return this.#ann?.size() ?? 0;
   }
 
+  /** Whether a search can set its own candidate list (see `AnnIndex.search`). */
+  get perSearchExpansion(): boolean {
+    return this.#ann?.perSearchExpansion ?? false;
+  }
+
   /** The last log sequence number applied. */
   get seq(): number {
     return this.#seq;
@@ -270,16 +275,22 @@ export class VectorIndex {
 
   /**
    * The `k` nearest items to `query`. With `allowed`, only those keys count: the search widens
-   * until it has `k` of them or has looked at every vector.
+   * until it has `k` of them or has looked at every vector. `expansion` is the search's candidate
+   * list where the backend can set it per search (see {@link AnnIndex.search}); default the index's.
    */
-  search(query: Float32Array, k: number, allowed?: { has(key: number): boolean }): AnnMatches {
+  search(
+    query: Float32Array,
+    k: number,
+    options: { allowed?: { has(key: number): boolean }; expansion?: number } = {},
+  ): AnnMatches {
     const ann = this.#ann;
     if (!ann) return { keys: [], distances: [] };
     this.#checkQuery(query);
-    if (!allowed) return ann.search(query, k);
+    const { allowed, expansion } = options;
+    if (!allowed) return ann.search(query, k, expansion);
     let want = k * 4;
     for (;;) {
-      const found = ann.search(query, want);
+      const found = ann.search(query, want, expansion);
       const keys: number[] = [];
       const distances: number[] = [];
       found.keys.forEach((key, i) => {

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { openLocalMemory } from "../local.ts";
-import { createAnnIndex } from "../index/ann.ts";
+import { createAnnIndex, DEFAULT_HNSW } from "../index/ann.ts";
 import { itemKey, keyItem } from "../index/keys.ts";
-import { EXACT_RERANK_SMALL, keywordKeysOf, runQuery } from "./engine.ts";
+import { EXACT_RERANK_SMALL, HYBRID_VECTOR_EXPANSION, keywordKeysOf, runQuery } from "./engine.ts";
 import { reciprocalRankFusion } from "./fusion.ts";
 import { closeKeywordSources, openKeywordSources } from "./keyword_thread.ts";
 import { MemoryQuerySchema } from "./schema.ts";
@@ -180,6 +180,55 @@ Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and st
     assert.deepEqual(result.hits.map((h) => h.id), expected);
     assert.ok(result.used.vector && result.hits.some((h) => h.vector_rank !== null && h.keyword_rank !== null));
     assert.ok(result.hits.every((h) => h.text.startsWith("ferry note") && h.conversation_id === id));
+  } finally {
+    closeKeywordSources(sources);
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a hybrid query searches the vector index with the hybrid expansion; a vector-only query with the index's own", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
+  const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
+  const sources = openKeywordSources(dir);
+  try {
+    const { id } = await memory.createConversation();
+    const stored = await memory.appendMessages(
+      id,
+      Array.from({ length: 20 }, (_, i) => ({ role: "user" as const, content: `ferry note ${i}` })),
+    );
+    await memory.flush();
+    const ann = createAnnIndex("usearch", { dimensions: 8, metric: "cosine" });
+    const keys = stored.map((m) => itemKey("message", Number(m.id.replace("msg_", ""))));
+    ann.addMany(keys, Float32Array.from(keys.flatMap((_, i) => unit(i))));
+    const asked: (number | undefined)[] = [];
+    const vectors = {
+      dimensions: 8,
+      size: ann.size(),
+      search: (query: Float32Array, k: number, options?: { expansion?: number }) => {
+        asked.push(options?.expansion);
+        return ann.search(query, k, options?.expansion);
+      },
+      rerank: () => ({ keys: [], distances: [] }),
+      vectorsOf: () => new Map(),
+    };
+    const vector = Float32Array.from(unit(3));
+    const hybrid = runQuery(
+      { ...sources, vectors },
+      MemoryQuerySchema.parse({ query: "ferry note", model: MODEL }),
+      vector,
+    );
+    const vectorOnly = runQuery(
+      { ...sources, vectors },
+      MemoryQuerySchema.parse({ query: "ferry note", model: MODEL, mode: "vector" }),
+      vector,
+    );
+    assert.deepEqual(asked, [HYBRID_VECTOR_EXPANSION, undefined]);
+    assert.ok(HYBRID_VECTOR_EXPANSION < DEFAULT_HNSW.expansionSearch);
+    // both lists answered: the nearest item is the vector list's first either way
+    assert.ok(hybrid.used.keyword && hybrid.used.vector && !vectorOnly.used.keyword);
+    assert.equal(vectorOnly.hits[0].id, stored[3].id);
+    assert.ok(hybrid.hits.some((h) => h.id === stored[3].id && h.vector_rank === 1));
   } finally {
     closeKeywordSources(sources);
     await memory.close();
