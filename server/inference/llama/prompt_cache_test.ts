@@ -140,6 +140,39 @@ Deno.test({
 });
 
 Deno.test({
+  name: "prompt cache (prebuilt): when every sequence holds a conversation, a prompt takes the one it shares most with",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSmolLM2({ sequences: 2, promptCacheSequences: 0 }, async (model) => {
+      const system: ChatMessage = {
+        role: "system",
+        content: "You are a ship's cook on a long voyage. You answer every question about food in two short " +
+          "sentences, you mention the weather at sea, and you never use lists or headings.",
+      };
+      await greedy(model, [{ role: "user", content: "Name a color." }]); // the least recently used
+      const long = await greedy(model, [system, {
+        role: "user",
+        content: "We sailed from Lisbon three weeks ago, the hold is full of flour, salted fish, onions, dried " +
+          "beans and a barrel of olives, and the crew is tired of porridge. What is for breakfast tomorrow?",
+      }]);
+      const asked: ChatMessage[] = [system, { role: "user", content: "Is there any fruit left?" }];
+      const before = model.promptCache;
+      const reply = await greedy(model, asked);
+      const after = model.promptCache;
+      // Less than half of that conversation is shared, but both sequences hold one: the cook's gives its
+      // place and its instruction is not evaluated again; the other conversation stays.
+      assert.equal(after.hits, before.hits + 1, JSON.stringify(after));
+      assert.equal(after.evictions, before.evictions);
+      assert.ok(reply.cachedTokens! >= 40 && reply.cachedTokens! < long.promptTokens, `${reply.cachedTokens}`);
+      await model.clearPromptCache();
+      const fresh = await greedy(model, asked);
+      assert.equal(fresh.cachedTokens, 0);
+      assert.equal(reply.text, fresh.text);
+    }),
+});
+
+Deno.test({
   name: "prompt cache (local build): a new conversation starts from a copy of a shared prefix, exactly",
   ignore: !await findNativeBinding(),
   sanitizeResources: false,
@@ -206,7 +239,9 @@ for (const binding of bindings) {
           [{ role: "user", content: "Name a color." }],
           [{ role: "system", content: "You are a poet." }, { role: "user", content: "Write about rain." }],
         ];
+        const stepsBefore = model.nativeDecode?.steps ?? 0;
         const together = await Promise.all(prompts.map((p) => greedy(model, p)));
+        const sharedSteps = (model.nativeDecode?.steps ?? 0) - stepsBefore;
         assert.equal(model.busySequences, 0);
         const alone: string[] = [];
         for (const p of prompts) {
@@ -215,7 +250,11 @@ for (const binding of bindings) {
         }
         assert.deepEqual(together.map((r) => r.text), alone);
         assert.ok(alone.every((text) => text.length > 0));
-        assert.ok(model.lockstepBatches > 0, "concurrent replies decode in lockstep");
+        if (model.nativeDecode) {
+          // The local build's native loop: one step samples for every running reply.
+          const sampled = together.reduce((n, r) => n + r.completionTokens, 0);
+          assert.ok(sharedSteps > 0 && sharedSteps < sampled, `${sharedSteps} steps for ${sampled} tokens`);
+        } else assert.ok(model.lockstepBatches > 0, "concurrent replies decode in lockstep");
         assert.deepEqual(
           model.batchingHooks,
           { lockstep: true, orderedOutputs: true },

@@ -2,6 +2,7 @@
 import { createRequire } from "node:module";
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import type { Logger } from "../../log/mod.ts";
+import type { DecodeSteps } from "./decode_loop.ts";
 
 /** How the runtime was set up. */
 export interface LlamaRuntimeOptions {
@@ -36,6 +37,13 @@ const prefixCopiers = new WeakMap<Llama, CopySequencePrefix>();
 /** The local build's sequence-prefix copy, or undefined (the prebuilt binding, or an older build). */
 export function sequencePrefixCopier(llama: Llama): CopySequencePrefix | undefined {
   return prefixCopiers.get(llama);
+}
+
+const decodeLoops = new WeakMap<Llama, DecodeSteps>();
+
+/** The local build's native decode loop (`tabagentDecodeSteps`), or undefined (the prebuilt binding, or an older build). */
+export function nativeDecodeSteps(llama: Llama): DecodeSteps | undefined {
+  return decodeLoops.get(llama);
 }
 
 /** Linux's share of RAM node-llama-cpp keeps free when it plans model memory (its own default). */
@@ -76,9 +84,13 @@ export async function createLlamaRuntime(options: LlamaRuntimeOptions): Promise<
   }
   if (options.addon) {
     try {
-      const { llama, copySequencePrefix } = await loadLocalBinding(options.addon, { threads: options.threads, logger });
+      const { llama, copySequencePrefix, decodeSteps } = await loadLocalBinding(options.addon, {
+        threads: options.threads,
+        logger,
+      });
       localBuilds.set(llama, options.addon);
       if (copySequencePrefix) prefixCopiers.set(llama, copySequencePrefix);
+      if (decodeSteps) decodeLoops.set(llama, decodeSteps);
       return llama;
     } catch (error) {
       log?.warn("the local llama.cpp build did not load; using the prebuilt one", { addon: options.addon, error });
@@ -95,7 +107,7 @@ export async function createLlamaRuntime(options: LlamaRuntimeOptions): Promise<
 async function loadLocalBinding(
   path: string,
   options: { threads: number; logger: (level: LlamaLogLevel, message: string) => void },
-): Promise<{ llama: Llama; copySequencePrefix?: CopySequencePrefix }> {
+): Promise<{ llama: Llama; copySequencePrefix?: CopySequencePrefix; decodeSteps?: DecodeSteps }> {
   await Deno.stat(path); // a clear NotFound rather than the loader's message
   const internal = new URL("./bindings/Llama.js", import.meta.resolve("node-llama-cpp")).href;
   const { Llama: LlamaClass } = await import(internal) as {
@@ -118,5 +130,10 @@ async function loadLocalBinding(
     debug: false,
   });
   const copy = bindings.tabagentCopySequencePrefix;
-  return { llama, copySequencePrefix: typeof copy === "function" ? copy : undefined };
+  const steps = bindings.tabagentDecodeSteps;
+  return {
+    llama,
+    copySequencePrefix: typeof copy === "function" ? copy : undefined,
+    decodeSteps: typeof steps === "function" ? steps : undefined,
+  };
 }

@@ -196,26 +196,17 @@ export class SequencePool {
    * shares, as when the last message was edited), else a fresh one, else the least recently used.
    * `reusedTokens` is how much of the prompt is already evaluated there.
    */
-  async acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
-    let best: { index: number; matched: number } | undefined;
-    for (const [index, slot] of this.#free.entries()) {
-      const held = slot.tokens;
-      // The last prompt tokens are always evaluated again, with the one to sample from: never fewer than
-      // MIN_EVALUATED_TOKENS, as a lone token would not evaluate as in a fresh prompt (module note).
-      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - MIN_EVALUATED_TOKENS));
-      // Taking a sequence that shares only a little (a system prompt) would throw away another
-      // conversation's state for a few tokens: that counts as no match.
-      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
-        best = { index, matched };
-      }
-    }
-    // A match that the prompt does not extend would cut another conversation short (two chats with
-    // one system prompt). Where the shared prefix can be copied into a fresh sequence instead, nothing
-    // is lost. A few tokens of difference are a turn's closing markers rendered again, not another chat.
-    if (
-      best && this.#copyPrefix && (this.#context.sequencesLeft > 0 || this.#free.some((free) => !free.tokens.length)) &&
-      this.#free[best.index].tokens.length - best.matched > DIVERGED_TOKENS
-    ) best = undefined;
+  acquire(tokens: readonly Token[] = []): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+    // One at a time: a request choosing while another copies a prefix could empty its donor first.
+    const acquired = this.#acquiring.then(() => this.#acquireNow(tokens));
+    this.#acquiring = acquired.catch(() => undefined);
+    return acquired;
+  }
+
+  #acquiring: Promise<unknown> = Promise.resolve();
+
+  async #acquireNow(tokens: readonly Token[]): Promise<{ sequence: LlamaContextSequence; reusedTokens: number }> {
+    const best = this.#bestMatch(tokens);
     let slot: Slot | undefined;
     let reusedTokens = 0;
     if (best) {
@@ -265,6 +256,38 @@ export class SequencePool {
     }
     this.#busyPrompts.set(slot.sequence, tokens);
     return { sequence: slot.sequence, reusedTokens };
+  }
+
+  /** The free sequence whose state `tokens` should continue, and how much of it they share; undefined for none. */
+  #bestMatch(tokens: readonly Token[]): { index: number; matched: number } | undefined {
+    let best: { index: number; matched: number } | undefined;
+    let longest: { index: number; matched: number } | undefined;
+    for (const [index, slot] of this.#free.entries()) {
+      const held = slot.tokens;
+      // The last prompt tokens are always evaluated again, with the one to sample from: never fewer than
+      // MIN_EVALUATED_TOKENS, as a lone token would not evaluate as in a fresh prompt (module note).
+      const matched = Math.min(commonPrefixLength(held, tokens), Math.max(0, tokens.length - MIN_EVALUATED_TOKENS));
+      // Taking a sequence that shares only a little (a system prompt) would throw away another
+      // conversation's state for a few tokens: that counts as no match.
+      if (matched > 0 && matched * 2 >= held.length && (!best || matched > best.matched)) {
+        best = { index, matched };
+      }
+      if (matched > 0 && (!longest || matched > longest.matched)) longest = { index, matched };
+    }
+    const emptyLeft = this.#context.sequencesLeft > 0 || this.#free.some((free) => !free.tokens.length);
+    // A match that the prompt does not extend would cut another conversation short (two chats with
+    // one system prompt). Where the shared prefix can be copied into a fresh sequence instead, nothing
+    // is lost. A few tokens of difference are a turn's closing markers rendered again, not another chat.
+    if (
+      best && this.#copyPrefix && emptyLeft && this.#free[best.index].tokens.length - best.matched > DIVERGED_TOKENS
+    ) {
+      return undefined;
+    }
+    // Every sequence holds a conversation and one must go. Where the binding cannot copy a prefix, the
+    // one sharing the longest prefix gives its place and keeps that prefix (llama-server's slots do the
+    // same); otherwise the least recently used one goes and the prefix is copied, which keeps both.
+    if (!best && !emptyLeft && !this.#copyPrefix && longest && longest.matched >= MIN_COPIED_TOKENS) return longest;
+    return best;
   }
 
   /**

@@ -104,6 +104,11 @@ export interface LoadedModelStatus {
     /** Requests that started from a copy of another conversation's shared prefix (a system prompt). */
     prefix_copies: number;
   };
+  /**
+   * The local build's native decode loop (plain chat replies): calls into the binding and the
+   * sampling steps they ran; absent where replies go through node-llama-cpp's generator.
+   */
+  native_decode?: { runs: number; steps: number };
   context_size?: number;
   provider?: string;
   expires_at: string | null;
@@ -527,6 +532,7 @@ export class ModelOrchestrator implements Component {
             context_size: e.llama.contextSize,
             generations: e.llama.stats,
             prompt_cache: promptCacheStatus(e.llama),
+            ...(e.llama.nativeDecode ? { native_decode: e.llama.nativeDecode } : {}),
           }
           : {}),
         ...(e.onnx ? { provider: e.onnx.provider } : {}),
