@@ -31,4 +31,10 @@ Deno.test("tokens compare by content", () => {
   assert.deepEqual(tokensEqual("abc", "abc"), true);
   assert.notEqual(tokensEqual("abd", "abc"), true);
   assert.deepEqual(tokensEqual("ab", "abc"), false);
+  assert.deepEqual(tokensEqual("abcd", "abc"), false, "a longer token with the right prefix");
+  assert.deepEqual(tokensEqual("", "abc"), false);
+  assert.deepEqual(tokensEqual("ab\0", "ab\0"), true);
+  assert.deepEqual(tokensEqual("ab", "ab\0"), false, "a missing last character is not a NUL");
+  assert.deepEqual(tokensEqual("caf\u00e9", "café"), true);
+  assert.deepEqual(tokensEqual("cafe", "café"), false);
 });

@@ -14,6 +14,7 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { TabAgentError } from "../errors/mod.ts";
+import { type FastRoute, fastRouteAnswerer } from "./_fast_routes.ts";
 import type { HealthBody } from "./health.ts";
 import { addCorsHeaders, type RequestAdmission, type RequestRecorder } from "./middleware.ts";
 import type { HttpEnv } from "./router.ts";
@@ -22,15 +23,17 @@ const HEALTH_PATH = "/v1/health";
 
 /**
  * Answers health requests before `app` sees them: replaces `app.fetch` (which `Deno.serve` and
- * `app.request()` both call) with one that answers health synchronously and passes the rest on.
+ * `app.request()` both call) with one that answers health synchronously, serves the fast `routes`
+ * (see `_fast_routes.ts`) and passes the rest on.
  */
 export function serveHealthFast(
   app: OpenAPIHono<HttpEnv>,
-  parts: { admission: RequestAdmission; recorder: RequestRecorder; health: HealthBody },
+  parts: { admission: RequestAdmission; recorder: RequestRecorder; health: HealthBody; routes?: readonly FastRoute[] },
 ): void {
   const full = app.fetch;
   const answer = healthAnswerer(parts);
-  app.fetch = (request, ...rest) => answer(request) ?? full(request, ...rest);
+  const fast = fastRouteAnswerer({ ...parts, routes: parts.routes ?? [] });
+  app.fetch = (request, ...rest) => answer(request) ?? fast(request) ?? full(request, ...rest);
 }
 
 /** Returns the health response for a health request the guard admits, else null. */

@@ -5,6 +5,7 @@ import type { Logger } from "../log/mod.ts";
 import { type MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../metrics/mod.ts";
 import { mountDocs } from "./docs.ts";
 import { serveHealthFast } from "./_fast_health.ts";
+import { fastRoutesOf } from "./_fast_routes.ts";
 import { HealthBody, healthRoutes } from "./health.ts";
 import { RequestAdmission, requestContext, requestGuard, RequestRecorder } from "./middleware.ts";
 import { ollamaErrorShape } from "./ollama/mod.ts";
@@ -104,6 +105,6 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
   for (const router of deps.routers ?? []) app.route("/", router);
   mountDocs(app, { version: deps.version, nodeModules: deps.nodeModules });
   if (deps.serveStaticFiles) app.use("/*", serveStatic({ root: config.staticDir }));
-  serveHealthFast(app, { admission, recorder, health });
+  serveHealthFast(app, { admission, recorder, health, routes: fastRoutesOf(deps.routers ?? []) });
   return app;
 }

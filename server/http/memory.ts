@@ -25,6 +25,7 @@ import { NewToolResultSchema, ToolResultSchema } from "../memory/types.ts";
 import { GraphPathSchema, MAX_GRAPH_DEPTH, MAX_PATH_LENGTH, NeighborhoodSchema } from "../memory/weaver/graph.ts";
 import { ConsolidateOptionsSchema, ConsolidationSchema, WeaverStatusSchema } from "../memory/weaver/schema.ts";
 import { defined } from "../memory/client.ts";
+import { addFastRoute } from "./_fast_routes.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -66,6 +67,13 @@ const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
 });
 const IdParam = z.object({ id: z.string().min(1).max(200) });
+/** `GET /v1/memory/search`'s query, for its Hono route and its fast path alike. */
+const SearchQuery = z.object({
+  q: z.string().min(1).max(1_000).describe("Words to find"),
+  match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
+  limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
+  conversation_id: z.string().min(1).max(200).optional(),
+});
 const absolutePath = z.string().min(1).max(4096).refine(
   (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
   "must be an absolute path",
@@ -154,14 +162,7 @@ const routes = {
     method: "get",
     path: "/v1/memory/search",
     summary: "Full-text search over messages (FTS5, BM25)",
-    request: {
-      query: z.object({
-        q: z.string().min(1).max(1_000).describe("Words to find"),
-        match: z.enum(["all", "any"]).optional().describe("all (default): every word must match; any: any word"),
-        limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
-        conversation_id: z.string().min(1).max(200).optional(),
-      }),
-    },
+    request: { query: SearchQuery },
     responses: { 200: json(z.object({ hits: z.array(SearchHitSchema) }), "Best first"), ...problems(400, 404) },
   }),
   graphEntities: createRoute({
@@ -396,11 +397,23 @@ export function memoryRoutes(options: { memory: MemoryClient; backupDir: string 
 type MemoryRouter = ReturnType<typeof createRouter>;
 
 /**
- * A 200 whose JSON body is already built (the route's declared schema, encoded elsewhere), typed
- * as the route's JSON answer. Only `content-type`, as `c.json` sends: see requestContext.
+ * A 200 whose JSON body is already built (the route's declared schema, encoded elsewhere). Only
+ * `content-type`, as `c.json` sends: see requestContext.
  */
-function builtJson(body: Uint8Array<ArrayBuffer>): never {
-  return new Response(body, { status: 200, headers: { "content-type": "application/json" } }) as never;
+function jsonBytesResponse(body: Uint8Array<ArrayBuffer>): Response {
+  return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
+}
+
+/**
+ * `GET /v1/memory/search`'s answer to a validated query: the body built in the search worker where
+ * the memory can (LocalMemory: see SearchBodySource), else the hits encoded here. The memory is
+ * asked each time: the component's client changes when memory starts or is restored.
+ */
+async function searchResponse(memory: MemoryClient, query: z.infer<typeof SearchQuery>): Promise<Response> {
+  const options = { query: query.q, limit: query.limit, conversationId: query.conversation_id, match: query.match };
+  const body = (memory as Partial<SearchBodySource>).searchMessagesBody;
+  if (body) return jsonBytesResponse(await body.call(memory, options));
+  return jsonBytesResponse(new TextEncoder().encode(JSON.stringify({ hits: await memory.searchMessages(options) })));
 }
 
 /** Conversations and their messages, and search over them. */
@@ -431,13 +444,13 @@ function conversationHandlers(router: MemoryRouter, memory: MemoryClient): void 
     return c.json(await memory.listMessages(c.req.valid("param").id, c.req.valid("query")), 200);
   });
   router.openapi(routes.getMessage, async (c) => c.json(await memory.getMessage(c.req.valid("param").id), 200));
-  router.openapi(routes.search, async (c) => {
-    const { q, limit, conversation_id, match } = c.req.valid("query");
-    const options = { query: q, limit, conversationId: conversation_id, match };
-    // The body built in the search worker where the memory can (LocalMemory): see SearchBodySource.
-    const body = (memory as Partial<SearchBodySource>).searchMessagesBody;
-    if (body) return builtJson(await body.call(memory, options));
-    return c.json({ hits: await memory.searchMessages(options) }, 200);
+  // Typed as the route's JSON answer: the body is the declared schema, encoded in the worker.
+  router.openapi(routes.search, async (c) => await searchResponse(memory, c.req.valid("query")) as never);
+  // Searches come in bursts, with health probes among them: the usual requests skip Hono.
+  addFastRoute(router, {
+    path: routes.search.path,
+    query: SearchQuery,
+    serve: (query) => searchResponse(memory, query),
   });
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type MemoryClient, openLocalMemory } from "../memory/mod.ts";
+import { fastRoutesOf } from "./_fast_routes.ts";
 import { memoryRoutes } from "./memory.ts";
 import { testHttpApp } from "./testing/http_app.ts";
 
@@ -29,7 +30,9 @@ Deno.test("GET /v1/memory/search: the worker-built body is searchMessages' hits;
     const expected = { hits: await memory.searchMessages({ query: "train lyon", limit: 5 }) };
     assert.deepEqual(expected.hits.length, 2);
     for (const client of [memory, withoutSearchBody(memory)]) {
-      const app = testHttpApp({ token: TOKEN, routers: [memoryRoutes({ memory: client, backupDir: `${dir}/b` })] });
+      const router = memoryRoutes({ memory: client, backupDir: `${dir}/b` });
+      assert.deepEqual(fastRoutesOf([router]).map((route) => route.path), ["/v1/memory/search"]);
+      const app = testHttpApp({ token: TOKEN, routers: [router] });
       const get = (query: string, headers: Record<string, string> = HEADERS) =>
         app.request(`/v1/memory/search?${query}`, { headers });
 
@@ -54,6 +57,22 @@ Deno.test("GET /v1/memory/search: the worker-built body is searchMessages' hits;
         assert.deepEqual(res.headers.get("content-type"), "application/problem+json");
         const body = await res.json();
         if (field) assert.deepEqual(body.errors[0].field, field, query);
+      }
+      // The fast path (see _fast_routes.ts) answers as Hono does: a percent-encoded path reaches the
+      // same route through Hono alone.
+      const viaHono = (query: string) => app.request(`/v1/memory/%73earch?${query}`, { headers: HEADERS });
+      for (
+        const query of [
+          "q=train%20lyon&limit=5",
+          `q=friday&conversation_id=${conversation}`,
+          ...problems.map((p) => p[0]),
+        ]
+      ) {
+        const [fast, full] = [await get(query), await viaHono(query)];
+        assert.deepEqual(fast.status, full.status, query);
+        assert.deepEqual([...fast.headers.keys()].sort(), [...full.headers.keys()].sort(), query);
+        const [fastBody, fullBody] = [await fast.json(), await full.json()];
+        assert.deepEqual({ ...fastBody, request_id: undefined }, { ...fullBody, request_id: undefined }, query);
       }
       const anonymous = await get("q=train", { host: "127.0.0.1" });
       assert.deepEqual(anonymous.status, 401);

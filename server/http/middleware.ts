@@ -357,13 +357,14 @@ function bodyCounter(
 }
 
 /**
- * Races each request's work against its deadline, `ms` after it began.
+ * Races each request's work against its deadline, `ms` after it began (the guard's step 5; the fast
+ * paths in `_fast_routes.ts` use it too).
  *
  * One shared ticker checks the deadlines instead of a timer per request: a timer per request was
  * the largest single cost of a `/v1/health` call in a profile. Deadlines are therefore enforced to
  * within a tick (a tenth of `ms`, at most one second).
  */
-function deadlines(ms: number): (work: Promise<unknown>) => Promise<void> {
+export function deadlines(ms: number): <T>(work: Promise<T>) => Promise<T> {
   const tickMs = Math.min(1000, Math.max(10, Math.floor(ms / 10)));
   const inFlight = new Set<{ deadline: number; reject: (error: TabAgentError) => void }>();
   let ticker: ReturnType<typeof setInterval> | undefined;
@@ -380,8 +381,8 @@ function deadlines(ms: number): (work: Promise<unknown>) => Promise<void> {
       ticker = undefined;
     }
   };
-  return (work) =>
-    new Promise<void>((resolve, reject) => {
+  return <T>(work: Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
       const entry = { deadline: performance.now() + ms, reject };
       inFlight.add(entry);
       if (ticker === undefined) {
@@ -389,9 +390,9 @@ function deadlines(ms: number): (work: Promise<unknown>) => Promise<void> {
         // Never keep the process alive just to time requests out.
         Deno.unrefTimer(ticker as unknown as number);
       }
-      work.then(() => {
+      work.then((value) => {
         inFlight.delete(entry);
-        resolve();
+        resolve(value);
       }, (error) => {
         inFlight.delete(entry);
         reject(error);

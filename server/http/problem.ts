@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type ErrorCode, TabAgentError, toProblem, toTabAgentError } from "../errors/mod.ts";
+import type { Logger } from "../log/mod.ts";
 import type { HttpEnv } from "./env.ts";
 
 /** The media type of every error body (RFC 9457). */
@@ -58,8 +59,13 @@ function openAiErrorType(status: number): string {
 
 /** Renders an error as an `application/problem+json` response. */
 export function problemResponse(c: Context<HttpEnv>, error: TabAgentError): Response {
-  const requestId = c.get("requestId");
-  const body = toProblem(error, { instance: c.req.path, requestId });
+  return problemFor(error, { path: c.req.path, requestId: c.get("requestId") });
+}
+
+/** {@link problemResponse} for a request Hono never saw (the fast paths in `_fast_routes.ts`). */
+export function problemFor(error: TabAgentError, request: { path: string; requestId?: string }): Response {
+  const { requestId } = request;
+  const body = toProblem(error, { instance: request.path, requestId });
   // OpenAI SDKs read `error.message`; RFC 9457 allows extension members, so both kinds of client
   // get a readable error from the same document.
   body.error = { message: body.detail, type: openAiErrorType(body.status), code: error.code };
@@ -71,14 +77,22 @@ export function problemResponse(c: Context<HttpEnv>, error: TabAgentError): Resp
 
 /** The app-wide `onError`: anything thrown becomes a problem document; internals are logged, not sent. */
 export function handleError(error: unknown, c: Context<HttpEnv>): Response {
+  return errorResponse(error, { path: c.req.path, requestId: c.get("requestId"), log: c.get("log") });
+}
+
+/** {@link handleError} for a request Hono never saw (the fast paths in `_fast_routes.ts`). */
+export function errorResponse(
+  error: unknown,
+  request: { path: string; requestId?: string; log?: Logger },
+): Response {
   const typed = error instanceof HTTPException ? fromHttpException(error) : toTabAgentError(error);
-  const log = c.get("log");
+  const { log, requestId, path } = request;
   if (typed.code === "internal") {
-    log?.error("request failed", { request_id: c.get("requestId"), path: c.req.path, error: typed.cause ?? typed });
+    log?.error("request failed", { request_id: requestId, path, error: typed.cause ?? typed });
   } else {
-    log?.debug("request rejected", { request_id: c.get("requestId"), path: c.req.path, code: typed.code });
+    log?.debug("request rejected", { request_id: requestId, path, code: typed.code });
   }
-  return problemResponse(c, typed);
+  return problemFor(typed, { path, requestId });
 }
 
 /** The app-wide `notFound`. */
