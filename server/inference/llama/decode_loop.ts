@@ -92,7 +92,6 @@ interface Active {
  * ```
  */
 export class DecodeLoop {
-  readonly #context: LlamaContext;
   readonly #steps: DecodeSteps;
   readonly #threads: (sequences: number) => number;
   readonly #native: unknown;
@@ -103,7 +102,6 @@ export class DecodeLoop {
   #stats = { runs: 0, steps: 0 };
 
   private constructor(context: LlamaContext, steps: DecodeSteps, threads: (sequences: number) => number) {
-    this.#context = context;
     this.#steps = steps;
     this.#threads = threads;
     this.#native = (context as unknown as { _ctx: unknown })._ctx;
@@ -176,9 +174,8 @@ export class DecodeLoop {
   }
 
   async #runCycle(): Promise<void> {
-    while (this.#holds === 0) {
-      const jobs = this.#settle();
-      if (jobs.length === 0) return;
+    let jobs = this.#settle();
+    while (this.#holds === 0 && jobs.length > 0) {
       try {
         await this.#runOnce(jobs);
       } catch (error) {
@@ -188,6 +185,8 @@ export class DecodeLoop {
           active.fail(error);
         }
       }
+      // Replies that ended answer now, even when another user of the context is waiting for its turn.
+      jobs = this.#settle();
     }
   }
 

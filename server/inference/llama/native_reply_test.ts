@@ -88,6 +88,19 @@ Deno.test({
       const after = model.nativeDecode!;
       assert.ok(after.steps - before.steps < together.reduce((n, r) => n + r.completionTokens, 0));
 
+      // A JSON-schema reply (node-llama-cpp's generator, the loop paused meanwhile) beside plain ones.
+      const schema = { type: "object", properties: { answer: { type: "number" } }, required: ["answer"] };
+      const [json, plainA, plainB] = await Promise.all([
+        model.generateChat(
+          await model.prepareChat({ ...requests[0], maxTokens: 24, jsonSchema: schema }),
+        ),
+        reply(model, requests[1]),
+        reply(model, requests[4]),
+      ]);
+      assert.equal(typeof JSON.parse(json.text).answer, "number");
+      assert.deepEqual(plainA, expected[1]);
+      assert.deepEqual(plainB, expected[4]);
+
       // A cancelled reply ends, frees its sequence, and the model answers the next request as before.
       const controller = new AbortController();
       const prepared = await model.prepareChat({ ...requests[0], maxTokens: 200 });
