@@ -29,6 +29,7 @@
  * @module
  */
 
+import { runAtLowestPriority } from "./low_priority.ts";
 import { pathExists } from "../server/fs/mod.ts";
 import {
   llamaCacheDir,
@@ -46,18 +47,7 @@ export const LLAMA_SDIST_LLAMA_CPP = "0.6.0-dev";
 
 const NODE_MODULES = decodeURIComponent(new URL("../node_modules/", import.meta.url).pathname);
 
-/** Runs a command at the lowest priority (the machine is shared); throws with its stderr on failure. */
-async function run(command: string, args: string[], cwd?: string): Promise<void> {
-  const { code, stderr } = await new Deno.Command("nice", {
-    args: ["-n", "19", command, ...args],
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`${command} ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr).slice(-4000)}`);
-  }
-}
+const run = runAtLowestPriority;
 
 /** The project's venv interpreter when setup made it (it has pip), else `python3`. */
 async function pythonForPip(): Promise<string> {

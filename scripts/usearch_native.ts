@@ -12,6 +12,7 @@
  *   deno run -A scripts/usearch_native.ts      # prints the binding's path; g++, make and node needed
  * @module
  */
+import { runAtLowestPriority } from "./low_priority.ts";
 import { pathExists } from "../server/fs/mod.ts";
 import { usearchNativeDir, usearchNativeStamp, usearchVersion } from "../server/memory/index/usearch_native.ts";
 
@@ -51,18 +52,7 @@ export function patchLibCpp(source: string): string {
   return patched + CHANGE_EXPANSION_SEARCH;
 }
 
-/** Runs a command at the lowest priority (the machine is shared); throws with its stderr on failure. */
-async function run(command: string, args: string[], cwd: string): Promise<void> {
-  const { code, stderr } = await new Deno.Command("nice", {
-    args: ["-n", "19", command, ...args],
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`${command} ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr).slice(-4000)}`);
-  }
-}
+const run = runAtLowestPriority;
 
 async function npmPrefix(): Promise<string> {
   const { stdout } = await new Deno.Command("npm", { args: ["prefix", "-g"], stdout: "piped", stderr: "null" })

@@ -118,6 +118,19 @@ export interface PreparedInfill extends PreparedCompletion {
   suffix: string;
 }
 
+/** A template-free completion's checked size and sampling. */
+type CompletionBudget = { promptTokens: number; maxTokens: number; sampling: SamplingOptions };
+
+/** How a template-free completion runs: the prompt to reuse a sequence for, what to keep, and the generation. */
+interface CompletionPlan {
+  prompt?: Token[];
+  keep: Token[];
+  run: (
+    completion: LlamaCompletion,
+    options: LlamaCompletionGenerationOptions,
+  ) => Promise<{ response: string; metadata: { stopReason: string } }>;
+}
+
 function newCallId(): string {
   return `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
 }
@@ -634,31 +647,17 @@ export class LlamaTextModel implements TokenCounter {
    * keeps `how.keep` for the next prompt.
    */
   #complete(
-    prepared: { promptTokens: number; maxTokens: number; sampling: SamplingOptions },
+    prepared: CompletionBudget,
     callbacks: GenerationCallbacks,
-    how: {
-      prompt?: Token[];
-      keep: Token[];
-      run: (
-        completion: LlamaCompletion,
-        options: LlamaCompletionGenerationOptions,
-      ) => Promise<{ response: string; metadata: { stopReason: string } }>;
-    },
+    how: CompletionPlan,
   ): Promise<GenerationResult> {
     return this.#exclusive(() => this.#completeOn(prepared, callbacks, how));
   }
 
   async #completeOn(
-    prepared: { promptTokens: number; maxTokens: number; sampling: SamplingOptions },
+    prepared: CompletionBudget,
     callbacks: GenerationCallbacks,
-    how: {
-      prompt?: Token[];
-      keep: Token[];
-      run: (
-        completion: LlamaCompletion,
-        options: LlamaCompletionGenerationOptions,
-      ) => Promise<{ response: string; metadata: { stopReason: string } }>;
-    },
+    how: CompletionPlan,
   ): Promise<GenerationResult> {
     const { sequence, reusedTokens } = await this.#acquire(how.prompt);
     const completion = new LlamaCompletion({ contextSequence: sequence });
