@@ -67,6 +67,11 @@ interface SequenceInternals {
   _loadedTokenPredictions: unknown[];
 }
 
+/** node-llama-cpp's native context (`LlamaContext._ctx`), as far as the loop uses it beside its own function. */
+interface NativeContext {
+  removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
+}
+
 interface Active {
   job: LoopJob;
   /** What the next run decodes first: the prompt's rest, then the token sampled last. */
@@ -94,7 +99,7 @@ interface Active {
 export class DecodeLoop {
   readonly #steps: DecodeSteps;
   readonly #threads: (sequences: number) => number;
-  readonly #native: unknown;
+  readonly #native: NativeContext;
   #waiting: Active[] = [];
   #cycle?: Promise<void>;
   #control?: Int32Array;
@@ -104,7 +109,7 @@ export class DecodeLoop {
   private constructor(context: LlamaContext, steps: DecodeSteps, threads: (sequences: number) => number) {
     this.#steps = steps;
     this.#threads = threads;
-    this.#native = (context as unknown as { _ctx: unknown })._ctx;
+    this.#native = (context as unknown as { _ctx: NativeContext })._ctx;
   }
 
   /** The loop for `context`, or undefined where node-llama-cpp's internals are not the pinned version's. */
@@ -214,8 +219,7 @@ export class DecodeLoop {
     const keepUpTo = active.replyStart + Math.max(0, kept - 1);
     if (keepUpTo >= sequence._nextTokenIndex) return;
     // Synchronous and between runs: no step is decoding now.
-    const native = this.#native as { removeTokenCellsFromSequence(id: number, start: number, end: number): boolean };
-    native.removeTokenCellsFromSequence(sequence._sequenceId, keepUpTo, sequence._nextTokenIndex);
+    this.#native.removeTokenCellsFromSequence(sequence._sequenceId, keepUpTo, sequence._nextTokenIndex);
     sequence._contextTokens.length = keepUpTo;
     sequence._nextTokenIndex = keepUpTo;
   }
@@ -224,8 +228,7 @@ export class DecodeLoop {
   #forgetUnbooked(active: Active): void {
     if (active.job.sequence.disposed) return;
     const sequence = active.job.sequence as unknown as SequenceInternals;
-    const native = this.#native as { removeTokenCellsFromSequence(id: number, start: number, end: number): boolean };
-    native.removeTokenCellsFromSequence(sequence._sequenceId, sequence._nextTokenIndex, -1);
+    this.#native.removeTokenCellsFromSequence(sequence._sequenceId, sequence._nextTokenIndex, -1);
   }
 
   /** Hands a sampled token to its job; a false answer stops the job at the loop's next step. */
@@ -252,13 +255,13 @@ export class DecodeLoop {
       this.#stats.steps++;
       // The policy decides again at most every quarter second; the next step runs on its choice.
       Atomics.store(control, 1, this.#threads(jobs.length));
+      const served = new Set<number>();
       for (let i = 0; i < pairs.length; i += 2) {
         received[pairs[i]]++;
+        served.add(pairs[i]);
         this.#deliver(jobs[pairs[i]], pairs[i + 1] as Token, control, pairs[i]);
       }
-      for (let i = 0; i < pairs.length; i += 2) {
-        if (i === pairs.lastIndexOf(pairs[i], pairs.length - 2)) jobs[pairs[i]].job.onTokensDelivered?.();
-      }
+      for (const index of served) jobs[index].job.onTokensDelivered?.();
     };
     this.#stats.runs++;
     let result: Int32Array;
