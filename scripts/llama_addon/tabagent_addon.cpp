@@ -74,6 +74,18 @@ static llama_token greedyToken(llama_context* ctx, int32_t row, int32_t vocabSiz
     return best;
 }
 
+// tabagentDecodeSteps's arguments, read and checked once (readDecodeStepsArguments).
+struct DecodeStepsArguments {
+    Napi::Int32Array sequences;
+    Napi::Int32Array positions;
+    Napi::Uint32Array inputs;
+    Napi::Int32Array offsets;
+    Napi::Array samplers;
+    Napi::Int32Array maxNew;
+    Napi::Function onStep;
+    Napi::Int32Array control;
+};
+
 struct DecodeJob {
     int32_t sequence;
     int32_t position;             // of the next token decoded
@@ -97,30 +109,23 @@ struct DecodeJob {
  */
 class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
   public:
-    TabagentDecodeWorker(const Napi::CallbackInfo& info, AddonContext* context)
-        : Napi::AsyncProgressQueueWorker<int32_t>(info[7].As<Napi::Function>(), "TabagentDecodeWorker"),
+    TabagentDecodeWorker(const Napi::Env& env, const DecodeStepsArguments& args, AddonContext* context)
+        : Napi::AsyncProgressQueueWorker<int32_t>(args.onStep, "TabagentDecodeWorker"),
           context(context),
-          deferred(Napi::Promise::Deferred::New(info.Env())) {
+          deferred(Napi::Promise::Deferred::New(env)) {
         context->Ref();
-        const Napi::Int32Array sequences = info[1].As<Napi::Int32Array>();
-        const Napi::Int32Array positions = info[2].As<Napi::Int32Array>();
-        const Napi::Uint32Array inputs = info[3].As<Napi::Uint32Array>();
-        const Napi::Int32Array offsets = info[4].As<Napi::Int32Array>();
-        const Napi::Array samplers = info[5].As<Napi::Array>();
-        const Napi::Int32Array maxNew = info[6].As<Napi::Int32Array>();
-        const Napi::Int32Array control = info[8].As<Napi::Int32Array>();
-        const size_t count = sequences.ElementLength();
-        controlRef = Napi::Persistent(control);
-        controlFlags = control.Data();
-        for (size_t i = 0; i < count; i++) {
+        controlRef = Napi::Persistent(args.control);
+        controlFlags = args.control.Data();
+        for (size_t i = 0; i < args.sequences.ElementLength(); i++) {
             DecodeJob job;
-            job.sequence = sequences[i];
-            job.position = positions[i];
-            const int32_t from = offsets[i], to = offsets[i + 1];
-            for (int32_t t = from; t < to; t++) job.input.push_back(static_cast<llama_token>(inputs[t]));
-            job.sampler = Napi::ObjectWrap<AddonSampler>::Unwrap(samplers.Get(i).As<Napi::Object>());
+            job.sequence = args.sequences[i];
+            job.position = args.positions[i];
+            for (int32_t t = args.offsets[i]; t < args.offsets[i + 1]; t++) {
+                job.input.push_back(static_cast<llama_token>(args.inputs[t]));
+            }
+            job.sampler = Napi::ObjectWrap<AddonSampler>::Unwrap(args.samplers.Get(i).As<Napi::Object>());
             job.sampler->Ref();
-            job.maxNew = maxNew[i];
+            job.maxNew = args.maxNew[i];
             jobs.push_back(std::move(job));
         }
     }
@@ -283,19 +288,19 @@ class TabagentDecodeWorker : public Napi::AsyncProgressQueueWorker<int32_t> {
 
 // tabagentDecodeSteps(context, sequences, positions, inputs, inputOffsets, samplers, maxNew, onStep,
 //   control): Promise<Int32Array>; see TabagentDecodeWorker. control: [pause, threads, stop job 0, ...].
-static const char* decodeStepsArgumentsError(const Napi::CallbackInfo& info) {
+// Reads the arguments into `args`; returns what is wrong with them, or nullptr.
+static const char* readDecodeStepsArguments(const Napi::CallbackInfo& info, DecodeStepsArguments& args) {
     if (info.Length() < 9 || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
         !info[4].IsTypedArray() || !info[5].IsArray() || !info[6].IsTypedArray() || !info[7].IsFunction() ||
         !info[8].IsTypedArray()) {
         return "expected (context, sequences, positions, inputs, inputOffsets, samplers, maxNew, onStep, control)";
     }
-    const Napi::Int32Array sequences = info[1].As<Napi::Int32Array>();
-    const Napi::Int32Array positions = info[2].As<Napi::Int32Array>();
-    const Napi::Uint32Array inputs = info[3].As<Napi::Uint32Array>();
-    const Napi::Int32Array offsets = info[4].As<Napi::Int32Array>();
-    const Napi::Array samplers = info[5].As<Napi::Array>();
-    const Napi::Int32Array maxNew = info[6].As<Napi::Int32Array>();
-    const Napi::Int32Array control = info[8].As<Napi::Int32Array>();
+    args = DecodeStepsArguments{
+        info[1].As<Napi::Int32Array>(), info[2].As<Napi::Int32Array>(), info[3].As<Napi::Uint32Array>(),
+        info[4].As<Napi::Int32Array>(), info[5].As<Napi::Array>(),      info[6].As<Napi::Int32Array>(),
+        info[7].As<Napi::Function>(),   info[8].As<Napi::Int32Array>(),
+    };
+    const auto& [sequences, positions, inputs, offsets, samplers, maxNew, onStep, control] = args;
     const size_t count = sequences.ElementLength();
     if (sequences.TypedArrayType() != napi_int32_array || positions.TypedArrayType() != napi_int32_array ||
         inputs.TypedArrayType() != napi_uint32_array || offsets.TypedArrayType() != napi_int32_array ||
@@ -327,11 +332,12 @@ static Napi::Value tabagentDecodeSteps(const Napi::CallbackInfo& info) {
         Napi::Error::New(info.Env(), "Context is disposed").ThrowAsJavaScriptException();
         return info.Env().Undefined();
     }
-    if (const char* error = decodeStepsArgumentsError(info)) {
+    DecodeStepsArguments args;
+    if (const char* error = readDecodeStepsArguments(info, args)) {
         Napi::TypeError::New(info.Env(), std::string("tabagentDecodeSteps: ") + error).ThrowAsJavaScriptException();
         return info.Env().Undefined();
     }
-    TabagentDecodeWorker* worker = new TabagentDecodeWorker(info, context);
+    TabagentDecodeWorker* worker = new TabagentDecodeWorker(info.Env(), args, context);
     worker->Queue();
     return worker->GetPromise();
 }
