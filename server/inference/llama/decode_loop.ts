@@ -14,6 +14,7 @@
  * @module
  */
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import { sequenceInternals } from "./internals.ts";
 
 /** The binding's `tabagentDecodeSteps`: see TabagentDecodeWorker in tabagent_addon.cpp. */
 export type DecodeSteps = (
@@ -57,14 +58,6 @@ export interface LoopJob {
 export interface LoopResult {
   tokens: Token[];
   end: LoopEnd;
-}
-
-/** What this module touches inside node-llama-cpp 3.21.1 (pinned in package.json). */
-interface SequenceInternals {
-  _sequenceId: number;
-  _contextTokens: Token[];
-  _nextTokenIndex: number;
-  _loadedTokenPredictions: unknown[];
 }
 
 /** node-llama-cpp's native context (`LlamaContext._ctx`), as far as the loop uses it beside its own function. */
@@ -129,7 +122,7 @@ export class DecodeLoop {
 
   /** Generates one reply; the sequence's books (node-llama-cpp's) then hold what its cells hold. */
   run(job: LoopJob): Promise<LoopResult> {
-    const internals = job.sequence as unknown as SequenceInternals;
+    const internals = sequenceInternals(job.sequence);
     if (
       typeof internals._sequenceId !== "number" || !Array.isArray(internals._contextTokens) ||
       typeof internals._nextTokenIndex !== "number" || internals._loadedTokenPredictions?.length
@@ -215,7 +208,7 @@ export class DecodeLoop {
    */
   #trim(active: Active, kept: number): void {
     if (active.job.sequence.disposed) return;
-    const sequence = active.job.sequence as unknown as SequenceInternals;
+    const sequence = sequenceInternals(active.job.sequence);
     const keepUpTo = active.replyStart + Math.max(0, kept - 1);
     if (keepUpTo >= sequence._nextTokenIndex) return;
     // Synchronous and between runs: no step is decoding now.
@@ -227,7 +220,7 @@ export class DecodeLoop {
   /** After a failed run: cells past the books (a step's tokens, decoded or not) are erased. */
   #forgetUnbooked(active: Active): void {
     if (active.job.sequence.disposed) return;
-    const sequence = active.job.sequence as unknown as SequenceInternals;
+    const sequence = sequenceInternals(active.job.sequence);
     this.#native.removeTokenCellsFromSequence(sequence._sequenceId, sequence._nextTokenIndex, -1);
   }
 
@@ -247,7 +240,7 @@ export class DecodeLoop {
     this.#control = control;
     const offsets = [0];
     for (const active of jobs) offsets.push(offsets[offsets.length - 1] + active.input.length);
-    const sequences = jobs.map((active) => active.job.sequence as unknown as SequenceInternals);
+    const sequences = jobs.map((active) => sequenceInternals(active.job.sequence));
     const received = jobs.map(() => 0);
     let open = true;
     const onStep = (pairs: Int32Array) => {

@@ -6,19 +6,12 @@
  * its kernels give every row the same bits whatever the batch (row-by-row flash attention, no
  * llamafile), so copied cells are those a fresh evaluation of the prefix writes.
  */
-import type { Llama, LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaContextSequence } from "node-llama-cpp";
 import { sequencePrefixCopier } from "./runtime.ts";
+import { sequenceInternals } from "./internals.ts";
 
 /** Copies `from`'s first `keep` tokens into `to` (emptied first); false when it could not. */
 export type CopyPrefix = (from: LlamaContextSequence, to: LlamaContextSequence, keep: number) => Promise<boolean>;
-
-/** What this module touches inside node-llama-cpp 3.21.1 (pinned in package.json). */
-interface SequenceInternals {
-  _sequenceId: number;
-  _contextTokens: Token[];
-  _nextTokenIndex: number;
-  _loadedTokenPredictions: unknown[];
-}
 
 interface NativeContext {
   decodeBatch: (...args: unknown[]) => Promise<unknown>;
@@ -75,8 +68,8 @@ export function prefixCopy(llama: Llama, context: LlamaContext): CopyPrefix | un
   if (!copy || !activity) return undefined;
   const native = (context as unknown as { _ctx: unknown })._ctx;
   return async (from, to, keep) => {
-    const source = from as unknown as SequenceInternals;
-    const target = to as unknown as SequenceInternals;
+    const source = sequenceInternals(from);
+    const target = sequenceInternals(to);
     if (typeof source._sequenceId !== "number" || !Array.isArray(target._loadedTokenPredictions)) return false;
     // Predicted (not yet validated) tokens would make the books differ from the cells.
     if (source._loadedTokenPredictions.length > 0 || keep <= 0 || keep > from.nextTokenIndex) return false;
