@@ -505,14 +505,13 @@ export class LlamaTextModel implements TokenCounter {
   }
 
   #samplingOptions(sampling: SamplingOptions) {
-    const penalties = sampling.repeatPenalty !== undefined || sampling.presencePenalty || sampling.frequencyPenalty;
     return {
       temperature: sampling.temperature ?? DEFAULT_TEMPERATURE,
       topK: sampling.topK,
       topP: sampling.topP,
       minP: sampling.minP,
       seed: sampling.seed,
-      repeatPenalty: penalties
+      repeatPenalty: hasPenalties(sampling)
         ? {
           penalty: sampling.repeatPenalty ?? 1,
           presencePenalty: sampling.presencePenalty,
