@@ -44,8 +44,16 @@ import { startServer } from "../_server.ts";
 import { type BenchContext, percentile } from "./_harness.ts";
 import { waitIdle } from "./_proc.ts";
 
-/** Paired rounds per figure. */
+/** Paired rounds per figure (the fewest; short figures take more, see below). */
 export const ROUNDS = 5;
+/**
+ * Paired rounds of the decode, multi-turn and 4-client figures, and of time to first token: one
+ * round's ratio moved from 0.5 to 2 on this shared 2-core VM (either server meeting a busy moment),
+ * so a median of 5 flipped either side of 1.0 between runs of the same code. A first token takes
+ * ~45 ms a side, so its figure takes three times as many.
+ */
+const LONG_ROUNDS = 9;
+const TTFT_ROUNDS = 15;
 const DECODE_TOKENS = 128;
 const TURN_TOKENS = 32;
 const CONCURRENT_CLIENTS = 4;
@@ -255,17 +263,21 @@ async function parity(ctx: BenchContext, ours: Peer, theirs: Peer): Promise<numb
 }
 
 /**
- * Runs `measure` for both peers in alternating order, `ROUNDS` times; returns the pairs. Each
+ * Runs `measure` for both peers in alternating order, `rounds` times; returns the pairs. Each
  * measurement starts once both servers are idle ({@link settle}).
  */
-export async function paired<T>(peers: [Peer, Peer], measure: (peer: Peer, round: number) => Promise<T>) {
+export async function paired<T>(
+  peers: [Peer, Peer],
+  measure: (peer: Peer, round: number) => Promise<T>,
+  rounds = ROUNDS,
+) {
   const pids = peers.flatMap((peer) => peer.pid === undefined ? [] : [peer.pid]);
   const measured = async (peer: Peer, round: number) => {
     await settle(pids);
     return await measure(peer, round);
   };
   const pairs: [T, T][] = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     if (round % 2 === 0) {
       const a = await measured(peers[0], round);
       pairs.push([a, await measured(peers[1], round)]);
@@ -291,7 +303,9 @@ export default async function (ctx: BenchContext): Promise<void> {
   };
   const peer: Peer = { name: "llama-server", url: theirs.url, headers: {}, model: SMOLLM2_MODEL, pid: theirs.pid };
   const peers: [Peer, Peer] = [ours, peer];
-  ctx.note(`${ROUNDS} paired rounds; ours ${server.url}, llama-server ${theirs.url} (${binary})`);
+  ctx.note(
+    `${LONG_ROUNDS} paired rounds (${TTFT_ROUNDS} for time to first token); ours ${server.url}, llama-server ${theirs.url} (${binary})`,
+  );
   for (const p of peers) await chat(p, [{ role: "user", content: "Hello" }], 4); // load and warm up
 
   // what our thread policy and decode tuner chose after each phase (the health line of inference)
@@ -343,6 +357,7 @@ export default async function (ctx: BenchContext): Promise<void> {
     const decode = await paired(
       peers,
       (p, round) => chat(p, [{ role: "user", content: `${STORY} (Story ${round + 1}.)` }], DECODE_TOKENS),
+      LONG_ROUNDS,
     );
     ctx.report("decode_tokens_per_s", median(decode.map(([a]) => a.tokensPerS)), "tokens/s");
     ctx.report("llama_server_decode_tokens_per_s", median(decode.map(([, b]) => b.tokensPerS)), "tokens/s");
@@ -352,7 +367,11 @@ export default async function (ctx: BenchContext): Promise<void> {
 
   if (runs("ttft")) {
     // Time to first token, a short prompt that differs each round.
-    const ttft = await paired(peers, (p, round) => chat(p, [{ role: "user", content: `What is ${round + 2}+2?` }], 1));
+    const ttft = await paired(
+      peers,
+      (p, round) => chat(p, [{ role: "user", content: `What is ${round + 2}+2?` }], 1),
+      TTFT_ROUNDS,
+    );
     ctx.report("ttft_ms", median(ttft.map(([a]) => a.ttftMs)), "ms");
     ctx.report("llama_server_ttft_ms", median(ttft.map(([, b]) => b.ttftMs)), "ms");
     ctx.report("ttft_ratio_vs_llama_server", median(ttft.map(([a, b]) => a.ttftMs / b.ttftMs)), "ratio");
@@ -377,7 +396,7 @@ export default async function (ctx: BenchContext): Promise<void> {
         messages.push({ role: "assistant", content: reply.text });
       }
       return median(ttfts);
-    });
+    }, LONG_ROUNDS);
     ctx.report("multiturn_ttft_ms", median(multiturn.map(([a]) => a)), "ms");
     ctx.report("llama_server_multiturn_ttft_ms", median(multiturn.map(([, b]) => b)), "ms");
     ctx.report("multiturn_ttft_ratio_vs_llama_server", median(multiturn.map(([a, b]) => a / b)), "ratio");
@@ -395,7 +414,7 @@ export default async function (ctx: BenchContext): Promise<void> {
         ),
       );
       return replies.reduce((n, r) => n + r.completionTokens, 0) / ((performance.now() - began) / 1000);
-    });
+    }, LONG_ROUNDS);
     ctx.report("concurrent4_tokens_per_s", median(concurrent.map(([a]) => a)), "tokens/s");
     ctx.report("llama_server_concurrent4_tokens_per_s", median(concurrent.map(([, b]) => b)), "tokens/s");
     ctx.report("concurrent4_ratio_vs_llama_server", median(concurrent.map(([a, b]) => a / b)), "ratio");
