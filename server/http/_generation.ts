@@ -26,6 +26,11 @@ export interface TextModelRequest<J> {
   stream: boolean;
   /** Aborts when the server stops: open streams end. */
   shutdownSignal?: AbortSignal;
+  /**
+   * Frames a stream's response holds its head for (`sseResponse`'s `headFrames`): those before the
+   * first generated text and that text's, so that the head goes out with the first token.
+   */
+  headFrames?: number;
   /** Builds the answer with the loaded model (`handle.run` schedules each model call). */
   answer: (llama: LlamaTextModel, handle: ModelHandle) => Promise<GenerationAnswer<J>> | GenerationAnswer<J>;
 }
@@ -60,7 +65,7 @@ export async function answerWithTextModel<J extends object>(
       return request.answer(llama, handle);
     },
     json: (body) => c.json(body, 200),
-    streamed: (produce) => sseResponse(signals, produce),
+    streamed: (produce) => sseResponse(signals, produce, { headFrames: request.headFrames }),
   });
 }
 
@@ -73,7 +78,7 @@ export interface HeldAnswer<J, W> {
     stream(writer: W, signal: AbortSignal): Promise<void>;
   };
   json: (body: J) => Response;
-  streamed: (produce: (writer: W, signal: AbortSignal) => Promise<void>) => Response;
+  streamed: (produce: (writer: W, signal: AbortSignal) => Promise<void>) => Response | Promise<Response>;
 }
 
 /**
@@ -86,7 +91,7 @@ export async function answerHolding<J, W>(handle: { release(): void }, how: Held
     const answer = await how.answer();
     if (!how.stream) return how.json(await answer.json());
     releasedByStream = true;
-    return how.streamed(async (writer, signal) => {
+    return await how.streamed(async (writer, signal) => {
       try {
         await answer.stream(writer, signal);
       } finally {

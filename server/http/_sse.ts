@@ -19,19 +19,42 @@ export interface SseWriter {
 }
 
 /**
+ * Longest wait for the frames a response holds its head for (ms): a prompt that takes longer to
+ * evaluate (thousands of tokens on a CPU) gets its head and first frames then, so that a client's
+ * header timeout does not fire first.
+ */
+export const HEAD_HOLD_MAX_MS = 1000;
+
+/**
  * A streaming response whose body `produce` writes. `produce` gets a signal that aborts when the
  * client disconnects or any of `signals` aborts; generation must stop on it.
+ *
+ * With `headFrames`, the response (its head, then those frames in one write) goes out once
+ * `produce` has written that many frames, or has ended, or after {@link HEAD_HOLD_MAX_MS}, as
+ * llama-server does with its first token. A chat's role frame, written the moment the request is
+ * taken, then no longer wakes the client while the prompt is evaluated: on a 2-core machine the
+ * client's and the server's work on it took cores from the prompt's step.
  */
-export function sseResponse(
+export async function sseResponse(
   signals: AbortSignal[],
   produce: (writer: SseWriter, signal: AbortSignal) => Promise<void>,
-): Response {
+  options: { headFrames?: number } = {},
+): Promise<Response> {
+  let frames = 0;
+  let release!: () => void;
+  const headReady = new Promise<void>((resolve) => release = resolve);
+  const headFrames = options.headFrames ?? 0;
+  if (headFrames === 0) release();
   const body = pacedStream(signals, ({ push, finish, signal, clientGone }) => {
+    const frame = (text: string) => {
+      push(text);
+      if (++frames >= headFrames) release();
+    };
     const writer: SseWriter = {
-      send: (data) => push(`data: ${JSON.stringify(data)}\n\n`),
-      sendJson: (json) => push(`data: ${json}\n\n`),
+      send: (data) => frame(`data: ${JSON.stringify(data)}\n\n`),
+      sendJson: (json) => frame(`data: ${json}\n\n`),
       done() {
-        push("data: [DONE]\n\n");
+        frame("data: [DONE]\n\n");
         finish();
       },
     };
@@ -44,7 +67,16 @@ export function sseResponse(
         ? error.message
         : String(error);
       writer.send({ error: { message } });
-    }).finally(finish);
+    }).finally(() => {
+      finish();
+      release();
+    });
   });
+  const timer = setTimeout(release, HEAD_HOLD_MAX_MS);
+  try {
+    await headReady;
+  } finally {
+    clearTimeout(timer);
+  }
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }

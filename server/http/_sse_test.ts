@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sseResponse } from "./_sse.ts";
+import { HEAD_HOLD_MAX_MS, sseResponse } from "./_sse.ts";
 
 async function frames(response: Response): Promise<{ frames: string[]; reads: number }> {
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -15,7 +15,7 @@ async function frames(response: Response): Promise<{ frames: string[]; reads: nu
 }
 
 Deno.test("frames produced faster than they are written arrive whole, in order, in fewer writes", async () => {
-  const response = sseResponse([], async (writer) => {
+  const response = await sseResponse([], async (writer) => {
     writer.send({ role: "assistant" });
     for (let i = 0; i < 200; i++) writer.sendJson(JSON.stringify({ n: i }));
     await Promise.resolve();
@@ -33,7 +33,7 @@ Deno.test("frames produced faster than they are written arrive whole, in order, 
 Deno.test("a slow producer's frames each go out as they come", async () => {
   // The producer makes frame n+1 only once the client has read frame n: nothing may wait for more.
   const read = [Promise.withResolvers<void>(), Promise.withResolvers<void>(), Promise.withResolvers<void>()];
-  const response = sseResponse([], async (writer) => {
+  const response = await sseResponse([], async (writer) => {
     for (let i = 0; i < 3; i++) {
       writer.sendJson(`{"n":${i}}`);
       await read[i].promise;
@@ -52,7 +52,7 @@ Deno.test("a slow producer's frames each go out as they come", async () => {
 
 Deno.test("the client going away aborts the producer's signal", async () => {
   const aborted = Promise.withResolvers<void>();
-  const response = sseResponse([], async (writer, signal) => {
+  const response = await sseResponse([], async (writer, signal) => {
     signal.addEventListener("abort", () => aborted.resolve());
     writer.sendJson("{}");
     await aborted.promise;
@@ -64,14 +64,14 @@ Deno.test("the client going away aborts the producer's signal", async () => {
 });
 
 Deno.test("a failing producer ends the stream with an error frame", async () => {
-  const response = sseResponse([], () => Promise.reject(new Error("model crashed")));
+  const response = await sseResponse([], () => Promise.reject(new Error("model crashed")));
   const { frames: got } = await frames(response);
   assert.deepEqual(got, ['data: {"error":{"message":"model crashed"}}']);
 });
 
 Deno.test("a stream cut by server shutdown says so", async () => {
   const shutdown = new AbortController();
-  const response = sseResponse([shutdown.signal], async (writer, signal) => {
+  const response = await sseResponse([shutdown.signal], async (writer, signal) => {
     writer.sendJson("{}");
     shutdown.abort();
     await Promise.resolve();
@@ -79,4 +79,54 @@ Deno.test("a stream cut by server shutdown says so", async () => {
   });
   const { frames: got } = await frames(response);
   assert.deepEqual(got, ["data: {}", 'data: {"error":{"message":"The server is stopping; this reply was cut short"}}']);
+});
+
+Deno.test("with headFrames the response waits for the producer's first frames, which leave in one write", async () => {
+  const second = Promise.withResolvers<void>();
+  let respondedAfter = -1;
+  let sent = 0;
+  const responding = sseResponse([], async (writer) => {
+    writer.send({ role: "assistant" });
+    sent++;
+    await second.promise;
+    writer.sendJson('{"content":"4"}');
+    sent++;
+    writer.done();
+  }, { headFrames: 2 }).then((response) => {
+    respondedAfter = sent;
+    return response;
+  });
+  // the producer is waiting with one frame written: no response yet, however long the loop turns
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(respondedAfter, -1);
+  second.resolve();
+  const response = await responding;
+  assert.equal(respondedAfter, 2);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const first = await reader.read();
+  assert.ok(first.value?.startsWith('data: {"role":"assistant"}\n\ndata: {"content":"4"}\n\n'), first.value);
+  await reader.cancel();
+});
+
+Deno.test("with headFrames a producer that ends or fails early still gets its response", async () => {
+  const ended = await sseResponse([], async (writer) => writer.done(), { headFrames: 2 });
+  assert.deepEqual((await frames(ended)).frames, ["data: [DONE]"]);
+  const failed = await sseResponse([], () => Promise.reject(new Error("no worker")), { headFrames: 2 });
+  assert.deepEqual((await frames(failed)).frames, ['data: {"error":{"message":"no worker"}}']);
+});
+
+Deno.test("with headFrames a slow first token does not hold the head past HEAD_HOLD_MAX_MS", async () => {
+  const release = Promise.withResolvers<void>();
+  const began = performance.now();
+  const response = await sseResponse([], async (writer) => {
+    writer.send({ role: "assistant" });
+    await release.promise;
+    writer.done();
+  }, { headFrames: 2 });
+  assert.ok(performance.now() - began >= HEAD_HOLD_MAX_MS - 50);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  assert.equal((await reader.read()).value, 'data: {"role":"assistant"}\n\n');
+  release.resolve();
+  assert.equal((await reader.read()).value, "data: [DONE]\n\n");
+  await reader.cancel();
 });

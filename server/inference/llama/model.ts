@@ -15,6 +15,7 @@ import {
   type LlamaModel,
   resolveChatWrapper,
   type Token,
+  type Tokenizer,
 } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 import type { TokenCounter } from "../tokenizers/mod.ts";
@@ -32,6 +33,7 @@ import { llamaBinding, nativeDecodeSteps } from "./runtime.ts";
 import { DecodeLoop } from "./decode_loop.ts";
 import { generateNativeReply } from "./native_reply.ts";
 import { textStopTriggers } from "./reply_text.ts";
+import { cachedTokenizer } from "./tokenizer_cache.ts";
 import { prefixCopy } from "./prefix_copy.ts";
 import type { DecodePlacement } from "./placement.ts";
 import type {
@@ -49,6 +51,8 @@ export const DEFAULT_TEMPERATURE = 0.8;
 export const PENALTY_LAST_TOKENS = 64;
 /** Largest context a model gets unless configured otherwise (per sequence, tokens). */
 export const DEFAULT_CONTEXT_SIZE = 4096;
+/** Prompt pieces whose tokens a model keeps (the template's fixed parts, recurring messages). */
+const TOKENIZER_CACHE_PIECES = 512;
 
 /** Text whose tokens probe whether a lone token evaluates as in a batch (about 40 tokens in most vocabularies). */
 const INVARIANCE_PROBE_TEXT = "The harbour was quiet that morning. Fishermen sold what they caught, gulls " +
@@ -172,6 +176,8 @@ export class LlamaTextModel implements TokenCounter {
    */
   readonly batchingHooks: { lockstep: boolean; orderedOutputs: boolean };
   #embedding?: Promise<LlamaEmbeddingContext>;
+  /** The model's tokenizer, its answers for recurring prompt pieces kept (tokenizer_cache.ts). */
+  readonly #tokenizer: Tokenizer;
   #threads: number;
   #stats = { total: 0, aborted: 0, completionTokens: 0 };
 
@@ -193,6 +199,7 @@ export class LlamaTextModel implements TokenCounter {
     this.#lockstep = lockstep;
     this.#llama = llama;
     this.model = model;
+    this.#tokenizer = cachedTokenizer(model.tokenizer, TOKENIZER_CACHE_PIECES);
     this.context = context;
     this.#threads = options.threads;
     this.#parallel = options.parallel;
@@ -483,13 +490,13 @@ export class LlamaTextModel implements TokenCounter {
       availableFunctions: functions,
       documentFunctionParams: useFunctions ? true : undefined,
     });
-    const tokens = state.contextText.tokenize(this.model.tokenizer);
+    const tokens = state.contextText.tokenize(this.#tokenizer);
     const promptTokens = tokens.length;
     const maxTokens = this.#checkFits(promptTokens, request.maxTokens, "prompt");
     const plain = !grammar && !functions && !forced && !hasPenalties(request) && !state.ignoreStartText?.length &&
       !Object.keys(this.chatWrapper.settings.segments ?? {}).length;
     const nativeStops = this.#loop && plain
-      ? withStops(textStopTriggers(this.model, state.stopGenerationTriggers), request.stop)
+      ? withStops(textStopTriggers(this.model, state.stopGenerationTriggers, this.#tokenizer), request.stop)
       : undefined;
     return {
       history,

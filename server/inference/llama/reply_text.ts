@@ -5,7 +5,7 @@
  * for the replies it generates; the tests hold both to the same text.
  * @module
  */
-import type { ChatWrapperGeneratedContextState, LlamaModel, Token } from "node-llama-cpp";
+import type { ChatWrapperGeneratedContextState, LlamaModel, Token, Tokenizer } from "node-llama-cpp";
 
 /** Tokens before the undecided ones, given to the tokenizer so that spaces at word starts come out right. */
 const CONTEXT_TOKENS = 8;
@@ -17,10 +17,11 @@ const CONTEXT_TOKENS = 8;
 export function textStopTriggers(
   model: LlamaModel,
   triggers: ChatWrapperGeneratedContextState["stopGenerationTriggers"],
+  tokenizer: Tokenizer = model.tokenizer,
 ): string[] | undefined {
   const stops: string[] = [];
   for (const trigger of triggers) {
-    const tokens = trigger.tokenize(model.tokenizer);
+    const tokens = trigger.tokenize(tokenizer);
     if (tokens.length > 0 && model.isEogToken(tokens[0])) continue;
     if (!trigger.values.every((value) => typeof value === "string")) return undefined;
     const text = trigger.toString();

@@ -13,13 +13,15 @@
  * request and llama.cpp applies the count from the next batch on; the server's own CPU use is taken
  * out, or its own busy threads would make it give itself fewer. Where the kernel tells the machine's
  * CPU time (Linux: /proc/stat), the governor looks at what other processes used in the last quarter
- * to three seconds, and decides again every quarter second while it generates: the 1-minute load
- * average lags by a minute, so a process that had just stopped (another server answering in turn,
- * a build that finished) cost half the decode speed for that minute. Elsewhere it reads the load
- * average. Greedy replies are the same on 1 and 2 threads (each output row is computed by one
- * thread), so a change never alters a reply.
+ * to three seconds, as far as they are also runnable at the instant it decides (/proc/loadavg less
+ * this process's own threads), and decides again every quarter second while it generates: the
+ * 1-minute load average lags by a minute, and even a window of seconds reaches back before the
+ * request, so a process that had just stopped (another server answering in turn, a build that
+ * finished) cost a reply half its speed. Elsewhere it reads the load average. Greedy replies are the
+ * same on 1 and 2 threads (each output row is computed by one thread), so a change never alters a
+ * reply.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import process from "node:process";
 import { type CpuInfo, usableCores } from "../../hardware/mod.ts";
@@ -120,8 +122,11 @@ export interface LoadProbe {
    * or null where the kernel does not tell (then the load average decides).
    */
   machineCpuSeconds?(): number | null;
-  /** Threads runnable on the machine at this instant, this one included, or null where unknown. */
-  runnable?(): number | null;
+  /**
+   * Threads of other processes runnable on the machine at this instant (this process's own, such as
+   * llama.cpp's workers still polling for work, left out), or null where unknown.
+   */
+  othersRunnable?(): number | null;
 }
 
 /** The kernel's clock tick for /proc/stat (USER_HZ, 100 on every Linux architecture we run on). */
@@ -140,11 +145,26 @@ function procStatBusySeconds(): number | null {
   }
 }
 
-/** /proc/loadavg's fourth field, "runnable/total". */
-function procRunnable(): number | null {
+/**
+ * /proc/loadavg's runnable count less this process's runnable threads (state R in
+ * /proc/self/task/∗/stat, the reading one among them). The threads are read only when something
+ * besides the reader runs: a request arriving at an idle machine pays one small read.
+ */
+function procOthersRunnable(): number | null {
   try {
     const running = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[3]?.split("/")[0]);
-    return Number.isFinite(running) ? running : null;
+    if (!Number.isFinite(running)) return null;
+    if (running <= 1) return 0;
+    let own = 0;
+    for (const task of readdirSync("/proc/self/task")) {
+      try {
+        const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
+        if (stat.charAt(stat.lastIndexOf(")") + 2) === "R") own++;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return Math.max(0, running - Math.max(1, own));
   } catch {
     return null;
   }
@@ -158,7 +178,7 @@ const systemProbe: LoadProbe = {
   },
   now: () => performance.now() / 1000,
   machineCpuSeconds: procStatBusySeconds,
-  runnable: procRunnable,
+  othersRunnable: procOthersRunnable,
 };
 
 /**
@@ -166,7 +186,19 @@ const systemProbe: LoadProbe = {
  * window of the machine's CPU time is mostly tick noise.
  */
 export const BUSY_WINDOW_MIN_S = 0.25;
-/** Longest window that still says what the machine does now (s); past it, the instant runnable count. */
+/**
+ * Longest window that is a reply's own (s): `decide` is called at each step and decides at most every
+ * {@link BUSY_WINDOW_MIN_S}, so within a reply the windows are a quarter second and a step. A longer
+ * one starts before the request arrived.
+ */
+export const BUSY_WINDOW_RECENT_S = 0.35;
+/**
+ * What is taken off the count of other processes' threads runnable at the instant a request starts
+ * (cores): one such thread is as likely the client that just sent the request, or a kernel worker
+ * passing by, as a process that keeps a core busy. Two still count as a busy core and a half.
+ */
+export const RUNNABLE_TRANSIENT = 0.5;
+/** Longest window that still says anything about now (s); past it, the instant runnable count alone. */
 export const BUSY_WINDOW_MAX_S = 3;
 
 /**
@@ -239,27 +271,38 @@ export class LlamaThreadGovernor {
     return machine === null ? this.#decideFromLoadAverage() : this.#decideFromBusy(machine);
   }
 
-  /** From what other processes used since the last reading, or who is runnable when that is old. */
+  /**
+   * From what other processes used since the last reading, as far as they are runnable now too; from
+   * who is runnable now alone when nothing was read for a while.
+   */
   #decideFromBusy(machine: number): ThreadPolicy {
     const now = this.#probe.now();
     const own = this.#probe.cpuSeconds();
     const last = this.#sample;
     this.#sample = { at: now, machine, own };
-    if (last && now - last.at <= BUSY_WINDOW_MAX_S) {
-      const window = now - last.at;
-      const others = Math.max(0, (machine - last.machine - (own - last.own)) / window);
-      const policy = chooseLlamaThreadsForBusy(this.#cpu, others);
-      return {
-        ...policy,
-        reason: `${policy.reason} (others used ${others.toFixed(1)} cores over ${window.toFixed(2)} s)`,
-      };
+    const runnable = this.#probe.othersRunnable?.() ?? null;
+    const window = last ? now - last.at : Infinity;
+    const busyNow = runnable === null
+      ? null
+      : Math.max(0, runnable - (window <= BUSY_WINDOW_RECENT_S ? 0 : RUNNABLE_TRANSIENT));
+    if (last && window <= BUSY_WINDOW_MAX_S) {
+      const used = Math.max(0, (machine - last.machine - (own - last.own)) / window);
+      // Busy over the window and still runnable now: both must say so. The first reading of a request
+      // after a pause looks back at what ended before it arrived (another server's reply, a build
+      // that finished), which would cost this request half its speed.
+      return this.#forBusy(
+        busyNow === null ? used : Math.min(used, busyNow),
+        `others used ${used.toFixed(1)} cores over ${window.toFixed(2)} s, ${runnable ?? "?"} thread(s) runnable now`,
+      );
     }
     // Nothing measured for a while (no request ran): an average over that stretch says little about
-    // now, so count the threads runnable at this instant, less the one reading.
-    const runnable = this.#probe.runnable?.() ?? null;
-    const others = runnable === null ? 0 : Math.max(0, runnable - 1);
+    // now, so count the threads runnable at this instant.
+    return this.#forBusy(busyNow ?? 0, `${runnable ?? 0} other thread(s) runnable now`);
+  }
+
+  #forBusy(others: number, measured: string): ThreadPolicy {
     const policy = chooseLlamaThreadsForBusy(this.#cpu, others);
-    return { ...policy, reason: `${policy.reason} (${others} other thread(s) runnable now)` };
+    return { ...policy, reason: `${policy.reason} (${measured})` };
   }
 
   #decideFromLoadAverage(): ThreadPolicy {

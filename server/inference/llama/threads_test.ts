@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
   BUSY_WINDOW_MAX_S,
+  BUSY_WINDOW_RECENT_S,
   chooseLlamaThreads,
   chooseLlamaThreadsForBusy,
   fixedLlamaThreads,
   LlamaThreadGovernor,
+  RUNNABLE_TRANSIENT,
 } from "./threads.ts";
 
 Deno.test("thread policy: every physical core up to 4, one left for the event loop above, 1 when busy", () => {
@@ -82,7 +84,7 @@ Deno.test("thread policy from busy cores: the cores other processes leave free, 
 
 /** A Linux-like machine: its total CPU time and runnable count are known too. */
 function linuxMachine() {
-  const state = { load: 0, cpu: 0, now: 0, machine: 0, runnable: 1 };
+  const state = { load: 0, cpu: 0, now: 0, machine: 0, othersRunnable: 0 };
   return {
     state,
     probe: {
@@ -90,7 +92,7 @@ function linuxMachine() {
       cpuSeconds: () => state.cpu,
       now: () => state.now,
       machineCpuSeconds: () => state.machine,
-      runnable: () => state.runnable,
+      othersRunnable: () => state.othersRunnable,
     },
   };
 }
@@ -112,23 +114,56 @@ Deno.test("thread governor: with the machine's CPU time, a process that just sto
   state.machine = 2.2;
   state.cpu = 2.1;
   assert.equal(governor.decide().threads, 2, "too soon to measure again: the decision stands");
-  state.now = 1.5;
-  state.machine = 2 + 0.5 * 2;
-  state.cpu = 2 + 0.5;
+  state.now = 1.3;
+  state.machine = 2 + 0.3 * 2;
+  state.cpu = 2 + 0.3;
+  state.othersRunnable = 1;
   assert.equal(governor.decide().threads, 1);
   // it stops; the next quarter second shows the core free again
-  state.now = 1.8;
+  state.now = 1.6;
   state.machine += 0.3 * 1;
   state.cpu += 0.3;
+  state.othersRunnable = 0;
   assert.equal(governor.decide().threads, 2);
   // after a long idle stretch the instant runnable count decides, not the average over it
   state.now += BUSY_WINDOW_MAX_S + 10;
   state.machine += 20; // busy earlier in that stretch
-  state.runnable = 3;
+  state.othersRunnable = 2;
   assert.equal(governor.decide().threads, 1);
   state.now += BUSY_WINDOW_MAX_S + 10;
-  state.runnable = 1;
+  state.othersRunnable = 0;
   assert.equal(governor.decide().threads, 2);
+});
+
+Deno.test("thread governor: a reply that ended elsewhere before this request does not halve its threads", () => {
+  const { state, probe } = linuxMachine();
+  const governor = new LlamaThreadGovernor({ physicalCores: 2, logicalCores: 2 }, { probe });
+  // Another server answered on both cores for 1.2 s of the 1.5 s since our last reading, and is idle now.
+  state.now = 1.5;
+  state.machine = 2.4;
+  assert.equal(governor.decide().threads, 2, "the busy stretch is over: nothing else is runnable now");
+  assert.match(governor.current.reason, /others used 1\.6 cores over 1\.50 s, 0 thread\(s\) runnable now/);
+  // A build that was busy then and is still runnable now keeps a core.
+  state.now = 3;
+  state.machine += 1.5 * 1.5;
+  state.othersRunnable = 2;
+  assert.equal(governor.decide().threads, 1);
+  // Within a reply (readings a quarter second apart) one busy thread is a busy core: the window is ours.
+  state.now = 3.3;
+  state.machine += 0.3 * 1;
+  state.othersRunnable = 1;
+  assert.ok(0.3 <= BUSY_WINDOW_RECENT_S);
+  assert.equal(governor.decide().threads, 1);
+  // One thread runnable at this instant, after a quiet stretch, is as likely a passer-by: no core given up.
+  state.now = 4.5;
+  state.othersRunnable = 1;
+  assert.equal(governor.decide().threads, 2);
+  // The same after a long idle stretch, when the instant alone decides: one runnable thread is not
+  // a busy core, two are.
+  state.now += BUSY_WINDOW_MAX_S + 1;
+  assert.equal(governor.decide().threads, 2);
+  assert.match(governor.current.reason, /1 other thread\(s\) runnable now/);
+  assert.ok(RUNNABLE_TRANSIENT > 0 && RUNNABLE_TRANSIENT < 1);
 });
 
 Deno.test("thread governor: this machine's probe reads /proc where it exists, and decides within the cores", () => {
