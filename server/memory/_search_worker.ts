@@ -1,13 +1,15 @@
 /**
  * A search worker: its own read-only connections (WAL lets them read while the main thread writes),
- * so a long FTS query never blocks the server's event loop. Started by {@link SearchPool}.
+ * so a long FTS query never blocks the server's event loop. Started by {@link SearchPool}. It yields
+ * its CPU after each search it answers, so that the event loop never waits behind a run of them
+ * (see `_thread_priority.ts`).
  */
 /// <reference lib="deno.worker" />
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { FACT_SEARCH_SQL, messageSearchSql, searchHitsBody } from "./_rows.ts";
 import { openStoreReadOnly, storeFile } from "./stores.ts";
 import type { SearchReply, SearchRequest } from "./_search_pool.ts";
-import { lowerThreadPriority } from "./_thread_priority.ts";
+import { lowerThreadPriority, yieldThread } from "./_thread_priority.ts";
 
 lowerThreadPriority();
 
@@ -55,6 +57,7 @@ self.onmessage = (event: MessageEvent<SearchRequest>) => {
       if (request.answer === "body") {
         const body = searchHitsBody(rows);
         self.postMessage({ id: request.id, body } satisfies SearchReply, [body.buffer]);
+        yieldThread();
         return;
       }
       reply = { id: request.id, rows };
@@ -68,4 +71,5 @@ self.onmessage = (event: MessageEvent<SearchRequest>) => {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
   }
   self.postMessage(reply);
+  if (request.kind === "messages" || request.kind === "facts") yieldThread();
 };

@@ -14,6 +14,15 @@
  * ({@link BACKGROUND_THREAD_SLICE_NS}): every other thread, with the default slice, then preempts
  * them as soon as it wakes. Their share of the CPU is still set by their weight alone. Older
  * kernels ignore the setting.
+ *
+ * Neither stops the kernel from *choosing* a background thread over the event loop: EEVDF picks
+ * only among "eligible" threads, and the event loop, having just run, is briefly not eligible (its
+ * lag is a hair below zero) when a waking thread preempts it and then sleeps again. The search
+ * worker is then picked, and nothing picks again until the next scheduler tick (4 ms at HZ=250):
+ * `perf sched` under eight searching clients showed the event loop runnable for 2-3.5 ms behind the
+ * worker that way, the largest single share of the slowest health probes' time. So a search worker
+ * gives up its CPU after each search ({@link yieldThread}): by then the event loop is eligible
+ * again, and a wait behind the worker lasts one search (~0.5 ms) at most.
  */
 import { getPriority, setPriority } from "node:os";
 
@@ -59,6 +68,42 @@ export function lowerThreadPriority(): boolean {
     // No /proc (a sandbox) or no permission: background work simply keeps normal priority.
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) return false;
     if (error instanceof Error && /EACCES|EPERM|ESRCH/.test(error.message)) return false;
+    throw error;
+  }
+}
+
+/** libc's `sched_yield`, opened on the first {@link yieldThread} of a thread; null where unavailable. */
+let schedYield: (() => number) | null | undefined;
+
+/**
+ * Lets the kernel run whichever other thread is due on this CPU now, before this thread goes on
+ * (`sched_yield`; a no-op costing a microsecond when none is waiting). Background workers call it
+ * between two units of work; see the module doc for why the event loop needs it. False where it
+ * cannot (not Linux, no FFI permission, no glibc).
+ *
+ * @example
+ * ```ts
+ * for (const job of jobs) {
+ *   run(job);
+ *   yieldThread(); // the event loop, if it waits for this CPU, runs now rather than at the next tick
+ * }
+ * ```
+ */
+export function yieldThread(): boolean {
+  if (schedYield === undefined) schedYield = openSchedYield();
+  if (schedYield === null) return false;
+  schedYield();
+  return true;
+}
+
+function openSchedYield(): (() => number) | null {
+  if (Deno.build.os !== "linux" || Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+  try {
+    // Kept open for the thread's life: a call per search must not reopen libc.
+    const libc = Deno.dlopen("libc.so.6", { sched_yield: { parameters: [], result: "i32" } });
+    return () => libc.symbols.sched_yield();
+  } catch (error) {
+    if (error instanceof Error) return null; // not glibc (musl): the worker just runs on
     throw error;
   }
 }

@@ -50,3 +50,29 @@ Deno.test("thread priority: background threads sit ten steps below the main thre
   assert.equal(backgroundNice(10), 19);
   assert.equal(backgroundNice(19), 19);
 });
+
+Deno.test({
+  name: "thread priority: a worker yields its CPU between jobs (sched_yield) and goes on where it was",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const helper = new URL("./_thread_priority.ts", import.meta.url).href;
+    const source = `import { yieldThread } from "${helper}";
+      let sum = 0;
+      const yielded = [];
+      for (let i = 0; i < 3; i++) { sum += i; yielded.push(yieldThread()); }
+      self.postMessage({ yielded, sum });`;
+    const url = URL.createObjectURL(new Blob([source], { type: "application/javascript" }));
+    const worker = new Worker(url, { type: "module" });
+    try {
+      const reply = await new Promise<{ yielded: boolean[]; sum: number }>((resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => reject(new Error(event.message));
+      });
+      // With FFI (as the server runs) each call yields, libc opened once for the thread.
+      assert.deepEqual(reply, { yielded: [true, true, true], sum: 3 });
+    } finally {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    }
+  },
+});
