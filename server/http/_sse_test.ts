@@ -109,7 +109,7 @@ Deno.test("with headFrames the response waits for the producer's first frames, w
 });
 
 Deno.test("with headFrames a producer that ends or fails early still gets its response", async () => {
-  const ended = await sseResponse([], async (writer) => writer.done(), { headFrames: 2 });
+  const ended = await sseResponse([], (writer) => Promise.resolve(writer.done()), { headFrames: 2 });
   assert.deepEqual((await frames(ended)).frames, ["data: [DONE]"]);
   const failed = await sseResponse([], () => Promise.reject(new Error("no worker")), { headFrames: 2 });
   assert.deepEqual((await frames(failed)).frames, ['data: {"error":{"message":"no worker"}}']);
