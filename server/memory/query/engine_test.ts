@@ -133,7 +133,14 @@ Deno.test("the keyword list ranks by BM25 as GET /v1/memory/search does (its bm2
   }
 });
 
-Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and still fill k, in fused order", async () => {
+/**
+ * A fresh store holding `count` messages "ferry note i" in one conversation, and keyword sources
+ * over it, for `fn`; all closed and removed afterwards.
+ */
+async function withFerryNotes(
+  count: number,
+  fn: (store: { sources: ReturnType<typeof openKeywordSources>; id: string; stored: { id: string }[] }) => unknown,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
   const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
   const sources = openKeywordSources(dir);
@@ -141,9 +148,34 @@ Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and st
     const { id } = await memory.createConversation();
     const stored = await memory.appendMessages(
       id,
-      Array.from({ length: 30 }, (_, i) => ({ role: "user" as const, content: `ferry note ${i}` })),
+      Array.from({ length: count }, (_, i) => ({ role: "user" as const, content: `ferry note ${i}` })),
     );
     await memory.flush();
+    await fn({ sources, id, stored });
+  } finally {
+    closeKeywordSources(sources);
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The engine's vector source over `ann` (no exact rerank), searching through `search`. */
+function annVectors(
+  ann: ReturnType<typeof createAnnIndex>,
+  search = (query: Float32Array, k: number, options?: { expansion?: number }) =>
+    ann.search(query, k, options?.expansion),
+) {
+  return {
+    dimensions: 8,
+    size: ann.size(),
+    search,
+    rerank: () => ({ keys: [], distances: [] }),
+    vectorsOf: () => new Map(),
+  };
+}
+
+Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and still fill k, in fused order", async () => {
+  await withFerryNotes(30, ({ sources, id, stored }) => {
     const rowIds = stored.map((m) => Number(m.id.replace("msg_", "")));
     // the index as a query may see it: every stored message, and 12 deleted ones it still holds,
     // nearest to the query, so the first rows read are mostly missing
@@ -152,13 +184,7 @@ Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and st
     const keys = [...ghosts, ...rowIds].map((n) => itemKey("message", n));
     ann.addMany(keys, Float32Array.from(keys.flatMap((_, i) => unit(i < ghosts.length ? 0 : i))));
     const vector = Float32Array.from(unit(0));
-    const vectors = {
-      dimensions: 8,
-      size: ann.size(),
-      search: (query: Float32Array, k: number) => ann.search(query, k),
-      rerank: () => ({ keys: [], distances: [] }),
-      vectorsOf: () => new Map(),
-    };
+    const vectors = annVectors(ann);
     // every store: nothing filters, so the vector list is the index's search
     // (weighted to the vectors, so that the ghosts rank among the first ten)
     const query = MemoryQuerySchema.parse({
@@ -180,38 +206,19 @@ Deno.test("hits skip items whose rows are gone (a vector not yet dropped) and st
     assert.deepEqual(result.hits.map((h) => h.id), expected);
     assert.ok(result.used.vector && result.hits.some((h) => h.vector_rank !== null && h.keyword_rank !== null));
     assert.ok(result.hits.every((h) => h.text.startsWith("ferry note") && h.conversation_id === id));
-  } finally {
-    closeKeywordSources(sources);
-    await memory.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a hybrid query searches the vector index with the hybrid expansion; a vector-only query with the index's own", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tabagent-engine-" });
-  const memory = await openLocalMemory({ dir, searchWorkers: 0, embeddingModel: MODEL });
-  const sources = openKeywordSources(dir);
-  try {
-    const { id } = await memory.createConversation();
-    const stored = await memory.appendMessages(
-      id,
-      Array.from({ length: 20 }, (_, i) => ({ role: "user" as const, content: `ferry note ${i}` })),
-    );
-    await memory.flush();
+  await withFerryNotes(20, ({ sources, stored }) => {
     const ann = createAnnIndex("usearch", { dimensions: 8, metric: "cosine" });
     const keys = stored.map((m) => itemKey("message", Number(m.id.replace("msg_", ""))));
     ann.addMany(keys, Float32Array.from(keys.flatMap((_, i) => unit(i))));
     const asked: (number | undefined)[] = [];
-    const vectors = {
-      dimensions: 8,
-      size: ann.size(),
-      search: (query: Float32Array, k: number, options?: { expansion?: number }) => {
-        asked.push(options?.expansion);
-        return ann.search(query, k, options?.expansion);
-      },
-      rerank: () => ({ keys: [], distances: [] }),
-      vectorsOf: () => new Map(),
-    };
+    const vectors = annVectors(ann, (query, k, options) => {
+      asked.push(options?.expansion);
+      return ann.search(query, k, options?.expansion);
+    });
     const vector = Float32Array.from(unit(3));
     const hybrid = runQuery(
       { ...sources, vectors },
@@ -229,9 +236,5 @@ Deno.test("a hybrid query searches the vector index with the hybrid expansion; a
     assert.ok(hybrid.used.keyword && hybrid.used.vector && !vectorOnly.used.keyword);
     assert.equal(vectorOnly.hits[0].id, stored[3].id);
     assert.ok(hybrid.hits.some((h) => h.id === stored[3].id && h.vector_rank === 1));
-  } finally {
-    closeKeywordSources(sources);
-    await memory.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
