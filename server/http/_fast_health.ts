@@ -13,10 +13,9 @@
  * @module
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { TabAgentError } from "../errors/mod.ts";
-import { type FastRoute, fastRouteAnswerer } from "./_fast_routes.ts";
+import { admitFast, type FastRoute, fastRouteAnswerer, finishFast } from "./_fast_routes.ts";
 import type { HealthBody } from "./health.ts";
-import { addCorsHeaders, type RequestAdmission, type RequestRecorder } from "./middleware.ts";
+import type { RequestAdmission, RequestRecorder } from "./middleware.ts";
 import type { HttpEnv } from "./router.ts";
 
 const HEALTH_PATH = "/v1/health";
@@ -50,14 +49,8 @@ export function healthAnswerer(
     if (request.body !== null) return null;
     const began = performance.now();
     const headers = request.headers;
-    let corsOrigin: string | undefined;
-    try {
-      corsOrigin = admission.origin(headers);
-      admission.authorize(method, HEALTH_PATH, headers);
-    } catch (error) {
-      if (error instanceof TabAgentError) return null; // refused: the full path refuses it again, the usual way
-      throw error;
-    }
+    const corsOrigin = admitFast(admission, method, HEALTH_PATH, headers);
+    if (corsOrigin === null) return null;
     const id = recorder.requestId(headers.get("x-request-id"));
     const body = health.render();
     const status = health.status;
@@ -66,9 +59,6 @@ export function healthAnswerer(
       status,
       headers: { "content-type": "application/json" },
     });
-    res.headers.set("x-request-id", id);
-    if (corsOrigin !== undefined) addCorsHeaders(res.headers, corsOrigin);
-    recorder.record({ method, route: HEALTH_PATH, path: HEALTH_PATH, id, began }, status);
-    return res;
+    return finishFast(res, recorder, { method, route: HEALTH_PATH, path: HEALTH_PATH, id, began }, corsOrigin);
   };
 }

@@ -53,6 +53,44 @@ export function fastRoutesOf(routers: readonly object[]): FastRoute[] {
 }
 
 /**
+ * The guard's verdict on a request a fast path would take: the CORS origin to answer with
+ * (undefined: none), or null when the guard refuses it; the full path then refuses it again, the
+ * usual way. Shared with `_fast_health.ts`.
+ */
+export function admitFast(
+  admission: RequestAdmission,
+  method: string,
+  path: string,
+  headers: Headers,
+): string | undefined | null {
+  try {
+    const corsOrigin = admission.origin(headers);
+    admission.authorize(method, path, headers);
+    return corsOrigin;
+  } catch (error) {
+    if (error instanceof TabAgentError) return null;
+    throw error;
+  }
+}
+
+/**
+ * Completes a fast path's answer as the full chain does: the request id (unless the answer has
+ * one), the CORS headers, metrics and the access log under `request.route`. Shared with
+ * `_fast_health.ts`.
+ */
+export function finishFast(
+  res: Response,
+  recorder: RequestRecorder,
+  request: { method: string; route: string; path: string; id: string; began: number },
+  corsOrigin: string | undefined,
+): Response {
+  if (!res.headers.has("x-request-id")) res.headers.set("x-request-id", request.id);
+  if (corsOrigin !== undefined) addCorsHeaders(res.headers, corsOrigin);
+  recorder.record(request, res.status);
+  return res;
+}
+
+/**
  * Returns a function that answers a request for one of `routes` (a promise of its response), or
  * null when Hono must: see the module doc for which requests those are.
  */
@@ -73,14 +111,8 @@ export function fastRouteAnswerer(
     if (route === undefined || request.body !== null) return null;
     const began = performance.now();
     const headers = request.headers;
-    let corsOrigin: string | undefined;
-    try {
-      corsOrigin = admission.origin(headers);
-      admission.authorize("GET", path, headers);
-    } catch (error) {
-      if (error instanceof TabAgentError) return null; // refused: the full path refuses it again, the usual way
-      throw error;
-    }
+    const corsOrigin = admitFast(admission, "GET", path, headers);
+    if (corsOrigin === null) return null;
     // As Hono's validator reads a query: a key given once is a string, given twice an array.
     const query: Record<string, string | string[]> = {};
     for (const [key, values] of Object.entries(getQueryParams(url) as Record<string, string[]>)) {
@@ -89,12 +121,8 @@ export function fastRouteAnswerer(
     const parsed = route.query.safeParse(query);
     if (!parsed.success) return null; // Hono answers the validation problem
     const id = recorder.requestId(headers.get("x-request-id"));
-    const finish = (res: Response): Response => {
-      if (!res.headers.has("x-request-id")) res.headers.set("x-request-id", id);
-      if (corsOrigin !== undefined) addCorsHeaders(res.headers, corsOrigin);
-      recorder.record({ method: "GET", route: route.path, path, id, began }, res.status);
-      return res;
-    };
+    const finish = (res: Response) =>
+      finishFast(res, recorder, { method: "GET", route: route.path, path, id, began }, corsOrigin);
     let work: Promise<Response>;
     try {
       work = route.serve(parsed.data);
