@@ -11,5 +11,5 @@
  */
 export * from "./config.ts";
 export * from "./limits.ts";
-export { defaultDataDir, joinPath } from "./paths.ts";
+export { defaultBuildCacheDir, defaultDataDir, joinPath } from "./paths.ts";
 export { ensureWritableDir } from "./writable_dir.ts";

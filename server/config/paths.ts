@@ -20,6 +20,19 @@ export function defaultDataDir(
   }
 }
 
+/**
+ * Where TabAgent keeps what it builds on this machine (native bindings, their sources), outside
+ * the repository and the data dir: `$XDG_CACHE_HOME/tabagent` (`~/.cache/tabagent`),
+ * `%LOCALAPPDATA%\tabagent` on Windows.
+ */
+export function defaultBuildCacheDir(
+  platform: typeof Deno.build.os,
+  env: (name: string) => string | undefined,
+): string {
+  if (platform === "windows") return `${env("LOCALAPPDATA") ?? env("USERPROFILE")}\\tabagent`;
+  return `${env("XDG_CACHE_HOME") ?? `${env("HOME")}/.cache`}/tabagent`;
+}
+
 /** Joins path segments with the platform's separator. */
 export function joinPath(platform: typeof Deno.build.os, ...parts: string[]): string {
   return parts.join(platform === "windows" ? "\\" : "/");

@@ -10,6 +10,7 @@
  * decoding slower (62 tok/s on 1 or 2 threads), while the local build decodes at 90 tok/s on 2.
  * @module
  */
+import { defaultBuildCacheDir } from "../../config/mod.ts";
 import { pathExists } from "../../fs/mod.ts";
 
 /**
@@ -25,9 +26,7 @@ export const NATIVE_BINDING_RECIPE =
  */
 export function llamaCacheDir(env: (name: string) => string | undefined = (name) => Deno.env.get(name)): string {
   const explicit = env("TABAGENT_LLAMA_CACHE") ?? env("TABAGENT_BENCH_CACHE");
-  if (explicit) return explicit;
-  if (Deno.build.os === "windows") return `${env("LOCALAPPDATA") ?? env("USERPROFILE")}\\tabagent`;
-  return `${env("XDG_CACHE_HOME") ?? `${env("HOME")}/.cache`}/tabagent`;
+  return explicit || defaultBuildCacheDir(Deno.build.os, env);
 }
 
 /** The binding's path inside {@link llamaCacheDir}. */

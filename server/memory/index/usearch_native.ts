@@ -8,16 +8,14 @@
  * every search uses the index's own expansion.
  */
 import { createRequire } from "node:module";
+import { defaultBuildCacheDir } from "../../config/mod.ts";
 
 /** Bumped when the patch or the build changes: an older build is not loaded. */
 export const USEARCH_NATIVE_RECIPE = "usearch-native 1: +changeExpansionSearch";
 
 /** TabAgent's cache of things built on this machine: `$TABAGENT_USEARCH_CACHE`, default `~/.cache/tabagent`. */
 export function usearchCacheDir(env: (name: string) => string | undefined = (name) => Deno.env.get(name)): string {
-  const explicit = env("TABAGENT_USEARCH_CACHE");
-  if (explicit) return explicit;
-  if (Deno.build.os === "windows") return `${env("LOCALAPPDATA") ?? env("USERPROFILE")}\\tabagent`;
-  return `${env("XDG_CACHE_HOME") ?? `${env("HOME")}/.cache`}/tabagent`;
+  return env("TABAGENT_USEARCH_CACHE") || defaultBuildCacheDir(Deno.build.os, env);
 }
 
 /** The binding's folder in that cache, per usearch version. */
