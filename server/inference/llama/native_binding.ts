@@ -10,7 +10,8 @@
  * decoding slower (62 tok/s on 1 or 2 threads), while the local build decodes at 90 tok/s on 2.
  * @module
  */
-import { defaultBuildCacheDir } from "../../config/mod.ts";
+// paths.ts, not mod.ts: setup imports this before npm packages are installed, and mod.ts needs zod
+import { defaultBuildCacheDir } from "../../config/paths.ts";
 import { pathExists } from "../../fs/mod.ts";
 
 /**

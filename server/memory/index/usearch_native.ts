@@ -8,7 +8,8 @@
  * every search uses the index's own expansion.
  */
 import { createRequire } from "node:module";
-import { defaultBuildCacheDir } from "../../config/mod.ts";
+// paths.ts, not mod.ts: setup imports this before npm packages are installed, and mod.ts needs zod
+import { defaultBuildCacheDir } from "../../config/paths.ts";
 
 /** Bumped when the patch or the build changes: an older build is not loaded. */
 export const USEARCH_NATIVE_RECIPE = "usearch-native 1: +changeExpansionSearch";
