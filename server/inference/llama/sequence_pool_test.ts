@@ -1,8 +1,8 @@
 /**
  * Why the pool evaluates a reply again and never evaluates a lone token on a cached prefix, measured
  * on the real SmolLM2: llama.cpp gives bit-identical next-token probabilities for every split of a
- * text into batches of two or more tokens, and different ones for a token evaluated alone (how
- * generated tokens are evaluated).
+ * text into batches of two or more tokens, and, at some positions (which ones depends on the CPU),
+ * different ones for a token evaluated alone (how generated tokens are evaluated).
  */
 import assert from "node:assert/strict";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
@@ -49,7 +49,7 @@ async function topAfter(sequence: LlamaContextSequence, chunks: Token[][]): Prom
 }
 
 Deno.test({
-  name: "llama.cpp: batches of two or more tokens evaluate alike, a lone token does not",
+  name: "llama.cpp: batches of two or more tokens evaluate alike, whatever the split",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -78,9 +78,10 @@ Deno.test({
         const lone = await topAfter(sequence, [tokens.slice(0, -1), tokens.slice(-1)]);
         if (JSON.stringify(lone) !== JSON.stringify(all)) lonesDiffer++;
       }
-      // When this fails, llama.cpp evaluates a lone token as a batch does: a reply's KV could then be
-      // kept as generated, and sequence_pool.ts's refill dropped.
-      assert.ok(lonesDiffer > 0, "a lone token evaluated exactly as in a batch at every position tried");
+      // Whether a lone token differs at these two positions depends on the CPU's kernels (on an AVX2
+      // EPYC both matched; the probe test below finds a difference on its text there): a difference
+      // anywhere is what makes the refill necessary, and the probe test asserts that one exists.
+      console.log(`a lone token differed from the batch at ${lonesDiffer} of 2 positions`);
     } finally {
       await context.dispose();
       await model.dispose();
