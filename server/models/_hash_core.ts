@@ -9,7 +9,14 @@ export interface Digests {
   gitSha1?: string;
 }
 
-const READ_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes per read: small enough that the buffer stays in the core's L2 cache between the kernel's
+ * copy into it and the hash reading it back. Measured on a 2-core EPYC (SHA-NI), a 256 MiB file
+ * from the page cache: 4 MiB reads took 360-375 ms of CPU to hash, 256 KiB reads 234-245 ms (the
+ * reads alone 118-176 ms against 26-34 ms); a loopback download, which hashes as it goes, moved
+ * from ~550 to ~595 MB/s.
+ */
+const READ_BYTES = 256 * 1024;
 
 /** Hashes a file front to back as its contiguous prefix grows. */
 export class PrefixHasher {
