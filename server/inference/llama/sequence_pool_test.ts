@@ -70,18 +70,14 @@ Deno.test({
       const pairs = Array.from({ length: Math.ceil(text.length / 2) }, (_, i) => text.slice(2 * i, 2 * i + 2));
       if (pairs.at(-1)!.length === 1) pairs.splice(-2, 2, text.slice(-3));
       assert.deepEqual(await topAfter(sequence, pairs), whole, "in pairs");
-      let lonesDiffer = 0;
       for (const end of [prompt.length + 2, prompt.length + 9]) {
         const tokens = text.slice(0, end);
         const all = await topAfter(sequence, [tokens]);
         assert.deepEqual(await topAfter(sequence, [tokens.slice(0, -2), tokens.slice(-2)]), all, `last two, ${end}`);
-        const lone = await topAfter(sequence, [tokens.slice(0, -1), tokens.slice(-1)]);
-        if (JSON.stringify(lone) !== JSON.stringify(all)) lonesDiffer++;
       }
-      // Whether a lone token differs at these two positions depends on the CPU's kernels (on an AVX2
-      // EPYC both matched; the probe test below finds a difference on its text there): a difference
-      // anywhere is what makes the refill necessary, and the probe test asserts that one exists.
-      console.log(`a lone token differed from the batch at ${lonesDiffer} of 2 positions`);
+      // A lone token is not compared here: whether it differs at a given position depends on the
+      // CPU's kernels (on an AVX2 EPYC it matched at both of these). The probe test below asserts
+      // that one differs on its text, which is what makes the refill necessary.
     } finally {
       await context.dispose();
       await model.dispose();
@@ -127,7 +123,7 @@ Deno.test({
     const llama = await createLlamaRuntime({ threads: 1, gpu: false });
     const model = await LlamaTextModel.load(llama, await smollm2Path(), { sequences: 1, threads: 1, contextSize: 256 });
     try {
-      // Prebuilt: not probed, known to differ (the test above); the probe agrees.
+      // Prebuilt: not probed, known to differ on some CPUs' kernels; the probe finds it here.
       assert.equal(model.keepsReplyState, false);
       const tokens = model.model.tokenize(
         "The harbour was quiet that morning. Fishermen sold what they caught, gulls circled the lighthouse, " +
