@@ -192,3 +192,16 @@ export function followHash(path: string, size: number, gitSha1 = false): HashFol
     ? new WorkerFollower(path, size, gitSha1)
     : new InlineFollower(path, size, gitSha1);
 }
+
+/**
+ * The digests of the `size` bytes of a file already on disk (a worker thread for large files, as
+ * {@link followHash}). Rejects when the file is shorter than `size` or cannot be read.
+ */
+export async function hashFile(path: string, size: number, gitSha1 = false): Promise<Digests> {
+  const follower = followHash(path, size, gitSha1);
+  try {
+    return await follower.finish();
+  } finally {
+    follower.close();
+  }
+}

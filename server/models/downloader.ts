@@ -12,7 +12,7 @@ import { removeIfPresent, statIfExists } from "../fs/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { type ChunkState, doneBytes, freshState, loadState, saveState } from "./_chunk_state.ts";
 import type { Digests } from "./_hash_core.ts";
-import { followHash, warmHashThread } from "./_hash_follower.ts";
+import { followHash, hashFile, warmHashThread } from "./_hash_follower.ts";
 import { chooseRunBytes, chooseUnitBytes } from "./_piece_plan.ts";
 import { PieceDownload } from "./_pieces.ts";
 import { acquireFileLock } from "./file_lock.ts";
@@ -90,15 +90,6 @@ export async function checkDiskSpace(dir: string, needed: number): Promise<void>
   }
 }
 
-async function hashExisting(path: string, size: number, gitSha1: boolean): Promise<Digests> {
-  const follower = followHash(path, size, gitSha1);
-  try {
-    return await follower.finish();
-  } finally {
-    follower.close();
-  }
-}
-
 function matches(digests: Digests, expected: { sha256?: string; gitSha1?: string }): boolean {
   if (expected.sha256) return digests.sha256 === expected.sha256;
   if (expected.gitSha1) return digests.gitSha1 === expected.gitSha1;
@@ -166,7 +157,7 @@ async function presentAndVerified(
 ): Promise<{ path: string; size: number } & Digests | null> {
   const present = await statIfExists(dest);
   if (!present || present.size !== expected.size || !(expected.sha256 || expected.gitSha1)) return null;
-  const digests = await hashExisting(dest, present.size, !expected.sha256);
+  const digests = await hashFile(dest, present.size, !expected.sha256);
   return matches(digests, expected) ? { path: dest, size: present.size, ...digests } : null;
 }
 

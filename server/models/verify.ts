@@ -7,7 +7,7 @@
  * @module
  */
 import { TabAgentError } from "../errors/mod.ts";
-import { followHash } from "./_hash_follower.ts";
+import { hashFile } from "./_hash_follower.ts";
 import type { ManifestFile, ModelCache } from "./cache.ts";
 import type { ModelId } from "./repo_id.ts";
 
@@ -20,18 +20,16 @@ import type { ModelId } from "./repo_id.ts";
  * running server no longer takes seconds of its event loop's CPU from the requests it serves.
  */
 export async function sha256OfFile(path: string, size: number): Promise<string | null> {
-  const follower = followHash(path, size);
+  let sha256: string;
   try {
-    const { sha256 } = await follower.finish();
-    // Hashing stops at `size`: bytes appended meanwhile would go unseen.
-    return (await Deno.stat(path)).size === size ? sha256 : null;
+    ({ sha256 } = await hashFile(path, size));
   } catch (error) {
     // It shrank, or is gone (the hash thread passes on only the message).
     if (error instanceof Error && /short read|ENOENT/.test(error.message)) return null;
     throw error;
-  } finally {
-    follower.close();
   }
+  // Hashing stops at `size`: bytes appended meanwhile would go unseen.
+  return (await Deno.stat(path)).size === size ? sha256 : null;
 }
 
 /** True while `info` has the size and mtime recorded with the manifest's sha256 (no need to re-hash). */
