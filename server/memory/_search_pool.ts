@@ -10,10 +10,11 @@
  */
 import { MEMORY_SEARCH_WORKER_STARTUP_MS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
+import { SearchLanes } from "./_search_lanes.ts";
 
 /** A message to a search worker. */
 export type SearchRequest =
-  | { id: number; kind: "init"; dir: string }
+  | { id: number; kind: "init"; dir: string; lanes: SharedArrayBuffer }
   | { id: number; kind: "close" }
   | {
     id: number;
@@ -45,6 +46,8 @@ interface Slot {
   /** True once `ready` settled: queries skip the start-up wait (a timer and a race each). */
   started: boolean;
   pending: Map<number, Waiter>;
+  /** Message searches for the HTTP body go through these (see `_search_lanes.ts`). */
+  lanes: SearchLanes;
 }
 
 interface Waiter {
@@ -79,7 +82,8 @@ export class SearchPool {
     const worker = new Worker(this.options.worker ?? new URL("./_search_worker.ts", import.meta.url), {
       type: "module",
     });
-    const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve(), started: false };
+    const lanes = new SearchLanes();
+    const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve(), started: false, lanes };
     worker.onmessage = (event: MessageEvent<SearchReply>) => {
       const reply = event.data;
       const waiter = slot.pending.get(reply.id);
@@ -94,9 +98,11 @@ export class SearchPool {
       this.#replace(slot, new TabAgentError("internal", `Search worker failed: ${event.message}`));
     };
     // A failed init surfaces through onerror (which replaces the slot) and on the first query.
-    slot.ready = this.#send(slot, { kind: "init", dir: this.options.dir }).catch(() => {}).finally(() => {
-      slot.started = true;
-    });
+    slot.ready = this.#send(slot, { kind: "init", dir: this.options.dir, lanes: lanes.buffer }).catch(() => {}).finally(
+      () => {
+        slot.started = true;
+      },
+    );
     return slot;
   }
 
@@ -117,11 +123,41 @@ export class SearchPool {
     const { promise, resolve, reject } = Promise.withResolvers<Answer>();
     slot.pending.set(id, { resolve, reject, deadline });
     slot.worker.postMessage({ ...request, id });
+    this.#timeSearches(deadline);
+    return promise;
+  }
+
+  #timeSearches(deadline: number): void {
     if (deadline !== Infinity && this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), this.#sweepMs);
       // Never keep the process alive just to time searches out.
       Deno.unrefTimer(this.#sweeper as unknown as number);
     }
+  }
+
+  /**
+   * A message search's body through one of the worker's lanes, timed and failed like a posted
+   * query (it waits in `pending` alike); null when no lane can take it. An answer too large for a
+   * lane is asked again by message.
+   */
+  #askLane(
+    slot: Slot,
+    request: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
+    deadline: number,
+  ): Promise<Answer> | null {
+    // Past the deadline the sweep replaces the worker, and the lane goes with it.
+    const asked = slot.lanes.ask(request, this.options.timeoutMs + 2 * this.#sweepMs);
+    if (asked === null) return null;
+    const id = this.#next++;
+    const { promise, resolve, reject } = Promise.withResolvers<Answer>();
+    slot.pending.set(id, { resolve, reject, deadline });
+    this.#timeSearches(deadline);
+    asked.then((answer) => {
+      if (!slot.pending.delete(id)) return; // timed out or closed meanwhile: already failed
+      if ("body" in answer) resolve({ id, body: answer.body });
+      else if ("error" in answer) reject(new TabAgentError("internal", `Search failed: ${answer.error}`));
+      else this.#send(slot, { ...request, kind: "messages", answer: "body" }, deadline).then(resolve, reject);
+    });
     return promise;
   }
 
@@ -169,12 +205,16 @@ export class SearchPool {
   async body(
     request: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    const answer = await this.#query({ ...request, kind: "messages", answer: "body" });
+    const answer = await this.#query({ ...request, kind: "messages", answer: "body" }, request);
     if (!("body" in answer)) throw new TabAgentError("internal", "Search failed: the worker sent no body");
     return answer.body;
   }
 
-  async #query(request: DistributiveOmit<Query, "id">): Promise<Answer> {
+  /** Runs `request` in the least busy worker: through a lane when `lane` is given and one is free. */
+  async #query(
+    request: DistributiveOmit<Query, "id">,
+    lane?: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
+  ): Promise<Answer> {
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
@@ -184,7 +224,8 @@ export class SearchPool {
       await this.#startup(slot);
       if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
     }
-    return await this.#send(slot, request, performance.now() + this.options.timeoutMs);
+    const deadline = performance.now() + this.options.timeoutMs;
+    return await ((lane && this.#askLane(slot, lane, deadline)) ?? this.#send(slot, request, deadline));
   }
 
   /** Waits for a worker's start-up, bounded so that a worker that never starts still fails the query. */

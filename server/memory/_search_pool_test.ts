@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { TabAgentError } from "../errors/mod.ts";
 import { openLocalMemory } from "./local.ts";
 import { SearchPool } from "./_search_pool.ts";
-import { SearchHitSchema } from "./types.ts";
+import { SEARCH_LANE_BYTES, SEARCH_LANES } from "./_search_lanes.ts";
+import { type SearchHit, SearchHitSchema } from "./types.ts";
 
 const STUCK = new URL("./testing/stuck_search_worker.ts", import.meta.url);
 
@@ -102,4 +103,58 @@ Deno.test("closing the pool fails the queries still waiting with unavailable", a
     pool.run({ kind: "messages", query: '"a"', limit: 1 }),
     (error) => error instanceof TabAgentError && error.code === "unavailable",
   );
+});
+
+Deno.test("more searches at once than lanes, and answers larger than a lane, all come back whole", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "search-pool-" });
+  try {
+    const memory = await openLocalMemory({ dir, searchWorkers: 0 });
+    const conversation = (await memory.createConversation({ title: "t" })).id;
+    const words = Array.from({ length: 3 * SEARCH_LANES }, (_, i) => `bird${i}x`);
+    await memory.appendMessages(
+      conversation,
+      words.map((word) => ({ role: "user" as const, content: `a ${word} flew` })),
+    );
+    // Ten messages of 20 kB that all match: their body is larger than a lane.
+    const long = "egret ".repeat(3_400);
+    await memory.appendMessages(
+      conversation,
+      Array.from({ length: 10 }, () => ({ role: "user" as const, content: long })),
+    );
+    const inline = await memory.searchMessages({ query: "egret", limit: 10 }); // also catches the index up
+    await memory.close();
+    const pool = new SearchPool({ dir, size: 1, timeoutMs: 10_000 });
+    try {
+      const bodies = await Promise.all(words.map((word) => pool.body({ query: `"${word}"`, limit: 5 })));
+      assert.deepEqual(
+        bodies.map((body) =>
+          JSON.parse(new TextDecoder().decode(body)).hits.map((hit: SearchHit) => hit.message.content)
+        ),
+        words.map((word) => [`a ${word} flew`]),
+      );
+      const large = await pool.body({ query: '"egret"', limit: 10 });
+      assert.ok(large.length > SEARCH_LANE_BYTES);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(large)), { hits: inline });
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a body search through a lane fails with timeout past its deadline, and so does the next on the stuck replacement", async () => {
+  const pool = new SearchPool({ dir: "/nonexistent", size: 1, timeoutMs: 30, worker: STUCK });
+  try {
+    await assert.rejects(
+      pool.body({ query: '"a"', limit: 1 }),
+      (error) => error instanceof TabAgentError && error.code === "timeout",
+    );
+    await assert.rejects(
+      pool.body({ query: '"b"', limit: 1 }),
+      (error) => error instanceof TabAgentError && error.code === "timeout",
+    );
+  } finally {
+    await pool.close();
+  }
 });

@@ -9,6 +9,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { FACT_SEARCH_SQL, messageSearchSql, searchHitsBody } from "./_rows.ts";
 import { openStoreReadOnly, storeFile } from "./stores.ts";
 import type { SearchReply, SearchRequest } from "./_search_pool.ts";
+import { type LaneSearch, serveSearchLanes } from "./_search_lanes.ts";
 import { lowerThreadPriority, yieldThread } from "./_thread_priority.ts";
 
 lowerThreadPriority();
@@ -25,6 +26,19 @@ function statement(db: DatabaseSync, sql: string): StatementSync {
     statements.set(sql, found);
   }
   return found;
+}
+
+function messageRows(search: LaneSearch): Record<string, unknown>[] {
+  if (!conversations) throw new Error(`the search worker could not open the stores: ${initError}`);
+  const sql = messageSearchSql(search.conversationId !== undefined);
+  const args = search.conversationId !== undefined
+    ? [search.query, search.conversationId, search.limit]
+    : [search.query, search.limit];
+  return statement(conversations, sql).all(...args) as Record<string, unknown>[];
+}
+
+function messagesBody(search: LaneSearch): Uint8Array<ArrayBuffer> {
+  return searchHitsBody(messageRows(search));
 }
 
 self.onmessage = (event: MessageEvent<SearchRequest>) => {
@@ -47,20 +61,16 @@ self.onmessage = (event: MessageEvent<SearchRequest>) => {
         initError = error instanceof Error ? error.message : String(error);
         throw error;
       }
+      serveSearchLanes(request.lanes, messagesBody, yieldThread);
       reply = { id: request.id, rows: [] };
     } else if (request.kind === "messages") {
-      const sql = messageSearchSql(request.conversationId !== undefined);
-      const args = request.conversationId !== undefined
-        ? [request.query, request.conversationId, request.limit]
-        : [request.query, request.limit];
-      const rows = statement(conversations!, sql).all(...args) as Record<string, unknown>[];
       if (request.answer === "body") {
-        const body = searchHitsBody(rows);
+        const body = messagesBody(request);
         self.postMessage({ id: request.id, body } satisfies SearchReply, [body.buffer]);
         yieldThread();
         return;
       }
-      reply = { id: request.id, rows };
+      reply = { id: request.id, rows: messageRows(request) };
     } else {
       reply = {
         id: request.id,
