@@ -97,7 +97,7 @@ export class SearchLanes {
       const answer: LaneAnswer = outcome === ANSWERED
         ? { body: this.#bytes.slice(at, at + length) as Uint8Array<ArrayBuffer> }
         : outcome === FAILED
-        ? { error: decoder.decode(this.#bytes.subarray(at, at + length).slice()) }
+        ? { error: decoder.decode(this.#bytes.slice(at, at + length)) }
         : { tooLarge: true };
       Atomics.store(header, state, FREE);
       this.#free.push(lane);
@@ -135,7 +135,7 @@ export function serveSearchLanes(
       let out: Uint8Array;
       try {
         const [query, limit, conversationId] = JSON.parse(
-          decoder.decode(bytes.subarray(at, at + Atomics.load(header, state + 1)).slice()),
+          decoder.decode(bytes.slice(at, at + Atomics.load(header, state + 1))),
         ) as [string, number, string | null];
         out = answer({ query, limit, ...(conversationId === null ? {} : { conversationId }) });
         if (out.length > laneBytes) {

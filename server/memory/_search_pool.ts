@@ -38,6 +38,8 @@ type Answer = Exclude<SearchReply, { error: string }>;
 
 type Query = Exclude<SearchRequest, { kind: "init" | "close" }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A message search as a query asks for it (before the pool numbers it). */
+type MessageQuery = Omit<Extract<Query, { kind: "messages" }>, "id">;
 
 interface Slot {
   worker: Worker;
@@ -140,11 +142,7 @@ export class SearchPool {
    * query (it waits in `pending` alike); null when no lane can take it. An answer too large for a
    * lane is asked again by message.
    */
-  #askLane(
-    slot: Slot,
-    request: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
-    deadline: number,
-  ): Promise<Answer> | null {
+  #askLane(slot: Slot, request: MessageQuery, deadline: number): Promise<Answer> | null {
     // Past the deadline the sweep replaces the worker, and the lane goes with it.
     const asked = slot.lanes.ask(request, this.options.timeoutMs + 2 * this.#sweepMs);
     if (asked === null) return null;
@@ -156,7 +154,7 @@ export class SearchPool {
       if (!slot.pending.delete(id)) return; // timed out or closed meanwhile: already failed
       if ("body" in answer) resolve({ id, body: answer.body });
       else if ("error" in answer) reject(new TabAgentError("internal", `Search failed: ${answer.error}`));
-      else this.#send(slot, { ...request, kind: "messages", answer: "body" }, deadline).then(resolve, reject);
+      else this.#send(slot, request, deadline).then(resolve, reject);
     });
     return promise;
   }
@@ -203,18 +201,15 @@ export class SearchPool {
    * searches would otherwise wait for.
    */
   async body(
-    request: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
+    request: Omit<MessageQuery, "kind" | "answer">,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    const answer = await this.#query({ ...request, kind: "messages", answer: "body" }, request);
+    const answer = await this.#query({ ...request, kind: "messages", answer: "body" }, true);
     if (!("body" in answer)) throw new TabAgentError("internal", "Search failed: the worker sent no body");
     return answer.body;
   }
 
-  /** Runs `request` in the least busy worker: through a lane when `lane` is given and one is free. */
-  async #query(
-    request: DistributiveOmit<Query, "id">,
-    lane?: Omit<Extract<Query, { kind: "messages" }>, "id" | "kind" | "answer">,
-  ): Promise<Answer> {
+  /** Runs `request` in the least busy worker: through a lane when `viaLane` and one can take it. */
+  async #query(request: DistributiveOmit<Query, "id">, viaLane = false): Promise<Answer> {
     if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
@@ -225,7 +220,8 @@ export class SearchPool {
       if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
     }
     const deadline = performance.now() + this.options.timeoutMs;
-    return await ((lane && this.#askLane(slot, lane, deadline)) ?? this.#send(slot, request, deadline));
+    const laned = viaLane && request.kind === "messages" ? this.#askLane(slot, request, deadline) : null;
+    return await (laned ?? this.#send(slot, request, deadline));
   }
 
   /** Waits for a worker's start-up, bounded so that a worker that never starts still fails the query. */
