@@ -11,6 +11,7 @@ import { TabAgentError } from "../errors/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Counter, Histogram } from "../metrics/mod.ts";
 import { tokensEqual } from "../auth/mod.ts";
+import { InFlight } from "../inflight/mod.ts";
 import type { HttpEnv } from "./router.ts";
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
@@ -362,17 +363,18 @@ function bodyCounter(
  *
  * One shared ticker checks the deadlines instead of a timer per request: a timer per request was
  * the largest single cost of a `/v1/health` call in a profile. Deadlines are therefore enforced to
- * within a tick (a tenth of `ms`, at most one second).
+ * within a tick (a tenth of `ms`, at most one second). The requests in flight are an
+ * {@link InFlight}, not a `Set`: see that module for what a `Set` cost here.
  */
 export function deadlines(ms: number): <T>(work: Promise<T>) => Promise<T> {
   const tickMs = Math.min(1000, Math.max(10, Math.floor(ms / 10)));
-  const inFlight = new Set<{ deadline: number; reject: (error: TabAgentError) => void }>();
+  const inFlight = new InFlight<{ deadline: number; reject: (error: TabAgentError) => void }>();
   let ticker: ReturnType<typeof setInterval> | undefined;
   const sweep = () => {
     const now = performance.now();
-    for (const entry of inFlight) {
+    for (const [key, entry] of inFlight.entries()) {
       if (entry.deadline <= now) {
-        inFlight.delete(entry);
+        inFlight.delete(key);
         entry.reject(new TabAgentError("timeout", `The request did not complete within ${ms} ms`));
       }
     }
@@ -383,18 +385,17 @@ export function deadlines(ms: number): <T>(work: Promise<T>) => Promise<T> {
   };
   return <T>(work: Promise<T>) =>
     new Promise<T>((resolve, reject) => {
-      const entry = { deadline: performance.now() + ms, reject };
-      inFlight.add(entry);
+      const key = inFlight.add({ deadline: performance.now() + ms, reject });
       if (ticker === undefined) {
         ticker = setInterval(sweep, tickMs);
         // Never keep the process alive just to time requests out.
         Deno.unrefTimer(ticker as unknown as number);
       }
       work.then((value) => {
-        inFlight.delete(entry);
+        inFlight.delete(key);
         resolve(value);
       }, (error) => {
-        inFlight.delete(entry);
+        inFlight.delete(key);
         reject(error);
       });
     });

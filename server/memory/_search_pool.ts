@@ -10,6 +10,7 @@
  */
 import { MEMORY_SEARCH_WORKER_STARTUP_MS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
+import { InFlight } from "../inflight/mod.ts";
 import { SearchLanes } from "./_search_lanes.ts";
 
 /** A message to a search worker. */
@@ -47,7 +48,8 @@ interface Slot {
   ready: Promise<unknown>;
   /** True once `ready` settled: queries skip the start-up wait (a timer and a race each). */
   started: boolean;
-  pending: Map<number, Waiter>;
+  /** Queries waiting for the worker, under the id their reply carries (an InFlight, not a Map: see there). */
+  pending: InFlight<Waiter>;
   /** Message searches for the HTTP body go through these (see `_search_lanes.ts`). */
   lanes: SearchLanes;
 }
@@ -62,7 +64,6 @@ interface Waiter {
 /** Runs FTS queries in `size` workers with their own read-only connections to the stores in `dir`. */
 export class SearchPool {
   #slots: Slot[] = [];
-  #next = 1;
   #closed = false;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #sweepMs: number;
@@ -85,12 +86,11 @@ export class SearchPool {
       type: "module",
     });
     const lanes = new SearchLanes();
-    const slot: Slot = { worker, pending: new Map(), ready: Promise.resolve(), started: false, lanes };
+    const slot: Slot = { worker, pending: new InFlight(), ready: Promise.resolve(), started: false, lanes };
     worker.onmessage = (event: MessageEvent<SearchReply>) => {
       const reply = event.data;
-      const waiter = slot.pending.get(reply.id);
+      const waiter = slot.pending.take(reply.id);
       if (!waiter) return;
-      slot.pending.delete(reply.id);
       if ("error" in reply) {
         waiter.reject(new TabAgentError("internal", `Search failed: ${reply.error}`));
       } else waiter.resolve(reply);
@@ -121,9 +121,8 @@ export class SearchPool {
     request: DistributiveOmit<SearchRequest, "id">,
     deadline = Infinity,
   ): Promise<Answer> {
-    const id = this.#next++;
     const { promise, resolve, reject } = Promise.withResolvers<Answer>();
-    slot.pending.set(id, { resolve, reject, deadline });
+    const id = slot.pending.add({ resolve, reject, deadline });
     slot.worker.postMessage({ ...request, id });
     this.#timeSearches(deadline);
     return promise;
@@ -146,9 +145,8 @@ export class SearchPool {
     // Past the deadline the sweep replaces the worker, and the lane goes with it.
     const asked = slot.lanes.ask(request, this.options.timeoutMs + 2 * this.#sweepMs);
     if (asked === null) return null;
-    const id = this.#next++;
     const { promise, resolve, reject } = Promise.withResolvers<Answer>();
-    slot.pending.set(id, { resolve, reject, deadline });
+    const id = slot.pending.add({ resolve, reject, deadline });
     this.#timeSearches(deadline);
     asked.then((answer) => {
       if (!slot.pending.delete(id)) return; // timed out or closed meanwhile: already failed

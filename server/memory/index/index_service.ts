@@ -3,6 +3,7 @@
  * to the worker; a worker that dies is replaced (its indexes reload from their files and the log).
  */
 import { TabAgentError } from "../../errors/mod.ts";
+import { InFlight } from "../../inflight/mod.ts";
 import type { Logger } from "../../log/mod.ts";
 import { type AnnBackendName, type AnnMatches, DEFAULT_ANN_BACKEND, type HnswParams, type Metric } from "./ann.ts";
 import type { OpenOutcome } from "./vector_index.ts";
@@ -83,8 +84,8 @@ export interface VectorIndexServiceOptions {
  */
 export class VectorIndexService {
   #worker!: Worker;
-  #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
-  #next = 1;
+  /** Requests waiting for the worker, under the id their reply carries (an InFlight, not a Map: see there). */
+  #pending = new InFlight<{ resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
   #closed = false;
   readonly #options: VectorIndexServiceOptions;
 
@@ -98,9 +99,8 @@ export class VectorIndexService {
     this.#worker = worker;
     worker.onmessage = (event: MessageEvent<IndexReply>) => {
       const reply = event.data;
-      const waiter = this.#pending.get(reply.id);
+      const waiter = this.#pending.take(reply.id);
       if (!waiter) return;
-      this.#pending.delete(reply.id);
       if ("error" in reply) {
         const code = reply.code === "validation_failed" || reply.code === "storage_corrupt" ? reply.code : "internal";
         waiter.reject(new TabAgentError(code, reply.error));
@@ -133,9 +133,8 @@ export class VectorIndexService {
     if (this.#closed && request.kind !== "close") {
       return Promise.reject(new TabAgentError("unavailable", "The vector index is closed"));
     }
-    const id = this.#next++;
     const done = Promise.withResolvers<unknown>();
-    this.#pending.set(id, done);
+    const id = this.#pending.add(done);
     this.#worker.postMessage({ ...request, id });
     return done.promise as Promise<T>;
   }
