@@ -115,9 +115,8 @@ export function fastRouteAnswerer(
     if (corsOrigin === null) return null;
     // As Hono's validator reads a query: a key given once is a string, given twice an array.
     const query: Record<string, string | string[]> = {};
-    for (const [key, values] of Object.entries(getQueryParams(url) as Record<string, string[]>)) {
-      query[key] = values.length === 1 ? values[0] : values;
-    }
+    const params = getQueryParams(url) as Record<string, string[]>;
+    for (const key in params) query[key] = params[key].length === 1 ? params[key][0] : params[key];
     const parsed = route.query.safeParse(query);
     if (!parsed.success) return null; // Hono answers the validation problem
     const id = recorder.requestId(headers.get("x-request-id"));

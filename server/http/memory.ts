@@ -409,11 +409,14 @@ function jsonBytesResponse(body: Uint8Array<ArrayBuffer>): Response {
  * the memory can (LocalMemory: see SearchBodySource), else the hits encoded here. The memory is
  * asked each time: the component's client changes when memory starts or is restored.
  */
-async function searchResponse(memory: MemoryClient, query: z.infer<typeof SearchQuery>): Promise<Response> {
+function searchResponse(memory: MemoryClient, query: z.infer<typeof SearchQuery>): Promise<Response> {
   const options = { query: query.q, limit: query.limit, conversationId: query.conversation_id, match: query.match };
   const body = (memory as Partial<SearchBodySource>).searchMessagesBody;
-  if (body) return jsonBytesResponse(await body.call(memory, options));
-  return jsonBytesResponse(new TextEncoder().encode(JSON.stringify({ hits: await memory.searchMessages(options) })));
+  // `then`, not `async`: one promise less per search on the event loop (see SearchPool.body).
+  if (body) return body.call(memory, options).then(jsonBytesResponse);
+  return memory.searchMessages(options).then((hits) =>
+    jsonBytesResponse(new TextEncoder().encode(JSON.stringify({ hits })))
+  );
 }
 
 /** Conversations and their messages, and search over them. */

@@ -380,20 +380,33 @@ export async function listMessages(
   return pageOf(rows, limit, messageFromRow, (row) => [row.id]);
 }
 
-/** A message search's terms, checked, once memory is ready and the full-text index has caught up. */
-async function messageSearch(
-  ctx: MemoryContext,
-  options: SearchOptions,
-): Promise<{ query: string; limit: number; conversationId?: string }> {
+/** A message search as the search pool runs it. */
+type MessageSearch = { query: string; limit: number; conversationId?: string };
+
+/**
+ * A message search's terms, checked, once memory is ready and the full-text index has caught up:
+ * at once when nothing has to be waited for (no restore running, no message appended since the last
+ * search), else a promise. Searches come in bursts, and each promise and `await` on their way was
+ * event-loop work that a `/v1/health` call arriving among them waited for.
+ */
+function messageSearch(ctx: MemoryContext, options: SearchOptions): MessageSearch | Promise<MessageSearch> {
   const parsed = parse(SearchOptionsSchema, options, "search");
   const query = ftsQuery(parsed.query, parsed.match);
   if (query === null) {
     throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
   }
+  const search = { query, limit: parsed.limit ?? 10, conversationId: parsed.conversationId };
+  if (ctx.readBlocked || ctx.db.messagesBehind) return readyToSearch(ctx, search);
+  if (search.conversationId !== undefined) conversationRow(ctx.db, search.conversationId);
+  return search;
+}
+
+/** {@link messageSearch} when memory is not ready or the index is behind: waits, catches up, then checks. */
+async function readyToSearch(ctx: MemoryContext, search: MessageSearch): Promise<MessageSearch> {
   await ctx.ready();
   if (ctx.db.messagesBehind) await catchUpBeforeSearch(ctx);
-  if (parsed.conversationId !== undefined) conversationRow(ctx.db, parsed.conversationId);
-  return { query, limit: parsed.limit ?? 10, conversationId: parsed.conversationId };
+  if (search.conversationId !== undefined) conversationRow(ctx.db, search.conversationId);
+  return search;
 }
 
 /** Runs a message search on the main thread's connection (no search worker). */
@@ -418,9 +431,18 @@ export async function searchMessages(ctx: MemoryContext, options: SearchOptions)
 
 /**
  * {@link searchMessages} answered as the HTTP body, `{"hits": [...]}` in UTF-8 JSON, built in the
- * search worker when there is one: the event loop then only passes the bytes on.
+ * search worker when there is one: the event loop then only passes the bytes on. No `await` when
+ * nothing has to be waited for (see {@link messageSearch}).
  */
-export async function searchMessagesBody(ctx: MemoryContext, options: SearchOptions): Promise<Uint8Array<ArrayBuffer>> {
-  const search = await messageSearch(ctx, options);
-  return ctx.pool ? await ctx.pool.body(search) : searchHitsBody(searchInline(ctx, search));
+export function searchMessagesBody(ctx: MemoryContext, options: SearchOptions): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    const search = messageSearch(ctx, options);
+    return search instanceof Promise ? search.then((ready) => searchBody(ctx, ready)) : searchBody(ctx, search);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function searchBody(ctx: MemoryContext, search: MessageSearch): Promise<Uint8Array<ArrayBuffer>> {
+  return ctx.pool ? ctx.pool.body(search) : Promise.resolve(searchHitsBody(searchInline(ctx, search)));
 }

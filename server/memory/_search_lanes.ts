@@ -61,12 +61,18 @@ export class SearchLanes {
   readonly buffer: SharedArrayBuffer;
   #header: Int32Array;
   #bytes: Uint8Array;
+  /** Each lane's bytes, for writing a request in place. */
+  #lanes: Uint8Array[];
   #free: number[];
 
   constructor(readonly lanes = SEARCH_LANES, readonly laneBytes = SEARCH_LANE_BYTES) {
     this.buffer = new SharedArrayBuffer(laneOffset(lanes, laneBytes, lanes));
     this.#header = new Int32Array(this.buffer, 0, headerInts(lanes));
     this.#bytes = new Uint8Array(this.buffer);
+    this.#lanes = Array.from(
+      { length: lanes },
+      (_, lane) => new Uint8Array(this.buffer, laneOffset(lanes, laneBytes, lane), laneBytes),
+    );
     this.#free = Array.from({ length: lanes }, (_, i) => lanes - 1 - i);
   }
 
@@ -77,14 +83,18 @@ export class SearchLanes {
    */
   ask(search: LaneSearch, waitMs: number): Promise<LaneAnswer> | null {
     if (this.#free.length === 0) return null;
-    const request = encoder.encode(JSON.stringify([search.query, search.limit, search.conversationId ?? null]));
-    if (request.length > this.laneBytes) return null;
+    const request = JSON.stringify([search.query, search.limit, search.conversationId ?? null]);
     const lane = this.#free.pop()!;
+    // Encoded straight into the lane (no copy to make on the event loop); a request that does not fit goes by message.
+    const { read: encoded, written } = encoder.encodeInto(request, this.#lanes[lane]);
+    if (encoded < request.length) {
+      this.#free.push(lane);
+      return null;
+    }
     const state = 1 + lane * FIELDS;
     const at = laneOffset(this.lanes, this.laneBytes, lane);
-    this.#bytes.set(request, at);
     const header = this.#header;
-    Atomics.store(header, state + 1, request.length);
+    Atomics.store(header, state + 1, written);
     Atomics.store(header, state, ASKED);
     Atomics.add(header, 0, 1);
     Atomics.notify(header, 0);

@@ -61,6 +61,12 @@ interface Waiter {
   deadline: number;
 }
 
+/** The body of a body search's answer. */
+function bodyOf(answer: Answer): Uint8Array<ArrayBuffer> {
+  if (!("body" in answer)) throw new TabAgentError("internal", "Search failed: the worker sent no body");
+  return answer.body;
+}
+
 /** Runs FTS queries in `size` workers with their own read-only connections to the stores in `dir`. */
 export class SearchPool {
   #slots: Slot[] = [];
@@ -196,30 +202,32 @@ export class SearchPool {
    * Runs a message search in the least busy worker; resolves with the HTTP route's body, built there
    * (`{"hits": [...]}`, see `searchHitsBody` in `_rows.ts`) and handed over without a copy. The event loop
    * then neither decodes rows nor encodes JSON: what a `/v1/health` call queued behind a burst of
-   * searches would otherwise wait for.
+   * searches would otherwise wait for. For the same reason no `async` layer stands between the caller
+   * and the lane (each was a promise and a microtask turn per search).
    */
-  async body(
-    request: Omit<MessageQuery, "kind" | "answer">,
-  ): Promise<Uint8Array<ArrayBuffer>> {
-    const answer = await this.#query({ ...request, kind: "messages", answer: "body" }, true);
-    if (!("body" in answer)) throw new TabAgentError("internal", "Search failed: the worker sent no body");
-    return answer.body;
+  body(request: Omit<MessageQuery, "kind" | "answer">): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#query({ ...request, kind: "messages", answer: "body" }, true).then(bodyOf);
   }
 
   /** Runs `request` in the least busy worker: through a lane when `viaLane` and one can take it. */
-  async #query(request: DistributiveOmit<Query, "id">, viaLane = false): Promise<Answer> {
-    if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed");
+  #query(request: DistributiveOmit<Query, "id">, viaLane = false): Promise<Answer> {
+    if (this.#closed) return Promise.reject(new TabAgentError("unavailable", "Memory is closed"));
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
+    if (slot.started) return this.#ask(slot, request, viaLane);
     // The deadline is the query's, not the worker's start-up: a worker starting at low priority on a
     // busy machine (or type-checked under `deno test`) took over 10 s at a load average of 30.
-    if (!slot.started) {
-      await this.#startup(slot);
+    return this.#startup(slot).then(() => {
       if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
-    }
+      return this.#ask(slot, request, viaLane);
+    });
+  }
+
+  /** Asks `slot`'s worker, its deadline counted from now. */
+  #ask(slot: Slot, request: DistributiveOmit<Query, "id">, viaLane: boolean): Promise<Answer> {
     const deadline = performance.now() + this.options.timeoutMs;
     const laned = viaLane && request.kind === "messages" ? this.#askLane(slot, request, deadline) : null;
-    return await (laned ?? this.#send(slot, request, deadline));
+    return laned ?? this.#send(slot, request, deadline);
   }
 
   /** Waits for a worker's start-up, bounded so that a worker that never starts still fails the query. */
