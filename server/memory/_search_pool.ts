@@ -116,6 +116,7 @@ export class SearchPool {
 
   #replace(slot: Slot, error: TabAgentError): void {
     slot.worker.terminate();
+    slot.lanes.abandon();
     for (const waiter of slot.pending.values()) waiter.reject(error);
     slot.pending.clear();
     const index = this.#slots.indexOf(slot);
@@ -148,8 +149,8 @@ export class SearchPool {
    * lane is asked again by message.
    */
   #askLane(slot: Slot, request: MessageQuery, deadline: number): Promise<Answer> | null {
-    // Past the deadline the sweep replaces the worker, and the lane goes with it.
-    const asked = slot.lanes.ask(request, this.options.timeoutMs + 2 * this.#sweepMs);
+    // Past the deadline the sweep replaces the worker, and the lanes go with it.
+    const asked = slot.lanes.ask(request);
     if (asked === null) return null;
     const { promise, resolve, reject } = Promise.withResolvers<Answer>();
     const id = slot.pending.add({ resolve, reject, deadline });
@@ -266,6 +267,7 @@ export class SearchPool {
     }));
     for (const slot of this.#slots) {
       slot.worker.terminate();
+      slot.lanes.abandon();
       for (const waiter of slot.pending.values()) {
         waiter.reject(new TabAgentError("unavailable", "Memory is closing"));
       }
