@@ -73,19 +73,14 @@ export class InFlight<T> {
   /** Removes the entry under `key` and returns it (undefined: not in flight, or taken already). */
   take(key: number): T | undefined {
     const slot = this.#slotOf(key);
-    if (slot === -1) return undefined;
-    const entry = this.#entries[slot];
-    this.#entries[slot] = undefined;
-    this.#keys[slot] = -1;
-    this.#free.push(slot);
-    this.#size--;
-    return entry;
+    return slot === -1 ? undefined : this.#vacate(slot);
   }
 
   /** Removes the entry under `key`; false when it was not in flight. */
   delete(key: number): boolean {
-    if (this.#slotOf(key) === -1) return false;
-    this.take(key);
+    const slot = this.#slotOf(key);
+    if (slot === -1) return false;
+    this.#vacate(slot);
     return true;
   }
 
@@ -105,6 +100,16 @@ export class InFlight<T> {
   /** Removes every entry. */
   clear(): void {
     for (const [key] of this.entries()) this.take(key);
+  }
+
+  /** Empties `slot` (which holds an entry) and returns what it held. */
+  #vacate(slot: number): T | undefined {
+    const entry = this.#entries[slot];
+    this.#entries[slot] = undefined;
+    this.#keys[slot] = -1;
+    this.#free.push(slot);
+    this.#size--;
+    return entry;
   }
 
   #slotOf(key: number): number {

@@ -13,8 +13,8 @@
  * A lane is one request slot in the shared buffer: the event loop writes the query into a free lane
  * and marks it asked, rings the doorbell (a counter the worker waits on) and waits on the lane's
  * state with `Atomics.waitAsync`; the worker writes the body (or an error) into the same lane, marks
- * it and notifies. A lane is free again only once the worker is done with it; a lane whose worker is
- * replaced is dropped with the whole buffer.
+ * it and notifies. A lane is free again only once the worker is done with it; when the worker is
+ * replaced or closed, its lanes are abandoned (their waits ended) and dropped with the whole buffer.
  *
  * Layout: `Int32Array` header (the doorbell, then per lane its state, request and answer lengths),
  * then each lane's bytes (the request, then overwritten by the answer).

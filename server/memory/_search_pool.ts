@@ -207,27 +207,30 @@ export class SearchPool {
    * and the lane (each was a promise and a microtask turn per search).
    */
   body(request: Omit<MessageQuery, "kind" | "answer">): Promise<Uint8Array<ArrayBuffer>> {
-    return this.#query({ ...request, kind: "messages", answer: "body" }, true).then(bodyOf);
+    return this.#query({ ...request, kind: "messages", answer: "body" }).then(bodyOf);
   }
 
-  /** Runs `request` in the least busy worker: through a lane when `viaLane` and one can take it. */
-  #query(request: DistributiveOmit<Query, "id">, viaLane = false): Promise<Answer> {
+  /** Runs `request` in the least busy worker: a body search through a lane when one can take it. */
+  #query(request: DistributiveOmit<Query, "id">): Promise<Answer> {
     if (this.#closed) return Promise.reject(new TabAgentError("unavailable", "Memory is closed"));
     let slot = this.#slots[0];
     for (const candidate of this.#slots) if (candidate.pending.size < slot.pending.size) slot = candidate;
-    if (slot.started) return this.#ask(slot, request, viaLane);
+    if (slot.started) return this.#ask(slot, request);
     // The deadline is the query's, not the worker's start-up: a worker starting at low priority on a
     // busy machine (or type-checked under `deno test`) took over 10 s at a load average of 30.
     return this.#startup(slot).then(() => {
       if (this.#closed) throw new TabAgentError("unavailable", "Memory is closed"); // closed while it started
-      return this.#ask(slot, request, viaLane);
+      return this.#ask(slot, request);
     });
   }
 
   /** Asks `slot`'s worker, its deadline counted from now. */
-  #ask(slot: Slot, request: DistributiveOmit<Query, "id">, viaLane: boolean): Promise<Answer> {
+  #ask(slot: Slot, request: DistributiveOmit<Query, "id">): Promise<Answer> {
     const deadline = performance.now() + this.options.timeoutMs;
-    const laned = viaLane && request.kind === "messages" ? this.#askLane(slot, request, deadline) : null;
+    // Lanes carry bodies only; rows (and a body too large for a lane, re-sent by #askLane) go by message.
+    const laned = request.kind === "messages" && request.answer === "body"
+      ? this.#askLane(slot, request, deadline)
+      : null;
     return laned ?? this.#send(slot, request, deadline);
   }
 
