@@ -130,14 +130,37 @@ export interface FieldIssue {
 interface IssueLike {
   path: ReadonlyArray<PropertyKey>;
   message: string;
+  /** zod's issue code, e.g. `invalid_type`. */
+  code?: string;
+  /** A failed union's issues, one list per alternative (zod's `invalid_union`). */
+  errors?: ReadonlyArray<ReadonlyArray<IssueLike>>;
+}
+
+/** Whether an alternative of a union failed on the value's very type (a string where it takes an array). */
+function wrongType(branch: ReadonlyArray<IssueLike>): boolean {
+  return branch.some((issue) => issue.path.length === 0 && issue.code === "invalid_type");
+}
+
+/**
+ * The issues to report for `issue`: a failed union's "Invalid input" says nothing, so it gives way
+ * to the issues of the alternative the value came closest to: one whose type it has (an array of
+ * parts with a bad part is closer to the array alternative than to the string one), then the one
+ * with the fewest issues. They are reported under the union's path.
+ */
+function explain(issue: IssueLike, prefix: ReadonlyArray<PropertyKey> = []): FieldIssue[] {
+  const path = [...prefix, ...issue.path];
+  const branches = issue.errors?.filter((branch) => branch.length > 0) ?? [];
+  if (branches.length) {
+    const score = (branch: ReadonlyArray<IssueLike>) => (wrongType(branch) ? 1_000_000 : 0) + branch.length;
+    const closest = branches.reduce((best, branch) => score(branch) < score(best) ? branch : best);
+    return closest.flatMap((inner) => explain(inner, path));
+  }
+  return [{ field: path.map(String).join("."), message: issue.message }];
 }
 
 /** Builds a `validation_failed` error naming each offending field. */
 export function validationError(where: string, issues: ReadonlyArray<IssueLike>): TabAgentError {
-  const errors: FieldIssue[] = issues.map((issue) => ({
-    field: issue.path.map(String).join("."),
-    message: issue.message,
-  }));
+  const errors: FieldIssue[] = issues.flatMap((issue) => explain(issue));
   const first = errors[0];
   const summary = first ? `${first.field || where}: ${first.message}` : "invalid input";
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { CHAT_MAX_STOP_SEQUENCES } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
 import type { GenerationResult, SamplingOptions } from "../inference/llama/mod.ts";
-import { parseKeepAlive } from "../inference/orchestrator/mod.ts";
+import { KEEP_ALIVE_MESSAGE, KEEP_ALIVE_PATTERN, parseKeepAlive } from "../inference/orchestrator/mod.ts";
 import { BEARER_SECURITY } from "./router.ts";
 
 /** Sampling fields accepted by chat and completions (OpenAI's, plus llama.cpp's top_k/min_p/repeat_penalty). */
@@ -21,7 +21,7 @@ export const samplingFields = {
   n: z.number().int().min(1).max(1).nullish().describe("Only 1 is supported"),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
-  keep_alive: z.union([z.string(), z.number()]).optional().describe(
+  keep_alive: z.union([z.string().regex(KEEP_ALIVE_PATTERN, KEEP_ALIVE_MESSAGE), z.number()]).optional().describe(
     "Ollama's keep_alive: how long the model stays loaded after this request (e.g. '10m', 0, -1)",
   ),
 };

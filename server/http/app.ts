@@ -9,7 +9,8 @@ import { fastRoutesOf } from "./_fast_routes.ts";
 import { HealthBody, healthRoutes } from "./health.ts";
 import { RequestAdmission, requestContext, requestGuard, RequestRecorder } from "./middleware.ts";
 import { ollamaErrorShape } from "./ollama/mod.ts";
-import { handleError, handleNotFound } from "./problem.ts";
+import { handleError, notFoundHandler } from "./problem.ts";
+import { allowedMethods } from "./_allowed_methods.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 import { serveStatic } from "./static.ts";
 
@@ -82,7 +83,7 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
 
   const app = createRouter();
   app.onError(handleError);
-  app.notFound(handleNotFound);
+  app.notFound(notFoundHandler(allowedMethods(() => app.routes)));
   const recorder = new RequestRecorder({ log, requests, duration });
   app.use(requestContext(recorder));
   // Before the security checks, so their refusals on /api/* reach Ollama clients as {"error": ...}.

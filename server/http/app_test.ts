@@ -216,6 +216,31 @@ Deno.test("unknown routes get a 404 problem", async () => {
   assert.ok(body.request_id);
 });
 
+Deno.test("a served path asked with another method gets 405 and Allow naming the methods it has", async () => {
+  const app = makeApp();
+  for (
+    const [method, path, allow] of [
+      ["PATCH", "/v1/echo", "POST"],
+      ["GET", "/v1/echo", "POST"],
+      ["DELETE", "/v1/slow", "GET, HEAD"],
+      ["POST", "/metrics", "GET, HEAD"],
+      ["PUT", "/v1/health", "GET, HEAD"],
+    ]
+  ) {
+    const res = await app.request(path, { method, headers: AUTH });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+    const body = await problem(res);
+    assert.equal(body.code, "method_not_allowed");
+    assert.deepEqual(body.allow, allow.split(", "));
+  }
+  // A path no route has is still a 404, with any method.
+  const res = await app.request("/v1/nope", { method: "PUT", headers: AUTH });
+  assert.equal(res.status, 404);
+  assert.equal(res.headers.get("allow"), null);
+  await res.body?.cancel();
+});
+
 Deno.test("request ids are echoed when sane and replaced when not", async () => {
   const app = makeApp();
   const mine = await app.request("/v1/health", { headers: { ...H, "x-request-id": "abc-123" } });

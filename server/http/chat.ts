@@ -32,9 +32,15 @@ const ToolCallSchema = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
+/** Text parts only: the models served here read text (an image or audio part is refused with 400). */
 const ContentSchema = z.union([
   z.string(),
-  z.array(z.object({ type: z.string(), text: z.string().optional() }).passthrough()),
+  z.array(
+    z.object({
+      type: z.literal("text", { message: "only text parts are supported; send text" }),
+      text: z.string(),
+    }).passthrough(),
+  ),
 ]).nullish();
 
 const MessageSchema = z.object({

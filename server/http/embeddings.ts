@@ -2,7 +2,7 @@
 import { encodeBase64 } from "./_base64.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { EMBEDDINGS_MAX_INPUTS } from "../config/mod.ts";
-import type { ModelOrchestrator } from "../inference/orchestrator/mod.ts";
+import { KEEP_ALIVE_MESSAGE, KEEP_ALIVE_PATTERN, type ModelOrchestrator } from "../inference/orchestrator/mod.ts";
 import { keepAliveOf } from "./_openai.ts";
 import { BEARER_SECURITY, createRouter } from "./router.ts";
 import type { MlService } from "../ml/mod.ts";
@@ -14,7 +14,7 @@ export const EmbeddingRequestSchema = z.object({
   encoding_format: z.enum(["float", "base64"]).optional(),
   dimensions: z.number().int().min(1).optional().describe("Truncate (Matryoshka-style) and re-normalise"),
   user: z.string().optional(),
-  keep_alive: z.union([z.string(), z.number()]).optional(),
+  keep_alive: z.union([z.string().regex(KEEP_ALIVE_PATTERN, KEEP_ALIVE_MESSAGE), z.number()]).optional(),
 }).openapi("EmbeddingRequest");
 
 const EmbeddingListSchema = z.object({

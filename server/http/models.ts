@@ -12,6 +12,7 @@ import {
   findModel,
   listModels,
   MANIFEST_FILE,
+  MODEL_ID_SEGMENT_PATTERN,
   MODEL_TASKS,
   modelIdSchema,
   type ModelsComponent,
@@ -338,8 +339,8 @@ function progressEvents(job: PullJob, shutdown: AbortSignal | undefined): Respon
 /** Describes for OpenAPI the routes `modelRoutes` matches by hand (ids contain a slash). */
 function documentIdRoutes(router: OpenAPIHono<HttpEnv>): void {
   const idParams = z.object({
-    org: z.string().openapi({ example: "Qwen" }),
-    name: z.string().openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
+    org: z.string().regex(MODEL_ID_SEGMENT_PATTERN).openapi({ example: "Qwen" }),
+    name: z.string().regex(MODEL_ID_SEGMENT_PATTERN).openapi({ example: "Qwen2.5-0.5B-Instruct-GGUF" }),
   });
   router.openAPIRegistry.registerPath({
     method: "get",
@@ -497,7 +498,11 @@ function modelIdHandlers(
 
   router.delete("/v1/models/:rest{.+}", async (c) => {
     const { id, file } = parseModelPath(c.req.param("rest"));
-    if (file !== undefined) throw new TabAgentError("method_not_allowed", "Files are deleted with their model");
+    if (file !== undefined) {
+      throw new TabAgentError("method_not_allowed", "Files are deleted with their model", {
+        allow: ["GET", "HEAD"],
+      });
+    }
     // Held from the check to the removal: a pull cannot start while the unload is awaited.
     const release = models.jobs.reserve(id, "deleted");
     try {

@@ -72,6 +72,9 @@ export function problemFor(error: TabAgentError, request: { path: string; reques
   const headers = new Headers({ "content-type": PROBLEM_CONTENT_TYPE });
   if (requestId) headers.set("x-request-id", requestId);
   if (error.code === "unauthorized") headers.set("www-authenticate", 'Bearer realm="tabagent"');
+  // RFC 9110: a 405 names the methods the resource does serve.
+  const allow = error.extensions.allow;
+  if (error.code === "method_not_allowed" && Array.isArray(allow)) headers.set("allow", allow.join(", "));
   return new Response(JSON.stringify(body), { status: body.status, headers });
 }
 
@@ -95,7 +98,24 @@ export function errorResponse(
   return problemFor(typed, { path, requestId });
 }
 
-/** The app-wide `notFound`. */
-export function handleNotFound(c: Context<HttpEnv>): Response {
-  return problemResponse(c, new TabAgentError("not_found", `No route for ${c.req.method} ${c.req.path}`));
+/**
+ * The app-wide `notFound`: a 405 with the `Allow` header when the path is served with other
+ * methods (`allowed` tells which, see `_allowed_methods.ts`), else a 404.
+ */
+export function notFoundHandler(
+  allowed: (path: string) => string[] | null = () => null,
+): (c: Context<HttpEnv>) => Response {
+  return (c) => {
+    const { method, path } = c.req;
+    const allow = allowed(path);
+    if (allow && !allow.includes(method)) {
+      return problemResponse(
+        c,
+        new TabAgentError("method_not_allowed", `${path} is served with ${allow.join(", ")}, not ${method}`, {
+          allow,
+        }),
+      );
+    }
+    return problemResponse(c, new TabAgentError("not_found", `No route for ${method} ${path}`));
+  };
 }

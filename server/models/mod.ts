@@ -38,4 +38,12 @@ export {
 export { type PullJob, PullJobs } from "./pull_jobs.ts";
 export { DEFAULT_QUANT, selectFiles } from "./select_files.ts";
 export { type FileVerification, type ModelVerification, trustedSha256, verifyModel } from "./verify.ts";
-export { folderName, isSafeRepoPath, type ModelId, modelIdSchema, parseModelId, repoPathSchema } from "./repo_id.ts";
+export {
+  folderName,
+  isSafeRepoPath,
+  MODEL_ID_SEGMENT_PATTERN,
+  type ModelId,
+  modelIdSchema,
+  parseModelId,
+  repoPathSchema,
+} from "./repo_id.ts";

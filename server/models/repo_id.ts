@@ -9,19 +9,19 @@ import { MAX_MODEL_FILE_PATH_LENGTH } from "./limits.ts";
 
 // The Hub's own rule for a user, organisation or repository name: letters, digits, '-', '_', '.',
 // at most 96 characters, not starting or ending with '-' or '.', and never '--' or '..'. That last
-// rule is what makes `<org>--<name>` an unambiguous folder name.
-const SEGMENT = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$/;
+// rule is what makes `<org>--<name>` an unambiguous folder name. Written as regular expressions (the
+// last rule as lookaheads) so the OpenAPI document states the rule exactly: a client generating ids
+// from the schema then sends only ids the server takes.
+const SEGMENT_SOURCE = "[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?";
+const NO_DOUBLES = "(?!.*--)(?!.*\\.\\.)";
 
-function segmentOk(segment: string): boolean {
-  return SEGMENT.test(segment) && !segment.includes("--") && !segment.includes("..");
-}
+/** One segment of a model id (`org` or `name`), as a `pattern` for OpenAPI and a check. */
+export const MODEL_ID_SEGMENT_PATTERN = new RegExp(`^${NO_DOUBLES}${SEGMENT_SOURCE}$`);
+const MODEL_ID_PATTERN = new RegExp(`^${NO_DOUBLES}${SEGMENT_SOURCE}/${SEGMENT_SOURCE}$`);
 
 /** A model id: `org/name`, e.g. `Qwen/Qwen2.5-0.5B-Instruct-GGUF`. */
-export const modelIdSchema = z.string().max(193).refine(
-  (value) => {
-    const parts = value.split("/");
-    return parts.length === 2 && parts.every(segmentOk);
-  },
+export const modelIdSchema = z.string().max(193).regex(
+  MODEL_ID_PATTERN,
   "must be a Hugging Face repo id 'org/name' (letters, digits, '-', '_', '.'), e.g. 'Qwen/Qwen2.5-0.5B-Instruct-GGUF'",
 );
 

@@ -21,9 +21,13 @@ export function ollamaErrorShape(): MiddlewareHandler<HttpEnv> {
     if (!type.startsWith(PROBLEM_CONTENT_TYPE)) return;
     const problem = await c.res.json() as { detail?: string; title?: string };
     const status = c.res.status;
+    // The problem's other headers (Allow, WWW-Authenticate, the request id) still apply.
+    const headers = new Headers(c.res.headers);
+    headers.set("content-type", "application/json; charset=utf-8");
+    headers.delete("content-length");
     c.res = new Response(JSON.stringify({ error: problem.detail ?? problem.title ?? `HTTP ${status}` }), {
       status,
-      headers: { "content-type": "application/json; charset=utf-8" },
+      headers,
     });
   };
 }

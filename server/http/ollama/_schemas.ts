@@ -4,11 +4,13 @@
  */
 import { z } from "@hono/zod-openapi";
 import { CHAT_MAX_MESSAGES, CHAT_MAX_TOOLS, EMBEDDINGS_MAX_INPUTS } from "../../config/mod.ts";
+import { KEEP_ALIVE_MESSAGE, KEEP_ALIVE_PATTERN } from "../../inference/orchestrator/mod.ts";
 
 /** `keep_alive`: a duration ("5m", "1h30m"), seconds as a number, 0 to unload, negative to keep. */
-const KeepAliveSchema = z.union([z.string().max(32), z.number()]).nullish().describe(
-  "How long the model stays loaded after the request (default 5m); 0 unloads, negative keeps it",
-);
+const KeepAliveSchema = z.union([z.string().max(32).regex(KEEP_ALIVE_PATTERN, KEEP_ALIVE_MESSAGE), z.number()])
+  .nullish().describe(
+    "How long the model stays loaded after the request (default 5m); 0 unloads, negative keeps it",
+  );
 
 /**
  * `options`: the Modelfile parameters. Those the engine honours are checked; the others (num_gpu,
@@ -123,20 +125,27 @@ export const EmbeddingsRequestSchema = z.object({
   keep_alive: KeepAliveSchema,
 }).openapi("OllamaEmbeddingsRequest");
 
-/** Requests naming one model: `model`, or the deprecated `name` the official clients still send. */
-const NamedSchema = z.object({ model: ModelNameSchema.optional(), name: ModelNameSchema.optional() });
+/**
+ * A request naming one model: `model`, or the deprecated `name` the official clients still send;
+ * one of them is required, which the document states as two alternatives so that a client
+ * generating requests from it never leaves both out.
+ */
+function namedRequest<T extends z.ZodRawShape>(fields: T) {
+  return z.union([
+    z.object({ model: ModelNameSchema, name: ModelNameSchema.optional(), ...fields }).passthrough(),
+    z.object({ model: ModelNameSchema.optional(), name: ModelNameSchema, ...fields }).passthrough(),
+  ]);
+}
 
 /** `POST /api/show`. */
-export const ShowRequestSchema = NamedSchema.extend({ verbose: z.boolean().optional() }).passthrough().openapi(
-  "OllamaShowRequest",
-);
+export const ShowRequestSchema = namedRequest({ verbose: z.boolean().optional() }).openapi("OllamaShowRequest");
 /** `POST /api/pull`. */
-export const PullRequestSchema = NamedSchema.extend({
+export const PullRequestSchema = namedRequest({
   insecure: z.boolean().optional(),
   stream: z.boolean().optional(),
-}).passthrough().openapi("OllamaPullRequest");
+}).openapi("OllamaPullRequest");
 /** `DELETE /api/delete`. */
-export const DeleteRequestSchema = NamedSchema.openapi("OllamaDeleteRequest");
+export const DeleteRequestSchema = namedRequest({}).openapi("OllamaDeleteRequest");
 
 /** The statistics on the last object of a generation, all durations in nanoseconds. */
 const MetricsFields = {

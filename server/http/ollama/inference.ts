@@ -200,6 +200,8 @@ function chatRequestOf(body: ChatRequestBody, messages: ChatMessage[]): ChatRequ
 export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn = prepareTurnPipeline(deps.memory)) {
   const timings = new Timings();
   const body = await readBody(c, ChatRequestSchema);
+  // An unknown model is a 404 whatever else the request asks, as Ollama answers it.
+  const resolved = await deps.names.resolve(body.model);
   refuseThinking(body.model, body.think);
   for (const message of body.messages) refuseImages(body.model, message.images);
   const keepAlive = keepAliveMs(body.keep_alive);
@@ -215,7 +217,6 @@ export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn
   }
   const messages = toChatMessages(body.messages);
   const request = chatRequestOf(body, messages);
-  const resolved = await deps.names.resolve(body.model);
   const turn = await prepareTurn.run(
     {
       model: resolved.id,
@@ -304,6 +305,8 @@ function generateMessages(body: GenerateRequestBody): ChatMessage[] {
 export async function generateHandler(c: Ctx, deps: OllamaInferenceDeps) {
   const timings = new Timings();
   const body = await readBody(c, GenerateRequestSchema);
+  // An unknown model is a 404 whatever else the request asks, as Ollama answers it.
+  const resolved = await deps.names.resolve(body.model);
   refuseThinking(body.model, body.think);
   refuseImages(body.model, body.images);
   if (body.template) {
@@ -323,7 +326,7 @@ export async function generateHandler(c: Ctx, deps: OllamaInferenceDeps) {
       done_reason: reason,
     });
   }
-  const { handle } = await deps.names.acquire(body.model, keepAlive);
+  const { handle } = await deps.names.acquire(body.model, keepAlive, resolved);
   timings.loaded = performance.now();
   return await answerHeld(c, deps, handle, {
     stream: body.stream !== false,

@@ -6,6 +6,16 @@ export const DEFAULT_KEEP_ALIVE_MS = 5 * 60_000;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
+/** What a schema says of a keep_alive string that does not match {@link KEEP_ALIVE_PATTERN}. */
+export const KEEP_ALIVE_MESSAGE = "not a duration like 5m, 30s or -1";
+
+/**
+ * The strings {@link parseKeepAlive} takes, as a `pattern` for request schemas: a negative value,
+ * seconds, or a duration like "1h30m". (It also trims other white space; the schema names spaces
+ * and tabs only, so a client generating from it never sends what the server refuses.)
+ */
+export const KEEP_ALIVE_PATTERN = /^[ \t]*(?:-.*|\d+(?:\.\d+)?|(?:\d+(?:\.\d+)?(?:ms|s|m|h))+)[ \t]*$/;
+
 /**
  * Parses a keep_alive value: a number of seconds, or a duration like "10m", "1h30m", "500ms";
  * 0 unloads right after the request, a negative value keeps the model loaded until shutdown.

@@ -27,4 +27,4 @@ export {
   type OrchestratorOptions,
   type RunOptions,
 } from "./orchestrator.ts";
-export { DEFAULT_KEEP_ALIVE_MS, parseKeepAlive } from "./keep_alive.ts";
+export { DEFAULT_KEEP_ALIVE_MS, KEEP_ALIVE_MESSAGE, KEEP_ALIVE_PATTERN, parseKeepAlive } from "./keep_alive.ts";

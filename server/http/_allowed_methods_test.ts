@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { allowedMethods, patternToRegExp } from "./_allowed_methods.ts";
+
+Deno.test("Hono path patterns match the paths their routes serve, and no others", () => {
+  const cases: [string, string[], string[]][] = [
+    ["/v1/memory/conversations/:id", ["/v1/memory/conversations/conv_1", "/v1/memory/conversations/x/"], [
+      "/v1/memory/conversations",
+      "/v1/memory/conversations/a/b",
+    ]],
+    ["/v1/models/:rest{.+}/verify", ["/v1/models/org/name/verify"], ["/v1/models/org/name", "/v1/models//verify"]],
+    ["/v1/models/:rest{.+}", ["/v1/models/org/name/files/a.gguf"], ["/v1/models/", "/v1/modelsX"]],
+    ["/api-doc/assets/*", ["/api-doc/assets/swagger/x.js"], ["/api-doc/other"]],
+    ["/v1/a.b", ["/v1/a.b"], ["/v1/aXb"]],
+  ];
+  for (const [pattern, matching, other] of cases) {
+    const regExp = patternToRegExp(pattern);
+    for (const path of matching) assert.ok(regExp.test(path), `${pattern} should match ${path}`);
+    for (const path of other) assert.ok(!regExp.test(path), `${pattern} should not match ${path}`);
+  }
+});
+
+Deno.test("allowed methods merge every route of a path, add HEAD to GET and skip middleware", () => {
+  let reads = 0;
+  const allowed = allowedMethods(() => {
+    reads++;
+    return [
+      { method: "ALL", path: "/*" },
+      { method: "ALL", path: "/api/*" },
+      { method: "GET", path: "/v1/things" },
+      { method: "POST", path: "/v1/things" },
+      { method: "DELETE", path: "/v1/things/:id" },
+      { method: "GET", path: "/v1/things/:id" },
+    ];
+  });
+  assert.deepEqual(allowed("/v1/things"), ["GET", "HEAD", "POST"]);
+  assert.deepEqual(allowed("/v1/things/7"), ["DELETE", "GET", "HEAD"]);
+  assert.equal(allowed("/api/anything"), null);
+  assert.equal(allowed("/v1/other"), null);
+  assert.equal(reads, 1, "the route table is read once");
+});
