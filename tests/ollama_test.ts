@@ -340,6 +340,8 @@ Deno.test({
         [{ messages: hello }, 400, /model/],
         [{ model: MODEL, messages: [{ role: "wizard", content: "x" }] }, 400, /role/],
         [{ model: MODEL, messages: [{ role: "user", content: "x", images: ["iVBORw0KGgo="] }] }, 400, /images/],
+        [{ model: MODEL, messages: hello, think: true }, 400, /think/],
+        [{ model: MODEL, messages: hello, keep_alive: "soon" }, 400, /keep_alive: not a duration/],
         [{ model: MODEL, messages: hello, options: { temperature: "hot" } }, 400, /temperature/],
         [{ model: MODEL, messages: hello, options: { num_ctx: 8 } }, 400, /num_ctx/],
         [{ model: `${SMOL_ID}:Q8_0`, messages: hello }, 404, /not found/],
@@ -350,6 +352,12 @@ Deno.test({
         const error = await res.json();
         assert.deepEqual(Object.keys(error), ["error"]);
         assert.match(error.error, message);
+      }
+      // Requests naming one model need `model` (or Ollama's older `name`), as the document says.
+      for (const path of ["/api/show", "/api/pull"]) {
+        const res = await post(server, path, {});
+        assert.equal(res.status, 400, path);
+        assert.match((await res.json()).error, /model/, path);
       }
       const anonymous = await post(server, "/api/chat", { model: MODEL, messages: hello }, {});
       assert.equal(anonymous.status, 401);

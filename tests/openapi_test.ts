@@ -137,3 +137,42 @@ Deno.test("memory import takes the export's records as a JSON array too, as the 
   assert.deepEqual(bad.status, 400);
   await bad.body?.cancel();
 });
+
+Deno.test("a documented path asked with another method answers 405, its Allow naming the documented methods", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
+  const wrong: string[] = [];
+  for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
+    const documented = METHODS.filter((method) => method in item).map((m) => m.toUpperCase());
+    const expected = [...documented, ...(documented.includes("GET") ? ["HEAD"] : [])].sort().join(", ");
+    const method = ["PUT", "PATCH", "POST", "DELETE"].find((m) => !documented.includes(m))!;
+    const res = await fetch(`${server.url}${concrete(path)}`, { method, headers: server.auth });
+    await res.body?.cancel();
+    if (res.status !== 405 || res.headers.get("allow") !== expected) {
+      wrong.push(`${method} ${path}: ${res.status}, Allow ${res.headers.get("allow")} (want ${expected})`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+Deno.test("every integer in the OpenAPI document states the bounds the server enforces", async () => {
+  await using server = await startServer({ args: ["--mode", "http", "--no-ml"] });
+  const doc = await (await fetch(`${server.url}/api-doc/openapi.json`)).json();
+  const unbounded: string[] = [];
+  let integers = 0;
+  const visit = (node: unknown, at: string): void => {
+    if (Array.isArray(node)) return node.forEach((item, i) => visit(item, `${at}/${i}`));
+    if (node === null || typeof node !== "object") return;
+    const schema = node as Record<string, unknown>;
+    if (schema.type === "integer" || (Array.isArray(schema.type) && schema.type.includes("integer"))) {
+      integers++;
+      const low = schema.minimum ?? schema.exclusiveMinimum, high = schema.maximum ?? schema.exclusiveMaximum;
+      if (typeof low !== "number" || typeof high !== "number") unbounded.push(at);
+      else if (high > Number.MAX_SAFE_INTEGER || low < Number.MIN_SAFE_INTEGER) unbounded.push(`${at} (unsafe)`);
+    }
+    for (const [key, value] of Object.entries(schema)) visit(value, `${at}/${key}`);
+  };
+  visit(doc, "#");
+  assert.ok(integers > 50, `only ${integers} integer schemas`);
+  assert.deepEqual(unbounded, []);
+});

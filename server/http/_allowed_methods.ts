@@ -51,39 +51,59 @@ export function patternToRegExp(path: string): RegExp {
   return new RegExp(`^${source}/?$`);
 }
 
+/** An OpenAPI path template (`/v1/models/{org}/{name}`) as an anchored regular expression. */
+export function templateToRegExp(template: string): RegExp {
+  const source = template.split(/(\{[^}]+\})/).map((part) =>
+    part.startsWith("{") ? "[^/]+" : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+  ).join("");
+  return new RegExp(`^${source}/?$`);
+}
+
+function tableOf(
+  routes: readonly { method: string; path: string }[],
+  toRegExp: (path: string) => RegExp,
+): PathMethods[] {
+  const byPath = new Map<string, Set<string>>();
+  for (const route of routes) {
+    const method = route.method.toUpperCase();
+    if (!ROUTE_METHODS.has(method) || route.path === "/*" || route.path === "*") continue;
+    const methods = byPath.get(route.path) ?? new Set<string>();
+    methods.add(method);
+    if (method === "GET") methods.add("HEAD");
+    byPath.set(route.path, methods);
+  }
+  return [...byPath].map(([path, methods]) => ({ pattern: toRegExp(path), methods }));
+}
+
+function methodsIn(table: PathMethods[], path: string): string[] | null {
+  const methods = new Set<string>();
+  for (const entry of table) {
+    if (entry.pattern.test(path)) { for (const method of entry.methods) methods.add(method); }
+  }
+  return methods.size ? [...methods].sort() : null;
+}
+
 /**
  * Returns a function giving the methods `path` is served with (HEAD wherever GET is), or null when
- * no route serves the path with any method. `routes` is read at the first call, once every router
- * is mounted.
+ * no route serves the path with any method. A path the OpenAPI document describes gets the methods
+ * it documents (`documented`: its operations, with `{param}` templates); the document is the
+ * contract, and one Hono route can serve several documented paths (`/v1/models/:rest{.+}`). Other
+ * paths (the docs pages) get their Hono routes' methods (`routes`). Both are read at the first
+ * call, once every router is mounted.
  *
  * @example
  * ```ts
- * const allowed = allowedMethods(() => app.routes);
+ * const allowed = allowedMethods(() => app.routes, () => [{ method: "get", path: "/v1/health" }]);
  * allowed("/v1/health"); // ["GET", "HEAD"]
  * ```
  */
 export function allowedMethods(
   routes: () => readonly { method: string; path: string }[],
+  documented: () => readonly { method: string; path: string }[] = () => [],
 ): (path: string) => string[] | null {
-  let table: PathMethods[] | undefined;
-  const build = (): PathMethods[] => {
-    const byPath = new Map<string, Set<string>>();
-    for (const route of routes()) {
-      const method = route.method.toUpperCase();
-      if (!ROUTE_METHODS.has(method) || route.path === "/*" || route.path === "*") continue;
-      const methods = byPath.get(route.path) ?? new Set<string>();
-      methods.add(method);
-      if (method === "GET") methods.add("HEAD");
-      byPath.set(route.path, methods);
-    }
-    return [...byPath].map(([path, methods]) => ({ pattern: patternToRegExp(path), methods }));
-  };
+  let tables: { documented: PathMethods[]; routes: PathMethods[] } | undefined;
   return (path) => {
-    table ??= build();
-    const methods = new Set<string>();
-    for (const entry of table) {
-      if (entry.pattern.test(path)) { for (const method of entry.methods) methods.add(method); }
-    }
-    return methods.size ? [...methods].sort() : null;
+    tables ??= { documented: tableOf(documented(), templateToRegExp), routes: tableOf(routes(), patternToRegExp) };
+    return methodsIn(tables.documented, path) ?? methodsIn(tables.routes, path);
   };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allowedMethods, patternToRegExp } from "./_allowed_methods.ts";
+import { allowedMethods, patternToRegExp, templateToRegExp } from "./_allowed_methods.ts";
 
 Deno.test("Hono path patterns match the paths their routes serve, and no others", () => {
   const cases: [string, string[], string[]][] = [
@@ -37,4 +37,26 @@ Deno.test("allowed methods merge every route of a path, add HEAD to GET and skip
   assert.equal(allowed("/api/anything"), null);
   assert.equal(allowed("/v1/other"), null);
   assert.equal(reads, 1, "the route table is read once");
+});
+
+Deno.test("a path the document describes gets its documented methods, though a wider route serves it", () => {
+  const allowed = allowedMethods(
+    () => [
+      { method: "GET", path: "/v1/models/:rest{.+}" },
+      { method: "DELETE", path: "/v1/models/:rest{.+}" },
+      { method: "POST", path: "/v1/models/pull" },
+    ],
+    () => [
+      { method: "get", path: "/v1/models/{org}/{name}" },
+      { method: "delete", path: "/v1/models/{org}/{name}" },
+      { method: "get", path: "/v1/models/{org}/{name}/files/{path}" },
+      { method: "post", path: "/v1/models/pull" },
+    ],
+  );
+  assert.deepEqual(allowed("/v1/models/pull"), ["POST"]);
+  assert.deepEqual(allowed("/v1/models/a/b"), ["DELETE", "GET", "HEAD"]);
+  assert.deepEqual(allowed("/v1/models/a/b/files/c"), ["GET", "HEAD"]);
+  // Undocumented (a nested file path): the routes that serve it.
+  assert.deepEqual(allowed("/v1/models/a/b/files/c/d"), ["DELETE", "GET", "HEAD"]);
+  assert.ok(templateToRegExp("/v1/x.y/{id}").test("/v1/x.y/7") && !templateToRegExp("/v1/x.y/{id}").test("/v1/xzy/7"));
 });

@@ -5,6 +5,7 @@ import { TabAgentError } from "../errors/mod.ts";
 import type { GenerationResult, SamplingOptions } from "../inference/llama/mod.ts";
 import { KEEP_ALIVE_MESSAGE, KEEP_ALIVE_PATTERN, parseKeepAlive } from "../inference/orchestrator/mod.ts";
 import { BEARER_SECURITY } from "./router.ts";
+import { sseEventSchema } from "./_sse.ts";
 
 /** Sampling fields accepted by chat and completions (OpenAI's, plus llama.cpp's top_k/min_p/repeat_penalty). */
 export const samplingFields = {
@@ -156,7 +157,10 @@ export function generationRoute<B extends z.ZodType, R extends z.ZodType>(
     responses: {
       200: {
         description: "The completion, or its event stream",
-        content: { "application/json": { schema: spec.result }, "text/event-stream": { schema: z.string() } },
+        content: {
+          "application/json": { schema: spec.result },
+          "text/event-stream": { schema: sseEventSchema({ ends: ["[DONE]"] }) },
+        },
       },
     },
   });

@@ -1,6 +1,41 @@
 /** Server-sent events for OpenAI-style streams: `data: {json}\n\n` frames, ending with `data: [DONE]`. */
 
+import { z } from "@hono/zod-openapi";
 import { pacedStream } from "./_paced_stream.ts";
+
+/**
+ * One event of an event stream, as the OpenAPI document describes it (3.1, where the media type's
+ * `schema` describes each event): `event` (one of `events`, or "message" when the stream names
+ * none), `data` (JSON, described by `contentSchema`, or one of the literal `ends` such as
+ * `[DONE]`), and the optional `id` and `retry`. Generic clients and fuzzers check each event
+ * against it.
+ *
+ * @example
+ * ```ts
+ * content: { "text/event-stream": { schema: sseEventSchema({ events: ["progress", "done"], data: { $ref: "#/components/schemas/PullProgress" } }) } }
+ * ```
+ */
+export function sseEventSchema(options: {
+  events?: readonly [string, ...string[]];
+  /** JSON Schema of the JSON in `data` (default: any JSON object). */
+  data?: Record<string, unknown>;
+  /** Literal `data` values that are not JSON (OpenAI's `[DONE]`). */
+  ends?: readonly string[];
+}) {
+  const json = z.string().openapi({
+    contentMediaType: "application/json",
+    contentSchema: options.data ?? { type: "object" },
+  } as Record<string, unknown>);
+  const data = options.ends?.length
+    ? z.union([json, ...options.ends.map((end) => z.literal(end))] as unknown as [z.ZodString, z.ZodString])
+    : json;
+  return z.object({
+    event: options.events ? z.enum(options.events) : z.literal("message"),
+    data,
+    id: z.string().optional(),
+    retry: z.number().int().optional(),
+  });
+}
 
 /** Headers of every event stream. */
 export const SSE_HEADERS = {

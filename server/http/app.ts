@@ -83,7 +83,9 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono<HttpEnv> {
 
   const app = createRouter();
   app.onError(handleError);
-  app.notFound(notFoundHandler(allowedMethods(() => app.routes)));
+  const documented = () =>
+    app.openAPIRegistry.definitions.flatMap((definition) => definition.type === "route" ? [definition.route] : []);
+  app.notFound(notFoundHandler(allowedMethods(() => app.routes, documented)));
   const recorder = new RequestRecorder({ log, requests, duration });
   app.use(requestContext(recorder));
   // Before the security checks, so their refusals on /api/* reach Ollama clients as {"error": ...}.

@@ -22,7 +22,7 @@ export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 /** `POST /v1/completions` body. */
 export const CompletionRequestSchema = z.object({
   model: z.string().min(1).max(200),
-  prompt: z.union([z.string(), z.array(z.string()).length(1)]).describe("One prompt (arrays of one are accepted)"),
+  prompt: z.union([z.string(), z.array(z.string()).min(1).max(1)]).describe("One prompt (arrays of one are accepted)"),
   ...samplingFields,
   echo: z.boolean().optional(),
   user: z.string().optional(),

@@ -58,6 +58,28 @@ const SWAGGER_INIT = `window.ui = SwaggerUIBundle({ url: "${SPEC_URL}", dom_id: 
   persistAuthorization: true });\n`;
 
 /**
+ * Gives every integer schema in `document` the bounds zod enforces on it (a safe integer), where it
+ * states none: zod rejects larger numbers, so a client generating values from the document must
+ * not send them. Changes `document` in place and returns it.
+ */
+export function withIntegerBounds<T>(document: T): T {
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (node === null || typeof node !== "object") return;
+    const schema = node as Record<string, unknown>;
+    if (schema.type === "integer" || (Array.isArray(schema.type) && schema.type.includes("integer"))) {
+      schema.minimum ??= schema.exclusiveMinimum === undefined ? Number.MIN_SAFE_INTEGER : undefined;
+      schema.maximum ??= schema.exclusiveMaximum === undefined ? Number.MAX_SAFE_INTEGER : undefined;
+      if (schema.minimum === undefined) delete schema.minimum;
+      if (schema.maximum === undefined) delete schema.maximum;
+    }
+    for (const value of Object.values(schema)) visit(value);
+  };
+  visit(document);
+  return document;
+}
+
+/**
  * Mounts `/api-doc/*` on `app`. `nodeModules` is the folder the viewer assets are read from; they
  * are read once and kept in memory.
  */
@@ -67,7 +89,7 @@ export function mountDocs(app: OpenAPIHono<HttpEnv>, options: { version: string;
     scheme: "bearer",
     description: "The token in the data dir's `api_token` file; `tabagent token` prints it.",
   });
-  app.doc31(SPEC_URL, {
+  const config = {
     openapi: "3.1.0",
     info: {
       title: "TabAgent API",
@@ -75,6 +97,12 @@ export function mountDocs(app: OpenAPIHono<HttpEnv>, options: { version: string;
       description: "Local-first AI server: OpenAI-compatible chat and embeddings, memory, models.",
     },
     security: [{ bearerAuth: [] }],
+  };
+  // Built at the first request, once every router is mounted; the routes do not change afterwards.
+  let spec: string | undefined;
+  app.get(SPEC_URL, (c) => {
+    spec ??= JSON.stringify(withIntegerBounds(app.getOpenAPI31Document(config)));
+    return c.body(spec, 200, { "content-type": "application/json" });
   });
   const cache = new Map<string, Uint8Array<ArrayBuffer>>();
   const docs = new Hono<HttpEnv>();

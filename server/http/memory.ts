@@ -3,12 +3,15 @@
  * over the memory component's {@link MemoryClient}. Chat completions write through the same client.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
+import { toJSONSchema } from "zod";
+import { MEMORY_MAX_MESSAGES_PER_APPEND, MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
 import { TabAgentError, validationError } from "../errors/mod.ts";
 import {
   BackupManifestSchema as ManifestSchema,
   ConversationPatchSchema,
   ConversationSchema,
+  CURSOR_PATTERN,
+  ImportLineSchema,
   ImportResultSchema,
   type MemoryClient,
   MemoryStatsSchema as StatsSchema,
@@ -51,19 +54,23 @@ const ImportRecordSchema = z.object({
 /** Records one JSON-array import may hold (the body limit applies too). */
 const MEMORY_IMPORT_MAX_JSON_RECORDS = 100_000;
 const ImportRecordsSchema = z.array(ImportRecordSchema).max(MEMORY_IMPORT_MAX_JSON_RECORDS);
+/** One line of an export as JSON Schema: the import's own schema, so a client building records from it sends valid ones. */
+const IMPORT_LINE_JSON_SCHEMA = (() => {
+  const { $schema: _draft, ...schema } = toJSONSchema(ImportLineSchema, { io: "input", unrepresentable: "any" });
+  // A plain JSON Schema object: typed as an empty record, which the route's schema type accepts.
+  return schema as Record<never, never>;
+})();
 const IMPORT_RECORDS_JSON_SCHEMA = {
   type: "array" as const,
+  minItems: 1,
   maxItems: MEMORY_IMPORT_MAX_JSON_RECORDS,
   description: "The export's records as one JSON array",
-  items: {
-    type: "object" as const,
-    required: ["record"],
-    properties: { record: { type: "string" as const, minLength: 1, maxLength: 64 } },
-    additionalProperties: true,
-  },
+  items: IMPORT_LINE_JSON_SCHEMA,
 };
 const PageQuery = z.object({
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().regex(CURSOR_PATTERN, "not a cursor from this list").optional().describe(
+    "A next_cursor from the previous page",
+  ),
   limit: z.coerce.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
 });
 const IdParam = z.object({ id: z.string().min(1).max(200) });
@@ -74,10 +81,8 @@ const SearchQuery = z.object({
   limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
   conversation_id: z.string().min(1).max(200).optional(),
 });
-const absolutePath = z.string().min(1).max(4096).refine(
-  (path) => path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path),
-  "must be an absolute path",
-);
+/** A POSIX absolute path or a Windows one with its drive (as a pattern, so the document states it). */
+const absolutePath = z.string().min(1).max(4096).regex(/^(?:\/|[A-Za-z]:[\\/])/, "must be an absolute path");
 
 const base = { tags: [TAG], security: BEARER_SECURITY };
 const routes = {
@@ -86,7 +91,8 @@ const routes = {
     method: "post",
     path: "/v1/memory/conversations",
     summary: "Create a conversation",
-    request: { body: { required: true, content: { "application/json": { schema: NewConversationSchema } } } },
+    // Optional: no body creates an untitled conversation.
+    request: { body: { required: false, content: { "application/json": { schema: NewConversationSchema } } } },
     responses: { 201: json(ConversationSchema, "Created"), ...problems(400, 409) },
   }),
   listConversations: createRoute({
@@ -112,7 +118,8 @@ const routes = {
     summary: "Rename a conversation or replace its metadata (null clears)",
     request: {
       params: IdParam,
-      body: { required: true, content: { "application/json": { schema: ConversationPatchSchema } } },
+      // Optional: no body changes nothing.
+      body: { required: false, content: { "application/json": { schema: ConversationPatchSchema } } },
     },
     responses: { 200: json(ConversationSchema, "Updated"), ...problems(400, 404) },
   }),
@@ -133,7 +140,11 @@ const routes = {
       params: IdParam,
       body: {
         required: true,
-        content: { "application/json": { schema: z.object({ messages: z.array(NewMessageSchema) }) } },
+        content: {
+          "application/json": {
+            schema: z.object({ messages: z.array(NewMessageSchema).min(1).max(MEMORY_MAX_MESSAGES_PER_APPEND) }),
+          },
+        },
       },
     },
     responses: {
@@ -248,7 +259,11 @@ const routes = {
     request: {
       body: { required: false, content: { "application/json": { schema: ConsolidateOptionsSchema } } },
     },
-    responses: { 200: json(ConsolidationSchema, "What was merged"), ...problems(400) },
+    responses: {
+      200: json(ConsolidationSchema, "What was merged"),
+      ...problems(400),
+      404: problem("The embedding model that compares entities is not downloaded"),
+    },
   }),
   addDocument: createRoute({
     ...base,
@@ -374,7 +389,11 @@ const routes = {
     request: {
       body: { required: true, content: { "application/json": { schema: z.object({ dir: absolutePath }) } } },
     },
-    responses: { 200: json(ManifestSchema, "Restored"), ...problems(400, 409, 422) },
+    responses: {
+      200: json(ManifestSchema, "Restored"),
+      ...problems(400, 409, 422),
+      404: problem("No backup in that folder (no manifest.json)"),
+    },
   }),
 };
 

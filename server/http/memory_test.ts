@@ -48,9 +48,12 @@ Deno.test("GET /v1/memory/search: the worker-built body is searchMessages' hits;
         ["limit=5", 400, "q"],
         ["q=train&limit=0", 400, "limit"],
         ["q=train&match=some", 400, "match"],
-        ["q=%3F!", 400, "query"], // no word at all: memory's own check
         ["q=train&conversation_id=conv_nope", 404, ""],
+        ["q=%3F!&conversation_id=conv_nope", 404, ""], // the conversation is checked even when nothing can match
       ];
+      // Text without a word finds nothing, as a search box answers it (it was a 400).
+      const wordless = await get("q=%3F!");
+      assert.deepEqual([wordless.status, await wordless.json()], [200, { hits: [] }]);
       for (const [query, status, field] of problems) {
         const res = await get(query);
         assert.deepEqual(res.status, status, query);

@@ -25,6 +25,7 @@ import {
   verifyModel,
 } from "../models/mod.ts";
 import { problem } from "./problem.ts";
+import { sseEventSchema } from "./_sse.ts";
 import { BEARER_SECURITY, createRouter, type HttpEnv } from "./router.ts";
 
 /** What the models routes need from the composition root. */
@@ -159,7 +160,12 @@ const progressRoute = createRoute({
     200: {
       description: "Progress",
       content: {
-        "text/event-stream": { schema: z.string().describe("event: progress\\ndata: <PullProgress JSON>") },
+        "text/event-stream": {
+          schema: sseEventSchema({
+            events: ["progress", "done", "error", "cancelled"],
+            data: { $ref: "#/components/schemas/PullProgress" },
+          }),
+        },
         "application/json": { schema: PullProgressSchema },
       },
     },
@@ -381,7 +387,7 @@ function documentIdRoutes(router: OpenAPIHono<HttpEnv>): void {
     description: "`path` may contain slashes (e.g. `onnx/model.onnx`). Single byte ranges, `If-Range`, HEAD. " +
       "ETag is the file's sha256 when the manifest knows it.",
     security: BEARER_SECURITY,
-    request: { params: idParams.extend({ path: z.string().openapi({ example: "onnx/model.onnx" }) }) },
+    request: { params: idParams.extend({ path: repoPathSchema.meta({ example: "onnx/model.onnx" }) }) },
     responses: {
       200: { description: "The file", content: { "application/octet-stream": { schema: z.string() } } },
       206: { description: "A byte range", content: { "application/octet-stream": { schema: z.string() } } },
@@ -489,6 +495,8 @@ function modelIdHandlers(
   });
 
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
+    // One segment (`/v1/models/pull`) names no model: another route's path, or none (405 or 404).
+    if (!c.req.param("rest").includes("/")) return c.notFound();
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) return await serveFile(c, deps, id, file);
     const model = await findModel(models.cache, models.catalog, id, live);
@@ -497,6 +505,7 @@ function modelIdHandlers(
   });
 
   router.delete("/v1/models/:rest{.+}", async (c) => {
+    if (!c.req.param("rest").includes("/")) return c.notFound();
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) {
       throw new TabAgentError("method_not_allowed", "Files are deleted with their model", {

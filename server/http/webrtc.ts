@@ -6,7 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { WEBRTC_MAX_CANDIDATES_PER_POST, WEBRTC_MAX_SDP_BYTES } from "../config/mod.ts";
 import type { CandidateInit, WebRtcSessions } from "../webrtc/mod.ts";
-import { SSE_HEADERS } from "./_sse.ts";
+import { SSE_HEADERS, sseEventSchema } from "./_sse.ts";
 import { problem } from "./problem.ts";
 import { BEARER_SECURITY, createRouter, streamedResponse } from "./router.ts";
 
@@ -148,7 +148,10 @@ const watchCandidates = createRoute({
   security: BEARER_SECURITY,
   request: { params: IdParam },
   responses: {
-    200: { description: "Event stream", content: { "text/event-stream": { schema: z.string() } } },
+    200: {
+      description: "Event stream",
+      content: { "text/event-stream": { schema: sseEventSchema({ events: ["candidate", "end"] }) } },
+    },
     404: problem("Unknown session"),
   },
 });

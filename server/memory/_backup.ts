@@ -154,7 +154,16 @@ export async function verifyBackup(dir: string): Promise<BackupManifest> {
   try {
     text = await Deno.readTextFile(`${dir}/${MANIFEST_FILE}`);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw damaged(dir, `${MANIFEST_FILE} is missing`);
+    if (error instanceof Deno.errors.NotFound) {
+      // No manifest: nothing there is a backup (a 404, as for any resource that does not exist).
+      throw new TabAgentError(
+        "not_found",
+        `No backup in ${dir}: ${MANIFEST_FILE} is missing. The live data was not changed.`,
+        {
+          path: dir,
+        },
+      );
+    }
     throw damaged(dir, `${MANIFEST_FILE} cannot be read (${(error as Error).message})`);
   }
   let parsed: unknown;

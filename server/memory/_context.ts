@@ -127,7 +127,7 @@ export function pageOf<T, R>(
   rows: R[],
   limit: number,
   map: (row: R) => T,
-  key: (row: R) => (string | number)[],
+  key: (row: R) => [number] | [number, string],
 ): Page<T> {
   const more = rows.length > limit;
   const kept = more ? rows.slice(0, limit) : rows;

@@ -381,7 +381,12 @@ export async function listMessages(
 }
 
 /** A message search as the search pool runs it. */
-type MessageSearch = { query: string; limit: number; conversationId?: string };
+/** A checked message search; `query` null when the text holds no word (it finds nothing). */
+type MessageSearch = { query: string | null; limit: number; conversationId?: string };
+
+function hasWords(search: MessageSearch): search is MessageSearch & { query: string } {
+  return search.query !== null;
+}
 
 /**
  * A message search's terms, checked, once memory is ready and the full-text index has caught up:
@@ -391,10 +396,8 @@ type MessageSearch = { query: string; limit: number; conversationId?: string };
  */
 function messageSearch(ctx: MemoryContext, options: SearchOptions): MessageSearch | Promise<MessageSearch> {
   const parsed = parse(SearchOptionsSchema, options, "search");
+  // Text without a word (punctuation, white space) finds nothing, as a search box answers it.
   const query = ftsQuery(parsed.query, parsed.match);
-  if (query === null) {
-    throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
-  }
   const search = { query, limit: parsed.limit ?? 10, conversationId: parsed.conversationId };
   if (ctx.readBlocked || ctx.db.messagesBehind) return readyToSearch(ctx, search);
   if (search.conversationId !== undefined) conversationRow(ctx.db, search.conversationId);
@@ -410,11 +413,9 @@ async function readyToSearch(ctx: MemoryContext, search: MessageSearch): Promise
 }
 
 /** Runs a message search on the main thread's connection (no search worker). */
-function searchInline(
-  ctx: MemoryContext,
-  search: { query: string; limit: number; conversationId?: string },
-): Record<string, unknown>[] {
+function searchInline(ctx: MemoryContext, search: MessageSearch): Record<string, unknown>[] {
   const { query, limit, conversationId } = search;
+  if (query === null) return [];
   return ctx.db.all<Record<string, unknown>>(
     "conversations",
     messageSearchSql(conversationId !== undefined),
@@ -425,6 +426,7 @@ function searchInline(
 /** Full-text search over messages, best BM25 first (in a search worker when there is one). */
 export async function searchMessages(ctx: MemoryContext, options: SearchOptions): Promise<SearchHit[]> {
   const search = await messageSearch(ctx, options);
+  if (!hasWords(search)) return [];
   const rows = ctx.pool ? await ctx.pool.run({ kind: "messages", ...search }) : searchInline(ctx, search);
   return rows.map(searchHitFromRow);
 }
@@ -444,5 +446,6 @@ export function searchMessagesBody(ctx: MemoryContext, options: SearchOptions): 
 }
 
 function searchBody(ctx: MemoryContext, search: MessageSearch): Promise<Uint8Array<ArrayBuffer>> {
-  return ctx.pool ? ctx.pool.body(search) : Promise.resolve(searchHitsBody(searchInline(ctx, search)));
+  if (ctx.pool && hasWords(search)) return ctx.pool.body(search);
+  return Promise.resolve(searchHitsBody(searchInline(ctx, search)));
 }

@@ -43,7 +43,7 @@ const nullableObject = z.record(z.string(), z.unknown()).nullable();
 const nullableString = z.string().nullable();
 
 /** One line of an export, by its `record` kind. */
-const ImportLineSchema = z.discriminatedUnion("record", [
+export const ImportLineSchema = z.discriminatedUnion("record", [
   NewConversationSchema.extend({
     record: z.literal("conversation"),
     id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),

@@ -1,7 +1,6 @@
 /** The knowledge store: entities, relations between them, and facts with provenance (full-text searchable). */
 import { z } from "zod";
 import { MEMORY_MAX_PAGE_SIZE } from "../config/mod.ts";
-import { validationError } from "../errors/mod.ts";
 import { type MemoryContext, pageOf, pageOptions, parse, type StoreAccess } from "./_context.ts";
 import { OUTBOX_OPS } from "./_outbox.ts";
 import { isSingleValued, nameKey } from "./weaver/names.ts";
@@ -325,11 +324,10 @@ export async function deleteFact(ctx: MemoryContext, id: string): Promise<void> 
 /** Full-text search over facts, best BM25 first. */
 export async function searchFacts(ctx: MemoryContext, options: { query: string; limit?: number }): Promise<FactHit[]> {
   const parsed = parse(SearchOptionsSchema.omit({ conversationId: true }), options, "search");
+  // Text without a word (punctuation, white space) finds nothing, as a search box answers it.
   const query = ftsQuery(parsed.query, parsed.match);
-  if (query === null) {
-    throw validationError("search", [{ path: ["query"], message: "must contain at least one word" }]);
-  }
   await ctx.ready();
+  if (query === null) return [];
   const limit = parsed.limit ?? 10;
   const rows = ctx.pool
     ? await ctx.pool.run({ kind: "facts", query, limit })

@@ -1,6 +1,7 @@
 /** Row ↔ object mapping, public ids, cursors and FTS5 query building, shared by the client and the workers. */
 import { MEMORY_MAX_QUERY_TERMS } from "../config/mod.ts";
 import { TabAgentError } from "../errors/mod.ts";
+import { CURSOR_PATTERN } from "./types.ts";
 import type {
   ContentPart,
   Conversation,
@@ -199,27 +200,29 @@ export function factFromRow(row: FactRow): Fact {
   };
 }
 
-/** Encodes a keyset position as an opaque cursor. */
-export function encodeCursor(key: (string | number)[]): string {
-  return btoa(JSON.stringify(key)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+/** Encodes a keyset position (a number, then an optional string) as a cursor. */
+export function encodeCursor(key: [number] | [number, string]): string {
+  return key.length === 1 ? String(key[0]) : `${key[0]}.${key[1]}`;
 }
 
-/** Decodes a cursor made by {@link encodeCursor} with the given key shape, or throws 400 naming `cursor`. */
-export function decodeCursor<T extends (string | number)[]>(cursor: string, shape: ("string" | "number")[]): T {
-  const bad = () =>
-    new TabAgentError("validation_failed", "Invalid cursor: pass back a next_cursor this server returned", {
+/**
+ * Decodes a cursor made by {@link encodeCursor} into a key of `shape`, or throws 400 naming
+ * `cursor`. A one-part key ignores what follows the dot; a two-part key without one compares
+ * before every id at that number.
+ */
+export function decodeCursor<T extends [number] | [number, string]>(
+  cursor: string,
+  shape: ["number"] | ["number", "string"],
+): T {
+  const match = CURSOR_PATTERN.exec(cursor);
+  if (!match) {
+    throw new TabAgentError("validation_failed", "Invalid cursor: pass back a next_cursor this server returned", {
       errors: [{ field: "cursor", message: "not a cursor from this list" }],
     });
-  let key: unknown;
-  try {
-    key = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
-  } catch {
-    throw bad(); // malformed base64 or JSON: the same answer as any other foreign cursor
   }
-  if (!Array.isArray(key) || key.length !== shape.length || key.some((part, i) => typeof part !== shape[i])) {
-    throw bad();
-  }
-  return key as T;
+  const dot = cursor.indexOf(".");
+  const number = Number(dot === -1 ? cursor : cursor.slice(0, dot));
+  return (shape.length === 1 ? [number] : [number, dot === -1 ? "" : cursor.slice(dot + 1)]) as T;
 }
 
 /**

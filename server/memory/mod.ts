@@ -39,6 +39,7 @@ export {
 } from "./client.ts";
 export { LocalMemory, type LocalMemoryOptions, type MemoryEmbedder, openLocalMemory } from "./local.ts";
 export * from "./types.ts";
+export { ImportLineSchema } from "./_import.ts";
 export { STORE_NAMES, type StoreName, SYNCHRONOUS } from "./stores.ts";
 export { connectRemoteMemory, RemoteMemory, type RemoteMemoryOptions } from "./remote.ts";
 export { type DatabaseServer, serveDatabase } from "./grpc_server.ts";

@@ -328,11 +328,21 @@ const jsonObject = z.record(z.string(), z.unknown()).refine(
 );
 const name = z.string().min(1).max(MEMORY_MAX_NAME_LENGTH);
 const text = z.string().min(1).max(MEMORY_MAX_TEXT_LENGTH);
+/** A reference to a stored item's id: as long as an id the API takes in a path (`/conversations/{id}`). */
+const ref = z.string().min(1).max(200);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /** `{cursor?, limit?}`. */
+/**
+ * The cursors a list takes: its keyset position in plain text, a number (a time or a row id) and,
+ * for lists ordered by a second key, `.` and that key (an id). Every string of this shape is a
+ * position in its list, so a client that builds one (or a fuzzer generating from the OpenAPI
+ * document) gets the page after it; `next_cursor` is still the way to page.
+ */
+export const CURSOR_PATTERN = /^[0-9]{1,15}(?:\.[\s\S]{0,200})?$/;
+
 export const PageOptionsSchema = z.object({
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().regex(CURSOR_PATTERN, "not a cursor from this list").optional(),
   limit: z.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
 });
 
@@ -406,8 +416,8 @@ export const NewToolResultSchema = z.object({
   error: text.optional(),
   duration_ms: z.number().min(0).finite(),
   call_id: name.optional(),
-  conversation_id: name.optional(),
-  message_id: name.optional(),
+  conversation_id: ref.optional(),
+  message_id: ref.optional(),
 });
 
 /** `recordEpisode` input. */

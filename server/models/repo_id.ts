@@ -49,6 +49,13 @@ export function idFromFolder(folder: string): ModelId | null {
 }
 
 /**
+ * {@link isSafeRepoPath} as a regular expression (length aside), so the OpenAPI document states the
+ * rule: no leading '/', no empty, '.' or '..' segment, none of the characters Windows forbids.
+ */
+// deno-lint-ignore no-control-regex
+export const REPO_PATH_PATTERN = /^(?!\/)(?!.*\/\/)(?!.*\/$)(?!(?:.*\/)?\.\.?(?:\/|$))[^\x00-\x1f\\:*?"<>|]+$/;
+
+/**
  * True for a relative repository path that stays inside its folder on every OS: '/'-separated, no
  * empty, '.' or '..' segment, no backslash, drive letter, control character or leading '/'.
  */
@@ -60,8 +67,8 @@ export function isSafeRepoPath(path: string): boolean {
 }
 
 /** A file path inside a model repository, checked by {@link isSafeRepoPath}. */
-export const repoPathSchema = z.string().refine(
-  isSafeRepoPath,
+export const repoPathSchema = z.string().max(MAX_MODEL_FILE_PATH_LENGTH).regex(
+  REPO_PATH_PATTERN,
   "must be a relative path inside the repository (no '..', no leading '/', no backslash)",
 );
 

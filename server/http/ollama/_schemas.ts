@@ -34,6 +34,13 @@ export const OptionsSchema = z.object({
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
 }).passthrough().openapi("OllamaOptions");
 
+/** `images`: none (or empty); the models this API serves read text. */
+const NoImagesSchema = z.array(z.string()).max(0, "TabAgent's Ollama API serves text models only; send text")
+  .nullish().describe("Only empty: the models served here read text");
+/** `think`: off (or unset); none of the models served here think aloud. */
+const NoThinkingSchema = z.literal(false, { message: "thinking is not supported by the models served here" })
+  .nullish().describe("Only false: the models served here do not think aloud");
+
 /** `format`: "json", a JSON Schema, or empty. */
 const FormatSchema = z.union([z.literal(""), z.literal("json"), z.record(z.string(), z.unknown())]).nullish();
 
@@ -51,7 +58,7 @@ export const ToolCallSchema = z.object({
 export const MessageSchema = z.object({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string().nullish(),
-  images: z.array(z.string()).nullish().describe("Base64 images (vision models only; none are served yet)"),
+  images: NoImagesSchema,
   tool_calls: z.array(ToolCallSchema).nullish(),
   tool_name: z.string().optional(),
   thinking: z.string().optional(),
@@ -83,7 +90,7 @@ export const ChatRequestSchema = z.object({
   options: OptionsSchema.nullish(),
   stream: z.boolean().nullish().describe("Default true: newline-delimited JSON objects"),
   keep_alive: KeepAliveSchema,
-  think: z.union([z.boolean(), z.enum(["high", "medium", "low"])]).nullish(),
+  think: NoThinkingSchema,
   conversation_id: z.string().min(1).max(200).nullish().describe(
     "TabAgent extension: store this turn in this memory conversation",
   ),
@@ -96,15 +103,18 @@ export const GenerateRequestSchema = z.object({
   prompt: z.string().optional().default(""),
   suffix: z.string().nullish(),
   system: z.string().nullish(),
-  template: z.string().nullish().describe("Only empty: the model's own chat template is used (or `raw`)"),
+  template: z.string().max(
+    0,
+    "not supported: the model's own chat template is used; send a templated prompt with raw: true",
+  ).nullish().describe("Only empty: the model's own chat template is used (or `raw`)"),
   context: z.array(z.number().int()).nullish().describe("Deprecated in Ollama; accepted and ignored"),
   raw: z.boolean().nullish(),
-  images: z.array(z.string()).nullish(),
+  images: NoImagesSchema,
   format: FormatSchema,
   options: OptionsSchema.nullish(),
   stream: z.boolean().nullish(),
   keep_alive: KeepAliveSchema,
-  think: z.union([z.boolean(), z.enum(["high", "medium", "low"])]).nullish(),
+  think: NoThinkingSchema,
 }).openapi("OllamaGenerateRequest");
 
 /** `POST /api/embed`. */

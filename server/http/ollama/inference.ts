@@ -43,21 +43,6 @@ export interface OllamaInferenceDeps {
 
 type Ctx = Context<HttpEnv>;
 
-function refuseImages(model: string, images: readonly unknown[] | null | undefined): void {
-  if (images?.length) {
-    throw new TabAgentError(
-      "bad_request",
-      `"${model}" does not support images: TabAgent's Ollama API serves text models only; send text`,
-    );
-  }
-}
-
-function refuseThinking(model: string, think: unknown): void {
-  if (think != null && think !== false) {
-    throw new TabAgentError("bad_request", `"${model}" does not support thinking`);
-  }
-}
-
 /** Ollama's messages → the engine's. Tool results find their call by `tool_name`, as Ollama pairs them. */
 export function toChatMessages(messages: readonly OllamaMessage[]): ChatMessage[] {
   const unanswered: ToolCall[] = [];
@@ -200,10 +185,7 @@ function chatRequestOf(body: ChatRequestBody, messages: ChatMessage[]): ChatRequ
 export async function chatHandler(c: Ctx, deps: OllamaInferenceDeps, prepareTurn = prepareTurnPipeline(deps.memory)) {
   const timings = new Timings();
   const body = await readBody(c, ChatRequestSchema);
-  // An unknown model is a 404 whatever else the request asks, as Ollama answers it.
   const resolved = await deps.names.resolve(body.model);
-  refuseThinking(body.model, body.think);
-  for (const message of body.messages) refuseImages(body.model, message.images);
   const keepAlive = keepAliveMs(body.keep_alive);
   if (!body.messages.length) {
     const reason = await loadOrUnload(deps, body.model, keepAlive);
@@ -305,16 +287,7 @@ function generateMessages(body: GenerateRequestBody): ChatMessage[] {
 export async function generateHandler(c: Ctx, deps: OllamaInferenceDeps) {
   const timings = new Timings();
   const body = await readBody(c, GenerateRequestSchema);
-  // An unknown model is a 404 whatever else the request asks, as Ollama answers it.
   const resolved = await deps.names.resolve(body.model);
-  refuseThinking(body.model, body.think);
-  refuseImages(body.model, body.images);
-  if (body.template) {
-    throw new TabAgentError(
-      "bad_request",
-      "template is not supported: the model's own chat template is used; send a templated prompt with raw: true",
-    );
-  }
   const keepAlive = keepAliveMs(body.keep_alive);
   if (!body.prompt && !body.suffix) {
     const reason = await loadOrUnload(deps, body.model, keepAlive);

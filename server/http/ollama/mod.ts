@@ -207,6 +207,7 @@ const DOCS: RouteConfig[] = [
         },
       },
       ...ERRORS,
+      502: { description: "The Hub could not be reached or failed (with `stream: false`)", content: errorContent },
     },
   },
   {

@@ -15,13 +15,16 @@ export const DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2";
 
 // zod 4 numbers are finite: NaN and ±Infinity are refused
 const finite = z.number();
+/** The largest float32: vectors are stored and compared as float32, where a larger number is Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+const vectorValue = finite.min(-FLOAT32_MAX).max(FLOAT32_MAX);
 
 /** `POST /v1/memory/query` and `MemoryClient.query` input. */
 export const MemoryQuerySchema = z.object({
   /** What to look for, in words (embedded for the vector side unless `vector` is given). */
   query: z.string().trim().min(1, "must not be empty").max(MEMORY_MAX_QUERY_LENGTH),
   /** A query vector computed by the caller (same model as `model`). */
-  vector: z.array(finite).min(1).max(MEMORY_MAX_EMBEDDING_DIMENSIONS).optional(),
+  vector: z.array(vectorValue).min(1).max(MEMORY_MAX_EMBEDDING_DIMENSIONS).optional(),
   model: z.string().min(1).max(200).default(DEFAULT_EMBEDDING_MODEL),
   k: z.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).default(10),
   /** `hybrid` fuses keyword and vector results; the others use one side only. */
@@ -63,12 +66,12 @@ export type MemoryQuery = z.infer<typeof MemoryQuerySchema>;
 
 /**
  * Whether `value` is a `vector` that {@link MemoryQuerySchema} accepts (1 to
- * `MEMORY_MAX_EMBEDDING_DIMENSIONS` finite numbers), checked in place: the schema copies the array
+ * `MEMORY_MAX_EMBEDDING_DIMENSIONS` numbers in float32's range), checked in place: the schema copies the array
  * number by number, ~40 KB of garbage per 384-d query.
  */
 export function isQueryVector(value: unknown): value is number[] {
   return Array.isArray(value) && value.length >= 1 && value.length <= MEMORY_MAX_EMBEDDING_DIMENSIONS &&
-    value.every((v) => typeof v === "number" && Number.isFinite(v));
+    value.every((v) => typeof v === "number" && Math.abs(v) <= FLOAT32_MAX);
 }
 /** A query as callers write it. */
 export type MemoryQueryInput = z.input<typeof MemoryQuerySchema>;
