@@ -190,6 +190,9 @@ const cancelRoute = createRoute({
   },
 });
 
+/** Paths under `/v1/models/` that are routes of their own, never a model id (ids are `org/name`). */
+const OWN_PATHS = new Set(["pull"]);
+
 /** Splits `/v1/models/<rest>` into a model id and, for file requests, a path. */
 function parseModelPath(rest: string): { id: string; file?: string } {
   const parts = rest.split("/");
@@ -495,8 +498,8 @@ function modelIdHandlers(
   });
 
   router.on(["GET", "HEAD"], "/v1/models/:rest{.+}", async (c) => {
-    // One segment (`/v1/models/pull`) names no model: another route's path, or none (405 or 404).
-    if (!c.req.param("rest").includes("/")) return c.notFound();
+    // `/v1/models/pull` is a route of its own (POST), not a model id: a GET there is a 405.
+    if (OWN_PATHS.has(c.req.param("rest"))) return c.notFound();
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) return await serveFile(c, deps, id, file);
     const model = await findModel(models.cache, models.catalog, id, live);
@@ -505,7 +508,7 @@ function modelIdHandlers(
   });
 
   router.delete("/v1/models/:rest{.+}", async (c) => {
-    if (!c.req.param("rest").includes("/")) return c.notFound();
+    if (OWN_PATHS.has(c.req.param("rest"))) return c.notFound();
     const { id, file } = parseModelPath(c.req.param("rest"));
     if (file !== undefined) {
       throw new TabAgentError("method_not_allowed", "Files are deleted with their model", {
