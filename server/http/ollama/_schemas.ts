@@ -73,7 +73,9 @@ const ToolSchema = z.object({
   }),
 });
 
-const ModelNameSchema = z.string().min(1).max(300).describe(
+const ModelNameSchema = z.string({ error: (issue) => issue.input === undefined ? "required" : undefined }).min(1).max(
+  300,
+).describe(
   "An `org/name` id from GET /api/tags (optionally `:tag`), `hf.co/org/name:QUANT`, or a short `name:tag`",
 );
 
