@@ -9,6 +9,7 @@ import { runLogin, runModelsCommand } from "./cli/models_command.ts";
 import { runMemoryCommand } from "./cli/memory_command.ts";
 import { configFromEnv, type ConfigInput, EXTENSION_ID, resolveConfig, SERVER_V8_FLAGS } from "./config/mod.ts";
 import { TabAgentError } from "./errors/mod.ts";
+import { isAbsolutePath } from "./fs/mod.ts";
 import { detectHardware, formatDoctorReport } from "./hardware/mod.ts";
 import { inferenceChecks } from "./inference/mod.ts";
 import { mlChecks } from "./ml/mod.ts";
@@ -171,9 +172,7 @@ async function main(): Promise<void> {
     case "backup":
     case "restore": {
       const cfg = config(command.flags);
-      const dir = command.dir.startsWith("/") || /^[A-Za-z]:[\\/]/.test(command.dir)
-        ? command.dir
-        : `${Deno.cwd()}/${command.dir}`;
+      const dir = isAbsolutePath(command.dir) ? command.dir : `${Deno.cwd()}/${command.dir}`;
       const { memory, via } = await openMemoryForCommand(cfg, cfg.auth ? await loadOrCreateToken(cfg.tokenPath) : null);
       try {
         const manifest = await (command.kind === "backup" ? memory.backup(dir) : memory.restore(dir));

@@ -1,6 +1,7 @@
 /** End-to-end: memory through the real server process, over loopback HTTP, and the CLI commands. */
 import { DatabaseSync } from "node:sqlite";
 import assert from "node:assert/strict";
+import { pathExists } from "../server/fs/mod.ts";
 import { runCli, startServer } from "./_server.ts";
 
 /** The CLI, as the memory tests call it. */
@@ -76,6 +77,12 @@ Deno.test("memory over HTTP: conversations, messages, search, stats, export/impo
   const reimport = await api("POST", "/v1/memory/import", exported.text, { "content-type": "application/x-ndjson" });
   assert.deepEqual(reimport.json.skipped, { conversation: 1, message: 2 });
 
+  if (Deno.build.os !== "windows") {
+    // A drive-letter path is a relative name on POSIX: refused, not written beside the server.
+    const drive = await api("POST", "/v1/memory/backup", { dir: "A:\\backup" });
+    assert.deepEqual([drive.status, drive.json.errors?.[0]?.field], [400, "dir"]);
+    assert.ok(!(await pathExists("A:\\backup")) && !(await pathExists(`${server.dataDir}/A:\\backup`)));
+  }
   const backup = await api("POST", "/v1/memory/backup");
   assert.deepEqual(backup.status, 201);
   assert.ok(backup.json.dir.startsWith(`${server.dataDir}/backups/`));

@@ -46,3 +46,15 @@ export async function removeIfPresent(path: string, options: { recursive?: boole
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
+
+/**
+ * An absolute path on this machine's OS, as a pattern (so an OpenAPI document can state it): `/…`
+ * on POSIX; a drive (`C:\…`) or a UNC share (`\\host\…`) on Windows. A drive-letter path on
+ * Linux is relative (`A:\x` is a folder named so in the current directory), so it is not one here.
+ */
+export const ABSOLUTE_PATH_PATTERN = Deno.build.os === "windows" ? /^(?:[A-Za-z]:[\\/]|[\\/]{2})/ : /^\//;
+
+/** Whether `path` is absolute on this machine's OS ({@link ABSOLUTE_PATH_PATTERN}). */
+export function isAbsolutePath(path: string): boolean {
+  return ABSOLUTE_PATH_PATTERN.test(path);
+}

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { pathExists, pathExistsSync, removeIfPresent, statIfExists } from "./mod.ts";
+import {
+  ABSOLUTE_PATH_PATTERN,
+  isAbsolutePath,
+  pathExists,
+  pathExistsSync,
+  removeIfPresent,
+  statIfExists,
+} from "./mod.ts";
 
 Deno.test("pathExists and statIfExists tell a missing path from a present one, and lstat sees dangling links", async () => {
   const dir = await Deno.makeTempDir();
@@ -32,4 +39,15 @@ Deno.test("removeIfPresent removes files and folders, accepts a missing path, an
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("absolute paths are those of this OS: a drive letter is a relative name on POSIX", () => {
+  const posix = Deno.build.os !== "windows";
+  assert.equal(isAbsolutePath("/var/backups"), posix);
+  assert.equal(isAbsolutePath("C:\\backups"), !posix);
+  assert.equal(isAbsolutePath("C:/backups"), !posix);
+  assert.equal(isAbsolutePath("\\\\host\\share"), !posix);
+  assert.equal(isAbsolutePath("backups"), false);
+  assert.equal(isAbsolutePath("./backups"), false);
+  assert.equal(ABSOLUTE_PATH_PATTERN.test("A:\\x"), !posix);
 });

@@ -6,6 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { toJSONSchema } from "zod";
 import { MEMORY_MAX_MESSAGES_PER_APPEND, MEMORY_MAX_PAGE_SIZE, MEMORY_MAX_SEARCH_LIMIT } from "../config/mod.ts";
 import { TabAgentError, validationError } from "../errors/mod.ts";
+import { ABSOLUTE_PATH_PATTERN } from "../fs/mod.ts";
 import {
   BackupManifestSchema as ManifestSchema,
   ConversationPatchSchema,
@@ -81,8 +82,8 @@ const SearchQuery = z.object({
   limit: z.coerce.number().int().min(1).max(MEMORY_MAX_SEARCH_LIMIT).optional(),
   conversation_id: z.string().min(1).max(200).optional(),
 });
-/** A POSIX absolute path or a Windows one with its drive (as a pattern, so the document states it). */
-const absolutePath = z.string().min(1).max(4096).regex(/^(?:\/|[A-Za-z]:[\\/])/, "must be an absolute path");
+/** An absolute path on the server's OS (as a pattern, so the document states it). */
+const absolutePath = z.string().min(1).max(4096).regex(ABSOLUTE_PATH_PATTERN, "must be an absolute path");
 
 const base = { tags: [TAG], security: BEARER_SECURITY };
 const routes = {

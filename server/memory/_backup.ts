@@ -16,7 +16,7 @@ import { VERSION } from "../version.ts";
 import { applicationId, latestVersion, openStoreReadOnly, STORE_NAMES, storeFile, type StoreName } from "./stores.ts";
 import type { BackupManifest } from "./types.ts";
 import { makePrivateSync, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, syncPath } from "./_private.ts";
-import { pathExists, removeIfPresent } from "../fs/mod.ts";
+import { isAbsolutePath, pathExists, removeIfPresent } from "../fs/mod.ts";
 
 /** A dangling link counts as there: it would block a rename onto its name. */
 const pathOrLinkExists = (path: string) => pathExists(path, { followLinks: false });
@@ -57,13 +57,20 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/**
+ * Refuses a backup folder that is not absolute on this OS: a relative one would be read or written
+ * wherever the server was started.
+ */
+function assertAbsoluteDir(dir: string): void {
+  if (isAbsolutePath(dir)) return;
+  throw new TabAgentError("validation_failed", `Invalid backup dir: '${dir}' must be an absolute path`, {
+    errors: [{ field: "dir", message: "must be an absolute path" }],
+  });
+}
+
 /** Checks that `dir` is an absolute path to an empty or missing folder, and creates it. */
 export async function prepareBackupDir(dir: string): Promise<void> {
-  if (!dir.startsWith("/") && !/^[A-Za-z]:[\\/]/.test(dir)) {
-    throw new TabAgentError("validation_failed", `Invalid backup dir: '${dir}' must be an absolute path`, {
-      errors: [{ field: "dir", message: "must be an absolute path" }],
-    });
-  }
+  assertAbsoluteDir(dir);
   try {
     for await (const _ of Deno.readDir(dir)) {
       throw new TabAgentError("conflict", `The backup dir ${dir} is not empty; choose a new folder`, { path: dir });
@@ -150,6 +157,7 @@ function damaged(dir: string, why: string, code: "bad_request" | "checksum_misma
  * right TabAgent store, passes `quick_check` and has a schema this code can read.
  */
 export async function verifyBackup(dir: string): Promise<BackupManifest> {
+  assertAbsoluteDir(dir);
   let text: string;
   try {
     text = await Deno.readTextFile(`${dir}/${MANIFEST_FILE}`);

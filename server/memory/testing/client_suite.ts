@@ -556,6 +556,12 @@ const CASES: Record<string, SuiteCase> = {
     assert.ok(manifest.files.every((file) => /^[0-9a-f]{64}$/.test(file.sha256)));
     await rejectsWith(memory.backup(`${dir}/backup`), "conflict");
     await rejectsWith(memory.backup("relative/dir"), "validation_failed", "dir");
+    // A drive-letter path is relative on POSIX: it would be a folder in the server's working directory.
+    if (Deno.build.os !== "windows") {
+      await rejectsWith(memory.backup("A:\\backup"), "validation_failed", "dir");
+      await rejectsWith(memory.restore("C:/backup"), "validation_failed", "dir");
+    }
+    await rejectsWith(memory.restore("relative/dir"), "validation_failed", "dir");
 
     const later = await memory.createConversation({ title: "after the backup" });
     await memory.appendMessages(id, [{ role: "user", content: "written after the backup" }]);
