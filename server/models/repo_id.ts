@@ -49,21 +49,21 @@ export function idFromFolder(folder: string): ModelId | null {
 }
 
 /**
- * {@link isSafeRepoPath} as a regular expression (length aside), so the OpenAPI document states the
- * rule: no leading '/', no empty, '.' or '..' segment, none of the characters Windows forbids.
+ * A relative repository path that stays inside its folder on every OS, as a regular expression (so
+ * the OpenAPI document states the rule): no leading '/', no empty, '.' or '..' segment, none of the
+ * characters Windows forbids. `[\s\S]`, not `.`, in the lookaheads: `.` stops at U+2028 and
+ * U+2029, which would hide a `/../` behind one.
  */
 // deno-lint-ignore no-control-regex
-export const REPO_PATH_PATTERN = /^(?!\/)(?!.*\/\/)(?!.*\/$)(?!(?:.*\/)?\.\.?(?:\/|$))[^\x00-\x1f\\:*?"<>|]+$/;
+export const REPO_PATH_PATTERN =
+  /^(?!\/)(?![\s\S]*\/\/)(?![\s\S]*\/$)(?!(?:[\s\S]*\/)?\.\.?(?:\/|$))[^\x00-\x1f\\:*?"<>|]+$/;
 
 /**
  * True for a relative repository path that stays inside its folder on every OS: '/'-separated, no
  * empty, '.' or '..' segment, no backslash, drive letter, control character or leading '/'.
  */
 export function isSafeRepoPath(path: string): boolean {
-  if (path.length === 0 || path.length > MAX_MODEL_FILE_PATH_LENGTH) return false;
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\\:*?"<>|]/.test(path)) return false;
-  return path.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
+  return path.length <= MAX_MODEL_FILE_PATH_LENGTH && REPO_PATH_PATTERN.test(path);
 }
 
 /** A file path inside a model repository, checked by {@link isSafeRepoPath}. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { folderName, idFromFolder, isSafeRepoPath, parseModelId } from "./repo_id.ts";
+import { folderName, idFromFolder, isSafeRepoPath, parseModelId, repoPathSchema } from "./repo_id.ts";
 
 Deno.test("model ids are org/name as the Hub spells them", () => {
   assert.deepEqual(parseModelId("Qwen/Qwen2.5-0.5B-Instruct-GGUF"), "Qwen/Qwen2.5-0.5B-Instruct-GGUF");
@@ -16,7 +16,15 @@ Deno.test("cache folder names round-trip", () => {
 
 Deno.test("repository paths that could leave the folder are refused", () => {
   assert.ok(isSafeRepoPath("onnx/model.onnx"));
-  for (const bad of ["../../etc/passwd", "/etc/passwd", "a/../b", "a//b", "a\\b", "C:x", "./a", "a/", "a\u0000b"]) {
-    assert.ok(!isSafeRepoPath(bad), bad);
+  const bad = ["../../etc/passwd", "/etc/passwd", "a/../b", "a//b", "a\\b", "C:x", "./a", "a/", "a\u0000b"];
+  // A line or paragraph separator must not hide what follows it from the check.
+  bad.push("a\u2028/../../etc/passwd", "a\u2029//b", "\u2028/..", "a\u2028/");
+  for (const path of bad) {
+    assert.ok(!isSafeRepoPath(path), JSON.stringify(path));
+    assert.ok(!repoPathSchema.safeParse(path).success, JSON.stringify(path));
   }
+  assert.ok(
+    repoPathSchema.safeParse("onnx/model\u2028name.onnx").success,
+    "a separator inside a name is only a character",
+  );
 });
