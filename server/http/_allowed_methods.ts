@@ -1,12 +1,18 @@
 /**
  * Which methods a path is served with, for the `405 Method Not Allowed` a request with another
  * method gets (RFC 9110 §15.5.6: with an `Allow` header naming them) instead of a 404 that says the
- * path does not exist. Read from the app's own route table, so it cannot drift from the routes.
+ * path does not exist. Read from the app's OpenAPI document and route table, so it cannot drift
+ * from either.
  * @module
  */
 
 /** The methods Hono registers real routes under; middleware is registered under "ALL". */
 const ROUTE_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** `text` matched literally in a regular expression. */
+function literal(text: string): string {
+  return text.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+}
 
 /** One path pattern of the route table and the methods it is served with. */
 interface PathMethods {
@@ -44,7 +50,7 @@ export function patternToRegExp(path: string): RegExp {
       source += ".*";
       i++;
     } else {
-      source += char.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+      source += literal(char);
       i++;
     }
   }
@@ -53,9 +59,8 @@ export function patternToRegExp(path: string): RegExp {
 
 /** An OpenAPI path template (`/v1/models/{org}/{name}`) as an anchored regular expression. */
 export function templateToRegExp(template: string): RegExp {
-  const source = template.split(/(\{[^}]+\})/).map((part) =>
-    part.startsWith("{") ? "[^/]+" : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
-  ).join("");
+  const source = template.split(/(\{[^}]+\})/).map((part) => part.startsWith("{") ? "[^/]+" : literal(part))
+    .join("");
   return new RegExp(`^${source}/?$`);
 }
 

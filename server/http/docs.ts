@@ -68,10 +68,12 @@ export function withIntegerBounds<T>(document: T): T {
     if (node === null || typeof node !== "object") return;
     const schema = node as Record<string, unknown>;
     if (schema.type === "integer" || (Array.isArray(schema.type) && schema.type.includes("integer"))) {
-      schema.minimum ??= schema.exclusiveMinimum === undefined ? Number.MIN_SAFE_INTEGER : undefined;
-      schema.maximum ??= schema.exclusiveMaximum === undefined ? Number.MAX_SAFE_INTEGER : undefined;
-      if (schema.minimum === undefined) delete schema.minimum;
-      if (schema.maximum === undefined) delete schema.maximum;
+      if (schema.minimum === undefined && schema.exclusiveMinimum === undefined) {
+        schema.minimum = Number.MIN_SAFE_INTEGER;
+      }
+      if (schema.maximum === undefined && schema.exclusiveMaximum === undefined) {
+        schema.maximum = Number.MAX_SAFE_INTEGER;
+      }
     }
     for (const value of Object.values(schema)) visit(value);
   };

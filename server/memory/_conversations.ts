@@ -380,7 +380,6 @@ export async function listMessages(
   return pageOf(rows, limit, messageFromRow, (row) => [row.id]);
 }
 
-/** A message search as the search pool runs it. */
 /** A checked message search; `query` null when the text holds no word (it finds nothing). */
 type MessageSearch = { query: string | null; limit: number; conversationId?: string };
 

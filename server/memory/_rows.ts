@@ -214,8 +214,7 @@ export function decodeCursor<T extends [number] | [number, string]>(
   cursor: string,
   shape: ["number"] | ["number", "string"],
 ): T {
-  const match = CURSOR_PATTERN.exec(cursor);
-  if (!match) {
+  if (!CURSOR_PATTERN.test(cursor)) {
     throw new TabAgentError("validation_failed", "Invalid cursor: pass back a next_cursor this server returned", {
       errors: [{ field: "cursor", message: "not a cursor from this list" }],
     });

@@ -332,7 +332,6 @@ const text = z.string().min(1).max(MEMORY_MAX_TEXT_LENGTH);
 const ref = z.string().min(1).max(200);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-/** `{cursor?, limit?}`. */
 /**
  * The cursors a list takes: its keyset position in plain text, a number (a time or a row id) and,
  * for lists ordered by a second key, `.` and that key (an id). Every string of this shape is a
@@ -341,6 +340,7 @@ const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
  */
 export const CURSOR_PATTERN = /^[0-9]{1,15}(?:\.[\s\S]{0,200})?$/;
 
+/** `{cursor?, limit?}`. */
 export const PageOptionsSchema = z.object({
   cursor: z.string().regex(CURSOR_PATTERN, "not a cursor from this list").optional(),
   limit: z.number().int().min(1).max(MEMORY_MAX_PAGE_SIZE).optional(),
