@@ -54,8 +54,8 @@ export function idFromFolder(folder: string): ModelId | null {
  * characters Windows forbids. `[\s\S]`, not `.`, in the lookaheads: `.` stops at U+2028 and
  * U+2029, which would hide a `/../` behind one.
  */
-// deno-lint-ignore no-control-regex
 export const REPO_PATH_PATTERN =
+  // deno-lint-ignore no-control-regex
   /^(?!\/)(?![\s\S]*\/\/)(?![\s\S]*\/$)(?!(?:[\s\S]*\/)?\.\.?(?:\/|$))[^\x00-\x1f\\:*?"<>|]+$/;
 
 /**
