@@ -48,8 +48,14 @@ export const SSE_HEADERS = {
 /** Writes frames to a stream; closed streams ignore writes (the client went away). */
 export interface SseWriter {
   send(data: unknown): void;
-  /** Sends an already-serialised JSON object (hot path: one frame per token). */
+  /** Sends an already-serialised JSON object. */
   sendJson(json: string): void;
+  /**
+   * Sends a piece of a reply's text in the frame `json` makes of it (the JSON object holding the
+   * text). Consecutive pieces sent with the same `json` function that wait for the same write leave
+   * as one frame holding their joined text (see `_paced_stream.ts`).
+   */
+  sendText(text: string, json: (text: string) => string): void;
   done(): void;
 }
 
@@ -80,14 +86,28 @@ export async function sseResponse(
   const headReady = new Promise<void>((resolve) => release = resolve);
   const headFrames = options.headFrames ?? 0;
   if (headFrames === 0) release();
-  const body = pacedStream(signals, ({ push, finish, signal, clientGone }) => {
-    const frame = (text: string) => {
-      push(text);
+  const body = pacedStream(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
+    const counted = () => {
       if (++frames >= headFrames) release();
     };
+    const frame = (text: string) => {
+      push(text);
+      counted();
+    };
+    // The event around the last `json` given to sendText: one function per reply, so that its pieces join.
+    let pieceJson: ((text: string) => string) | undefined;
+    let pieceEvent = (text: string) => text;
     const writer: SseWriter = {
       send: (data) => frame(`data: ${JSON.stringify(data)}\n\n`),
       sendJson: (json) => frame(`data: ${json}\n\n`),
+      sendText(text, json) {
+        if (json !== pieceJson) {
+          pieceJson = json;
+          pieceEvent = (text) => `data: ${json(text)}\n\n`;
+        }
+        pushPiece(text, pieceEvent);
+        counted();
+      },
       done() {
         frame("data: [DONE]\n\n");
         finish();

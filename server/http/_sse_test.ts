@@ -130,3 +130,49 @@ Deno.test("with headFrames a slow first token does not hold the head past HEAD_H
   assert.equal((await reader.read()).value, "data: [DONE]\n\n");
   await reader.cancel();
 });
+
+Deno.test("a reply's text pieces that wait for one write leave as one frame, in order with the others", async () => {
+  const textFrame = (text: string) => JSON.stringify({ content: text });
+  const otherFrame = (text: string) => JSON.stringify({ other: text });
+  const response = await sseResponse([], async (writer) => {
+    writer.send({ role: "assistant" });
+    for (let i = 0; i < 100; i++) writer.sendText(`${i},`, textFrame);
+    writer.sendText("x", otherFrame); // another framing ends the piece before it
+    writer.sendText("y", otherFrame);
+    writer.sendText("z", textFrame);
+    writer.send({ finish: "stop" }); // so does any other frame
+    writer.sendText("", textFrame);
+    await Promise.resolve();
+    writer.done();
+  });
+  const { frames: got } = await frames(response);
+  const parsed = got.slice(0, -1).map((f) => JSON.parse(f.slice(6)));
+  // The 100 pieces were pushed in one turn, before the client read: one write, so one frame.
+  assert.deepEqual(parsed, [
+    { role: "assistant" },
+    { content: Array.from({ length: 100 }, (_, i) => `${i},`).join("") },
+    { other: "xy" },
+    { content: "z" },
+    { finish: "stop" },
+    { content: "" },
+  ]);
+  assert.equal(got.at(-1), "data: [DONE]");
+});
+
+Deno.test("a slow producer's text pieces each go out as their own frame", async () => {
+  const textFrame = (text: string) => JSON.stringify({ content: text });
+  const read = [Promise.withResolvers<void>(), Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  const response = await sseResponse([], async (writer) => {
+    for (let i = 0; i < 3; i++) {
+      writer.sendText(String(i), textFrame);
+      await read[i].promise;
+    }
+    writer.done();
+  });
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  assert.equal((await reader.read()).value, 'data: {"content":"0"}\n\n');
+  read[0].resolve();
+  assert.equal((await reader.read()).value, 'data: {"content":"1"}\n\n');
+  read[1].resolve();
+  await reader.cancel();
+});

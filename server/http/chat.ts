@@ -216,7 +216,7 @@ export function chatRoutes(deps: ChatRoutesDeps) {
   });
 }
 
-/** Writes a chat completion as `chat.completion.chunk` frames: role, one frame per text piece, tool calls, finish. */
+/** Writes a chat completion as `chat.completion.chunk` frames: role, the text (pieces joined per write), tool calls, finish. */
 async function streamChat(
   writer: SseWriter,
   signal: AbortSignal,
@@ -237,9 +237,10 @@ async function streamChat(
     ...(includeUsage ? { usage: null } : {}),
   });
   writer.send(chunk({ role: "assistant", content: "", refusal: null }, null));
-  // One frame per token: serialise the constant parts once and only the text each time.
+  // The text frames differ only in their text: the constant parts are serialised once.
   const [head, tail] = JSON.stringify(chunk({ content: "\u0000" }, null)).split('"\\u0000"');
-  const { result } = await options.complete(signal, (text) => writer.sendJson(head + JSON.stringify(text) + tail));
+  const textFrame = (text: string) => head + JSON.stringify(text) + tail;
+  const { result } = await options.complete(signal, (text) => writer.sendText(text, textFrame));
   if (result.aborted) return;
   if (result.toolCalls.length) {
     writer.send(chunk({ tool_calls: result.toolCalls.map((call, index) => ({ index, ...call })) }, null));

@@ -101,7 +101,9 @@ export function completionRoutes(
               ...(includeUsage ? { usage: null } : {}),
             });
             if (echo) writer.send(chunk(echo, null));
-            const result = await generate(signal, (text) => writer.send(chunk(text, null)));
+            const [head, tail] = JSON.stringify(chunk("\u0000", null)).split('"\\u0000"');
+            const textFrame = (text: string) => head + JSON.stringify(text) + tail;
+            const result = await generate(signal, (text) => writer.sendText(text, textFrame));
             if (result.aborted) return;
             writer.send(chunk("", result.finishReason));
             if (includeUsage) writer.send({ ...base, object: "text_completion", choices: [], usage: usageOf(result) });

@@ -12,8 +12,13 @@ export const NDJSON_CONTENT_TYPE = "application/x-ndjson";
 /** Writes lines; a closed stream ignores writes (the client went away). */
 export interface NdjsonWriter {
   send(data: unknown): void;
-  /** Sends an already-serialised JSON object (hot path: one line per token). */
+  /** Sends an already-serialised JSON object. */
   sendJson(json: string): void;
+  /**
+   * Sends a piece of a reply's text in the line `json` makes of it. Consecutive pieces sent with the
+   * same `json` function that wait for the same write leave as one line holding their joined text.
+   */
+  sendText(text: string, json: (text: string) => string): void;
 }
 
 /**
@@ -22,16 +27,27 @@ export interface NdjsonWriter {
  * `produce` becomes a last `{"error": ...}` line, which Ollama's clients raise as an error.
  *
  * Writes are batched the way the SSE streams are (see `_paced_stream.ts`): lines wait while the
- * socket is busy and leave together, and writes after the first two are spaced a little apart.
+ * socket is busy and leave together, a reply's text pieces joined into one line, and writes after
+ * the first two are spaced a little apart.
  */
 export function ndjsonResponse(
   signals: AbortSignal[],
   produce: (writer: NdjsonWriter, signal: AbortSignal) => Promise<void>,
 ): Response {
-  const body = pacedStream(signals, ({ push, finish, signal, clientGone }) => {
+  const body = pacedStream(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
+    // The line around the last `json` given to sendText: one function per reply, so that its pieces join.
+    let pieceJson: ((text: string) => string) | undefined;
+    let pieceLine = (text: string) => text;
     const writer: NdjsonWriter = {
       send: (data) => push(`${JSON.stringify(data)}\n`),
       sendJson: (json) => push(`${json}\n`),
+      sendText(text, json) {
+        if (json !== pieceJson) {
+          pieceJson = json;
+          pieceLine = (text) => `${json(text)}\n`;
+        }
+        pushPiece(text, pieceLine);
+      },
     };
     // Stopped by the server (not the client): the client still listens and must hear why the
     // stream ends without `done`, whether produce returned or threw on the abort.

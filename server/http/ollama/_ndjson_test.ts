@@ -62,3 +62,13 @@ Deno.test("a client that goes away aborts produce's signal; a server signal too"
     error: "the server is stopping; this reply was cut short",
   }]);
 });
+
+Deno.test("a reply's text pieces that wait for one write leave as one line", async () => {
+  const line = (text: string) => JSON.stringify({ message: { content: text }, done: false });
+  const res = ndjsonResponse([], async (writer) => {
+    for (let i = 0; i < 50; i++) writer.sendText("c", line);
+    writer.send({ done: true });
+    await Promise.resolve();
+  });
+  assert.deepEqual(lines(await res.text()), [{ message: { content: "c".repeat(50) }, done: false }, { done: true }]);
+});

@@ -266,7 +266,7 @@ function chatAnswer(
     },
     stream: async (writer, signal) => {
       const line = tokenLine(model, "message");
-      const result = await generate((text) => writer.sendJson(line(text)), signal);
+      const result = await generate((text) => writer.sendText(text, line), signal);
       if (result.aborted) return;
       if (result.toolCalls.length) {
         writer.send({ model, created_at: new Date().toISOString(), message: finalMessage(result, ""), done: false });
@@ -328,7 +328,7 @@ export async function generateHandler(c: Ctx, deps: OllamaInferenceDeps) {
         },
         stream: async (writer, signal) => {
           const line = tokenLine(body.model, "response");
-          const result = await generate(signal, (text) => writer.sendJson(line(text)));
+          const result = await generate(signal, (text) => writer.sendText(text, line));
           if (!result.aborted) writer.send(done(result, ""));
         },
       };
