@@ -368,11 +368,11 @@ export class LlamaTextModel implements TokenCounter {
     // The pool copies and erases KV cells: never while the decode loop is in a step.
     const acquired = await this.#exclusive(() => this.#pool.acquire(tokens));
     // From here until #release the sequence generates: lockstep waits for its steps, and the
-    // placement keeps the event loop beside the compute thread (each sequence leaves its own).
+    // placement puts the event loop and the compute thread on one core for node-llama-cpp's relay
+    // (they take turns), on cores of their own for the decode loop (it computes the next step while
+    // JS streams this one). Each sequence leaves its own.
     if (!native) this.#lockstep.begin();
-    // Co-location is for node-llama-cpp's relay, where JS and the compute thread take turns; the
-    // native loop computes the next step while JS streams this one, so they want cores of their own.
-    const leave = native ? undefined : this.#placement?.enter();
+    const leave = this.#placement?.enter(native ? "apart" : "beside");
     if (leave) this.#leavePlacement.set(acquired.sequence, leave);
     return acquired;
   }

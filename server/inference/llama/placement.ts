@@ -1,26 +1,36 @@
 /**
- * Where the threads of a single-thread decode run: the event loop and llama.cpp's compute thread
- * share one core while a reply generates on one llama.cpp thread.
+ * Where the threads of a single-thread decode run, for the two ways a reply is generated.
  *
- * Each token is a relay between two threads: node-llama-cpp queues the evaluation (and then the
- * sampling) as native async work on Deno's blocking pool (threads named `tokio-runtime-w`), and the
- * event loop waits for it, then runs the per-token JS work, and queues the next. Only one of them
- * runs at a time. Left to itself, Linux wakes each on the other, idle, core, so every hand-off is a
- * cross-core wake-up (an inter-processor interrupt, which a VM pays as an exit) and an idle exit:
- * `perf` put about 5% of the server's main-thread samples in `try_to_wake_up`, two wake-ups a token,
- * most of them across cores. On one core a hand-off is a plain switch. In the chat bench on the
- * 2-core VM (the generated tiny model, 1 thread, 256 tokens, other work running) the server's
+ * **Beside** (node-llama-cpp's relay): the event loop and llama.cpp's compute thread share one
+ * core. Each token is a relay between two threads: node-llama-cpp queues the evaluation (and then
+ * the sampling) as native async work on Deno's blocking pool (threads named `tokio-runtime-w`), and
+ * the event loop waits for it, then runs the per-token JS work, and queues the next. Only one of
+ * them runs at a time. Left to itself, Linux wakes each on the other, idle, core, so every hand-off
+ * is a cross-core wake-up (an inter-processor interrupt, which a VM pays as an exit) and an idle
+ * exit: `perf` put about 5% of the server's main-thread samples in `try_to_wake_up`, two wake-ups a
+ * token, most of them across cores. On one core a hand-off is a plain switch. In the chat bench on
+ * the 2-core VM (the generated tiny model, 1 thread, 256 tokens, other work running) the server's
  * decode rate over the direct baseline's read 1.01-1.44 co-located against 0.89-0.94 (once 1.12)
  * without, and its main thread used less CPU per reply than the baseline's instead of more.
  *
+ * **Apart** (the binding's own decode loop, decode_loop.ts): the compute thread never waits for
+ * JS, so the two run at once and want cores of their own. The event loop stays on its core and the
+ * blocking pool, where the loop runs, gets every other core it may use. Left to Linux, they met on
+ * one core now and then; with the tests' tiny model, whose weights fit in a core's L2 cache, a
+ * reply that shares its core with JS runs at ~6,000 tokens/s instead of ~10,000 (the direct
+ * baseline held to one core by `taskset`: most of its replies). On the 2-core VM placed apart, 4
+ * clients streamed 10.6-11.3k tokens/s against 7.3-8.9k, and a reply's rate over the direct
+ * baseline's read 1.04-1.05 against 0.96-1.00 (three chat-bench runs each).
+ *
  * The decision is the process's, not a model's: a CPU mask belongs to a thread, so every placement
- * registers here, and the relay is pinned while some placement generates and every generating one
- * runs on one thread.
+ * registers here, and the threads are placed while some placement generates and every generating
+ * one runs on one thread, all of them the same way (beside or apart); otherwise they keep their own
+ * masks.
  *
  * Only while a model generates, and only when its batches run on one thread: two or more compute
  * threads must have cores of their own. The core is the one the event loop is on when the first
  * generation starts (the scheduler just chose it). Threads keep their own masks otherwise, and get
- * them back when the last generation ends; a thread started meanwhile by a pinned one (it inherits
+ * them back when the last generation ends; a thread started meanwhile by a placed one (it inherits
  * the mask) gets the event loop's. Linux only, with FFI allowed; elsewhere nothing changes.
  * @module
  */
@@ -61,13 +71,12 @@ function openLibcNow(): Libc | null {
   }
 }
 
-/** The event loop's thread and the blocking pool's (the threads a decode hands its tokens between). */
-function relayThreads(): number[] {
+/** The blocking pool's threads (where each evaluation, or the decode loop, runs). */
+function blockingPoolThreads(): number[] {
   const tids: number[] = [];
   for (const entry of Deno.readDirSync("/proc/self/task")) {
     const tid = Number(entry.name);
-    if (tid === Deno.pid) tids.push(tid);
-    else if (threadName(tid)?.startsWith(BLOCKING_POOL_THREAD)) tids.push(tid);
+    if (tid !== Deno.pid && threadName(tid)?.startsWith(BLOCKING_POOL_THREAD)) tids.push(tid);
   }
   return tids;
 }
@@ -91,10 +100,17 @@ function sameMask(a: Uint8Array, b: Uint8Array): boolean {
   return a.every((byte, i) => byte === b[i]);
 }
 
-/** The process's pin while one holds: the mask, each pinned thread's own mask, and the event loop's. */
+/** How the threads of a single-thread decode are placed (see the module note). */
+export type PlacementKind = "beside" | "apart";
+
+/**
+ * The process's pin while one holds: its kind, the masks given (every placed thread's is one of
+ * them), each placed thread's own mask, and the event loop's.
+ */
 interface Pin {
+  kind: PlacementKind;
   libc: Libc;
-  mask: Uint8Array;
+  masks: Uint8Array[];
   saved: Map<number, Uint8Array>;
   fallback: Uint8Array;
 }
@@ -113,71 +129,85 @@ function maskOf(libc: Libc, tid: number): Uint8Array | null {
   return libc.symbols.sched_getaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0 ? mask : null;
 }
 
-/** Pins the relay threads to the event loop's core; undefined where that cannot be done. */
-function pinRelay(): Pin | undefined {
+/**
+ * Places the event loop and the blocking pool: on the event loop's core together (`beside`), or the
+ * pool on every other core the event loop may use (`apart`); undefined where that cannot be done
+ * (no libc, or no other core to go apart to).
+ */
+function pinThreads(kind: PlacementKind): Pin | undefined {
   const libc = openLibc();
   if (!libc) return undefined;
   const cpu = libc.symbols.sched_getcpu();
   const fallback = maskOf(libc, Deno.pid);
   if (cpu < 0 || cpu >= CPU_MASK_BYTES * 8 || !fallback) return undefined;
-  const mask = new Uint8Array(CPU_MASK_BYTES);
-  mask[cpu >> 3] = 1 << (cpu & 7);
+  const own = new Uint8Array(CPU_MASK_BYTES);
+  own[cpu >> 3] = 1 << (cpu & 7);
+  const others = fallback.map((byte, i) => byte & ~own[i]);
+  if (kind === "apart" && others.every((byte) => byte === 0)) return undefined;
+  const poolMask = kind === "beside" ? own : others;
   const saved = new Map<number, Uint8Array>();
-  for (const tid of relayThreads()) {
-    const own = maskOf(libc, tid);
+  const place = (tid: number, mask: Uint8Array) => {
+    const before = maskOf(libc, tid);
     // A thread that ended meanwhile, or one the kernel will not move, is left out.
-    if (own && libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0) saved.set(tid, own);
-  }
-  return { libc, mask, saved, fallback };
+    if (before && libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0) saved.set(tid, before);
+  };
+  place(Deno.pid, own);
+  for (const tid of blockingPoolThreads()) place(tid, poolMask);
+  return { kind, libc, masks: [own, poolMask], saved, fallback };
 }
 
-/** Gives the pinned threads their own masks back, and threads started meanwhile the event loop's. */
-function unpinRelay({ libc, mask, saved, fallback }: Pin): void {
+/** Gives the placed threads their own masks back, and threads started meanwhile the event loop's. */
+function unpinThreads({ libc, masks, saved, fallback }: Pin): void {
   for (const tid of allThreads()) {
     const own = saved.get(tid);
     if (own) {
       libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), own);
       continue;
     }
-    // Started by a pinned thread while pinned: it inherited the pin, not a choice of its own.
+    // Started by a placed thread while placed: it inherited the placement, not a choice of its own.
     const now = maskOf(libc, tid);
-    if (now && sameMask(now, mask)) libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), fallback);
+    if (now && masks.some((mask) => sameMask(now, mask))) {
+      libc.symbols.sched_setaffinity(tid, BigInt(CPU_MASK_BYTES), fallback);
+    }
   }
 }
 
-/** Pins or unpins for what every placement in the process says now. */
+/** Places or unplaces the threads for what every placement in the process says now. */
 function applyPlacements(): void {
-  let generating = false;
-  let lone = true;
+  let wanted: PlacementKind | undefined;
+  let agreed = true;
   for (const placement of placements) {
     if (!placement.generating) continue;
-    generating = true;
-    if (placement.threads() !== 1) lone = false;
+    if (placement.threads() !== 1) agreed = false;
+    for (const kind of placement.generatingKinds()) {
+      if (wanted !== undefined && wanted !== kind) agreed = false;
+      wanted = kind;
+    }
   }
-  const wanted = generating && lone;
-  if (wanted && !pin) pin = pinRelay();
-  else if (!wanted && pin) {
+  if (!agreed) wanted = undefined;
+  if (pin && pin.kind !== wanted) {
     const held = pin;
     pin = undefined;
-    unpinRelay(held);
+    unpinThreads(held);
   }
+  if (wanted && !pin) pin = pinThreads(wanted);
 }
 
 /**
- * Co-locates the event loop and llama.cpp's compute thread while a single-thread decode runs (see
- * the module note).
+ * Places the event loop and llama.cpp's compute thread while a single-thread decode runs: beside
+ * each other for node-llama-cpp's relay, apart for the decode loop (see the module note).
  *
  * @example
  * ```ts
  * using placement = new DecodePlacement(() => llama.maxThreads);
- * const leave = placement.enter(); // a reply starts generating
+ * const leave = placement.enter("apart"); // a reply starts generating in the decode loop
  * try { await generate(); } finally { leave(); }
  * ```
  */
 export class DecodePlacement implements Disposable {
   /** How many threads llama.cpp's next batch runs on. */
   readonly threads: () => number;
-  #generating = 0;
+  readonly #generating = new Map<PlacementKind, number>();
 
   /** `threads` says how many threads llama.cpp's next batch runs on. */
   constructor(threads: () => number) {
@@ -187,35 +217,42 @@ export class DecodePlacement implements Disposable {
 
   /** Whether this placement has a generation running. */
   get generating(): boolean {
-    return this.#generating > 0;
+    return this.#generating.size > 0;
   }
 
-  /** Whether the relay threads are on one core now (for any placement in the process). */
-  get pinned(): boolean {
-    return pin !== undefined;
+  /** The kinds of this placement's running generations. */
+  generatingKinds(): Iterable<PlacementKind> {
+    return this.#generating.keys();
   }
 
-  /** A generation starts; call the returned function (once) when it ends. */
-  enter(): () => void {
-    this.#generating++;
+  /** Whether the threads are placed now (for any placement in the process), and how. */
+  get pinned(): PlacementKind | undefined {
+    return pin?.kind;
+  }
+
+  /** A generation starts, placed `kind`; call the returned function (once) when it ends. */
+  enter(kind: PlacementKind = "beside"): () => void {
+    this.#generating.set(kind, (this.#generating.get(kind) ?? 0) + 1);
     applyPlacements();
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      this.#generating--;
+      const count = this.#generating.get(kind)! - 1;
+      if (count) this.#generating.set(kind, count);
+      else this.#generating.delete(kind);
       applyPlacements();
     };
   }
 
-  /** Pins or unpins for the current state: call it when llama.cpp's thread count changes. */
+  /** Places or unplaces for the current state: call it when llama.cpp's thread count changes. */
   update(): void {
     applyPlacements();
   }
 
   /** Stops counting this placement's generations; the threads get their masks back if no other one holds them. */
   [Symbol.dispose](): void {
-    this.#generating = 0;
+    this.#generating.clear();
     placements.delete(this);
     applyPlacements();
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DecodePlacement } from "./placement.ts";
+import { DecodePlacement, type PlacementKind } from "./placement.ts";
 
 /** The CPUs a thread of this process may run on, as /proc lists them ("0-1", "1"). */
 function allowedCpus(tid = Deno.pid): string {
@@ -37,30 +37,75 @@ async function blockingPoolThreads(): Promise<number[]> {
 const linuxWithTwoCpus = Deno.build.os === "linux" && allowedCpusCount() > 1;
 
 function allowedCpusCount(): number {
-  if (Deno.build.os !== "linux") return 0;
-  return allowedCpus().split(",").reduce((n, range) => {
+  return Deno.build.os === "linux" ? cpuSet(allowedCpus()).size : 0;
+}
+
+/** The CPUs in a /proc CPU list ("0-2,5" is 0, 1, 2 and 5). */
+function cpuSet(list: string): Set<number> {
+  const cpus = new Set<number>();
+  for (const range of list.split(",")) {
     const [a, b = a] = range.split("-").map(Number);
-    return n + b - a + 1;
-  }, 0);
+    for (let cpu = a; cpu <= b; cpu++) cpus.add(cpu);
+  }
+  return cpus;
+}
+
+/**
+ * Enters a single-thread generation placed `kind`: the event loop must be on one CPU and the
+ * blocking pool on `poolCpus(that CPU, the CPUs before)`; on leaving, every thread's CPUs are back.
+ */
+async function assertPlacesThreads(
+  kind: PlacementKind,
+  poolCpus: (own: number, before: Set<number>) => number[],
+): Promise<void> {
+  const before = allowedCpus();
+  const pool = await blockingPoolThreads();
+  assert(pool.length > 0, "a file read starts a blocking-pool thread");
+  using placement = new DecodePlacement(() => 1);
+  const leave = placement.enter(kind);
+  assert.equal(placement.pinned, kind);
+  const own = allowedCpus();
+  assert.match(own, /^\d+$/, "the event loop on one CPU");
+  const wanted = poolCpus(Number(own), cpuSet(before));
+  for (const cpus of allowedCpusOf(pool)) assert.deepEqual([...cpuSet(cpus)], wanted);
+  leave();
+  assert.equal(placement.pinned, undefined);
+  assert.equal(allowedCpus(), before);
+  for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, before);
 }
 
 Deno.test({
-  name: "placement: a single-thread generation puts the event loop and the blocking pool on one core, then back",
+  name: "placement: a relay generation puts the event loop and the blocking pool on one core, then back",
   ignore: !linuxWithTwoCpus,
-  fn: async () => {
+  fn: () => assertPlacesThreads("beside", (own) => [own]),
+});
+
+Deno.test({
+  name: "placement: a decode-loop generation keeps the event loop on its core and the blocking pool on the others",
+  ignore: !linuxWithTwoCpus,
+  fn: () => assertPlacesThreads("apart", (own, before) => [...before].filter((cpu) => cpu !== own)),
+});
+
+Deno.test({
+  name: "placement: generations that want different placements leave the threads where they are",
+  ignore: !linuxWithTwoCpus,
+  fn: () => {
     const before = allowedCpus();
-    const pool = await blockingPoolThreads();
-    assert(pool.length > 0, "a file read starts a blocking-pool thread");
-    using placement = new DecodePlacement(() => 1);
-    const leave = placement.enter();
-    assert(placement.pinned);
-    const cpu = allowedCpus();
-    assert.match(cpu, /^\d+$/, "one CPU");
-    for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, cpu);
-    leave();
-    assert(!placement.pinned);
+    using relay = new DecodePlacement(() => 1);
+    using loop = new DecodePlacement(() => 1);
+    const leaveRelay = relay.enter("beside");
+    assert.equal(relay.pinned, "beside");
+    const leaveLoop = loop.enter("apart");
+    assert.equal(relay.pinned, undefined);
     assert.equal(allowedCpus(), before);
-    for (const cpus of allowedCpusOf(pool)) assert.equal(cpus, before);
+    leaveRelay();
+    assert.equal(loop.pinned, "apart");
+    const again = loop.enter("beside"); // one placement, both kinds at once: no agreement either
+    assert.equal(loop.pinned, undefined);
+    again();
+    leaveLoop();
+    assert.equal(loop.pinned, undefined);
+    assert.equal(allowedCpus(), before);
   },
 });
 
