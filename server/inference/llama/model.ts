@@ -76,8 +76,9 @@ export interface LlamaModelOptions {
    */
   batchThreads?: (batch: { tokens: number; sequences: number }) => number;
   /**
-   * Co-locates the event loop and the compute thread while a reply generates on one thread
-   * (placement.ts); the server's orchestrator gives one to every model. Without it Linux places them.
+   * Places the event loop and the compute thread while a reply generates on one thread: apart for
+   * the decode loop, beside for node-llama-cpp's relay (placement.ts); the server's orchestrator
+   * gives one to every model. Without it Linux places them.
    */
   placement?: DecodePlacement;
   /** Flash attention; by default on with the local build (row by row there) and off with the prebuilt. */
@@ -372,7 +373,7 @@ export class LlamaTextModel implements TokenCounter {
     // (they take turns), on cores of their own for the decode loop (it computes the next step while
     // JS streams this one). Each sequence leaves its own.
     if (!native) this.#lockstep.begin();
-    const leave = this.#placement?.enter(native ? "apart" : "beside");
+    const leave = this.#placement?.enter(native ? "apart" : "beside", this);
     if (leave) this.#leavePlacement.set(acquired.sequence, leave);
     return acquired;
   }

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import type { Llama } from "node-llama-cpp";
 import { TabAgentError } from "../../errors/mod.ts";
 import { LlamaTextModel } from "./model.ts";
+import { findNativeBinding } from "./native_binding.ts";
+import { DecodePlacement } from "./placement.ts";
 import { createLlamaRuntime } from "./runtime.ts";
 import type { ChatMessage } from "./types.ts";
 
@@ -125,4 +127,34 @@ Deno.test({
       assert.equal(model.countTokens("the"), 1);
       for (const [name, step] of Object.entries(STEPS)) await t.step(name, () => step(model));
     }),
+});
+
+Deno.test({
+  name: "llama: a reply places the threads while it generates: apart in the decode loop, beside in node-llama-cpp's",
+  // Placement needs Linux and a second core; the decode loop, the local build.
+  ignore: Deno.build.os !== "linux" || navigator.hardwareConcurrency < 2 || !await findNativeBinding(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const llama = await createLlamaRuntime({ threads: 1, gpu: false, addon: await findNativeBinding() });
+    using placement = new DecodePlacement(() => 1);
+    const load = (nativeDecode: boolean) =>
+      LlamaTextModel.load(llama, `${FIXTURES}/tiny-chat.gguf`, { sequences: 1, threads: 1, placement, nativeDecode });
+    try {
+      for (const [nativeDecode, wanted] of [[true, "apart"], [false, "beside"]] as const) {
+        const model = await load(nativeDecode);
+        try {
+          const seen = new Set<string | undefined>();
+          const prepared = await model.prepareChat({ messages: hello, maxTokens: 8, temperature: 0 });
+          await model.generateChat(prepared, { onText: () => seen.add(placement.pinned) });
+          assert.deepEqual([...seen], [wanted]);
+          assert.equal(placement.pinned, undefined, "the threads' own cores are back");
+        } finally {
+          await model.close();
+        }
+      }
+    } finally {
+      await llama.dispose();
+    }
+  },
 });

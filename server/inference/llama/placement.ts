@@ -24,8 +24,9 @@
  *
  * The decision is the process's, not a model's: a CPU mask belongs to a thread, so every placement
  * registers here, and the threads are placed while some placement generates and every generating
- * one runs on one thread, all of them the same way (beside or apart); otherwise they keep their own
- * masks.
+ * one runs on one thread, all of them the same way (beside or apart), and, apart, while every decode
+ * loop that generates has a core of its own among the others (two models' loops on a 2-core machine
+ * are left to Linux); otherwise they keep their own masks.
  *
  * Only while a model generates, and only when its batches run on one thread: two or more compute
  * threads must have cores of their own. The core is the one the event loop is on when the first
@@ -109,6 +110,8 @@ export type PlacementKind = "beside" | "apart";
  */
 interface Pin {
   kind: PlacementKind;
+  /** Decode loops generating when it was made (apart: each has a core among the others). */
+  loops: number;
   libc: Libc;
   masks: Uint8Array[];
   saved: Map<number, Uint8Array>;
@@ -129,12 +132,21 @@ function maskOf(libc: Libc, tid: number): Uint8Array | null {
   return libc.symbols.sched_getaffinity(tid, BigInt(CPU_MASK_BYTES), mask) === 0 ? mask : null;
 }
 
+/** How many CPUs a mask holds. */
+function cpuCount(mask: Uint8Array): number {
+  let count = 0;
+  for (let byte of mask) {
+    for (; byte; byte &= byte - 1) count++;
+  }
+  return count;
+}
+
 /**
  * Places the event loop and the blocking pool: on the event loop's core together (`beside`), or the
- * pool on every other core the event loop may use (`apart`); undefined where that cannot be done
- * (no libc, or no other core to go apart to).
+ * pool on every other core the event loop may use (`apart`), when there are at least `loops` of
+ * them; undefined where that cannot be done (no libc, or too few other cores).
  */
-function pinThreads(kind: PlacementKind): Pin | undefined {
+function pinThreads(kind: PlacementKind, loops: number): Pin | undefined {
   const libc = openLibc();
   if (!libc) return undefined;
   const cpu = libc.symbols.sched_getcpu();
@@ -143,7 +155,7 @@ function pinThreads(kind: PlacementKind): Pin | undefined {
   const own = new Uint8Array(CPU_MASK_BYTES);
   own[cpu >> 3] = 1 << (cpu & 7);
   const others = fallback.map((byte, i) => byte & ~own[i]);
-  if (kind === "apart" && others.every((byte) => byte === 0)) return undefined;
+  if (kind === "apart" && cpuCount(others) < loops) return undefined;
   const poolMask = kind === "beside" ? own : others;
   const saved = new Map<number, Uint8Array>();
   const place = (tid: number, mask: Uint8Array) => {
@@ -153,7 +165,7 @@ function pinThreads(kind: PlacementKind): Pin | undefined {
   };
   place(Deno.pid, own);
   for (const tid of blockingPoolThreads()) place(tid, poolMask);
-  return { kind, libc, masks: [own, poolMask], saved, fallback };
+  return { kind, loops, libc, masks: [own, poolMask], saved, fallback };
 }
 
 /** Gives the placed threads their own masks back, and threads started meanwhile the event loop's. */
@@ -176,21 +188,24 @@ function unpinThreads({ libc, masks, saved, fallback }: Pin): void {
 function applyPlacements(): void {
   let wanted: PlacementKind | undefined;
   let agreed = true;
+  const loops = new Set<object>();
   for (const placement of placements) {
     if (!placement.generating) continue;
     if (placement.threads() !== 1) agreed = false;
-    for (const kind of placement.generatingKinds()) {
+    for (const [source, kind] of placement.generatingSources()) {
       if (wanted !== undefined && wanted !== kind) agreed = false;
       wanted = kind;
+      loops.add(source);
     }
   }
   if (!agreed) wanted = undefined;
-  if (pin && pin.kind !== wanted) {
+  // Apart, each decode loop computes on a thread of its own: a loop that joins needs another core.
+  if (pin && (pin.kind !== wanted || (wanted === "apart" && pin.loops !== loops.size))) {
     const held = pin;
     pin = undefined;
     unpinThreads(held);
   }
-  if (wanted && !pin) pin = pinThreads(wanted);
+  if (wanted && !pin) pin = pinThreads(wanted, loops.size);
 }
 
 /**
@@ -207,7 +222,8 @@ function applyPlacements(): void {
 export class DecodePlacement implements Disposable {
   /** How many threads llama.cpp's next batch runs on. */
   readonly threads: () => number;
-  readonly #generating = new Map<PlacementKind, number>();
+  /** What generates (a model: its decode loop's replies share one thread), and its replies by placement. */
+  readonly #generating = new Map<object, Map<PlacementKind, number>>();
 
   /** `threads` says how many threads llama.cpp's next batch runs on. */
   constructor(threads: () => number) {
@@ -220,9 +236,11 @@ export class DecodePlacement implements Disposable {
     return this.#generating.size > 0;
   }
 
-  /** The kinds of this placement's running generations. */
-  generatingKinds(): Iterable<PlacementKind> {
-    return this.#generating.keys();
+  /** What generates now, and how it wants the threads placed (a source with replies of both kinds, twice). */
+  *generatingSources(): Iterable<[object, PlacementKind]> {
+    for (const [source, kinds] of this.#generating) {
+      for (const kind of kinds.keys()) yield [source, kind];
+    }
   }
 
   /** Whether the threads are placed now (for any placement in the process), and how. */
@@ -230,17 +248,22 @@ export class DecodePlacement implements Disposable {
     return pin?.kind;
   }
 
-  /** A generation starts, placed `kind`; call the returned function (once) when it ends. */
-  enter(kind: PlacementKind = "beside"): () => void {
-    this.#generating.set(kind, (this.#generating.get(kind) ?? 0) + 1);
+  /**
+   * A reply of `source` starts generating, placed `kind`; call the returned function (once) when
+   * it ends. The decode-loop replies of one source share its compute thread (one loop per model).
+   */
+  enter(kind: PlacementKind = "beside", source: object = this): () => void {
+    const kinds = this.#generating.get(source) ?? new Map<PlacementKind, number>();
+    this.#generating.set(source, kinds.set(kind, (kinds.get(kind) ?? 0) + 1));
     applyPlacements();
     let left = false;
     return () => {
       if (left) return;
       left = true;
-      const count = this.#generating.get(kind)! - 1;
-      if (count) this.#generating.set(kind, count);
-      else this.#generating.delete(kind);
+      const replies = kinds.get(kind)! - 1;
+      if (replies) kinds.set(kind, replies);
+      else kinds.delete(kind);
+      if (!kinds.size) this.#generating.delete(source);
       applyPlacements();
     };
   }

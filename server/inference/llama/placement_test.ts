@@ -193,3 +193,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "placement: apart, each generating decode loop needs a core of its own among the others",
+  ignore: !linuxWithTwoCpus,
+  fn: () => {
+    const before = allowedCpus();
+    const others = cpuSet(before).size - 1;
+    using placement = new DecodePlacement(() => 1);
+    const models = Array.from({ length: others + 1 }, () => ({}));
+    const leaves = models.slice(0, others).map((model) => placement.enter("apart", model));
+    const sameModel = placement.enter("apart", models[0]); // a reply that joins a loop needs no core
+    assert.equal(placement.pinned, "apart");
+    const oneTooMany = placement.enter("apart", models[others]);
+    assert.equal(placement.pinned, undefined);
+    assert.equal(allowedCpus(), before);
+    oneTooMany();
+    assert.equal(placement.pinned, "apart");
+    sameModel();
+    for (const leave of leaves) leave();
+    assert.equal(placement.pinned, undefined);
+    assert.equal(allowedCpus(), before);
+  },
+});
