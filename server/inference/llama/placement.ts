@@ -19,8 +19,8 @@
  * one core now and then; with the tests' tiny model, whose weights fit in a core's L2 cache, a
  * reply that shares its core with JS runs at ~6,000 tokens/s instead of ~10,000 (the direct
  * baseline held to one core by `taskset`: most of its replies). On the 2-core VM placed apart, 4
- * clients streamed 10.6-11.3k tokens/s against 7.3-8.9k, and a reply's rate over the direct
- * baseline's read 1.04-1.05 against 0.96-1.00 (three chat-bench runs each).
+ * clients streamed 10.6-11.3k tokens/s against 7.3-10.3k, and a reply's rate over the direct
+ * baseline's read 1.04-1.09 against 0.96-1.00 (four chat-bench runs each, alternating).
  *
  * The decision is the process's, not a model's: a CPU mask belongs to a thread, so every placement
  * registers here, and the threads are placed while some placement generates and every generating
