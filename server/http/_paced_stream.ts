@@ -35,6 +35,50 @@ const encoder = new TextEncoder();
  */
 export const FLUSH_INTERVAL_MS = 16;
 
+/**
+ * Longest wait for the frames a response holds its head for (ms): a prompt that takes longer to
+ * evaluate (thousands of tokens on a CPU) gets its head and first frames then, so that a client's
+ * header timeout does not fire first.
+ */
+export const HEAD_HOLD_MAX_MS = 1000;
+
+/**
+ * Holds a streaming response's head until its producer has written `frames` frames, or has ended,
+ * or for {@link HEAD_HOLD_MAX_MS}, as llama-server sends its head with the first token: a reply's
+ * head (and a role frame) no longer wakes the client while the prompt is evaluated, which on a
+ * 2-core machine took cores from the prompt's step and the first tokens'.
+ */
+export class HeadHold {
+  #left: number;
+  #release!: () => void;
+  readonly #ready = new Promise<void>((resolve) => this.#release = resolve);
+
+  constructor(frames: number) {
+    this.#left = frames;
+    if (frames <= 0) this.#release();
+  }
+
+  /** The producer wrote a frame. */
+  frame(): void {
+    if (--this.#left <= 0) this.#release();
+  }
+
+  /** The producer ended (or failed): the head goes now. */
+  end(): void {
+    this.#release();
+  }
+
+  /** Resolves when the head may go. */
+  async wait(): Promise<void> {
+    const timer = setTimeout(this.#release, HEAD_HOLD_MAX_MS);
+    try {
+      await this.#ready;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 /** What a paced stream's producer writes through. */
 export interface PacedSink {
   /** Queues one piece of text; ignored once the stream has finished or the client left. */

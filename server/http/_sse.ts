@@ -1,7 +1,7 @@
 /** Server-sent events for OpenAI-style streams: `data: {json}\n\n` frames, ending with `data: [DONE]`. */
 
 import { z } from "@hono/zod-openapi";
-import { pacedStream } from "./_paced_stream.ts";
+import { HeadHold, pacedStream } from "./_paced_stream.ts";
 
 /**
  * One event of an event stream, as the OpenAPI document describes it (3.1, where the media type's
@@ -60,36 +60,22 @@ export interface SseWriter {
 }
 
 /**
- * Longest wait for the frames a response holds its head for (ms): a prompt that takes longer to
- * evaluate (thousands of tokens on a CPU) gets its head and first frames then, so that a client's
- * header timeout does not fire first.
- */
-export const HEAD_HOLD_MAX_MS = 1000;
-
-/**
  * A streaming response whose body `produce` writes. `produce` gets a signal that aborts when the
  * client disconnects or any of `signals` aborts; generation must stop on it.
  *
  * With `headFrames`, the response (its head, then those frames in one write) goes out once
- * `produce` has written that many frames, or has ended, or after {@link HEAD_HOLD_MAX_MS}, as
- * llama-server does with its first token. A chat's role frame, written the moment the request is
- * taken, then no longer wakes the client while the prompt is evaluated: on a 2-core machine the
- * client's and the server's work on it took cores from the prompt's step.
+ * `produce` has written that many frames, or has ended, or after HEAD_HOLD_MAX_MS ({@link HeadHold}):
+ * a chat's role frame, written the moment the request is taken, then no longer wakes the client
+ * while the prompt is evaluated.
  */
 export async function sseResponse(
   signals: AbortSignal[],
   produce: (writer: SseWriter, signal: AbortSignal) => Promise<void>,
   options: { headFrames?: number } = {},
 ): Promise<Response> {
-  let frames = 0;
-  let release!: () => void;
-  const headReady = new Promise<void>((resolve) => release = resolve);
-  const headFrames = options.headFrames ?? 0;
-  if (headFrames === 0) release();
+  const head = new HeadHold(options.headFrames ?? 0);
   const body = pacedStream(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
-    const counted = () => {
-      if (++frames >= headFrames) release();
-    };
+    const counted = () => head.frame();
     const frame = (text: string) => {
       push(text);
       counted();
@@ -124,14 +110,9 @@ export async function sseResponse(
       writer.send({ error: { message } });
     }).finally(() => {
       finish();
-      release();
+      head.end();
     });
   });
-  const timer = setTimeout(release, HEAD_HOLD_MAX_MS);
-  try {
-    await headReady;
-  } finally {
-    clearTimeout(timer);
-  }
+  await head.wait();
   return new Response(body, { status: 200, headers: SSE_HEADERS });
 }

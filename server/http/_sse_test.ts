@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { HEAD_HOLD_MAX_MS, sseResponse } from "./_sse.ts";
+import { HEAD_HOLD_MAX_MS } from "./_paced_stream.ts";
+import { sseResponse } from "./_sse.ts";
 
 async function frames(response: Response): Promise<{ frames: string[]; reads: number }> {
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();

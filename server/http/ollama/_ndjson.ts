@@ -2,7 +2,7 @@
  * Newline-delimited JSON streams, as Ollama streams every answer: one object a line, the last with
  * `done: true` (or `status: "success"`), an `{"error": "..."}` line when something fails mid-way.
  */
-import { pacedStream } from "../_paced_stream.ts";
+import { HeadHold, pacedStream } from "../_paced_stream.ts";
 
 const SHUTDOWN_MESSAGE = "the server is stopping; this reply was cut short";
 
@@ -26,15 +26,25 @@ export interface NdjsonWriter {
  * client disconnects or any of `signals` aborts; generation must stop on it. An error thrown by
  * `produce` becomes a last `{"error": ...}` line, which Ollama's clients raise as an error.
  *
+ * With `headLines`, the response (its head, then those lines in one write) goes out once `produce`
+ * has written that many lines, or has ended, or after HEAD_HOLD_MAX_MS, as the SSE streams' head
+ * does ({@link HeadHold}): a reply's head then does not wake the client while the prompt is evaluated.
+ *
  * Writes are batched the way the SSE streams are (see `_paced_stream.ts`): lines wait while the
  * socket is busy and leave together, a reply's text pieces joined into one line, and writes after
  * the first two are spaced a little apart.
  */
-export function ndjsonResponse(
+export async function ndjsonResponse(
   signals: AbortSignal[],
   produce: (writer: NdjsonWriter, signal: AbortSignal) => Promise<void>,
-): Response {
-  const body = pacedStream(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
+  options: { headLines?: number } = {},
+): Promise<Response> {
+  const head = new HeadHold(options.headLines ?? 0);
+  const body = pacedStream(signals, ({ push: pushLine, pushPiece, finish, signal, clientGone }) => {
+    const push = (line: string) => {
+      pushLine(line);
+      head.frame();
+    };
     // The line around the last `json` given to sendText: one function per reply, so that its pieces join.
     let pieceJson: ((text: string) => string) | undefined;
     let pieceLine = (text: string) => text;
@@ -47,6 +57,7 @@ export function ndjsonResponse(
           pieceLine = (text) => `${json(text)}\n`;
         }
         pushPiece(text, pieceLine);
+        head.frame();
       },
     };
     // Stopped by the server (not the client): the client still listens and must hear why the
@@ -56,8 +67,12 @@ export function ndjsonResponse(
       if (stopped()) writer.send({ error: SHUTDOWN_MESSAGE });
     }, (error) => {
       writer.send({ error: stopped() ? SHUTDOWN_MESSAGE : error instanceof Error ? error.message : String(error) });
-    }).finally(finish);
+    }).finally(() => {
+      finish();
+      head.end();
+    });
   });
+  await head.wait();
   return new Response(body, {
     status: 200,
     headers: { "content-type": NDJSON_CONTENT_TYPE, "cache-control": "no-cache", "x-accel-buffering": "no" },

@@ -160,7 +160,8 @@ function answerHeld(
   return answerHolding(handle, {
     ...options,
     json: (body) => c.json(body),
-    streamed: (produce) => ndjsonResponse(signals, produce),
+    // the head goes with the first token's line
+    streamed: (produce) => ndjsonResponse(signals, produce, { headLines: 1 }),
   });
 }
 
