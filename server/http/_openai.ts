@@ -126,6 +126,18 @@ export const completionBaseFields = {
   system_fingerprint: z.string(),
 };
 
+/** Stands in for a chunk's text while the rest of it is serialised once (a control character no text escapes to). */
+const TEXT_MARK = "\u0000";
+
+/**
+ * The JSON of a streamed chunk for any text, from `chunk` (built once, with a stand-in for the
+ * text): the chunk's constant parts are serialised once and only the text each time.
+ */
+export function textChunkJson(chunk: (text: string) => unknown): (text: string) => string {
+  const [head, tail] = JSON.stringify(chunk(TEXT_MARK)).split(JSON.stringify(TEXT_MARK));
+  return (text) => head + JSON.stringify(text) + tail;
+}
+
 /** Text of a message content (string or parts); images and audio are refused for text models. */
 export function contentText(content: unknown, field: string): string | null {
   if (content === null || content === undefined) return null;

@@ -48,7 +48,7 @@ export const HEAD_HOLD_MAX_MS = 1000;
  * head (and a role frame) no longer wakes the client while the prompt is evaluated, which on a
  * 2-core machine took cores from the prompt's step and the first tokens'.
  */
-export class HeadHold {
+class HeadHold {
   #left: number;
   #release!: () => void;
   readonly #ready = new Promise<void>((resolve) => this.#release = resolve);
@@ -84,10 +84,11 @@ export interface PacedSink {
   /** Queues one piece of text; ignored once the stream has finished or the client left. */
   push(text: string): void;
   /**
-   * Queues a piece of a reply's text, which `frame` turns into what is written. Consecutive pieces
-   * with the same `frame` (the same function) are joined and framed once, when written.
+   * Queues a piece of a reply's text, which `json` turns into a JSON object and the stream's
+   * `pieceFrame` into what is written. Consecutive pieces with the same `json` (the same function)
+   * are joined and framed once, when written.
    */
-  pushPiece(text: string, frame: (text: string) => string): void;
+  pushPiece(text: string, json: (text: string) => string): void;
   /** Ends the stream once what is queued has been written. */
   finish(): void;
   /** Aborts when the client disconnects or any of the given signals aborts. */
@@ -96,24 +97,30 @@ export interface PacedSink {
   readonly clientGone: AbortSignal;
 }
 
-/** A byte stream fed through `start`'s sink, written in paced batches (`intervalMs` apart, FLUSH_INTERVAL_MS by default). */
+/** How a stream frames one JSON object (an SSE event, an NDJSON line). */
+export type JsonFrame = (json: string) => string;
+
+/**
+ * A byte stream fed through `start`'s sink, written in paced batches (`intervalMs` apart,
+ * FLUSH_INTERVAL_MS by default); joined text pieces are framed by `pieceFrame` (as they are, by default).
+ */
 export function pacedStream(
   signals: AbortSignal[],
   start: (sink: PacedSink) => void,
-  options: { intervalMs?: number } = {},
+  options: { intervalMs?: number; pieceFrame?: JsonFrame } = {},
 ): ReadableStream<Uint8Array> {
   const cancelled = new AbortController();
   let writer!: PacedWriter;
   const sink: PacedSink = {
     push: (text) => writer.push(text),
-    pushPiece: (text, frame) => writer.pushPiece(text, frame),
+    pushPiece: (text, json) => writer.pushPiece(text, json),
     finish: () => writer.finish(),
     signal: AbortSignal.any([cancelled.signal, ...signals]),
     clientGone: cancelled.signal,
   };
   return new ReadableStream<Uint8Array>({
     start: (controller) => {
-      writer = new PacedWriter(controller, options.intervalMs ?? FLUSH_INTERVAL_MS);
+      writer = new PacedWriter(controller, options.intervalMs ?? FLUSH_INTERVAL_MS, options.pieceFrame);
       start(sink);
     },
     pull: () => writer.pull(),
@@ -124,14 +131,46 @@ export function pacedStream(
   }, { highWaterMark: 0 });
 }
 
+/**
+ * A 200 streaming response whose body `start`'s sink feeds ({@link pacedStream}). With
+ * `headFrames`, the response (its head, then those frames in one write) goes out once that many
+ * frames were pushed, or the sink finished, or after HEAD_HOLD_MAX_MS ({@link HeadHold}).
+ */
+export async function pacedResponse(
+  signals: AbortSignal[],
+  start: (sink: PacedSink) => void,
+  options: { headFrames?: number; pieceFrame: JsonFrame; headers: Record<string, string> },
+): Promise<Response> {
+  const head = new HeadHold(options.headFrames ?? 0);
+  const body = pacedStream(signals, (sink) =>
+    start({
+      ...sink,
+      push(text) {
+        sink.push(text);
+        head.frame();
+      },
+      pushPiece(text, json) {
+        sink.pushPiece(text, json);
+        head.frame();
+      },
+      finish() {
+        sink.finish();
+        head.end();
+      },
+    }), { pieceFrame: options.pieceFrame });
+  await head.wait();
+  return new Response(body, { status: 200, headers: options.headers });
+}
+
 /** The pacing behind {@link pacedStream}: what waits, when it is written, and to which controller. */
 class PacedWriter {
   readonly #controller: ReadableStreamDefaultController<Uint8Array>;
   readonly #intervalMs: number;
   #pending = "";
-  /** The pieces joined since the last frame, and their framing (see {@link PacedSink.pushPiece}). */
+  /** The pieces joined since the last frame, and the JSON they go into (see {@link PacedSink.pushPiece}). */
   #piece = "";
-  #pieceFrame: ((text: string) => string) | undefined;
+  #pieceJson: ((text: string) => string) | undefined;
+  readonly #pieceFrame: JsonFrame;
   #lastFlush = -Infinity;
   #flushes = 0;
   #open = true;
@@ -148,9 +187,14 @@ class PacedWriter {
   // waits for the next turn, after it (see the module note).
   readonly #afterDispatch = () => setImmediate(() => setImmediate(this.#write));
 
-  constructor(controller: ReadableStreamDefaultController<Uint8Array>, intervalMs: number) {
+  constructor(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    intervalMs: number,
+    pieceFrame: JsonFrame = (json) => json,
+  ) {
     this.#controller = controller;
     this.#intervalMs = intervalMs;
+    this.#pieceFrame = pieceFrame;
   }
 
   push(text: string): void {
@@ -160,11 +204,11 @@ class PacedWriter {
     this.#queued();
   }
 
-  pushPiece(text: string, frame: (text: string) => string): void {
+  pushPiece(text: string, json: (text: string) => string): void {
     if (!this.#open || this.#finished) return;
-    if (frame !== this.#pieceFrame) {
+    if (json !== this.#pieceJson) {
       this.#framePiece();
-      this.#pieceFrame = frame;
+      this.#pieceJson = json;
     }
     this.#piece += text;
     this.#queued();
@@ -178,10 +222,10 @@ class PacedWriter {
 
   /** Moves the joined pieces, as one frame, into what the next write sends. */
   #framePiece(): void {
-    if (this.#pieceFrame === undefined) return;
-    this.#pending += this.#pieceFrame(this.#piece);
+    if (this.#pieceJson === undefined) return;
+    this.#pending += this.#pieceFrame(this.#pieceJson(this.#piece));
     this.#piece = "";
-    this.#pieceFrame = undefined;
+    this.#pieceJson = undefined;
   }
 
   finish(): void {
@@ -199,7 +243,7 @@ class PacedWriter {
     this.#open = false;
     this.#pending = "";
     this.#piece = "";
-    this.#pieceFrame = undefined;
+    this.#pieceJson = undefined;
     clearTimeout(this.#timer);
   }
 

@@ -1,7 +1,7 @@
 /** Server-sent events for OpenAI-style streams: `data: {json}\n\n` frames, ending with `data: [DONE]`. */
 
 import { z } from "@hono/zod-openapi";
-import { HeadHold, pacedStream } from "./_paced_stream.ts";
+import { pacedResponse } from "./_paced_stream.ts";
 
 /**
  * One event of an event stream, as the OpenAPI document describes it (3.1, where the media type's
@@ -64,7 +64,7 @@ export interface SseWriter {
  * client disconnects or any of `signals` aborts; generation must stop on it.
  *
  * With `headFrames`, the response (its head, then those frames in one write) goes out once
- * `produce` has written that many frames, or has ended, or after HEAD_HOLD_MAX_MS ({@link HeadHold}):
+ * `produce` has written that many frames, or has ended, or after HEAD_HOLD_MAX_MS ({@link pacedResponse}):
  * a chat's role frame, written the moment the request is taken, then no longer wakes the client
  * while the prompt is evaluated.
  */
@@ -73,29 +73,15 @@ export async function sseResponse(
   produce: (writer: SseWriter, signal: AbortSignal) => Promise<void>,
   options: { headFrames?: number } = {},
 ): Promise<Response> {
-  const head = new HeadHold(options.headFrames ?? 0);
-  const body = pacedStream(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
-    const counted = () => head.frame();
-    const frame = (text: string) => {
-      push(text);
-      counted();
-    };
-    // The event around the last `json` given to sendText: one function per reply, so that its pieces join.
-    let pieceJson: ((text: string) => string) | undefined;
-    let pieceEvent = (text: string) => text;
+  const event = (data: string) => `data: ${data}\n\n`;
+  return await pacedResponse(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
+    const frame = (data: string) => push(event(data));
     const writer: SseWriter = {
-      send: (data) => frame(`data: ${JSON.stringify(data)}\n\n`),
-      sendJson: (json) => frame(`data: ${json}\n\n`),
-      sendText(text, json) {
-        if (json !== pieceJson) {
-          pieceJson = json;
-          pieceEvent = (text) => `data: ${json(text)}\n\n`;
-        }
-        pushPiece(text, pieceEvent);
-        counted();
-      },
+      send: (data) => frame(JSON.stringify(data)),
+      sendJson: frame,
+      sendText: pushPiece,
       done() {
-        frame("data: [DONE]\n\n");
+        frame("[DONE]");
         finish();
       },
     };
@@ -108,11 +94,6 @@ export async function sseResponse(
         ? error.message
         : String(error);
       writer.send({ error: { message } });
-    }).finally(() => {
-      finish();
-      head.end();
-    });
-  });
-  await head.wait();
-  return new Response(body, { status: 200, headers: SSE_HEADERS });
+    }).finally(finish);
+  }, { headFrames: options.headFrames, pieceFrame: event, headers: SSE_HEADERS });
 }

@@ -17,6 +17,7 @@ import {
   generationRoute,
   keepAliveOf,
   samplingFields,
+  textChunkJson,
   toSampling,
   usageOf,
   UsageSchema,
@@ -237,9 +238,7 @@ async function streamChat(
     ...(includeUsage ? { usage: null } : {}),
   });
   writer.send(chunk({ role: "assistant", content: "", refusal: null }, null));
-  // The text frames differ only in their text: the constant parts are serialised once.
-  const [head, tail] = JSON.stringify(chunk({ content: "\u0000" }, null)).split('"\\u0000"');
-  const textFrame = (text: string) => head + JSON.stringify(text) + tail;
+  const textFrame = textChunkJson((content) => chunk({ content }, null));
   const { result } = await options.complete(signal, (text) => writer.sendText(text, textFrame));
   if (result.aborted) return;
   if (result.toolCalls.length) {

@@ -9,6 +9,7 @@ import {
   generationRoute,
   keepAliveOf,
   samplingFields,
+  textChunkJson,
   toSampling,
   usageOf,
   UsageSchema,
@@ -101,8 +102,7 @@ export function completionRoutes(
               ...(includeUsage ? { usage: null } : {}),
             });
             if (echo) writer.send(chunk(echo, null));
-            const [head, tail] = JSON.stringify(chunk("\u0000", null)).split('"\\u0000"');
-            const textFrame = (text: string) => head + JSON.stringify(text) + tail;
+            const textFrame = textChunkJson((text) => chunk(text, null));
             const result = await generate(signal, (text) => writer.sendText(text, textFrame));
             if (result.aborted) return;
             writer.send(chunk("", result.finishReason));

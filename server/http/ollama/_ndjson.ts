@@ -2,7 +2,7 @@
  * Newline-delimited JSON streams, as Ollama streams every answer: one object a line, the last with
  * `done: true` (or `status: "success"`), an `{"error": "..."}` line when something fails mid-way.
  */
-import { HeadHold, pacedStream } from "../_paced_stream.ts";
+import { pacedResponse } from "../_paced_stream.ts";
 
 const SHUTDOWN_MESSAGE = "the server is stopping; this reply was cut short";
 
@@ -28,7 +28,7 @@ export interface NdjsonWriter {
  *
  * With `headLines`, the response (its head, then those lines in one write) goes out once `produce`
  * has written that many lines, or has ended, or after HEAD_HOLD_MAX_MS, as the SSE streams' head
- * does ({@link HeadHold}): a reply's head then does not wake the client while the prompt is evaluated.
+ * does ({@link pacedResponse}): a reply's head then does not wake the client while the prompt is evaluated.
  *
  * Writes are batched the way the SSE streams are (see `_paced_stream.ts`): lines wait while the
  * socket is busy and leave together, a reply's text pieces joined into one line, and writes after
@@ -39,26 +39,12 @@ export async function ndjsonResponse(
   produce: (writer: NdjsonWriter, signal: AbortSignal) => Promise<void>,
   options: { headLines?: number } = {},
 ): Promise<Response> {
-  const head = new HeadHold(options.headLines ?? 0);
-  const body = pacedStream(signals, ({ push: pushLine, pushPiece, finish, signal, clientGone }) => {
-    const push = (line: string) => {
-      pushLine(line);
-      head.frame();
-    };
-    // The line around the last `json` given to sendText: one function per reply, so that its pieces join.
-    let pieceJson: ((text: string) => string) | undefined;
-    let pieceLine = (text: string) => text;
+  const line = (json: string) => `${json}\n`;
+  return await pacedResponse(signals, ({ push, pushPiece, finish, signal, clientGone }) => {
     const writer: NdjsonWriter = {
-      send: (data) => push(`${JSON.stringify(data)}\n`),
-      sendJson: (json) => push(`${json}\n`),
-      sendText(text, json) {
-        if (json !== pieceJson) {
-          pieceJson = json;
-          pieceLine = (text) => `${json(text)}\n`;
-        }
-        pushPiece(text, pieceLine);
-        head.frame();
-      },
+      send: (data) => push(line(JSON.stringify(data))),
+      sendJson: (json) => push(line(json)),
+      sendText: pushPiece,
     };
     // Stopped by the server (not the client): the client still listens and must hear why the
     // stream ends without `done`, whether produce returned or threw on the abort.
@@ -67,14 +53,10 @@ export async function ndjsonResponse(
       if (stopped()) writer.send({ error: SHUTDOWN_MESSAGE });
     }, (error) => {
       writer.send({ error: stopped() ? SHUTDOWN_MESSAGE : error instanceof Error ? error.message : String(error) });
-    }).finally(() => {
-      finish();
-      head.end();
-    });
-  });
-  await head.wait();
-  return new Response(body, {
-    status: 200,
+    }).finally(finish);
+  }, {
+    headFrames: options.headLines,
+    pieceFrame: line,
     headers: { "content-type": NDJSON_CONTENT_TYPE, "cache-control": "no-cache", "x-accel-buffering": "no" },
   });
 }
